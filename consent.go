@@ -1,0 +1,182 @@
+package consentd
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Status is the state of a consent.
+type Status string
+
+// Consent statuses.
+const (
+	OptedIn  Status = "opted_in"
+	OptedOut Status = "opted_out"
+	Pending  Status = "pending" // waiting for double opt-in confirmation
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { return s == OptedIn || s == OptedOut || s == Pending }
+
+// rank orders statuses for writes with equal captured_at: the more
+// restrictive wins, so opted_out beats everything.
+func (s Status) rank() int {
+	switch s {
+	case OptedOut:
+		return 3
+	case Pending:
+		return 2
+	case OptedIn:
+		return 1
+	}
+	return 0
+}
+
+// Source types.
+const (
+	SourceForm             = "form"
+	SourcePreferenceCenter = "preference_center"
+	SourceUnsubscribeLink  = "unsubscribe_link"
+	SourceImport           = "import"
+	SourceAPI              = "api"
+	SourceAgent            = "agent"
+	SourceAutomation       = "automation"
+	SourceDoubleOptIn      = "double_opt_in"
+	SourceDSR              = "dsr"
+	SourceGPC              = "gpc"
+	SourceSync             = "sync"
+)
+
+// ValidSourceType reports whether t is a known source type.
+func ValidSourceType(t string) bool {
+	switch t {
+	case SourceForm, SourcePreferenceCenter, SourceUnsubscribeLink, SourceImport, SourceAPI,
+		SourceAgent, SourceAutomation, SourceDoubleOptIn, SourceDSR, SourceGPC, SourceSync:
+		return true
+	}
+	return false
+}
+
+// Source says how a consent was captured.
+type Source struct {
+	Type    string          `json:"type" enum:"form,preference_center,unsubscribe_link,import,api,agent,automation,double_opt_in,dsr,gpc,sync"`
+	Name    string          `json:"name,omitempty"`
+	Details json.RawMessage `json:"details,omitempty"`
+}
+
+// Proof is evidence of how the person acted.
+type Proof struct {
+	IP          string     `json:"ip,omitempty"`
+	UserAgent   string     `json:"user_agent,omitempty"`
+	FormVersion string     `json:"form_version,omitempty"`
+	TextVersion string     `json:"text_version,omitempty"`
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
+}
+
+// Outcome is what a write did.
+type Outcome string
+
+// Write outcomes.
+const (
+	Created    Outcome = "created"
+	Changed    Outcome = "changed"
+	Unchanged  Outcome = "unchanged"
+	Superseded Outcome = "superseded"
+)
+
+// Consent is the current state of one contact point for one channel type.
+type Consent struct {
+	ID           string    `json:"id" doc:"<contact point>#<channel type id>"`
+	ContactPoint string    `json:"contact_point"`
+	ChannelType  string    `json:"channel_type"`
+	Purpose      string    `json:"purpose"`
+	Topic        string    `json:"topic,omitempty"`
+	Channel      string    `json:"channel"`
+	Status       Status    `json:"status" enum:"opted_in,opted_out,pending"`
+	CapturedAt   time.Time `json:"captured_at"`
+	RecordedAt   time.Time `json:"recorded_at"`
+	Version      int64     `json:"version"`
+	Source       Source    `json:"source"`
+	Reason       string    `json:"reason,omitempty"`
+	PartyID      string    `json:"party_id,omitempty"`
+	Jurisdiction string    `json:"jurisdiction,omitempty"`
+	Proof        *Proof    `json:"proof,omitempty"`
+	Origin       string    `json:"origin,omitempty"`
+	Seq          int64     `json:"seq" doc:"log sequence number of the entry that set this state"`
+}
+
+// ConsentID returns the public id "<contact point>#<channel type id>".
+func ConsentID(contactPoint, channelType string) string { return contactPoint + "#" + channelType }
+
+// ConsentWrite is one upsert: the natural key and the new state.
+type ConsentWrite struct {
+	ContactPoint string    `json:"contact_point"`
+	Channel      string    `json:"channel,omitempty"`
+	Purpose      string    `json:"purpose,omitempty"`
+	Topic        string    `json:"topic,omitempty"`
+	ChannelType  string    `json:"channel_type,omitempty" doc:"own id (newsletter:email) or external id; instead of channel + purpose [+ topic]"`
+	Status       Status    `json:"status" enum:"opted_in,opted_out,pending"`
+	CapturedAt   time.Time `json:"captured_at"`
+	Source       Source    `json:"source"`
+	Reason       string    `json:"reason,omitempty"`
+	PartyID      string    `json:"party_id,omitempty"`
+	Jurisdiction string    `json:"jurisdiction,omitempty"`
+	Proof        *Proof    `json:"proof,omitempty"`
+	Origin       string    `json:"origin,omitempty"`
+}
+
+// MaxSkew is how far in the future a captured_at may be (clock skew between
+// the source and consentd).
+const MaxSkew = 5 * time.Minute
+
+// Validate checks the fields of a write that need no catalog or store:
+// status, captured_at (present, not later than now+MaxSkew), source type and
+// jurisdiction. It returns an *Error naming the fields.
+func (w *ConsentWrite) Validate(now time.Time) error {
+	switch {
+	case w.ContactPoint == "":
+		return FieldErrorf(EINVALIDCONTACTPOINT, "contact_point", "contact_point is required")
+	case !w.Status.Valid():
+		return FieldErrorf(EINVALIDSTATUS, "status", "status must be opted_in, opted_out or pending")
+	case w.CapturedAt.IsZero():
+		return FieldErrorf(EINVALIDTIME, "captured_at", "captured_at is required (RFC 3339)")
+	case w.CapturedAt.After(now.Add(MaxSkew)):
+		return FieldErrorf(EFUTURECAPTUREDAT, "captured_at", "captured_at is in the future")
+	case w.CapturedAt.Year() < 1970:
+		return FieldErrorf(EINVALIDTIME, "captured_at", "captured_at is before 1970")
+	case !ValidSourceType(w.Source.Type):
+		return FieldErrorf(EINVALID, "source.type", "source.type must be one of form, preference_center, unsubscribe_link, import, api, agent, automation, double_opt_in, dsr, gpc, sync")
+	case w.Jurisdiction != "" && !ValidJurisdiction(w.Jurisdiction):
+		return FieldErrorf(EINVALID, "jurisdiction", "jurisdiction must be an ISO 3166 code such as DE or US-CA")
+	case w.Channel == "" && w.ChannelType == "":
+		return FieldErrorf(EINVALID, "channel", "channel and purpose, or channel_type, are required")
+	case w.ChannelType == "" && w.Purpose == "":
+		return FieldErrorf(EUNKNOWNPURPOSE, "purpose", "purpose is required with channel")
+	}
+	return nil
+}
+
+// Apply decides what a write does to the stored consent cur (nil when there
+// is none), by DESIGN.md section 3: order is by captured_at, not arrival; at
+// equal captured_at the more restrictive status wins (opted_out over pending
+// over opted_in); the same write twice changes nothing. It returns whether
+// the write is applied and its outcome. Writes are totally ordered by
+// (captured_at, status rank), so every arrival order ends in the same state.
+func Apply(cur *Consent, w *ConsentWrite) (applied bool, outcome Outcome) {
+	if cur == nil {
+		return true, Created
+	}
+	switch c := w.CapturedAt.Compare(cur.CapturedAt); {
+	case c > 0:
+		return true, Changed
+	case c < 0:
+		return false, Superseded
+	}
+	switch r, cr := w.Status.rank(), cur.Status.rank(); {
+	case r > cr:
+		return true, Changed
+	case r < cr:
+		return false, Superseded
+	}
+	return false, Unchanged
+}
