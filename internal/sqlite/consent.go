@@ -1,0 +1,377 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/consentd/consentd"
+)
+
+// WriteResult is the answer to one consent write: the consent as stored
+// after the write, whether the write was applied, and its outcome; or Err,
+// an *consentd.Error, when the write was refused (and nothing was stored).
+type WriteResult struct {
+	Consent *consentd.Consent
+	Applied bool
+	Outcome consentd.Outcome
+	Err     error
+}
+
+// WriteConsents upserts consents in one transaction, in order, each with its
+// log entry (DESIGN.md section 3). A refused write gets its error in its
+// result and changes nothing; the others go on. When WriteConsents returns
+// without error every accepted write is durable.
+func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]WriteResult, error) {
+	results := make([]WriteResult, len(writes))
+	err := db.write(ctx, func(tx *Tx) error {
+		c, err := db.loadWS(tx.ctx, tx, wsID)
+		if err != nil {
+			return err
+		}
+		for i := range writes {
+			res, err := tx.writeConsent(c, &writes[i], actor)
+			if err != nil && consentd.ErrorCode(err) == consentd.EINTERNAL {
+				return err
+			}
+			results[i] = res
+			results[i].Err = err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// PrepareWrite validates and normalizes a write against the catalog: it
+// returns the channel type, the normalized contact point and its kind.
+func PrepareWrite(cat *consentd.Catalog, region string, w *consentd.ConsentWrite, now time.Time) (consentd.ChannelType, string, error) {
+	if err := w.Validate(now); err != nil {
+		return consentd.ChannelType{}, "", err
+	}
+	var ct consentd.ChannelType
+	var err error
+	if w.ChannelType != "" {
+		ct, err = cat.ResolveID(w.ChannelType)
+	} else {
+		ct, err = cat.Resolve(w.Purpose, w.Topic, w.Channel)
+	}
+	if err != nil {
+		return ct, "", err
+	}
+	cp, err := consentd.NormalizeFor(ct.Channel, w.ContactPoint, region)
+	if err != nil {
+		return ct, "", err
+	}
+	if w.PartyID != "" && !consentd.ValidPartyID(w.PartyID) {
+		return ct, "", consentd.FieldErrorf(consentd.EINVALID, "party_id", "party_id must be 1 to 200 printable characters without /")
+	}
+	return ct, cp, nil
+}
+
+func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (WriteResult, error) {
+	ct, cp, err := PrepareWrite(c.catalog, c.ws.DefaultRegion, w, tx.now)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	kind := consentd.KindOf(ct.Channel)
+	hash := consentd.ContactPointHash(c.secret, kind, cp)
+	cur, err := tx.consentRow(c.ws.ID, hash[:], ct.ID)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	if cur != nil {
+		cur.ContactPoint = cp
+		cur.ID = consentd.ConsentID(cp, ct.ID)
+	}
+	applied, outcome := consentd.Apply(cur, w)
+	entry := &consentd.LogEntry{Subject: consentd.HashedConsentID(hash, ct.ID), Actor: actor}
+	res := WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
+	if !applied {
+		entry.Type = consentd.LogConsentUnchanged
+		if outcome == consentd.Superseded {
+			entry.Type = consentd.LogConsentSuperseded
+		}
+		entry.Before = cur.Logged()
+		entry.Write = (&consentd.Consent{Status: w.Status, CapturedAt: w.CapturedAt.UTC(), Source: w.Source, Reason: w.Reason,
+			PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin}).Logged()
+		if _, err := tx.appendLog(c.ws.ID, entry); err != nil {
+			return WriteResult{}, err
+		}
+		return res, nil
+	}
+	next := &consentd.Consent{
+		ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
+		Channel: ct.Channel, Status: w.Status, CapturedAt: w.CapturedAt.UTC(), RecordedAt: tx.now, Version: 1,
+		Source: w.Source, Reason: w.Reason, PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin,
+	}
+	entry.Type = consentd.LogConsentChanged
+	if cur != nil {
+		next.Version = cur.Version + 1
+		if next.PartyID == "" {
+			next.PartyID = cur.PartyID
+		}
+		entry.Before = cur.Logged()
+	}
+	entry.After = next.Logged()
+	if next.Seq, err = tx.appendLog(c.ws.ID, entry); err != nil {
+		return WriteResult{}, err
+	}
+	if err := tx.putContactPoint(c.ws.ID, hash[:], kind, cp); err != nil {
+		return WriteResult{}, err
+	}
+	if next.PartyID != "" {
+		if err := tx.linkParty(c.ws.ID, next.PartyID, hash[:], kind); err != nil {
+			return WriteResult{}, err
+		}
+	}
+	var proof any
+	if next.Proof != nil {
+		proof = mustJSON(next.Proof)
+	}
+	_, err = tx.ExecContext(tx.ctx, `INSERT OR REPLACE INTO consents (workspace_id, cp_hash, channel_type, purpose_id, topic_id, channel, status,
+		captured_at, recorded_at, version, source, reason, party_id, jurisdiction, proof, origin, seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ws.ID, hash[:], ct.ID, ct.Purpose, ct.Topic, ct.Channel, string(next.Status), nanos(next.CapturedAt), nanos(next.RecordedAt),
+		next.Version, mustJSON(next.Source), next.Reason, next.PartyID, next.Jurisdiction, proof, next.Origin, next.Seq)
+	if err != nil {
+		return WriteResult{}, fmt.Errorf("upsert consent: %w", err)
+	}
+	res.Consent = next
+	return res, nil
+}
+
+func (tx *Tx) putContactPoint(wsID string, hash []byte, kind consentd.ContactPointKind, value string) error {
+	_, err := tx.ExecContext(tx.ctx, `INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, wsID, hash, string(kind), value)
+	return err
+}
+
+func (tx *Tx) linkParty(wsID, partyID string, hash []byte, kind consentd.ContactPointKind) error {
+	if _, err := tx.ExecContext(tx.ctx, `INSERT INTO parties (workspace_id, id, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		wsID, partyID, nanos(tx.now), nanos(tx.now)); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(tx.ctx, `INSERT INTO party_contact_points (workspace_id, party_id, hash, kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, wsID, partyID, hash, string(kind))
+	return err
+}
+
+const consentCols = `c.channel_type, c.purpose_id, c.topic_id, c.channel, c.status, c.captured_at, c.recorded_at, c.version,
+	c.source, c.reason, c.party_id, c.jurisdiction, c.proof, c.origin, c.seq`
+
+func scanConsent(row interface{ Scan(...any) error }, extra ...any) (*consentd.Consent, error) {
+	c := &consentd.Consent{}
+	var status, source string
+	var captured, recorded int64
+	var proof sql.NullString
+	dest := append([]any{&c.ChannelType, &c.Purpose, &c.Topic, &c.Channel, &status, &captured, &recorded, &c.Version,
+		&source, &c.Reason, &c.PartyID, &c.Jurisdiction, &proof, &c.Origin, &c.Seq}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	c.Status, c.CapturedAt, c.RecordedAt = consentd.Status(status), fromNanos(captured), fromNanos(recorded)
+	if err := json.Unmarshal([]byte(source), &c.Source); err != nil {
+		return nil, fmt.Errorf("consent source: %w", err)
+	}
+	if proof.Valid {
+		c.Proof = &consentd.Proof{}
+		if err := json.Unmarshal([]byte(proof.String), c.Proof); err != nil {
+			return nil, fmt.Errorf("consent proof: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// consentRow loads the stored consent or nil; ContactPoint and ID are left
+// for the caller, who knows the plaintext.
+func (tx *Tx) consentRow(wsID string, hash []byte, ct string) (*consentd.Consent, error) {
+	row := tx.QueryRowContext(tx.ctx, `SELECT `+consentCols+` FROM consents c WHERE c.workspace_id = ? AND c.cp_hash = ? AND c.channel_type = ?`, wsID, hash, ct)
+	c, err := scanConsent(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return c, err
+}
+
+// ParseConsentID splits a public consent id at its last '#'.
+func ParseConsentID(id string) (contactPoint, channelType string, err error) {
+	i := strings.LastIndexByte(id, '#')
+	if i <= 0 || i == len(id)-1 {
+		return "", "", consentd.FieldErrorf(consentd.EINVALID, "id", "a consent id is <contact point>#<channel type id>")
+	}
+	return id[:i], id[i+1:], nil
+}
+
+// resolveConsentID turns a public consent id into the workspace, hash,
+// normalized contact point and channel type.
+func (db *DB) resolveConsentID(ctx context.Context, wsID, id string) (*wsCache, [32]byte, string, consentd.ChannelType, error) {
+	var hash [32]byte
+	raw, ctID, err := ParseConsentID(id)
+	if err != nil {
+		return nil, hash, "", consentd.ChannelType{}, err
+	}
+	c, err := db.loadWS(ctx, db.r, wsID)
+	if err != nil {
+		return nil, hash, "", consentd.ChannelType{}, err
+	}
+	ct, err := c.catalog.ResolveID(ctID)
+	if err != nil {
+		return nil, hash, "", ct, err
+	}
+	cp, err := consentd.NormalizeFor(ct.Channel, raw, c.ws.DefaultRegion)
+	if err != nil {
+		return nil, hash, "", ct, err
+	}
+	return c, consentd.ContactPointHash(c.secret, consentd.KindOf(ct.Channel), cp), cp, ct, nil
+}
+
+// Consent returns one consent by its public id, now, or as it was at asOf
+// (non-zero) according to the log. It returns ENOTFOUND when there is no
+// record (at that time), EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
+func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error) {
+	c, hash, cp, ct, err := db.resolveConsentID(ctx, wsID, id)
+	if err != nil {
+		return nil, err
+	}
+	if !asOf.IsZero() {
+		return db.consentAsOf(ctx, c.ws.ID, hash, cp, ct, asOf)
+	}
+	row := db.r.QueryRowContext(ctx, `SELECT `+consentCols+` FROM consents c WHERE c.workspace_id = ? AND c.cp_hash = ? AND c.channel_type = ?`, c.ws.ID, hash[:], ct.ID)
+	con, err := scanConsent(row)
+	if err != nil {
+		return nil, notFound(err, "consent")
+	}
+	con.ContactPoint, con.ID = cp, consentd.ConsentID(cp, ct.ID)
+	return con, nil
+}
+
+func (db *DB) consentAsOf(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, asOf time.Time) (*consentd.Consent, error) {
+	var data []byte
+	var at int64
+	err := db.r.QueryRowContext(ctx, `SELECT data, at FROM log_entries WHERE workspace_id = ? AND subject = ? AND type = ? AND at <= ? ORDER BY seq DESC LIMIT 1`,
+		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, nanos(asOf)).Scan(&data, &at)
+	if err != nil {
+		return nil, notFound(err, "consent at that time")
+	}
+	var e struct {
+		Seq   int64                   `json:"seq"`
+		After *consentd.LoggedConsent `json:"after"`
+	}
+	if err := json.Unmarshal(data, &e); err != nil || e.After == nil {
+		return nil, fmt.Errorf("log entry: %v", err)
+	}
+	a := e.After
+	return &consentd.Consent{ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
+		Channel: ct.Channel, Status: a.Status, CapturedAt: a.CapturedAt, RecordedAt: fromNanos(at), Version: a.Version, Source: a.Source,
+		Reason: a.Reason, PartyID: a.PartyID, Jurisdiction: a.Jurisdiction, Proof: a.Proof, Origin: a.Origin, Seq: e.Seq}, nil
+}
+
+// ConsentHistory returns the log entries of one consent, oldest first.
+func (db *DB) ConsentHistory(ctx context.Context, wsID, id string) ([]LogRecord, error) {
+	_, hash, _, ct, err := db.resolveConsentID(ctx, wsID, id)
+	if err != nil {
+		return nil, err
+	}
+	return db.SubjectLog(ctx, wsID, consentd.HashedConsentID(hash, ct.ID))
+}
+
+// ConsentFilter selects consents to list. Empty fields match everything.
+type ConsentFilter struct {
+	ContactPoint string          `json:"contact_point,omitempty"`
+	PartyID      string          `json:"party_id,omitempty"`
+	Purpose      string          `json:"purpose,omitempty"`
+	Channel      string          `json:"channel,omitempty"`
+	Status       consentd.Status `json:"status,omitempty" enum:"opted_in,opted_out,pending"`
+	PageToken    string          `json:"page_token,omitempty"`
+	Limit        int             `json:"limit,omitempty"`
+}
+
+// ListConsents returns one page of consents matching f, in key order, and
+// the token of the next page ("" at the end). It returns EINVALID for a bad
+// filter or page token.
+func (db *DB) ListConsents(ctx context.Context, wsID string, f ConsentFilter) ([]*consentd.Consent, string, error) {
+	c, err := db.loadWS(ctx, db.r, wsID)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, "", consentd.FieldErrorf(consentd.EINVALIDSTATUS, "status", "status must be opted_in, opted_out or pending")
+	}
+	q := `SELECT ` + consentCols + `, c.cp_hash, COALESCE(p.value, '') FROM consents c
+		LEFT JOIN contact_points p ON p.workspace_id = c.workspace_id AND p.hash = c.cp_hash
+		WHERE c.workspace_id = ?`
+	args := []any{wsID}
+	if f.ContactPoint != "" {
+		hashes := candidateHashes(c, f.ContactPoint)
+		if len(hashes) == 0 {
+			return nil, "", consentd.FieldErrorf(consentd.EINVALIDCONTACTPOINT, "contact_point", "the contact point cannot be normalized as an email, phone or custom address")
+		}
+		q += ` AND c.cp_hash IN (?` + strings.Repeat(`, ?`, len(hashes)-1) + `)`
+		for _, h := range hashes {
+			args = append(args, h)
+		}
+	}
+	for _, kv := range []struct{ col, v string }{{"c.party_id", f.PartyID}, {"c.purpose_id", f.Purpose}, {"c.channel", f.Channel}, {"c.status", string(f.Status)}} {
+		if kv.v != "" {
+			q += ` AND ` + kv.col + ` = ?`
+			args = append(args, kv.v)
+		}
+	}
+	if f.PageToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(f.PageToken)
+		if err != nil || len(b) < 33 {
+			return nil, "", consentd.FieldErrorf(consentd.EINVALID, "page_token", "page_token is not one this server gave")
+		}
+		q += ` AND (c.cp_hash, c.channel_type) > (?, ?)`
+		args = append(args, b[:32], string(b[32:]))
+	}
+	q += ` ORDER BY c.cp_hash, c.channel_type LIMIT ?`
+	args = append(args, f.Limit+1)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	out := []*consentd.Consent{}
+	var next string
+	var prevHash []byte
+	for rows.Next() {
+		var hash []byte
+		var cp string
+		con, err := scanConsent(rows, &hash, &cp)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(out) == f.Limit {
+			last := out[len(out)-1]
+			next = base64.RawURLEncoding.EncodeToString(append(prevHash, last.ChannelType...))
+			break
+		}
+		con.ContactPoint, con.ID = cp, consentd.ConsentID(cp, con.ChannelType)
+		out = append(out, con)
+		prevHash = hash
+	}
+	return out, next, rows.Err()
+}
+
+// candidateHashes returns the hashes of raw normalized as each kind it
+// normalizes as, for filters that do not say the channel.
+func candidateHashes(c *wsCache, raw string) [][]byte {
+	var out [][]byte
+	for _, k := range []consentd.ContactPointKind{consentd.KindEmail, consentd.KindPhone, consentd.KindCustom} {
+		if cp, err := consentd.Normalize(k, raw, c.ws.DefaultRegion); err == nil {
+			h := consentd.ContactPointHash(c.secret, k, cp)
+			out = append(out, h[:])
+		}
+	}
+	return out
+}

@@ -1,0 +1,270 @@
+// Package sqlite is the embedded SQLite backend of consentd: WAL, durable
+// commits (synchronous=FULL), embedded forward-only migrations, and one
+// writer goroutine that commits concurrent writes together (group commit),
+// so that every acknowledged write is on disk and batches pay one fsync.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/consentd/consentd"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// maxGroup is the most write requests committed in one transaction.
+const maxGroup = 256
+
+// DB is an open consentd SQLite database.
+type DB struct {
+	path string
+	w    *sql.DB // one connection: the single writer
+	r    *sql.DB // readers
+
+	// Now is the clock; tests may replace it before the first write.
+	Now func() time.Time
+
+	writes  chan *writeReq
+	closing chan struct{}
+	done    chan struct{}
+
+	mu    sync.RWMutex
+	cache map[string]*wsCache // workspace id -> cached workspace and catalog
+}
+
+type writeReq struct {
+	ctx  context.Context
+	fn   func(*Tx) error
+	err  error
+	done chan struct{}
+}
+
+// Open opens (creating when missing) the database at path and applies
+// pending migrations.
+func Open(path string) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	q.Set("_txlock", "deferred")
+	q.Add("_pragma", "query_only(ON)")
+	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	db := &DB{path: path, w: w, r: r, Now: time.Now, writes: make(chan *writeReq, maxGroup),
+		closing: make(chan struct{}), done: make(chan struct{}), cache: map[string]*wsCache{}}
+	if err := db.migrate(context.Background()); err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	go db.writeLoop()
+	return db, nil
+}
+
+// Close stops the writer after the writes already queued and closes the
+// database.
+func (db *DB) Close() error {
+	close(db.closing)
+	<-db.done
+	return errors.Join(db.w.Close(), db.r.Close())
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
+		if err := db.migrateOne(ctx, name, version); err != nil {
+			return fmt.Errorf("migration %s: %w", version, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) migrateOne(ctx context.Context, name, version string) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixNano()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Tx is a write transaction. Its clock is fixed when it starts.
+type Tx struct {
+	*sql.Tx
+	ctx   context.Context
+	db    *DB
+	now   time.Time
+	sizes map[string]int64 // workspace id -> log size within this transaction
+	dirty map[string]bool  // workspaces whose settings or catalog this transaction changed
+	after []func()         // run after a successful commit
+}
+
+// write runs fn in the writer's transaction, together with other writes
+// queued at the same time. fn runs inside a savepoint: when it returns an
+// error its changes are rolled back and the others' are kept. write returns
+// once the transaction is durable.
+func (db *DB) write(ctx context.Context, fn func(*Tx) error) error {
+	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case db.writes <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-db.closing:
+		return errors.New("database is closing")
+	}
+	<-req.done
+	return req.err
+}
+
+func (db *DB) writeLoop() {
+	defer close(db.done)
+	for {
+		var first *writeReq
+		select {
+		case first = <-db.writes:
+		case <-db.closing:
+			// Finish what is queued, then stop.
+			for {
+				select {
+				case first = <-db.writes:
+					db.commitGroup(db.gather(first))
+				default:
+					return
+				}
+			}
+		}
+		db.commitGroup(db.gather(first))
+	}
+}
+
+func (db *DB) gather(first *writeReq) []*writeReq {
+	group := []*writeReq{first}
+	for len(group) < maxGroup {
+		select {
+		case r := <-db.writes:
+			group = append(group, r)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+func (db *DB) commitGroup(group []*writeReq) {
+	defer func() {
+		for _, r := range group {
+			close(r.done)
+		}
+	}()
+	ctx := context.Background()
+	sqlTx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		for _, r := range group {
+			r.err = fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	tx := &Tx{Tx: sqlTx, ctx: ctx, db: db, now: db.Now().UTC(), sizes: map[string]int64{}, dirty: map[string]bool{}}
+	var ok []*writeReq
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if r.err = tx.savepoint(r.fn); r.err == nil {
+			ok = append(ok, r)
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		for _, r := range ok {
+			r.err = fmt.Errorf("commit: %w", err)
+		}
+		db.invalidateAll()
+		return
+	}
+	for _, f := range tx.after {
+		f()
+	}
+}
+
+func (tx *Tx) savepoint(fn func(*Tx) error) error {
+	if _, err := tx.ExecContext(tx.ctx, `SAVEPOINT w`); err != nil {
+		return err
+	}
+	nAfter := len(tx.after)
+	sizes := make(map[string]int64, len(tx.sizes))
+	for k, v := range tx.sizes {
+		sizes[k] = v
+	}
+	if err := fn(tx); err != nil {
+		if _, rerr := tx.ExecContext(tx.ctx, `ROLLBACK TO w; RELEASE w`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		tx.after = tx.after[:nAfter]
+		tx.sizes = sizes
+		return err
+	}
+	_, err := tx.ExecContext(tx.ctx, `RELEASE w`)
+	return err
+}
+
+// notFound turns sql.ErrNoRows into an ENOTFOUND error.
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return consentd.Errorf(consentd.ENOTFOUND, "%s not found", what)
+	}
+	return err
+}
+
+func nanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }

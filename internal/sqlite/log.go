@@ -1,0 +1,197 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/consentd/consentd"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// appendLog appends e to the workspace's log inside tx: it numbers the entry,
+// stores its leaf data and leaf hash, and the tlog hashes that the new leaf
+// completes. It returns the entry's seq.
+func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
+	n, ok := tx.sizes[wsID]
+	if !ok {
+		if err := tx.QueryRowContext(tx.ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = ?`, wsID).Scan(&n); err != nil {
+			return 0, fmt.Errorf("log size: %w", err)
+		}
+	}
+	e.Seq = n + 1
+	if e.At.IsZero() {
+		e.At = tx.now
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return 0, fmt.Errorf("log entry: %w", err)
+	}
+	hashes, err := tlog.StoredHashes(n, data, hashReader{tx.ctx, tx, wsID})
+	if err != nil {
+		return 0, fmt.Errorf("log hashes: %w", err)
+	}
+	base := tlog.StoredHashIndex(0, n)
+	for i, h := range hashes {
+		if _, err := tx.ExecContext(tx.ctx, `INSERT INTO log_hashes (workspace_id, idx, hash) VALUES (?, ?, ?)`, wsID, base+int64(i), h[:]); err != nil {
+			return 0, fmt.Errorf("log hash: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(tx.ctx, `INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		wsID, e.Seq, nanos(e.At), e.Type, e.Subject, data, hashes[0][:]); err != nil {
+		return 0, fmt.Errorf("log entry: %w", err)
+	}
+	tx.sizes[wsID] = e.Seq
+	return e.Seq, nil
+}
+
+// hashReader reads tlog stored hashes of one workspace.
+type hashReader struct {
+	ctx  context.Context
+	q    querier
+	wsID string
+}
+
+// ReadHashes implements tlog.HashReader.
+func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		var b []byte
+		if err := r.q.QueryRowContext(r.ctx, `SELECT hash FROM log_hashes WHERE workspace_id = ? AND idx = ?`, r.wsID, idx).Scan(&b); err != nil {
+			return nil, fmt.Errorf("read hash %d: %w", idx, err)
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+// LogRecord is one stored log entry: its leaf data and leaf hash.
+type LogRecord struct {
+	Seq      int64           `json:"seq"`
+	LeafHash []byte          `json:"leaf_hash"`
+	Entry    json.RawMessage `json:"entry"`
+}
+
+// Log returns up to limit entries after seq.
+func (db *DB) Log(ctx context.Context, wsID string, after int64, limit int) ([]LogRecord, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?`, wsID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanLog(rows)
+}
+
+func scanLog(rows *sql.Rows) ([]LogRecord, error) {
+	defer rows.Close()
+	out := []LogRecord{}
+	for rows.Next() {
+		var r LogRecord
+		var data []byte
+		if err := rows.Scan(&r.Seq, &data, &r.LeafHash); err != nil {
+			return nil, err
+		}
+		r.Entry = data
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LogSize returns the number of entries in the workspace's log.
+func (db *DB) LogSize(ctx context.Context, wsID string) (int64, error) {
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = ?`, wsID).Scan(&n)
+	return n, err
+}
+
+// EachLogEntry calls fn for every entry of the workspace's log in seq order,
+// reading in pages so memory stays flat.
+func (db *DB) EachLogEntry(ctx context.Context, wsID string, fn func(seq int64, data, leafHash []byte) error) error {
+	var after int64
+	for {
+		page, err := db.Log(ctx, wsID, after, 5000)
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			if err := fn(r.Seq, r.Entry, r.LeafHash); err != nil {
+				return err
+			}
+			after = r.Seq
+		}
+		if len(page) < 5000 {
+			return nil
+		}
+	}
+}
+
+// TreeHash returns the Merkle root of the first n entries.
+func (db *DB) TreeHash(ctx context.Context, wsID string, n int64) (tlog.Hash, error) {
+	return tlog.TreeHash(n, hashReader{ctx, db.r, wsID})
+}
+
+// ProveRecord returns the inclusion proof of entry seq in the tree of size n.
+func (db *DB) ProveRecord(ctx context.Context, wsID string, seq, n int64) (tlog.RecordProof, error) {
+	return tlog.ProveRecord(n, seq-1, hashReader{ctx, db.r, wsID})
+}
+
+// HashReader returns a tlog.HashReader over the committed hashes.
+func (db *DB) HashReader(ctx context.Context, wsID string) tlog.HashReader {
+	return hashReader{ctx, db.r, wsID}
+}
+
+// LogEntry returns one entry; ENOTFOUND when there is none.
+func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*LogRecord, error) {
+	r := &LogRecord{Seq: seq}
+	var data []byte
+	err := db.r.QueryRowContext(ctx, `SELECT data, leaf_hash FROM log_entries WHERE workspace_id = ? AND seq = ?`, wsID, seq).Scan(&data, &r.LeafHash)
+	if err != nil {
+		return nil, notFound(err, "log entry")
+	}
+	r.Entry = data
+	return r, nil
+}
+
+// SubjectLog returns the log entries about one subject, oldest first.
+func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]LogRecord, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, subject)
+	if err != nil {
+		return nil, err
+	}
+	return scanLog(rows)
+}
+
+// AddCheckpoint stores a signed checkpoint of size n.
+func (db *DB) AddCheckpoint(ctx context.Context, wsID string, n int64, signed string) error {
+	return db.write(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(tx.ctx, `INSERT OR IGNORE INTO checkpoints (workspace_id, size, signed, created_at) VALUES (?, ?, ?, ?)`, wsID, n, signed, nanos(tx.now))
+		return err
+	})
+}
+
+// Checkpoints returns every signed checkpoint of the workspace, by size.
+func (db *DB) Checkpoints(ctx context.Context, wsID string) ([]string, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT signed FROM checkpoints WHERE workspace_id = ? ORDER BY size`, wsID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// LatestCheckpoint returns the newest signed checkpoint and its size;
+// ENOTFOUND when none was signed.
+func (db *DB) LatestCheckpoint(ctx context.Context, wsID string) (string, int64, error) {
+	var s string
+	var n int64
+	err := db.r.QueryRowContext(ctx, `SELECT signed, size FROM checkpoints WHERE workspace_id = ? ORDER BY size DESC LIMIT 1`, wsID).Scan(&s, &n)
+	return s, n, notFound(err, "checkpoint")
+}

@@ -1,0 +1,118 @@
+package sqlite
+
+import (
+	"context"
+	"strings"
+
+	"github.com/consentd/consentd"
+)
+
+// SuppressionInput is a request to suppress a contact point.
+type SuppressionInput struct {
+	ContactPoint string                     `json:"contact_point"`
+	Kind         consentd.ContactPointKind  `json:"kind,omitempty" enum:"email,phone,custom" doc:"how to normalize contact_point; default from channel, else guessed: email with @, phone with a leading + or digits, custom otherwise"`
+	Channel      string                     `json:"channel,omitempty" doc:"empty = every channel"`
+	Reason       consentd.SuppressionReason `json:"reason" enum:"erased,do_not_contact,hard_bounce,complaint,sms_stop"`
+	Note         string                     `json:"note,omitempty"`
+}
+
+func guessKind(channel, raw string) consentd.ContactPointKind {
+	switch {
+	case channel != "":
+		return consentd.KindOf(channel)
+	case strings.Contains(raw, "@"):
+		return consentd.KindEmail
+	case strings.HasPrefix(strings.TrimSpace(raw), "+"), len(raw) > 0 && raw[0] >= '0' && raw[0] <= '9':
+		return consentd.KindPhone
+	}
+	return consentd.KindCustom
+}
+
+// AddSuppression suppresses a contact point and logs it. It returns
+// EINVALID or EINVALIDCONTACTPOINT for bad input.
+func (db *DB) AddSuppression(ctx context.Context, wsID string, in SuppressionInput, actor string) (*consentd.Suppression, error) {
+	if !in.Reason.Valid() {
+		return nil, consentd.FieldErrorf(consentd.EINVALID, "reason", "reason must be erased, do_not_contact, hard_bounce, complaint or sms_stop")
+	}
+	if in.Channel != "" && !consentd.ValidID(in.Channel) {
+		return nil, consentd.FieldErrorf(consentd.EINVALID, "channel", "channel must be a channel id")
+	}
+	if in.Kind == "" {
+		in.Kind = guessKind(in.Channel, in.ContactPoint)
+	} else if !in.Kind.Valid() {
+		return nil, consentd.FieldErrorf(consentd.EINVALID, "kind", "kind must be email, phone or custom")
+	}
+	c, err := db.loadWS(ctx, db.r, wsID)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := consentd.Normalize(in.Kind, in.ContactPoint, c.ws.DefaultRegion)
+	if err != nil {
+		return nil, err
+	}
+	hash := consentd.ContactPointHash(c.secret, in.Kind, cp)
+	s := &consentd.Suppression{ID: "sup_" + randomID(12), ContactPoint: cp, Kind: in.Kind, Channel: in.Channel, Reason: in.Reason, Note: in.Note}
+	err = db.write(ctx, func(tx *Tx) error {
+		s.CreatedAt = tx.now
+		logged := *s
+		logged.ContactPoint = ""
+		var err error
+		if s.Seq, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionAdded, Subject: consentd.HashedConsentID(hash, "*"), After: logged, Actor: actor}); err != nil {
+			return err
+		}
+		if err := tx.putContactPoint(wsID, hash[:], in.Kind, cp); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(tx.ctx, `INSERT INTO suppressions (workspace_id, id, cp_hash, kind, channel, reason, note, created_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			wsID, s.ID, hash[:], string(s.Kind), s.Channel, string(s.Reason), s.Note, nanos(tx.now), s.Seq)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Suppressions lists the workspace's suppressions, newest first.
+func (db *DB) Suppressions(ctx context.Context, wsID string) ([]*consentd.Suppression, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT s.id, s.kind, s.channel, s.reason, s.note, s.created_at, s.seq, COALESCE(p.value, '')
+		FROM suppressions s LEFT JOIN contact_points p ON p.workspace_id = s.workspace_id AND p.hash = s.cp_hash
+		WHERE s.workspace_id = ? ORDER BY s.created_at DESC, s.id`, wsID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*consentd.Suppression{}
+	for rows.Next() {
+		s := &consentd.Suppression{}
+		var kind, reason string
+		var created int64
+		if err := rows.Scan(&s.ID, &kind, &s.Channel, &reason, &s.Note, &created, &s.Seq, &s.ContactPoint); err != nil {
+			return nil, err
+		}
+		s.Kind, s.Reason, s.CreatedAt = consentd.ContactPointKind(kind), consentd.SuppressionReason(reason), fromNanos(created)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// DeleteSuppression lifts a suppression and logs it; ENOTFOUND when there is
+// none.
+func (db *DB) DeleteSuppression(ctx context.Context, wsID, id, actor string) error {
+	return db.write(ctx, func(tx *Tx) error {
+		var hash []byte
+		var kind, channel, reason string
+		err := tx.QueryRowContext(tx.ctx, `SELECT cp_hash, kind, channel, reason FROM suppressions WHERE workspace_id = ? AND id = ?`, wsID, id).Scan(&hash, &kind, &channel, &reason)
+		if err != nil {
+			return notFound(err, "suppression")
+		}
+		if _, err := tx.ExecContext(tx.ctx, `DELETE FROM suppressions WHERE workspace_id = ? AND id = ?`, wsID, id); err != nil {
+			return err
+		}
+		var h [32]byte
+		copy(h[:], hash)
+		before := consentd.Suppression{ID: id, Kind: consentd.ContactPointKind(kind), Channel: channel, Reason: consentd.SuppressionReason(reason)}
+		_, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionLifted, Subject: consentd.HashedConsentID(h, "*"), Before: before, Actor: actor})
+		return err
+	})
+}

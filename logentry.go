@@ -1,0 +1,76 @@
+package consentd
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"time"
+)
+
+// Log entry types.
+const (
+	LogConsentChanged    = "consent.changed"
+	LogConsentSuperseded = "consent.superseded"
+	LogConsentUnchanged  = "consent.unchanged"
+	LogSuppressionAdded  = "suppression.added"
+	LogSuppressionLifted = "suppression.lifted"
+	LogPurposeChanged    = "purpose.changed"
+	LogPurposeDeleted    = "purpose.deleted"
+	LogTopicChanged      = "topic.changed"
+	LogTopicDeleted      = "topic.deleted"
+	LogPartyChanged      = "party.changed"
+	LogPartyErased       = "party.erased"
+)
+
+// LogEntry is one leaf of a workspace's consent log. Its JSON encoding is
+// the leaf data that is hashed into the Merkle tree, so field order and
+// names are fixed. Contact points appear only as keyed hashes.
+type LogEntry struct {
+	Seq     int64     `json:"seq"`
+	At      time.Time `json:"at"`
+	Type    string    `json:"type"`
+	Subject string    `json:"subject" doc:"the consent id in hashed form (<contact point hash>#<channel type>), or the id of the suppression, purpose, topic or party"`
+	Before  any       `json:"before,omitempty"`
+	After   any       `json:"after,omitempty"`
+	Write   any       `json:"write,omitempty" doc:"the write that was superseded or unchanged"`
+	Actor   string    `json:"actor"`
+}
+
+// LoggedConsent is a consent's state as the log records it: no plaintext
+// contact point.
+type LoggedConsent struct {
+	Status       Status    `json:"status"`
+	CapturedAt   time.Time `json:"captured_at"`
+	Version      int64     `json:"version"`
+	Source       Source    `json:"source"`
+	Reason       string    `json:"reason,omitempty"`
+	PartyID      string    `json:"party_id,omitempty"`
+	Jurisdiction string    `json:"jurisdiction,omitempty"`
+	Proof        *Proof    `json:"proof,omitempty"`
+	Origin       string    `json:"origin,omitempty"`
+}
+
+// Logged returns c as the log records it.
+func (c *Consent) Logged() *LoggedConsent {
+	return &LoggedConsent{Status: c.Status, CapturedAt: c.CapturedAt, Version: c.Version, Source: c.Source,
+		Reason: c.Reason, PartyID: c.PartyID, Jurisdiction: c.Jurisdiction, Proof: c.Proof, Origin: c.Origin}
+}
+
+// ContactPointHash is the keyed hash that stands for a normalized contact
+// point everywhere but the one table that holds plaintext: HMAC-SHA256 with
+// the workspace's secret over kind ":" value.
+func ContactPointHash(secret []byte, kind ContactPointKind, value string) [32]byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(kind))
+	m.Write([]byte{':'})
+	m.Write([]byte(value))
+	var h [32]byte
+	m.Sum(h[:0])
+	return h
+}
+
+// HashedConsentID is the consent id as the log names it: the base64url
+// contact point hash, '#', the channel type id.
+func HashedConsentID(cpHash [32]byte, channelType string) string {
+	return base64.RawURLEncoding.EncodeToString(cpHash[:]) + "#" + channelType
+}
