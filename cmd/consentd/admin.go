@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
+)
+
+func (m *Main) workspaceCreate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("workspace create", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{"usage: consentd workspace create NAME"}
+	}
+	db, _, err := c.open(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ws, err := db.CreateWorkspace(ctx, fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("create workspace: %s", consentd.ErrorMessage(err))
+	}
+	_, key, err := db.CreateKey(ctx, ws.ID, consentd.RoleAdmin, "workspace admin", "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "Created workspace %q (%s). Its admin key, shown only this once:\n%s\n", ws.Name, ws.ID, key)
+	return nil
+}
+
+func (m *Main) keysCreate(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	role := fs.String("role", "", "admin, write, check, read or agent")
+	name := fs.String("name", "", "a label for the key")
+	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if !consentd.Role(*role).Valid() {
+		return usageError{"--role must be admin, write, check, read or agent"}
+	}
+	db, _, err := c.open(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ws, err := db.WorkspaceByName(ctx, c.Workspace)
+	if err != nil {
+		return usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
+	}
+	k, key, err := db.CreateKey(ctx, ws.ID, consentd.Role(*role), *name, "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stdout, "Created %s key %s in workspace %q. The key, shown only this once:\n%s\n", k.Role, k.ID, ws.Name, key)
+	return nil
+}
+
+func (m *Main) logVerify(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("log verify", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	fs.StringVar(&c.Workspace, "workspace", "", "verify only this workspace (default: all)")
+	asJSON := fs.Bool("json", false, "print one JSON report per workspace")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	db, signer, err := c.open(false)
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "consentd: %v\n", err)
+		return exitError{exitUsage}
+	}
+	defer db.Close()
+	var wss []*consentd.Workspace
+	if c.Workspace != "" {
+		ws, err := db.WorkspaceByName(ctx, c.Workspace)
+		if err != nil {
+			return usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
+		}
+		wss = append(wss, ws)
+	} else if wss, err = db.Workspaces(ctx); err != nil {
+		fmt.Fprintf(m.Stderr, "consentd: %v\n", err)
+		return exitError{exitUsage}
+	}
+	broken := false
+	for _, ws := range wss {
+		rep, err := ledger.VerifyLog(ctx, db, signer.PublicKey(), ws.ID)
+		if err != nil {
+			fmt.Fprintf(m.Stderr, "consentd: workspace %s: %v\n", ws.Name, err)
+			return exitError{exitUsage}
+		}
+		if *asJSON {
+			json.NewEncoder(m.Stdout).Encode(struct {
+				Workspace string `json:"workspace"`
+				ledger.Report
+			}{ws.Name, rep})
+		} else if rep.OK {
+			fmt.Fprintf(m.Stdout, "workspace %s: ok, %d entries, root %s, %d checkpoints checked, key %s\n", ws.Name, rep.Entries, rep.Root, rep.Checkpoints, rep.KeyID)
+		} else {
+			fmt.Fprintf(m.Stdout, "workspace %s: BROKEN, first bad entry %d: %s (%d entries, key %s)\n", ws.Name, rep.FirstBad, rep.Problem, rep.Entries, rep.KeyID)
+		}
+		broken = broken || !rep.OK
+	}
+	if broken {
+		return exitError{exitFailed}
+	}
+	return nil
+}
+
+func (m *Main) receiptVerify(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("receipt verify", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	pub := fs.String("public-key", "", "the log's public key (note verifier key); default: the data folder's key")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var in io.Reader = m.Stdin
+	if fs.NArg() > 0 && fs.Arg(0) != "-" {
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			fmt.Fprintf(m.Stderr, "consentd: %v\n", err)
+			return exitError{exitUsage}
+		}
+		defer f.Close()
+		in = f
+	}
+	var rc ledger.Receipt
+	if err := json.NewDecoder(in).Decode(&rc); err != nil {
+		fmt.Fprintf(m.Stderr, "consentd: the receipt is not valid JSON: %v\n", err)
+		return exitError{exitUsage}
+	}
+	key := *pub
+	if key == "" {
+		path := c.LogKey
+		if path == "" {
+			path = c.Data + "/checkpoint.key"
+		}
+		if _, err := os.Stat(path); err != nil {
+			return usageError{"give --public-key (from GET /v1/log/checkpoints/latest) or a data folder with the log key"}
+		}
+		s, err := ledger.LoadOrCreateKey(path, "consentd")
+		if err != nil {
+			return err
+		}
+		key = s.PublicKey()
+	}
+	if err := ledger.VerifyReceipt(&rc, key); err != nil {
+		fmt.Fprintf(m.Stdout, "receipt BROKEN: %v\n", err)
+		return exitError{exitFailed}
+	}
+	fmt.Fprintf(m.Stdout, "receipt ok: entry %d is in the log of size %d signed by %s\n", rc.Seq, rc.TreeSize, key)
+	return nil
+}

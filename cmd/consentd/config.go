@@ -1,0 +1,92 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/sqlite"
+)
+
+// config holds the flags shared by the commands. Every flag has a CONSENTD_*
+// variable; this file is the only place that reads the environment.
+type config struct {
+	Data               string
+	Database           string
+	LogKey             string
+	Addr               string
+	CheckpointInterval time.Duration
+	Workspace          string
+}
+
+// flags registers the shared flags on fs with defaults from the
+// environment. serve adds the server's flags.
+func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
+	fs.SetOutput(m.Stderr)
+	env := func(name, def string) string {
+		if v := m.Getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.Data, "data", env("CONSENTD_DATA", "./consentd-data"), "data folder (CONSENTD_DATA)")
+	fs.StringVar(&c.Database, "database", env("CONSENTD_DATABASE", ""), "database: a SQLite file path or sqlite:PATH; default DATA/consentd.db (CONSENTD_DATABASE)")
+	fs.StringVar(&c.LogKey, "log-key", env("CONSENTD_LOG_KEY", ""), "the checkpoint signing key file; default DATA/checkpoint.key (CONSENTD_LOG_KEY)")
+	if serve {
+		fs.StringVar(&c.Addr, "addr", env("CONSENTD_ADDR", "127.0.0.1:8080"), "listen address (CONSENTD_ADDR)")
+		d, err := time.ParseDuration(env("CONSENTD_CHECKPOINT_INTERVAL", "1m"))
+		if err != nil {
+			d = time.Minute
+		}
+		fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", d, "sign a checkpoint of every grown log this often (CONSENTD_CHECKPOINT_INTERVAL)")
+	}
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+// open opens the database and the checkpoint key the config names; the key
+// is made when missing only if create is set (verifying with a new key would
+// prove nothing).
+func (c *config) open(create bool) (*sqlite.DB, *ledger.Signer, error) {
+	path := c.Database
+	switch {
+	case strings.HasPrefix(path, "postgres://"), strings.HasPrefix(path, "postgresql://"):
+		return nil, nil, usageError{"PostgreSQL is not supported yet; use the SQLite default"}
+	case strings.HasPrefix(path, "sqlite:"):
+		path = strings.TrimPrefix(strings.TrimPrefix(path, "sqlite:"), "//")
+	case path == "":
+		if err := os.MkdirAll(c.Data, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("data folder: %w", err)
+		}
+		path = filepath.Join(c.Data, "consentd.db")
+	}
+	keyPath := c.LogKey
+	if keyPath == "" {
+		keyPath = filepath.Join(c.Data, "checkpoint.key")
+	}
+	if _, err := os.Stat(keyPath); err != nil && !create {
+		return nil, nil, fmt.Errorf("checkpoint key: %w", err)
+	}
+	signer, err := ledger.LoadOrCreateKey(keyPath, "consentd")
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint key: %w", err)
+	}
+	db, err := sqlite.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, signer, nil
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the command ran and found a problem (a broken log, a bad receipt) or failed
+	exitUsage  = 2 // bad usage, or an I/O error before the command could run
+)
+
+// Main is the program, testable: tests call Run with their own streams and
+// environment.
+type Main struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Ready, when set, receives the server's address once it listens.
+	Ready func(addr string)
+}
+
+const usage = `consentd: consent ledger and send-time decisions
+
+Usage:
+  consentd serve [flags]                         run the server
+  consentd workspace create NAME [flags]         create a workspace, print its admin key
+  consentd keys create --role ROLE [flags]       create an API key, print it on the last line
+  consentd log verify [--workspace NAME] [flags] verify every workspace's consent log
+  consentd receipt verify [FILE] [flags]         verify a consent receipt offline
+
+Run 'consentd COMMAND -h' for a command's flags.
+`
+
+// usageError is a mistake in the command line: exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// Run runs the command in args and returns the exit code.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	err := m.run(ctx, args)
+	var ue usageError
+	var ex exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(m.Stderr, "consentd: %s\n", ue.msg)
+		return exitUsage
+	case errors.As(err, &ex):
+		return ex.code
+	}
+	fmt.Fprintf(m.Stderr, "consentd: %v\n", err)
+	return exitFailed
+}
+
+// exitError ends with a code after the command printed what it found.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func (m *Main) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return usageError{"no command"}
+	}
+	cmd, rest := args[0], args[1:]
+	sub := func() (string, []string) {
+		if len(rest) == 0 {
+			return "", nil
+		}
+		return rest[0], rest[1:]
+	}
+	switch cmd {
+	case "serve":
+		return m.serve(ctx, rest)
+	case "workspace":
+		if s, r := sub(); s == "create" {
+			return m.workspaceCreate(ctx, r)
+		}
+	case "keys":
+		if s, r := sub(); s == "create" {
+			return m.keysCreate(ctx, r)
+		}
+	case "log":
+		if s, r := sub(); s == "verify" {
+			return m.logVerify(ctx, r)
+		}
+	case "receipt":
+		if s, r := sub(); s == "verify" {
+			return m.receiptVerify(ctx, r)
+		}
+	case "help", "-h", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return nil
+	}
+	fmt.Fprint(m.Stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))}
+}

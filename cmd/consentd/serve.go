@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/sqlite"
+)
+
+func (m *Main) serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, true)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(m.Stderr, nil))
+	db, signer, err := c.open(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := m.bootstrap(ctx, db); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           accessLog(log, api.New(db, signer, log)),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	log.Info("consentd listening", "addr", "http://"+ln.Addr().String(), "data", c.Data, "log_key", signer.KeyID())
+	if m.Ready != nil {
+		m.Ready(ln.Addr().String())
+	}
+	cpCtx, stopCheckpoints := context.WithCancel(context.Background())
+	cpDone := make(chan struct{})
+	go func() {
+		defer close(cpDone)
+		checkpointLoop(cpCtx, db, signer, c.CheckpointInterval, log)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	stopCheckpoints()
+	<-cpDone
+	signAll(context.Background(), db, signer, log) // a last checkpoint covers every acknowledged write
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// bootstrap creates the default workspace and its admin key on an empty
+// database: CONSENTD_ADMIN_KEY when set, else a new key printed once.
+func (m *Main) bootstrap(ctx context.Context, db *sqlite.DB) error {
+	wss, err := db.Workspaces(ctx)
+	if err != nil || len(wss) > 0 {
+		return err
+	}
+	ws, err := db.CreateWorkspace(ctx, consentd.DefaultWorkspace)
+	if err != nil {
+		return err
+	}
+	secret := m.Getenv("CONSENTD_ADMIN_KEY")
+	_, key, err := db.CreateKey(ctx, ws.ID, consentd.RoleAdmin, "bootstrap admin", secret)
+	if err != nil {
+		return fmt.Errorf("admin key: %w", err)
+	}
+	if secret == "" {
+		fmt.Fprintf(m.Stdout, "Created workspace %q. Its admin key, shown only this once:\n%s\n", ws.Name, key)
+	} else {
+		fmt.Fprintf(m.Stdout, "Created workspace %q with the admin key from CONSENTD_ADMIN_KEY.\n", ws.Name)
+	}
+	return nil
+}
+
+// checkpointLoop signs a checkpoint of every grown log each interval, until
+// ctx is done.
+func checkpointLoop(ctx context.Context, db *sqlite.DB, signer *ledger.Signer, every time.Duration, log *slog.Logger) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			signAll(ctx, db, signer, log)
+		}
+	}
+}
+
+func signAll(ctx context.Context, db *sqlite.DB, signer *ledger.Signer, log *slog.Logger) {
+	wss, err := db.Workspaces(ctx)
+	if err != nil {
+		log.Error("checkpoint: list workspaces", "err", err)
+		return
+	}
+	for _, ws := range wss {
+		if _, _, err := ledger.SignCheckpoint(ctx, db, signer, ws.ID); err != nil && consentd.ErrorCode(err) != consentd.ENOTFOUND {
+			log.Error("checkpoint", "workspace", ws.Name, "err", err)
+		}
+	}
+}
+
+// accessLog logs each request by its route pattern, never its path or query:
+// paths and queries carry contact points.
+func accessLog(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: 200}
+		h.ServeHTTP(sw, r)
+		log.Debug("request", "method", r.Method, "route", r.Pattern, "status", sw.status, "duration", time.Since(start))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flush, full
+// duplex).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

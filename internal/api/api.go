@@ -1,0 +1,161 @@
+// Package api serves consentd's HTTP API v1: JSON handlers, API key
+// authentication and roles, and the one problem+json error writer. Its
+// routes live in one table that both the mux and /openapi.json are built
+// from, so the document cannot drift from the code.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/openapi"
+	"github.com/consentd/consentd/internal/sqlite"
+)
+
+// Version is the API document's version.
+const Version = "1.0.0"
+
+// Server is the HTTP API.
+type Server struct {
+	DB     *sqlite.DB
+	Signer *ledger.Signer
+	Log    *slog.Logger
+	Now    func() time.Time
+
+	mux  *http.ServeMux
+	doc  *openapi.Document
+	keys sync.Map // key hash -> cachedKey
+}
+
+// route is one row of the route table.
+type route struct {
+	op      openapi.Operation
+	roles   []consentd.Role
+	handler func(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error
+}
+
+// Role sets.
+var (
+	everyone = []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite, consentd.RoleCheck, consentd.RoleRead, consentd.RoleAgent}
+	readers  = []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite, consentd.RoleRead, consentd.RoleAgent}
+	writers  = []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite}
+	agents   = []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite, consentd.RoleAgent}
+	admins   = []consentd.Role{consentd.RoleAdmin}
+)
+
+// New builds the server and its routes.
+func New(db *sqlite.DB, signer *ledger.Signer, log *slog.Logger) *Server {
+	s := &Server{DB: db, Signer: signer, Log: log, Now: time.Now, mux: http.NewServeMux(),
+		doc: openapi.New("consentd API", Version, "Consent ledger and send-time decisions. See DESIGN.md section 6.")}
+	for _, rt := range s.routes() {
+		s.handle(rt)
+	}
+	s.mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, consentd.Errorf(consentd.ENOTFOUND, "no such route"))
+	})
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Operations lists the API's operations, as documented in /openapi.json.
+func (s *Server) Operations() []openapi.Operation { return s.doc.Operations() }
+
+func (s *Server) handle(rt route) {
+	roles := make([]string, len(rt.roles))
+	for i, r := range rt.roles {
+		roles[i] = string(r)
+	}
+	op := rt.op
+	op.Errors = append([]int{400, 401, 403, 404, 422}, op.Errors...)
+	s.doc.Add(op)
+	allowed := rt.roles
+	s.mux.HandleFunc(op.Method+" "+muxPath(op.Path), func(w http.ResponseWriter, r *http.Request) {
+		k, err := s.authenticate(r)
+		if err == nil && !hasRole(allowed, k.Role) {
+			err = consentd.Errorf(consentd.EFORBIDDEN, "a key with role %s may not do this; allowed: %s", k.Role, strings.Join(roles, ", "))
+		}
+		if err == nil {
+			err = rt.handler(w, r, k)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// muxPath turns "/v1/parties/{id}:opt-out-all" into a ServeMux pattern:
+// a wildcard must be a whole segment, so such routes are registered on the
+// segment and the handler checks the suffix.
+func muxPath(p string) string {
+	if i := strings.LastIndex(p, "}:"); i >= 0 {
+		return p[:i+1]
+	}
+	return p
+}
+
+func hasRole(allowed []consentd.Role, r consentd.Role) bool {
+	for _, a := range allowed {
+		if a == r {
+			return true
+		}
+	}
+	return false
+}
+
+type cachedKey struct {
+	key     *consentd.APIKey
+	expires time.Time
+}
+
+// keyCacheTTL bounds how long a key deleted by another process still works
+// here; deletions through this server take effect at once.
+const keyCacheTTL = 10 * time.Second
+
+func (s *Server) authenticate(r *http.Request) (*consentd.APIKey, error) {
+	h := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || secret == "" {
+		return nil, consentd.Errorf(consentd.EUNAUTHORIZED, "send an API key as Authorization: Bearer <key>")
+	}
+	if c, ok := s.keys.Load(secret); ok && time.Now().Before(c.(cachedKey).expires) {
+		return c.(cachedKey).key, nil
+	}
+	k, err := s.DB.Authenticate(r.Context(), secret)
+	if err != nil {
+		return nil, err
+	}
+	s.keys.Store(secret, cachedKey{k, time.Now().Add(keyCacheTTL)})
+	return k, nil
+}
+
+func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	b, err := json.MarshalIndent(s.doc, "", "  ")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.DB.Ping(ctx); err != nil {
+		s.writeError(w, r, consentd.Errorf(consentd.EINTERNAL, "database not ready"))
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}

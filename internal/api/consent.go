@@ -1,0 +1,240 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/sqlite"
+)
+
+// writeAnswer is a consent as a write left it, with what the write did.
+type writeAnswer struct {
+	*consentd.Consent
+	Applied bool             `json:"applied"`
+	Outcome consentd.Outcome `json:"outcome" enum:"created,changed,unchanged,superseded"`
+}
+
+type batchWrite struct {
+	Consents []consentd.ConsentWrite `json:"consents"`
+}
+
+// batchItem is one result of a batch: the answer, or the problem.
+type batchItem struct {
+	*writeAnswer
+	Error *Problem `json:"error,omitempty"`
+}
+
+type batchWriteAnswer struct {
+	Results []batchItem `json:"results"`
+}
+
+type consentList struct {
+	Consents      []*consentd.Consent `json:"consents"`
+	NextPageToken string              `json:"next_page_token,omitempty"`
+}
+
+type logPage struct {
+	Entries []sqlite.LogRecord `json:"entries"`
+	Next    int64              `json:"next,omitempty" doc:"pass as after= to read on"`
+}
+
+// MaxBatch is the most consents one batch may write.
+const MaxBatch = 10000
+
+func (s *Server) postConsent(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	var in consentd.ConsentWrite
+	if err := decode(r, maxBody, &in); err != nil {
+		return err
+	}
+	res, err := s.DB.WriteConsents(r.Context(), k.WorkspaceID, []consentd.ConsentWrite{in}, actor(k))
+	if err != nil {
+		return err
+	}
+	if res[0].Err != nil {
+		return res[0].Err
+	}
+	status := 200
+	if res[0].Outcome == consentd.Created {
+		status = 201
+	}
+	writeJSON(w, status, writeAnswer{res[0].Consent, res[0].Applied, res[0].Outcome})
+	return nil
+}
+
+func (s *Server) postConsentBatch(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	var in batchWrite
+	if err := decode(r, maxBatchBody, &in); err != nil {
+		return err
+	}
+	if len(in.Consents) > MaxBatch {
+		return consentd.Errorf(consentd.ETOOLARGE, "a batch holds at most %d consents", MaxBatch)
+	}
+	res, err := s.DB.WriteConsents(r.Context(), k.WorkspaceID, in.Consents, actor(k))
+	if err != nil {
+		return err
+	}
+	out := batchWriteAnswer{Results: make([]batchItem, len(res))}
+	for i, r := range res {
+		if r.Err != nil {
+			p := problemOf(r.Err)
+			out.Results[i].Error = &p
+		} else {
+			out.Results[i].writeAnswer = &writeAnswer{r.Consent, r.Applied, r.Outcome}
+		}
+	}
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	q := r.URL.Query()
+	f := sqlite.ConsentFilter{ContactPoint: q.Get("contact_point"), PartyID: q.Get("party_id"), Purpose: q.Get("purpose"),
+		Channel: q.Get("channel"), Status: consentd.Status(q.Get("status")), PageToken: q.Get("page_token")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return consentd.FieldErrorf(consentd.EINVALID, "limit", "limit is a number from 1 to 1000")
+		}
+		f.Limit = n
+	}
+	return s.writeConsentList(w, r, k, f)
+}
+
+func (s *Server) searchConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	var f sqlite.ConsentFilter
+	if err := decode(r, maxBody, &f); err != nil {
+		return err
+	}
+	return s.writeConsentList(w, r, k, f)
+}
+
+func (s *Server) writeConsentList(w http.ResponseWriter, r *http.Request, k *consentd.APIKey, f sqlite.ConsentFilter) error {
+	cs, next, err := s.DB.ListConsents(r.Context(), k.WorkspaceID, f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, consentList{Consents: cs, NextPageToken: next})
+	return nil
+}
+
+func (s *Server) getConsent(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	var asOf time.Time
+	if v := r.URL.Query().Get("as_of"); v != "" {
+		var err error
+		if asOf, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return consentd.FieldErrorf(consentd.EINVALIDTIME, "as_of", "as_of must be an RFC 3339 time")
+		}
+	}
+	c, err := s.DB.Consent(r.Context(), k.WorkspaceID, r.PathValue("id"), asOf)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, c)
+	return nil
+}
+
+func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	h, err := s.DB.ConsentHistory(r.Context(), k.WorkspaceID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if len(h) == 0 {
+		return consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
+	}
+	writeJSON(w, 200, logPage{Entries: h})
+	return nil
+}
+
+func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	h, err := s.DB.ConsentHistory(r.Context(), k.WorkspaceID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if len(h) == 0 {
+		return consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
+	}
+	last := h[len(h)-1]
+	rc, err := ledger.ReceiptFor(r.Context(), s.DB, s.Signer, k.WorkspaceID, last.Seq, last.Entry)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, rc)
+	return nil
+}
+
+func (s *Server) getLog(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	q := r.URL.Query()
+	after, limit := int64(0), 100
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return consentd.FieldErrorf(consentd.EINVALID, "after", "after is a log sequence number")
+		}
+		after = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return consentd.FieldErrorf(consentd.EINVALID, "limit", "limit is a number from 1 to 1000")
+		}
+		limit = n
+	}
+	entries, err := s.DB.Log(r.Context(), k.WorkspaceID, after, limit)
+	if err != nil {
+		return err
+	}
+	page := logPage{Entries: entries}
+	if len(entries) == limit {
+		page.Next = entries[len(entries)-1].Seq
+	}
+	writeJSON(w, 200, page)
+	return nil
+}
+
+func (s *Server) verifyLog(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	rep, err := ledger.VerifyLog(r.Context(), s.DB, s.Signer.PublicKey(), k.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, rep)
+	return nil
+}
+
+// checkpointAnswer is a signed checkpoint with the key that checks it.
+type checkpointAnswer struct {
+	Checkpoint string `json:"checkpoint" doc:"C2SP signed note"`
+	Origin     string `json:"origin"`
+	Size       int64  `json:"size"`
+	Root       string `json:"root"`
+	KeyID      string `json:"key_id"`
+	PublicKey  string `json:"public_key" doc:"note verifier key"`
+}
+
+func (s *Server) checkpointAnswer(signed string, cp ledger.Checkpoint) checkpointAnswer {
+	return checkpointAnswer{Checkpoint: signed, Origin: cp.Origin, Size: cp.Size, Root: cp.Root.String(), KeyID: s.Signer.KeyID(), PublicKey: s.Signer.PublicKey()}
+}
+
+func (s *Server) postCheckpoint(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	signed, cp, err := ledger.SignCheckpoint(r.Context(), s.DB, s.Signer, k.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 201, s.checkpointAnswer(signed, cp))
+	return nil
+}
+
+func (s *Server) latestCheckpoint(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	signed, _, err := s.DB.LatestCheckpoint(r.Context(), k.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	cp, err := ledger.OpenCheckpoint(signed, s.Signer.PublicKey())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, s.checkpointAnswer(signed, cp))
+	return nil
+}

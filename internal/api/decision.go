@@ -1,0 +1,170 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/openapi"
+	"github.com/consentd/consentd/internal/sqlite"
+)
+
+func decisionOp(o openapi.Operation) openapi.Operation {
+	o.Request, o.Response = sqlite.DecisionRequest{}, sqlite.DecisionResult{}
+	return o
+}
+
+// batchDecisions is the JSON form of a batch decision.
+type batchDecisions struct {
+	Purpose       string   `json:"purpose"`
+	Channel       string   `json:"channel"`
+	Topic         string   `json:"topic,omitempty"`
+	ContactPoints []string `json:"contact_points"`
+}
+
+// decisionItem documents one answer of a batch: a decision, or for a line
+// that could not be decided, its contact point and a problem.
+type decisionItem struct {
+	*sqlite.DecisionResult
+	Error *Problem `json:"error,omitempty"`
+}
+
+// decisionError is the answer to a request that could not be decided.
+type decisionError struct {
+	ContactPoint string   `json:"contact_point"`
+	Error        *Problem `json:"error"`
+}
+
+type batchDecisionAnswer struct {
+	Results []decisionItem `json:"results"`
+}
+
+// batchDecisionResults is what a JSON batch writes: *sqlite.DecisionResult
+// or decisionError items.
+type batchDecisionResults struct {
+	Results []any `json:"results"`
+}
+
+func batchDecisionOp(o openapi.Operation) openapi.Operation {
+	o.Request, o.Response = batchDecisions{}, batchDecisionAnswer{}
+	o.RequestTypes, o.ResponseTypes = []string{"application/x-ndjson"}, []string{"application/x-ndjson"}
+	o.Query = []openapi.Param{
+		{Name: "purpose", Description: "default for NDJSON lines that do not say"},
+		{Name: "channel", Description: "default for NDJSON lines that do not say"},
+		{Name: "topic", Description: "default for NDJSON lines that do not say"},
+		{Name: "only", Enum: []string{"allowed"}, Description: "answer only the allowed contact points"},
+	}
+	return o
+}
+
+func (s *Server) postDecision(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	var in sqlite.DecisionRequest
+	if err := decode(r, maxBody, &in); err != nil {
+		return err
+	}
+	d, err := s.DB.Decide(r.Context(), k.WorkspaceID, &in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, d)
+	return nil
+}
+
+// MaxBatchDecisions bounds a JSON batch; NDJSON streams have no bound.
+const MaxBatchDecisions = 100000
+
+func (s *Server) postDecisionBatch(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	onlyAllowed := r.URL.Query().Get("only") == "allowed"
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-ndjson" {
+		return s.streamDecisions(w, r, k, onlyAllowed)
+	}
+	var in batchDecisions
+	if err := decode(r, maxBatchBody, &in); err != nil {
+		return err
+	}
+	if len(in.ContactPoints) > MaxBatchDecisions {
+		return consentd.Errorf(consentd.ETOOLARGE, "a JSON batch holds at most %d contact points; stream NDJSON for more", MaxBatchDecisions)
+	}
+	out := batchDecisionResults{Results: make([]any, 0, len(in.ContactPoints))}
+	for _, cp := range in.ContactPoints {
+		d, err := s.DB.Decide(r.Context(), k.WorkspaceID, &sqlite.DecisionRequest{ContactPoint: cp, Channel: in.Channel, Purpose: in.Purpose, Topic: in.Topic})
+		switch code := consentd.ErrorCode(err); {
+		case code == consentd.EINTERNAL:
+			return err
+		case code == consentd.EUNKNOWNPURPOSE || code == consentd.EUNKNOWNTOPIC:
+			return err // the whole batch is wrong, not one item
+		case err != nil:
+			if !onlyAllowed {
+				p := problemOf(err)
+				out.Results = append(out.Results, decisionError{ContactPoint: cp, Error: &p})
+			}
+		case d.Allowed || !onlyAllowed:
+			out.Results = append(out.Results, d)
+		}
+	}
+	writeJSON(w, 200, out)
+	return nil
+}
+
+// streamDecisions answers an NDJSON stream line by line, in order, reading
+// and writing at once: memory stays flat whatever the stream's length.
+func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *consentd.APIKey, onlyAllowed bool) error {
+	q := r.URL.Query()
+	defaults := sqlite.DecisionRequest{Purpose: q.Get("purpose"), Channel: q.Get("channel"), Topic: q.Get("topic")}
+	rc := http.NewResponseController(w)
+	rc.EnableFullDuplex()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(200)
+	sc := bufio.NewScanner(r.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		req := defaults
+		var item any
+		if err := json.Unmarshal(b, &req); err != nil {
+			p := problemOf(consentd.Errorf(consentd.EMALFORMED, "line %d is not a JSON decision request", line))
+			item = decisionError{Error: &p}
+		} else if d, err := s.DB.Decide(r.Context(), k.WorkspaceID, &req); err != nil {
+			if consentd.ErrorCode(err) == consentd.EINTERNAL {
+				s.Log.Error("decision stream", "err", err)
+				return nil // the status is sent; the stream ends short
+			}
+			p := problemOf(err)
+			item = decisionError{ContactPoint: req.ContactPoint, Error: &p}
+		} else if d.Allowed || !onlyAllowed {
+			item = d
+		}
+		if item == nil || (onlyAllowed && !isAllowed(item)) {
+			continue
+		}
+		if err := enc.Encode(item); err != nil {
+			return nil // the client went away
+		}
+		if bw.Buffered() > 16<<10 || line%256 == 0 {
+			bw.Flush()
+			rc.Flush()
+		}
+	}
+	if err := sc.Err(); err != nil {
+		p := problemOf(consentd.Errorf(consentd.EMALFORMED, "reading line %d: %v", line+1, err))
+		enc.Encode(decisionError{Error: &p})
+	}
+	bw.Flush()
+	return nil
+}
+
+func isAllowed(item any) bool {
+	d, ok := item.(*sqlite.DecisionResult)
+	return ok && d.Allowed
+}

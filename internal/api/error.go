@@ -1,0 +1,121 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/consentd/consentd"
+)
+
+// Problem is an RFC 9457 problem document with consentd's stable code.
+type Problem struct {
+	Type   string                `json:"type"`
+	Title  string                `json:"title"`
+	Status int                   `json:"status"`
+	Detail string                `json:"detail,omitempty"`
+	Code   string                `json:"code"`
+	Fields []consentd.FieldError `json:"fields,omitempty"`
+}
+
+// statusOf maps error codes to HTTP statuses: the one place that does.
+func statusOf(code string) int {
+	switch code {
+	case consentd.EMALFORMED:
+		return http.StatusBadRequest
+	case consentd.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case consentd.EFORBIDDEN:
+		return http.StatusForbidden
+	case consentd.ENOTFOUND:
+		return http.StatusNotFound
+	case consentd.ECONFLICT:
+		return http.StatusConflict
+	case consentd.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case consentd.EUNSUPPORTEDMEDIATYPE:
+		return http.StatusUnsupportedMediaType
+	case consentd.EINTERNAL:
+		return http.StatusInternalServerError
+	}
+	return http.StatusUnprocessableEntity // validation codes
+}
+
+// problemOf turns any error into a problem document; internal errors say
+// nothing about their cause.
+func problemOf(err error) Problem {
+	code := consentd.ErrorCode(err)
+	status := statusOf(code)
+	p := Problem{Type: "urn:consentd:problem:" + code, Title: http.StatusText(status), Status: status, Detail: consentd.ErrorMessage(err), Code: code}
+	var e *consentd.Error
+	if errors.As(err, &e) {
+		p.Fields = e.Fields
+	}
+	return p
+}
+
+// writeError writes err as problem+json and logs internal errors (never the
+// request's personal data: the route pattern, not the path).
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemOf(err)
+	if p.Code == consentd.EINTERNAL {
+		s.Log.Error("internal error", "method", r.Method, "route", r.Pattern, "err", err)
+	}
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="consentd"`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// Body size limits.
+const (
+	maxBody      = 1 << 20
+	maxBatchBody = 32 << 20
+)
+
+// decode reads a JSON body strictly: one value, known fields only. It
+// returns EMALFORMED or ETOOLARGE with a message that says what is wrong.
+func decode(r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return consentd.Errorf(consentd.EMALFORMED, "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var mbe *http.MaxBytesError
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	var pe *time.ParseError
+	switch {
+	case errors.As(err, &mbe):
+		return consentd.Errorf(consentd.ETOOLARGE, "the body is larger than %d bytes", mbe.Limit)
+	case errors.As(err, &te):
+		return consentd.FieldErrorf(consentd.EMALFORMED, te.Field, "field %s must be a %s", te.Field, te.Type)
+	case errors.As(err, &se):
+		return consentd.Errorf(consentd.EMALFORMED, "the body is not valid JSON (at byte %d)", se.Offset)
+	case errors.As(err, &pe):
+		return consentd.Errorf(consentd.EINVALIDTIME, "a time is not RFC 3339: %s", pe.Value)
+	case errors.Is(err, io.EOF):
+		return consentd.Errorf(consentd.EMALFORMED, "the body is empty")
+	}
+	return consentd.Errorf(consentd.EMALFORMED, "the body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
+}

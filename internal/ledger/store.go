@@ -1,0 +1,93 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/consentd/consentd"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Store is what the ledger needs of a backend's log: its size, hashes,
+// entries and signed checkpoints.
+type Store interface {
+	LogSize(ctx context.Context, wsID string) (int64, error)
+	HashReader(ctx context.Context, wsID string) tlog.HashReader
+	EachLogEntry(ctx context.Context, wsID string, fn func(seq int64, data, leafHash []byte) error) error
+	AddCheckpoint(ctx context.Context, wsID string, n int64, signed string) error
+	LatestCheckpoint(ctx context.Context, wsID string) (signed string, n int64, err error)
+	Checkpoints(ctx context.Context, wsID string) ([]string, error)
+}
+
+// SignCheckpoint signs a checkpoint of the workspace's log at its current
+// size and stores it, unless the newest stored checkpoint already has that
+// size, in which case that one is returned. It returns ENOTFOUND for an
+// empty log.
+func SignCheckpoint(ctx context.Context, st Store, s *Signer, wsID string) (string, Checkpoint, error) {
+	n, err := st.LogSize(ctx, wsID)
+	if err != nil {
+		return "", Checkpoint{}, err
+	}
+	if n == 0 {
+		return "", Checkpoint{}, consentd.Errorf(consentd.ENOTFOUND, "the log is empty")
+	}
+	if signed, size, err := st.LatestCheckpoint(ctx, wsID); err == nil && size == n {
+		cp, err := OpenCheckpoint(signed, s.PublicKey())
+		if err == nil {
+			return signed, cp, nil
+		}
+	}
+	root, err := tlog.TreeHash(n, st.HashReader(ctx, wsID))
+	if err != nil {
+		return "", Checkpoint{}, fmt.Errorf("tree hash at %d: %w", n, err)
+	}
+	cp := Checkpoint{Origin: Origin(wsID), Size: n, Root: root}
+	signed, err := s.Sign(cp)
+	if err != nil {
+		return "", Checkpoint{}, err
+	}
+	if err := st.AddCheckpoint(ctx, wsID, n, signed); err != nil {
+		return "", Checkpoint{}, err
+	}
+	return signed, cp, nil
+}
+
+// ReceiptFor returns the receipt of the entry seq with leaf data leaf,
+// proved against a checkpoint that covers it (signed now when the newest
+// one does not).
+func ReceiptFor(ctx context.Context, st Store, s *Signer, wsID string, seq int64, leaf []byte) (*Receipt, error) {
+	signed, size, err := st.LatestCheckpoint(ctx, wsID)
+	var cp Checkpoint
+	if err == nil && size >= seq {
+		cp, err = OpenCheckpoint(signed, s.PublicKey())
+	}
+	if err != nil || size < seq {
+		if signed, cp, err = SignCheckpoint(ctx, st, s, wsID); err != nil {
+			return nil, err
+		}
+	}
+	return NewReceipt(seq, leaf, signed, cp, st.HashReader(ctx, wsID), s.PublicKey())
+}
+
+// VerifyLog recomputes the workspace's whole tree from its entries and
+// checks it against every stored checkpoint, streaming.
+func VerifyLog(ctx context.Context, st Store, publicKey, wsID string) (Report, error) {
+	cps, err := st.Checkpoints(ctx, wsID)
+	if err != nil {
+		return Report{}, err
+	}
+	v, err := NewVerifier(Origin(wsID), publicKey, cps)
+	if err != nil {
+		return Report{}, err
+	}
+	err = st.EachLogEntry(ctx, wsID, func(seq int64, data, leafHash []byte) error {
+		e := Entry{Seq: seq, Data: data}
+		copy(e.LeafHash[:], leafHash)
+		v.Add(e)
+		return nil
+	})
+	if err != nil {
+		return Report{}, err
+	}
+	return v.Report(), nil
+}
