@@ -78,6 +78,7 @@ func (s *Server) handle(rt route) {
 		roles[i] = string(r)
 	}
 	op := rt.op
+	op.Roles = roles
 	op.Errors = append([]int{400, 401, 403, 404, 422}, op.Errors...)
 	s.doc.Add(op)
 	allowed := rt.roles

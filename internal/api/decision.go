@@ -51,6 +51,7 @@ type batchDecisionResults struct {
 func batchDecisionOp(o openapi.Operation) openapi.Operation {
 	o.Request, o.Response = batchDecisions{}, batchDecisionAnswer{}
 	o.RequestTypes, o.ResponseTypes = []string{"application/x-ndjson"}, []string{"application/x-ndjson"}
+	o.RequestItem, o.ResponseItem = sqlite.DecisionRequest{}, decisionItem{}
 	o.Query = []openapi.Param{
 		{Name: "purpose", Description: "default for NDJSON lines that do not say"},
 		{Name: "channel", Description: "default for NDJSON lines that do not say"},

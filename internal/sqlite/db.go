@@ -42,6 +42,12 @@ type DB struct {
 
 	mu    sync.RWMutex
 	cache map[string]*wsCache // workspace id -> cached workspace and catalog
+
+	// Statements prepared on the writer connection, and the queries to
+	// prepare next time no transaction holds it. The writer goroutine alone
+	// uses both.
+	stmts  map[string]*sql.Stmt
+	wanted map[string]bool
 }
 
 type writeReq struct {
@@ -55,7 +61,7 @@ type writeReq struct {
 // pending migrations.
 func Open(path string) (*DB, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "cache_size(-65536)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -75,7 +81,7 @@ func Open(path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(8)
 	db := &DB{path: path, w: w, r: r, Now: time.Now, writes: make(chan *writeReq, maxGroup),
-		closing: make(chan struct{}), done: make(chan struct{}), cache: map[string]*wsCache{}}
+		closing: make(chan struct{}), done: make(chan struct{}), cache: map[string]*wsCache{}, stmts: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
 	if err := db.migrate(context.Background()); err != nil {
 		w.Close()
 		r.Close()
@@ -90,6 +96,9 @@ func Open(path string) (*DB, error) {
 func (db *DB) Close() error {
 	close(db.closing)
 	<-db.done
+	for _, st := range db.stmts {
+		st.Close()
+	}
 	return errors.Join(db.w.Close(), db.r.Close())
 }
 
@@ -234,6 +243,7 @@ func (db *DB) commitGroup(group []*writeReq) {
 	for _, f := range tx.after {
 		f()
 	}
+	db.prepareWanted()
 }
 
 func (tx *Tx) savepoint(fn func(*Tx) error) error {
@@ -246,7 +256,10 @@ func (tx *Tx) savepoint(fn func(*Tx) error) error {
 		sizes[k] = v
 	}
 	if err := fn(tx); err != nil {
-		if _, rerr := tx.ExecContext(tx.ctx, `ROLLBACK TO w; RELEASE w`); rerr != nil {
+		if _, rerr := tx.ExecContext(tx.ctx, `ROLLBACK TO w`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		if _, rerr := tx.ExecContext(tx.ctx, `RELEASE w`); rerr != nil {
 			return errors.Join(err, rerr)
 		}
 		tx.after = tx.after[:nAfter]
@@ -255,6 +268,55 @@ func (tx *Tx) savepoint(fn func(*Tx) error) error {
 	}
 	_, err := tx.ExecContext(tx.ctx, `RELEASE w`)
 	return err
+}
+
+// stmt returns query prepared on the writer connection and bound to tx, or
+// nil when it is not prepared yet. Parsing SQL is most of the cost of a
+// small statement, and the writer runs the same few statements all day. A
+// statement cannot be prepared on the one writer connection while tx holds
+// it, so a new query is noted and prepared after the transaction.
+func (tx *Tx) stmt(query string) *sql.Stmt {
+	st, ok := tx.db.stmts[query]
+	if !ok {
+		tx.db.wanted[query] = true
+		return nil
+	}
+	return tx.Tx.StmtContext(tx.ctx, st)
+}
+
+// prepareWanted prepares the queries noted by stmt; the writer goroutine
+// calls it between transactions.
+func (db *DB) prepareWanted() {
+	for q := range db.wanted {
+		if st, err := db.w.PrepareContext(context.Background(), q); err == nil {
+			db.stmts[q] = st
+		}
+		delete(db.wanted, q)
+	}
+}
+
+// ExecContext runs a prepared statement in the transaction.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := tx.stmt(query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a prepared query in the transaction.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := tx.stmt(query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a prepared single-row query in the transaction.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := tx.stmt(query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
 }
 
 // notFound turns sql.ErrNoRows into an ENOTFOUND error.

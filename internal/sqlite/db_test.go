@@ -11,7 +11,9 @@ import (
 	"github.com/consentd/consentd/internal/sqlite"
 )
 
-func open(t *testing.T) (*sqlite.DB, string) {
+func open(t *testing.T) (*sqlite.DB, string) { return openB(t) }
+
+func openB(t testing.TB) (*sqlite.DB, string) {
 	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "consentd.db"))
 	if err != nil {

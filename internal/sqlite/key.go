@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"errors"
 	"encoding/base32"
+	"errors"
 	"strings"
 
 	"github.com/consentd/consentd"
