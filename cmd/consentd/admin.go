@@ -97,7 +97,7 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 	}
 	broken := false
 	for _, ws := range wss {
-		rep, err := ledger.VerifyLog(ctx, db, signer.PublicKey(), ws.ID)
+		rep, err := ledger.VerifyLog(ctx, c.ledger(db), signer.PublicKey(), ws.ID)
 		if err != nil {
 			fmt.Fprintf(m.Stderr, "consentd: workspace %s: %v\n", ws.Name, err)
 			return exitError{exitUsage}

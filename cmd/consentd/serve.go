@@ -36,8 +36,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	apiServer := api.New(db, signer, log)
+	apiServer.Ledger = c.ledger(db)
 	srv := &http.Server{
-		Handler:           accessLog(log, api.New(db, signer, log)),
+		Handler:           accessLog(log, apiServer),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -49,7 +51,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	cpDone := make(chan struct{})
 	go func() {
 		defer close(cpDone)
-		checkpointLoop(cpCtx, db, signer, c.CheckpointInterval, log)
+		checkpointLoop(cpCtx, db, c.ledger(db), signer, c.CheckpointInterval, log)
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -63,7 +65,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	stopCheckpoints()
 	<-cpDone
-	signAll(context.Background(), db, signer, log) // a last checkpoint covers every acknowledged write
+	signAll(context.Background(), db, c.ledger(db), signer, log) // a last checkpoint covers every acknowledged write
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
@@ -96,7 +98,7 @@ func (m *Main) bootstrap(ctx context.Context, db *sqlite.DB) error {
 
 // checkpointLoop signs a checkpoint of every grown log each interval, until
 // ctx is done.
-func checkpointLoop(ctx context.Context, db *sqlite.DB, signer *ledger.Signer, every time.Duration, log *slog.Logger) {
+func checkpointLoop(ctx context.Context, db *sqlite.DB, st ledger.Store, signer *ledger.Signer, every time.Duration, log *slog.Logger) {
 	if every <= 0 {
 		return
 	}
@@ -107,19 +109,19 @@ func checkpointLoop(ctx context.Context, db *sqlite.DB, signer *ledger.Signer, e
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			signAll(ctx, db, signer, log)
+			signAll(ctx, db, st, signer, log)
 		}
 	}
 }
 
-func signAll(ctx context.Context, db *sqlite.DB, signer *ledger.Signer, log *slog.Logger) {
+func signAll(ctx context.Context, db *sqlite.DB, st ledger.Store, signer *ledger.Signer, log *slog.Logger) {
 	wss, err := db.Workspaces(ctx)
 	if err != nil {
 		log.Error("checkpoint: list workspaces", "err", err)
 		return
 	}
 	for _, ws := range wss {
-		if _, _, err := ledger.SignCheckpoint(ctx, db, signer, ws.ID); err != nil && consentd.ErrorCode(err) != consentd.ENOTFOUND {
+		if _, _, err := ledger.SignCheckpoint(ctx, st, signer, ws.ID); err != nil && consentd.ErrorCode(err) != consentd.ENOTFOUND {
 			log.Error("checkpoint", "workspace", ws.Name, "err", err)
 		}
 	}

@@ -25,6 +25,7 @@ const Version = "1.0.0"
 // Server is the HTTP API.
 type Server struct {
 	DB     *sqlite.DB
+	Ledger ledger.Store // the log's checkpoints: DB, or a ledger.Mirror of it
 	Signer *ledger.Signer
 	Log    *slog.Logger
 	Now    func() time.Time
@@ -52,7 +53,7 @@ var (
 
 // New builds the server and its routes.
 func New(db *sqlite.DB, signer *ledger.Signer, log *slog.Logger) *Server {
-	s := &Server{DB: db, Signer: signer, Log: log, Now: time.Now, mux: http.NewServeMux(),
+	s := &Server{DB: db, Ledger: db, Signer: signer, Log: log, Now: time.Now, mux: http.NewServeMux(),
 		doc: openapi.New("consentd API", Version, "Consent ledger and send-time decisions. See DESIGN.md section 6.")}
 	for _, rt := range s.routes() {
 		s.handle(rt)

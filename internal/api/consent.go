@@ -157,7 +157,7 @@ func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, k *conse
 		return consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
 	}
 	last := h[len(h)-1]
-	rc, err := ledger.ReceiptFor(r.Context(), s.DB, s.Signer, k.WorkspaceID, last.Seq, last.Entry)
+	rc, err := ledger.ReceiptFor(r.Context(), s.Ledger, s.Signer, k.WorkspaceID, last.Seq, last.Entry)
 	if err != nil {
 		return err
 	}
@@ -195,7 +195,7 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request, k *consentd.APIK
 }
 
 func (s *Server) verifyLog(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	rep, err := ledger.VerifyLog(r.Context(), s.DB, s.Signer.PublicKey(), k.WorkspaceID)
+	rep, err := ledger.VerifyLog(r.Context(), s.Ledger, s.Signer.PublicKey(), k.WorkspaceID)
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func (s *Server) checkpointAnswer(signed string, cp ledger.Checkpoint) checkpoin
 }
 
 func (s *Server) postCheckpoint(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	signed, cp, err := ledger.SignCheckpoint(r.Context(), s.DB, s.Signer, k.WorkspaceID)
+	signed, cp, err := ledger.SignCheckpoint(r.Context(), s.Ledger, s.Signer, k.WorkspaceID)
 	if err != nil {
 		return err
 	}
