@@ -20,6 +20,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var c config
 	m.flags(fs, &c, true)
+	demo := fs.Bool("demo", false, "load a small sample catalog and consents into an empty default workspace")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -31,6 +32,15 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	defer db.Close()
 	if err := m.bootstrap(ctx, db); err != nil {
 		return err
+	}
+	if *demo {
+		ws, err := db.WorkspaceByName(ctx, consentd.DefaultWorkspace)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		if err := loadDemo(ctx, db, ws.ID); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
