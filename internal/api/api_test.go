@@ -282,6 +282,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	// Some state to not change.
 	e.must("POST", "/v1/consents", write_, write("jane@example.com", "newsletter", "", "email", "opted_in", t0), 201)
 	e.must("POST", "/v1/suppressions", agent, `{"contact_point":"bob@example.com","reason":"hard_bounce"}`, 201)
+	e.must("POST", "/v1/suppressions", agent, `{"contact_point":"bob@example.com","reason":"erased"}`, 403)
 	e.must("PUT", "/v1/parties/p1", write_, `{"contact_points":[{"kind":"email","value":"jane@example.com"}]}`, 200)
 
 	// good is a write that would change jane's consent if it were accepted.
@@ -740,7 +741,7 @@ func TestWorkspaceIsolation(t *testing.T) {
 	// B's writes to the same natural keys stay in B.
 	e.must("POST", "/v1/consents", b.key(consentd.RoleWrite), write("jane@example.com", "newsletter", "", "email", "opted_in", t0.Add(time.Minute)), 201)
 	e.must("PUT", "/v1/parties/p1", b.key(consentd.RoleWrite), `{"contact_points":[{"kind":"email","value":"mallory@example.com"}]}`, 200)
-	e.must("POST", "/v1/suppressions", b.key(consentd.RoleAgent), `{"contact_point":"jane@example.com","reason":"erased"}`, 201)
+	e.must("POST", "/v1/suppressions", b.key(consentd.RoleWrite), `{"contact_point":"jane@example.com","reason":"erased"}`, 201)
 	if n := e.logSize(bRead); n != bLog+3 {
 		t.Errorf("B's log grew from %d to %d; want +3 (B's own writes)", bLog, n)
 	}
@@ -953,12 +954,12 @@ func mustTime(t *testing.T, s string) time.Time {
 // ---- 6. the decision rules of DESIGN.md section 4 over HTTP ----
 
 type decision struct {
-	Allowed      bool   `json:"allowed"`
-	Reason       string `json:"reason"`
-	Enforcement  string `json:"enforcement"`
-	Status       string `json:"status"`
-	ContactPoint string `json:"contact_point"`
-	ConsentID    string `json:"consent_id"`
+	Allowed      bool         `json:"allowed"`
+	Reason       string       `json:"reason"`
+	Enforcement  string       `json:"enforcement"`
+	Status       string       `json:"status"`
+	ContactPoint string       `json:"contact_point"`
+	ConsentID    string       `json:"consent_id"`
 	Seq          int64        `json:"seq"`
 	Error        *api.Problem `json:"error"`
 }
@@ -1033,7 +1034,7 @@ func TestDecisionsOverHTTP(t *testing.T) {
 	for i, tt := range tests {
 		email, phone := fmt.Sprintf("row%02d@example.com", i), fmt.Sprintf("+49 151 234567%02d", i)
 		addr := func(channel string) string {
-			if channel == "sms" {
+			if consentd.KindOf(channel) == consentd.KindPhone {
 				return phone
 			}
 			return email
@@ -1047,7 +1048,11 @@ func TestDecisionsOverHTTP(t *testing.T) {
 		for _, s := range tt.sups {
 			// The decided address, suppressed on s.channel ("" = all).
 			body := map[string]any{"contact_point": addr(tt.req.channel), "kind": consentd.KindOf(tt.req.channel), "channel": s.channel, "reason": s.reason}
-			r := e.do("POST", "/v1/suppressions", agent, body)
+			key := agent // agents opt people out; erasure takes a write key
+			if s.reason == "erased" {
+				key = w
+			}
+			r := e.do("POST", "/v1/suppressions", key, body)
 			if r.status != 201 {
 				t.Fatalf("%s: POST /v1/suppressions %+v = %s; want 201", tt.name, s, r)
 			}
@@ -1072,7 +1077,7 @@ func TestDecisionsOverHTTP(t *testing.T) {
 			sub = tt.req.topic
 		}
 		norm := email
-		if tt.req.channel == "sms" {
+		if consentd.KindOf(tt.req.channel) == consentd.KindPhone {
 			norm = "+4915123456" + fmt.Sprintf("7%02d", i)
 		}
 		if wantID := norm + "#" + sub + ":" + tt.req.channel; d.ConsentID != wantID || d.ContactPoint != norm {
@@ -1224,6 +1229,54 @@ func TestDecisionsOverHTTP(t *testing.T) {
 			got = append(got, d)
 		}
 		check1("POST /v1/decisions:batch"+c.query+" NDJSON", got, c.wants)
+	}
+}
+
+// ---- catalog changes: a refused PATCH changes nothing, a merge patch can remove ----
+
+func TestPatchPurpose(t *testing.T) {
+	e := newEnv(t)
+	admin, read, check := e.a.key(consentd.RoleAdmin), e.a.key(consentd.RoleRead), e.a.key(consentd.RoleCheck)
+	e.must("POST", "/v1/consents", e.a.key(consentd.RoleWrite), write("out@example.com", "newsletter", "", "email", "opted_out", time.Now().Add(-time.Hour)), 201)
+	decide := func(cp, channel string) decision {
+		t.Helper()
+		var d decision
+		e.must("POST", "/v1/decisions", check, map[string]any{"contact_point": cp, "channel": channel, "purpose": "newsletter"}, 200).decode(t, &d)
+		return d
+	}
+	purpose := func() string { return string(e.must("GET", "/v1/purposes/newsletter", read, nil, 200).body) }
+
+	// A refused PATCH changes neither the stored purpose nor the decisions.
+	before, size := purpose(), e.logSize(read)
+	r := e.do("PATCH", "/v1/purposes/newsletter", admin, `{"channels":{"email":{"enforcement":"disabled"}}}`)
+	if p := r.problem(t); r.status != 422 || p.Code != consentd.EINVALID {
+		t.Errorf("PATCH /v1/purposes/newsletter disabled on commercial = %s; want 422 %s", r, consentd.EINVALID)
+	}
+	if after := purpose(); after != before || e.logSize(read) != size {
+		t.Errorf("PATCH /v1/purposes/newsletter refused, but GET /v1/purposes/newsletter changed from\n%s\nto\n%s", before, after)
+	}
+	if d := decide("out@example.com", "email"); d.Allowed || d.Reason != "opted_out" {
+		t.Errorf("POST /v1/decisions for an opted-out address after a refused PATCH = %+v; want denied opted_out", d)
+	}
+
+	// RFC 7396: null removes a member. (In workspace B, whose catalog the
+	// refused PATCH above did not touch.)
+	bAdmin, bRead := e.b.key(consentd.RoleAdmin), e.b.key(consentd.RoleRead)
+	size = e.logSize(bRead)
+	r = e.do("PATCH", "/v1/purposes/newsletter", bAdmin, `{"channels":{"sms":null},"name":"News"}`)
+	if r.status != 200 || strings.Contains(string(r.body), `"sms"`) || !strings.Contains(string(r.body), `"News"`) {
+		t.Errorf("PATCH /v1/purposes/newsletter {channels:{sms:null}} = %s; want 200 without sms", r)
+	}
+	if got := string(e.must("GET", "/v1/purposes/newsletter", bRead, nil, 200).body); strings.Contains(got, `"sms"`) {
+		t.Errorf("GET /v1/purposes/newsletter after removing sms = %s; want no sms", got)
+	}
+	var d decision
+	e.must("POST", "/v1/decisions", e.b.key(consentd.RoleCheck), `{"contact_point":"+49 151 23456789","channel":"sms","purpose":"newsletter"}`, 200).decode(t, &d)
+	if d.Allowed || d.Reason != "channel_not_offered" {
+		t.Errorf("POST /v1/decisions on sms after removing it = %+v; want denied channel_not_offered", d)
+	}
+	if n := e.logSize(bRead); n != size+1 {
+		t.Errorf("PATCH /v1/purposes/newsletter: the log grew from %d to %d; want one entry", size, n)
 	}
 }
 

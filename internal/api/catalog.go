@@ -119,8 +119,8 @@ func (s *Server) patchPurpose(w http.ResponseWriter, r *http.Request, k *consent
 	if old == nil {
 		return consentd.Errorf(consentd.ENOTFOUND, "purpose not found")
 	}
-	in := purposeInput{ID: old.ID, Name: old.Name, Type: old.Type, Channels: old.Channels, DoubleOptIn: old.DoubleOptIn, SaleOrShare: old.SaleOrShare, ExternalIDs: old.ExternalIDs}
-	if err := mergePatch(r, &in); err != nil {
+	var in purposeInput
+	if err := mergePatch(r, purposeInput{ID: old.ID, Name: old.Name, Type: old.Type, Channels: old.Channels, DoubleOptIn: old.DoubleOptIn, SaleOrShare: old.SaleOrShare, ExternalIDs: old.ExternalIDs}, &in); err != nil {
 		return err
 	}
 	if in.ID != old.ID {
@@ -134,13 +134,15 @@ func (s *Server) patchPurpose(w http.ResponseWriter, r *http.Request, k *consent
 	return nil
 }
 
-// mergePatch applies an RFC 7396 JSON merge patch from the body to v.
-func mergePatch(r *http.Request, v any) error {
+// mergePatch applies an RFC 7396 JSON merge patch from the body to the JSON
+// form of cur and decodes the result into out, a fresh value: cur (which may
+// share maps with the cached catalog) is never written.
+func mergePatch(r *http.Request, cur, out any) error {
 	var patch map[string]any
 	if err := decode(r, maxBody, &patch); err != nil {
 		return err
 	}
-	b, err := json.Marshal(v)
+	b, err := json.Marshal(cur)
 	if err != nil {
 		return err
 	}
@@ -152,12 +154,7 @@ func mergePatch(r *http.Request, v any) error {
 	if err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytesReader(merged))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	return nil
+	return decodeBytes(merged, out)
 }
 
 func merge(doc, patch map[string]any) map[string]any {
@@ -168,6 +165,9 @@ func merge(doc, patch map[string]any) map[string]any {
 		}
 		pm, ok := pv.(map[string]any)
 		dm, ok2 := doc[k].(map[string]any)
+		if ok && !ok2 {
+			dm, ok2 = map[string]any{}, true
+		}
 		if ok && ok2 {
 			doc[k] = merge(dm, pm)
 		} else {
@@ -233,8 +233,8 @@ func (s *Server) patchTopic(w http.ResponseWriter, r *http.Request, k *consentd.
 	if old == nil {
 		return consentd.Errorf(consentd.ENOTFOUND, "topic not found")
 	}
-	in := topicInput{ID: old.ID, Purpose: old.Purpose, Name: old.Name, ExternalIDs: old.ExternalIDs, ChannelExternalIDs: old.ChannelExternalIDs}
-	if err := mergePatch(r, &in); err != nil {
+	var in topicInput
+	if err := mergePatch(r, topicInput{ID: old.ID, Purpose: old.Purpose, Name: old.Name, ExternalIDs: old.ExternalIDs, ChannelExternalIDs: old.ChannelExternalIDs}, &in); err != nil {
 		return err
 	}
 	if in.ID != old.ID {

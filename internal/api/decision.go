@@ -133,8 +133,8 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 		}
 		req := defaults
 		var item any
-		if err := json.Unmarshal(b, &req); err != nil {
-			p := problemOf(consentd.Errorf(consentd.EMALFORMED, "line %d is not a JSON decision request", line))
+		if err := decodeBytes(b, &req); err != nil {
+			p := problemOf(consentd.Errorf(consentd.EMALFORMED, "line %d is not a JSON decision request: %s", line, consentd.ErrorMessage(err)))
 			item = decisionError{Error: &p}
 		} else if d, err := s.DB.Decide(r.Context(), k.WorkspaceID, &req); err != nil {
 			if consentd.ErrorCode(err) == consentd.EINTERNAL {

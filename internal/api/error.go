@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -87,11 +89,25 @@ const (
 )
 
 // decode reads a JSON body strictly: one value, known fields only. It
-// returns EMALFORMED or ETOOLARGE with a message that says what is wrong.
+// returns EMALFORMED, EINVALIDTIME or ETOOLARGE with a message that says what
+// is wrong and, where it can, the field.
 func decode(r *http.Request, limit int64, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, limit))
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	if err != nil {
+		return jsonError(err)
+	}
+	return decodeBytes(body, v)
+}
+
+func decodeBytes(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var pe *time.ParseError
+		if errors.As(err, &pe) {
+			field := findString(body, pe.Value)
+			return consentd.FieldErrorf(consentd.EINVALIDTIME, field, "%s must be an RFC 3339 time such as 2026-03-14T12:00:00Z", field)
+		}
 		return jsonError(err)
 	}
 	if dec.More() {
@@ -100,11 +116,45 @@ func decode(r *http.Request, limit int64, v any) error {
 	return nil
 }
 
+// findString returns the dotted path of the first string value s in the
+// JSON document body, or "" when there is none.
+func findString(body []byte, s string) string {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	var walk func(v any, path string) (string, bool)
+	walk = func(v any, path string) (string, bool) {
+		switch v := v.(type) {
+		case string:
+			return path, v == s
+		case map[string]any:
+			for _, k := range sortedIDs(v) {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if found, ok := walk(v[k], p); ok {
+					return found, true
+				}
+			}
+		case []any:
+			for i, e := range v {
+				if found, ok := walk(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+					return found, true
+				}
+			}
+		}
+		return "", false
+	}
+	path, _ := walk(doc, "")
+	return path
+}
+
 func jsonError(err error) error {
 	var mbe *http.MaxBytesError
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
-	var pe *time.ParseError
 	switch {
 	case errors.As(err, &mbe):
 		return consentd.Errorf(consentd.ETOOLARGE, "the body is larger than %d bytes", mbe.Limit)
@@ -112,8 +162,6 @@ func jsonError(err error) error {
 		return consentd.FieldErrorf(consentd.EMALFORMED, te.Field, "field %s must be a %s", te.Field, te.Type)
 	case errors.As(err, &se):
 		return consentd.Errorf(consentd.EMALFORMED, "the body is not valid JSON (at byte %d)", se.Offset)
-	case errors.As(err, &pe):
-		return consentd.Errorf(consentd.EINVALIDTIME, "a time is not RFC 3339: %s", pe.Value)
 	case errors.Is(err, io.EOF):
 		return consentd.Errorf(consentd.EMALFORMED, "the body is empty")
 	}

@@ -64,6 +64,9 @@ func (s *Server) postSuppression(w http.ResponseWriter, r *http.Request, k *cons
 	if err := decode(r, maxBody, &in); err != nil {
 		return err
 	}
+	if in.Reason == consentd.SuppressErased && k.Role == consentd.RoleAgent {
+		return consentd.Errorf(consentd.EFORBIDDEN, "erasure is a data-subject request: an agent key may suppress, not erase")
+	}
 	sup, err := s.DB.AddSuppression(r.Context(), k.WorkspaceID, in, actor(k))
 	if err != nil {
 		return err

@@ -1,10 +1,6 @@
 package api
 
-import (
-	"bytes"
-	"io"
-	"sort"
-)
+import "sort"
 
 func sortedIDs[V any](m map[string]V) []string {
 	ids := make([]string, 0, len(m))
@@ -14,5 +10,3 @@ func sortedIDs[V any](m map[string]V) []string {
 	sort.Strings(ids)
 	return ids
 }
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
