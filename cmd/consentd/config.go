@@ -47,14 +47,30 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 	}
 }
 
+// parse parses flags anywhere among the arguments ("receipt verify FILE
+// --data DIR" as well as "receipt verify --data DIR FILE"); the positional
+// arguments are left in fs.Args() in order. "--" ends the flags.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usageError{err.Error()}
 		}
-		return usageError{err.Error()}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	return fs.Parse(append([]string{"--"}, positional...))
 }
 
 // ledger returns the log store: the database, with the newest checkpoint of

@@ -16,7 +16,6 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/openapi"
-	"github.com/consentd/consentd/internal/sqlite"
 )
 
 // Version is the API document's version.
@@ -24,7 +23,7 @@ const Version = "1.0.0"
 
 // Server is the HTTP API.
 type Server struct {
-	DB     *sqlite.DB
+	DB     Store
 	Ledger ledger.Store // the log's checkpoints: DB, or a ledger.Mirror of it
 	Signer *ledger.Signer
 	Log    *slog.Logger
@@ -52,7 +51,7 @@ var (
 )
 
 // New builds the server and its routes.
-func New(db *sqlite.DB, signer *ledger.Signer, log *slog.Logger) *Server {
+func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	s := &Server{DB: db, Ledger: db, Signer: signer, Log: log, Now: time.Now, mux: http.NewServeMux(),
 		doc: openapi.New("consentd API", Version, "Consent ledger and send-time decisions. See DESIGN.md section 6.")}
 	for _, rt := range s.routes() {

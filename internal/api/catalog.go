@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/consentd/consentd"
-	"github.com/consentd/consentd/internal/sqlite"
 )
 
 // purposeInput is the writable part of a purpose.
@@ -59,7 +58,7 @@ func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request, k *consent
 }
 
 func (s *Server) patchWorkspace(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	var u sqlite.WorkspaceUpdate
+	var u consentd.WorkspaceUpdate
 	if err := decode(r, maxBody, &u); err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
-	"github.com/consentd/consentd/internal/sqlite"
 )
 
 // writeAnswer is a consent as a write left it, with what the write did.
@@ -37,8 +36,8 @@ type consentList struct {
 }
 
 type logPage struct {
-	Entries []sqlite.LogRecord `json:"entries"`
-	Next    int64              `json:"next,omitempty" doc:"pass as after= to read on"`
+	Entries []consentd.LogRecord `json:"entries"`
+	Next    int64                `json:"next,omitempty" doc:"pass as after= to read on"`
 }
 
 // MaxBatch is the most consents one batch may write.
@@ -91,7 +90,7 @@ func (s *Server) postConsentBatch(w http.ResponseWriter, r *http.Request, k *con
 
 func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
 	q := r.URL.Query()
-	f := sqlite.ConsentFilter{ContactPoint: q.Get("contact_point"), PartyID: q.Get("party_id"), Purpose: q.Get("purpose"),
+	f := consentd.ConsentFilter{ContactPoint: q.Get("contact_point"), PartyID: q.Get("party_id"), Purpose: q.Get("purpose"),
 		Channel: q.Get("channel"), Status: consentd.Status(q.Get("status")), PageToken: q.Get("page_token")}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -104,14 +103,14 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, k *consent
 }
 
 func (s *Server) searchConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	var f sqlite.ConsentFilter
+	var f consentd.ConsentFilter
 	if err := decode(r, maxBody, &f); err != nil {
 		return err
 	}
 	return s.writeConsentList(w, r, k, f)
 }
 
-func (s *Server) writeConsentList(w http.ResponseWriter, r *http.Request, k *consentd.APIKey, f sqlite.ConsentFilter) error {
+func (s *Server) writeConsentList(w http.ResponseWriter, r *http.Request, k *consentd.APIKey, f consentd.ConsentFilter) error {
 	cs, next, err := s.DB.ListConsents(r.Context(), k.WorkspaceID, f)
 	if err != nil {
 		return err

@@ -9,11 +9,10 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/openapi"
-	"github.com/consentd/consentd/internal/sqlite"
 )
 
 func decisionOp(o openapi.Operation) openapi.Operation {
-	o.Request, o.Response = sqlite.DecisionRequest{}, sqlite.DecisionResult{}
+	o.Request, o.Response = consentd.DecisionRequest{}, consentd.DecisionResult{}
 	return o
 }
 
@@ -28,7 +27,7 @@ type batchDecisions struct {
 // decisionItem documents one answer of a batch: a decision, or for a line
 // that could not be decided, its contact point and a problem.
 type decisionItem struct {
-	*sqlite.DecisionResult
+	*consentd.DecisionResult
 	Error *Problem `json:"error,omitempty"`
 }
 
@@ -42,7 +41,7 @@ type batchDecisionAnswer struct {
 	Results []decisionItem `json:"results"`
 }
 
-// batchDecisionResults is what a JSON batch writes: *sqlite.DecisionResult
+// batchDecisionResults is what a JSON batch writes: *consentd.DecisionResult
 // or decisionError items.
 type batchDecisionResults struct {
 	Results []any `json:"results"`
@@ -51,7 +50,7 @@ type batchDecisionResults struct {
 func batchDecisionOp(o openapi.Operation) openapi.Operation {
 	o.Request, o.Response = batchDecisions{}, batchDecisionAnswer{}
 	o.RequestTypes, o.ResponseTypes = []string{"application/x-ndjson"}, []string{"application/x-ndjson"}
-	o.RequestItem, o.ResponseItem = sqlite.DecisionRequest{}, decisionItem{}
+	o.RequestItem, o.ResponseItem = consentd.DecisionRequest{}, decisionItem{}
 	o.Query = []openapi.Param{
 		{Name: "purpose", Description: "default for NDJSON lines that do not say"},
 		{Name: "channel", Description: "default for NDJSON lines that do not say"},
@@ -62,7 +61,7 @@ func batchDecisionOp(o openapi.Operation) openapi.Operation {
 }
 
 func (s *Server) postDecision(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	var in sqlite.DecisionRequest
+	var in consentd.DecisionRequest
 	if err := decode(r, maxBody, &in); err != nil {
 		return err
 	}
@@ -91,7 +90,7 @@ func (s *Server) postDecisionBatch(w http.ResponseWriter, r *http.Request, k *co
 	}
 	out := batchDecisionResults{Results: make([]any, 0, len(in.ContactPoints))}
 	for _, cp := range in.ContactPoints {
-		d, err := s.DB.Decide(r.Context(), k.WorkspaceID, &sqlite.DecisionRequest{ContactPoint: cp, Channel: in.Channel, Purpose: in.Purpose, Topic: in.Topic})
+		d, err := s.DB.Decide(r.Context(), k.WorkspaceID, &consentd.DecisionRequest{ContactPoint: cp, Channel: in.Channel, Purpose: in.Purpose, Topic: in.Topic})
 		switch code := consentd.ErrorCode(err); {
 		case code == consentd.EINTERNAL:
 			return err
@@ -114,7 +113,7 @@ func (s *Server) postDecisionBatch(w http.ResponseWriter, r *http.Request, k *co
 // and writing at once: memory stays flat whatever the stream's length.
 func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *consentd.APIKey, onlyAllowed bool) error {
 	q := r.URL.Query()
-	defaults := sqlite.DecisionRequest{Purpose: q.Get("purpose"), Channel: q.Get("channel"), Topic: q.Get("topic")}
+	defaults := consentd.DecisionRequest{Purpose: q.Get("purpose"), Channel: q.Get("channel"), Topic: q.Get("topic")}
 	rc := http.NewResponseController(w)
 	rc.EnableFullDuplex()
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -166,6 +165,6 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 }
 
 func isAllowed(item any) bool {
-	d, ok := item.(*sqlite.DecisionResult)
+	d, ok := item.(*consentd.DecisionResult)
 	return ok && d.Allowed
 }

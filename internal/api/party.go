@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/consentd/consentd"
-	"github.com/consentd/consentd/internal/sqlite"
 )
 
 type partyInput struct {
@@ -60,7 +59,7 @@ func (s *Server) listSuppressions(w http.ResponseWriter, r *http.Request, k *con
 }
 
 func (s *Server) postSuppression(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	var in sqlite.SuppressionInput
+	var in consentd.SuppressionInput
 	if err := decode(r, maxBody, &in); err != nil {
 		return err
 	}

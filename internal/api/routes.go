@@ -4,7 +4,6 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/openapi"
-	"github.com/consentd/consentd/internal/sqlite"
 )
 
 // routes is the route table: the mux and /openapi.json are built from it.
@@ -24,7 +23,7 @@ func (s *Server) routes() []route {
 	}
 	return []route{
 		{with(op("GET", "/v1/workspace", "This workspace's settings", "workspace"), nil, consentd.Workspace{}, 0, nil), readers, s.getWorkspace},
-		{with(op("PATCH", "/v1/workspace", "Change this workspace's settings", "workspace"), sqlite.WorkspaceUpdate{}, consentd.Workspace{}, 0, nil), admins, s.patchWorkspace},
+		{with(op("PATCH", "/v1/workspace", "Change this workspace's settings", "workspace"), consentd.WorkspaceUpdate{}, consentd.Workspace{}, 0, nil), admins, s.patchWorkspace},
 
 		{with(op("GET", "/v1/purposes", "List purposes", "catalog"), nil, purposeList{}, 0, nil), readers, s.listPurposes},
 		{with(op("POST", "/v1/purposes", "Create a purpose", "catalog"), purposeInput{}, consentd.Purpose{}, 201, nil), admins, s.createPurpose},
@@ -42,7 +41,7 @@ func (s *Server) routes() []route {
 		{with(op("POST", "/v1/consents", "Record one consent (idempotent upsert ordered by captured_at)", "consents"), consentd.ConsentWrite{}, writeAnswer{}, 0, nil), writers, s.postConsent},
 		{with(op("POST", "/v1/consents:batch", "Record up to 10,000 consents in one transaction", "consents"), batchWrite{}, batchWriteAnswer{}, 0, nil), writers, s.postConsentBatch},
 		{with(op("GET", "/v1/consents", "List consents", "consents"), nil, consentList{}, 0, listQuery), readers, s.listConsents},
-		{with(op("POST", "/v1/consents:search", "List consents with the filters in the body", "consents"), sqlite.ConsentFilter{}, consentList{}, 0, nil), readers, s.searchConsents},
+		{with(op("POST", "/v1/consents:search", "List consents with the filters in the body", "consents"), consentd.ConsentFilter{}, consentList{}, 0, nil), readers, s.searchConsents},
 		{with(op("GET", "/v1/consents/{id}", "Get one consent, now or as of a time", "consents"), nil, consentd.Consent{}, 0, append(consentID, openapi.Param{Name: "as_of", Description: "RFC 3339 time"})), readers, s.getConsent},
 		{with(op("GET", "/v1/consents/{id}/history", "A consent's log entries", "consents"), nil, logPage{}, 0, consentID), readers, s.consentHistory},
 		{with(op("GET", "/v1/consents/{id}/receipt", "The consent's latest log entry with its inclusion proof and a signed checkpoint", "consents"), nil, ledger.Receipt{}, 0, consentID), readers, s.consentReceipt},
@@ -55,7 +54,7 @@ func (s *Server) routes() []route {
 		{with(op("GET", "/v1/parties/{id}/consents", "Every consent of a party's contact points", "parties"), nil, consentList{}, 0, id), readers, s.partyConsents},
 
 		{with(op("GET", "/v1/suppressions", "List suppressions", "suppressions"), nil, suppressionList{}, 0, nil), readers, s.listSuppressions},
-		{with(op("POST", "/v1/suppressions", "Suppress a contact point", "suppressions"), sqlite.SuppressionInput{}, consentd.Suppression{}, 201, nil), agents, s.postSuppression},
+		{with(op("POST", "/v1/suppressions", "Suppress a contact point", "suppressions"), consentd.SuppressionInput{}, consentd.Suppression{}, 201, nil), agents, s.postSuppression},
 		{with(op("DELETE", "/v1/suppressions/{id}", "Lift a suppression", "suppressions"), nil, nil, 204, id), admins, s.deleteSuppression},
 
 		{with(op("GET", "/v1/keys", "List this workspace's API keys", "keys"), nil, keyList{}, 0, nil), admins, s.listKeys},

@@ -13,22 +13,12 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// WriteResult is the answer to one consent write: the consent as stored
-// after the write, whether the write was applied, and its outcome; or Err,
-// an *consentd.Error, when the write was refused (and nothing was stored).
-type WriteResult struct {
-	Consent *consentd.Consent
-	Applied bool
-	Outcome consentd.Outcome
-	Err     error
-}
-
 // WriteConsents upserts consents in one transaction, in order, each with its
 // log entry (DESIGN.md section 3). A refused write gets its error in its
 // result and changes nothing; the others go on. When WriteConsents returns
 // without error every accepted write is durable.
-func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]WriteResult, error) {
-	results := make([]WriteResult, len(writes))
+func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error) {
+	results := make([]consentd.WriteResult, len(writes))
 	err := db.write(ctx, func(tx *Tx) error {
 		c, err := db.loadWS(tx.ctx, tx, wsID)
 		if err != nil {
@@ -50,42 +40,16 @@ func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.
 	return results, nil
 }
 
-// PrepareWrite validates and normalizes a write against the catalog: it
-// returns the channel type, the normalized contact point and its kind.
-func PrepareWrite(cat *consentd.Catalog, region string, w *consentd.ConsentWrite, now time.Time) (consentd.ChannelType, string, error) {
-	if err := w.Validate(now); err != nil {
-		return consentd.ChannelType{}, "", err
-	}
-	var ct consentd.ChannelType
-	var err error
-	if w.ChannelType != "" {
-		ct, err = cat.ResolveID(w.ChannelType)
-	} else {
-		ct, err = cat.Resolve(w.Purpose, w.Topic, w.Channel)
-	}
+func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (consentd.WriteResult, error) {
+	ct, cp, err := consentd.PrepareWrite(c.catalog, c.ws.DefaultRegion, w, tx.now)
 	if err != nil {
-		return ct, "", err
-	}
-	cp, err := consentd.NormalizeFor(ct.Channel, w.ContactPoint, region)
-	if err != nil {
-		return ct, "", err
-	}
-	if w.PartyID != "" && !consentd.ValidPartyID(w.PartyID) {
-		return ct, "", consentd.FieldErrorf(consentd.EINVALID, "party_id", "party_id must be 1 to 200 printable characters without /")
-	}
-	return ct, cp, nil
-}
-
-func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (WriteResult, error) {
-	ct, cp, err := PrepareWrite(c.catalog, c.ws.DefaultRegion, w, tx.now)
-	if err != nil {
-		return WriteResult{}, err
+		return consentd.WriteResult{}, err
 	}
 	kind := consentd.KindOf(ct.Channel)
 	hash := consentd.ContactPointHash(c.secret, kind, cp)
 	cur, err := tx.consentRow(c.ws.ID, hash[:], ct.ID)
 	if err != nil {
-		return WriteResult{}, err
+		return consentd.WriteResult{}, err
 	}
 	if cur != nil {
 		cur.ContactPoint = cp
@@ -93,7 +57,7 @@ func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (
 	}
 	applied, outcome := consentd.Apply(cur, w)
 	entry := &consentd.LogEntry{Subject: consentd.HashedConsentID(hash, ct.ID), Actor: actor}
-	res := WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
+	res := consentd.WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
 	if !applied {
 		entry.Type = consentd.LogConsentUnchanged
 		if outcome == consentd.Superseded {
@@ -103,7 +67,7 @@ func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (
 		entry.Write = (&consentd.Consent{Status: w.Status, CapturedAt: w.CapturedAt.UTC(), Source: w.Source, Reason: w.Reason,
 			PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin}).Logged()
 		if _, err := tx.appendLog(c.ws.ID, entry); err != nil {
-			return WriteResult{}, err
+			return consentd.WriteResult{}, err
 		}
 		return res, nil
 	}
@@ -122,14 +86,14 @@ func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (
 	}
 	entry.After = next.Logged()
 	if next.Seq, err = tx.appendLog(c.ws.ID, entry); err != nil {
-		return WriteResult{}, err
+		return consentd.WriteResult{}, err
 	}
 	if err := tx.putContactPoint(c.ws.ID, hash[:], kind, cp); err != nil {
-		return WriteResult{}, err
+		return consentd.WriteResult{}, err
 	}
 	if next.PartyID != "" {
 		if err := tx.linkParty(c.ws.ID, next.PartyID, hash[:], kind); err != nil {
-			return WriteResult{}, err
+			return consentd.WriteResult{}, err
 		}
 	}
 	var proof any
@@ -142,7 +106,7 @@ func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (
 		c.ws.ID, hash[:], ct.ID, ct.Purpose, ct.Topic, ct.Channel, string(next.Status), nanos(next.CapturedAt), nanos(next.RecordedAt),
 		next.Version, mustJSON(next.Source), next.Reason, next.PartyID, next.Jurisdiction, proof, next.Origin, next.Seq)
 	if err != nil {
-		return WriteResult{}, fmt.Errorf("upsert consent: %w", err)
+		return consentd.WriteResult{}, fmt.Errorf("upsert consent: %w", err)
 	}
 	res.Consent = next
 	return res, nil
@@ -199,20 +163,11 @@ func (tx *Tx) consentRow(wsID string, hash []byte, ct string) (*consentd.Consent
 	return c, err
 }
 
-// ParseConsentID splits a public consent id at its last '#'.
-func ParseConsentID(id string) (contactPoint, channelType string, err error) {
-	i := strings.LastIndexByte(id, '#')
-	if i <= 0 || i == len(id)-1 {
-		return "", "", consentd.FieldErrorf(consentd.EINVALID, "id", "a consent id is <contact point>#<channel type id>")
-	}
-	return id[:i], id[i+1:], nil
-}
-
 // resolveConsentID turns a public consent id into the workspace, hash,
 // normalized contact point and channel type.
 func (db *DB) resolveConsentID(ctx context.Context, wsID, id string) (*wsCache, [32]byte, string, consentd.ChannelType, error) {
 	var hash [32]byte
-	raw, ctID, err := ParseConsentID(id)
+	raw, ctID, err := consentd.ParseConsentID(id)
 	if err != nil {
 		return nil, hash, "", consentd.ChannelType{}, err
 	}
@@ -273,7 +228,7 @@ func (db *DB) consentAsOf(ctx context.Context, wsID string, hash [32]byte, cp st
 }
 
 // ConsentHistory returns the log entries of one consent, oldest first.
-func (db *DB) ConsentHistory(ctx context.Context, wsID, id string) ([]LogRecord, error) {
+func (db *DB) ConsentHistory(ctx context.Context, wsID, id string) ([]consentd.LogRecord, error) {
 	_, hash, _, ct, err := db.resolveConsentID(ctx, wsID, id)
 	if err != nil {
 		return nil, err
@@ -281,21 +236,10 @@ func (db *DB) ConsentHistory(ctx context.Context, wsID, id string) ([]LogRecord,
 	return db.SubjectLog(ctx, wsID, consentd.HashedConsentID(hash, ct.ID))
 }
 
-// ConsentFilter selects consents to list. Empty fields match everything.
-type ConsentFilter struct {
-	ContactPoint string          `json:"contact_point,omitempty"`
-	PartyID      string          `json:"party_id,omitempty"`
-	Purpose      string          `json:"purpose,omitempty"`
-	Channel      string          `json:"channel,omitempty"`
-	Status       consentd.Status `json:"status,omitempty" enum:"opted_in,opted_out,pending"`
-	PageToken    string          `json:"page_token,omitempty"`
-	Limit        int             `json:"limit,omitempty"`
-}
-
 // ListConsents returns one page of consents matching f, in key order, and
 // the token of the next page ("" at the end). It returns EINVALID for a bad
 // filter or page token.
-func (db *DB) ListConsents(ctx context.Context, wsID string, f ConsentFilter) ([]*consentd.Consent, string, error) {
+func (db *DB) ListConsents(ctx context.Context, wsID string, f consentd.ConsentFilter) ([]*consentd.Consent, string, error) {
 	c, err := db.loadWS(ctx, db.r, wsID)
 	if err != nil {
 		return nil, "", err

@@ -62,7 +62,7 @@ func TestWriteAndDecide(t *testing.T) {
 			t.Errorf("write %d = %q, %v; want %q, %q", i, res[i].Outcome, res[i].Err, w.outcome, w.code)
 		}
 	}
-	d, err := db.Decide(ctx, ws, &sqlite.DecisionRequest{ContactPoint: "JANE@example.com", Channel: "email", Purpose: "newsletter"})
+	d, err := db.Decide(ctx, ws, &consentd.DecisionRequest{ContactPoint: "JANE@example.com", Channel: "email", Purpose: "newsletter"})
 	if err != nil || !d.Allowed || d.Reason != consentd.ReasonOptedIn || d.Seq != 5 {
 		t.Fatalf("Decide = %+v, %v; want allowed opted_in at seq 5", d, err)
 	}

@@ -6,27 +6,11 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// DecisionRequest asks for one decision.
-type DecisionRequest struct {
-	ContactPoint string `json:"contact_point"`
-	Channel      string `json:"channel"`
-	Purpose      string `json:"purpose"`
-	Topic        string `json:"topic,omitempty"`
-}
-
-// DecisionResult is a decision with what it was decided on.
-type DecisionResult struct {
-	consentd.Decision
-	ContactPoint string `json:"contact_point"`
-	ConsentID    string `json:"consent_id"`
-	Seq          int64  `json:"seq" doc:"the log size the decision was made at"`
-}
-
 // Decide answers one decision from the committed state, reading the
 // consents, the suppressions and the log size in one snapshot. It returns
 // EINVALIDCONTACTPOINT, EUNKNOWNPURPOSE or EUNKNOWNTOPIC for bad input; a
 // purpose not offered on the channel is a denial, not an error.
-func (db *DB) Decide(ctx context.Context, wsID string, req *DecisionRequest) (*DecisionResult, error) {
+func (db *DB) Decide(ctx context.Context, wsID string, req *consentd.DecisionRequest) (*consentd.DecisionResult, error) {
 	c, err := db.loadWS(ctx, db.r, wsID)
 	if err != nil {
 		return nil, err
@@ -52,7 +36,7 @@ func (db *DB) Decide(ctx context.Context, wsID string, req *DecisionRequest) (*D
 		return nil, err
 	}
 	hash := consentd.ContactPointHash(c.secret, kind, cp)
-	res := &DecisionResult{ContactPoint: cp, ConsentID: consentd.ConsentID(cp, consentd.ChannelTypeID(subscription, req.Channel))}
+	res := &consentd.DecisionResult{ContactPoint: cp, ConsentID: consentd.ConsentID(cp, consentd.ChannelTypeID(subscription, req.Channel))}
 
 	tx, err := db.r.BeginTx(ctx, nil)
 	if err != nil {

@@ -66,15 +66,8 @@ func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// LogRecord is one stored log entry: its leaf data and leaf hash.
-type LogRecord struct {
-	Seq      int64           `json:"seq"`
-	LeafHash []byte          `json:"leaf_hash"`
-	Entry    json.RawMessage `json:"entry"`
-}
-
 // Log returns up to limit entries after seq.
-func (db *DB) Log(ctx context.Context, wsID string, after int64, limit int) ([]LogRecord, error) {
+func (db *DB) Log(ctx context.Context, wsID string, after int64, limit int) ([]consentd.LogRecord, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?`, wsID, after, limit)
 	if err != nil {
 		return nil, err
@@ -82,11 +75,11 @@ func (db *DB) Log(ctx context.Context, wsID string, after int64, limit int) ([]L
 	return scanLog(rows)
 }
 
-func scanLog(rows *sql.Rows) ([]LogRecord, error) {
+func scanLog(rows *sql.Rows) ([]consentd.LogRecord, error) {
 	defer rows.Close()
-	out := []LogRecord{}
+	out := []consentd.LogRecord{}
 	for rows.Next() {
-		var r LogRecord
+		var r consentd.LogRecord
 		var data []byte
 		if err := rows.Scan(&r.Seq, &data, &r.LeafHash); err != nil {
 			return nil, err
@@ -141,8 +134,8 @@ func (db *DB) HashReader(ctx context.Context, wsID string) tlog.HashReader {
 }
 
 // LogEntry returns one entry; ENOTFOUND when there is none.
-func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*LogRecord, error) {
-	r := &LogRecord{Seq: seq}
+func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*consentd.LogRecord, error) {
+	r := &consentd.LogRecord{Seq: seq}
 	var data []byte
 	err := db.r.QueryRowContext(ctx, `SELECT data, leaf_hash FROM log_entries WHERE workspace_id = ? AND seq = ?`, wsID, seq).Scan(&data, &r.LeafHash)
 	if err != nil {
@@ -153,7 +146,7 @@ func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*LogRecord,
 }
 
 // SubjectLog returns the log entries about one subject, oldest first.
-func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]LogRecord, error) {
+func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]consentd.LogRecord, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, subject)
 	if err != nil {
 		return nil, err

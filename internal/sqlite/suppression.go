@@ -2,35 +2,13 @@ package sqlite
 
 import (
 	"context"
-	"strings"
 
 	"github.com/consentd/consentd"
 )
 
-// SuppressionInput is a request to suppress a contact point.
-type SuppressionInput struct {
-	ContactPoint string                     `json:"contact_point"`
-	Kind         consentd.ContactPointKind  `json:"kind,omitempty" enum:"email,phone,custom" doc:"how to normalize contact_point; default from channel, else guessed: email with @, phone with a leading + or digits, custom otherwise"`
-	Channel      string                     `json:"channel,omitempty" doc:"empty = every channel"`
-	Reason       consentd.SuppressionReason `json:"reason" enum:"erased,do_not_contact,hard_bounce,complaint,sms_stop"`
-	Note         string                     `json:"note,omitempty"`
-}
-
-func guessKind(channel, raw string) consentd.ContactPointKind {
-	switch {
-	case channel != "":
-		return consentd.KindOf(channel)
-	case strings.Contains(raw, "@"):
-		return consentd.KindEmail
-	case strings.HasPrefix(strings.TrimSpace(raw), "+"), len(raw) > 0 && raw[0] >= '0' && raw[0] <= '9':
-		return consentd.KindPhone
-	}
-	return consentd.KindCustom
-}
-
 // AddSuppression suppresses a contact point and logs it. It returns
 // EINVALID or EINVALIDCONTACTPOINT for bad input.
-func (db *DB) AddSuppression(ctx context.Context, wsID string, in SuppressionInput, actor string) (*consentd.Suppression, error) {
+func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error) {
 	if !in.Reason.Valid() {
 		return nil, consentd.FieldErrorf(consentd.EINVALID, "reason", "reason must be erased, do_not_contact, hard_bounce, complaint or sms_stop")
 	}
@@ -38,7 +16,7 @@ func (db *DB) AddSuppression(ctx context.Context, wsID string, in SuppressionInp
 		return nil, consentd.FieldErrorf(consentd.EINVALID, "channel", "channel must be a channel id")
 	}
 	if in.Kind == "" {
-		in.Kind = guessKind(in.Channel, in.ContactPoint)
+		in.Kind = consentd.GuessKind(in.Channel, in.ContactPoint)
 	} else if !in.Kind.Valid() {
 		return nil, consentd.FieldErrorf(consentd.EINVALID, "kind", "kind must be email, phone or custom")
 	}

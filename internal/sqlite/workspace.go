@@ -151,15 +151,9 @@ func (db *DB) Workspaces(ctx context.Context) ([]*consentd.Workspace, error) {
 	return out, rows.Err()
 }
 
-// WorkspaceUpdate is a partial update of a workspace's settings.
-type WorkspaceUpdate struct {
-	Name          *string `json:"name,omitempty"`
-	DefaultRegion *string `json:"default_region,omitempty"`
-}
-
 // UpdateWorkspace changes a workspace's settings. It returns EINVALID,
 // ECONFLICT (name taken) or ENOTFOUND.
-func (db *DB) UpdateWorkspace(ctx context.Context, id string, u WorkspaceUpdate) (*consentd.Workspace, error) {
+func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.WorkspaceUpdate) (*consentd.Workspace, error) {
 	if u.Name != nil && !consentd.ValidID(*u.Name) {
 		return nil, consentd.FieldErrorf(consentd.EINVALID, "name", "workspace name must match [a-z0-9][a-z0-9_-]{0,63}")
 	}

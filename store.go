@@ -1,0 +1,119 @@
+package consentd
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// This file holds the requests and answers that every storage backend takes
+// and gives, so that backends and their consumers share one vocabulary.
+
+// WriteResult is the answer to one consent write: the consent as stored
+// after the write, whether the write was applied, and its outcome; or Err,
+// an *Error, when the write was refused (and nothing was stored).
+type WriteResult struct {
+	Consent *Consent
+	Applied bool
+	Outcome Outcome
+	Err     error
+}
+
+// DecisionRequest asks for one decision.
+type DecisionRequest struct {
+	ContactPoint string `json:"contact_point"`
+	Channel      string `json:"channel"`
+	Purpose      string `json:"purpose"`
+	Topic        string `json:"topic,omitempty"`
+}
+
+// DecisionResult is a decision with what it was decided on.
+type DecisionResult struct {
+	Decision
+	ContactPoint string `json:"contact_point"`
+	ConsentID    string `json:"consent_id"`
+	Seq          int64  `json:"seq" doc:"the log size the decision was made at"`
+}
+
+// ConsentFilter selects consents to list. Empty fields match everything.
+type ConsentFilter struct {
+	ContactPoint string `json:"contact_point,omitempty"`
+	PartyID      string `json:"party_id,omitempty"`
+	Purpose      string `json:"purpose,omitempty"`
+	Channel      string `json:"channel,omitempty"`
+	Status       Status `json:"status,omitempty" enum:"opted_in,opted_out,pending"`
+	PageToken    string `json:"page_token,omitempty"`
+	Limit        int    `json:"limit,omitempty"`
+}
+
+// SuppressionInput is a request to suppress a contact point.
+type SuppressionInput struct {
+	ContactPoint string            `json:"contact_point"`
+	Kind         ContactPointKind  `json:"kind,omitempty" enum:"email,phone,custom" doc:"how to normalize contact_point; default from channel, else guessed: email with @, phone with a leading + or digits, custom otherwise"`
+	Channel      string            `json:"channel,omitempty" doc:"empty = every channel"`
+	Reason       SuppressionReason `json:"reason" enum:"erased,do_not_contact,hard_bounce,complaint,sms_stop"`
+	Note         string            `json:"note,omitempty"`
+}
+
+// WorkspaceUpdate is a partial update of a workspace's settings.
+type WorkspaceUpdate struct {
+	Name          *string `json:"name,omitempty"`
+	DefaultRegion *string `json:"default_region,omitempty"`
+}
+
+// LogRecord is one stored log entry: its leaf data and leaf hash.
+type LogRecord struct {
+	Seq      int64           `json:"seq"`
+	LeafHash []byte          `json:"leaf_hash"`
+	Entry    json.RawMessage `json:"entry"`
+}
+
+// GuessKind returns the kind of a contact point for a channel, or when no
+// channel is given, guessed from the address: email with an @, phone with a
+// leading + or digit, custom otherwise.
+func GuessKind(channel, raw string) ContactPointKind {
+	switch {
+	case channel != "":
+		return KindOf(channel)
+	case strings.Contains(raw, "@"):
+		return KindEmail
+	case strings.HasPrefix(strings.TrimSpace(raw), "+"), len(raw) > 0 && raw[0] >= '0' && raw[0] <= '9':
+		return KindPhone
+	}
+	return KindCustom
+}
+
+// ParseConsentID splits a public consent id at its last '#'.
+func ParseConsentID(id string) (contactPoint, channelType string, err error) {
+	i := strings.LastIndexByte(id, '#')
+	if i <= 0 || i == len(id)-1 {
+		return "", "", FieldErrorf(EINVALID, "id", "a consent id is <contact point>#<channel type id>")
+	}
+	return id[:i], id[i+1:], nil
+}
+
+// PrepareWrite validates and normalizes a write against the catalog: it
+// returns the channel type and the normalized contact point.
+func PrepareWrite(cat *Catalog, region string, w *ConsentWrite, now time.Time) (ChannelType, string, error) {
+	if err := w.Validate(now); err != nil {
+		return ChannelType{}, "", err
+	}
+	var ct ChannelType
+	var err error
+	if w.ChannelType != "" {
+		ct, err = cat.ResolveID(w.ChannelType)
+	} else {
+		ct, err = cat.Resolve(w.Purpose, w.Topic, w.Channel)
+	}
+	if err != nil {
+		return ct, "", err
+	}
+	cp, err := NormalizeFor(ct.Channel, w.ContactPoint, region)
+	if err != nil {
+		return ct, "", err
+	}
+	if w.PartyID != "" && !ValidPartyID(w.PartyID) {
+		return ct, "", FieldErrorf(EINVALID, "party_id", "party_id must be 1 to 200 printable characters without /")
+	}
+	return ct, cp, nil
+}
