@@ -19,6 +19,7 @@ const (
 	LogTopicChanged      = "topic.changed"
 	LogTopicDeleted      = "topic.deleted"
 	LogPartyChanged      = "party.changed"
+	LogWorkspaceChanged  = "workspace.changed"
 	LogPartyErased       = "party.erased"
 )
 

@@ -109,8 +109,10 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 			}{ws.Name, rep})
 		} else if rep.OK {
 			fmt.Fprintf(m.Stdout, "workspace %s: ok, %d entries, root %s, %d checkpoints checked, key %s\n", ws.Name, rep.Entries, rep.Root, rep.Checkpoints, rep.KeyID)
-		} else {
+		} else if rep.FirstBad > 0 {
 			fmt.Fprintf(m.Stdout, "workspace %s: BROKEN, first bad entry %d: %s (%d entries, key %s)\n", ws.Name, rep.FirstBad, rep.Problem, rep.Entries, rep.KeyID)
+		} else {
+			fmt.Fprintf(m.Stdout, "workspace %s: BROKEN: %s (%d entries, key %s)\n", ws.Name, rep.Problem, rep.Entries, rep.KeyID)
 		}
 		broken = broken || !rep.OK
 	}

@@ -76,7 +76,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 // ledger returns the log store: the database, with the newest checkpoint of
 // each workspace mirrored in the data folder.
 func (c *config) ledger(db *sqlite.DB) ledger.Store {
-	return ledger.Mirror{Store: db, Dir: filepath.Join(c.Data, "checkpoints")}
+	return &ledger.Mirror{Store: db, Dir: filepath.Join(c.Data, "checkpoints")}
 }
 
 // open opens the database and the checkpoint key the config names; the key

@@ -46,8 +46,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	logStore := c.ledger(db) // one Mirror: it orders its file updates
 	apiServer := api.New(db, signer, log)
-	apiServer.Ledger = c.ledger(db)
+	apiServer.Ledger = logStore
 	srv := &http.Server{
 		Handler:           accessLog(log, apiServer),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -61,7 +62,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	cpDone := make(chan struct{})
 	go func() {
 		defer close(cpDone)
-		checkpointLoop(cpCtx, db, c.ledger(db), signer, c.CheckpointInterval, log)
+		checkpointLoop(cpCtx, db, logStore, signer, c.CheckpointInterval, log)
 	}()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -75,7 +76,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	stopCheckpoints()
 	<-cpDone
-	signAll(context.Background(), db, c.ledger(db), signer, log) // a last checkpoint covers every acknowledged write
+	signAll(context.Background(), db, logStore, signer, log) // a last checkpoint covers every acknowledged write
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

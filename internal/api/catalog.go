@@ -62,7 +62,7 @@ func (s *Server) patchWorkspace(w http.ResponseWriter, r *http.Request, k *conse
 	if err := decode(r, maxBody, &u); err != nil {
 		return err
 	}
-	ws, err := s.DB.UpdateWorkspace(r.Context(), k.WorkspaceID, u)
+	ws, err := s.DB.UpdateWorkspace(r.Context(), k.WorkspaceID, u, actor(k))
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ type Store interface {
 	Authenticate(ctx context.Context, secret string) (*consentd.APIKey, error)
 
 	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
-	UpdateWorkspace(ctx context.Context, id string, u consentd.WorkspaceUpdate) (*consentd.Workspace, error)
+	UpdateWorkspace(ctx context.Context, id string, u consentd.WorkspaceUpdate, actor string) (*consentd.Workspace, error)
 
 	Catalog(ctx context.Context, wsID string) (*consentd.Catalog, error)
 	PutPurpose(ctx context.Context, wsID string, p *consentd.Purpose, create bool, actor string) error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Mirror is a Store that also keeps each workspace's newest signed
@@ -16,16 +17,20 @@ import (
 type Mirror struct {
 	Store
 	Dir string
+
+	mu sync.Mutex // orders file updates: the newest checkpoint wins
 }
 
-func (m Mirror) path(wsID string) string { return filepath.Join(m.Dir, wsID+".checkpoint") }
+func (m *Mirror) path(wsID string) string { return filepath.Join(m.Dir, wsID+".checkpoint") }
 
 // AddCheckpoint stores the checkpoint in the database and, when it is the
 // largest so far, in the workspace's file (written atomically).
-func (m Mirror) AddCheckpoint(ctx context.Context, wsID string, n int64, signed string) error {
+func (m *Mirror) AddCheckpoint(ctx context.Context, wsID string, n int64, signed string) error {
 	if err := m.Store.AddCheckpoint(ctx, wsID, n, signed); err != nil {
 		return err
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if old, err := os.ReadFile(m.path(wsID)); err == nil {
 		if cp, err := ParseCheckpoint(checkpointBody(string(old))); err == nil && cp.Size >= n {
 			return nil
@@ -46,11 +51,15 @@ func (m Mirror) AddCheckpoint(ctx context.Context, wsID string, n int64, signed 
 	if err := errors.Join(tmp.Sync(), tmp.Close()); err != nil {
 		return fmt.Errorf("checkpoint file: %w", err)
 	}
-	return os.Rename(tmp.Name(), m.path(wsID))
+	if err := os.Rename(tmp.Name(), m.path(wsID)); err != nil {
+		return fmt.Errorf("checkpoint file: %w", err)
+	}
+	syncDir(m.Dir)
+	return nil
 }
 
 // Checkpoints returns the database's checkpoints and the file's.
-func (m Mirror) Checkpoints(ctx context.Context, wsID string) ([]string, error) {
+func (m *Mirror) Checkpoints(ctx context.Context, wsID string) ([]string, error) {
 	cps, err := m.Store.Checkpoints(ctx, wsID)
 	if err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ func TestMirrorCatchesCutTailWithCheckpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := ledger.Mirror{Store: db, Dir: filepath.Join(dir, "checkpoints")}
+	st := &ledger.Mirror{Store: db, Dir: filepath.Join(dir, "checkpoints")}
 	ws, err := db.CreateWorkspace(ctx, "w")
 	if err != nil {
 		t.Fatal(err)

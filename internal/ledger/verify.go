@@ -191,6 +191,10 @@ func (v *Verifier) Add(e Entry) {
 			v.fail(e.Seq, fmt.Sprintf("entry %d is out of order (it follows entry %d)", e.Seq, want-1))
 		case lh != e.LeafHash:
 			v.fail(e.Seq, fmt.Sprintf("entry %d was altered: its data does not match its stored leaf hash", e.Seq))
+		default:
+			if n, ok := dataSeq(e.Data); ok && n != e.Seq {
+				v.fail(e.Seq, fmt.Sprintf("entry %d was moved: its data says it is entry %d", e.Seq, n))
+			}
 		}
 	}
 
@@ -207,6 +211,25 @@ func (v *Verifier) Add(e Entry) {
 	v.n++
 
 	v.checkCheckpoint()
+}
+
+// dataSeq reads the seq a consentd log entry carries in its data, which
+// starts {"seq":N,... (the encoding of consentd.LogEntry). It reports false
+// for data of another shape.
+func dataSeq(data []byte) (int64, bool) {
+	const prefix = `{"seq":`
+	if len(data) <= len(prefix) || string(data[:len(prefix)]) != prefix {
+		return 0, false
+	}
+	var n int64
+	i := len(prefix)
+	for ; i < len(data) && data[i] >= '0' && data[i] <= '9' && i < len(prefix)+19; i++ {
+		n = n*10 + int64(data[i]-'0')
+	}
+	if i == len(prefix) || i == len(data) || (data[i] != ',' && data[i] != '}') {
+		return 0, false
+	}
+	return n, true
 }
 
 // leafPrefix is the RFC 6962 domain separation byte of leaf hashes.

@@ -36,6 +36,13 @@ type DB struct {
 	// Now is the clock; tests may replace it before the first write.
 	Now func() time.Time
 
+	// OnCommit, when set before the first write, is called with the log
+	// entries each transaction appended, per workspace in seq order, after
+	// the commit and before any of its writes is acknowledged: a decision
+	// index fed from it never answers from state older than an acknowledged
+	// write.
+	OnCommit func(map[string][]consentd.LogRecord)
+
 	writes  chan *writeReq
 	closing chan struct{}
 	done    chan struct{}
@@ -102,6 +109,9 @@ func (db *DB) Close() error {
 	return errors.Join(db.w.Close(), db.r.Close())
 }
 
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
 
@@ -155,6 +165,7 @@ type Tx struct {
 	sizes map[string]int64 // workspace id -> log size within this transaction
 	dirty map[string]bool  // workspaces whose settings or catalog this transaction changed
 	after []func()         // run after a successful commit
+	added []appended       // log entries appended, in order
 }
 
 // write runs fn in the writer's transaction, together with other writes
@@ -243,6 +254,9 @@ func (db *DB) commitGroup(group []*writeReq) {
 	for _, f := range tx.after {
 		f()
 	}
+	if db.OnCommit != nil && len(tx.added) > 0 {
+		db.OnCommit(groupByWorkspace(tx.added))
+	}
 	db.prepareWanted()
 }
 
@@ -250,7 +264,7 @@ func (tx *Tx) savepoint(fn func(*Tx) error) error {
 	if _, err := tx.ExecContext(tx.ctx, `SAVEPOINT w`); err != nil {
 		return err
 	}
-	nAfter := len(tx.after)
+	nAfter, nAdded := len(tx.after), len(tx.added)
 	sizes := make(map[string]int64, len(tx.sizes))
 	for k, v := range tx.sizes {
 		sizes[k] = v
@@ -262,7 +276,7 @@ func (tx *Tx) savepoint(fn func(*Tx) error) error {
 		if _, rerr := tx.ExecContext(tx.ctx, `RELEASE w`); rerr != nil {
 			return errors.Join(err, rerr)
 		}
-		tx.after = tx.after[:nAfter]
+		tx.after, tx.added = tx.after[:nAfter], tx.added[:nAdded]
 		tx.sizes = sizes
 		return err
 	}
@@ -317,6 +331,19 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 		return st.QueryRowContext(ctx, args...)
 	}
 	return tx.Tx.QueryRowContext(ctx, query, args...)
+}
+
+type appended struct {
+	wsID string
+	rec  consentd.LogRecord
+}
+
+func groupByWorkspace(added []appended) map[string][]consentd.LogRecord {
+	out := map[string][]consentd.LogRecord{}
+	for _, a := range added {
+		out[a.wsID] = append(out[a.wsID], a.rec)
+	}
+	return out
 }
 
 // notFound turns sql.ErrNoRows into an ENOTFOUND error.

@@ -43,6 +43,7 @@ func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 		return 0, fmt.Errorf("log entry: %w", err)
 	}
 	tx.sizes[wsID] = e.Seq
+	tx.added = append(tx.added, appended{wsID, consentd.LogRecord{Seq: e.Seq, LeafHash: hashes[0][:], Entry: data}})
 	return e.Seq, nil
 }
 
@@ -187,4 +188,56 @@ func (db *DB) LatestCheckpoint(ctx context.Context, wsID string) (string, int64,
 	var n int64
 	err := db.r.QueryRowContext(ctx, `SELECT signed, size FROM checkpoints WHERE workspace_id = ? ORDER BY size DESC LIMIT 1`, wsID).Scan(&s, &n)
 	return s, n, notFound(err, "checkpoint")
+}
+
+// IndexState reads, in one snapshot, every consent's status and every
+// suppression of a workspace, and the log size they reflect: what a decision
+// index is warmed from before it follows the log after that size.
+func (db *DB) IndexState(ctx context.Context, wsID string, consent func(hash []byte, channelType string, status consentd.Status) error,
+	suppression func(hash []byte, s *consentd.Suppression) error) (int64, error) {
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var n int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = ?`, wsID).Scan(&n); err != nil {
+		return 0, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT cp_hash, channel_type, status FROM consents WHERE workspace_id = ?`, wsID)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var hash []byte
+	var ct, status string
+	for rows.Next() {
+		if err := rows.Scan(&hash, &ct, &status); err != nil {
+			return 0, err
+		}
+		if err := consent(hash, ct, consentd.Status(status)); err != nil {
+			return 0, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	rows.Close()
+	srows, err := tx.QueryContext(ctx, `SELECT id, cp_hash, kind, channel, reason FROM suppressions WHERE workspace_id = ?`, wsID)
+	if err != nil {
+		return 0, err
+	}
+	defer srows.Close()
+	for srows.Next() {
+		s := &consentd.Suppression{}
+		var kind, reason string
+		if err := srows.Scan(&s.ID, &hash, &kind, &s.Channel, &reason); err != nil {
+			return 0, err
+		}
+		s.Kind, s.Reason = consentd.ContactPointKind(kind), consentd.SuppressionReason(reason)
+		if err := suppression(hash, s); err != nil {
+			return 0, err
+		}
+	}
+	return n, srows.Err()
 }

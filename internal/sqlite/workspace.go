@@ -24,6 +24,19 @@ func (db *DB) invalidate(wsID string) {
 	db.mu.Unlock()
 }
 
+// WorkspaceSecret returns the key of the workspace's contact point hashes.
+func (db *DB) WorkspaceSecret(ctx context.Context, id string) ([]byte, error) {
+	c, err := db.loadWS(ctx, db.r, id)
+	if err != nil {
+		return nil, err
+	}
+	return c.secret, nil
+}
+
+// Invalidate drops what this process caches of a workspace, for changes
+// made by another process (seen in the log).
+func (db *DB) Invalidate(wsID string) { db.invalidate(wsID) }
+
 // changed marks a workspace's settings or catalog as changed by tx: tx reads
 // them anew, and the cache drops them once tx commits.
 func (tx *Tx) changed(wsID string) {
@@ -153,7 +166,7 @@ func (db *DB) Workspaces(ctx context.Context) ([]*consentd.Workspace, error) {
 
 // UpdateWorkspace changes a workspace's settings. It returns EINVALID,
 // ECONFLICT (name taken) or ENOTFOUND.
-func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.WorkspaceUpdate) (*consentd.Workspace, error) {
+func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.WorkspaceUpdate, actor string) (*consentd.Workspace, error) {
 	if u.Name != nil && !consentd.ValidID(*u.Name) {
 		return nil, consentd.FieldErrorf(consentd.EINVALID, "name", "workspace name must match [a-z0-9][a-z0-9_-]{0,63}")
 	}
@@ -176,6 +189,15 @@ func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.Workspa
 			if _, err := tx.ExecContext(tx.ctx, `UPDATE workspaces SET default_region = ? WHERE id = ?`, *u.DefaultRegion, id); err != nil {
 				return err
 			}
+		}
+		var ws consentd.Workspace
+		var created int64
+		if err := tx.QueryRowContext(tx.ctx, `SELECT id, name, default_region, created_at FROM workspaces WHERE id = ?`, id).Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &created); err != nil {
+			return notFound(err, "workspace")
+		}
+		ws.CreatedAt = fromNanos(created)
+		if _, err := tx.appendLog(id, &consentd.LogEntry{Type: consentd.LogWorkspaceChanged, Subject: id, After: ws, Actor: actor}); err != nil {
+			return err
 		}
 		tx.changed(id)
 		return nil
