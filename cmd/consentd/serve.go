@@ -12,6 +12,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/sqlite"
 )
@@ -30,6 +31,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
+	idx := index.New(db, log)
+	db.OnCommit = func(entries map[string][]consentd.LogRecord) { idx.Apply(context.Background(), entries) }
 	if err := m.bootstrap(ctx, db); err != nil {
 		return err
 	}
@@ -49,6 +52,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	logStore := c.ledger(db) // one Mirror: it orders its file updates
 	apiServer := api.New(db, signer, log)
 	apiServer.Ledger = logStore
+	apiServer.Decider = idx
 	srv := &http.Server{
 		Handler:           accessLog(log, apiServer),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -64,6 +68,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		defer close(cpDone)
 		checkpointLoop(cpCtx, db, logStore, signer, c.CheckpointInterval, log)
 	}()
+	followCtx, stopFollowing := context.WithCancel(context.Background())
+	defer stopFollowing()
+	go idx.Follow(followCtx, nil, time.Second) // writes by other processes on the same data folder
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

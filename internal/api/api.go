@@ -25,13 +25,21 @@ const Version = "1.0.0"
 type Server struct {
 	DB     Store
 	Ledger ledger.Store // the log's checkpoints: DB, or a ledger.Mirror of it
-	Signer *ledger.Signer
-	Log    *slog.Logger
-	Now    func() time.Time
+	// Decider answers decisions: the DB, or an in-memory index.Index fed
+	// from it.
+	Decider Decider
+	Signer  *ledger.Signer
+	Log     *slog.Logger
+	Now     func() time.Time
 
 	mux  *http.ServeMux
 	doc  *openapi.Document
 	keys sync.Map // key hash -> cachedKey
+}
+
+// Decider answers one decision.
+type Decider interface {
+	Decide(ctx context.Context, wsID string, req *consentd.DecisionRequest) (*consentd.DecisionResult, error)
 }
 
 // route is one row of the route table.
@@ -52,7 +60,7 @@ var (
 
 // New builds the server and its routes.
 func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
-	s := &Server{DB: db, Ledger: db, Signer: signer, Log: log, Now: time.Now, mux: http.NewServeMux(),
+	s := &Server{DB: db, Ledger: db, Decider: db, Signer: signer, Log: log, Now: time.Now, mux: http.NewServeMux(),
 		doc: openapi.New("consentd API", Version, "Consent ledger and send-time decisions. See DESIGN.md section 6.")}
 	for _, rt := range s.routes() {
 		s.handle(rt)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/sqlite"
 )
@@ -88,7 +89,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	s := api.New(db, signer, slog.New(slog.NewTextHandler(logs, nil)))
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	s := api.New(db, signer, logger)
+	// Decide as serve does: from the in-memory index fed by the commits.
+	idx := index.New(db, logger)
+	db.OnCommit = func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) }
+	s.Decider = idx
 	t.Cleanup(func() {
 		if l := logs.String(); strings.Contains(l, "level=ERROR") {
 			t.Errorf("the server logged errors:\n%s", l)
