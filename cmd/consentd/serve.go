@@ -54,7 +54,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	apiServer.Ledger = logStore
 	apiServer.Decider = idx
 	srv := &http.Server{
-		Handler:           accessLog(log, apiServer),
+		Handler:           accessLog(log, api.Instrument(apiServer)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

@@ -68,6 +68,7 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.ready)
+	s.mux.Handle("GET /metrics", serveMetrics())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, consentd.Errorf(consentd.ENOTFOUND, "no such route"))
 	})
@@ -76,6 +77,16 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// decide answers one decision through the Decider and records its latency.
+func (s *Server) decide(r *http.Request, wsID string, req *consentd.DecisionRequest) (*consentd.DecisionResult, error) {
+	start := time.Now()
+	d, err := s.Decider.Decide(r.Context(), wsID, req)
+	if err == nil {
+		observeDecision(start, d.Allowed)
+	}
+	return d, err
+}
 
 // Operations lists the API's operations, as documented in /openapi.json.
 func (s *Server) Operations() []openapi.Operation { return s.doc.Operations() }

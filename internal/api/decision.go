@@ -65,7 +65,7 @@ func (s *Server) postDecision(w http.ResponseWriter, r *http.Request, k *consent
 	if err := decode(r, maxBody, &in); err != nil {
 		return err
 	}
-	d, err := s.Decider.Decide(r.Context(), k.WorkspaceID, &in)
+	d, err := s.decide(r, k.WorkspaceID, &in)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (s *Server) postDecisionBatch(w http.ResponseWriter, r *http.Request, k *co
 	}
 	out := batchDecisionResults{Results: make([]any, 0, len(in.ContactPoints))}
 	for _, cp := range in.ContactPoints {
-		d, err := s.Decider.Decide(r.Context(), k.WorkspaceID, &consentd.DecisionRequest{ContactPoint: cp, Channel: in.Channel, Purpose: in.Purpose, Topic: in.Topic})
+		d, err := s.decide(r, k.WorkspaceID, &consentd.DecisionRequest{ContactPoint: cp, Channel: in.Channel, Purpose: in.Purpose, Topic: in.Topic})
 		switch code := consentd.ErrorCode(err); {
 		case code == consentd.EINTERNAL:
 			return err
@@ -135,7 +135,7 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 		if err := decodeBytes(b, &req); err != nil {
 			p := problemOf(consentd.Errorf(consentd.EMALFORMED, "line %d is not a JSON decision request: %s", line, consentd.ErrorMessage(err)))
 			item = decisionError{Error: &p}
-		} else if d, err := s.Decider.Decide(r.Context(), k.WorkspaceID, &req); err != nil {
+		} else if d, err := s.decide(r, k.WorkspaceID, &req); err != nil {
 			if consentd.ErrorCode(err) == consentd.EINTERNAL {
 				s.Log.Error("decision stream", "err", err)
 				return nil // the status is sent; the stream ends short
