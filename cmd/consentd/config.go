@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
+
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/index"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,16 +78,30 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, positional...))
 }
 
+// store is what the commands need of a backend: everything the API and the
+// decision index use, and the workspace bootstrap.
+type store interface {
+	api.Store
+	index.Source
+	Workspaces(ctx context.Context) ([]*consentd.Workspace, error)
+	WorkspaceByName(ctx context.Context, name string) (*consentd.Workspace, error)
+	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
+	SetOnCommit(func(map[string][]consentd.LogRecord))
+	Close() error
+}
+
+var _ store = (*sqlite.DB)(nil)
+
 // ledger returns the log store: the database, with the newest checkpoint of
 // each workspace mirrored in the data folder.
-func (c *config) ledger(db *sqlite.DB) ledger.Store {
+func (c *config) ledger(db store) ledger.Store {
 	return &ledger.Mirror{Store: db, Dir: filepath.Join(c.Data, "checkpoints")}
 }
 
 // open opens the database and the checkpoint key the config names; the key
 // is made when missing only if create is set (verifying with a new key would
 // prove nothing).
-func (c *config) open(create bool) (*sqlite.DB, *ledger.Signer, error) {
+func (c *config) open(create bool) (store, *ledger.Signer, error) {
 	path := c.Database
 	switch {
 	case strings.HasPrefix(path, "postgres://"), strings.HasPrefix(path, "postgresql://"):

@@ -6,12 +6,11 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
-	"github.com/consentd/consentd/internal/sqlite"
 )
 
 // loadDemo puts a small sample catalog and a few consents into an empty
 // workspace, for trying the API (serve --demo).
-func loadDemo(ctx context.Context, db *sqlite.DB, wsID string) error {
+func loadDemo(ctx context.Context, db store, wsID string) error {
 	cat, err := db.Catalog(ctx, wsID)
 	if err != nil || len(cat.Purposes) > 0 {
 		return err

@@ -14,7 +14,6 @@ import (
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
-	"github.com/consentd/consentd/internal/sqlite"
 )
 
 func (m *Main) serve(ctx context.Context, args []string) error {
@@ -32,7 +31,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	idx := index.New(db, log)
-	db.OnCommit = func(entries map[string][]consentd.LogRecord) { idx.Apply(context.Background(), entries) }
+	db.SetOnCommit(func(entries map[string][]consentd.LogRecord) { idx.Apply(context.Background(), entries) })
 	if err := m.bootstrap(ctx, db); err != nil {
 		return err
 	}
@@ -92,7 +91,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 
 // bootstrap creates the default workspace and its admin key on an empty
 // database: CONSENTD_ADMIN_KEY when set, else a new key printed once.
-func (m *Main) bootstrap(ctx context.Context, db *sqlite.DB) error {
+func (m *Main) bootstrap(ctx context.Context, db store) error {
 	wss, err := db.Workspaces(ctx)
 	if err != nil || len(wss) > 0 {
 		return err
@@ -116,7 +115,7 @@ func (m *Main) bootstrap(ctx context.Context, db *sqlite.DB) error {
 
 // checkpointLoop signs a checkpoint of every grown log each interval, until
 // ctx is done.
-func checkpointLoop(ctx context.Context, db *sqlite.DB, st ledger.Store, signer *ledger.Signer, every time.Duration, log *slog.Logger) {
+func checkpointLoop(ctx context.Context, db store, st ledger.Store, signer *ledger.Signer, every time.Duration, log *slog.Logger) {
 	if every <= 0 {
 		return
 	}
@@ -132,7 +131,7 @@ func checkpointLoop(ctx context.Context, db *sqlite.DB, st ledger.Store, signer 
 	}
 }
 
-func signAll(ctx context.Context, db *sqlite.DB, st ledger.Store, signer *ledger.Signer, log *slog.Logger) {
+func signAll(ctx context.Context, db store, st ledger.Store, signer *ledger.Signer, log *slog.Logger) {
 	wss, err := db.Workspaces(ctx)
 	if err != nil {
 		log.Error("checkpoint: list workspaces", "err", err)

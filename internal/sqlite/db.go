@@ -109,6 +109,9 @@ func (db *DB) Close() error {
 	return errors.Join(db.w.Close(), db.r.Close())
 }
 
+// SetOnCommit sets OnCommit; call it before the first write.
+func (db *DB) SetOnCommit(f func(map[string][]consentd.LogRecord)) { db.OnCommit = f }
+
 // Path returns the database file's path.
 func (db *DB) Path() string { return db.path }
 
