@@ -57,10 +57,11 @@ func (w *workspace) decide(req *consentd.DecisionRequest, res *consentd.Decision
 		topicCT = consentd.ChannelTypeID(subscription, req.Channel)
 		in.TopicState = w.lookup(h, topicCT)
 	}
-	var sups [4]consentd.Suppression
-	in.Suppressions = sups[:0]
-	for _, s := range w.sups[h] {
-		in.Suppressions = append(in.Suppressions, consentd.Suppression{Channel: s.channel, Reason: s.reason})
+	if list := w.sups[h]; len(list) > 0 {
+		in.Suppressions = make([]consentd.Suppression, len(list))
+		for i, s := range list {
+			in.Suppressions[i] = consentd.Suppression{Channel: s.channel, Reason: s.reason}
+		}
 	}
 	res.Decision = consentd.Decide(&in)
 	res.ContactPoint, res.ConsentID, res.Seq = cp, consentd.ConsentID(cp, topicCT), w.seq
@@ -74,7 +75,7 @@ func (w *workspace) lookup(h hashKey, channelType string) consentd.Status {
 	if !ok {
 		return ""
 	}
-	return w.consents[consentKey{h, ct}]
+	return w.consents[consentKey{h, ct}].Status()
 }
 
 // hash is consentd.ContactPointHash, cut to the index key, with a pooled
@@ -90,4 +91,17 @@ func (w *workspace) hash(kind consentd.ContactPointKind, cp string) hashKey {
 	copy(k[:], sum)
 	w.hashers.Put(hs)
 	return k
+}
+
+// Lookup returns the stored status of one consent of a loaded workspace,
+// "" when there is none (or the workspace is not loaded). It does not
+// allocate.
+func (x *Index) Lookup(wsID string, hash [32]byte, channelType string) consentd.Status {
+	w := x.get(wsID)
+	if w == nil {
+		return ""
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.lookup(key(hash[:]), channelType)
 }

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -40,13 +41,35 @@ type Index struct {
 	src Source
 	log *slog.Logger
 
-	mu sync.Mutex // guards ws (the map, not the workspaces)
-	ws map[string]*workspace
+	// ws maps workspace ids to workspaces. Readers load it without a lock;
+	// writers (a workspace loaded or dropped: rare) copy it under mu.
+	mu sync.Mutex
+	ws atomic.Pointer[map[string]*workspace]
 }
 
 // New returns an empty index over src; workspaces are loaded on first use.
 func New(src Source, log *slog.Logger) *Index {
-	return &Index{src: src, log: log, ws: map[string]*workspace{}}
+	x := &Index{src: src, log: log}
+	x.ws.Store(&map[string]*workspace{})
+	return x
+}
+
+// get returns a workspace of the map, nil when not there.
+func (x *Index) get(wsID string) *workspace { return (*x.ws.Load())[wsID] }
+
+// set puts (w non-nil) or removes a workspace, copying the map. x.mu is held.
+func (x *Index) set(wsID string, w *workspace) {
+	old := *x.ws.Load()
+	m := make(map[string]*workspace, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	if w == nil {
+		delete(m, wsID)
+	} else {
+		m[wsID] = w
+	}
+	x.ws.Store(&m)
 }
 
 // hashKey is the part of a contact point hash the index keys on: 128 bits
@@ -56,6 +79,41 @@ type hashKey [16]byte
 type consentKey struct {
 	h  hashKey
 	ct uint32 // interned channel type id
+}
+
+// status is a consent's status in one byte (a consentd.Status is a
+// 16-byte string header).
+type status uint8
+
+const (
+	none status = iota
+	optedIn
+	optedOut
+	pending
+)
+
+func statusOf(s consentd.Status) status {
+	switch s {
+	case consentd.OptedIn:
+		return optedIn
+	case consentd.OptedOut:
+		return optedOut
+	case consentd.Pending:
+		return pending
+	}
+	return none
+}
+
+func (s status) Status() consentd.Status {
+	switch s {
+	case optedIn:
+		return consentd.OptedIn
+	case optedOut:
+		return consentd.OptedOut
+	case pending:
+		return consentd.Pending
+	}
+	return ""
 }
 
 type suppression struct {
@@ -72,7 +130,7 @@ type workspace struct {
 	region   string
 	catalog  *consentd.Catalog
 	cts      map[string]uint32 // channel type id -> interned id
-	consents map[consentKey]consentd.Status
+	consents map[consentKey]status
 	sups     map[hashKey][]suppression
 
 	hashers sync.Pool // of *hasher, keyed with the workspace secret
@@ -85,24 +143,24 @@ type hasher struct {
 
 // workspace returns the loaded workspace, loading it on first use.
 func (x *Index) workspace(ctx context.Context, wsID string) (*workspace, error) {
-	x.mu.Lock()
-	w := x.ws[wsID]
-	if w == nil {
-		w = &workspace{id: wsID}
-		x.ws[wsID] = w
-		w.mu.Lock() // held until loaded; others wait on it
-		x.mu.Unlock()
-		err := x.load(ctx, w)
-		w.mu.Unlock()
-		if err != nil {
-			x.mu.Lock()
-			delete(x.ws, wsID)
-			x.mu.Unlock()
-			return nil, err
-		}
+	if w := x.get(wsID); w != nil {
 		return w, nil
 	}
+	x.mu.Lock()
+	if w := x.get(wsID); w != nil {
+		x.mu.Unlock()
+		return w, nil
+	}
+	w := &workspace{id: wsID}
+	w.mu.Lock() // held until loaded; others wait on it
+	x.set(wsID, w)
 	x.mu.Unlock()
+	err := x.load(ctx, w)
+	w.mu.Unlock()
+	if err != nil {
+		x.drop(wsID)
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -121,11 +179,9 @@ func (x *Index) load(ctx context.Context, w *workspace) error {
 	if err != nil {
 		return err
 	}
-	w.region, w.catalog = ws.DefaultRegion, cat
-	w.cts, w.consents, w.sups = map[string]uint32{}, map[consentKey]consentd.Status{}, map[hashKey][]suppression{}
-	w.hashers.New = func() any { return &hasher{mac: hmac.New(sha256.New, secret)} }
-	n, err := x.src.IndexState(ctx, w.id, func(h []byte, ct string, status consentd.Status) error {
-		w.consents[consentKey{key(h), w.intern(ct)}] = status
+	w.init(ws, secret, cat)
+	n, err := x.src.IndexState(ctx, w.id, func(h []byte, ct string, st consentd.Status) error {
+		w.consents[consentKey{key(h), w.intern(ct)}] = statusOf(st)
 		return nil
 	}, func(h []byte, s *consentd.Suppression) error {
 		k := key(h)
@@ -149,6 +205,29 @@ func (x *Index) load(ctx context.Context, w *workspace) error {
 	return nil
 }
 
+func (w *workspace) init(ws *consentd.Workspace, secret []byte, cat *consentd.Catalog) {
+	w.region, w.catalog = ws.DefaultRegion, cat
+	w.cts, w.consents, w.sups = map[string]uint32{}, map[consentKey]status{}, map[hashKey][]suppression{}
+	w.hashers.New = func() any { return &hasher{mac: hmac.New(sha256.New, secret)} }
+}
+
+// Load puts a workspace into the index from a snapshot the caller already
+// has (its settings, contact point secret, catalog, the log size the
+// snapshot reflects, and its consents given through fill), replacing what
+// the index had of it. The follower reads on from seq.
+func (x *Index) Load(wsID string, ws *consentd.Workspace, secret []byte, cat *consentd.Catalog, seq int64,
+	fill func(put func(hash [32]byte, channelType string, status consentd.Status))) {
+	w := &workspace{id: wsID}
+	w.init(ws, secret, cat)
+	w.seq = seq
+	fill(func(h [32]byte, ct string, st consentd.Status) {
+		w.consents[consentKey{key(h[:]), w.intern(ct)}] = statusOf(st)
+	})
+	x.mu.Lock()
+	x.set(wsID, w)
+	x.mu.Unlock()
+}
+
 func key(h []byte) hashKey {
 	var k hashKey
 	copy(k[:], h)
@@ -170,9 +249,7 @@ func (w *workspace) intern(ct string) uint32 {
 // by another process in between) is read from the store first.
 func (x *Index) Apply(ctx context.Context, entries map[string][]consentd.LogRecord) {
 	for wsID, recs := range entries {
-		x.mu.Lock()
-		w := x.ws[wsID]
-		x.mu.Unlock()
+		w := x.get(wsID)
 		if w == nil {
 			continue // not loaded: it will be warmed from the store, which has these
 		}
@@ -200,14 +277,12 @@ func (x *Index) Apply(ctx context.Context, entries map[string][]consentd.LogReco
 // CatchUp reads and applies every entry appended after what the index has
 // applied, for each loaded workspace (or only wsID when not empty).
 func (x *Index) CatchUp(ctx context.Context, wsID string) error {
-	x.mu.Lock()
 	var wss []*workspace
-	for id, w := range x.ws {
+	for id, w := range *x.ws.Load() {
 		if wsID == "" || id == wsID {
 			wss = append(wss, w)
 		}
 	}
-	x.mu.Unlock()
 	for _, w := range wss {
 		w.mu.Lock()
 		err := x.catchUp(ctx, w)
@@ -241,7 +316,7 @@ func (x *Index) Follow(ctx context.Context, wake <-chan string, interval time.Du
 
 func (x *Index) drop(wsID string) {
 	x.mu.Lock()
-	delete(x.ws, wsID)
+	x.set(wsID, nil)
 	x.mu.Unlock()
 }
 
@@ -287,7 +362,7 @@ func (x *Index) apply(w *workspace, r consentd.LogRecord) {
 			Status consentd.Status `json:"status"`
 		}
 		if ok && json.Unmarshal(e.After, &after) == nil {
-			w.consents[consentKey{h, w.intern(ct)}] = after.Status
+			w.consents[consentKey{h, w.intern(ct)}] = statusOf(after.Status)
 		}
 	case consentd.LogSuppressionAdded:
 		var s consentd.Suppression
