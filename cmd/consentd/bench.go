@@ -1,0 +1,347 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/index"
+	"github.com/consentd/consentd/internal/sqlite"
+)
+
+// benchResult is one scenario's figures: each next to the reference measured
+// in the same run, and the ratio the product is held to (DESIGN.md §10).
+type benchResult struct {
+	Scenario string         `json:"scenario"`
+	Figures  []benchFigure  `json:"figures"`
+	Notes    map[string]any `json:"notes,omitempty"`
+}
+
+type benchFigure struct {
+	Name      string  `json:"name"`
+	Unit      string  `json:"unit"`
+	Value     float64 `json:"value"`
+	Reference float64 `json:"reference,omitempty"`
+	RefName   string  `json:"reference_name,omitempty"`
+	Ratio     float64 `json:"ratio,omitempty" doc:"value/reference for rates, reference/value for costs: above 1 is better than the reference"`
+	Goal      string  `json:"goal,omitempty"`
+	Met       *bool   `json:"met,omitempty"`
+}
+
+type benchEnv struct {
+	m       *Main
+	dir     string
+	size    int
+	seconds float64
+	pgURL   string
+}
+
+var scenarios = []struct {
+	name string
+	run  func(ctx context.Context, e *benchEnv) (*benchResult, error)
+	doc  string
+}{
+	{"decide-inproc", benchDecideInProc, "one in-process decision at --size consents (normalize, hash, look up, rules) and the index lookup alone"},
+	{"index-memory", benchIndexMemory, "bytes per consent of the decision index at 1M and 10M consents"},
+	{"write", benchWrite, "acknowledged single-consent upserts/s on SQLite (durable), 16 writers, against raw durable single-row INSERT transactions"},
+	{"replicas", benchReplicas, "PostgreSQL: staleness from a write acknowledged by replica A to the changed decision on replica B; writes and decisions/s on PostgreSQL next to SQLite"},
+}
+
+func (m *Main) bench(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
+	size := fs.Int("size", 10_000_000, "consents in the index for decide-inproc")
+	seconds := fs.Float64("seconds", 3, "how long each timed loop runs")
+	pg := fs.String("database", m.Getenv("CONSENTD_BENCH_POSTGRES"), "PostgreSQL admin URL for the replicas scenario; a fresh database is made and dropped (CONSENTD_BENCH_POSTGRES)")
+	fs.Usage = func() {
+		fmt.Fprintf(m.Stderr, "Usage: consentd bench [flags] [SCENARIO...]\n\nScenarios (default: all):\n")
+		for _, s := range scenarios {
+			fmt.Fprintf(m.Stderr, "  %-14s %s\n", s.name, s.doc)
+		}
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, a := range fs.Args() {
+		want[a] = true
+	}
+	for a := range want {
+		if !knownScenario(a) {
+			return usageError{fmt.Sprintf("unknown scenario %q", a)}
+		}
+	}
+	dir, err := os.MkdirTemp("", "consentd-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if *pg == "" {
+		*pg = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	e := &benchEnv{m: m, dir: dir, size: *size, seconds: *seconds, pgURL: *pg}
+	var results []*benchResult
+	for _, s := range scenarios {
+		if len(want) > 0 && !want[s.name] {
+			continue
+		}
+		fmt.Fprintf(m.Stderr, "bench %s ...\n", s.name)
+		r, err := s.run(ctx, e)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", s.name, err)
+		}
+		results = append(results, r)
+		if *asJSON {
+			json.NewEncoder(m.Stdout).Encode(r)
+		}
+	}
+	if !*asJSON {
+		printBench(m.Stdout, results)
+	}
+	return nil
+}
+
+func knownScenario(name string) bool {
+	for _, s := range scenarios {
+		if s.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func printBench(w io.Writer, results []*benchResult) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tfigure\tvalue\treference\tratio\tgoal\tmet")
+	for _, r := range results {
+		for _, f := range r.Figures {
+			ref, ratio, met := "", "", ""
+			if f.RefName != "" {
+				ref = fmt.Sprintf("%s %s (%s)", num(f.Reference), f.Unit, f.RefName)
+				ratio = fmt.Sprintf("%.2f", f.Ratio)
+			}
+			if f.Met != nil {
+				met = map[bool]string{true: "yes", false: "NO"}[*f.Met]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s %s\t%s\t%s\t%s\t%s\n", r.Scenario, f.Name, num(f.Value), f.Unit, ref, ratio, f.Goal, met)
+		}
+	}
+	tw.Flush()
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e4:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+func met(ok bool) *bool { return &ok }
+
+// timed runs f in a loop on one goroutine for about d and returns the
+// average cost of one call.
+func timed(d time.Duration, f func(i int)) time.Duration {
+	for i := 0; i < 1000; i++ { // warm up
+		f(i)
+	}
+	start := time.Now()
+	n := 0
+	for time.Since(start) < d {
+		for j := 0; j < 1000; j++ {
+			f(n)
+			n++
+		}
+	}
+	return time.Since(start) / time.Duration(n)
+}
+
+var benchSecret = []byte("consentd-bench-secret-0123456789")
+
+// syntheticIndex loads n consents into an index without a store.
+func syntheticIndex(n int) *index.Index {
+	cat := consentd.NewCatalog([]*consentd.Purpose{{ID: "news", Name: "News", Type: consentd.Commercial,
+		Channels: map[string]consentd.ChannelSetting{"email": {Enforcement: consentd.Restrictive}}}}, nil)
+	idx := index.New(nil, slog.New(slog.DiscardHandler))
+	idx.Load("bench", &consentd.Workspace{ID: "bench"}, benchSecret, cat, int64(n), func(put func([32]byte, string, consentd.Status)) {
+		for i := 0; i < n; i++ {
+			st := consentd.OptedIn
+			if i%3 == 0 {
+				st = consentd.OptedOut
+			}
+			put(consentd.ContactPointHash(benchSecret, consentd.KindEmail, benchAddr(i)), "news:email", st)
+		}
+	})
+	return idx
+}
+
+func benchAddr(i int) string { return fmt.Sprintf("user%d@example.com", i) }
+
+func heapBytes() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func benchDecideInProc(ctx context.Context, e *benchEnv) (*benchResult, error) {
+	n := e.size
+	idx := syntheticIndex(n)
+	addrs := make([]string, 1<<14)
+	hashes := make([][32]byte, len(addrs))
+	ref := make(map[string]bool, n) // the reference: a plain map from address to allowed
+	for i := 0; i < n; i++ {
+		ref[benchAddr(i)] = i%3 != 0
+	}
+	for i := range addrs {
+		addrs[i] = benchAddr(int(uint64(i)*2654435761) % n)
+		hashes[i] = consentd.ContactPointHash(benchSecret, consentd.KindEmail, addrs[i])
+	}
+	d := time.Duration(e.seconds * float64(time.Second))
+	req := consentd.DecisionRequest{Channel: "email", Purpose: "news"}
+	decide := timed(d, func(i int) {
+		req.ContactPoint = addrs[i&(len(addrs)-1)]
+		if _, err := idx.Decide(ctx, "bench", &req); err != nil {
+			panic(err)
+		}
+	})
+	lookup := timed(d, func(i int) { idx.Lookup("bench", hashes[i&(len(hashes)-1)], "news:email") })
+	var sink bool
+	plain := timed(d, func(i int) { sink = ref[addrs[i&(len(addrs)-1)]] })
+	_ = sink
+	ns := func(t time.Duration) float64 { return float64(t.Nanoseconds()) }
+	return &benchResult{Scenario: "decide-inproc", Notes: map[string]any{"consents": n},
+		Figures: []benchFigure{
+			{Name: "decision", Unit: "ns", Value: ns(decide), Reference: ns(plain), RefName: "plain map[string]bool lookup", Ratio: ns(plain) / ns(decide), Goal: "<= 1000 ns", Met: met(ns(decide) <= 1000)},
+			{Name: "index lookup", Unit: "ns", Value: ns(lookup), Reference: ns(plain), RefName: "plain map[string]bool lookup", Ratio: ns(plain) / ns(lookup), Goal: "<= 150 ns, 0 allocs (go test -bench Lookup ./internal/index)", Met: met(ns(lookup) <= 150)},
+		}}, nil
+}
+
+func benchIndexMemory(ctx context.Context, e *benchEnv) (*benchResult, error) {
+	r := &benchResult{Scenario: "index-memory"}
+	for _, n := range []int{1_000_000, 10_000_000} {
+		before := heapBytes()
+		idx := syntheticIndex(n)
+		ours := float64(heapBytes()-before) / float64(n)
+		runtime.KeepAlive(idx)
+		idx = nil
+		before = heapBytes()
+		ref := make(map[string]bool, 0)
+		for i := 0; i < n; i++ {
+			ref[benchAddr(i)] = i%3 != 0
+		}
+		plain := float64(heapBytes()-before) / float64(n)
+		runtime.KeepAlive(ref)
+		r.Figures = append(r.Figures, benchFigure{Name: fmt.Sprintf("bytes per consent at %dM", n/1_000_000), Unit: "B", Value: ours,
+			Reference: plain, RefName: "map[string]bool of plaintext addresses", Ratio: plain / ours, Goal: "<= 100 B", Met: met(ours <= 100)})
+	}
+	return r, nil
+}
+
+func benchWrite(ctx context.Context, e *benchEnv) (*benchResult, error) {
+	const writers = 16
+	d := time.Duration(e.seconds * float64(time.Second))
+	db, err := sqlite.Open(filepath.Join(e.dir, "write.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	ws, err := db.CreateWorkspace(ctx, "bench")
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PutPurpose(ctx, ws.ID, &consentd.Purpose{ID: "news", Name: "News", Type: consentd.Commercial,
+		Channels: map[string]consentd.ChannelSetting{"email": {}}}, true, "bench"); err != nil {
+		return nil, err
+	}
+	at := time.Now().Add(-time.Hour)
+	var seq atomic.Int64
+	ours := rate(writers, d, func() error {
+		i := seq.Add(1)
+		_, err := db.WriteConsents(ctx, ws.ID, []consentd.ConsentWrite{{ContactPoint: benchAddr(int(i)), Channel: "email", Purpose: "news",
+			Status: consentd.OptedIn, CapturedAt: at, Source: consentd.Source{Type: "api"}}}, "bench")
+		return err
+	})
+	raw, err := rawSQLiteInserts(ctx, filepath.Join(e.dir, "raw.db"), writers, d)
+	if err != nil {
+		return nil, err
+	}
+	return &benchResult{Scenario: "write", Notes: map[string]any{"writers": writers, "backend": "sqlite synchronous=FULL"},
+		Figures: []benchFigure{{Name: "acknowledged upserts", Unit: "/s", Value: ours, Reference: raw,
+			RefName: "raw durable single-row INSERT transactions, same concurrency", Ratio: ours / raw}}}, nil
+}
+
+// rate runs f from n goroutines for d and returns calls per second.
+func rate(n int, d time.Duration, f func() error) float64 {
+	var count atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for g := 0; g < n; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if err := f(); err != nil {
+					panic(err)
+				}
+				count.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(count.Load()) / time.Since(start).Seconds()
+}
+
+// rawSQLiteInserts is the write reference: the same durable SQLite settings,
+// one single-row INSERT per transaction into a table with the consents
+// table's key, from the same number of goroutines.
+func rawSQLiteInserts(ctx context.Context, path string, writers int, d time.Duration) (float64, error) {
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+	if err != nil {
+		return 0, err
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.ExecContext(ctx, `CREATE TABLE t (ws TEXT, h BLOB, ct TEXT, status TEXT, PRIMARY KEY (ws, h, ct)) WITHOUT ROWID`); err != nil {
+		return 0, err
+	}
+	var seq atomic.Int64
+	return rate(writers, d, func() error {
+		i := seq.Add(1)
+		h := consentd.ContactPointHash(benchSecret, consentd.KindEmail, benchAddr(int(i)))
+		_, err := raw.ExecContext(ctx, `INSERT INTO t VALUES ('w', ?, 'news:email', 'opted_in')`, h[:])
+		return err
+	}), nil
+}
+
+// percentile returns the p-th percentile (0..100) of ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i]
+}
