@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/postgres"
 	"github.com/consentd/consentd/internal/sqlite"
 )
 
@@ -40,7 +42,7 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		return def
 	}
 	fs.StringVar(&c.Data, "data", env("CONSENTD_DATA", "./consentd-data"), "data folder (CONSENTD_DATA)")
-	fs.StringVar(&c.Database, "database", env("CONSENTD_DATABASE", ""), "database: a SQLite file path or sqlite:PATH; default DATA/consentd.db (CONSENTD_DATABASE)")
+	fs.StringVar(&c.Database, "database", env("CONSENTD_DATABASE", ""), "database: postgres://... for PostgreSQL, or a SQLite file path (sqlite:PATH); default DATA/consentd.db (CONSENTD_DATABASE)")
 	fs.StringVar(&c.LogKey, "log-key", env("CONSENTD_LOG_KEY", ""), "the checkpoint signing key file; default DATA/checkpoint.key (CONSENTD_LOG_KEY)")
 	if serve {
 		fs.StringVar(&c.Addr, "addr", env("CONSENTD_ADDR", "127.0.0.1:8080"), "listen address (CONSENTD_ADDR)")
@@ -90,7 +92,10 @@ type store interface {
 	Close() error
 }
 
-var _ store = (*sqlite.DB)(nil)
+var (
+	_ store = (*sqlite.DB)(nil)
+	_ store = (*postgres.DB)(nil)
+)
 
 // ledger returns the log store: the database, with the newest checkpoint of
 // each workspace mirrored in the data folder.
@@ -104,8 +109,7 @@ func (c *config) ledger(db store) ledger.Store {
 func (c *config) open(create bool) (store, *ledger.Signer, error) {
 	path := c.Database
 	switch {
-	case strings.HasPrefix(path, "postgres://"), strings.HasPrefix(path, "postgresql://"):
-		return nil, nil, usageError{"PostgreSQL is not supported yet; use the SQLite default"}
+	case c.postgres():
 	case strings.HasPrefix(path, "sqlite:"):
 		path = strings.TrimPrefix(strings.TrimPrefix(path, "sqlite:"), "//")
 	case path == "":
@@ -125,9 +129,31 @@ func (c *config) open(create bool) (store, *ledger.Signer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint key: %w", err)
 	}
+	if c.postgres() {
+		db, err := postgres.Open(context.Background(), c.Database)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		return db, signer, nil
+	}
 	db, err := sqlite.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	return db, signer, nil
+}
+
+// postgres reports whether the database is a PostgreSQL URL.
+func (c *config) postgres() bool {
+	return strings.HasPrefix(c.Database, "postgres://") || strings.HasPrefix(c.Database, "postgresql://")
+}
+
+// follow returns what wakes the decision index when another process or
+// replica appends to a log: PostgreSQL's notifications, or nothing (SQLite
+// is polled).
+func (c *config) follow(ctx context.Context, log *slog.Logger) <-chan string {
+	if c.postgres() {
+		return postgres.Listen(ctx, c.Database, log)
+	}
+	return nil
 }

@@ -69,7 +69,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}()
 	followCtx, stopFollowing := context.WithCancel(context.Background())
 	defer stopFollowing()
-	go idx.Follow(followCtx, nil, time.Second) // writes by other processes on the same data folder
+	// Writes by other processes or replicas: woken by PostgreSQL's
+	// notifications, and polled in any case (SQLite has no notifications).
+	go idx.Follow(followCtx, c.follow(followCtx, log), time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -97,7 +99,9 @@ func (m *Main) bootstrap(ctx context.Context, db store) error {
 		return err
 	}
 	ws, err := db.CreateWorkspace(ctx, consentd.DefaultWorkspace)
-	if err != nil {
+	if consentd.ErrorCode(err) == consentd.ECONFLICT {
+		return nil // another replica starting at the same time made it
+	} else if err != nil {
 		return err
 	}
 	secret := m.Getenv("CONSENTD_ADMIN_KEY")
