@@ -1,0 +1,456 @@
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/jackc/pgx/v5"
+)
+
+// WriteConsents upserts consents in one transaction, in order, each with its
+// log entry (DESIGN.md section 3). A refused write gets its error in its
+// result and changes nothing; the others go on. When WriteConsents returns
+// without error every accepted write is durable.
+//
+// The writes are validated against the cached catalog, then, in one round
+// trip, the workspace's log is locked and its head and the stored consents
+// of every key are read; the outcomes, log entries and Merkle hashes are
+// computed in Go, and every row goes out with COMMIT in a second round trip,
+// one statement per table however many writes there are. When the catalog
+// changed since it was cached, the writes are validated again under the
+// lock.
+func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error) {
+	c, err := db.cachedWS(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]consentd.WriteResult, len(writes))
+	err = db.write(ctx, wsID, func(tx *Tx) error {
+		prep := prepareWrites(c, writes, tx.now)
+		stored, err := tx.consentRows(wsID, prep)
+		if err != nil {
+			return err
+		}
+		if tx.logs[wsID].version != c.version {
+			if c, err = db.loadWS(tx.ctx, tx, wsID); err != nil {
+				return err
+			}
+			// This transaction changes no settings or catalog: what it
+			// read under the lock is committed, and worth caching.
+			fresh := c
+			tx.after = append(tx.after, func() { db.remember(fresh) })
+			prep = prepareWrites(c, writes, tx.now)
+			if stored, err = tx.consentRows(wsID, prep); err != nil {
+				return err
+			}
+		}
+		cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: map[[32]byte]bool{}, links: map[partyLink]bool{}, upserts: map[consentKey]int{}}
+		for i := range writes {
+			if prep[i].err != nil {
+				results[i].Err = prep[i].err
+				continue
+			}
+			if results[i], err = cw.write(&writes[i], &prep[i]); err != nil {
+				return err
+			}
+		}
+		cw.queue()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// prepared is a write validated against the catalog, or its error.
+type prepared struct {
+	ct   consentd.ChannelType
+	cp   string
+	kind consentd.ContactPointKind
+	hash [32]byte
+	err  error
+}
+
+func prepareWrites(c *wsCache, writes []consentd.ConsentWrite, now time.Time) []prepared {
+	out := make([]prepared, len(writes))
+	for i := range writes {
+		p := &out[i]
+		if p.ct, p.cp, p.err = consentd.PrepareWrite(c.catalog, c.ws.DefaultRegion, &writes[i], now); p.err == nil {
+			p.kind = consentd.KindOf(p.ct.Channel)
+			p.hash = consentd.ContactPointHash(c.secret, p.kind, p.cp)
+		}
+	}
+	return out
+}
+
+type consentKey struct {
+	hash [32]byte
+	ct   string
+}
+
+// consentRows reads the stored consents of the prepared writes' keys. It
+// sends what tx has queued first, the log lock among it, so the rows are
+// the latest committed ones.
+func (tx *Tx) consentRows(wsID string, prep []prepared) (map[consentKey]*consentd.Consent, error) {
+	stored := map[consentKey]*consentd.Consent{}
+	var hashes [][]byte
+	keys := map[consentKey]bool{}
+	cps := map[[32]byte]bool{}
+	for i := range prep {
+		if prep[i].err != nil {
+			continue
+		}
+		keys[consentKey{prep[i].hash, prep[i].ct.ID}] = true
+		if !cps[prep[i].hash] {
+			cps[prep[i].hash] = true
+			hashes = append(hashes, prep[i].hash[:])
+		}
+	}
+	if len(hashes) > 0 {
+		// Every consent of the contact points (an index range each), of
+		// which those of the keys written are kept. One contact point, the
+		// common case, has a query of its own: it plans better.
+		query, args := `SELECT `+consentCols+`, c.cp_hash FROM unnest($2::bytea[]) AS k(h)
+			JOIN consents c ON c.workspace_id = $1 AND c.cp_hash = k.h`, []any{wsID, hashes}
+		if len(hashes) == 1 {
+			query, args = `SELECT `+consentCols+`, c.cp_hash FROM consents c WHERE c.workspace_id = $1 AND c.cp_hash = $2`, []any{wsID, hashes[0]}
+		}
+		tx.queue(query, args...).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var k consentKey
+				var h []byte
+				con, err := scanConsent(rows, &h)
+				if err != nil {
+					return err
+				}
+				copy(k.hash[:], h)
+				if k.ct = con.ChannelType; keys[k] {
+					stored[k] = con
+				}
+			}
+			return rows.Err()
+		})
+	}
+	return stored, tx.send()
+}
+
+type partyLink struct {
+	party string
+	hash  [32]byte
+}
+
+// consentWriter applies one transaction's writes in order to the stored
+// state, logs each, and collects the rows to upsert.
+type consentWriter struct {
+	tx    *Tx
+	c     *wsCache
+	actor string
+	state map[consentKey]*consentd.Consent // stored, then as written so far
+
+	cps      map[[32]byte]bool
+	cpHash   [][]byte
+	cpKind   []string
+	cpValue  []string
+	parties  []string
+	links    map[partyLink]bool
+	lnParty  []string
+	lnHash   [][]byte
+	lnKind   []string
+	upserts  map[consentKey]int // key -> index in final
+	final    []*consentd.Consent
+	finalKey []consentKey
+}
+
+func (w *consentWriter) write(cw *consentd.ConsentWrite, p *prepared) (consentd.WriteResult, error) {
+	ct, cp, tx := p.ct, p.cp, w.tx
+	k := consentKey{p.hash, ct.ID}
+	var cur *consentd.Consent
+	if s := w.state[k]; s != nil {
+		c := *s
+		c.ContactPoint, c.ID = cp, consentd.ConsentID(cp, ct.ID)
+		cur = &c
+	}
+	applied, outcome := consentd.Apply(cur, cw)
+	entry := &consentd.LogEntry{Subject: consentd.HashedConsentID(p.hash, ct.ID), Actor: w.actor}
+	res := consentd.WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
+	if !applied {
+		entry.Type = consentd.LogConsentUnchanged
+		if outcome == consentd.Superseded {
+			entry.Type = consentd.LogConsentSuperseded
+		}
+		entry.Before = cur.Logged()
+		entry.Write = (&consentd.Consent{Status: cw.Status, CapturedAt: cw.CapturedAt.UTC(), Source: cw.Source, Reason: cw.Reason,
+			PartyID: cw.PartyID, Jurisdiction: cw.Jurisdiction, Proof: cw.Proof, Origin: cw.Origin}).Logged()
+		if _, err := tx.appendLog(w.c.ws.ID, entry); err != nil {
+			return consentd.WriteResult{}, err
+		}
+		return res, nil
+	}
+	next := &consentd.Consent{
+		ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
+		Channel: ct.Channel, Status: cw.Status, CapturedAt: cw.CapturedAt.UTC(), RecordedAt: tx.now, Version: 1,
+		Source: cw.Source, Reason: cw.Reason, PartyID: cw.PartyID, Jurisdiction: cw.Jurisdiction, Proof: cw.Proof, Origin: cw.Origin,
+	}
+	entry.Type = consentd.LogConsentChanged
+	if cur != nil {
+		next.Version = cur.Version + 1
+		if next.PartyID == "" {
+			next.PartyID = cur.PartyID
+		}
+		entry.Before = cur.Logged()
+	}
+	entry.After = next.Logged()
+	var err error
+	if next.Seq, err = tx.appendLog(w.c.ws.ID, entry); err != nil {
+		return consentd.WriteResult{}, err
+	}
+	if !w.cps[p.hash] {
+		w.cps[p.hash] = true
+		w.cpHash, w.cpKind, w.cpValue = append(w.cpHash, p.hash[:]), append(w.cpKind, string(p.kind)), append(w.cpValue, cp)
+	}
+	if l := (partyLink{next.PartyID, p.hash}); next.PartyID != "" && !w.links[l] {
+		w.links[l] = true
+		w.parties = append(w.parties, next.PartyID)
+		w.lnParty, w.lnHash, w.lnKind = append(w.lnParty, next.PartyID), append(w.lnHash, p.hash[:]), append(w.lnKind, string(p.kind))
+	}
+	if i, ok := w.upserts[k]; ok {
+		w.final[i] = next
+	} else {
+		w.upserts[k] = len(w.final)
+		w.final, w.finalKey = append(w.final, next), append(w.finalKey, k)
+	}
+	w.state[k] = next
+	res.Consent = next
+	return res, nil
+}
+
+// queue queues one statement per table for the rows the writes changed.
+func (w *consentWriter) queue() {
+	tx, wsID := w.tx, w.c.ws.ID
+	if len(w.cpHash) > 0 {
+		tx.queue(`INSERT INTO contact_points (workspace_id, hash, kind, value)
+			SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`, wsID, w.cpHash, w.cpKind, w.cpValue)
+	}
+	if len(w.lnParty) > 0 {
+		tx.queue(`INSERT INTO parties (workspace_id, id, created_at, updated_at)
+			SELECT DISTINCT $1::text, id, $3::bigint, $3::bigint FROM unnest($2::text[]) AS id ON CONFLICT DO NOTHING`, wsID, w.parties, nanos(tx.now))
+		tx.queue(`INSERT INTO party_contact_points (workspace_id, party_id, hash, kind)
+			SELECT $1::text, * FROM unnest($2::text[], $3::bytea[], $4::text[]) ON CONFLICT DO NOTHING`, wsID, w.lnParty, w.lnHash, w.lnKind)
+	}
+	if len(w.final) == 0 {
+		return
+	}
+	n := len(w.final)
+	var (
+		hash                                                                  = make([][]byte, n)
+		ct, purpose, topic, channel, status, source, reason, party, jur, orig = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		captured, recorded, version, seq                                      = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		proof                                                                 = make([]*string, n)
+	)
+	for i, c := range w.final {
+		hash[i] = w.finalKey[i].hash[:]
+		ct[i], purpose[i], topic[i], channel[i], status[i] = c.ChannelType, c.Purpose, c.Topic, c.Channel, string(c.Status)
+		captured[i], recorded[i], version[i], seq[i] = nanos(c.CapturedAt), nanos(c.RecordedAt), c.Version, c.Seq
+		source[i], reason[i], party[i], jur[i], orig[i] = mustJSON(c.Source), c.Reason, c.PartyID, c.Jurisdiction, c.Origin
+		if c.Proof != nil {
+			s := mustJSON(c.Proof)
+			proof[i] = &s
+		}
+	}
+	tx.queue(`INSERT INTO consents (workspace_id, cp_hash, channel_type, purpose_id, topic_id, channel, status,
+			captured_at, recorded_at, version, source, reason, party_id, jurisdiction, proof, origin, seq)
+		SELECT $1::text, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[])
+		ON CONFLICT (workspace_id, cp_hash, channel_type) DO UPDATE SET purpose_id = excluded.purpose_id, topic_id = excluded.topic_id,
+			channel = excluded.channel, status = excluded.status, captured_at = excluded.captured_at, recorded_at = excluded.recorded_at,
+			version = excluded.version, source = excluded.source, reason = excluded.reason, party_id = excluded.party_id,
+			jurisdiction = excluded.jurisdiction, proof = excluded.proof, origin = excluded.origin, seq = excluded.seq`,
+		wsID, hash, ct, purpose, topic, channel, status, captured, recorded, version, source, reason, party, jur, proof, orig, seq)
+}
+
+const consentCols = `c.channel_type, c.purpose_id, c.topic_id, c.channel, c.status, c.captured_at, c.recorded_at, c.version,
+	c.source, c.reason, c.party_id, c.jurisdiction, c.proof, c.origin, c.seq`
+
+func scanConsent(row pgx.Row, extra ...any) (*consentd.Consent, error) {
+	c := &consentd.Consent{}
+	var status, source string
+	var captured, recorded int64
+	var proof *string
+	dest := append([]any{&c.ChannelType, &c.Purpose, &c.Topic, &c.Channel, &status, &captured, &recorded, &c.Version,
+		&source, &c.Reason, &c.PartyID, &c.Jurisdiction, &proof, &c.Origin, &c.Seq}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	c.Status, c.CapturedAt, c.RecordedAt = consentd.Status(status), fromNanos(captured), fromNanos(recorded)
+	if err := json.Unmarshal([]byte(source), &c.Source); err != nil {
+		return nil, fmt.Errorf("consent source: %w", err)
+	}
+	if proof != nil {
+		c.Proof = &consentd.Proof{}
+		if err := json.Unmarshal([]byte(*proof), c.Proof); err != nil {
+			return nil, fmt.Errorf("consent proof: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// resolveConsentID turns a public consent id into the workspace, hash,
+// normalized contact point and channel type.
+func (db *DB) resolveConsentID(ctx context.Context, wsID, id string) (*wsCache, [32]byte, string, consentd.ChannelType, error) {
+	var hash [32]byte
+	raw, ctID, err := consentd.ParseConsentID(id)
+	if err != nil {
+		return nil, hash, "", consentd.ChannelType{}, err
+	}
+	c, err := db.currentWS(ctx, wsID)
+	if err != nil {
+		return nil, hash, "", consentd.ChannelType{}, err
+	}
+	ct, err := c.catalog.ResolveID(ctID)
+	if err != nil {
+		return nil, hash, "", ct, err
+	}
+	cp, err := consentd.NormalizeFor(ct.Channel, raw, c.ws.DefaultRegion)
+	if err != nil {
+		return nil, hash, "", ct, err
+	}
+	return c, consentd.ContactPointHash(c.secret, consentd.KindOf(ct.Channel), cp), cp, ct, nil
+}
+
+// Consent returns one consent by its public id, now, or as it was at asOf
+// (non-zero) according to the log. It returns ENOTFOUND when there is no
+// record (at that time), EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
+func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error) {
+	c, hash, cp, ct, err := db.resolveConsentID(ctx, wsID, id)
+	if err != nil {
+		return nil, err
+	}
+	if !asOf.IsZero() {
+		return db.consentAsOf(ctx, c.ws.ID, hash, cp, ct, asOf)
+	}
+	row := db.pool.QueryRow(ctx, `SELECT `+consentCols+` FROM consents c WHERE c.workspace_id = $1 AND c.cp_hash = $2 AND c.channel_type = $3`, c.ws.ID, hash[:], ct.ID)
+	con, err := scanConsent(row)
+	if err != nil {
+		return nil, notFound(err, "consent")
+	}
+	con.ContactPoint, con.ID = cp, consentd.ConsentID(cp, ct.ID)
+	return con, nil
+}
+
+func (db *DB) consentAsOf(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, asOf time.Time) (*consentd.Consent, error) {
+	var data []byte
+	var at int64
+	err := db.pool.QueryRow(ctx, `SELECT data, at FROM log_entries WHERE workspace_id = $1 AND subject = $2 AND type = $3 AND at <= $4 ORDER BY seq DESC LIMIT 1`,
+		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, nanos(asOf)).Scan(&data, &at)
+	if err != nil {
+		return nil, notFound(err, "consent at that time")
+	}
+	var e struct {
+		Seq   int64                   `json:"seq"`
+		After *consentd.LoggedConsent `json:"after"`
+	}
+	if err := json.Unmarshal(data, &e); err != nil || e.After == nil {
+		return nil, fmt.Errorf("log entry: %v", err)
+	}
+	a := e.After
+	return &consentd.Consent{ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
+		Channel: ct.Channel, Status: a.Status, CapturedAt: a.CapturedAt, RecordedAt: fromNanos(at), Version: a.Version, Source: a.Source,
+		Reason: a.Reason, PartyID: a.PartyID, Jurisdiction: a.Jurisdiction, Proof: a.Proof, Origin: a.Origin, Seq: e.Seq}, nil
+}
+
+// ConsentHistory returns the log entries of one consent, oldest first.
+func (db *DB) ConsentHistory(ctx context.Context, wsID, id string) ([]consentd.LogRecord, error) {
+	_, hash, _, ct, err := db.resolveConsentID(ctx, wsID, id)
+	if err != nil {
+		return nil, err
+	}
+	return db.SubjectLog(ctx, wsID, consentd.HashedConsentID(hash, ct.ID))
+}
+
+// ListConsents returns one page of consents matching f, in key order, and
+// the token of the next page ("" at the end). It returns EINVALID for a bad
+// filter or page token.
+func (db *DB) ListConsents(ctx context.Context, wsID string, f consentd.ConsentFilter) ([]*consentd.Consent, string, error) {
+	c, err := db.currentWS(ctx, wsID)
+	if err != nil {
+		return nil, "", err
+	}
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, "", consentd.FieldErrorf(consentd.EINVALIDSTATUS, "status", "status must be opted_in, opted_out or pending")
+	}
+	q := `SELECT ` + consentCols + `, c.cp_hash, COALESCE(p.value, '') FROM consents c
+		LEFT JOIN contact_points p ON p.workspace_id = c.workspace_id AND p.hash = c.cp_hash
+		WHERE c.workspace_id = $1`
+	args := []any{wsID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.ContactPoint != "" {
+		hashes := candidateHashes(c, f.ContactPoint)
+		if len(hashes) == 0 {
+			return nil, "", consentd.FieldErrorf(consentd.EINVALIDCONTACTPOINT, "contact_point", "the contact point cannot be normalized as an email, phone or custom address")
+		}
+		q += ` AND c.cp_hash = ANY(` + arg(hashes) + `::bytea[])`
+	}
+	for _, kv := range []struct{ col, v string }{{"c.party_id", f.PartyID}, {"c.purpose_id", f.Purpose}, {"c.channel", f.Channel}, {"c.status", string(f.Status)}} {
+		if kv.v != "" {
+			q += ` AND ` + kv.col + ` = ` + arg(kv.v)
+		}
+	}
+	if f.PageToken != "" {
+		b, err := base64.RawURLEncoding.DecodeString(f.PageToken)
+		if err != nil || len(b) < 33 {
+			return nil, "", consentd.FieldErrorf(consentd.EINVALID, "page_token", "page_token is not one this server gave")
+		}
+		q += ` AND (c.cp_hash, c.channel_type) > (` + arg(b[:32]) + `::bytea, ` + arg(string(b[32:])) + `::text)`
+	}
+	q += ` ORDER BY c.cp_hash, c.channel_type LIMIT ` + arg(f.Limit+1)
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	out := []*consentd.Consent{}
+	var next string
+	var prevHash []byte
+	for rows.Next() {
+		var hash []byte
+		var cp string
+		con, err := scanConsent(rows, &hash, &cp)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(out) == f.Limit {
+			last := out[len(out)-1]
+			next = base64.RawURLEncoding.EncodeToString(append(prevHash, last.ChannelType...))
+			break
+		}
+		con.ContactPoint, con.ID = cp, consentd.ConsentID(cp, con.ChannelType)
+		out = append(out, con)
+		prevHash = hash
+	}
+	return out, next, rows.Err()
+}
+
+// candidateHashes returns the hashes of raw normalized as each kind it
+// normalizes as, for filters that do not say the channel.
+func candidateHashes(c *wsCache, raw string) [][]byte {
+	var out [][]byte
+	for _, k := range []consentd.ContactPointKind{consentd.KindEmail, consentd.KindPhone, consentd.KindCustom} {
+		if cp, err := consentd.Normalize(k, raw, c.ws.DefaultRegion); err == nil {
+			h := consentd.ContactPointHash(c.secret, k, cp)
+			out = append(out, h[:])
+		}
+	}
+	return out
+}

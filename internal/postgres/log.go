@@ -1,0 +1,401 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/consentd/consentd"
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// logState is a workspace's log as one transaction holds it: locked, its
+// size, and the entries and tlog hashes appended, written at commit.
+type logState struct {
+	tx      *Tx
+	wsID    string
+	loaded  bool  // the lock is granted and size, version and hashes are read
+	version int64 // the workspace's catalog version under the lock
+	size    int64 // committed entries plus those appended in tx
+
+	// hashes holds the tlog stored hashes that appends need: the committed
+	// ones of the tree's right edge, read with the lock, and those made in
+	// tx. Each append needs only these (see headSQL).
+	hashes map[int64]tlog.Hash
+
+	// Rows to insert at commit, as columns.
+	seq, at        []int64
+	typ, subject   []string
+	data, leafHash [][]byte
+	idx            []int64
+	hash           [][]byte
+}
+
+// frontierSQL selects, from the one-row relation n(n), the stored hash
+// indexes of the perfect subtrees that make up the tree of size n: one per
+// set bit of n, at level i, node (n>>i)-1. The stored hash index of node k
+// at level i, tlog.StoredHashIndex(i, k), is 2m - popcount(m) + i with
+// m = ((k+1)<<i) - 1.
+const frontierSQL = `SELECT 2 * m - length(replace(m::bit(64)::text, '0', '')) + i AS idx
+	FROM (SELECT ((n >> i) << i) - 1 AS m, i FROM n, generate_series(0, 62) AS i WHERE (n >> i) & 1 = 1) s`
+
+// headSQL reads, under the lock, the workspace's catalog version, its log
+// size n, and the frontier hashes of the tree of size n (frontierSQL). They
+// are all that appending leaves n+1, n+2, ... needs of the committed tree:
+// the other hashes an append reads are the ones earlier appends in the
+// same transaction made.
+const headSQL = `WITH n AS (SELECT COALESCE(MAX(seq), 0) AS n FROM log_entries WHERE workspace_id = $1),
+	f AS (` + frontierSQL + `)
+	SELECT w.catalog_version, n.n, h.idx, h.hash
+	FROM workspaces w CROSS JOIN n
+	LEFT JOIN (SELECT h.idx, h.hash FROM log_hashes h JOIN f ON h.idx = f.idx WHERE h.workspace_id = $1) h ON true
+	WHERE w.id = $1`
+
+// lockLog queues the statements that lock the workspace's log for the rest
+// of tx and read its head; they go out with the next round trip. Statements
+// queued after them run once the lock is granted, and so read the latest
+// committed state. The transaction's clock is read again when the lock is
+// granted, so that the log's times follow its order in this process.
+func (tx *Tx) lockLog(wsID string) *logState {
+	l := &logState{tx: tx, wsID: wsID, hashes: map[int64]tlog.Hash{}}
+	tx.logs[wsID] = l
+	tx.queue(`SELECT pg_advisory_xact_lock(hashtextextended('consentd-log:' || $1::text, 0))`, wsID)
+	tx.queue(headSQL, wsID).Query(func(rows pgx.Rows) error {
+		tx.now = tx.db.Now().UTC()
+		for rows.Next() {
+			var idx *int64
+			var h []byte
+			if err := rows.Scan(&l.version, &l.size, &idx, &h); err != nil {
+				return err
+			}
+			if idx != nil && len(h) == tlog.HashSize {
+				l.hashes[*idx] = tlog.Hash(h)
+			}
+			l.loaded = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if !l.loaded {
+			return consentd.Errorf(consentd.ENOTFOUND, "workspace not found")
+		}
+		return nil
+	})
+	return l
+}
+
+// log returns the workspace's locked log, its head read.
+func (tx *Tx) log(wsID string) (*logState, error) {
+	l := tx.logs[wsID]
+	if l == nil {
+		return nil, fmt.Errorf("log of workspace %s is not locked by this transaction", wsID)
+	}
+	if !l.loaded {
+		if err := tx.send(); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// appendLog appends e to the workspace's log inside tx: it numbers the entry
+// and computes its leaf hash and the tlog hashes that the new leaf
+// completes; they are inserted at commit. It returns the entry's seq.
+func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
+	l, err := tx.log(wsID)
+	if err != nil {
+		return 0, err
+	}
+	n := l.size
+	e.Seq = n + 1
+	if e.At.IsZero() {
+		e.At = tx.now
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return 0, fmt.Errorf("log entry: %w", err)
+	}
+	hashes, err := tlog.StoredHashes(n, data, l)
+	if err != nil {
+		return 0, fmt.Errorf("log hashes: %w", err)
+	}
+	base := tlog.StoredHashIndex(0, n)
+	for i, h := range hashes {
+		l.hashes[base+int64(i)] = h
+		l.idx = append(l.idx, base+int64(i))
+		l.hash = append(l.hash, h[:])
+	}
+	l.seq = append(l.seq, e.Seq)
+	l.at = append(l.at, nanos(e.At))
+	l.typ = append(l.typ, e.Type)
+	l.subject = append(l.subject, e.Subject)
+	l.data = append(l.data, data)
+	l.leafHash = append(l.leafHash, hashes[0][:])
+	l.size = e.Seq
+	return e.Seq, nil
+}
+
+// ReadHashes implements tlog.HashReader over the hashes the transaction
+// holds, reading any other from the committed tree.
+func (l *logState) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var missing []int64
+	for i, idx := range indexes {
+		h, ok := l.hashes[idx]
+		if !ok {
+			missing = append(missing, idx)
+		}
+		out[i] = h
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	read, err := hashReader{l.tx.ctx, l.tx, l.wsID}.ReadHashes(missing)
+	if err != nil {
+		return nil, err
+	}
+	for i, idx := range missing {
+		l.hashes[idx] = read[i]
+	}
+	for i, idx := range indexes {
+		out[i] = l.hashes[idx]
+	}
+	return out, nil
+}
+
+// flush queues the inserts of the appended entries and hashes, and the
+// notification of the new log size on Channel, "<workspace id>:<last seq>",
+// which PostgreSQL delivers at commit (once per transaction and workspace).
+func (l *logState) flush() {
+	if len(l.seq) == 0 {
+		return
+	}
+	l.tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, l.idx, l.hash)
+	l.tx.queue(`INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash)
+		SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])`,
+		l.wsID, l.seq, l.at, l.typ, l.subject, l.data, l.leafHash)
+	l.tx.queue(`SELECT pg_notify($1, $2)`, Channel, l.wsID+":"+strconv.FormatInt(l.size, 10))
+}
+
+// appended returns the entries tx appended, per workspace.
+func (tx *Tx) appended() map[string][]consentd.LogRecord {
+	out := map[string][]consentd.LogRecord{}
+	for wsID, l := range tx.logs {
+		if len(l.seq) == 0 {
+			continue
+		}
+		recs := make([]consentd.LogRecord, len(l.seq))
+		for i := range l.seq {
+			recs[i] = consentd.LogRecord{Seq: l.seq[i], LeafHash: l.leafHash[i], Entry: l.data[i]}
+		}
+		out[wsID] = recs
+	}
+	return out
+}
+
+// hashReader reads tlog stored hashes of one workspace.
+type hashReader struct {
+	ctx  context.Context
+	q    querier
+	wsID string
+}
+
+// ReadHashes implements tlog.HashReader, in one query.
+func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	rows, err := r.q.Query(r.ctx, `SELECT idx, hash FROM log_hashes WHERE workspace_id = $1 AND idx = ANY($2)`, r.wsID, indexes)
+	if err != nil {
+		return nil, fmt.Errorf("read hashes: %w", err)
+	}
+	defer rows.Close()
+	got := make(map[int64]tlog.Hash, len(indexes))
+	for rows.Next() {
+		var idx int64
+		var b []byte
+		if err := rows.Scan(&idx, &b); err != nil {
+			return nil, fmt.Errorf("read hashes: %w", err)
+		}
+		if len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("read hash %d: %d bytes", idx, len(b))
+		}
+		got[idx] = tlog.Hash(b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read hashes: %w", err)
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		h, ok := got[idx]
+		if !ok {
+			return nil, fmt.Errorf("read hash %d: not found", idx)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// Log returns up to limit entries after seq.
+func (db *DB) Log(ctx context.Context, wsID string, after int64, limit int) ([]consentd.LogRecord, error) {
+	rows, err := db.pool.Query(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, wsID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanLog(rows)
+}
+
+func scanLog(rows pgx.Rows) ([]consentd.LogRecord, error) {
+	defer rows.Close()
+	out := []consentd.LogRecord{}
+	for rows.Next() {
+		var r consentd.LogRecord
+		var data []byte
+		if err := rows.Scan(&r.Seq, &data, &r.LeafHash); err != nil {
+			return nil, err
+		}
+		r.Entry = data
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LogSize returns the number of entries in the workspace's log. Entries
+// commit in seq order, so the log never shows a gap.
+func (db *DB) LogSize(ctx context.Context, wsID string) (int64, error) {
+	var n int64
+	err := db.pool.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = $1`, wsID).Scan(&n)
+	return n, err
+}
+
+// EachLogEntry calls fn for every entry of the workspace's log in seq order,
+// reading in pages so memory stays flat.
+func (db *DB) EachLogEntry(ctx context.Context, wsID string, fn func(seq int64, data, leafHash []byte) error) error {
+	var after int64
+	for {
+		page, err := db.Log(ctx, wsID, after, 5000)
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			if err := fn(r.Seq, r.Entry, r.LeafHash); err != nil {
+				return err
+			}
+			after = r.Seq
+		}
+		if len(page) < 5000 {
+			return nil
+		}
+	}
+}
+
+// TreeHash returns the Merkle root of the first n entries.
+func (db *DB) TreeHash(ctx context.Context, wsID string, n int64) (tlog.Hash, error) {
+	return tlog.TreeHash(n, hashReader{ctx, db.pool, wsID})
+}
+
+// ProveRecord returns the inclusion proof of entry seq in the tree of size n.
+func (db *DB) ProveRecord(ctx context.Context, wsID string, seq, n int64) (tlog.RecordProof, error) {
+	return tlog.ProveRecord(n, seq-1, hashReader{ctx, db.pool, wsID})
+}
+
+// HashReader returns a tlog.HashReader over the committed hashes.
+func (db *DB) HashReader(ctx context.Context, wsID string) tlog.HashReader {
+	return hashReader{ctx, db.pool, wsID}
+}
+
+// LogEntry returns one entry; ENOTFOUND when there is none.
+func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*consentd.LogRecord, error) {
+	r := &consentd.LogRecord{Seq: seq}
+	var data []byte
+	err := db.pool.QueryRow(ctx, `SELECT data, leaf_hash FROM log_entries WHERE workspace_id = $1 AND seq = $2`, wsID, seq).Scan(&data, &r.LeafHash)
+	if err != nil {
+		return nil, notFound(err, "log entry")
+	}
+	r.Entry = data
+	return r, nil
+}
+
+// SubjectLog returns the log entries about one subject, oldest first.
+func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]consentd.LogRecord, error) {
+	rows, err := db.pool.Query(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = $1 AND subject = $2 ORDER BY seq`, wsID, subject)
+	if err != nil {
+		return nil, err
+	}
+	return scanLog(rows)
+}
+
+// AddCheckpoint stores a signed checkpoint of size n; one of that size
+// already stored stays.
+func (db *DB) AddCheckpoint(ctx context.Context, wsID string, n int64, signed string) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO checkpoints (workspace_id, size, signed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+		wsID, n, signed, nanos(db.Now()))
+	return err
+}
+
+// Checkpoints returns every signed checkpoint of the workspace, by size.
+func (db *DB) Checkpoints(ctx context.Context, wsID string) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT signed FROM checkpoints WHERE workspace_id = $1 ORDER BY size`, wsID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// LatestCheckpoint returns the newest signed checkpoint and its size;
+// ENOTFOUND when none was signed.
+func (db *DB) LatestCheckpoint(ctx context.Context, wsID string) (string, int64, error) {
+	var s string
+	var n int64
+	err := db.pool.QueryRow(ctx, `SELECT signed, size FROM checkpoints WHERE workspace_id = $1 ORDER BY size DESC LIMIT 1`, wsID).Scan(&s, &n)
+	return s, n, notFound(err, "checkpoint")
+}
+
+// IndexState reads, in one snapshot, every consent's status and every
+// suppression of a workspace, and the log size they reflect: what a decision
+// index is warmed from before it follows the log after that size.
+func (db *DB) IndexState(ctx context.Context, wsID string, consent func(hash []byte, channelType string, status consentd.Status) error,
+	suppression func(hash []byte, s *consentd.Suppression) error) (int64, error) {
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.Background())
+	var n int64
+	if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = $1`, wsID).Scan(&n); err != nil {
+		return 0, err
+	}
+	rows, err := tx.Query(ctx, `SELECT cp_hash, channel_type, status FROM consents WHERE workspace_id = $1`, wsID)
+	if err != nil {
+		return 0, err
+	}
+	var hash []byte
+	var ct, status string
+	_, err = pgx.ForEachRow(rows, []any{&hash, &ct, &status}, func() error { return consent(hash, ct, consentd.Status(status)) })
+	if err != nil {
+		return 0, err
+	}
+	rows, err = tx.Query(ctx, `SELECT id, cp_hash, kind, channel, reason FROM suppressions WHERE workspace_id = $1`, wsID)
+	if err != nil {
+		return 0, err
+	}
+	s := &consentd.Suppression{}
+	var kind, reason string
+	_, err = pgx.ForEachRow(rows, []any{&s.ID, &hash, &kind, &s.Channel, &reason}, func() error {
+		s.Kind, s.Reason = consentd.ContactPointKind(kind), consentd.SuppressionReason(reason)
+		c := *s
+		return suppression(hash, &c)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit(ctx)
+}

@@ -1,0 +1,95 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/consentd/consentd"
+)
+
+// AddSuppression suppresses a contact point and logs it. It returns
+// EINVALID or EINVALIDCONTACTPOINT for bad input.
+func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error) {
+	if !in.Reason.Valid() {
+		return nil, consentd.FieldErrorf(consentd.EINVALID, "reason", "reason must be erased, do_not_contact, hard_bounce, complaint or sms_stop")
+	}
+	if in.Channel != "" && !consentd.ValidID(in.Channel) {
+		return nil, consentd.FieldErrorf(consentd.EINVALID, "channel", "channel must be a channel id")
+	}
+	if in.Kind == "" {
+		in.Kind = consentd.GuessKind(in.Channel, in.ContactPoint)
+	} else if !in.Kind.Valid() {
+		return nil, consentd.FieldErrorf(consentd.EINVALID, "kind", "kind must be email, phone or custom")
+	}
+	c, err := db.currentWS(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := consentd.Normalize(in.Kind, in.ContactPoint, c.ws.DefaultRegion)
+	if err != nil {
+		return nil, err
+	}
+	hash := consentd.ContactPointHash(c.secret, in.Kind, cp)
+	s := &consentd.Suppression{ID: "sup_" + randomID(12), ContactPoint: cp, Kind: in.Kind, Channel: in.Channel, Reason: in.Reason, Note: in.Note}
+	err = db.write(ctx, wsID, func(tx *Tx) error {
+		if _, err := tx.log(wsID); err != nil { // wait for the lock, which fixes tx.now
+			return err
+		}
+		s.CreatedAt = tx.now
+		logged := *s
+		logged.ContactPoint = ""
+		var err error
+		if s.Seq, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionAdded, Subject: consentd.HashedConsentID(hash, "*"), After: logged, Actor: actor}); err != nil {
+			return err
+		}
+		tx.queue(`INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, wsID, hash[:], string(in.Kind), cp)
+		tx.queue(`INSERT INTO suppressions (workspace_id, id, cp_hash, kind, channel, reason, note, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			wsID, s.ID, hash[:], string(s.Kind), s.Channel, string(s.Reason), s.Note, nanos(tx.now), s.Seq)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Suppressions lists the workspace's suppressions, newest first.
+func (db *DB) Suppressions(ctx context.Context, wsID string) ([]*consentd.Suppression, error) {
+	rows, err := db.pool.Query(ctx, `SELECT s.id, s.kind, s.channel, s.reason, s.note, s.created_at, s.seq, COALESCE(p.value, '')
+		FROM suppressions s LEFT JOIN contact_points p ON p.workspace_id = s.workspace_id AND p.hash = s.cp_hash
+		WHERE s.workspace_id = $1 ORDER BY s.created_at DESC, s.id`, wsID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*consentd.Suppression{}
+	for rows.Next() {
+		s := &consentd.Suppression{}
+		var kind, reason string
+		var created int64
+		if err := rows.Scan(&s.ID, &kind, &s.Channel, &reason, &s.Note, &created, &s.Seq, &s.ContactPoint); err != nil {
+			return nil, err
+		}
+		s.Kind, s.Reason, s.CreatedAt = consentd.ContactPointKind(kind), consentd.SuppressionReason(reason), fromNanos(created)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// DeleteSuppression lifts a suppression and logs it; ENOTFOUND when there is
+// none.
+func (db *DB) DeleteSuppression(ctx context.Context, wsID, id, actor string) error {
+	return db.write(ctx, wsID, func(tx *Tx) error {
+		var hash []byte
+		var kind, channel, reason string
+		err := tx.QueryRow(tx.ctx, `SELECT cp_hash, kind, channel, reason FROM suppressions WHERE workspace_id = $1 AND id = $2`, wsID, id).Scan(&hash, &kind, &channel, &reason)
+		if err != nil {
+			return notFound(err, "suppression")
+		}
+		tx.queue(`DELETE FROM suppressions WHERE workspace_id = $1 AND id = $2`, wsID, id)
+		var h [32]byte
+		copy(h[:], hash)
+		before := consentd.Suppression{ID: id, Kind: consentd.ContactPointKind(kind), Channel: channel, Reason: consentd.SuppressionReason(reason)}
+		_, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionLifted, Subject: consentd.HashedConsentID(h, "*"), Before: before, Actor: actor})
+		return err
+	})
+}
