@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: `go test ./...`, preceded by one line that says
+# whether the PostgreSQL tests run or are skipped (go test hides the skip
+# messages of passing packages). PostgreSQL: CONSENTD_TEST_POSTGRES, default
+# postgres://postgres@127.0.0.1:5432/test. Extra arguments go to go test.
+set -euo pipefail
+cd "$(dirname "$0")"
+echo "PostgreSQL: $(go test -count=1 -run '^TestPostgresReachable$' -v ./internal/postgres 2>&1 |
+  grep -E -o 'PostgreSQL (is not reachable|reachable|is required).*' | head -1 || echo 'could not check')"
+go test -count=1 "$@" ./...
