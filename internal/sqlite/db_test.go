@@ -37,4 +37,3 @@ func openB(t testing.TB) (*sqlite.DB, string) {
 func write(cp, status string, at time.Time) consentd.ConsentWrite {
 	return consentd.ConsentWrite{ContactPoint: cp, Channel: "email", Purpose: "newsletter", Status: consentd.Status(status), CapturedAt: at, Source: consentd.Source{Type: "form"}}
 }
-
