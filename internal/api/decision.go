@@ -1,9 +1,12 @@
 package api
 
 import (
+	"time"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"github.com/consentd/consentd/internal/index"
 	"mime"
 	"net/http"
 
@@ -110,61 +113,89 @@ func (s *Server) postDecisionBatch(w http.ResponseWriter, r *http.Request, k *co
 }
 
 // streamDecisions answers an NDJSON stream line by line, in order, reading
-// and writing at once: memory stays flat whatever the stream's length.
+// and writing at once: memory stays flat whatever the stream's length. Lines
+// that are just {"contact_point": "..."} under the query's purpose and
+// channel take a fast path (a prepared decider, no JSON decoding, the answer
+// appended by hand); any other line is decoded and decided on its own.
 func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *consentd.APIKey, onlyAllowed bool) error {
 	q := r.URL.Query()
 	defaults := consentd.DecisionRequest{Purpose: q.Get("purpose"), Channel: q.Get("channel"), Topic: q.Get("topic")}
+	var prepared *index.Prepared
+	if p, ok := s.Decider.(Preparer); ok && defaults.Purpose != "" && defaults.Channel != "" {
+		var err error
+		if prepared, err = p.Prepare(r.Context(), k.WorkspaceID, defaults.Purpose, defaults.Topic, defaults.Channel); err != nil {
+			return err // the stream's own purpose, topic or channel is wrong: say so before any line
+		}
+	}
 	rc := http.NewResponseController(w)
 	rc.EnableFullDuplex()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(200)
 	sc := bufio.NewScanner(r.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	bw := bufio.NewWriterSize(w, 32<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
+	out := make([]byte, 0, 64<<10)
+	var res consentd.DecisionResult
 	line := 0
+	flush := func() bool {
+		if _, err := w.Write(out); err != nil {
+			return false // the client went away
+		}
+		out = out[:0]
+		rc.Flush()
+		return true
+	}
 	for sc.Scan() {
 		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
+		b := sc.Bytes()
+		if len(bytes.TrimSpace(b)) == 0 {
 			continue
 		}
-		req := defaults
 		var item any
-		if err := decodeBytes(b, &req); err != nil {
-			p := problemOf(consentd.Errorf(consentd.EMALFORMED, "line %d is not a JSON decision request: %s", line, consentd.ErrorMessage(err)))
-			item = decisionError{Error: &p}
-		} else if d, err := s.decide(r, k.WorkspaceID, &req); err != nil {
-			if consentd.ErrorCode(err) == consentd.EINTERNAL {
-				s.Log.Error("decision stream", "err", err)
-				return nil // the status is sent; the stream ends short
+		if cp, ok := simpleLine(b); ok && prepared != nil {
+			res = consentd.DecisionResult{}
+			start := time.Now()
+			if err := prepared.Decide(string(cp), &res); err != nil {
+				if consentd.ErrorCode(err) == consentd.EINTERNAL {
+					s.Log.Error("decision stream", "err", err)
+					break
+				}
+				p := problemOf(err)
+				item = decisionError{ContactPoint: string(cp), Error: &p}
+			} else {
+				observeDecision(start, res.Allowed)
+				if res.Allowed || !onlyAllowed {
+					out = appendDecision(out, &res)
+				}
 			}
-			p := problemOf(err)
-			item = decisionError{ContactPoint: req.ContactPoint, Error: &p}
-		} else if d.Allowed || !onlyAllowed {
-			item = d
+		} else {
+			req := defaults
+			if err := decodeBytes(b, &req); err != nil {
+				p := problemOf(consentd.Errorf(consentd.EMALFORMED, "line %d is not a JSON decision request: %s", line, consentd.ErrorMessage(err)))
+				item = decisionError{Error: &p}
+			} else if d, err := s.decide(r, k.WorkspaceID, &req); err != nil {
+				if consentd.ErrorCode(err) == consentd.EINTERNAL {
+					s.Log.Error("decision stream", "err", err)
+					break // the status is sent; the stream ends short
+				}
+				p := problemOf(err)
+				item = decisionError{ContactPoint: req.ContactPoint, Error: &p}
+			} else if d.Allowed || !onlyAllowed {
+				out = appendDecision(out, d)
+			}
 		}
-		if item == nil || (onlyAllowed && !isAllowed(item)) {
-			continue
+		if item != nil && !onlyAllowed {
+			b, _ := json.Marshal(item)
+			out = append(append(out, b...), '\n')
 		}
-		if err := enc.Encode(item); err != nil {
-			return nil // the client went away
-		}
-		if bw.Buffered() > 16<<10 || line%256 == 0 {
-			bw.Flush()
-			rc.Flush()
+		if len(out) > 32<<10 && !flush() {
+			return nil
 		}
 	}
 	if err := sc.Err(); err != nil {
 		p := problemOf(consentd.Errorf(consentd.EMALFORMED, "reading line %d: %v", line+1, err))
-		enc.Encode(decisionError{Error: &p})
+		b, _ := json.Marshal(decisionError{Error: &p})
+		out = append(append(out, b...), '\n')
 	}
-	bw.Flush()
+	flush()
 	return nil
-}
-
-func isAllowed(item any) bool {
-	d, ok := item.(*consentd.DecisionResult)
-	return ok && d.Allowed
 }

@@ -105,3 +105,96 @@ func (x *Index) Lookup(wsID string, hash [32]byte, channelType string) consentd.
 	defer w.mu.RUnlock()
 	return w.lookup(key(hash[:]), channelType)
 }
+
+// Prepared decides many contact points for one purpose, optional topic and
+// channel (a batch or a stream): what does not depend on the contact point
+// is resolved once, and again only when the catalog changes.
+type Prepared struct {
+	w                  *workspace
+	purpose, topic, ch string
+
+	cat        *consentd.Catalog // the catalog the fields below were resolved in
+	in         consentd.DecisionInput
+	kind       consentd.ContactPointKind
+	purposeCT  string
+	topicCT    string
+	consentSep string // "#" + topicCT, to build consent ids
+}
+
+// Prepare returns a Prepared decider. It returns the errors Decide returns
+// for the purpose, topic and channel.
+func (x *Index) Prepare(ctx context.Context, wsID, purpose, topic, channel string) (*Prepared, error) {
+	w, err := x.workspace(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	p := &Prepared{w: w, purpose: purpose, topic: topic, ch: channel}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if err := p.resolve(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// resolve looks up the purpose, topic and channel types. w.mu is held.
+func (p *Prepared) resolve() error {
+	w := p.w
+	if w.catalog == nil {
+		return consentd.Errorf(consentd.EINTERNAL, "workspace index not loaded")
+	}
+	p.cat = w.catalog
+	pur := w.catalog.Purposes[p.purpose]
+	if pur == nil {
+		return consentd.FieldErrorf(consentd.EUNKNOWNPURPOSE, "purpose", "no purpose with this id")
+	}
+	p.in = consentd.DecisionInput{Purpose: pur, Channel: p.ch}
+	sub := pur.ID
+	if p.topic != "" {
+		if p.in.Topic = w.catalog.Topics[p.topic]; p.in.Topic == nil || p.in.Topic.Purpose != pur.ID {
+			return consentd.FieldErrorf(consentd.EUNKNOWNTOPIC, "topic", "no topic with this id under the purpose")
+		}
+		sub = p.in.Topic.ID
+	}
+	if p.ch == "" || !consentd.ValidID(p.ch) {
+		return consentd.FieldErrorf(consentd.EINVALID, "channel", "channel is required")
+	}
+	p.kind = consentd.KindOf(p.ch)
+	p.purposeCT = consentd.ChannelTypeID(pur.ID, p.ch)
+	p.topicCT = consentd.ChannelTypeID(sub, p.ch)
+	p.consentSep = "#" + p.topicCT
+	return nil
+}
+
+// Decide decides one contact point into res. Errors are per contact point
+// (EINVALIDCONTACTPOINT), or the catalog's when it changed under the
+// stream.
+func (p *Prepared) Decide(contactPoint string, res *consentd.DecisionResult) error {
+	w := p.w
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.catalog != p.cat {
+		if err := p.resolve(); err != nil {
+			return err
+		}
+	}
+	cp, err := consentd.Normalize(p.kind, contactPoint, w.region)
+	if err != nil {
+		return err
+	}
+	h := w.hash(p.kind, cp)
+	in := p.in
+	in.PurposeState = w.lookup(h, p.purposeCT)
+	if in.Topic != nil {
+		in.TopicState = w.lookup(h, p.topicCT)
+	}
+	if list := w.sups[h]; len(list) > 0 {
+		in.Suppressions = make([]consentd.Suppression, len(list))
+		for i, s := range list {
+			in.Suppressions[i] = consentd.Suppression{Channel: s.channel, Reason: s.reason}
+		}
+	}
+	res.Decision = consentd.Decide(&in)
+	res.ContactPoint, res.ConsentID, res.Seq = cp, cp+p.consentSep, w.seq
+	return nil
+}
