@@ -34,6 +34,7 @@ Usage:
   consentd keys create --role ROLE [flags]       create an API key, print it on the last line
   consentd log verify [--workspace NAME] [flags] verify every workspace's consent log
   consentd receipt verify [FILE] [flags]         verify a consent receipt offline
+  consentd filter --purpose P --channel C [FILE]  keep the rows of a recipient list that may be messaged
   consentd bench [--json] [SCENARIO...]          measure against references (DESIGN.md section 10)
 
 Run 'consentd COMMAND -h' for a command's flags.
@@ -100,6 +101,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		if s, r := sub(); s == "verify" {
 			return m.receiptVerify(ctx, r)
 		}
+	case "filter":
+		return m.filter(ctx, rest)
 	case "bench":
 		return m.bench(ctx, rest)
 	case "help", "-h", "--help":

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/index"
+)
+
+// filter reads a recipient list (CSV with a header, or NDJSON) and writes
+// the rows whose contact point may be messaged for the purpose, topic and
+// channel, unchanged and in order. Counts go to stderr.
+func (m *Main) filter(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("filter", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	purpose := fs.String("purpose", "", "purpose id (required)")
+	channel := fs.String("channel", "", "channel (required)")
+	topic := fs.String("topic", "", "topic id")
+	column := fs.String("column", "", "the CSV column or NDJSON field that holds the contact point (default: contact_point, email or phone)")
+	format := fs.String("format", "", "csv or ndjson (default: guessed from the first byte)")
+	server := fs.String("server", m.Getenv("CONSENTD_SERVER"), "ask a running server instead of the data folder (CONSENTD_SERVER)")
+	key := fs.String("key", m.Getenv("CONSENTD_KEY"), "API key for --server, any role (CONSENTD_KEY)")
+	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name (local mode)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *purpose == "" || *channel == "" {
+		return usageError{"usage: consentd filter --purpose P --channel C [--topic T] [FILE]"}
+	}
+	in := io.Reader(m.Stdin)
+	if fs.NArg() > 0 && fs.Arg(0) != "-" {
+		f, err := os.Open(fs.Arg(0))
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		defer f.Close()
+		in = f
+	}
+	br := bufio.NewReaderSize(in, 64<<10)
+	rows, err := newRowReader(br, *format, *column)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	out := bufio.NewWriterSize(m.Stdout, 64<<10)
+	defer out.Flush()
+	var st filterStats
+	if *server != "" {
+		err = filterRemote(ctx, *server, *key, *purpose, *topic, *channel, rows, out, &st)
+	} else {
+		err = m.filterLocal(ctx, &c, *purpose, *topic, *channel, rows, out, &st)
+	}
+	if err != nil {
+		return err
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(m.Stderr, "consentd filter: kept %d of %d rows (%d denied, %d invalid addresses)\n", st.kept, st.rows, st.denied, st.invalid)
+	return nil
+}
+
+type filterStats struct{ rows, kept, denied, invalid int }
+
+// rowReader yields rows with their contact point and writes kept rows.
+type rowReader interface {
+	// next returns the next row's contact point; io.EOF at the end.
+	next() (string, error)
+	// keep writes the row next last returned.
+	keep(w io.Writer) error
+	// header writes what precedes the rows (the CSV header).
+	header(w io.Writer) error
+}
+
+func newRowReader(br *bufio.Reader, format, column string) (rowReader, error) {
+	if format == "" {
+		b, _ := br.Peek(1)
+		format = "csv"
+		if len(b) == 1 && b[0] == '{' {
+			format = "ndjson"
+		}
+	}
+	switch format {
+	case "ndjson":
+		return &ndjsonRows{br: br, field: column}, nil
+	case "csv":
+		return newCSVRows(br, column)
+	}
+	return nil, fmt.Errorf("--format must be csv or ndjson")
+}
+
+type ndjsonRows struct {
+	br    *bufio.Reader
+	field string
+	line  []byte
+}
+
+func (r *ndjsonRows) next() (string, error) {
+	for {
+		line, err := r.br.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) == 0 {
+			if err != nil {
+				return "", err
+			}
+			continue
+		}
+		r.line = line
+		var obj map[string]any
+		if json.Unmarshal(line, &obj) != nil {
+			return "", nil // not JSON: no contact point, never kept
+		}
+		for _, f := range []string{r.field, "contact_point", "email", "phone"} {
+			if s, ok := obj[f].(string); ok && f != "" {
+				return s, nil
+			}
+		}
+		return "", nil
+	}
+}
+
+func (r *ndjsonRows) keep(w io.Writer) error {
+	if _, err := w.Write(r.line); err != nil {
+		return err
+	}
+	if !bytes.HasSuffix(r.line, []byte("\n")) {
+		_, err := w.Write([]byte("\n"))
+		return err
+	}
+	return nil
+}
+
+func (r *ndjsonRows) header(io.Writer) error { return nil }
+
+type csvRows struct {
+	cr  *csv.Reader
+	hdr []string
+	col int
+	rec []string
+}
+
+func newCSVRows(br *bufio.Reader, column string) (*csvRows, error) {
+	if b, _ := br.Peek(3); bytes.Equal(b, []byte("\xef\xbb\xbf")) {
+		br.Discard(3) // a BOM
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = false
+	hdr, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("reading the CSV header: %w", err)
+	}
+	r := &csvRows{cr: cr, hdr: hdr, col: -1}
+	for _, name := range []string{column, "contact_point", "email", "phone"} {
+		for i, h := range hdr {
+			if name != "" && strings.EqualFold(strings.TrimSpace(h), name) {
+				r.col = i
+				break
+			}
+		}
+		if r.col >= 0 || column != "" {
+			break
+		}
+	}
+	if r.col < 0 && len(hdr) == 1 && column == "" {
+		r.col = 0
+	}
+	if r.col < 0 {
+		return nil, fmt.Errorf("no contact point column in the CSV header (name one with --column)")
+	}
+	return r, nil
+}
+
+func (r *csvRows) next() (string, error) {
+	rec, err := r.cr.Read()
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			r.rec = nil
+			return "", nil // a malformed row: never kept
+		}
+		return "", err
+	}
+	r.rec = rec
+	if r.col >= len(rec) {
+		return "", nil
+	}
+	return rec[r.col], nil
+}
+
+func (r *csvRows) keep(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write(r.rec)
+	cw.Flush()
+	return cw.Error()
+}
+
+func (r *csvRows) header(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write(r.hdr)
+	cw.Flush()
+	return cw.Error()
+}
+
+// filterLocal decides from a decision index warmed from the data folder or
+// database (offline, also while a server runs on it).
+func (m *Main) filterLocal(ctx context.Context, c *config, purpose, topic, channel string, rows rowReader, out io.Writer, st *filterStats) error {
+	db, _, err := c.open(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ws, err := db.WorkspaceByName(ctx, c.Workspace)
+	if err != nil {
+		return usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
+	}
+	idx := index.New(db, slog.New(slog.DiscardHandler))
+	p, err := idx.Prepare(ctx, ws.ID, purpose, topic, channel)
+	if err != nil {
+		return usageError{consentd.ErrorMessage(err)}
+	}
+	if err := rows.header(out); err != nil {
+		return err
+	}
+	var res consentd.DecisionResult
+	for {
+		cp, err := rows.next()
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		st.rows++
+		if cp == "" {
+			st.invalid++
+			continue
+		}
+		if err := p.Decide(cp, &res); err != nil {
+			if consentd.ErrorCode(err) == consentd.EINVALIDCONTACTPOINT {
+				st.invalid++
+				continue
+			}
+			return err
+		}
+		if !res.Allowed {
+			st.denied++
+			continue
+		}
+		st.kept++
+		if err := rows.keep(out); err != nil {
+			return err
+		}
+	}
+}
+
+// filterRemote streams the contact points to the server's NDJSON batch
+// endpoint and pairs its answers, one per line and in order, with the rows
+// kept in a bounded queue.
+func filterRemote(ctx context.Context, server, key, purpose, topic, channel string, rows rowReader, out io.Writer, st *filterStats) error {
+	q := url.Values{"purpose": {purpose}, "channel": {channel}}
+	if topic != "" {
+		q.Set("topic", topic)
+	}
+	type pending struct {
+		row  []byte
+		none bool // no contact point: no line was sent
+	}
+	queue := make(chan pending, 1<<16)
+	pr, pw := io.Pipe()
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(queue)
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		enc := json.NewEncoder(bw)
+		for {
+			cp, err := rows.next()
+			if err == io.EOF {
+				break
+			} else if err != nil {
+				readErr <- err
+				pw.CloseWithError(err)
+				return
+			}
+			var row bytes.Buffer
+			rows.keep(&row)
+			if cp == "" {
+				queue <- pending{row: row.Bytes(), none: true}
+				continue
+			}
+			queue <- pending{row: row.Bytes()}
+			enc.Encode(map[string]string{"contact_point": cp})
+		}
+		readErr <- bw.Flush()
+		pw.Close()
+	}()
+	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimRight(server, "/")+"/v1/decisions:batch?"+q.Encode(), pr)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("server answered %d: %s", resp.StatusCode, bytes.TrimSpace(b))
+	}
+	if err := rows.header(out); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for p := range queue {
+		st.rows++
+		if p.none {
+			st.invalid++
+			continue
+		}
+		if !sc.Scan() {
+			return fmt.Errorf("the server's answer ended early: %v", sc.Err())
+		}
+		var a struct {
+			Allowed bool            `json:"allowed"`
+			Error   json.RawMessage `json:"error"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			return fmt.Errorf("the server's answer is not JSON: %w", err)
+		}
+		switch {
+		case a.Error != nil:
+			st.invalid++
+		case !a.Allowed:
+			st.denied++
+		default:
+			st.kept++
+			if _, err := out.Write(p.row); err != nil {
+				return err
+			}
+		}
+	}
+	return <-readErr
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFilter filters a CSV and an NDJSON recipient list, against a running
+// server and offline on its data folder (while it runs): the allowed rows
+// come out unchanged and in order, the others not.
+func TestFilter(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	env := map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey}
+	r, err := startReplica(ctx, env, io.Discard, "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	base := "http://" + r.addr
+	c := &http.Client{Timeout: 10 * time.Second}
+	must := func(method, path string, body any) {
+		t.Helper()
+		if err := httpJSON(ctx, c, method, base+path, body, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must("POST", "/v1/purposes", map[string]any{"id": "news", "name": "News", "type": "commercial",
+		"channels": map[string]any{"email": map[string]any{"enforcement": "non_restrictive"}}})
+	at := time.Now().Add(-time.Hour).Format(time.RFC3339)
+	must("POST", "/v1/consents", map[string]any{"contact_point": "bob@example.com", "channel": "email", "purpose": "news",
+		"status": "opted_out", "captured_at": at, "source": map[string]any{"type": "api"}})
+	must("POST", "/v1/suppressions", map[string]any{"contact_point": "carol@example.com", "reason": "hard_bounce"})
+
+	csvIn := "\xef\xbb\xbfname,Email,note\r\n" +
+		"Jane,Jane@Example.com ,\"likes, commas\"\r\n" +
+		"Bob,bob@example.com,x\r\n" +
+		"Carol,carol@example.com,y\r\n" +
+		"Nobody,not-an-address,z\r\n" +
+		"Dan,dan@example.com,\"multi\nline\"\r\n"
+	csvWant := "name,Email,note\nJane,Jane@Example.com ,\"likes, commas\"\nDan,dan@example.com,\"multi\nline\"\n"
+	ndIn := `{"contact_point":"jane@example.com","first":"Jane"}` + "\n" + `{"contact_point":"bob@example.com"}` + "\n" + `{"email":"dan@example.com"}` + "\n"
+	ndWant := `{"contact_point":"jane@example.com","first":"Jane"}` + "\n" + `{"email":"dan@example.com"}` + "\n"
+
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{
+		{"server", []string{"--server", base, "--key", benchAdminKey}},
+		{"local", []string{"--data", data}},
+	} {
+		for _, tt := range []struct{ name, in, want string }{{"csv", csvIn, csvWant}, {"ndjson", ndIn, ndWant}} {
+			var out, errb bytes.Buffer
+			m := &Main{Stdin: strings.NewReader(tt.in), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+			args := append([]string{"filter", "--purpose", "news", "--channel", "email"}, mode.args...)
+			if code := m.Run(ctx, args); code != 0 {
+				t.Fatalf("filter %s %s = %d, %s", mode.name, tt.name, code, errb.String())
+			}
+			if out.String() != tt.want {
+				t.Errorf("filter %s %s wrote\n%q; want\n%q", mode.name, tt.name, out.String(), tt.want)
+			}
+			if !strings.Contains(errb.String(), "kept 2 of") {
+				t.Errorf("filter %s %s stderr = %q; want the counts", mode.name, tt.name, errb.String())
+			}
+		}
+	}
+}
