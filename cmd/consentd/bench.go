@@ -61,6 +61,7 @@ func scenarios() []scenario {
 	return []scenario{
 		{"decide-inproc", benchDecideInProc, "one in-process decision at --size consents (normalize, hash, look up, rules) and the index lookup alone"},
 		{"index-memory", benchIndexMemory, "bytes per consent of the decision index at 1M and 10M consents"},
+		{"warm-up", benchWarmup, "warming the decision index from 200k consents in SQLite against a raw scan of the same rows"},
 		{"http-decide", benchHTTPDecide, "single decisions over HTTP against a bare net/http handler returning the same JSON: peak rate (closed loop, 32 clients) and p99 at half the reference's peak (open loop)"},
 		{"batch-filter", benchBatchFilter, "1M contact points streamed through POST /v1/decisions:batch (NDJSON, only=allowed) against a bare NDJSON echo"},
 		{"write", benchWrite, "acknowledged single-consent upserts/s on SQLite (durable), 16 writers, against raw durable single-row INSERT transactions"},
