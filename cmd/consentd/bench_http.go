@@ -224,29 +224,41 @@ func closedLoop(ctx context.Context, url string, conc int, d time.Duration) (flo
 }
 
 // openLoop sends requests at a fixed rate for d, whatever the answers'
-// latency, and returns the p99 latency measured from each request's
-// scheduled start (so queueing counts).
+// latency, from a pool of workers fed by a pacer, and returns the p99
+// latency measured from each request's scheduled start (so queueing counts).
 func openLoop(ctx context.Context, url string, perSecond float64, d time.Duration) (time.Duration, error) {
 	interval := time.Duration(float64(time.Second) / perSecond)
 	total := int(d / interval)
 	lat := make([]time.Duration, total)
+	type job struct {
+		i  int
+		at time.Time
+	}
+	jobs := make(chan job, total)
 	var failed atomic.Value
 	var wg sync.WaitGroup
-	start := time.Now()
-	for i := 0; i < total; i++ {
-		at := start.Add(time.Duration(i) * interval)
-		if w := time.Until(at); w > 0 {
-			time.Sleep(w)
-		}
+	for w := 0; w < 64; w++ {
 		wg.Add(1)
-		go func(i int) {
+		go func() {
 			defer wg.Done()
-			if err := postOnce(ctx, url, decideBody(int64(i))); err != nil {
-				failed.Store(err)
+			for j := range jobs {
+				if err := postOnce(ctx, url, decideBody(int64(j.i))); err != nil {
+					failed.Store(err)
+				}
+				lat[j.i] = time.Since(j.at)
 			}
-			lat[i] = time.Since(at)
-		}(i)
+		}()
 	}
+	start := time.Now()
+	for i := 0; i < total; {
+		// Release every request whose time has come, then sleep a little.
+		now := time.Now()
+		for ; i < total && !start.Add(time.Duration(i)*interval).After(now); i++ {
+			jobs <- job{i, start.Add(time.Duration(i) * interval)}
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	close(jobs)
 	wg.Wait()
 	if err, _ := failed.Load().(error); err != nil {
 		return 0, err
