@@ -21,7 +21,7 @@ func (s *Server) routes() []route {
 		o.Request, o.Response, o.Status, o.Query = req, resp, status, q
 		return o
 	}
-	return []route{
+	rs := []route{
 		{with(op("GET", "/v1/workspace", "This workspace's settings", "workspace"), nil, consentd.Workspace{}, 0, nil), readers, s.getWorkspace},
 		{with(op("PATCH", "/v1/workspace", "Change this workspace's settings", "workspace"), consentd.WorkspaceUpdate{}, consentd.Workspace{}, 0, nil), admins, s.patchWorkspace},
 
@@ -66,4 +66,7 @@ func (s *Server) routes() []route {
 		{with(op("POST", "/v1/log/checkpoints", "Sign a checkpoint now", "log"), nil, checkpointAnswer{}, 201, nil), writers, s.postCheckpoint},
 		{with(op("GET", "/v1/log/checkpoints/latest", "The newest signed checkpoint with its public key", "log"), nil, checkpointAnswer{}, 0, nil), readers, s.latestCheckpoint},
 	}
+	rs = append(rs, s.linkRoutes()...)    // links.go: signed links (issue 4)
+	rs = append(rs, s.inboundRoutes()...) // inbound.go: SMS replies, agent opt-out, data-subject requests (issue 4)
+	return rs
 }
