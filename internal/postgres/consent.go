@@ -17,20 +17,21 @@ import (
 // result and changes nothing; the others go on. When WriteConsents returns
 // without error every accepted write is durable.
 //
-// The writes are validated against the cached catalog, then, in one round
-// trip, the workspace's log is locked and its head and the stored consents
-// of every key are read; the outcomes, log entries and Merkle hashes are
-// computed in Go, and every row goes out with COMMIT in a second round trip,
-// one statement per table however many writes there are. When the catalog
-// changed since it was cached, the writes are validated again under the
-// lock.
+// The writes are validated against the cached catalog, then, in the
+// transaction of a group commit (see writeLog), with the workspace's log
+// locked and its head read, the stored consents of every key are read in
+// one round trip; the outcomes, log entries and Merkle hashes are computed
+// in Go, and every row goes out in a second round trip, one statement per
+// table however many writes there are (the log's with COMMIT). When the
+// catalog changed since it was cached, the writes are validated again
+// under the lock.
 func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error) {
 	c, err := db.cachedWS(ctx, wsID)
 	if err != nil {
 		return nil, err
 	}
 	results := make([]consentd.WriteResult, len(writes))
-	err = db.write(ctx, wsID, func(tx *Tx) error {
+	err = db.writeLog(ctx, wsID, len(writes), func(tx *Tx) error {
 		prep := prepareWrites(c, writes, tx.now)
 		stored, err := tx.consentRows(wsID, prep)
 		if err != nil {
@@ -40,8 +41,8 @@ func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.
 			if c, err = db.loadWS(tx.ctx, tx, wsID); err != nil {
 				return err
 			}
-			// This transaction changes no settings or catalog: what it
-			// read under the lock is committed, and worth caching.
+			// What it read under the lock is committed with tx, and worth
+			// caching then (a later change in tx drops it again).
 			fresh := c
 			tx.after = append(tx.after, func() { db.remember(fresh) })
 			prep = prepareWrites(c, writes, tx.now)
@@ -94,9 +95,9 @@ type consentKey struct {
 	ct   string
 }
 
-// consentRows reads the stored consents of the prepared writes' keys. It
-// sends what tx has queued first, the log lock among it, so the rows are
-// the latest committed ones.
+// consentRows reads the stored consents of the prepared writes' keys, with
+// what tx has queued. Under the log lock, they are the latest committed
+// ones, as the earlier requests of tx changed them.
 func (tx *Tx) consentRows(wsID string, prep []prepared) (map[consentKey]*consentd.Consent, error) {
 	stored := map[consentKey]*consentd.Consent{}
 	var hashes [][]byte

@@ -2,15 +2,19 @@
 // stateless replicas on one database. It has the methods and the semantics
 // of internal/sqlite, file for file.
 //
-// Every write is one READ COMMITTED transaction on one connection, sent in as
+// Every write is a READ COMMITTED transaction on one connection, sent in as
 // few round trips as it can: BEGIN goes out with the first statements and
-// COMMIT with the last. A write that appends to a workspace's consent log
-// first takes a transaction-scoped advisory lock on that workspace
-// (pg_advisory_xact_lock), then reads the log size and the current consent
+// COMMIT with the last. Writes that append to a workspace's consent log
+// take a transaction-scoped advisory lock on that workspace
+// (pg_advisory_xact_lock), then read the log size and the current consent
 // rows, so that the log stays one Merkle tree, numbered without gaps, and
-// ordering by captured_at is decided on the latest committed state, whatever
-// the number of writers and processes. The lock is released by COMMIT, after
-// the commit is durable and visible.
+// ordering by captured_at is decided on the latest committed state,
+// whatever the number of writers and processes. The lock is released by
+// COMMIT, after the commit is durable and visible. Such writes are
+// committed in groups, as SQLite's writer does: the requests for one
+// workspace that arrive in this process while its transaction is in flight
+// run together in the next one, under one turn of the lock, each in a
+// savepoint of its own, and pay one durable commit.
 package postgres
 
 import (
@@ -19,9 +23,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -55,9 +61,9 @@ type DB struct {
 	// Channel and Listen).
 	OnCommit func(map[string][]consentd.LogRecord)
 
-	mu    sync.RWMutex
-	cache map[string]*wsCache      // workspace id -> workspace and catalog as committed at cache.version
-	gates map[string]chan struct{} // workspace id -> this process's turn to append to its log
+	mu      sync.RWMutex
+	cache   map[string]*wsCache  // workspace id -> workspace and catalog as committed at cache.version
+	writers map[string]*wsWriter // workspace id -> this process's writer of its log
 }
 
 // Open connects to the database at url (a postgres:// URL or a key=value
@@ -72,7 +78,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	db := &DB{pool: pool, Now: time.Now, cache: map[string]*wsCache{}, gates: map[string]chan struct{}{}}
+	db := &DB{pool: pool, Now: time.Now, cache: map[string]*wsCache{}, writers: map[string]*wsWriter{}}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -157,42 +163,287 @@ func migrateOne(ctx context.Context, conn *pgxpool.Conn, name, version string) e
 // the first of them, COMMIT with the last. Its clock is fixed when it
 // starts, and again when it is granted a log lock (see lockLog).
 type Tx struct {
-	ctx   context.Context
-	db    *DB
-	conn  *pgxpool.Conn
-	now   time.Time
-	b     *pgx.Batch
-	logs  map[string]*logState // workspace id -> its log, locked by this transaction
-	after []func()             // run after a successful commit
+	ctx    context.Context
+	db     *DB
+	conn   *pgxpool.Conn
+	now    time.Time
+	b      *pgx.Batch
+	trips  int                  // round trips sent
+	logs   map[string]*logState // workspace id -> its log, locked by this transaction
+	after  []func()             // run after a successful commit
+	broken error                // a failed request could not be rolled back: nothing commits
 }
 
-// write runs fn in a new transaction and commits it. With wsID set, the
-// transaction takes the workspace's log lock before anything fn queues, and
-// this process lets one such transaction per workspace at a time hold a
-// connection (the others wait in Go, not in PostgreSQL with a connection
-// each). write returns once the commit is durable, or fn's error with
-// nothing committed.
+// maxGroup is the most write requests committed in one transaction. Each
+// runs in a savepoint, a subtransaction; a PostgreSQL backend caches 64
+// subtransaction ids (PGPROC_MAX_CACHED_SUBXIDS), and while a transaction
+// has more, every other session's snapshot looks them up in pg_subtrans.
+const maxGroup = 64
+
+// maxGroupConsents is the most consents one transaction of requests
+// gathered together writes; a larger request commits alone.
+const maxGroupConsents = 10000
+
+// wsWriter is this process's writer of one workspace's log: the requests
+// waiting for it, and whether a writeLoop goroutine is committing them.
+type wsWriter struct {
+	wsID  string
+	mu    sync.Mutex
+	queue []*writeReq
+	busy  bool
+}
+
+// writeReq is one write request: fn, run in a savepoint of a group's
+// transaction, and its outcome, set before done is closed.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(*Tx) error
+	n    int // consents written, for maxGroupConsents
+	err  error
+	done chan struct{}
+}
+
+// write runs fn in a transaction and returns once the transaction is
+// durable, or with fn's error and nothing of fn committed. With wsID set,
+// fn appends to the workspace's log and runs in this process's next group
+// commit on the workspace (see writeLog); without, it runs alone.
 func (db *DB) write(ctx context.Context, wsID string, fn func(*Tx) error) error {
-	if wsID != "" {
-		release, err := db.gate(ctx, wsID)
-		if err != nil {
-			return err
-		}
-		defer release()
+	if wsID == "" {
+		return db.writeAlone(ctx, fn)
 	}
+	return db.writeLog(ctx, wsID, 1, fn)
+}
+
+// writeAlone runs fn in a transaction of its own.
+func (db *DB) writeAlone(ctx context.Context, fn func(*Tx) error) error {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	tx := &Tx{ctx: ctx, db: db, conn: conn, now: db.Now().UTC(), b: &pgx.Batch{}, logs: map[string]*logState{}}
+	tx := db.begin(ctx, conn)
 	defer tx.close()
-	tx.queue(`BEGIN`)
-	if wsID != "" {
-		tx.lockLog(wsID)
-	}
 	if err := fn(tx); err != nil {
 		return dbError(err)
 	}
+	if err := tx.commit(); err != nil {
+		return dbError(err)
+	}
+	tx.committed()
+	return nil
+}
+
+// writeLog hands fn, which writes n consents, to the workspace's writer,
+// and returns once its transaction is durable, or with fn's error and
+// nothing of fn committed. The writer commits the requests that queue up
+// while its transaction is in flight together, in one transaction (see
+// commitGroup), so that a workspace's log pays one commit, and one turn of
+// its lock, for many writes. A request whose ctx is done before the writer
+// takes it is dropped; one already taken waits for its transaction, which
+// goes on for the others (and is abandoned when every request of it is
+// done).
+func (db *DB) writeLog(ctx context.Context, wsID string, n int, fn func(*Tx) error) error {
+	req := &writeReq{ctx: ctx, fn: fn, n: n, done: make(chan struct{})}
+	w := db.writer(wsID)
+	w.mu.Lock()
+	w.queue = append(w.queue, req)
+	start := !w.busy
+	w.busy = true
+	w.mu.Unlock()
+	if start {
+		go db.writeLoop(w)
+	}
+	select {
+	case <-req.done:
+		return req.err
+	case <-ctx.Done():
+	}
+	if w.drop(req) {
+		return ctx.Err()
+	}
+	<-req.done
+	return req.err
+}
+
+// writer returns the workspace's writer.
+func (db *DB) writer(wsID string) *wsWriter {
+	db.mu.RLock()
+	w := db.writers[wsID]
+	db.mu.RUnlock()
+	if w != nil {
+		return w
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if w = db.writers[wsID]; w == nil {
+		w = &wsWriter{wsID: wsID}
+		db.writers[wsID] = w
+	}
+	return w
+}
+
+// writeLoop commits the writer's queue, group after group, until it is
+// empty.
+func (db *DB) writeLoop(w *wsWriter) {
+	for group := w.take(); group != nil; group = w.take() {
+		db.commitGroup(w.wsID, group)
+	}
+}
+
+// take removes the next group from the queue: the requests queued, up to
+// maxGroup of them and maxGroupConsents consents, but at least one. When
+// the queue is empty it marks the writer idle and returns nil.
+func (w *wsWriter) take() []*writeReq {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k, n := 0, 0
+	for k < len(w.queue) && k < maxGroup && (k == 0 || n+w.queue[k].n <= maxGroupConsents) {
+		n += w.queue[k].n
+		k++
+	}
+	if k == 0 {
+		w.busy = false
+		return nil
+	}
+	group := slices.Clone(w.queue[:k])
+	w.queue = slices.Delete(w.queue, 0, k)
+	return group
+}
+
+// drop removes req from the queue; false when the writer has taken it.
+func (w *wsWriter) drop(req *writeReq) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := slices.Index(w.queue, req)
+	if i >= 0 {
+		w.queue = slices.Delete(w.queue, i, i+1)
+	}
+	return i >= 0
+}
+
+// commitGroup commits a group of requests of one workspace in one
+// transaction, as SQLite's writer does: it takes the workspace's log
+// lock and reads the log's head once, runs each request in a savepoint of
+// its own, which a failing request rolls back alone (with the log entries
+// it appended in memory), and commits. OnCommit sees the entries, then
+// every request learns its outcome: acknowledged only when the commit is
+// durable, failed with everyone's when it is not.
+func (db *DB) commitGroup(wsID string, group []*writeReq) {
+	defer func() {
+		for _, r := range group {
+			close(r.done)
+		}
+	}()
+	fail := func(err error) {
+		for _, r := range group {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+	ctx, cancel := groupContext(group)
+	defer cancel()
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		fail(err)
+		return
+	}
+	tx := db.begin(ctx, conn)
+	defer tx.close()
+	tx.lockLog(wsID)
+	if err := tx.send(); err != nil {
+		fail(dbError(err))
+		return
+	}
+	ok := 0
+	for _, r := range group {
+		if r.err = r.ctx.Err(); r.err == nil {
+			r.err = tx.savepoint(r.fn)
+		}
+		if tx.broken != nil {
+			fail(tx.broken)
+			return
+		}
+		if r.err == nil {
+			ok++
+		}
+	}
+	if ok == 0 {
+		return // nothing to commit; close rolls back
+	}
+	if err := tx.commit(); err != nil {
+		fail(dbError(err))
+		return
+	}
+	tx.committed()
+}
+
+// groupContext returns the context of a group's transaction: not that of
+// any one request, so that one giving up does not fail the others, but
+// done once every request's is, so that a transaction nobody waits for is
+// abandoned (while it waits for the log lock, say).
+func groupContext(group []*writeReq) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var waiting atomic.Int64
+	waiting.Store(int64(len(group)))
+	stops := make([]func() bool, len(group))
+	for i, r := range group {
+		stops[i] = context.AfterFunc(r.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}
+
+// begin starts a transaction on conn; BEGIN goes out with the first round
+// trip.
+func (db *DB) begin(ctx context.Context, conn *pgxpool.Conn) *Tx {
+	tx := &Tx{ctx: ctx, db: db, conn: conn, now: db.Now().UTC(), b: &pgx.Batch{}, logs: map[string]*logState{}}
+	tx.queue(`BEGIN`)
+	return tx
+}
+
+// savepoint runs fn in a savepoint and sends what fn queued. When fn or a
+// statement of it fails, it rolls back to the savepoint, forgets the log
+// entries and after-commit functions fn added, and returns the error: the
+// transaction goes on without fn. When the rollback fails too, it sets
+// tx.broken.
+func (tx *Tx) savepoint(fn func(*Tx) error) error {
+	trips, nAfter := tx.trips, len(tx.after)
+	marks := make(map[*logState]logMark, len(tx.logs))
+	for _, l := range tx.logs {
+		marks[l] = l.mark()
+	}
+	tx.queue(`SAVEPOINT w`)
+	err := fn(tx)
+	if err == nil {
+		tx.queue(`RELEASE SAVEPOINT w`)
+		if err = tx.send(); err == nil {
+			return nil
+		}
+	}
+	tx.b = &pgx.Batch{} // what fn queued and did not send
+	tx.after = tx.after[:nAfter]
+	for l, m := range marks {
+		l.reset(m)
+	}
+	if tx.trips > trips { // SAVEPOINT went out, first of fn's statements
+		if _, rerr := tx.conn.Exec(tx.ctx, `ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w`); rerr != nil {
+			tx.broken = fmt.Errorf("roll back a failed write: %w", rerr)
+		}
+	}
+	return dbError(err)
+}
+
+// commit queues the inserts of the appended log entries and COMMIT, and
+// sends them.
+func (tx *Tx) commit() error {
 	for _, l := range tx.logs {
 		l.flush()
 	}
@@ -202,18 +453,20 @@ func (db *DB) write(ctx context.Context, wsID string, fn func(*Tx) error) error 
 		}
 		return nil
 	})
-	if err := tx.send(); err != nil {
-		return dbError(err)
-	}
+	return tx.send()
+}
+
+// committed runs what waits for the commit: the after functions, then
+// OnCommit with the appended entries.
+func (tx *Tx) committed() {
 	for _, f := range tx.after {
 		f()
 	}
-	if db.OnCommit != nil {
+	if tx.db.OnCommit != nil {
 		if added := tx.appended(); len(added) > 0 {
-			db.OnCommit(added)
+			tx.db.OnCommit(added)
 		}
 	}
-	return nil
 }
 
 // close rolls back what is left of the transaction and returns the
@@ -225,23 +478,6 @@ func (tx *Tx) close() {
 		cancel()
 	}
 	tx.conn.Release()
-}
-
-// gate waits for this process's turn to append to the workspace's log.
-func (db *DB) gate(ctx context.Context, wsID string) (release func(), err error) {
-	db.mu.Lock()
-	g := db.gates[wsID]
-	if g == nil {
-		g = make(chan struct{}, 1)
-		db.gates[wsID] = g
-	}
-	db.mu.Unlock()
-	select {
-	case g <- struct{}{}:
-		return func() { <-g }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // queue adds a statement to the next round trip.
@@ -257,6 +493,7 @@ func (tx *Tx) send() error {
 	}
 	b := tx.b
 	tx.b = &pgx.Batch{}
+	tx.trips++
 	return tx.conn.SendBatch(tx.ctx, b).Close()
 }
 

@@ -17,7 +17,7 @@ type logState struct {
 	tx      *Tx
 	wsID    string
 	loaded  bool  // the lock is granted and size, version and hashes are read
-	version int64 // the workspace's catalog version under the lock
+	version int64 // the workspace's catalog version under the lock; -1 once tx changed it
 	size    int64 // committed entries plus those appended in tx
 
 	// hashes holds the tlog stored hashes that appends need: the committed
@@ -31,6 +31,29 @@ type logState struct {
 	data, leafHash [][]byte
 	idx            []int64
 	hash           [][]byte
+}
+
+// logMark is how far a log in a transaction had got, to go back to when a
+// request of the transaction fails (see Tx.savepoint).
+type logMark struct {
+	size, version int64
+	entries       int
+	hashes        int
+}
+
+func (l *logState) mark() logMark {
+	return logMark{size: l.size, version: l.version, entries: len(l.seq), hashes: len(l.idx)}
+}
+
+// reset forgets the entries and hashes appended since m.
+func (l *logState) reset(m logMark) {
+	for _, idx := range l.idx[m.hashes:] {
+		delete(l.hashes, idx)
+	}
+	l.size, l.version = m.size, m.version
+	l.seq, l.at, l.typ, l.subject = l.seq[:m.entries], l.at[:m.entries], l.typ[:m.entries], l.subject[:m.entries]
+	l.data, l.leafHash = l.data[:m.entries], l.leafHash[:m.entries]
+	l.idx, l.hash = l.idx[:m.hashes], l.hash[:m.hashes]
 }
 
 // frontierSQL selects, from the one-row relation n(n), the stored hash

@@ -41,10 +41,14 @@ func (db *DB) WorkspaceSecret(ctx context.Context, id string) ([]byte, error) {
 func (db *DB) Invalidate(wsID string) { db.invalidate(wsID) }
 
 // changed marks a workspace's settings or catalog as changed by tx: it
-// bumps the version every process checks its copy against, and drops this
-// process's copy once tx commits.
+// bumps the version every process checks its copy against, makes the later
+// writes of tx read them again, and drops this process's copy once tx
+// commits.
 func (tx *Tx) changed(wsID string) {
 	tx.queue(`UPDATE workspaces SET catalog_version = catalog_version + 1 WHERE id = $1`, wsID)
+	if l := tx.logs[wsID]; l != nil {
+		l.version = -1
+	}
 	tx.after = append(tx.after, func() { tx.db.invalidate(wsID) })
 }
 
