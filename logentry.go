@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -74,4 +76,37 @@ func ContactPointHash(secret []byte, kind ContactPointKind, value string) [32]by
 // contact point hash, '#', the channel type id.
 func HashedConsentID(cpHash [32]byte, channelType string) string {
 	return base64.RawURLEncoding.EncodeToString(cpHash[:]) + "#" + channelType
+}
+
+// ConsentFromLog rebuilds a consent's state from the data of the
+// consent.changed log entry that set it, recorded at recordedAt: what an
+// as_of read answers, with the entry's seq as its proof.
+func ConsentFromLog(data []byte, recordedAt time.Time, contactPoint string, ct ChannelType) (*Consent, error) {
+	var e struct {
+		Seq   int64          `json:"seq"`
+		After *LoggedConsent `json:"after"`
+	}
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("log entry: %w", err)
+	}
+	if e.After == nil {
+		return nil, fmt.Errorf("log entry %d has no state", e.Seq)
+	}
+	a := e.After
+	return &Consent{ID: ConsentID(contactPoint, ct.ID), ContactPoint: contactPoint, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
+		Channel: ct.Channel, Status: a.Status, CapturedAt: a.CapturedAt, RecordedAt: recordedAt, Version: a.Version, Source: a.Source,
+		Reason: a.Reason, PartyID: a.PartyID, Jurisdiction: a.Jurisdiction, Proof: a.Proof, Origin: a.Origin, Seq: e.Seq}, nil
+}
+
+// CandidateHashes returns the contact point hashes of raw normalized as
+// each kind it normalizes as: for filters that do not name the channel.
+func CandidateHashes(secret []byte, region, raw string) [][]byte {
+	var out [][]byte
+	for _, k := range []ContactPointKind{KindEmail, KindPhone, KindCustom} {
+		if cp, err := Normalize(k, raw, region); err == nil {
+			h := ContactPointHash(secret, k, cp)
+			out = append(out, h[:])
+		}
+	}
+	return out
 }

@@ -214,17 +214,7 @@ func (db *DB) consentAsOf(ctx context.Context, wsID string, hash [32]byte, cp st
 	if err != nil {
 		return nil, notFound(err, "consent at that time")
 	}
-	var e struct {
-		Seq   int64                   `json:"seq"`
-		After *consentd.LoggedConsent `json:"after"`
-	}
-	if err := json.Unmarshal(data, &e); err != nil || e.After == nil {
-		return nil, fmt.Errorf("log entry: %v", err)
-	}
-	a := e.After
-	return &consentd.Consent{ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
-		Channel: ct.Channel, Status: a.Status, CapturedAt: a.CapturedAt, RecordedAt: fromNanos(at), Version: a.Version, Source: a.Source,
-		Reason: a.Reason, PartyID: a.PartyID, Jurisdiction: a.Jurisdiction, Proof: a.Proof, Origin: a.Origin, Seq: e.Seq}, nil
+	return consentd.ConsentFromLog(data, fromNanos(at), cp, ct)
 }
 
 // ConsentHistory returns the log entries of one consent, oldest first.
@@ -255,7 +245,7 @@ func (db *DB) ListConsents(ctx context.Context, wsID string, f consentd.ConsentF
 		WHERE c.workspace_id = ?`
 	args := []any{wsID}
 	if f.ContactPoint != "" {
-		hashes := candidateHashes(c, f.ContactPoint)
+		hashes := consentd.CandidateHashes(c.secret, c.ws.DefaultRegion, f.ContactPoint)
 		if len(hashes) == 0 {
 			return nil, "", consentd.FieldErrorf(consentd.EINVALIDCONTACTPOINT, "contact_point", "the contact point cannot be normalized as an email, phone or custom address")
 		}
@@ -307,15 +297,3 @@ func (db *DB) ListConsents(ctx context.Context, wsID string, f consentd.ConsentF
 	return out, next, rows.Err()
 }
 
-// candidateHashes returns the hashes of raw normalized as each kind it
-// normalizes as, for filters that do not say the channel.
-func candidateHashes(c *wsCache, raw string) [][]byte {
-	var out [][]byte
-	for _, k := range []consentd.ContactPointKind{consentd.KindEmail, consentd.KindPhone, consentd.KindCustom} {
-		if cp, err := consentd.Normalize(k, raw, c.ws.DefaultRegion); err == nil {
-			h := consentd.ContactPointHash(c.secret, k, cp)
-			out = append(out, h[:])
-		}
-	}
-	return out
-}
