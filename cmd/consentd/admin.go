@@ -167,3 +167,22 @@ func (m *Main) receiptVerify(ctx context.Context, args []string) error {
 	fmt.Fprintf(m.Stdout, "receipt ok: entry %d is in the log of size %d signed by %s\n", rc.Seq, rc.TreeSize, key)
 	return nil
 }
+
+func (m *Main) keysRotateLinks(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("keys rotate-links", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	k, err := c.linkKeys()
+	if err != nil {
+		return err
+	}
+	if err := k.Rotate(); err != nil {
+		return err
+	}
+	ids := k.KeyIDs()
+	fmt.Fprintf(m.Stdout, "New links are signed with key %s; %d older keys still verify. Restart running servers to sign with it.\n", ids[len(ids)-1], len(ids)-1)
+	return nil
+}

@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/index"
+	"github.com/consentd/consentd/internal/signedlink"
+	"github.com/consentd/consentd/internal/web"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +32,10 @@ type config struct {
 	Addr               string
 	CheckpointInterval time.Duration
 	Workspace          string
+	PublicURL          string
+	SMTPURL            string
+	MailFrom           string
+	LinkKeys           string
 }
 
 // flags registers the shared flags on fs with defaults from the
@@ -51,7 +58,11 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 			d = time.Minute
 		}
 		fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", d, "sign a checkpoint of every grown log this often (CONSENTD_CHECKPOINT_INTERVAL)")
+		fs.StringVar(&c.PublicURL, "public-url", env("CONSENTD_PUBLIC_URL", ""), "base URL of the public pages in links and mail; default http://ADDR (CONSENTD_PUBLIC_URL)")
+		fs.StringVar(&c.SMTPURL, "smtp-url", env("CONSENTD_SMTP_URL", ""), "smtp://user:pass@host:port for confirmation mail; default: write it to DATA/outbox (CONSENTD_SMTP_URL)")
+		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")
 	}
+	fs.StringVar(&c.LinkKeys, "link-keys", env("CONSENTD_LINK_KEYS", ""), "the signed-link keyring; default DATA/link-keys.json (CONSENTD_LINK_KEYS)")
 }
 
 // parse parses flags anywhere among the arguments ("receipt verify FILE
@@ -85,6 +96,8 @@ func parse(fs *flag.FlagSet, args []string) error {
 type store interface {
 	api.Store
 	index.Source
+	doi.Store
+	web.Store
 	Workspaces(ctx context.Context) ([]*consentd.Workspace, error)
 	WorkspaceByName(ctx context.Context, name string) (*consentd.Workspace, error)
 	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
@@ -141,6 +154,15 @@ func (c *config) open(create bool) (store, *ledger.Signer, error) {
 		return nil, nil, err
 	}
 	return db, signer, nil
+}
+
+// linkKeys opens the keyring of the public links' tokens.
+func (c *config) linkKeys() (*signedlink.Keyring, error) {
+	path := c.LinkKeys
+	if path == "" {
+		path = filepath.Join(c.Data, "link-keys.json")
+	}
+	return signedlink.LoadOrCreate(path)
 }
 
 // postgres reports whether the database is a PostgreSQL URL.

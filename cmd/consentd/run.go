@@ -32,6 +32,7 @@ Usage:
   consentd serve [flags]                         run the server
   consentd workspace create NAME [flags]         create a workspace, print its admin key
   consentd keys create --role ROLE [flags]       create an API key, print it on the last line
+  consentd keys rotate-links [flags]             add a new signed-link key (old links keep working)
   consentd log verify [--workspace NAME] [flags] verify every workspace's consent log
   consentd receipt verify [FILE] [flags]         verify a consent receipt offline
   consentd filter --purpose P --channel C [FILE]  keep the rows of a recipient list that may be messaged
@@ -90,8 +91,11 @@ func (m *Main) run(ctx context.Context, args []string) error {
 			return m.workspaceCreate(ctx, r)
 		}
 	case "keys":
-		if s, r := sub(); s == "create" {
+		switch s, r := sub(); s {
+		case "create":
 			return m.keysCreate(ctx, r)
+		case "rotate-links":
+			return m.keysRotateLinks(ctx, r)
 		}
 	case "log":
 		if s, r := sub(); s == "verify" {

@@ -8,12 +8,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/mail"
+	"github.com/consentd/consentd/internal/web"
 )
 
 func (m *Main) serve(ctx context.Context, args []string) error {
@@ -48,12 +53,32 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	publicURL := c.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
+	}
+	links, err := c.linkKeys()
+	if err != nil {
+		return err
+	}
+	sender, err := mail.Open(c.SMTPURL, filepath.Join(c.Data, "outbox"))
+	if err != nil {
+		return fmt.Errorf("mail: %w", err)
+	}
 	logStore := c.ledger(db) // one Mirror: it orders its file updates
 	apiServer := api.New(db, signer, log)
 	apiServer.Ledger = logStore
 	apiServer.Decider = idx
+	if err := apiServer.EnableLinks(links, publicURL); err != nil {
+		return err
+	}
+	// Public pages (signed links, no API key) beside the API.
+	mux := http.NewServeMux()
+	web.New(db, links, log).Mount(mux) // /u/ unsubscribe, /p/ preference center
+	mux.Handle("/c/", doi.NewHandler(db, links, log))
+	mux.Handle("/", apiServer)
 	srv := &http.Server{
-		Handler:           accessLog(log, api.Instrument(apiServer)),
+		Handler:           accessLog(log, api.Instrument(mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -67,6 +92,14 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		defer close(cpDone)
 		checkpointLoop(cpCtx, db, logStore, signer, c.CheckpointInterval, log)
 	}()
+	// Background work with a stated exit: each loop ends when its context
+	// is cancelled at shutdown, before the database closes.
+	workCtx, stopWork := context.WithCancel(context.Background())
+	var work sync.WaitGroup
+	work.Add(2)
+	go func() { defer work.Done(); apiServer.RunRequests(workCtx, time.Second) }()                               // data-subject requests
+	go func() { defer work.Done(); doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log).Run(workCtx) }() // confirmation mail
+	defer func() { stopWork(); work.Wait() }()
 	followCtx, stopFollowing := context.WithCancel(context.Background())
 	defer stopFollowing()
 	// Writes by other processes or replicas: woken by PostgreSQL's

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -32,9 +33,10 @@ type Server struct {
 	Log     *slog.Logger
 	Now     func() time.Time
 
-	mux  *http.ServeMux
-	doc  *openapi.Document
-	keys sync.Map // key hash -> cachedKey
+	mux   *http.ServeMux
+	doc   *openapi.Document
+	links atomic.Pointer[linkMaker] // set by EnableLinks
+	keys  sync.Map                  // key hash -> cachedKey
 }
 
 // Decider answers one decision.

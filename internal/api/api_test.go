@@ -23,6 +23,7 @@ import (
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
 )
 
@@ -95,6 +96,13 @@ func newEnv(t *testing.T) *env {
 	idx := index.New(db, logger)
 	db.OnCommit = func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) }
 	s.Decider = idx
+	links, err := signedlink.LoadOrCreate(filepath.Join(dir, "link-keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnableLinks(links, ""); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if l := logs.String(); strings.Contains(l, "level=ERROR") {
 			t.Errorf("the server logged errors:\n%s", l)

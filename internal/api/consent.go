@@ -1,19 +1,28 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/signedlink"
 )
 
 // writeAnswer is a consent as a write left it, with what the write did.
 type writeAnswer struct {
 	*consentd.Consent
-	Applied bool             `json:"applied"`
-	Outcome consentd.Outcome `json:"outcome" enum:"created,changed,unchanged,superseded"`
+	Applied      bool                `json:"applied"`
+	Outcome      consentd.Outcome    `json:"outcome" enum:"created,changed,unchanged,superseded"`
+	Confirmation *confirmationAnswer `json:"confirmation,omitempty" doc:"set when the write was an opt-in that needs double opt-in: it is stored as pending, and a confirmation link goes to the contact point"`
+}
+
+// confirmationAnswer says where a double opt-in confirmation goes.
+type confirmationAnswer struct {
+	SentTo    string    `json:"sent_to" doc:"the contact point, masked (j***@e***.com)"`
+	ExpiresAt time.Time `json:"expires_at" doc:"the link is refused after this; the consent stays pending"`
 }
 
 type batchWrite struct {
@@ -48,18 +57,27 @@ func (s *Server) postConsent(w http.ResponseWriter, r *http.Request, k *consentd
 	if err := decode(r, maxBody, &in); err != nil {
 		return err
 	}
-	res, err := s.DB.WriteConsents(r.Context(), k.WorkspaceID, []consentd.ConsentWrite{in}, actor(k))
+	writes := []consentd.ConsentWrite{in}
+	held, err := s.holdForConfirmation(r.Context(), k.WorkspaceID, writes)
+	if err != nil {
+		return err
+	}
+	res, err := s.DB.WriteConsents(r.Context(), k.WorkspaceID, writes, actor(k))
 	if err != nil {
 		return err
 	}
 	if res[0].Err != nil {
 		return res[0].Err
 	}
+	confs, err := s.issueConfirmations(r.Context(), k.WorkspaceID, writes, held, res)
+	if err != nil {
+		return err
+	}
 	status := 200
 	if res[0].Outcome == consentd.Created {
 		status = 201
 	}
-	writeJSON(w, status, writeAnswer{res[0].Consent, res[0].Applied, res[0].Outcome})
+	writeJSON(w, status, writeAnswer{res[0].Consent, res[0].Applied, res[0].Outcome, confs[0]})
 	return nil
 }
 
@@ -71,7 +89,15 @@ func (s *Server) postConsentBatch(w http.ResponseWriter, r *http.Request, k *con
 	if len(in.Consents) > MaxBatch {
 		return consentd.Errorf(consentd.ETOOLARGE, "a batch holds at most %d consents", MaxBatch)
 	}
+	held, err := s.holdForConfirmation(r.Context(), k.WorkspaceID, in.Consents)
+	if err != nil {
+		return err
+	}
 	res, err := s.DB.WriteConsents(r.Context(), k.WorkspaceID, in.Consents, actor(k))
+	if err != nil {
+		return err
+	}
+	confs, err := s.issueConfirmations(r.Context(), k.WorkspaceID, in.Consents, held, res)
 	if err != nil {
 		return err
 	}
@@ -81,11 +107,86 @@ func (s *Server) postConsentBatch(w http.ResponseWriter, r *http.Request, k *con
 			p := problemOf(r.Err)
 			out.Results[i].Error = &p
 		} else {
-			out.Results[i].writeAnswer = &writeAnswer{r.Consent, r.Applied, r.Outcome}
+			out.Results[i].writeAnswer = &writeAnswer{r.Consent, r.Applied, r.Outcome, confs[i]}
 		}
 	}
 	writeJSON(w, 200, out)
 	return nil
+}
+
+// holdForConfirmation turns each write that needs double opt-in
+// (consentd.DoubleOptInRequired) into a pending one, in place, and reports
+// which (nil: none). An opt-in to a consent that is opted_in already is not
+// held: it grants nothing new, and holding it would let anyone who knows an
+// address demote a confirmed subscription to pending.
+func (s *Server) holdForConfirmation(ctx context.Context, wsID string, writes []consentd.ConsentWrite) ([]bool, error) {
+	cat, err := s.DB.Catalog(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	var held []bool
+	for i := range writes {
+		w := &writes[i]
+		if !consentd.DoubleOptInRequired(cat, w) || s.optedIn(ctx, wsID, cat, w) {
+			continue
+		}
+		if held == nil {
+			held = make([]bool, len(writes))
+		}
+		w.Status = consentd.Pending
+		held[i] = true
+	}
+	return held, nil
+}
+
+// optedIn reports whether the consent w writes is stored as opted_in.
+func (s *Server) optedIn(ctx context.Context, wsID string, cat *consentd.Catalog, w *consentd.ConsentWrite) bool {
+	var ct consentd.ChannelType
+	var err error
+	if w.ChannelType != "" {
+		ct, err = cat.ResolveID(w.ChannelType)
+	} else {
+		ct, err = cat.Resolve(w.Purpose, w.Topic, w.Channel)
+	}
+	if err != nil {
+		return false
+	}
+	c, err := s.DB.Consent(ctx, wsID, consentd.ConsentID(w.ContactPoint, ct.ID), time.Time{})
+	return err == nil && c.Status == consentd.OptedIn
+}
+
+// issueConfirmations records a double opt-in confirmation for each held
+// write that left its consent pending (a superseded one did not), after
+// the writes committed, and answers where each goes (nil: no
+// confirmation). internal/doi mails them. It is idempotent: a retried
+// request finds its consents unchanged and gets the same confirmations, so
+// a failure here, after the commit, is mended by the client's retry.
+func (s *Server) issueConfirmations(ctx context.Context, wsID string, writes []consentd.ConsentWrite, held []bool, res []consentd.WriteResult) ([]*confirmationAnswer, error) {
+	out := make([]*confirmationAnswer, len(res))
+	var in []consentd.ConfirmationInput
+	var at []int
+	for i, r := range res {
+		if held == nil || !held[i] || r.Err != nil || r.Consent == nil || r.Consent.Status != consentd.Pending ||
+			!r.Applied && r.Outcome != consentd.Unchanged {
+			continue
+		}
+		in = append(in, consentd.ConfirmationInput{ContactPoint: r.Consent.ContactPoint, ChannelType: r.Consent.ChannelType,
+			ConsentVersion: r.Consent.Version, Proof: writes[i].Proof, Nonce: signedlink.NewNonce()})
+		at = append(at, i)
+	}
+	if len(in) == 0 {
+		return out, nil
+	}
+	confs, err := s.DB.CreateConfirmations(ctx, wsID, in)
+	if err != nil {
+		return nil, err
+	}
+	for j, f := range confs {
+		if f != nil {
+			out[at[j]] = &confirmationAnswer{SentTo: consentd.MaskContactPoint(res[at[j]].Consent.ContactPoint), ExpiresAt: f.ExpiresAt}
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {

@@ -1,4 +1,286 @@
 package api
 
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/openapi"
+)
+
+// This file serves what people and agents send in to say no: SMS replies
+// (POST /v1/inbound/sms and its review list), an agent's opt-out of a whole
+// party (POST /v1/parties/{id}:opt-out-all), and data-subject requests
+// (POST /v1/requests), which RunRequests carries out in the background.
+
+type inboundList struct {
+	Messages      []*consentd.InboundMessage `json:"messages"`
+	NextPageToken string                     `json:"next_page_token,omitempty"`
+}
+
+type requestList struct {
+	Requests      []*consentd.Request `json:"requests"`
+	NextPageToken string              `json:"next_page_token,omitempty"`
+}
+
+// optOutAllInput is the optional body of an agent opt-out.
+type optOutAllInput struct {
+	Reason string `json:"reason,omitempty" doc:"why, as the agent was told; recorded on each consent"`
+}
+
+// optOutAllAnswer is every consent an agent opt-out wrote.
+type optOutAllAnswer struct {
+	PartyID  string      `json:"party_id"`
+	Consents []batchItem `json:"consents"`
+}
+
 // inboundRoutes are SMS replies, agent opt-out and data-subject requests.
-func (s *Server) inboundRoutes() []route { return nil }
+func (s *Server) inboundRoutes() []route {
+	id := []openapi.Param{{Name: "id", In: "path", Description: "the resource id, URL-escaped"}}
+	page := []openapi.Param{{Name: "limit", Type: "integer", Description: "1 to 1000, default 100"}, {Name: "page_token"}}
+	op := func(method, path, summary, tag string, req, resp any, status int, q []openapi.Param) openapi.Operation {
+		return openapi.Operation{Method: method, Path: path, Summary: summary, Tags: []string{tag}, Request: req, Response: resp, Status: status, Query: q}
+	}
+	return []route{
+		{op("POST", "/v1/inbound/sms", "An SMS reply from a provider's webhook: an opt-out keyword (STOP, STOPALL, QUIT, END, REVOKE, OPT OUT, CANCEL, UNSUBSCRIBE, alone, any case and punctuation) opts the number out of SMS; other text is kept for review",
+			"inbound", consentd.InboundSMS{}, consentd.InboundResult{}, 0, nil), writers, s.postInboundSMS},
+		{op("GET", "/v1/inbound/sms", "Stored SMS replies, by default those waiting for review", "inbound", nil, inboundList{}, 0,
+			append([]openapi.Param{{Name: "state", Enum: []string{"review", "resolved", "opted_out", "all"}, Description: "default review"}}, page...)), readers, s.listInboundSMS},
+		{op("POST", "/v1/inbound/sms/{id}:resolve", "Mark an SMS reply reviewed; action opt_out opts the number out as a keyword does", "inbound",
+			consentd.InboundResolution{}, consentd.InboundResult{}, 0, id), writers, s.resolveInboundSMS},
+
+		{op("POST", "/v1/parties/{id}:opt-out-all", "Agent opt-out: opted_out on every channel type of every contact point of the party, whatever its state was", "parties",
+			optOutAllInput{}, optOutAllAnswer{}, 0, id), agents, s.optOutAll},
+
+		{op("POST", "/v1/requests", "File a data-subject request; a background job carries it out", "requests",
+			consentd.RequestInput{}, consentd.Request{}, 201, nil), writers, s.postRequest},
+		{op("GET", "/v1/requests", "List data-subject requests", "requests", nil, requestList{}, 0,
+			append([]openapi.Param{{Name: "state", Enum: []string{"pending", "completed", "failed"}}}, page...)), readers, s.listRequests},
+		{op("GET", "/v1/requests/{id}", "A data-subject request: its state, due date, result and errors", "requests",
+			nil, consentd.Request{}, 0, id), readers, s.getRequest},
+	}
+}
+
+// pathID returns the {id} of a route "…/{id}:<suffix>", which the mux
+// registers on the whole segment; ENOTFOUND when the segment does not end
+// in the suffix.
+func pathID(r *http.Request, suffix string) (string, error) {
+	id, ok := strings.CutSuffix(r.PathValue("id"), ":"+suffix)
+	if !ok || id == "" {
+		return "", consentd.Errorf(consentd.ENOTFOUND, "no such route")
+	}
+	return id, nil
+}
+
+// decodeOptional decodes a JSON body into v, strictly, when there is one:
+// an empty body leaves v as it is.
+func decodeOptional(r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	return decodeBytes(body, v)
+}
+
+// pageLimit reads ?limit= (1 to 1000; 0 when absent).
+func pageLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, consentd.FieldErrorf(consentd.EINVALID, "limit", "limit is a number from 1 to 1000")
+	}
+	return n, nil
+}
+
+func (s *Server) postInboundSMS(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	var in consentd.InboundSMS
+	if err := decode(r, maxBody, &in); err != nil {
+		return err
+	}
+	res, err := s.DB.InboundSMS(r.Context(), k.WorkspaceID, in, actor(k))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, res)
+	return nil
+}
+
+func (s *Server) listInboundSMS(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	ms, next, err := s.DB.InboundMessages(r.Context(), k.WorkspaceID, consentd.InboundFilter{State: q.Get("state"), Limit: limit, PageToken: q.Get("page_token")})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, inboundList{Messages: ms, NextPageToken: next})
+	return nil
+}
+
+func (s *Server) resolveInboundSMS(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	id, err := pathID(r, "resolve")
+	if err != nil {
+		return err
+	}
+	var in consentd.InboundResolution
+	if err := decodeOptional(r, &in); err != nil {
+		return err
+	}
+	res, err := s.DB.ResolveInboundMessage(r.Context(), k.WorkspaceID, id, in, actor(k))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, res)
+	return nil
+}
+
+// optOutAll writes opted_out, now, with source {type: agent, name: <key
+// id>}, on every channel type of the catalog on the channels of each of
+// the party's contact points' kind, in one transaction.
+func (s *Server) optOutAll(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	id, err := pathID(r, "opt-out-all")
+	if err != nil {
+		return err
+	}
+	var in optOutAllInput
+	if err := decodeOptional(r, &in); err != nil {
+		return err
+	}
+	if len(in.Reason) > 1000 {
+		return consentd.FieldErrorf(consentd.EINVALID, "reason", "reason is at most 1000 bytes")
+	}
+	p, err := s.DB.Party(r.Context(), k.WorkspaceID, id)
+	if err != nil {
+		return err
+	}
+	cat, err := s.DB.Catalog(r.Context(), k.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	out := optOutAllAnswer{PartyID: p.ID, Consents: []batchItem{}}
+	writes := consentd.OptOutWrites(cat, p.ContactPoints, p.ID, consentd.Source{Type: consentd.SourceAgent, Name: k.ID}, in.Reason, s.Now().UTC())
+	if len(writes) > 0 {
+		res, err := s.DB.WriteConsents(r.Context(), k.WorkspaceID, writes, actor(k))
+		if err != nil {
+			return err
+		}
+		for _, wr := range res {
+			if wr.Err != nil {
+				p := problemOf(wr.Err)
+				out.Consents = append(out.Consents, batchItem{Error: &p})
+			} else {
+				out.Consents = append(out.Consents, batchItem{writeAnswer: &writeAnswer{Consent: wr.Consent, Applied: wr.Applied, Outcome: wr.Outcome}})
+			}
+		}
+	}
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func (s *Server) postRequest(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	var in consentd.RequestInput
+	if err := decode(r, maxBody, &in); err != nil {
+		return err
+	}
+	req, err := s.DB.CreateRequest(r.Context(), k.WorkspaceID, in, actor(k))
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/requests/"+req.ID)
+	writeJSON(w, 201, req)
+	return nil
+}
+
+func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	rs, next, err := s.DB.Requests(r.Context(), k.WorkspaceID, consentd.RequestFilter{State: q.Get("state"), Limit: limit, PageToken: q.Get("page_token")})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, requestList{Requests: rs, NextPageToken: next})
+	return nil
+}
+
+func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	req, err := s.DB.Request(r.Context(), k.WorkspaceID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, req)
+	return nil
+}
+
+// requestBatch is how many pending requests one pass of the worker reads.
+const requestBatch = 100
+
+// RunRequests is the data-subject request worker: it carries out the
+// pending requests of every workspace (ProcessRequests) at once and then
+// every interval, until ctx is done. The state lives in the database, so a
+// restart loses nothing: what was pending is done on the next pass, and a
+// request is carried out in one transaction, once, also when several
+// replicas run the worker.
+func (s *Server) RunRequests(ctx context.Context, interval time.Duration) {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.ProcessRequests(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Error("data-subject requests", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ProcessRequests carries out the pending requests whose next attempt is
+// due, oldest first, and returns how many it completed. A request that
+// fails is logged (its workspace and id, never a contact point) and tried
+// again later; it does not stop the others.
+func (s *Server) ProcessRequests(ctx context.Context) (int, error) {
+	done := 0
+	for {
+		refs, err := s.DB.PendingRequests(ctx, s.Now(), requestBatch)
+		if err != nil {
+			return done, err
+		}
+		failed := 0
+		for _, ref := range refs {
+			if ctx.Err() != nil {
+				return done, ctx.Err()
+			}
+			if _, err := s.DB.ProcessRequest(ctx, ref.WorkspaceID, ref.ID); err != nil {
+				failed++
+				if ctx.Err() == nil {
+					s.Log.Error("data-subject request failed", "workspace", ref.WorkspaceID, "request", ref.ID, "code", consentd.ErrorCode(err), "err", err)
+				}
+				continue
+			}
+			done++
+		}
+		if len(refs) < requestBatch || failed > 0 {
+			return done, nil
+		}
+	}
+}

@@ -44,4 +44,35 @@ type Store interface {
 	DeleteKey(ctx context.Context, wsID, id string) error
 
 	Log(ctx context.Context, wsID string, after int64, limit int) ([]consentd.LogRecord, error)
+
+	// Signed links (links.go, issue 4): the contact point of a link is
+	// normalized and its plaintext stored, so that the public pages can
+	// show it; the token carries only its hash. Backends: links.go.
+	PutContactPoint(ctx context.Context, wsID string, kind consentd.ContactPointKind, raw string) (string, [32]byte, error)
+
+	// ---- Inbound SMS replies and data-subject requests (inbound.go, issue 4) ----
+
+	// InboundSMS handles an SMS reply in one transaction: an opt-out keyword
+	// adds an sms_stop suppression and opts the number's SMS consents out;
+	// other text is stored for review. A message id seen before answers the
+	// stored reply, Duplicate set, and changes nothing. Backends: inbound.go.
+	InboundSMS(ctx context.Context, wsID string, in consentd.InboundSMS, actor string) (*consentd.InboundResult, error)
+	InboundMessages(ctx context.Context, wsID string, f consentd.InboundFilter) ([]*consentd.InboundMessage, string, error)
+	ResolveInboundMessage(ctx context.Context, wsID, id string, r consentd.InboundResolution, actor string) (*consentd.InboundResult, error)
+	// CreateRequest stores a pending data-subject request; ProcessRequest
+	// carries it out in one transaction (the request worker calls it for
+	// each of PendingRequests, across workspaces). Backends: request.go.
+	CreateRequest(ctx context.Context, wsID string, in consentd.RequestInput, actor string) (*consentd.Request, error)
+	Request(ctx context.Context, wsID, id string) (*consentd.Request, error)
+	Requests(ctx context.Context, wsID string, f consentd.RequestFilter) ([]*consentd.Request, string, error)
+	PendingRequests(ctx context.Context, now time.Time, limit int) ([]consentd.RequestRef, error)
+	ProcessRequest(ctx context.Context, wsID, id string) (*consentd.Request, error)
+
+	// ---- Double opt-in (consent.go, issue 4) ----
+
+	// CreateConfirmations records a double opt-in confirmation for each
+	// pending consent a write just stored (idempotent per consent
+	// version; nil for one that is no longer pending at that version).
+	// Confirming, and mailing them, is internal/doi's. Backends: doi.go.
+	CreateConfirmations(ctx context.Context, wsID string, in []consentd.ConfirmationInput) ([]*consentd.Confirmation, error)
 }

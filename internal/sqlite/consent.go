@@ -296,4 +296,3 @@ func (db *DB) ListConsents(ctx context.Context, wsID string, f consentd.ConsentF
 	}
 	return out, next, rows.Err()
 }
-

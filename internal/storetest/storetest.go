@@ -81,6 +81,7 @@ var tests = []struct {
 	{"Isolation", testIsolation},
 	{"ConcurrentWritersOneKey", testConcurrentWritersOneKey},
 	{"ConcurrentWritersManyKeys", testConcurrentWritersManyKeys},
+	{"Inbound", testInbound}, // inbound.go: SMS replies, data-subject requests (issue 4)
 }
 
 // env is a store with one workspace holding the standard catalog.

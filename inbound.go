@@ -1,0 +1,239 @@
+package consentd
+
+import (
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// SMS opt-out keywords, as SMSKeyword returns them. STOP, QUIT, END,
+// REVOKE, OPT OUT, CANCEL and UNSUBSCRIBE are DESIGN.md's list; STOPALL is
+// the CTIA's sixth standard opt-out keyword.
+var smsKeywords = map[string]string{
+	"STOP":        "STOP",
+	"STOPALL":     "STOPALL",
+	"STOP ALL":    "STOPALL",
+	"QUIT":        "QUIT",
+	"END":         "END",
+	"REVOKE":      "REVOKE",
+	"OPT OUT":     "OPT OUT",
+	"OPTOUT":      "OPT OUT",
+	"CANCEL":      "CANCEL",
+	"UNSUBSCRIBE": "UNSUBSCRIBE",
+}
+
+// maxKeywordInput bounds the texts SMSKeyword reads: no keyword with its
+// punctuation is longer, so a longer text is not one.
+const maxKeywordInput = 256
+
+// SMSKeyword reports whether an SMS reply is an opt-out keyword, and which.
+// The message must be the keyword alone: letters in any case (and in any
+// Unicode compatibility form, such as full-width), with anything that is
+// not a letter or a digit around it ignored (spaces, punctuation, quotes,
+// emoji), and any such run between two words read as one space, so that
+// "Stop.", " stop!! ", "🛑 STOP 🛑", "opt-out", "Opt  Out" and "OPTOUT"
+// are keywords. A keyword inside a longer message ("please stop",
+// "stop please", "STOP 2", "stop stop") is not: such a reply is kept for a
+// person to review, because "don't stop" is not an opt-out.
+func SMSKeyword(text string) (keyword string, ok bool) {
+	if len(text) > maxKeywordInput {
+		return "", false
+	}
+	s := norm.NFKC.String(text)
+	var b strings.Builder
+	gap := false
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			gap = b.Len() > 0
+			continue
+		}
+		if gap {
+			b.WriteByte(' ')
+			gap = false
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	keyword, ok = smsKeywords[b.String()]
+	return keyword, ok
+}
+
+// Actions an inbound SMS reply leads to, and the states of a stored reply.
+const (
+	InboundOptedOut = "opted_out" // action and state: a keyword opted the number out of SMS
+	InboundReview   = "review"    // action and state: other text, kept for a person to read
+	InboundResolved = "resolved"  // state: reviewed
+)
+
+// Resolutions of a reviewed reply.
+const (
+	ResolveDismiss = "dismiss" // nothing to do
+	ResolveOptOut  = "opt_out" // the reply meant stop: opt the number out as a keyword does
+)
+
+// Limits of an inbound SMS reply's fields, in bytes.
+const (
+	MaxSMSText   = 8 << 10
+	maxSMSField  = 64  // to, provider
+	maxMessageID = 256 // message_id
+)
+
+// InboundSMS is an SMS reply as a provider's webhook hands it over.
+type InboundSMS struct {
+	From       string    `json:"from" doc:"the sender's number: E.164, or national in the workspace's default region"`
+	To         string    `json:"to,omitempty" doc:"the number or short code the reply was sent to"`
+	Text       string    `json:"text"`
+	ReceivedAt time.Time `json:"received_at,omitzero" doc:"when the provider received the reply; default now. The opt-outs are captured at this time"`
+	Provider   string    `json:"provider,omitempty"`
+	MessageID  string    `json:"message_id,omitempty" doc:"the provider's id of the message: a reply delivered twice is handled once"`
+}
+
+// Validate checks the fields of a reply that need no store, and fills in
+// ReceivedAt (now) when it is zero. The sender's number is checked when it
+// is normalized (NormalizeSender). It returns an *Error naming the field.
+func (in *InboundSMS) Validate(now time.Time) error {
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = now
+	}
+	in.ReceivedAt = in.ReceivedAt.UTC()
+	switch {
+	case len(in.Text) > MaxSMSText:
+		return FieldErrorf(EINVALID, "text", "text is longer than %d bytes", MaxSMSText)
+	case !utf8.ValidString(in.Text):
+		return FieldErrorf(EINVALID, "text", "text is not valid UTF-8")
+	case len(in.To) > maxSMSField || !noControlChars(in.To):
+		return FieldErrorf(EINVALID, "to", "to is at most %d printable characters", maxSMSField)
+	case len(in.Provider) > maxSMSField || !noControlChars(in.Provider):
+		return FieldErrorf(EINVALID, "provider", "provider is at most %d printable characters", maxSMSField)
+	case len(in.MessageID) > maxMessageID || !noControlChars(in.MessageID):
+		return FieldErrorf(EINVALID, "message_id", "message_id is at most %d printable characters", maxMessageID)
+	case in.ReceivedAt.After(now.Add(MaxSkew)):
+		return FieldErrorf(EFUTURECAPTUREDAT, "received_at", "received_at is in the future")
+	case in.ReceivedAt.Year() < 1970:
+		return FieldErrorf(EINVALIDTIME, "received_at", "received_at is before 1970")
+	}
+	return nil
+}
+
+// NormalizeSender normalizes the sender of an SMS reply as a phone number;
+// its error names the field "from" and never the number.
+func NormalizeSender(raw, defaultRegion string) (string, error) {
+	if strings.TrimSpace(raw) == "" {
+		return "", FieldErrorf(EINVALIDCONTACTPOINT, "from", "from is required: the sender's phone number")
+	}
+	cp, err := Normalize(KindPhone, raw, defaultRegion)
+	return cp, renameErrField(err, "contact_point", "from")
+}
+
+// renameField returns err with its field old called new: a normalization
+// error for an input field that is not called contact_point.
+func renameErrField(err error, old, new string) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	c := &Error{Code: e.Code, Message: strings.ReplaceAll(e.Message, old, new), Fields: make([]FieldError, len(e.Fields))}
+	for i, f := range e.Fields {
+		if f.Field == old {
+			f.Field, f.Message = new, strings.ReplaceAll(f.Message, old, new)
+		}
+		c.Fields[i] = f
+	}
+	return c
+}
+
+func noControlChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// InboundMessage is a stored SMS reply.
+type InboundMessage struct {
+	ID            string     `json:"id"`
+	From          string     `json:"from" doc:"the sender, normalized (E.164); personal data, never logged"`
+	To            string     `json:"to,omitempty"`
+	Text          string     `json:"text"`
+	Provider      string     `json:"provider,omitempty"`
+	MessageID     string     `json:"message_id,omitempty"`
+	ReceivedAt    time.Time  `json:"received_at"`
+	RecordedAt    time.Time  `json:"recorded_at"`
+	Action        string     `json:"action" enum:"opted_out,review" doc:"what the reply did when it arrived"`
+	Keyword       string     `json:"keyword,omitempty" doc:"the opt-out keyword it was read as"`
+	State         string     `json:"state" enum:"opted_out,review,resolved"`
+	SuppressionID string     `json:"suppression_id,omitempty" doc:"the sms_stop suppression of the number"`
+	ResolvedAt    *time.Time `json:"resolved_at,omitempty"`
+	ResolvedBy    string     `json:"resolved_by,omitempty"`
+	Resolution    string     `json:"resolution,omitempty" enum:"dismiss,opt_out"`
+	Note          string     `json:"note,omitempty"`
+}
+
+// WrittenConsent is a consent as a write left it, with what the write did.
+type WrittenConsent struct {
+	*Consent
+	Applied bool    `json:"applied"`
+	Outcome Outcome `json:"outcome" enum:"created,changed,unchanged,superseded"`
+}
+
+// InboundResult is what an SMS reply, or its review, did.
+type InboundResult struct {
+	Action      string           `json:"action" enum:"opted_out,review"`
+	Duplicate   bool             `json:"duplicate,omitempty" doc:"the provider's message id was seen before: nothing was done again"`
+	Message     *InboundMessage  `json:"message"`
+	Suppression *Suppression     `json:"suppression,omitempty" doc:"the sms_stop suppression on channel sms: it covers every commercial and tracking purpose, also those created later"`
+	Consents    []WrittenConsent `json:"consents,omitempty" doc:"the number's SMS consents, each written opted_out"`
+}
+
+// InboundFilter selects stored replies.
+type InboundFilter struct {
+	State     string // review (default), resolved, opted_out, or all
+	Limit     int
+	PageToken string
+}
+
+// InboundResolution is a reviewer's answer to a reply.
+type InboundResolution struct {
+	Action string `json:"action,omitempty" enum:"dismiss,opt_out" doc:"dismiss (default): nothing to do; opt_out: the reply meant stop"`
+	Note   string `json:"note,omitempty"`
+}
+
+// Validate checks a resolution and fills in the default action.
+func (r *InboundResolution) Validate() error {
+	if r.Action == "" {
+		r.Action = ResolveDismiss
+	}
+	switch {
+	case r.Action != ResolveDismiss && r.Action != ResolveOptOut:
+		return FieldErrorf(EINVALID, "action", "action must be dismiss or opt_out")
+	case len(r.Note) > 1000:
+		return FieldErrorf(EINVALID, "note", "note is at most 1000 bytes")
+	}
+	return nil
+}
+
+// ValidInboundState reports whether s selects stored replies.
+func ValidInboundState(s string) bool {
+	switch s {
+	case InboundReview, InboundResolved, InboundOptedOut, "all":
+		return true
+	}
+	return false
+}
+
+// SMSStopWrites returns the opt-out writes of an SMS STOP: opted_out, at
+// the reply's time, on each of the number's existing SMS consents, named by
+// purpose and topic.
+func SMSStopWrites(from string, existing []ChannelType, at time.Time, src Source) []ConsentWrite {
+	out := make([]ConsentWrite, 0, len(existing))
+	for _, ct := range existing {
+		out = append(out, ConsentWrite{ContactPoint: from, Channel: ChannelSMS, Purpose: ct.Purpose, Topic: ct.Topic,
+			Status: OptedOut, CapturedAt: at, Source: src, Reason: string(SuppressSMSStop)})
+	}
+	return out
+}

@@ -1,0 +1,91 @@
+package consentd_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentd/consentd"
+)
+
+func TestSMSKeyword(t *testing.T) {
+	keywords := map[string]string{
+		"STOP": "STOP", "STOPALL": "STOPALL", "STOP ALL": "STOPALL", "QUIT": "QUIT", "END": "END", "REVOKE": "REVOKE",
+		"OPT OUT": "OPT OUT", "OPTOUT": "OPT OUT", "CANCEL": "CANCEL", "UNSUBSCRIBE": "UNSUBSCRIBE",
+	}
+	type tc struct {
+		text, want string // want "" = not a keyword: review
+	}
+	var tests []tc
+	// Every keyword in every case and with punctuation, spaces and emoji
+	// around it.
+	for kw, want := range keywords {
+		for _, form := range []string{kw, strings.ToLower(kw), kw[:1] + strings.ToLower(kw[1:])} {
+			for _, wrap := range []string{"%s", " %s ", "%s.", "%s!", " %s!! ", "\"%s\"", "%s 🛑", "🛑%s🛑", "\t%s\r\n", "...%s...", "(%s)", "%s 🙏🏽", "¡%s!", "%s?"} {
+				tests = append(tests, tc{strings.Replace(wrap, "%s", form, 1), want})
+			}
+		}
+	}
+	tests = append(tests,
+		// Separators between the words of a keyword.
+		tc{"opt-out", "OPT OUT"}, tc{"OPT-OUT", "OPT OUT"}, tc{"Opt  Out", "OPT OUT"}, tc{"opt_out", "OPT OUT"},
+		tc{"opt\nout", "OPT OUT"}, tc{"Opt-Out.", "OPT OUT"}, tc{"optout", "OPT OUT"}, tc{"stop all", "STOPALL"}, tc{"Stop-All!", "STOPALL"},
+		// Unicode compatibility forms and case.
+		tc{"ＳＴＯＰ", "STOP"}, tc{"ｓｔｏｐ", "STOP"}, tc{"sToP", "STOP"}, tc{"\u00a0stop\u00a0", "STOP"}, tc{"stop\u200b", "STOP"},
+		// Not a keyword alone: review.
+		tc{"please stop", ""}, tc{"stop please", ""}, tc{"opt out please", ""}, tc{"Please STOP!", ""}, tc{"don't stop", ""},
+		tc{"stop stop", ""}, tc{"STOP 2", ""}, tc{"STOP2", ""}, tc{"stopp", ""}, tc{"sto p", ""}, tc{"s.t.o.p", ""}, tc{"S T O P", ""},
+		tc{"unsubscribe me", ""}, tc{"cancel my order", ""}, tc{"the end", ""}, tc{"quitting", ""}, tc{"opt in", ""}, tc{"OPT", ""},
+		tc{"START", ""}, tc{"HELP", ""}, tc{"UNSTOP", ""}, tc{"Yes", ""}, tc{"", ""}, tc{"   ", ""}, tc{"🛑", ""}, tc{"!!!", ""},
+		tc{"ЅТОР", ""}, // Cyrillic look-alikes
+		tc{"STOP\nSent from my iPhone", ""},
+		tc{strings.Repeat(" ", 300) + "STOP", ""}, // longer than any keyword with its punctuation
+	)
+	for _, tt := range tests {
+		got, ok := consentd.SMSKeyword(tt.text)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("SMSKeyword(%q) = %q, %v; want %q, %v", tt.text, got, ok, tt.want, tt.want != "")
+		}
+	}
+}
+
+func TestInboundSMSValidate(t *testing.T) {
+	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	ok := consentd.InboundSMS{From: "+4915112345678", Text: "STOP"}
+	if err := ok.Validate(now); err != nil || !ok.ReceivedAt.Equal(now) {
+		t.Errorf("Validate() = %v, received_at %v; want nil, now", err, ok.ReceivedAt)
+	}
+	for _, c := range []struct {
+		name  string
+		mod   func(*consentd.InboundSMS)
+		code  string
+		field string
+	}{
+		{"future", func(in *consentd.InboundSMS) { in.ReceivedAt = now.Add(time.Hour) }, consentd.EFUTURECAPTUREDAT, "received_at"},
+		{"before 1970", func(in *consentd.InboundSMS) { in.ReceivedAt = time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC) }, consentd.EINVALIDTIME, "received_at"},
+		{"long text", func(in *consentd.InboundSMS) { in.Text = strings.Repeat("x", consentd.MaxSMSText+1) }, consentd.EINVALID, "text"},
+		{"bad utf-8", func(in *consentd.InboundSMS) { in.Text = "\xff" }, consentd.EINVALID, "text"},
+		{"long message id", func(in *consentd.InboundSMS) { in.MessageID = strings.Repeat("x", 300) }, consentd.EINVALID, "message_id"},
+		{"control in provider", func(in *consentd.InboundSMS) { in.Provider = "a\nb" }, consentd.EINVALID, "provider"},
+		{"long to", func(in *consentd.InboundSMS) { in.To = strings.Repeat("1", 65) }, consentd.EINVALID, "to"},
+	} {
+		in := ok
+		in.ReceivedAt = time.Time{}
+		c.mod(&in)
+		err := in.Validate(now)
+		if e, isErr := err.(*consentd.Error); !isErr || e.Code != c.code || len(e.Fields) == 0 || e.Fields[0].Field != c.field {
+			t.Errorf("Validate(%s) = %v; want %s on %s", c.name, err, c.code, c.field)
+		}
+	}
+	for _, raw := range []string{"", "  ", "not a number", "+1"} {
+		_, err := consentd.NormalizeSender(raw, "")
+		if e, isErr := err.(*consentd.Error); !isErr || e.Code != consentd.EINVALIDCONTACTPOINT || e.Fields[0].Field != "from" {
+			t.Errorf("NormalizeSender(%q) = %v; want %s on from", raw, err, consentd.EINVALIDCONTACTPOINT)
+		} else if strings.Contains(e.Message, "contact_point") {
+			t.Errorf("NormalizeSender(%q): message %q names contact_point, not from", raw, e.Message)
+		}
+	}
+	if cp, err := consentd.NormalizeSender("0151 12345678", "DE"); err != nil || cp != "+4915112345678" {
+		t.Errorf("NormalizeSender(national, DE) = %q, %v; want +4915112345678", cp, err)
+	}
+}

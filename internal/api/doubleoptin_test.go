@@ -1,0 +1,156 @@
+package api_test
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/consentd/consentd"
+)
+
+// TestDoubleOptInWrites: an opt-in that needs double opt-in is stored as
+// pending and answered with where the confirmation goes; every other write
+// is stored as sent, and its answer keeps its shape.
+func TestDoubleOptInWrites(t *testing.T) {
+	e := newEnv(t)
+	key, admin := e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleAdmin)
+	e.must("PATCH", "/v1/purposes/newsletter", admin, `{"double_opt_in":["DE","AT"]}`, 200)
+	t0 := time.Now().Add(-time.Hour).UTC()
+	from := func(w map[string]any, jurisdiction string) map[string]any {
+		w["jurisdiction"] = jurisdiction
+		w["proof"] = map[string]any{"ip": "203.0.113.7", "user_agent": "Form/1", "form_version": "v3"}
+		return w
+	}
+	type answer struct {
+		Status       string `json:"status"`
+		Outcome      string `json:"outcome"`
+		Applied      bool   `json:"applied"`
+		Confirmation *struct {
+			SentTo    string    `json:"sent_to"`
+			ExpiresAt time.Time `json:"expires_at"`
+		} `json:"confirmation"`
+	}
+	post := func(w map[string]any, status int) (answer, map[string]json.RawMessage) {
+		t.Helper()
+		r := e.must("POST", "/v1/consents", key, w, status)
+		var a answer
+		var raw map[string]json.RawMessage
+		r.decode(t, &a)
+		r.decode(t, &raw)
+		return a, raw
+	}
+
+	// From a listed jurisdiction: pending, and a confirmation.
+	a, raw := post(from(write("Jane@Example.com", "newsletter", "", "email", "opted_in", t0), "DE"), 201)
+	if a.Status != "pending" || a.Outcome != "created" || a.Confirmation == nil || a.Confirmation.SentTo != "j***@e***.com" {
+		t.Fatalf("DE opt-in = %+v; want pending with a confirmation to j***@e***.com", a)
+	}
+	if d := time.Until(a.Confirmation.ExpiresAt); d < consentd.ConfirmationTTL-time.Hour || d > consentd.ConfirmationTTL {
+		t.Errorf("expires_at in %v; want 28 days", d)
+	}
+	if _, ok := raw["confirmation"]; !ok {
+		t.Errorf("answer %v has no confirmation", raw)
+	}
+	// The same write again: unchanged, the same confirmation.
+	again, _ := post(from(write("jane@example.com", "newsletter", "", "email", "opted_in", t0), "DE"), 200)
+	if again.Status != "pending" || again.Outcome != "unchanged" || again.Confirmation == nil || !again.Confirmation.ExpiresAt.Equal(a.Confirmation.ExpiresAt) {
+		t.Errorf("the DE opt-in again = %+v; want unchanged, the same confirmation", again)
+	}
+
+	// Not listed, or no jurisdiction: opted in at once, answer as before.
+	for _, j := range []string{"US", "FR", ""} {
+		a, raw := post(from(write("us-"+j+"@example.com", "newsletter", "", "email", "opted_in", t0), j), 201)
+		if a.Status != "opted_in" || a.Confirmation != nil {
+			t.Errorf("opt-in from %q = %+v; want opted_in without confirmation", j, a)
+		}
+		if _, ok := raw["confirmation"]; ok {
+			t.Errorf("opt-in from %q: the answer has a confirmation key: %v", j, raw)
+		}
+		keys := make([]string, 0, len(raw))
+		for k := range raw {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		want := []string{"applied", "captured_at", "channel", "channel_type", "contact_point", "id", "jurisdiction", "outcome", "proof", "purpose", "recorded_at", "seq", "source", "status", "version"}
+		if j == "" {
+			want = slices.DeleteFunc(want, func(k string) bool { return k == "jurisdiction" })
+		}
+		if !slices.Equal(keys, want) {
+			t.Errorf("opt-in from %q: answer keys %v; want %v", j, keys, want)
+		}
+	}
+
+	// A subdivision of a listed country, on a topic of the purpose.
+	if a, _ := post(from(write("topic@example.com", "newsletter", "weekly", "email", "opted_in", t0), "DE-BY"), 201); a.Status != "pending" || a.Confirmation == nil {
+		t.Errorf("DE-BY topic opt-in = %+v; want pending with a confirmation", a)
+	}
+	// A confirmation itself, and an opt-out, go through as sent.
+	src := from(write("confirmed@example.com", "newsletter", "", "email", "opted_in", t0), "DE")
+	src["source"] = map[string]any{"type": "double_opt_in", "name": "imported from the old system"}
+	if a, _ := post(src, 201); a.Status != "opted_in" || a.Confirmation != nil {
+		t.Errorf("DE opt-in with source double_opt_in = %+v; want opted_in", a)
+	}
+	if a, _ := post(from(write("out@example.com", "newsletter", "", "email", "opted_out", t0), "DE"), 201); a.Status != "opted_out" || a.Confirmation != nil {
+		t.Errorf("DE opt-out = %+v; want opted_out", a)
+	}
+	// An opt-in to a consent that is opted in already stays opted in: a
+	// form filled in by someone else cannot demote it to pending.
+	post(from(write("sub@example.com", "newsletter", "", "email", "opted_in", t0), "US"), 201)
+	if a, _ := post(from(write("sub@example.com", "newsletter", "", "email", "opted_in", t0.Add(time.Minute)), "DE"), 200); a.Status != "opted_in" || a.Confirmation != nil {
+		t.Errorf("DE opt-in over an opted-in consent = %+v; want opted_in, no confirmation", a)
+	}
+	// Superseded by a later opt-out: no confirmation.
+	post(from(write("late@example.com", "newsletter", "", "email", "opted_out", t0.Add(time.Minute)), ""), 201)
+	if a, _ := post(from(write("late@example.com", "newsletter", "", "email", "opted_in", t0), "DE"), 200); a.Status != "opted_out" || a.Outcome != "superseded" || a.Confirmation != nil {
+		t.Errorf("superseded DE opt-in = %+v; want opted_out, superseded, no confirmation", a)
+	}
+
+	// Batches: per item.
+	var batch struct {
+		Results []struct {
+			answer
+			Error *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		} `json:"results"`
+	}
+	e.must("POST", "/v1/consents:batch", key, map[string]any{"consents": []any{
+		from(write("b1@example.com", "newsletter", "", "email", "opted_in", t0), "AT"),
+		from(write("b2@example.com", "newsletter", "", "email", "opted_in", t0), "US"),
+		from(write("not an address", "newsletter", "", "email", "opted_in", t0), "DE"),
+		from(write("+43 660 1234567", "newsletter", "", "sms", "opted_in", t0), "AT"),
+	}}, 200).decode(t, &batch)
+	r := batch.Results
+	if len(r) != 4 || r[0].Status != "pending" || r[0].Confirmation == nil || r[0].Confirmation.SentTo != "b***@e***.com" ||
+		r[1].Status != "opted_in" || r[1].Confirmation != nil ||
+		r[2].Error == nil || r[2].Error.Code != consentd.EINVALIDCONTACTPOINT ||
+		r[3].Status != "pending" || r[3].Confirmation == nil || r[3].Confirmation.SentTo != "+43********67" {
+		t.Errorf("batch = %+v", r)
+	}
+
+	// One confirmation per pending consent version, each due for mailing.
+	due, err := e.db.ClaimConfirmationMails(t.Context(), time.Minute, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range due {
+		got = append(got, f.ContactPoint+" "+f.ChannelType)
+	}
+	slices.Sort(got)
+	want := []string{"+436601234567 newsletter:sms", "b1@example.com newsletter:email", "jane@example.com newsletter:email", "topic@example.com weekly:email"}
+	if !slices.Equal(got, want) {
+		t.Errorf("confirmations due: %q; want %q", got, want)
+	}
+	// Workspace b has no double opt-in: the same write opts in.
+	if a, _ := post(from(write("jane@example.com", "newsletter", "", "email", "opted_in", t0), "DE"), 200); a.Status != "pending" {
+		t.Errorf("still pending in a: %+v", a)
+	}
+	r2 := e.must("POST", "/v1/consents", e.b.key(consentd.RoleWrite), from(write("jane@example.com", "newsletter", "", "email", "opted_in", t0), "DE"), 201)
+	var b answer
+	r2.decode(t, &b)
+	if b.Status != "opted_in" || b.Confirmation != nil {
+		t.Errorf("workspace b without double opt-in: %+v", b)
+	}
+}

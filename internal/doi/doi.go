@@ -1,0 +1,79 @@
+// Package doi is consentd's double opt-in (DESIGN.md sections 2 and 6): the
+// confirmation mail and the confirmation page.
+//
+// The API stores an opt-in that needs confirmation (see
+// consentd.DoubleOptInRequired) as pending and records a confirmation for
+// it in the same store; this package takes over from there:
+//
+//   - Mailer sends the confirmation mail of every recorded confirmation,
+//     from a loop that polls the store's outbox (ClaimConfirmationMails).
+//     A send failure is recorded with the confirmation and retried with
+//     backoff until the confirmation expires; nothing is lost when the
+//     relay is down or the process dies mid-send (the claim is a lease).
+//   - Handler serves GET and POST /c/{token}. GET shows a page with a
+//     Confirm button and changes nothing, so that link scanners confirm
+//     nothing; POST confirms: opted_in with source double_opt_in, only
+//     while the token is valid, unused, unexpired and the consent is still
+//     the pending version it was issued for (ConfirmConsent does this in
+//     one transaction), so that a replayed confirmation never undoes a
+//     later opt-out.
+//
+// The token is a signedlink token of kind confirm: workspace, contact
+// point hash, channel type, a random nonce naming the stored confirmation,
+// and its expiry. It carries no address.
+package doi
+
+import (
+	"context"
+	"encoding/base64"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/signedlink"
+)
+
+// Store is what double opt-in needs of a storage backend (internal/sqlite,
+// internal/postgres: doi.go).
+type Store interface {
+	Catalog(ctx context.Context, wsID string) (*consentd.Catalog, error)
+	Confirmation(ctx context.Context, wsID, nonce string) (*consentd.Confirmation, error)
+	ConfirmConsent(ctx context.Context, wsID, nonce string, req consentd.ConfirmRequest, actor string) (*consentd.ConfirmResult, error)
+	ClaimConfirmationMails(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Confirmation, error)
+	ConfirmationMailed(ctx context.Context, wsID, nonce, sendErr string, retry time.Duration) error
+}
+
+// Actor is the actor of the log entries that confirmations write.
+const Actor = "link:confirm"
+
+// Token returns the confirmation link token of f.
+func Token(links *signedlink.Keyring, f *consentd.Confirmation) (string, error) {
+	return links.Sign(signedlink.Claims{
+		Kind:        signedlink.Confirm,
+		Workspace:   f.WorkspaceID,
+		Hash:        base64.RawURLEncoding.EncodeToString(f.CPHash[:]),
+		CPKind:      string(f.CPKind),
+		ChannelType: f.ChannelType,
+		Nonce:       f.Nonce,
+		IssuedAt:    f.IssuedAt.Unix(),
+		ExpiresAt:   f.ExpiresAt.Unix(),
+	})
+}
+
+// subscriptionName is what a person subscribes to with a channel type: the
+// topic's name, or the purpose's. ok is false when the catalog no longer
+// offers it.
+func subscriptionName(cat *consentd.Catalog, channelType string) (name string, ct consentd.ChannelType, ok bool) {
+	ct, err := cat.ResolveID(channelType)
+	if err != nil || ct.ID != channelType {
+		return "", ct, false
+	}
+	if ct.Topic != "" {
+		if t := cat.Topics[ct.Topic]; t != nil {
+			return t.Name, ct, true
+		}
+	}
+	if p := cat.Purposes[ct.Purpose]; p != nil {
+		return p.Name, ct, true
+	}
+	return "", ct, false
+}

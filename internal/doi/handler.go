@@ -1,0 +1,237 @@
+package doi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/signedlink"
+)
+
+//go:embed templates
+var files embed.FS
+
+// Handler serves the confirmation page, GET and POST /c/{token}. Mount it
+// at "/c/". Set its exported fields, if at all, before serving.
+type Handler struct {
+	DB    Store
+	Links *signedlink.Keyring
+	Log   *slog.Logger
+	// Now is the clock.
+	Now func() time.Time
+	// ClientIP returns the client's address, for the proof of a
+	// confirmation; the default is the host of r.RemoteAddr. Behind a
+	// reverse proxy, set it to read the address the proxy adds.
+	ClientIP func(r *http.Request) string
+
+	h     http.Handler
+	pages map[string]*template.Template
+	style template.CSS
+	csp   string
+}
+
+// NewHandler returns the confirmation page's handler.
+func NewHandler(db Store, links *signedlink.Keyring, log *slog.Logger) *Handler {
+	h := &Handler{DB: db, Links: links, Log: log, Now: time.Now, pages: map[string]*template.Template{}}
+	for _, name := range []string{"confirm", "result", "invalid"} {
+		h.pages[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
+	}
+	css, err := files.ReadFile("templates/style.css")
+	if err != nil {
+		panic(err)
+	}
+	h.style = template.CSS(css)
+	sum := sha256.Sum256(css)
+	h.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /c/{token}", h.get)
+	mux.HandleFunc("POST /c/{token}", h.post)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { h.render(w, http.StatusNotFound, "invalid", page{}) })
+	// The Confirm button posts from this page, same origin: a POST from
+	// another site is refused.
+	h.h = http.NewCrossOriginProtection().Handler(mux)
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeHTTP(w, r) }
+
+// page is what the templates show.
+type page struct {
+	Title   string
+	Style   template.CSS
+	Heading string
+	Message string
+	Note    string
+	Name    string // the subscription: topic or purpose name
+	Channel string
+	Address string // masked
+	Expires string
+}
+
+// lookup verifies the token and loads its confirmation and the catalog;
+// ok is false for a token that does not verify or names no confirmation.
+// An internal error has been answered when err is set.
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) (f *consentd.Confirmation, cat *consentd.Catalog, ok bool, err error) {
+	c, verr := h.Links.Verify(r.PathValue("token"), h.Now())
+	if verr != nil || c.Kind != signedlink.Confirm || c.Nonce == "" || c.Workspace == "" {
+		return nil, nil, false, nil
+	}
+	f, err = h.DB.Confirmation(r.Context(), c.Workspace, c.Nonce)
+	if consentd.ErrorCode(err) == consentd.ENOTFOUND {
+		return nil, nil, false, nil
+	} else if err != nil {
+		h.fail(w, r, err)
+		return nil, nil, false, err
+	}
+	if base64.RawURLEncoding.EncodeToString(f.CPHash[:]) != c.Hash || f.ChannelType != c.ChannelType {
+		return nil, nil, false, nil
+	}
+	if cat, err = h.DB.Catalog(r.Context(), c.Workspace); err != nil {
+		h.fail(w, r, err)
+		return nil, nil, false, err
+	}
+	return f, cat, true, nil
+}
+
+// get shows the Confirm button. It changes nothing.
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	f, cat, ok, err := h.lookup(w, r)
+	if err != nil {
+		return
+	}
+	if !ok || !h.Now().Before(f.ExpiresAt) {
+		h.render(w, http.StatusNotFound, "invalid", page{})
+		return
+	}
+	p := h.describe(f, cat)
+	if f.UsedAt != nil {
+		h.render(w, http.StatusOK, "result", alreadyConfirmed(p))
+		return
+	}
+	h.render(w, http.StatusOK, "confirm", p)
+}
+
+// post confirms.
+func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	f, cat, ok, err := h.lookup(w, r)
+	if err != nil {
+		return
+	}
+	if !ok {
+		h.render(w, http.StatusNotFound, "invalid", page{})
+		return
+	}
+	res, err := h.DB.ConfirmConsent(r.Context(), f.WorkspaceID, f.Nonce, consentd.ConfirmRequest{IP: h.clientIP(r), UserAgent: r.UserAgent()}, Actor)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p := h.describe(f, cat)
+	switch res.Outcome {
+	case consentd.ConfirmConfirmed:
+		p.Title, p.Heading = "Subscription confirmed", "Thank you: your subscription is confirmed"
+		p.Message = "You will receive " + p.Name + " by " + p.Channel + " at " + p.Address + "."
+		p.Note = "You can unsubscribe at any time."
+		h.render(w, http.StatusOK, "result", p)
+	case consentd.ConfirmUsed:
+		h.render(w, http.StatusOK, "result", alreadyConfirmed(p))
+	case consentd.ConfirmStale:
+		p.Title, p.Heading = "Link no longer valid", "This link can no longer be used"
+		p.Message = "Your subscription settings changed after this link was sent, so it was not applied. Nothing was changed."
+		p.Note = "If you want to subscribe, please sign up again: you will get a new link."
+		h.render(w, http.StatusConflict, "result", p)
+	default: // expired, not found
+		h.render(w, http.StatusNotFound, "invalid", page{})
+	}
+}
+
+// channelName is a channel as a page names it.
+func channelName(ch string) string {
+	switch ch {
+	case consentd.ChannelSMS:
+		return "SMS"
+	case consentd.ChannelWhatsApp:
+		return "WhatsApp"
+	case consentd.ChannelVoice:
+		return "phone call"
+	case consentd.ChannelPush:
+		return "push notification"
+	}
+	return ch
+}
+
+func alreadyConfirmed(p page) page {
+	p.Title, p.Heading = "Already confirmed", "Already confirmed"
+	p.Message = "This subscription was confirmed before. There is nothing more to do."
+	return p
+}
+
+// describe fills what a page says about f.
+func (h *Handler) describe(f *consentd.Confirmation, cat *consentd.Catalog) page {
+	p := page{Title: "Confirm your subscription", Address: consentd.MaskContactPoint(f.ContactPoint),
+		Expires: f.ExpiresAt.UTC().Format("2 January 2006, 15:04 MST")}
+	name, ct, ok := subscriptionName(cat, f.ChannelType)
+	if !ok {
+		name = f.ChannelType
+		if i := strings.LastIndexByte(name, ':'); i > 0 {
+			name, ct.Channel = name[:i], name[i+1:]
+		}
+	}
+	p.Name, p.Channel = name, channelName(ct.Channel)
+	if f.ContactPoint == "" {
+		p.Address = "an address that was erased"
+	}
+	return p
+}
+
+func (h *Handler) render(w http.ResponseWriter, status int, name string, p page) {
+	if p.Title == "" {
+		p.Title = "Link not valid"
+	}
+	p.Style = h.style
+	var b bytes.Buffer
+	if err := h.pages[name].ExecuteTemplate(&b, "layout", p); err != nil {
+		h.Log.Error("confirmation page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Robots-Tag", "noindex, nofollow")
+	hd.Set("Content-Security-Policy", h.csp)
+	w.WriteHeader(status)
+	w.Write(b.Bytes())
+}
+
+// fail answers an internal error with a page that says to try again, and
+// logs it by route, never by path (the path holds the token).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.Log.Error("confirmation page", "method", r.Method, "route", r.Pattern, "err", err)
+	h.render(w, http.StatusInternalServerError, "result", page{Title: "Something went wrong", Heading: "Something went wrong",
+		Message: "Your request could not be handled just now. Nothing was changed. Please try again in a few minutes."})
+}
+
+func (h *Handler) clientIP(r *http.Request) string {
+	if h.ClientIP != nil {
+		return h.ClientIP(r)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,298 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/jackc/pgx/v5"
+)
+
+// This file holds double opt-in confirmations (table confirmations,
+// migration 0003): issuing them for pending consents, confirming them, and
+// the outbox of their mail. The semantics are internal/sqlite's.
+
+const confirmationCols = `f.workspace_id, f.nonce, f.cp_hash, f.cp_kind, f.channel_type, f.consent_version, f.consent_seq, f.proof,
+	f.issued_at, f.expires_at, f.used_at, f.confirm_ip, f.confirm_user_agent, f.confirmed_seq,
+	f.sent_at, f.send_attempts, f.send_error, f.next_send_at,
+	COALESCE((SELECT p.value FROM contact_points p WHERE p.workspace_id = f.workspace_id AND p.hash = f.cp_hash), '')`
+
+func scanConfirmation(row pgx.Row) (*consentd.Confirmation, error) {
+	f := &consentd.Confirmation{}
+	var hash []byte
+	var kind string
+	var proof *string
+	var issued, expires int64
+	var used, sent, next *int64
+	if err := row.Scan(&f.WorkspaceID, &f.Nonce, &hash, &kind, &f.ChannelType, &f.ConsentVersion, &f.ConsentSeq, &proof,
+		&issued, &expires, &used, &f.ConfirmIP, &f.ConfirmUserAgent, &f.ConfirmedSeq,
+		&sent, &f.SendAttempts, &f.SendError, &next, &f.ContactPoint); err != nil {
+		return nil, err
+	}
+	copy(f.CPHash[:], hash)
+	f.CPKind = consentd.ContactPointKind(kind)
+	f.IssuedAt, f.ExpiresAt = fromNanos(issued), fromNanos(expires)
+	f.UsedAt, f.SentAt, f.NextSendAt = nanosPtr(used), nanosPtr(sent), nanosPtr(next)
+	if proof != nil {
+		f.Proof = &consentd.Proof{}
+		if err := json.Unmarshal([]byte(*proof), f.Proof); err != nil {
+			return nil, fmt.Errorf("confirmation proof: %w", err)
+		}
+	}
+	return f, nil
+}
+
+func nanosPtr(n *int64) *time.Time {
+	if n == nil {
+		return nil
+	}
+	t := fromNanos(*n)
+	return &t
+}
+
+// consentRow reads the stored consent of one key in tx, or nil.
+func (tx *Tx) consentRow(wsID string, hash []byte, ct string) (*consentd.Consent, error) {
+	con, err := scanConsent(tx.QueryRow(tx.ctx, `SELECT `+consentCols+` FROM consents c WHERE c.workspace_id = $1 AND c.cp_hash = $2 AND c.channel_type = $3`,
+		wsID, hash, ct))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return con, err
+}
+
+// writeOne writes one consent in tx, with its log entry, through the
+// machinery of WriteConsents (consent.go); the workspace's log must be
+// locked by tx.
+func (tx *Tx) writeOne(c *wsCache, w *consentd.ConsentWrite, actor string) (consentd.WriteResult, error) {
+	prep := prepareWrites(c, []consentd.ConsentWrite{*w}, tx.now)
+	if prep[0].err != nil {
+		return consentd.WriteResult{}, prep[0].err
+	}
+	stored, err := tx.consentRows(c.ws.ID, prep)
+	if err != nil {
+		return consentd.WriteResult{}, err
+	}
+	cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: map[[32]byte]bool{}, links: map[partyLink]bool{}, upserts: map[consentKey]int{}}
+	res, err := cw.write(w, &prep[0])
+	if err != nil {
+		return consentd.WriteResult{}, err
+	}
+	cw.queue()
+	return res, nil
+}
+
+// CreateConfirmations records a confirmation for each pending consent that
+// a write has just stored, and returns them in order. It is idempotent: a
+// consent version has at most one confirmation, and asking again returns
+// the one there is (with its nonce, not the new one). An item whose
+// consent is no longer pending at that version gets nil: it has moved on.
+// The confirmations are due for mailing at once. It returns ENOTFOUND for
+// an unknown workspace, EUNKNOWNCHANNELTYPE or EINVALIDCONTACTPOINT for a
+// bad item (and then records none).
+func (db *DB) CreateConfirmations(ctx context.Context, wsID string, in []consentd.ConfirmationInput) ([]*consentd.Confirmation, error) {
+	c, err := db.currentWS(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*consentd.Confirmation, len(in))
+	err = db.write(ctx, "", func(tx *Tx) error {
+		for i, x := range in {
+			out[i] = nil
+			ct, err := c.catalog.ResolveID(x.ChannelType)
+			if err != nil {
+				return err
+			}
+			cp, err := consentd.NormalizeFor(ct.Channel, x.ContactPoint, c.ws.DefaultRegion)
+			if err != nil {
+				return err
+			}
+			kind := consentd.KindOf(ct.Channel)
+			hash := consentd.ContactPointHash(c.secret, kind, cp)
+			cur, err := tx.consentRow(wsID, hash[:], ct.ID)
+			if err != nil {
+				return err
+			}
+			if cur == nil || cur.Status != consentd.Pending || cur.Version != x.ConsentVersion {
+				continue
+			}
+			expires := x.ExpiresAt
+			if expires.IsZero() {
+				expires = tx.now.Add(consentd.ConfirmationTTL)
+			}
+			var proof *string
+			if x.Proof != nil {
+				s := mustJSON(x.Proof)
+				proof = &s
+			}
+			tx.queue(`INSERT INTO confirmations (workspace_id, nonce, cp_hash, cp_kind, channel_type,
+				consent_version, consent_seq, proof, issued_at, expires_at, next_send_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9)
+				ON CONFLICT (workspace_id, cp_hash, channel_type, consent_version) DO NOTHING`,
+				wsID, x.Nonce, hash[:], string(kind), ct.ID, cur.Version, cur.Seq, proof, nanos(tx.now), nanos(expires))
+			row := tx.QueryRow(tx.ctx, `SELECT `+confirmationCols+` FROM confirmations f
+				WHERE f.workspace_id = $1 AND f.cp_hash = $2 AND f.channel_type = $3 AND f.consent_version = $4`, wsID, hash[:], ct.ID, cur.Version)
+			if out[i], err = scanConfirmation(row); err != nil {
+				return fmt.Errorf("confirmation: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Confirmation returns one confirmation by its nonce, with the plaintext
+// contact point ("" once erased). It returns ENOTFOUND when there is none
+// in the workspace.
+func (db *DB) Confirmation(ctx context.Context, wsID, nonce string) (*consentd.Confirmation, error) {
+	f, err := scanConfirmation(db.pool.QueryRow(ctx, `SELECT `+confirmationCols+` FROM confirmations f WHERE f.workspace_id = $1 AND f.nonce = $2`, wsID, nonce))
+	if err != nil {
+		return nil, notFound(err, "confirmation")
+	}
+	return f, nil
+}
+
+// ConfirmConsent confirms a double opt-in request, in one transaction
+// under the workspace's log lock: when the confirmation exists, is unused
+// and unexpired, and the consent is still the pending version it was
+// issued for, it writes the opt-in (see
+// consentd.Confirmation.ConfirmationWrite) with its log entry and marks the
+// confirmation used. Any other outcome writes nothing. A confirmation
+// whose channel type left the catalog is stale. Errors are internal only.
+func (db *DB) ConfirmConsent(ctx context.Context, wsID, nonce string, req consentd.ConfirmRequest, actor string) (*consentd.ConfirmResult, error) {
+	var res consentd.ConfirmResult
+	err := db.write(ctx, wsID, func(tx *Tx) error {
+		res = consentd.ConfirmResult{}
+		f, err := scanConfirmation(tx.QueryRow(tx.ctx, `SELECT `+confirmationCols+` FROM confirmations f WHERE f.workspace_id = $1 AND f.nonce = $2`, wsID, nonce))
+		if errors.Is(err, pgx.ErrNoRows) {
+			res.Outcome = consentd.ConfirmNotFound
+			return nil
+		} else if err != nil {
+			return err
+		}
+		res.Confirmation = f
+		switch {
+		case f.UsedAt != nil:
+			res.Outcome = consentd.ConfirmUsed
+			return nil
+		case !tx.now.Before(f.ExpiresAt):
+			res.Outcome = consentd.ConfirmExpired
+			return nil
+		}
+		res.Outcome = consentd.ConfirmStale
+		cur, err := tx.consentRow(wsID, f.CPHash[:], f.ChannelType)
+		if err != nil {
+			return err
+		}
+		if !f.Confirms(cur) || f.ContactPoint == "" {
+			return nil
+		}
+		c, err := db.loadWS(tx.ctx, tx, wsID) // the catalog as committed, under the lock
+		if err != nil {
+			return err
+		}
+		w := f.ConfirmationWrite(cur, req, tx.now)
+		wr, err := tx.writeOne(c, &w, actor)
+		if consentd.ErrorCode(err) != consentd.EINTERNAL && err != nil {
+			return nil // the catalog changed under it: stale
+		} else if err != nil {
+			return err
+		}
+		if !wr.Applied {
+			return nil
+		}
+		tx.queue(`UPDATE confirmations SET used_at = $1, confirm_ip = $2, confirm_user_agent = $3, confirmed_seq = $4, next_send_at = NULL
+			WHERE workspace_id = $5 AND nonce = $6 AND used_at IS NULL`, nanos(tx.now), req.IP, req.UserAgent, wr.Consent.Seq, wsID, nonce)
+		now := tx.now
+		f.UsedAt, f.ConfirmIP, f.ConfirmUserAgent, f.ConfirmedSeq, f.NextSendAt = &now, req.IP, req.UserAgent, wr.Consent.Seq, nil
+		res.Outcome, res.Consent = consentd.ConfirmConfirmed, wr.Consent
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// ClaimConfirmationMails returns up to limit confirmations of any
+// workspace whose mail is due, with their plaintext contact points, and
+// holds them for lease: they are not due again before, so that a crash
+// while sending only delays them, and replicas polling together each take
+// others (SKIP LOCKED). Before that it gives up on the due ones that can no
+// longer be confirmed (used, expired, or their consent changed), so that
+// no mail goes out for them.
+func (db *DB) ClaimConfirmationMails(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Confirmation, error) {
+	var due bool
+	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM confirmations WHERE next_send_at IS NOT NULL AND next_send_at <= $1)`,
+		nanos(db.Now())).Scan(&due); err != nil || !due {
+		return nil, err
+	}
+	var out []*consentd.Confirmation
+	err := db.write(ctx, "", func(tx *Tx) error {
+		out = nil
+		now := nanos(tx.now)
+		tx.queue(`UPDATE confirmations f SET next_send_at = NULL,
+				send_error = CASE WHEN f.used_at IS NOT NULL THEN f.send_error WHEN f.expires_at <= $1 THEN 'expired before the mail went out'
+					ELSE 'the consent changed before the mail went out' END
+			WHERE f.next_send_at IS NOT NULL AND f.next_send_at <= $1 AND (f.used_at IS NOT NULL OR f.expires_at <= $1 OR NOT EXISTS (
+				SELECT 1 FROM consents c WHERE c.workspace_id = f.workspace_id AND c.cp_hash = f.cp_hash
+					AND c.channel_type = f.channel_type AND c.version = f.consent_version AND c.status = 'pending'))`, now)
+		rows, err := tx.Query(tx.ctx, `UPDATE confirmations f SET next_send_at = $2
+			FROM (SELECT workspace_id, nonce FROM confirmations WHERE next_send_at IS NOT NULL AND next_send_at <= $1
+				ORDER BY next_send_at LIMIT $3 FOR UPDATE SKIP LOCKED) d
+			WHERE f.workspace_id = d.workspace_id AND f.nonce = d.nonce
+			RETURNING `+confirmationCols, now, nanos(tx.now.Add(lease)), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			f, err := scanConfirmation(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, f)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ConfirmationMailed records an attempt to send a confirmation's mail:
+// sent when sendErr is "", else failed, to be tried again after retry (a
+// retry of zero or less gives up). A confirmation used meanwhile is not
+// tried again. It returns ENOTFOUND when there is no such confirmation.
+func (db *DB) ConfirmationMailed(ctx context.Context, wsID, nonce, sendErr string, retry time.Duration) error {
+	return db.write(ctx, "", func(tx *Tx) error {
+		var err error
+		var n int64
+		if sendErr == "" {
+			tag, e := tx.Exec(tx.ctx, `UPDATE confirmations SET sent_at = $1, send_attempts = send_attempts + 1, send_error = '', next_send_at = NULL
+				WHERE workspace_id = $2 AND nonce = $3`, nanos(tx.now), wsID, nonce)
+			err, n = e, tag.RowsAffected()
+		} else {
+			var next *int64
+			if retry > 0 {
+				v := nanos(tx.now.Add(retry))
+				next = &v
+			}
+			tag, e := tx.Exec(tx.ctx, `UPDATE confirmations SET send_attempts = send_attempts + 1, send_error = $1,
+				next_send_at = CASE WHEN used_at IS NULL THEN $2::bigint END WHERE workspace_id = $3 AND nonce = $4`, sendErr, next, wsID, nonce)
+			err, n = e, tag.RowsAffected()
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return consentd.Errorf(consentd.ENOTFOUND, "confirmation not found")
+		}
+		return nil
+	})
+}

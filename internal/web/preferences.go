@@ -1,0 +1,466 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/signedlink"
+)
+
+// csrfKind is the kind of the preference center's CSRF tokens, and
+// csrfLifetime how long a rendered form can be submitted.
+const (
+	csrfKind     = "csrf"
+	csrfLifetime = 12 * time.Hour
+)
+
+// Notices of the preference center.
+const (
+	noticeSaved     = "Your choices are saved."
+	noticeAllOut    = "You are unsubscribed from everything listed here, and marketing messages to your addresses are blocked."
+	noticeStaleForm = "Your changes were not saved because this form is out of date. Please check your choices and save again."
+)
+
+// preferencesView is the data of preferences.html.
+type preferencesView struct {
+	CSRF          string
+	Notice        string
+	Error         string
+	GPC           *gpcView // nil unless the request sent Sec-GPC: 1
+	ContactPoints []*cpView
+}
+
+// gpcView says what a Global Privacy Control signal did.
+type gpcView struct {
+	Purposes []string // names of the sale_or_share purposes, now opted out
+}
+
+type cpView struct {
+	Masked   string
+	Blocked  []string // why messages to the address are blocked, if they are
+	Purposes []*purposeView
+}
+
+type purposeView struct {
+	Name   string
+	Rows   []*rowView
+	Topics []*topicView
+}
+
+type topicView struct {
+	Name string
+	Rows []*rowView
+}
+
+// rowView is one channel type of one contact point: a checkbox, or a line
+// saying it is always sent (disabled enforcement).
+type rowView struct {
+	ID      string // element id
+	Key     string // form value: "<contact point index>/<channel type id>"
+	Label   string
+	Checked bool
+	Fixed   bool // disabled enforcement: always sent, no choice
+	GPCOff  bool // off because the browser sends GPC: no choice here
+	Note    string
+
+	cp          int
+	ct          consentd.ChannelType
+	cur         *consentd.Consent // nil when there is no record
+	saleOrShare bool              // of a sale_or_share purpose itself (not a topic)
+}
+
+// person is what the preference center shows: the link's contact point and
+// those of its parties, their suppressions, and a row per channel type.
+type person struct {
+	ws   string
+	cps  []consentd.PartyContactPoint
+	sups []*consentd.Suppression
+	view preferencesView
+	rows map[string]*rowView
+}
+
+// checked is whether a channel type is on: the decision rules for one
+// record without suppressions (DESIGN.md section 4, rule 2).
+func checked(cur *consentd.Consent, e consentd.Enforcement) bool {
+	var st consentd.Status
+	if cur != nil {
+		st = cur.Status
+	}
+	switch st {
+	case consentd.OptedIn:
+		return true
+	case consentd.OptedOut:
+		return false
+	}
+	return e == consentd.NonRestrictive
+}
+
+func (row *rowView) set(cur *consentd.Consent) {
+	row.cur = cur
+	row.Checked = checked(cur, row.ct.Enforcement)
+}
+
+// loadPerson reads everything the preference center shows for a link.
+func (s *Server) loadPerson(ctx context.Context, l *link) (*person, error) {
+	ws := l.claims.Workspace
+	cps, sups, err := s.DB.LinkedContactPoints(ctx, ws, l.hash)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := s.DB.Catalog(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	p := &person{ws: ws, cps: cps, sups: sups, rows: map[string]*rowView{}}
+	purposes := make([]*consentd.Purpose, 0, len(cat.Purposes))
+	for _, pu := range cat.Purposes {
+		purposes = append(purposes, pu)
+	}
+	slices.SortFunc(purposes, func(a, b *consentd.Purpose) int { return cmpName(a.Name, a.ID, b.Name, b.ID) })
+	topics := make([]*consentd.Topic, 0, len(cat.Topics))
+	for _, t := range cat.Topics {
+		topics = append(topics, t)
+	}
+	slices.SortFunc(topics, func(a, b *consentd.Topic) int { return cmpName(a.Name, a.ID, b.Name, b.ID) })
+	for i, cp := range cps {
+		cur, err := s.consentsOf(ctx, ws, cp)
+		if err != nil {
+			return nil, err
+		}
+		v := &cpView{Masked: mask(cp.Kind, cp.Value)}
+		for _, sup := range sups {
+			if sup.ContactPoint == cp.Value && sup.Kind == cp.Kind {
+				v.Blocked = append(v.Blocked, suppressionText(sup))
+			}
+		}
+		row := func(ct consentd.ChannelType, saleOrShare bool) *rowView {
+			r := &rowView{ID: fmt.Sprintf("c%d", len(p.rows)), Key: fmt.Sprintf("%d/%s", i, ct.ID), Label: channelLabel(ct.Channel),
+				Fixed: ct.Enforcement == consentd.Disabled, cp: i, ct: ct, saleOrShare: saleOrShare}
+			r.set(cur[ct.ID])
+			if r.Fixed {
+				r.Note = "Always sent: needed to provide the service."
+			}
+			p.rows[r.Key] = r
+			return r
+		}
+		for _, pu := range purposes {
+			var channels []string
+			for _, ch := range sortedChannels(pu) {
+				if consentd.KindOf(ch) == cp.Kind {
+					channels = append(channels, ch)
+				}
+			}
+			if len(channels) == 0 {
+				continue
+			}
+			pv := &purposeView{Name: pu.Name}
+			for _, ch := range channels {
+				ct, err := cat.Resolve(pu.ID, "", ch)
+				if err != nil {
+					return nil, err
+				}
+				pv.Rows = append(pv.Rows, row(ct, pu.SaleOrShare))
+			}
+			for _, t := range topics {
+				if t.Purpose != pu.ID {
+					continue
+				}
+				tv := &topicView{Name: t.Name}
+				for _, ch := range channels {
+					ct, err := cat.Resolve(pu.ID, t.ID, ch)
+					if err != nil {
+						return nil, err
+					}
+					tv.Rows = append(tv.Rows, row(ct, false))
+				}
+				pv.Topics = append(pv.Topics, tv)
+			}
+			v.Purposes = append(v.Purposes, pv)
+		}
+		p.view.ContactPoints = append(p.view.ContactPoints, v)
+	}
+	return p, nil
+}
+
+// consentsOf returns a contact point's consents by channel type.
+func (s *Server) consentsOf(ctx context.Context, ws string, cp consentd.PartyContactPoint) (map[string]*consentd.Consent, error) {
+	out := map[string]*consentd.Consent{}
+	f := consentd.ConsentFilter{ContactPoint: cp.Value, Limit: 1000}
+	for {
+		cs, next, err := s.DB.ListConsents(ctx, ws, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cs {
+			// The filter matches the address as any kind; keep this kind's.
+			if consentd.KindOf(c.Channel) == cp.Kind {
+				out[c.ChannelType] = c
+			}
+		}
+		if next == "" {
+			return out, nil
+		}
+		f.PageToken = next
+	}
+}
+
+func cmpName(an, aid, bn, bid string) int {
+	if c := strings.Compare(strings.ToLower(an), strings.ToLower(bn)); c != 0 {
+		return c
+	}
+	return strings.Compare(aid, bid)
+}
+
+func sortedChannels(p *consentd.Purpose) []string {
+	chs := make([]string, 0, len(p.Channels))
+	for ch := range p.Channels {
+		chs = append(chs, ch)
+	}
+	slices.Sort(chs)
+	return chs
+}
+
+// digest binds a CSRF token to the link token and to the contact points
+// the form was rendered for, whose indexes its fields use.
+func (p *person) digest(token string) string {
+	h := sha256.New()
+	h.Write([]byte(token))
+	for _, cp := range p.cps {
+		h.Write([]byte{0})
+		h.Write([]byte(cp.Kind))
+		h.Write([]byte{':'})
+		h.Write([]byte(cp.Value))
+	}
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// csrf returns a new CSRF token for the form of p reached through l.
+//
+// The scheme: there are no cookies and no sessions. The form's hidden
+// field "csrf" holds a token signed with the link keyring (so it verifies
+// on every replica and survives restarts, and rotates with the link keys)
+// whose claims are the digest of the link token and the contact points
+// shown, and an expiry of csrfLifetime. A POST must carry both the link
+// token (in its path) and a CSRF token that verifies and names the same
+// digest: a double submit of the signed link token. A cross-site form post
+// is refused before that by http.CrossOriginProtection (Sec-Fetch-Site or
+// Origin), which unlike the one-click unsubscribe the preference center
+// can afford: only its own page posts to it.
+func (s *Server) csrf(l *link, p *person) (string, error) {
+	now := s.Now()
+	return s.Links.Sign(signedlink.Claims{Kind: csrfKind, Workspace: l.claims.Workspace, Hash: l.claims.Hash,
+		Extra: p.digest(l.token), IssuedAt: now.Unix(), ExpiresAt: now.Add(csrfLifetime).Unix()})
+}
+
+func (s *Server) checkCSRF(l *link, p *person, got string) bool {
+	c, err := s.Links.Verify(got, s.Now())
+	return err == nil && c.Kind == csrfKind && c.Workspace == l.claims.Workspace &&
+		hmac.Equal([]byte(c.Extra), []byte(p.digest(l.token)))
+}
+
+// preferencesPage (GET and HEAD /p/{token}) shows the preference center.
+// It changes nothing, but for a Sec-GPC: 1 header, which it records.
+func (s *Server) preferencesPage(w http.ResponseWriter, r *http.Request) {
+	l, ok := s.verify(r, signedlink.Preferences)
+	if !s.admit(w, r, ok) {
+		return
+	}
+	p, err := s.loadPerson(r.Context(), l)
+	if err == nil {
+		err = s.honorGPC(r, p)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.renderPreferences(w, r, http.StatusOK, l, p)
+}
+
+// savePreferences (POST /p/{token}) saves the checkboxes, or with
+// action=unsubscribe_all, unsubscribes from everything shown and blocks
+// marketing to every contact point shown.
+func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
+	if err := s.cop.Check(r); err != nil {
+		s.render(w, r, http.StatusForbidden, "crossorigin", nil)
+		return
+	}
+	l, ok := s.verify(r, signedlink.Preferences)
+	if !s.admit(w, r, ok) {
+		return
+	}
+	parseForm(w, r)
+	ctx := r.Context()
+	p, err := s.loadPerson(ctx, l)
+	if err == nil {
+		err = s.honorGPC(r, p)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !s.checkCSRF(l, p, r.PostForm.Get("csrf")) {
+		p.view.Error = noticeStaleForm
+		s.renderPreferences(w, r, http.StatusForbidden, l, p)
+		return
+	}
+	if r.PostForm.Get("action") == "unsubscribe_all" {
+		if err := s.unsubscribeAll(r, p); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if p, err = s.loadPerson(ctx, l); err == nil {
+			err = s.honorGPC(r, p)
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		p.view.Notice = noticeAllOut
+		s.renderPreferences(w, r, http.StatusOK, l, p)
+		return
+	}
+	on := map[string]bool{}
+	for _, k := range r.PostForm["on"] {
+		on[k] = true
+	}
+	var rows []*rowView
+	var writes []consentd.ConsentWrite
+	seen := map[string]bool{}
+	for _, k := range r.PostForm["shown"] {
+		row := p.rows[k]
+		if row == nil || seen[k] || row.Fixed || row.GPCOff || on[k] == row.Checked {
+			continue // not on the page, or not to change
+		}
+		seen[k] = true
+		status := consentd.OptedOut
+		if on[k] {
+			status = consentd.OptedIn
+		}
+		rows = append(rows, row)
+		writes = append(writes, p.write(row, status, consentd.SourcePreferenceCenter, "preference_center", s.Now(), s.proof(r, formPreferences)))
+	}
+	if err := s.writeRows(r, p, rows, writes); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p.view.Notice = noticeSaved
+	s.renderPreferences(w, r, http.StatusOK, l, p)
+}
+
+func (s *Server) renderPreferences(w http.ResponseWriter, r *http.Request, status int, l *link, p *person) {
+	var err error
+	if p.view.CSRF, err = s.csrf(l, p); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, status, "preferences", p.view)
+}
+
+// write is the consent write that sets row to status, captured now, or
+// just after a stored consent captured later than now (a source's clock
+// ahead of ours): the person acts now, after it.
+func (p *person) write(row *rowView, status consentd.Status, source, name string, now time.Time, proof *consentd.Proof) consentd.ConsentWrite {
+	at := now.UTC()
+	switch {
+	case status == consentd.OptedOut:
+		at = optOutTime(row.cur, now)
+	case row.cur != nil && !row.cur.CapturedAt.Before(at):
+		at = row.cur.CapturedAt.Add(time.Microsecond)
+	}
+	return consentd.ConsentWrite{ContactPoint: p.cps[row.cp].Value, ChannelType: row.ct.ID, Status: status, CapturedAt: at,
+		Source: consentd.Source{Type: source, Name: name}, Proof: proof}
+}
+
+// writeRows writes in one transaction and sets each row to the state
+// stored after its write.
+func (s *Server) writeRows(r *http.Request, p *person, rows []*rowView, writes []consentd.ConsentWrite) error {
+	if len(writes) == 0 {
+		return nil
+	}
+	res, err := s.DB.WriteConsents(r.Context(), p.ws, writes, actorPreferences)
+	if err != nil {
+		return err
+	}
+	for i, rr := range res {
+		if rr.Err != nil {
+			return rr.Err
+		}
+		rows[i].set(rr.Consent)
+	}
+	return nil
+}
+
+// honorGPC records a Sec-GPC: 1 header as an opt-out (source gpc) of every
+// channel type of the purposes flagged sale_or_share, where the stored
+// state is not one already, and turns those rows' checkboxes off. GPC is
+// a "do not sell or share" signal (the California rules), not an opt-out
+// of everything; the page says what it did.
+func (s *Server) honorGPC(r *http.Request, p *person) error {
+	if strings.TrimSpace(r.Header.Get("Sec-GPC")) != "1" {
+		return nil
+	}
+	g := &gpcView{}
+	var rows []*rowView
+	var writes []consentd.ConsentWrite
+	for _, cv := range p.view.ContactPoints {
+		for _, pv := range cv.Purposes {
+			for _, row := range pv.Rows {
+				if !row.saleOrShare || row.Fixed {
+					continue
+				}
+				if !slices.Contains(g.Purposes, pv.Name) {
+					g.Purposes = append(g.Purposes, pv.Name)
+				}
+				row.GPCOff = true
+				row.Note = "Off: your browser sends Global Privacy Control."
+				if row.cur == nil || row.cur.Status != consentd.OptedOut {
+					rows = append(rows, row)
+					writes = append(writes, p.write(row, consentd.OptedOut, consentd.SourceGPC, "global_privacy_control", s.Now(), s.proof(r, formPreferences)))
+				}
+			}
+		}
+	}
+	p.view.GPC = g
+	return s.writeRows(r, p, rows, writes)
+}
+
+// unsubscribeAll opts out of every channel type shown that is not opted
+// out already, and adds a do_not_contact suppression (all channels) to
+// every contact point shown that has none: that also covers purposes made
+// later.
+func (s *Server) unsubscribeAll(r *http.Request, p *person) error {
+	var rows []*rowView
+	var writes []consentd.ConsentWrite
+	for _, row := range p.rows {
+		if !row.Fixed && (row.cur == nil || row.cur.Status != consentd.OptedOut) {
+			rows = append(rows, row)
+		}
+	}
+	slices.SortFunc(rows, func(a, b *rowView) int { return strings.Compare(a.Key, b.Key) })
+	for _, row := range rows {
+		writes = append(writes, p.write(row, consentd.OptedOut, consentd.SourcePreferenceCenter, "unsubscribe_all", s.Now(), s.proof(r, formPreferences)))
+	}
+	if err := s.writeRows(r, p, rows, writes); err != nil {
+		return err
+	}
+	for _, cp := range p.cps {
+		if slices.ContainsFunc(p.sups, func(sup *consentd.Suppression) bool {
+			return sup.ContactPoint == cp.Value && sup.Kind == cp.Kind && sup.Reason == consentd.SuppressDoNotContact && sup.Channel == ""
+		}) {
+			continue
+		}
+		if _, err := s.DB.AddSuppression(r.Context(), p.ws, consentd.SuppressionInput{ContactPoint: cp.Value, Kind: cp.Kind,
+			Reason: consentd.SuppressDoNotContact, Note: "unsubscribe from all (preference center)"}, actorPreferences); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package web
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Limits are the public pages' rate limits: token buckets per client
+// address and per invalid token, each kept for the most recently seen
+// Entries keys (least recently seen forgotten first), so memory is bounded
+// whatever the traffic.
+type Limits struct {
+	PerIP         rate.Limit // requests per second per client address
+	IPBurst       int
+	PerBadToken   rate.Limit // tries per second of one invalid token
+	BadTokenBurst int
+	Entries       int
+}
+
+// DefaultLimits are the limits New sets. They let a person, or an office
+// behind one address, browse freely (2 requests a second, 40 at once), and
+// an invalid token have a handful of tries a minute. A valid one-click
+// unsubscribe is never limited: mail providers send many from few
+// addresses.
+func DefaultLimits() Limits {
+	return Limits{PerIP: 2, IPBurst: 40, PerBadToken: rate.Every(time.Minute), BadTokenBurst: 5, Entries: 10000}
+}
+
+// SetLimits replaces the rate limits (and forgets the buckets so far).
+// Call it before serving.
+func (s *Server) SetLimits(l Limits) {
+	s.byIP = newLimiter(l.PerIP, l.IPBurst, l.Entries)
+	s.byToken = newLimiter(l.PerBadToken, l.BadTokenBurst, l.Entries)
+}
+
+// limiter is a bounded LRU map of token buckets.
+type limiter struct {
+	every rate.Limit
+	burst int
+	max   int
+
+	mu   sync.Mutex
+	lru  *list.List // of *bucket, most recently used first
+	keys map[string]*list.Element
+}
+
+type bucket struct {
+	key string
+	lim *rate.Limiter
+}
+
+func newLimiter(every rate.Limit, burst, max int) *limiter {
+	if max < 1 {
+		max = 1
+	}
+	return &limiter{every: every, burst: burst, max: max, lru: list.New(), keys: map[string]*list.Element{}}
+}
+
+// allow takes a token from key's bucket at now, reporting whether there
+// was one.
+func (l *limiter) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.keys[key]; ok {
+		l.lru.MoveToFront(e)
+		return e.Value.(*bucket).lim.AllowN(now, 1)
+	}
+	if l.lru.Len() >= l.max {
+		old := l.lru.Back()
+		l.lru.Remove(old)
+		delete(l.keys, old.Value.(*bucket).key)
+	}
+	b := &bucket{key: key, lim: rate.NewLimiter(l.every, l.burst)}
+	l.keys[key] = l.lru.PushFront(b)
+	return b.lim.AllowN(now, 1)
+}
+
+// len is the number of keys remembered.
+func (l *limiter) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lru.Len()
+}

@@ -1,0 +1,137 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/signedlink"
+)
+
+// Form versions recorded in the proof of a consent.
+const (
+	formOneClick    = "rfc8058-one-click"
+	formUnsubscribe = "consentd-unsubscribe-page/1"
+	formPreferences = "consentd-preference-center/1"
+)
+
+// unsubscribeView is the data of unsubscribe.html and unsubscribed.html.
+type unsubscribeView struct {
+	Masked  string // the address, partly hidden
+	Name    string // the purpose's or topic's name
+	Channel string // "Email", "Text message (SMS)"...
+	Already bool   // already opted out
+}
+
+// target is what an unsubscribe link points at.
+type target struct {
+	cp      consentd.PartyContactPoint
+	ct      consentd.ChannelType
+	name    string
+	current *consentd.Consent // nil when there is no record
+}
+
+func (t *target) view() unsubscribeView {
+	return unsubscribeView{Masked: mask(t.cp.Kind, t.cp.Value), Name: t.name, Channel: channelLabel(t.ct.Channel),
+		Already: t.current != nil && t.current.Status == consentd.OptedOut}
+}
+
+// target loads the contact point, channel type and current consent of an
+// unsubscribe link.
+func (s *Server) target(ctx context.Context, l *link) (*target, error) {
+	ws := l.claims.Workspace
+	cps, _, err := s.DB.LinkedContactPoints(ctx, ws, l.hash)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := s.DB.Catalog(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{cp: cps[0]}
+	if t.ct, err = cat.ResolveID(l.claims.ChannelType); err != nil {
+		return nil, err
+	}
+	if consentd.KindOf(t.ct.Channel) != t.cp.Kind {
+		return nil, consentd.Errorf(consentd.ENOTFOUND, "the link's channel type does not take its contact point")
+	}
+	t.name = cat.Purposes[t.ct.Purpose].Name
+	if t.ct.Topic != "" {
+		t.name = cat.Topics[t.ct.Topic].Name
+	}
+	t.current, err = s.DB.Consent(ctx, ws, consentd.ConsentID(t.cp.Value, t.ct.ID), time.Time{})
+	if consentd.ErrorCode(err) == consentd.ENOTFOUND {
+		t.current, err = nil, nil
+	}
+	return t, err
+}
+
+// unsubscribePage (GET and HEAD /u/{token}) shows the button. It changes
+// nothing: mail scanners follow links.
+func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	l, ok := s.verify(r, signedlink.Unsubscribe)
+	if !s.admit(w, r, ok) {
+		return
+	}
+	t, err := s.target(r.Context(), l)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "unsubscribe", t.view())
+}
+
+// unsubscribe (POST /u/{token}) opts out at once: RFC 8058 one-click, a
+// body List-Unsubscribe=One-Click (urlencoded or multipart) sent by a mail
+// client from its own origin with no cookie, or the page's button, which
+// posts the same. Any POST with a valid token unsubscribes: a link scanner
+// does not POST. A replay is answered the same and changes nothing: the
+// write repeats the stored opt-out's captured_at, so it is "unchanged".
+// A valid POST is never rate limited.
+func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	l, ok := s.verify(r, signedlink.Unsubscribe)
+	if !ok {
+		s.admit(w, r, false)
+		return
+	}
+	parseForm(w, r)
+	form, name := formUnsubscribe, "unsubscribe_page"
+	if r.PostForm.Get("List-Unsubscribe") == "One-Click" {
+		form, name = formOneClick, "one_click"
+	}
+	ctx := r.Context()
+	t, err := s.target(ctx, l)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	captured := optOutTime(t.current, s.Now())
+	res, err := s.DB.WriteConsents(ctx, l.claims.Workspace, []consentd.ConsentWrite{{
+		ContactPoint: t.cp.Value, ChannelType: t.ct.ID, Status: consentd.OptedOut, CapturedAt: captured,
+		Source: consentd.Source{Type: consentd.SourceUnsubscribeLink, Name: name}, Proof: s.proof(r, form),
+	}}, actorUnsubscribe)
+	if err == nil {
+		err = res[0].Err
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := t.view()
+	v.Already = false
+	s.render(w, r, http.StatusOK, "unsubscribed", v)
+}
+
+// optOutTime is the captured_at of an opt-out over the stored consent cur
+// (nil when none): now; or, when cur is already an opt-out, its own
+// captured_at, so that the write is "unchanged" and a replay changes
+// nothing; or, when cur was captured later than now (a source's clock
+// ahead of ours), cur's captured_at, where an opt-out wins the tie.
+func optOutTime(cur *consentd.Consent, now time.Time) time.Time {
+	now = now.UTC()
+	if cur != nil && (cur.Status == consentd.OptedOut || cur.CapturedAt.After(now)) {
+		return cur.CapturedAt
+	}
+	return now
+}
