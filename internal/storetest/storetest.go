@@ -28,6 +28,8 @@ type Store interface {
 	SubjectLog(ctx context.Context, wsID, subject string) ([]consentd.LogRecord, error)
 	TreeHash(ctx context.Context, wsID string, n int64) (tlog.Hash, error)
 	ProveRecord(ctx context.Context, wsID string, seq, n int64) (tlog.RecordProof, error)
+	WorkspaceSecret(ctx context.Context, id string) ([]byte, error)
+	LinkedContactPoints(ctx context.Context, wsID string, hash [32]byte) ([]consentd.PartyContactPoint, []*consentd.Suppression, error)
 	Close() error
 }
 
@@ -81,7 +83,8 @@ var tests = []struct {
 	{"Isolation", testIsolation},
 	{"ConcurrentWritersOneKey", testConcurrentWritersOneKey},
 	{"ConcurrentWritersManyKeys", testConcurrentWritersManyKeys},
-	{"Inbound", testInbound}, // inbound.go: SMS replies, data-subject requests (issue 4)
+	{"Inbound", testInbound},                     // inbound.go: SMS replies, data-subject requests (issue 4)
+	{"LinkContactPoints", testLinkContactPoints}, // links.go: what signed links need (issue 4)
 }
 
 // env is a store with one workspace holding the standard catalog.

@@ -1,36 +1,16 @@
-package sqlite_test
+package storetest
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/consentd/consentd"
-	"github.com/consentd/consentd/internal/sqlite"
 )
 
-func TestLinkContactPoints(t *testing.T) {
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "consentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	testLinkContactPoints(t, db)
-}
-
-// linkStore is what the signed links need of a backend; the same test runs
-// in internal/postgres.
-type linkStore interface {
-	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
-	WorkspaceSecret(ctx context.Context, id string) ([]byte, error)
-	LogSize(ctx context.Context, wsID string) (int64, error)
-	PutParty(ctx context.Context, wsID string, p *consentd.Party, actor string) error
-	AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error)
-	PutContactPoint(ctx context.Context, wsID string, kind consentd.ContactPointKind, raw string) (string, [32]byte, error)
-	LinkedContactPoints(ctx context.Context, wsID string, hash [32]byte) ([]consentd.PartyContactPoint, []*consentd.Suppression, error)
-}
-
-func testLinkContactPoints(t *testing.T, db linkStore) {
+// testLinkContactPoints covers what the signed links need of a store:
+// storing a link's contact point and finding the addresses (of its parties)
+// and suppressions a link reaches.
+func testLinkContactPoints(t *testing.T, db Store) {
 	ctx := context.Background()
 	ws, err := db.CreateWorkspace(ctx, "alpha")
 	if err != nil {
