@@ -17,6 +17,9 @@
 //     the pending version it was issued for (ConfirmConsent does this in
 //     one transaction), so that a replayed confirmation never undoes a
 //     later opt-out.
+//     Requests are rate limited per client address and per invalid token,
+//     as the other public pages are (DESIGN.md section 11); a POST of a
+//     valid token never is.
 //
 // The token is a signedlink token of kind confirm: workspace, contact
 // point hash, channel type, a random nonce naming the stored confirmation,

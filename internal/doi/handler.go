@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"github.com/consentd/consentd/internal/ratelimit"
 	"html/template"
 	"log/slog"
 	"net"
@@ -21,26 +22,35 @@ var files embed.FS
 
 // Handler serves the confirmation page, GET and POST /c/{token}. Mount it
 // at "/c/". Set its exported fields, if at all, before serving.
+//
+// Requests are rate limited like the other public pages' (internal/web):
+// per client address, and per invalid token, answering 429 with
+// Retry-After and a plain page. A POST of a valid token, the Confirm
+// button, is never refused: it is not counted, and it confirms however
+// many requests its address made before.
 type Handler struct {
 	DB    Store
 	Links *signedlink.Keyring
 	Log   *slog.Logger
 	// Now is the clock.
 	Now func() time.Time
-	// ClientIP returns the client's address, for the proof of a
-	// confirmation; the default is the host of r.RemoteAddr. Behind a
-	// reverse proxy, set it to read the address the proxy adds.
+	// ClientIP returns the client's address, for rate limits and the
+	// proof of a confirmation; the default is the host of r.RemoteAddr.
+	// Behind a reverse proxy, set it to read the address the proxy adds.
 	ClientIP func(r *http.Request) string
 
-	h     http.Handler
-	pages map[string]*template.Template
-	style template.CSS
-	csp   string
+	h       http.Handler
+	pages   map[string]*template.Template
+	style   template.CSS
+	csp     string
+	byIP    *ratelimit.Limiter
+	byToken *ratelimit.Limiter
 }
 
-// NewHandler returns the confirmation page's handler.
+// NewHandler returns the confirmation page's handler, with DefaultLimits.
 func NewHandler(db Store, links *signedlink.Keyring, log *slog.Logger) *Handler {
 	h := &Handler{DB: db, Links: links, Log: log, Now: time.Now, pages: map[string]*template.Template{}}
+	h.SetLimits(DefaultLimits())
 	for _, name := range []string{"confirm", "result", "invalid"} {
 		h.pages[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
@@ -54,7 +64,7 @@ func NewHandler(db Store, links *signedlink.Keyring, log *slog.Logger) *Handler 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /c/{token}", h.get)
 	mux.HandleFunc("POST /c/{token}", h.post)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { h.render(w, http.StatusNotFound, "invalid", page{}) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { h.admit(w, r, false) })
 	// The Confirm button posts from this page, same origin: a POST from
 	// another site is refused.
 	h.h = http.NewCrossOriginProtection().Handler(mux)
@@ -77,14 +87,22 @@ type page struct {
 	Expires string
 }
 
-// lookup verifies the token and loads its confirmation and the catalog;
-// ok is false for a token that does not verify or names no confirmation.
-// An internal error has been answered when err is set.
-func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) (f *consentd.Confirmation, cat *consentd.Catalog, ok bool, err error) {
-	c, verr := h.Links.Verify(r.PathValue("token"), h.Now())
-	if verr != nil || c.Kind != signedlink.Confirm || c.Nonce == "" || c.Workspace == "" {
-		return nil, nil, false, nil
+// verify checks the request's token: signature, kind and expiry. Whatever
+// is wrong with it, the answer is the same: ok is false. It reads nothing
+// from the store, so that an invalid token is refused (and rate limited)
+// before it costs a query.
+func (h *Handler) verify(r *http.Request) (*signedlink.Claims, bool) {
+	c, err := h.Links.Verify(r.PathValue("token"), h.Now())
+	if err != nil || c.Kind != signedlink.Confirm || c.Nonce == "" || c.Workspace == "" {
+		return nil, false
 	}
+	return c, true
+}
+
+// lookup loads the confirmation of a verified token and the catalog; ok
+// is false when the token names no confirmation (or another one). An
+// internal error has been answered when err is set.
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, c *signedlink.Claims) (f *consentd.Confirmation, cat *consentd.Catalog, ok bool, err error) {
 	f, err = h.DB.Confirmation(r.Context(), c.Workspace, c.Nonce)
 	if consentd.ErrorCode(err) == consentd.ENOTFOUND {
 		return nil, nil, false, nil
@@ -102,14 +120,20 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request) (f *consentd.Co
 	return f, cat, true, nil
 }
 
-// get shows the Confirm button. It changes nothing.
+// get shows the Confirm button. It changes nothing. Every GET counts
+// against the client's address; one with an invalid token against that
+// token too.
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	f, cat, ok, err := h.lookup(w, r)
+	c, ok := h.verify(r)
+	if !h.admit(w, r, ok) {
+		return
+	}
+	f, cat, ok, err := h.lookup(w, r, c)
 	if err != nil {
 		return
 	}
 	if !ok || !h.Now().Before(f.ExpiresAt) {
-		h.render(w, http.StatusNotFound, "invalid", page{})
+		h.invalid(w, r)
 		return
 	}
 	p := h.describe(f, cat)
@@ -120,15 +144,22 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	h.render(w, http.StatusOK, "confirm", p)
 }
 
-// post confirms.
+// post confirms. A valid token is never rate limited (nor counted): the
+// person pressing Confirm may share an address with many others. An
+// invalid one is limited like a GET.
 func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	f, cat, ok, err := h.lookup(w, r)
+	c, ok := h.verify(r)
+	if !ok {
+		h.admit(w, r, false)
+		return
+	}
+	f, cat, ok, err := h.lookup(w, r, c)
 	if err != nil {
 		return
 	}
 	if !ok {
-		h.render(w, http.StatusNotFound, "invalid", page{})
+		h.admit(w, r, false)
 		return
 	}
 	res, err := h.DB.ConfirmConsent(r.Context(), f.WorkspaceID, f.Nonce, consentd.ConfirmRequest{IP: h.clientIP(r), UserAgent: r.UserAgent()}, Actor)
@@ -151,7 +182,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		p.Note = "If you want to subscribe, please sign up again: you will get a new link."
 		h.render(w, http.StatusConflict, "result", p)
 	default: // expired, not found
-		h.render(w, http.StatusNotFound, "invalid", page{})
+		h.invalid(w, r)
 	}
 }
 

@@ -1,8 +1,7 @@
 package web
 
 import (
-	"container/list"
-	"sync"
+	"github.com/consentd/consentd/internal/ratelimit"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -32,55 +31,6 @@ func DefaultLimits() Limits {
 // SetLimits replaces the rate limits (and forgets the buckets so far).
 // Call it before serving.
 func (s *Server) SetLimits(l Limits) {
-	s.byIP = newLimiter(l.PerIP, l.IPBurst, l.Entries)
-	s.byToken = newLimiter(l.PerBadToken, l.BadTokenBurst, l.Entries)
-}
-
-// limiter is a bounded LRU map of token buckets.
-type limiter struct {
-	every rate.Limit
-	burst int
-	max   int
-
-	mu   sync.Mutex
-	lru  *list.List // of *bucket, most recently used first
-	keys map[string]*list.Element
-}
-
-type bucket struct {
-	key string
-	lim *rate.Limiter
-}
-
-func newLimiter(every rate.Limit, burst, max int) *limiter {
-	if max < 1 {
-		max = 1
-	}
-	return &limiter{every: every, burst: burst, max: max, lru: list.New(), keys: map[string]*list.Element{}}
-}
-
-// allow takes a token from key's bucket at now, reporting whether there
-// was one.
-func (l *limiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if e, ok := l.keys[key]; ok {
-		l.lru.MoveToFront(e)
-		return e.Value.(*bucket).lim.AllowN(now, 1)
-	}
-	if l.lru.Len() >= l.max {
-		old := l.lru.Back()
-		l.lru.Remove(old)
-		delete(l.keys, old.Value.(*bucket).key)
-	}
-	b := &bucket{key: key, lim: rate.NewLimiter(l.every, l.burst)}
-	l.keys[key] = l.lru.PushFront(b)
-	return b.lim.AllowN(now, 1)
-}
-
-// len is the number of keys remembered.
-func (l *limiter) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.lru.Len()
+	s.byIP = ratelimit.New(l.PerIP, l.IPBurst, l.Entries)
+	s.byToken = ratelimit.New(l.PerBadToken, l.BadTokenBurst, l.Entries)
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"github.com/consentd/consentd/internal/ratelimit"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -166,18 +167,18 @@ func TestMask(t *testing.T) {
 }
 
 func TestLimiterIsBounded(t *testing.T) {
-	l := newLimiter(1, 2, 100)
+	l := ratelimit.New(1, 2, 100)
 	now := time.Now()
 	for i := range 1000 {
-		l.allow(fmt.Sprint(i), now)
+		l.Allow(fmt.Sprint(i), now)
 	}
-	if l.len() != 100 {
-		t.Errorf("limiter keeps %d keys; want at most 100", l.len())
+	if l.Len() != 100 {
+		t.Errorf("limiter keeps %d keys; want at most 100", l.Len())
 	}
-	if !l.allow("a", now) || !l.allow("a", now) || l.allow("a", now) {
+	if !l.Allow("a", now) || !l.Allow("a", now) || l.Allow("a", now) {
 		t.Errorf("a bucket of burst 2 did not allow 2, then refuse")
 	}
-	if !l.allow("a", now.Add(time.Second)) {
+	if !l.Allow("a", now.Add(time.Second)) {
 		t.Errorf("a bucket did not refill")
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"github.com/consentd/consentd/internal/ratelimit"
 	"html/template"
 	"log/slog"
 	"net"
@@ -67,8 +68,8 @@ type Server struct {
 	style   template.HTML
 	csp     string
 	cop     *http.CrossOriginProtection
-	byIP    *limiter
-	byToken *limiter
+	byIP    *ratelimit.Limiter
+	byToken *ratelimit.Limiter
 }
 
 // Actors of the log entries the pages write.
@@ -209,7 +210,7 @@ func (s *Server) verify(r *http.Request, kind string) (*link, bool) {
 // and returns false when the request goes no further.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, ok bool) bool {
 	now := s.Now()
-	if !s.byIP.allow(s.clientIP(r), now) {
+	if !s.byIP.Allow(s.clientIP(r), now) {
 		s.render(w, r, http.StatusTooManyRequests, "limited", nil)
 		return false
 	}
@@ -217,7 +218,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, ok bool) bool {
 		return true
 	}
 	sum := sha256.Sum256([]byte(r.URL.Path))
-	if !s.byToken.allow(string(sum[:16]), now) {
+	if !s.byToken.Allow(string(sum[:16]), now) {
 		s.render(w, r, http.StatusTooManyRequests, "limited", nil)
 		return false
 	}
