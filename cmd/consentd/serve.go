@@ -93,13 +93,15 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		checkpointLoop(cpCtx, db, logStore, signer, c.CheckpointInterval, log)
 	}()
 	// Background work with a stated exit: each loop ends when its context
-	// is cancelled at shutdown, before the database closes.
+	// is cancelled at shutdown, before the last checkpoint and before the
+	// database closes.
 	workCtx, stopWork := context.WithCancel(context.Background())
 	var work sync.WaitGroup
 	work.Add(2)
 	go func() { defer work.Done(); apiServer.RunRequests(workCtx, time.Second) }()                               // data-subject requests
 	go func() { defer work.Done(); doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log).Run(workCtx) }() // confirmation mail
-	defer func() { stopWork(); work.Wait() }()
+	stopWorkers := sync.OnceFunc(func() { stopWork(); work.Wait() })
+	defer stopWorkers()
 	followCtx, stopFollowing := context.WithCancel(context.Background())
 	defer stopFollowing()
 	// Writes by other processes or replicas: woken by PostgreSQL's
@@ -115,6 +117,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		err = srv.Shutdown(sctx)
 		cancel()
 	}
+	stopWorkers() // they write too: stop them before the last checkpoint
 	stopCheckpoints()
 	<-cpDone
 	signAll(context.Background(), db, logStore, signer, log) // a last checkpoint covers every acknowledged write

@@ -75,7 +75,7 @@ func (w *workspace) lookup(h hashKey, channelType string) consentd.Status {
 	if !ok {
 		return ""
 	}
-	return w.consents[consentKey{h, ct}].Status()
+	return w.consents.get(h, ct).Status()
 }
 
 // hash is consentd.ContactPointHash, cut to the index key, with a pooled

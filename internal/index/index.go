@@ -76,11 +76,6 @@ func (x *Index) set(wsID string, w *workspace) {
 // are plenty to tell a workspace's contact points apart and halve the key.
 type hashKey [16]byte
 
-type consentKey struct {
-	h  hashKey
-	ct uint32 // interned channel type id
-}
-
 // status is a consent's status in one byte (a consentd.Status is a
 // 16-byte string header).
 type status uint8
@@ -130,7 +125,7 @@ type workspace struct {
 	region   string
 	catalog  *consentd.Catalog
 	cts      map[string]uint32 // channel type id -> interned id
-	consents map[consentKey]status
+	consents table
 	sups     map[hashKey][]suppression
 
 	hashers sync.Pool // of *hasher, keyed with the workspace secret
@@ -181,7 +176,7 @@ func (x *Index) load(ctx context.Context, w *workspace) error {
 	}
 	w.init(ws, secret, cat)
 	n, err := x.src.IndexState(ctx, w.id, func(h []byte, ct string, st consentd.Status) error {
-		w.consents[consentKey{key(h), w.intern(ct)}] = statusOf(st)
+		w.consents.put(key(h), w.intern(ct), statusOf(st))
 		return nil
 	}, func(h []byte, s *consentd.Suppression) error {
 		k := key(h)
@@ -199,15 +194,15 @@ func (x *Index) load(ctx context.Context, w *workspace) error {
 	}
 	if x.log != nil {
 		d := time.Since(start)
-		x.log.Info("decision index warmed", "workspace", w.id, "consents", len(w.consents), "seq", w.seq,
-			"duration", d, "consents_per_second", int(float64(len(w.consents))/max(d.Seconds(), 1e-9)))
+		x.log.Info("decision index warmed", "workspace", w.id, "consents", w.consents.len(), "seq", w.seq,
+			"duration", d, "consents_per_second", int(float64(w.consents.len())/max(d.Seconds(), 1e-9)))
 	}
 	return nil
 }
 
 func (w *workspace) init(ws *consentd.Workspace, secret []byte, cat *consentd.Catalog) {
 	w.region, w.catalog = ws.DefaultRegion, cat
-	w.cts, w.consents, w.sups = map[string]uint32{}, map[consentKey]status{}, map[hashKey][]suppression{}
+	w.cts, w.consents, w.sups = map[string]uint32{}, table{}, map[hashKey][]suppression{}
 	w.hashers.New = func() any { return &hasher{mac: hmac.New(sha256.New, secret)} }
 }
 
@@ -221,7 +216,7 @@ func (x *Index) Load(wsID string, ws *consentd.Workspace, secret []byte, cat *co
 	w.init(ws, secret, cat)
 	w.seq = seq
 	fill(func(h [32]byte, ct string, st consentd.Status) {
-		w.consents[consentKey{key(h[:]), w.intern(ct)}] = statusOf(st)
+		w.consents.put(key(h[:]), w.intern(ct), statusOf(st))
 	})
 	x.mu.Lock()
 	x.set(wsID, w)
@@ -362,7 +357,7 @@ func (x *Index) apply(w *workspace, r consentd.LogRecord) {
 			Status consentd.Status `json:"status"`
 		}
 		if ok && json.Unmarshal(e.After, &after) == nil {
-			w.consents[consentKey{h, w.intern(ct)}] = statusOf(after.Status)
+			w.consents.put(h, w.intern(ct), statusOf(after.Status))
 		}
 	case consentd.LogSuppressionAdded:
 		var s consentd.Suppression
