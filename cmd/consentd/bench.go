@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
 	size := fs.Int("size", 10_000_000, "consents in the index for decide-inproc")
 	seconds := fs.Float64("seconds", 3, "how long each timed loop runs")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load client share the process) to this file")
 	pg := fs.String("database", m.Getenv("CONSENTD_BENCH_POSTGRES"), "PostgreSQL admin URL for the replicas scenario; a fresh database is made and dropped (CONSENTD_BENCH_POSTGRES)")
 	fs.Usage = func() {
 		fmt.Fprintf(m.Stderr, "Usage: consentd bench [flags] [SCENARIO...]\n\nScenarios (default: all):\n")
@@ -94,6 +96,17 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		if !knownScenario(a) {
 			return usageError{fmt.Sprintf("unknown scenario %q", a)}
 		}
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	dir, err := os.MkdirTemp("", "consentd-bench-")
 	if err != nil {

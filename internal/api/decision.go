@@ -153,7 +153,14 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 		var item any
 		if cp, ok := simpleLine(b); ok && prepared != nil {
 			res = consentd.DecisionResult{}
-			start := time.Now()
+			// Time one line in 16: the histogram stays faithful, and two
+			// clock reads and an observation per line cost a tenth of the
+			// stream's CPU.
+			timed := line&15 == 0
+			var start time.Time
+			if timed {
+				start = time.Now()
+			}
 			if err := prepared.Decide(string(cp), &res); err != nil {
 				if consentd.ErrorCode(err) == consentd.EINTERNAL {
 					s.Log.Error("decision stream", "err", err)
@@ -162,7 +169,9 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 				p := problemOf(err)
 				item = decisionError{ContactPoint: string(cp), Error: &p}
 			} else {
-				observeDecision(start, res.Allowed)
+				if timed {
+					observeDecision(start, res.Allowed)
+				}
 				if res.Allowed || !onlyAllowed {
 					out = appendDecision(out, &res)
 				}
