@@ -1,0 +1,38 @@
+package ratelimit_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/consentd/consentd/internal/ratelimit"
+	"golang.org/x/time/rate"
+)
+
+func TestLimiter(t *testing.T) {
+	l := ratelimit.New(rate.Every(time.Minute), 3, 2)
+	now := time.Now()
+	for i := 0; i < 3; i++ {
+		if !l.Allow("a", now) {
+			t.Fatalf("Allow(a) #%d = false; want the burst of 3", i+1)
+		}
+	}
+	if l.Allow("a", now) {
+		t.Fatal("Allow(a) #4 = true; want the bucket empty")
+	}
+	if !l.Allow("a", now.Add(time.Minute)) {
+		t.Fatal("Allow(a) a minute later = false; want a refilled token")
+	}
+	// Bounded: a third key evicts the least recently used.
+	l.Allow("b", now)
+	l.Allow("c", now)
+	if n := l.Len(); n != 2 {
+		t.Fatalf("Len = %d; want 2 (bounded)", n)
+	}
+	for i := 0; i < 100; i++ {
+		l.Allow(fmt.Sprint(i), now)
+	}
+	if n := l.Len(); n != 2 {
+		t.Fatalf("Len after 100 keys = %d; want 2", n)
+	}
+}
