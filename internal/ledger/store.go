@@ -13,7 +13,7 @@ import (
 type Store interface {
 	LogSize(ctx context.Context, wsID string) (int64, error)
 	HashReader(ctx context.Context, wsID string) tlog.HashReader
-	EachLogEntry(ctx context.Context, wsID string, fn func(seq int64, data, leafHash []byte) error) error
+	Log(ctx context.Context, wsID string, after int64, limit int) ([]consentd.LogRecord, error)
 	AddCheckpoint(ctx context.Context, wsID string, n int64, signed string) error
 	LatestCheckpoint(ctx context.Context, wsID string) (signed string, n int64, err error)
 	Checkpoints(ctx context.Context, wsID string) ([]string, error)
@@ -80,7 +80,7 @@ func VerifyLog(ctx context.Context, st Store, publicKey, wsID string) (Report, e
 	if err != nil {
 		return Report{}, err
 	}
-	err = st.EachLogEntry(ctx, wsID, func(seq int64, data, leafHash []byte) error {
+	err = EachEntry(ctx, st, wsID, func(seq int64, data, leafHash []byte) error {
 		e := Entry{Seq: seq, Data: data}
 		copy(e.LeafHash[:], leafHash)
 		v.Add(e)
@@ -90,4 +90,31 @@ func VerifyLog(ctx context.Context, st Store, publicKey, wsID string) (Report, e
 		return Report{}, err
 	}
 	return v.Report(), nil
+}
+
+// LogReader reads a workspace's log entries after a seq.
+type LogReader interface {
+	Log(ctx context.Context, wsID string, after int64, limit int) ([]consentd.LogRecord, error)
+}
+
+// EachEntry calls fn for every entry of the workspace's log in seq order,
+// reading in pages so memory stays flat.
+func EachEntry(ctx context.Context, r LogReader, wsID string, fn func(seq int64, data, leafHash []byte) error) error {
+	const page = 5000
+	var after int64
+	for {
+		recs, err := r.Log(ctx, wsID, after, page)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			if err := fn(rec.Seq, rec.Entry, rec.LeafHash); err != nil {
+				return err
+			}
+			after = rec.Seq
+		}
+		if len(recs) < page {
+			return nil
+		}
+	}
 }

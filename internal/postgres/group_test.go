@@ -143,7 +143,7 @@ func TestGroupCommit(t *testing.T) {
 
 	logged := map[string]int{}
 	var entries int64
-	err = db.EachLogEntry(ctx, ws.ID, func(seq int64, data, leafHash []byte) error {
+	err = ledger.EachEntry(ctx, db, ws.ID, func(seq int64, data, leafHash []byte) error {
 		if entries++; seq != entries {
 			return fmt.Errorf("entry %d after %d", seq, entries-1)
 		}
@@ -166,7 +166,7 @@ func TestGroupCommit(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("EachLogEntry() = %v", err)
+		t.Fatalf("EachEntry() = %v", err)
 	}
 	for k, w := range want {
 		if logged[k] != w {
@@ -294,7 +294,7 @@ func TestGroupCommitCancel(t *testing.T) {
 		t.Fatalf("request after = %v", err)
 	}
 	var subjects []string
-	db.EachLogEntry(ctx, ws.ID, func(seq int64, data, leafHash []byte) error {
+	ledger.EachEntry(ctx, db, ws.ID, func(seq int64, data, leafHash []byte) error {
 		var e struct{ Subject string }
 		json.Unmarshal(data, &e)
 		subjects = append(subjects, e.Subject)

@@ -290,27 +290,6 @@ func (db *DB) LogSize(ctx context.Context, wsID string) (int64, error) {
 	return n, err
 }
 
-// EachLogEntry calls fn for every entry of the workspace's log in seq order,
-// reading in pages so memory stays flat.
-func (db *DB) EachLogEntry(ctx context.Context, wsID string, fn func(seq int64, data, leafHash []byte) error) error {
-	var after int64
-	for {
-		page, err := db.Log(ctx, wsID, after, 5000)
-		if err != nil {
-			return err
-		}
-		for _, r := range page {
-			if err := fn(r.Seq, r.Entry, r.LeafHash); err != nil {
-				return err
-			}
-			after = r.Seq
-		}
-		if len(page) < 5000 {
-			return nil
-		}
-	}
-}
-
 // TreeHash returns the Merkle root of the first n entries.
 func (db *DB) TreeHash(ctx context.Context, wsID string, n int64) (tlog.Hash, error) {
 	return tlog.TreeHash(n, hashReader{ctx, db.pool, wsID})

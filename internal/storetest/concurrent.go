@@ -94,7 +94,7 @@ func (cw ConcurrentWrites) Check(t *testing.T, s Store, wsID string, size int64)
 	}
 	sources := map[string]int{}
 	var next int64 = 1
-	err = s.EachLogEntry(ctx, wsID, func(seq int64, data, leafHash []byte) error {
+	err = ledger.EachEntry(ctx, s, wsID, func(seq int64, data, leafHash []byte) error {
 		if seq != next {
 			return fmt.Errorf("entry %d after %d", seq, next-1)
 		}
@@ -115,7 +115,7 @@ func (cw ConcurrentWrites) Check(t *testing.T, s Store, wsID string, size int64)
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("EachLogEntry() = %v", err)
+		t.Fatalf("EachEntry() = %v", err)
 	}
 	var wrong []string
 	for i := range cw.Writes {

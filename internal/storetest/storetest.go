@@ -8,6 +8,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"github.com/consentd/consentd/internal/ledger"
 	"testing"
 	"time"
 
@@ -221,12 +222,12 @@ func decode(t *testing.T, r consentd.LogRecord) logEntry {
 func (e *env) entries() []consentd.LogRecord {
 	e.t.Helper()
 	var out []consentd.LogRecord
-	err := e.s.EachLogEntry(e.ctx, e.ws, func(seq int64, data, leafHash []byte) error {
+	err := ledger.EachEntry(e.ctx, e.s, e.ws, func(seq int64, data, leafHash []byte) error {
 		out = append(out, consentd.LogRecord{Seq: seq, Entry: append([]byte(nil), data...), LeafHash: append([]byte(nil), leafHash...)})
 		return nil
 	})
 	if err != nil {
-		e.t.Fatalf("EachLogEntry() = %v", err)
+		e.t.Fatalf("EachEntry() = %v", err)
 	}
 	return out
 }
