@@ -2,13 +2,13 @@ package doi_test
 
 import (
 	"github.com/consentd/consentd/internal/browsertest"
+	"github.com/consentd/consentd/internal/ratelimit"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/consentd/consentd"
-	"github.com/consentd/consentd/internal/doi"
 	"golang.org/x/time/rate"
 )
 
@@ -27,7 +27,7 @@ func TestBrowserConfirm(t *testing.T) {
 	e := newEnv(t, "") // purpose news: double opt-in in DE, on SQLite, mail to an SMTP server
 	// Tight limits for an invalid token, to show the 429 page at the end;
 	// the button must work whatever they are.
-	e.page.SetLimits(doi.Limits{PerIP: 2, IPBurst: 40, PerBadToken: rate.Every(time.Hour), BadTokenBurst: 2, Entries: 100})
+	e.page.SetLimits(ratelimit.Limits{PerIP: 2, IPBurst: 40, PerBadToken: rate.Every(time.Hour), BadTokenBurst: 2, Entries: 100})
 	const cp = "jane.doe@example.com"
 	e.optIn(cp, "email", "DE", time.Now().Add(-time.Minute))
 	if n, err := e.mailer.SendDue(e.ctx); n != 1 || err != nil {

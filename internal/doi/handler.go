@@ -47,10 +47,10 @@ type Handler struct {
 	byToken *ratelimit.Limiter
 }
 
-// NewHandler returns the confirmation page's handler, with DefaultLimits.
+// NewHandler returns the confirmation page's handler, with ratelimit.DefaultLimits.
 func NewHandler(db Store, links *signedlink.Keyring, log *slog.Logger) *Handler {
 	h := &Handler{DB: db, Links: links, Log: log, Now: time.Now, pages: map[string]*template.Template{}}
-	h.SetLimits(DefaultLimits())
+	h.SetLimits(ratelimit.DefaultLimits())
 	for _, name := range []string{"confirm", "result", "invalid"} {
 		h.pages[name] = template.Must(template.ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}

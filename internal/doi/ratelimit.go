@@ -4,43 +4,12 @@ import (
 	"crypto/sha256"
 	"github.com/consentd/consentd/internal/ratelimit"
 	"net/http"
-	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// The confirmation page's rate limits are those of the other public pages
-// (internal/web: ratelimit.go), with the same defaults: the limiter is
-// small enough to keep a copy here rather than have this package import
-// the pages' one, or the pages export their internals.
-
-// Limits are the confirmation page's rate limits: token buckets per client
-// address and per invalid token, each kept for the most recently seen
-// Entries keys (least recently seen forgotten first), so memory is bounded
-// whatever the traffic.
-type Limits struct {
-	PerIP         rate.Limit // requests per second per client address
-	IPBurst       int
-	PerBadToken   rate.Limit // tries per second of one invalid token
-	BadTokenBurst int
-	Entries       int
-}
-
-// DefaultLimits are the limits NewHandler sets, as internal/web's: a
-// person, or an office behind one address, can open links freely (2
-// requests a second, 40 at once), and an invalid token has a handful of
-// tries a minute. A POST of a valid token, the Confirm button, is never
-// limited.
-func DefaultLimits() Limits {
-	return Limits{PerIP: 2, IPBurst: 40, PerBadToken: rate.Every(time.Minute), BadTokenBurst: 5, Entries: 10000}
-}
-
-// SetLimits replaces the rate limits (and forgets the buckets so far).
+// SetLimits replaces the rate limits (and forgets the buckets so far);
+// they are the other public pages' (ratelimit.DefaultLimits by default).
 // Call it before serving.
-func (h *Handler) SetLimits(l Limits) {
-	h.byIP = ratelimit.New(l.PerIP, l.IPBurst, l.Entries)
-	h.byToken = ratelimit.New(l.PerBadToken, l.BadTokenBurst, l.Entries)
-}
+func (h *Handler) SetLimits(l ratelimit.Limits) { h.byIP, h.byToken = l.Limiters() }
 
 // retryAfter is the Retry-After of a 429, in seconds.
 const retryAfter = "60"

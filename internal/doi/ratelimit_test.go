@@ -1,6 +1,7 @@
 package doi_test
 
 import (
+	"github.com/consentd/consentd/internal/ratelimit"
 	"io"
 	"net"
 	"net/http"
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
-	"github.com/consentd/consentd/internal/doi"
 	"golang.org/x/time/rate"
 )
 
@@ -45,7 +45,7 @@ func (e *env) from(ip, method, link string) answer {
 
 // limitedBy sets tight limits and a ClientIP that reads X-Test-Client. Call
 // it before the first request to /c/.
-func (e *env) limitedBy(l doi.Limits) {
+func (e *env) limitedBy(l ratelimit.Limits) {
 	e.page.SetLimits(l)
 	e.page.ClientIP = func(r *http.Request) string {
 		if ip := r.Header.Get("X-Test-Client"); ip != "" {
@@ -65,7 +65,7 @@ func isLimited(a answer) bool {
 
 func TestRateLimits(t *testing.T) {
 	e := newEnv(t, "")
-	e.limitedBy(doi.Limits{PerIP: rate.Every(time.Hour), IPBurst: 3, PerBadToken: rate.Every(time.Hour), BadTokenBurst: 2, Entries: 100})
+	e.limitedBy(ratelimit.Limits{PerIP: rate.Every(time.Hour), IPBurst: 3, PerBadToken: rate.Every(time.Hour), BadTokenBurst: 2, Entries: 100})
 	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
 	if n, err := e.mailer.SendDue(e.ctx); n != 1 || err != nil {
 		t.Fatalf("SendDue() = %d, %v", n, err)

@@ -61,3 +61,29 @@ func (l *Limiter) Len() int {
 	defer l.mu.Unlock()
 	return l.lru.Len()
 }
+
+// Limits are the public pages' rate limits: token buckets per client
+// address and per invalid token, each kept for the most recently seen
+// Entries keys (least recently seen forgotten first), so memory is bounded
+// whatever the traffic.
+type Limits struct {
+	PerIP         rate.Limit // requests per second per client address
+	IPBurst       int
+	PerBadToken   rate.Limit // tries per second of one invalid token
+	BadTokenBurst int
+	Entries       int
+}
+
+// DefaultLimits let a person, or an office behind one address, browse
+// freely (2 requests a second, 40 at once), and an invalid token have a
+// handful of tries a minute. The pages never limit the POST of a valid
+// token (one-click unsubscribe, Confirm): mail providers send many from few
+// addresses.
+func DefaultLimits() Limits {
+	return Limits{PerIP: 2, IPBurst: 40, PerBadToken: rate.Every(time.Minute), BadTokenBurst: 5, Entries: 10000}
+}
+
+// Limiters returns new per-address and per-invalid-token limiters for l.
+func (l Limits) Limiters() (byIP, byToken *Limiter) {
+	return New(l.PerIP, l.IPBurst, l.Entries), New(l.PerBadToken, l.BadTokenBurst, l.Entries)
+}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"github.com/consentd/consentd/internal/ratelimit"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -163,23 +162,6 @@ func TestMask(t *testing.T) {
 		if got != c.want || strings.Contains(got, c.forbidden) {
 			t.Errorf("mask(%s, %q) = %q; want %q", c.kind, c.in, got, c.want)
 		}
-	}
-}
-
-func TestLimiterIsBounded(t *testing.T) {
-	l := ratelimit.New(1, 2, 100)
-	now := time.Now()
-	for i := range 1000 {
-		l.Allow(fmt.Sprint(i), now)
-	}
-	if l.Len() != 100 {
-		t.Errorf("limiter keeps %d keys; want at most 100", l.Len())
-	}
-	if !l.Allow("a", now) || !l.Allow("a", now) || l.Allow("a", now) {
-		t.Errorf("a bucket of burst 2 did not allow 2, then refuse")
-	}
-	if !l.Allow("a", now.Add(time.Second)) {
-		t.Errorf("a bucket did not refill")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/consentd/consentd/internal/ratelimit"
 	"mime/multipart"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/signedlink"
-	"github.com/consentd/consentd/internal/web"
 	"golang.org/x/time/rate"
 )
 
@@ -214,7 +214,7 @@ func TestInvalidTokensChangeNothing(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	e := newEnv(t)
-	e.pages.SetLimits(web.Limits{PerIP: rate.Every(time.Hour), IPBurst: 3, PerBadToken: rate.Every(time.Hour), BadTokenBurst: 2, Entries: 100})
+	e.pages.SetLimits(ratelimit.Limits{PerIP: rate.Every(time.Hour), IPBurst: 3, PerBadToken: rate.Every(time.Hour), BadTokenBurst: 2, Entries: 100})
 	l := e.link("unsubscribe", "jane@example.com", "newsletter:email")
 	bad := strings.TrimSuffix(l.URL, l.Token) + "x" + l.Token
 

@@ -78,11 +78,11 @@ const (
 	actorPreferences = "link:preferences"
 )
 
-// New returns the pages' handler, with DefaultLimits.
+// New returns the pages' handler, with ratelimit.DefaultLimits.
 func New(db Store, links *signedlink.Keyring, log *slog.Logger) *Server {
 	s := &Server{DB: db, Links: links, Log: log, Now: time.Now, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection()}
 	s.parseTemplates()
-	s.SetLimits(DefaultLimits())
+	s.SetLimits(ratelimit.DefaultLimits())
 	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusForbidden, "crossorigin", nil)
 	}))
