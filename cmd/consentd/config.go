@@ -26,16 +26,18 @@ import (
 // config holds the flags shared by the commands. Every flag has a CONSENTD_*
 // variable; this file is the only place that reads the environment.
 type config struct {
-	Data               string
-	Database           string
-	LogKey             string
-	Addr               string
-	CheckpointInterval time.Duration
-	Workspace          string
-	PublicURL          string
-	SMTPURL            string
-	MailFrom           string
-	LinkKeys           string
+	Data                string
+	Database            string
+	LogKey              string
+	Addr                string
+	CheckpointInterval  time.Duration
+	Workspace           string
+	PublicURL           string
+	SMTPURL             string
+	MailFrom            string
+	LinkKeys            string
+	NATSURL             string // events to NATS JetStream (issue 5)
+	WebhookAllowPrivate bool   // webhook targets on private addresses (issue 5)
 }
 
 // flags registers the shared flags on fs with defaults from the
@@ -60,6 +62,8 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		fs.DurationVar(&c.CheckpointInterval, "checkpoint-interval", d, "sign a checkpoint of every grown log this often (CONSENTD_CHECKPOINT_INTERVAL)")
 		fs.StringVar(&c.PublicURL, "public-url", env("CONSENTD_PUBLIC_URL", ""), "base URL of the public pages in links and mail; default http://ADDR (CONSENTD_PUBLIC_URL)")
 		fs.StringVar(&c.SMTPURL, "smtp-url", env("CONSENTD_SMTP_URL", ""), "smtp://user:pass@host:port for confirmation mail; default: write it to DATA/outbox (CONSENTD_SMTP_URL)")
+		fs.StringVar(&c.NATSURL, "nats-url", env("CONSENTD_NATS_URL", ""), "nats://host:4222: also publish events to NATS JetStream (CONSENTD_NATS_URL)")
+		fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", env("CONSENTD_WEBHOOK_ALLOW_PRIVATE", "") == "true", "allow webhook targets on loopback, private and link-local addresses (CONSENTD_WEBHOOK_ALLOW_PRIVATE=true)")
 		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")
 	}
 	fs.StringVar(&c.LinkKeys, "link-keys", env("CONSENTD_LINK_KEYS", ""), "the signed-link keyring; default DATA/link-keys.json (CONSENTD_LINK_KEYS)")

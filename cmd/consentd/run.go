@@ -37,6 +37,12 @@ Usage:
   consentd receipt verify [FILE] [flags]         verify a consent receipt offline
   consentd filter --purpose P --channel C [FILE]  keep the rows of a recipient list that may be messaged
   consentd bench [--json] [SCENARIO...]          measure against references (DESIGN.md section 10)
+  consentd jobs list [--state S] [flags]         automation jobs (default: failed ones)
+  consentd jobs retry (--all | ID...) [flags]    resubmit failed jobs
+  consentd apply -f catalog.yaml [--dry-run]     create or update purposes, topics, rules, webhooks
+  consentd export-catalog [-o FILE] [flags]      write the catalog file back
+  consentd import --format F FILE [flags]        bulk import consents (native, dynamics, salesforce, listmonk, mailchimp)
+  consentd export [--format csv|ndjson] [flags]  export consents in the native format
 
 Run 'consentd COMMAND -h' for a command's flags.
 `
@@ -109,6 +115,21 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.filter(ctx, rest)
 	case "bench":
 		return m.bench(ctx, rest)
+	case "jobs": // jobs.go (issue 5)
+		switch s, r := sub(); s {
+		case "list":
+			return m.jobsList(ctx, r)
+		case "retry":
+			return m.jobsRetry(ctx, r)
+		}
+	case "apply": // apply.go (issue 5)
+		return m.apply(ctx, rest)
+	case "export-catalog": // apply.go (issue 5)
+		return m.exportCatalog(ctx, rest)
+	case "import": // importcmd.go (issue 6)
+		return m.importFile(ctx, rest)
+	case "export": // importcmd.go (issue 6)
+		return m.export(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

@@ -102,6 +102,13 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	go func() { defer work.Done(); doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log).Run(workCtx) }() // confirmation mail
 	stopWorkers := sync.OnceFunc(func() { stopWork(); work.Wait() })
 	defer stopWorkers()
+	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, publicURL: publicURL}
+	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
+		if err := start(run); err != nil {
+			stopCheckpoints()
+			return err
+		}
+	}
 	followCtx, stopFollowing := context.WithCancel(context.Background())
 	defer stopFollowing()
 	// Writes by other processes or replicas: woken by PostgreSQL's
@@ -125,6 +132,19 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		err = nil
 	}
 	return err
+}
+
+// running is what background workers started by serve share: each adds
+// itself to work and returns when ctx is done, before the last checkpoint
+// and before the database closes.
+type running struct {
+	ctx       context.Context
+	work      *sync.WaitGroup
+	db        store
+	api       *api.Server
+	cfg       *config
+	log       *slog.Logger
+	publicURL string
 }
 
 // bootstrap creates the default workspace and its admin key on an empty

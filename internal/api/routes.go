@@ -66,7 +66,10 @@ func (s *Server) routes() []route {
 		{with(op("POST", "/v1/log/checkpoints", "Sign a checkpoint now", "log"), nil, checkpointAnswer{}, 201, nil), writers, s.postCheckpoint},
 		{with(op("GET", "/v1/log/checkpoints/latest", "The newest signed checkpoint with its public key", "log"), nil, checkpointAnswer{}, 0, nil), readers, s.latestCheckpoint},
 	}
-	rs = append(rs, s.linkRoutes()...)    // links.go: signed links (issue 4)
-	rs = append(rs, s.inboundRoutes()...) // inbound.go: SMS replies, agent opt-out, data-subject requests (issue 4)
+	rs = append(rs, s.linkRoutes()...)       // links.go: signed links (issue 4)
+	rs = append(rs, s.inboundRoutes()...)    // inbound.go: SMS replies, agent opt-out, data-subject requests (issue 4)
+	rs = append(rs, s.automationRoutes()...) // automation.go: records, rules, jobs (issue 5)
+	rs = append(rs, s.eventRoutes()...)      // events.go: webhooks and their deliveries (issue 5)
+	rs = append(rs, s.importRoutes()...)     // imports.go: bulk imports and export (issue 6)
 	return rs
 }

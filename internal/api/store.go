@@ -13,6 +13,9 @@ import (
 // the backends.
 type Store interface {
 	ledger.Store
+	AutomationStore // automation.go (issue 5)
+	EventStore      // events.go (issue 5)
+	ImportStore     // imports.go (issue 6)
 	Ping(ctx context.Context) error
 	Authenticate(ctx context.Context, secret string) (*consentd.APIKey, error)
 

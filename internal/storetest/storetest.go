@@ -86,6 +86,9 @@ var tests = []struct {
 	{"ConcurrentWritersManyKeys", testConcurrentWritersManyKeys},
 	{"Inbound", testInbound},                     // inbound.go: SMS replies, data-subject requests (issue 4)
 	{"LinkContactPoints", testLinkContactPoints}, // links.go: what signed links need (issue 4)
+	{"Automation", testAutomation},               // automation.go: records, rules, jobs (issue 5)
+	{"Events", testEvents},                       // events.go: webhooks, deliveries, event cursors (issue 5)
+	{"Imports", testImports},                     // imports.go: bulk imports (issue 6)
 }
 
 // env is a store with one workspace holding the standard catalog.

@@ -1,0 +1,5 @@
+package storetest
+
+import "testing"
+
+func testAutomation(t *testing.T, s Store) {}

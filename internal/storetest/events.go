@@ -1,0 +1,5 @@
+package storetest
+
+import "testing"
+
+func testEvents(t *testing.T, s Store) {}

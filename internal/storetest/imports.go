@@ -1,0 +1,5 @@
+package storetest
+
+import "testing"
+
+func testImports(t *testing.T, s Store) {}

@@ -1,0 +1,26 @@
+package consentd
+
+import "time"
+
+// Webhook is an outbound event subscription (DESIGN.md section 7): events
+// of the listed types are POSTed to URL as CloudEvents JSON, signed per the
+// Standard Webhooks spec with Secret, in log order, at least once, each with
+// a stable id.
+type Webhook struct {
+	ID     string   `json:"id" doc:"slug, stable across environments"`
+	URL    string   `json:"url"`
+	Events []string `json:"events" doc:"log entry types, e.g. consent.changed; empty means all"`
+	// Secret signs the payloads ("whsec_" + base64, as the spec has it). It
+	// is write-only: answers never carry it.
+	Secret string `json:"secret,omitempty" doc:"write-only: whsec_ + base64 of 24 to 64 random bytes; generated when empty"`
+	// SecretEnv names the environment variable that holds the secret in a
+	// catalog file (consentd apply reads it); it is kept for export.
+	SecretEnv string `json:"secret_env,omitempty"`
+	// Origin: events about consents written with this origin are not sent
+	// (a sync target never receives its own changes back).
+	Origin         string    `json:"origin,omitempty" doc:"events about consents with this origin are not sent to this webhook"`
+	Disabled       bool      `json:"disabled,omitempty"`
+	DisabledReason string    `json:"disabled_reason,omitempty"`
+	CreatedAt      time.Time `json:"created_at,omitzero"`
+	UpdatedAt      time.Time `json:"updated_at,omitzero"`
+}
