@@ -1,0 +1,195 @@
+// Package catalogfile is configuration as code (DESIGN.md section 7): the
+// catalog file that `consentd apply -f catalog.yaml` reads and `consentd
+// export-catalog` writes, with purposes, topics, rules and webhooks by id,
+// and the plan that turns a file into creates and updates.
+package catalogfile
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/consentd/consentd"
+	"go.yaml.in/yaml/v3"
+)
+
+// File is a catalog file. Its YAML keys are the API's JSON names.
+type File struct {
+	Purposes []*Purpose       `json:"purposes,omitempty"`
+	Topics   []*Topic         `json:"topics,omitempty"`
+	Rules    []*consentd.Rule `json:"rules,omitempty"`
+	Webhooks []*Webhook       `json:"webhooks,omitempty"`
+}
+
+// Purpose is the writable part of a consentd.Purpose.
+type Purpose struct {
+	ID          string                             `json:"id"`
+	Name        string                             `json:"name"`
+	Type        consentd.PurposeType               `json:"type"`
+	Channels    map[string]consentd.ChannelSetting `json:"channels"`
+	DoubleOptIn consentd.DoubleOptIn               `json:"double_opt_in,omitempty"`
+	SaleOrShare bool                               `json:"sale_or_share,omitempty"`
+	ExternalIDs map[string]string                  `json:"external_ids,omitempty"`
+}
+
+// Topic is the writable part of a consentd.Topic.
+type Topic struct {
+	ID                 string            `json:"id"`
+	Purpose            string            `json:"purpose"`
+	Name               string            `json:"name"`
+	ExternalIDs        map[string]string `json:"external_ids,omitempty"`
+	ChannelExternalIDs map[string]string `json:"channel_external_ids,omitempty"`
+}
+
+// Webhook is a webhook as the file has it: never its secret, only the
+// environment variable that holds it.
+type Webhook struct {
+	ID        string   `json:"id"`
+	URL       string   `json:"url"`
+	Events    []string `json:"events,omitempty"`
+	SecretEnv string   `json:"secret_env,omitempty"`
+	Origin    string   `json:"origin,omitempty"`
+}
+
+func (p *Purpose) purpose() *consentd.Purpose {
+	return &consentd.Purpose{ID: p.ID, Name: p.Name, Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn,
+		SaleOrShare: p.SaleOrShare, ExternalIDs: p.ExternalIDs}
+}
+
+func purposeOf(p *consentd.Purpose) *Purpose {
+	return &Purpose{ID: p.ID, Name: p.Name, Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn,
+		SaleOrShare: p.SaleOrShare, ExternalIDs: p.ExternalIDs}
+}
+
+func (t *Topic) topic() *consentd.Topic {
+	return &consentd.Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
+}
+
+func topicOf(t *consentd.Topic) *Topic {
+	return &Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
+}
+
+func webhookOf(w *consentd.Webhook) *Webhook {
+	return &Webhook{ID: w.ID, URL: w.URL, Events: w.Events, SecretEnv: w.SecretEnv, Origin: w.Origin}
+}
+
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return nil
+	}
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// Parse reads a catalog file, YAML or JSON. Unknown keys are refused, so
+// that a misspelt field is not silently ignored; ids must be unique per
+// kind.
+func Parse(data []byte) (*File, error) {
+	var doc any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("catalog file: %w", err)
+	}
+	if doc == nil {
+		return &File{}, nil
+	}
+	j, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("catalog file: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.DisallowUnknownFields()
+	var f File
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("catalog file: %w", err)
+	}
+	if err := f.checkIDs(); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+func (f *File) checkIDs() error {
+	seen := map[string]string{}
+	check := func(kind, id string) error {
+		if id == "" {
+			return fmt.Errorf("catalog file: a %s without an id", kind)
+		}
+		key := kind
+		if kind == "purpose" || kind == "topic" {
+			key = "purpose or topic" // one namespace
+		}
+		if prev, ok := seen[key+"\x00"+id]; ok {
+			return fmt.Errorf("catalog file: %s %q is defined twice (also as a %s)", kind, id, prev)
+		}
+		seen[key+"\x00"+id] = kind
+		return nil
+	}
+	for _, p := range f.Purposes {
+		if err := check("purpose", p.ID); err != nil {
+			return err
+		}
+	}
+	for _, t := range f.Topics {
+		if err := check("topic", t.ID); err != nil {
+			return err
+		}
+	}
+	for _, r := range f.Rules {
+		if err := check("rule", r.ID); err != nil {
+			return err
+		}
+	}
+	for _, w := range f.Webhooks {
+		if err := check("webhook", w.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Marshal writes f as YAML, keys in the order of the types' fields, lists
+// sorted by id.
+func Marshal(f *File) ([]byte, error) {
+	g := File{Purposes: slices.Clone(f.Purposes), Topics: slices.Clone(f.Topics), Rules: slices.Clone(f.Rules), Webhooks: slices.Clone(f.Webhooks)}
+	sortByID(g.Purposes, func(p *Purpose) string { return p.ID })
+	sortByID(g.Topics, func(t *Topic) string { return t.ID })
+	sortByID(g.Rules, func(r *consentd.Rule) string { return r.ID })
+	sortByID(g.Webhooks, func(w *Webhook) string { return w.ID })
+	j, err := json.Marshal(&g)
+	if err != nil {
+		return nil, err
+	}
+	// JSON is YAML: decoding it into a node keeps the key order.
+	var node yaml.Node
+	if err := yaml.Unmarshal(j, &node); err != nil {
+		return nil, err
+	}
+	blockStyle(&node)
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&node); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), enc.Close()
+}
+
+// blockStyle undoes the flow style that decoding JSON gives every node.
+func blockStyle(n *yaml.Node) {
+	n.Style &^= yaml.FlowStyle
+	if n.Kind == yaml.ScalarNode && n.Style&yaml.DoubleQuotedStyle != 0 {
+		n.Style &^= yaml.DoubleQuotedStyle // quoted again by the encoder where needed
+	}
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
+}
+
+func sortByID[T any](s []T, id func(T) string) {
+	sort.Slice(s, func(i, j int) bool { return id(s[i]) < id(s[j]) })
+}

@@ -1,0 +1,287 @@
+package catalogfile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/consentd/consentd"
+)
+
+// Store is what applying and exporting a catalog file need of a backend.
+type Store interface {
+	Catalog(ctx context.Context, wsID string) (*consentd.Catalog, error)
+	PutPurpose(ctx context.Context, wsID string, p *consentd.Purpose, create bool, actor string) error
+	PutTopic(ctx context.Context, wsID string, t *consentd.Topic, create bool, actor string) error
+	Rules(ctx context.Context, wsID string) ([]*consentd.Rule, error)
+	PutRule(ctx context.Context, wsID string, r *consentd.Rule, actor string) error
+	Webhooks(ctx context.Context, wsID string) ([]*consentd.Webhook, error)
+	PutWebhook(ctx context.Context, wsID string, w *consentd.Webhook, create bool) error
+}
+
+// Options are what a plan needs besides the store.
+type Options struct {
+	// Getenv reads a webhook's secret_env.
+	Getenv func(string) string
+	// CheckRule type-checks a rule's expressions (internal/rules).
+	CheckRule func(*consentd.Rule) error
+	// CheckWebhook checks a webhook's target (internal/events).
+	CheckWebhook func(*consentd.Webhook) error
+}
+
+// Op is what a change does.
+type Op string
+
+// Ops.
+const (
+	Create Op = "create"
+	Update Op = "update"
+)
+
+// Change is one create or update of the plan.
+type Change struct {
+	Kind string   `json:"kind"` // purpose, topic, rule, webhook
+	ID   string   `json:"id"`
+	Op   Op       `json:"op"`
+	Diff []string `json:"diff,omitempty"` // for updates: "field: old -> new"
+
+	apply func(ctx context.Context, st Store, wsID, actor string) error
+}
+
+// Plan is what applying a file would change, in the order it would change
+// it (purposes before the topics, rules and webhooks that name them).
+type Plan struct {
+	Changes   []*Change `json:"changes"`
+	Unchanged int       `json:"unchanged"`
+}
+
+// Print writes the plan for people: one line per change, a diff line per
+// changed field.
+func (p *Plan) Print(w io.Writer) {
+	for _, c := range p.Changes {
+		sign := "+"
+		if c.Op == Update {
+			sign = "~"
+		}
+		fmt.Fprintf(w, "%s %s %s\n", sign, c.Kind, c.ID)
+		for _, d := range c.Diff {
+			fmt.Fprintf(w, "    %s\n", d)
+		}
+	}
+	creates, updates := 0, 0
+	for _, c := range p.Changes {
+		if c.Op == Create {
+			creates++
+		} else {
+			updates++
+		}
+	}
+	fmt.Fprintf(w, "Plan: %d to create, %d to update, %d unchanged.\n", creates, updates, p.Unchanged)
+}
+
+// MakePlan compares f with what the workspace holds. Everything in the file
+// is validated first, so that a bad file changes nothing. Objects the
+// workspace holds that the file does not name are left alone.
+func MakePlan(ctx context.Context, st Store, wsID string, f *File, o Options) (*Plan, error) {
+	cat, err := st.Catalog(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := st.Rules(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	hooks, err := st.Webhooks(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Plan{}
+	add := func(kind, id string, cur, want any, apply func(ctx context.Context, st Store, wsID, actor string) error, isNew bool) {
+		if isNew {
+			plan.Changes = append(plan.Changes, &Change{Kind: kind, ID: id, Op: Create, apply: apply})
+			return
+		}
+		if d := diff(cur, want); len(d) > 0 {
+			plan.Changes = append(plan.Changes, &Change{Kind: kind, ID: id, Op: Update, Diff: d, apply: apply})
+			return
+		}
+		plan.Unchanged++
+	}
+
+	inFile := map[string]bool{}
+	for _, fp := range f.Purposes {
+		p := fp.purpose()
+		p.Normalize()
+		if err := p.Validate(); err != nil {
+			return nil, fmt.Errorf("purpose %s: %w", fp.ID, err)
+		}
+		inFile[p.ID] = true
+		old := cat.Purposes[p.ID]
+		var cur *Purpose
+		if old != nil {
+			cur = purposeOf(old)
+		}
+		create := old == nil
+		add("purpose", p.ID, cur, purposeOf(p), func(ctx context.Context, st Store, wsID, actor string) error {
+			return st.PutPurpose(ctx, wsID, p, create, actor)
+		}, create)
+	}
+	for _, ft := range f.Topics {
+		t := ft.topic()
+		if t.Purpose == "" || (!inFile[t.Purpose] && cat.Purposes[t.Purpose] == nil) {
+			return nil, fmt.Errorf("topic %s: purpose %q is neither in the file nor in the workspace", t.ID, t.Purpose)
+		}
+		if t.Name == "" {
+			return nil, fmt.Errorf("topic %s: name is required", t.ID)
+		}
+		old := cat.Topics[t.ID]
+		var cur *Topic
+		if old != nil {
+			cur = topicOf(old)
+		}
+		create := old == nil
+		add("topic", t.ID, cur, topicOf(t), func(ctx context.Context, st Store, wsID, actor string) error {
+			return st.PutTopic(ctx, wsID, t, create, actor)
+		}, create)
+	}
+	byRule := map[string]*consentd.Rule{}
+	for _, r := range rules {
+		byRule[r.ID] = r
+	}
+	for _, r := range f.Rules {
+		if o.CheckRule != nil {
+			if err := o.CheckRule(r); err != nil {
+				return nil, err
+			}
+		}
+		old := byRule[r.ID]
+		add("rule", r.ID, old, r, func(ctx context.Context, st Store, wsID, actor string) error {
+			return st.PutRule(ctx, wsID, r, actor)
+		}, old == nil)
+	}
+	byHook := map[string]*consentd.Webhook{}
+	for _, w := range hooks {
+		byHook[w.ID] = w
+	}
+	for _, fw := range f.Webhooks {
+		w := &consentd.Webhook{ID: fw.ID, URL: fw.URL, Events: fw.Events, SecretEnv: fw.SecretEnv, Origin: fw.Origin}
+		old := byHook[w.ID]
+		if fw.SecretEnv != "" {
+			if o.Getenv != nil {
+				w.Secret = o.Getenv(fw.SecretEnv)
+			}
+			if w.Secret == "" && old == nil {
+				return nil, fmt.Errorf("webhook %s: the environment variable %s named by secret_env is not set", w.ID, fw.SecretEnv)
+			}
+		}
+		if o.CheckWebhook != nil {
+			if err := o.CheckWebhook(w); err != nil {
+				return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
+			}
+		}
+		var cur *Webhook
+		secretChanged := false
+		if old != nil {
+			cur = webhookOf(old)
+			secretChanged = w.Secret != "" && w.Secret != old.Secret
+			if w.Secret == "" {
+				w.Secret = old.Secret // no secret in the environment: keep the stored one
+			}
+			// A webhook disabled by failed deliveries stays disabled:
+			// re-enabling it is the API's (PATCH), not the file's.
+			w.Disabled, w.DisabledReason = old.Disabled, old.DisabledReason
+		}
+		want := webhookOf(w)
+		create := old == nil
+		apply := func(ctx context.Context, st Store, wsID, actor string) error {
+			return st.PutWebhook(ctx, wsID, w, create)
+		}
+		if secretChanged {
+			plan.Changes = append(plan.Changes, &Change{Kind: "webhook", ID: w.ID, Op: Update, Diff: append(diff(cur, want), "secret: (changed)"), apply: apply})
+			continue
+		}
+		add("webhook", w.ID, cur, want, apply, create)
+	}
+	return plan, nil
+}
+
+// Apply carries out the plan's changes in order. It stops at the first
+// error; what was applied before it stays (each change is one logged
+// transaction), and applying the file again finishes the job.
+func Apply(ctx context.Context, st Store, wsID string, p *Plan, actor string) error {
+	for _, c := range p.Changes {
+		if err := c.apply(ctx, st, wsID, actor); err != nil {
+			return fmt.Errorf("%s %s %s: %w", c.Op, c.Kind, c.ID, err)
+		}
+	}
+	return nil
+}
+
+// Export reads the workspace's catalog, rules and webhooks back into a file.
+func Export(ctx context.Context, st Store, wsID string) (*File, error) {
+	cat, err := st.Catalog(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{}
+	for _, p := range cat.Purposes {
+		f.Purposes = append(f.Purposes, purposeOf(p))
+	}
+	for _, t := range cat.Topics {
+		f.Topics = append(f.Topics, topicOf(t))
+	}
+	if f.Rules, err = st.Rules(ctx, wsID); err != nil {
+		return nil, err
+	}
+	hooks, err := st.Webhooks(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range hooks {
+		f.Webhooks = append(f.Webhooks, webhookOf(w))
+	}
+	return f, nil
+}
+
+// diff lists the top-level JSON fields that differ between cur and want,
+// as "field: old -> new".
+func diff(cur, want any) []string {
+	a, b := fields(cur), fields(want)
+	keys := map[string]bool{}
+	for k := range a {
+		keys[k] = true
+	}
+	for k := range b {
+		keys[k] = true
+	}
+	var out []string
+	for k := range keys {
+		if !reflect.DeepEqual(a[k], b[k]) {
+			out = append(out, fmt.Sprintf("%s: %s -> %s", k, show(a[k]), show(b[k])))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func fields(v any) map[string]any {
+	m := map[string]any{}
+	if v == nil || reflect.ValueOf(v).IsNil() {
+		return m
+	}
+	b, _ := json.Marshal(v)
+	json.Unmarshal(b, &m)
+	return m
+}
+
+func show(v any) string {
+	if v == nil {
+		return "(none)"
+	}
+	b, _ := json.Marshal(v)
+	return strings.TrimSpace(string(b))
+}
