@@ -19,10 +19,8 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// EINVALIDRULE is the code of a rule that does not compile. It equals
-// consentd.EINVALIDRULE; it is repeated here so that this package can be
-// used on its own.
-const EINVALIDRULE = "invalid_rule"
+// EINVALIDRULE is the code of a rule that does not compile.
+const EINVALIDRULE = consentd.EINVALIDRULE
 
 // Program is a compiled rule. It is safe for concurrent use.
 type Program struct {
