@@ -146,15 +146,30 @@ func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 // unusable): the job fails at once.
 type permanent struct{ error }
 
+// maxErrorLen bounds a job's stored last_error.
+const maxErrorLen = 2000
+
 func (r *Runner) runJob(ctx context.Context, j *consentd.Job) {
-	result, err := r.execute(ctx, j)
-	if ctx.Err() != nil {
-		return // shutting down: the lease expires and the job runs again
+	// The outcome is recorded even when ctx ends meanwhile (shutdown): a
+	// job that ran is finished, not left to its lease and run again.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if j.Attempts > j.MaxAttempts {
+		// Claimed again and again without an outcome: the process died
+		// while running it, each time. Give up rather than crash forever.
+		r.fail(sctx, j, fmt.Sprintf("gave up after %d runs that did not finish (did the process stop while running it?)", j.Attempts-1), time.Time{})
+		return
 	}
+	result, err := r.execute(ctx, j)
 	if err == nil {
-		if ferr := r.Store.FinishJob(ctx, j.WorkspaceID, j.ID, result); ferr != nil {
+		if ferr := r.Store.FinishJob(sctx, j.WorkspaceID, j.ID, result); ferr != nil {
 			r.Log.Error("automation: finish job", "workspace", j.WorkspaceID, "job", j.ID, "err", ferr)
 		}
+		return
+	}
+	if ctx.Err() != nil {
+		// Interrupted by shutdown: due again at once, for the next start.
+		r.fail(sctx, j, "interrupted: the runner stopped", r.Now())
 		return
 	}
 	msg := consentd.ErrorMessage(err)
@@ -167,8 +182,15 @@ func (r *Runner) runJob(ctx context.Context, j *consentd.Job) {
 		retryAt = r.Now().Add(r.Backoff(j.Attempts))
 	}
 	r.Log.Warn("automation: job failed", "workspace", j.WorkspaceID, "job", j.ID, "rule", j.RuleID, "attempt", j.Attempts, "final", retryAt.IsZero(), "code", consentd.ErrorCode(err))
-	if ferr := r.Store.FailJob(ctx, j.WorkspaceID, j.ID, msg, retryAt); ferr != nil {
-		r.Log.Error("automation: fail job", "workspace", j.WorkspaceID, "job", j.ID, "err", ferr)
+	r.fail(sctx, j, msg, retryAt)
+}
+
+func (r *Runner) fail(ctx context.Context, j *consentd.Job, msg string, retryAt time.Time) {
+	if len(msg) > maxErrorLen {
+		msg = strings.ToValidUTF8(msg[:maxErrorLen], "")
+	}
+	if err := r.Store.FailJob(ctx, j.WorkspaceID, j.ID, msg, retryAt); err != nil {
+		r.Log.Error("automation: fail job", "workspace", j.WorkspaceID, "job", j.ID, "err", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package automation_test
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +35,38 @@ func TestBackoff(t *testing.T) {
 		if top < tt.bound/2 {
 			t.Errorf("Backoff(%d): largest of 2000 draws %v; want the range up to %v used", tt.n, top, tt.bound)
 		}
+	}
+}
+
+// TestGiveUpOnJobsThatNeverFinish: a job claimed again and again without
+// an outcome (the process died while running it) is failed, not run again.
+func TestGiveUpOnJobsThatNeverFinish(t *testing.T) {
+	ctx := t.Context()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "consentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ws, err := db.CreateWorkspace(ctx, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, jobs, err := db.PutRecord(ctx, ws.ID, consentd.Record{Type: "contact", ID: "1", Fields: map[string]any{"Email": "a@example.com"}},
+		[]consentd.JobTrigger{{RuleID: "r", Change: []consentd.RecordChange{consentd.RecordCreated}, MaxAttempts: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // two runs that "crashed": their leases expire at once
+		if js, err := db.ClaimJobs(ctx, -time.Second, 10); err != nil || len(js) != 1 {
+			t.Fatalf("ClaimJobs() = %v, %v", js, err)
+		}
+	}
+	if n, err := automation.New(db, db, nil).RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("RunOnce() = %d, %v", n, err)
+	}
+	j, err := db.Job(ctx, ws.ID, jobs[0].ID)
+	if err != nil || j.State != consentd.JobFailed || !strings.Contains(j.LastError, "gave up") || j.Input == nil {
+		t.Fatalf("Job() = %+v, %v; want failed, gave up, input kept", j, err)
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package rules compiles and evaluates record-triggered automation rules
 // (DESIGN.md section 7). A rule's expressions are CEL over one variable,
-// `record` (the record's JSON fields, map(string, dyn)); they are
+// `record` (the record's JSON fields, map(string, dyn); numbers compare
+// across int and double, and optional field selection record.?x is on);
+// they are
 // type-checked once by Compile, and a compiled Program is cached by the
 // rule's JSON because jobs run the same rules again and again.
 package rules
@@ -58,7 +60,11 @@ func (p *Program) Matches(recordType string, change consentd.RecordChange) bool 
 var env = mustEnv()
 
 func mustEnv() *cel.Env {
-	e, err := cel.NewEnv(cel.Variable("record", cel.MapType(cel.StringType, cel.DynType)))
+	e, err := cel.NewEnv(cel.Variable("record", cel.MapType(cel.StringType, cel.DynType)),
+		// JSON numbers are doubles: let record.NumberOfEmployees > 10 hold.
+		cel.CrossTypeNumericComparisons(true),
+		// record.?Country.orValue(""): CRM records often lack fields.
+		cel.OptionalTypes())
 	if err != nil {
 		panic(err)
 	}

@@ -222,6 +222,35 @@ func TestCapturedAt(t *testing.T) {
 	}
 }
 
+// TestCRMFieldShapes: JSON numbers (doubles) compare with int literals,
+// and optional selection reads fields a record may lack.
+func TestCRMFieldShapes(t *testing.T) {
+	r := dynamicsRule()
+	r.When = `record.NumberOfEmployees > 10`
+	r.Jurisdiction = `record.?address1_country.orValue("")`
+	r.ContactPoint = `record.Email`
+	r.Consents[0].Status = `record.?donotemail.orValue(false) ? "opted_out" : "opted_in"`
+	p, err := rules.Compile(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := map[string]any{"NumberOfEmployees": 250.0, "Email": "a@example.com", "contactid": "c"}
+	if ok, err := p.When(rec); err != nil || !ok {
+		t.Fatalf("When(250 employees) = %v, %v; want true", ok, err)
+	}
+	ws, err := p.Writes(rec, "", time.Now())
+	if err != nil || len(ws) != 1 || ws[0].Jurisdiction != "" || ws[0].Status != consentd.OptedIn {
+		t.Fatalf("Writes = %+v, %v", ws, err)
+	}
+	rec["address1_country"], rec["donotemail"], rec["NumberOfEmployees"] = "DE", true, 3.0
+	if ok, err := p.When(rec); err != nil || ok {
+		t.Fatalf("When(3 employees) = %v, %v; want false", ok, err)
+	}
+	if ws, err = p.Writes(rec, "", time.Now()); err != nil || ws[0].Jurisdiction != "DE" || ws[0].Status != consentd.OptedOut {
+		t.Fatalf("Writes = %+v, %v", ws, err)
+	}
+}
+
 func TestCompileCaches(t *testing.T) {
 	a, err := rules.Compile(leadRule())
 	if err != nil {
