@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -128,17 +129,26 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce claims the due jobs (one batch) and runs them; it returns how
-// many it ran.
+// RunOnce claims the due jobs (one batch of up to Batch) and runs them
+// concurrently; it returns how many it ran.
 func (r *Runner) RunOnce(ctx context.Context) (int, error) {
 	r.defaults()
 	jobs, err := r.Store.ClaimJobs(ctx, r.Lease, r.Batch)
 	if err != nil {
 		return 0, err
 	}
+	// Run the batch concurrently: the store commits their writes together
+	// (group commit). Order does not matter: writes are ordered by
+	// captured_at, the record's arrival, whatever the order they run in.
+	var wg sync.WaitGroup
 	for _, j := range jobs {
-		r.runJob(ctx, j)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.runJob(ctx, j)
+		}()
 	}
+	wg.Wait()
 	return len(jobs), nil
 }
 

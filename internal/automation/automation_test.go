@@ -135,3 +135,41 @@ func TestRunnersShareJobs(t *testing.T) {
 		t.Errorf("log grew by %d; want %d (one consent.changed per job)", after-size, n)
 	}
 }
+
+// BenchmarkRunJobs measures jobs run per second by one runner on SQLite
+// (each job: its consent write and its finish, two durable commits).
+func BenchmarkRunJobs(b *testing.B) {
+	ctx := b.Context()
+	db, err := sqlite.Open(filepath.Join(b.TempDir(), "consentd.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ws, _ := db.CreateWorkspace(ctx, "w")
+	if err := db.PutPurpose(ctx, ws.ID, &consentd.Purpose{ID: "newsletter", Name: "N", Type: consentd.Commercial,
+		Channels: map[string]consentd.ChannelSetting{"email": {}}}, true, "test"); err != nil {
+		b.Fatal(err)
+	}
+	rule := &consentd.Rule{ID: "r", On: consentd.RuleTrigger{Record: "contact"}, ContactPoint: "record.Email",
+		Consents: []consentd.RuleConsent{{ChannelType: "newsletter:email", Status: `!record.donotemail ? "opted_in" : "opted_out"`}}}
+	if err := db.PutRule(ctx, ws.ID, rule, "test"); err != nil {
+		b.Fatal(err)
+	}
+	for i := range b.N {
+		if _, _, err := db.PutRecord(ctx, ws.ID, consentd.Record{Type: "contact", ID: fmt.Sprint(i), Fields: map[string]any{"Email": fmt.Sprintf("p%d@example.com", i), "donotemail": false}},
+			[]consentd.JobTrigger{{RuleID: "r", Change: []consentd.RecordChange{consentd.RecordCreated}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := automation.New(db, db, nil)
+	b.ResetTimer()
+	done := 0
+	for done < b.N {
+		n, err := r.RunOnce(ctx)
+		if err != nil || n == 0 {
+			b.Fatalf("RunOnce() = %d, %v after %d jobs", n, err, done)
+		}
+		done += n
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
