@@ -24,7 +24,7 @@ func runJobs(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 // startJobServer runs `consentd serve` in this process with fast job
 // retries (1ms backoff, 2 attempts).
-func startJobServer(t *testing.T, dir string) *inProcessServer {
+func startJobServer(t *testing.T, dir string, extra ...string) *inProcessServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &inProcessServer{t: t, stderr: &lockedBuffer{}, cancel: cancel, done: make(chan int, 1)}
@@ -34,6 +34,7 @@ func startJobServer(t *testing.T, dir string) *inProcessServer {
 		Ready:  func(addr string) { ready <- addr }}
 	args := []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--checkpoint-interval", "0",
 		"--job-retry-base", "1ms", "--job-retry-cap", "2ms", "--job-max-attempts", "2"}
+	args = append(args, extra...)
 	go func() { s.done <- m.Run(ctx, args) }()
 	select {
 	case addr := <-ready:
@@ -112,10 +113,14 @@ func emailRule(contactPoint, delay string) map[string]any {
 
 // TestJobsCommands: a failed job is listed by `consentd jobs list` and
 // resubmitted by `consentd jobs retry --all`, offline, while the server
-// runs; the server's runner then runs it.
+// runs; the server's runner then runs it. On SQLite and on PostgreSQL.
 func TestJobsCommands(t *testing.T) {
-	dir := t.TempDir()
-	srv := startJobServer(t, dir)
+	t.Run("sqlite", func(t *testing.T) { testJobsCommands(t, t.TempDir()) })
+	t.Run("postgres", func(t *testing.T) { testJobsCommands(t, t.TempDir(), "--database", testPostgres(t)) })
+}
+
+func testJobsCommands(t *testing.T, dir string, db ...string) {
+	srv := startJobServer(t, dir, db...)
 	if st, raw := apiCall(t, srv.base, "POST", "/v1/purposes", newsletterPurpose, nil); st != 201 {
 		t.Fatalf("POST /v1/purposes = %d %s", st, raw)
 	}
@@ -129,30 +134,30 @@ func TestJobsCommands(t *testing.T) {
 		t.Fatalf("job = %+v; want failed after 2 attempts", j)
 	}
 
-	code, out, errOut := runJobs(t, "list", "--data", dir)
+	code, out, errOut := runJobs(t, append([]string{"list", "--data", dir}, db...)...)
 	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "contact-email") || !strings.Contains(out, "failed") ||
 		!strings.Contains(out, "contact_point") || strings.Contains(out, "jane@example.com") {
 		t.Fatalf("jobs list = %d\n%s\n%s\nwant the failed job with its error (and no contact point)", code, out, errOut)
 	}
-	code, out, _ = runJobs(t, "list", "--data", dir, "--json", "--state", "all")
+	code, out, _ = runJobs(t, append([]string{"list", "--data", dir, "--json", "--state", "all"}, db...)...)
 	var j cliJob
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &j); code != 0 || err != nil || j.ID != id || !strings.Contains(string(j.Input), "jane@example.com") {
 		t.Fatalf("jobs list --json = %d %s (%v); want the job with its input", code, out, err)
 	}
-	if code, out, _ := runJobs(t, "list", "--data", dir, "--state", "succeeded"); code != 0 || strings.Contains(out, id) {
+	if code, out, _ := runJobs(t, append([]string{"list", "--data", dir, "--state", "succeeded"}, db...)...); code != 0 || strings.Contains(out, id) {
 		t.Errorf("jobs list --state succeeded = %d\n%s\nwant no failed job", code, out)
 	}
 	for _, args := range [][]string{{"list", "--state", "lost"}, {"retry"}, {"retry", "--all", "job_x"}, {"list", "--workspace", "nope"}} {
-		if code, _, _ := runJobs(t, append(args, "--data", dir)...); code != exitUsage {
+		if code, _, _ := runJobs(t, append(append(args, "--data", dir), db...)...); code != exitUsage {
 			t.Errorf("jobs %v = exit %d; want %d", args, code, exitUsage)
 		}
 	}
-	if code, _, errOut := runJobs(t, "retry", "job_nope", "--data", dir); code != exitFailed || !strings.Contains(errOut, "job_nope") {
+	if code, _, errOut := runJobs(t, append([]string{"retry", "job_nope", "--data", dir}, db...)...); code != exitFailed || !strings.Contains(errOut, "job_nope") {
 		t.Errorf("jobs retry job_nope = %d %s; want exit %d", code, errOut, exitFailed)
 	}
 
 	putRule(t, srv.base, emailRule("has(record.Email) ? record.Email : record.mail", ""))
-	if code, out, errOut := runJobs(t, "retry", "--all", "--data", dir); code != 0 || !strings.Contains(out, "Queued 1 ") {
+	if code, out, errOut := runJobs(t, append([]string{"retry", "--all", "--data", dir}, db...)...); code != 0 || !strings.Contains(out, "Queued 1 ") {
 		t.Fatalf("jobs retry --all = %d %s %s", code, out, errOut)
 	}
 	if j := waitJobDone(t, srv.base, id); j.State != "succeeded" || j.Input != nil {
@@ -164,7 +169,7 @@ func TestJobsCommands(t *testing.T) {
 	if st, raw := apiCall(t, srv.base, "GET", consentPath("jane@example.com"), nil, &c); st != 200 || c.Status != "opted_in" {
 		t.Fatalf("consent = %d %s; want opted_in", st, raw)
 	}
-	if code, _, errOut := runJobs(t, "retry", id, "--data", dir); code != exitFailed || !strings.Contains(errOut, "succeeded") {
+	if code, _, errOut := runJobs(t, append([]string{"retry", id, "--data", dir}, db...)...); code != exitFailed || !strings.Contains(errOut, "succeeded") {
 		t.Errorf("jobs retry of a succeeded job = %d %s; want exit %d", code, errOut, exitFailed)
 	}
 }
