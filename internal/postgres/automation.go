@@ -17,11 +17,14 @@ import (
 // ---- Rules ----
 
 // PutRule creates or replaces a rule by id (the rule must compile; else
-// EINVALIDRULE) and logs rule.changed.
+// EINVALIDRULE), with its defaults filled in (in r too), and logs
+// rule.changed.
 func (db *DB) PutRule(ctx context.Context, wsID string, r *consentd.Rule, actor string) error {
-	if _, err := rules.Compile(r); err != nil {
+	p, err := rules.Compile(r)
+	if err != nil {
 		return err
 	}
+	*r = p.Rule() // with its defaults: source, change
 	return db.write(ctx, wsID, func(tx *Tx) error {
 		if _, err := db.loadWS(tx.ctx, tx, wsID); err != nil {
 			return err

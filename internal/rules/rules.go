@@ -38,7 +38,12 @@ type Program struct {
 
 // Rule returns the rule p was compiled from, with defaults filled in
 // (source, change).
-func (p *Program) Rule() consentd.Rule { return p.rule }
+func (p *Program) Rule() consentd.Rule {
+	r := p.rule
+	r.On.Change = append([]consentd.RecordChange(nil), r.On.Change...)
+	r.Consents = append([]consentd.RuleConsent(nil), r.Consents...)
+	return r
+}
 
 // Delay is how long after the record arrived the rule runs.
 func (p *Program) Delay() time.Duration { return p.delay }

@@ -49,6 +49,11 @@ func testRules(t *testing.T, s Store) {
 	if err != nil || got.When != r2.When {
 		t.Fatalf("Rule() = %+v, %v; want the replaced rule", got, err)
 	}
+	// Stored with its defaults.
+	if got.Source.Type != consentd.SourceAutomation || got.Source.Name != "contact-email" ||
+		!slices.Equal(got.On.Change, []consentd.RecordChange{consentd.RecordCreated, consentd.RecordUpdated}) {
+		t.Errorf("Rule() = %+v; want source {automation, contact-email} and change [created updated]", got)
+	}
 	rs, err := s.Rules(e.ctx, e.ws)
 	if err != nil || len(rs) != 2 || rs[0].ID != "a-lead" || rs[1].ID != "contact-email" {
 		t.Fatalf("Rules() = %v, %v; want a-lead, contact-email", rs, err)
