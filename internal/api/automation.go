@@ -145,11 +145,15 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request, k *consentd.A
 		if rule.On.Record != rec.Type {
 			continue
 		}
-		p, err := rules.Compile(rule)
-		if err != nil {
-			continue // stored before a change of the rules package; PUT it again
+		t := consentd.JobTrigger{RuleID: rule.ID, Change: rule.On.Change, MaxAttempts: s.JobMaxAttempts}
+		if p, err := rules.Compile(rule); err == nil {
+			t.Change, t.Delay = p.Rule().On.Change, p.Delay()
+		} else if len(t.Change) == 0 {
+			// Stored, then made invalid by a newer consentd: enqueue at
+			// once, so that the job fails where the operator sees it.
+			t.Change = []consentd.RecordChange{consentd.RecordCreated, consentd.RecordUpdated}
 		}
-		triggers = append(triggers, consentd.JobTrigger{RuleID: rule.ID, Change: p.Rule().On.Change, Delay: p.Delay(), MaxAttempts: s.JobMaxAttempts})
+		triggers = append(triggers, t)
 	}
 	change, jobs, err := s.DB.PutRecord(r.Context(), k.WorkspaceID, rec, triggers)
 	if err != nil {
