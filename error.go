@@ -25,6 +25,7 @@ const (
 	EINVALIDTIME          = "invalid_time"
 	EFUTURECAPTUREDAT     = "future_captured_at"
 	EUNSUPPORTEDMEDIATYPE = "unsupported_media_type"
+	EINVALIDRULE          = "invalid_rule" // a rule that does not compile; Fields names the field, the message the position
 )
 
 // FieldError names one offending input field.

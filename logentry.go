@@ -23,6 +23,8 @@ const (
 	LogPartyChanged      = "party.changed"
 	LogWorkspaceChanged  = "workspace.changed"
 	LogPartyErased       = "party.erased"
+	LogRuleChanged       = "rule.changed"
+	LogRuleDeleted       = "rule.deleted"
 )
 
 // LogEntry is one leaf of a workspace's consent log. Its JSON encoding is

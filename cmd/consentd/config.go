@@ -15,6 +15,7 @@ import (
 	"github.com/consentd/consentd/internal/web"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,8 +37,11 @@ type config struct {
 	SMTPURL             string
 	MailFrom            string
 	LinkKeys            string
-	NATSURL             string // events to NATS JetStream (issue 5)
-	WebhookAllowPrivate bool   // webhook targets on private addresses (issue 5)
+	NATSURL             string        // events to NATS JetStream (issue 5)
+	WebhookAllowPrivate bool          // webhook targets on private addresses (issue 5)
+	JobRetryBase        time.Duration // automation jobs: first retry delay (issue 5)
+	JobRetryCap         time.Duration // automation jobs: longest retry delay
+	JobMaxAttempts      int           // automation jobs: runs before a job is failed
 }
 
 // flags registers the shared flags on fs with defaults from the
@@ -64,6 +68,20 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		fs.StringVar(&c.SMTPURL, "smtp-url", env("CONSENTD_SMTP_URL", ""), "smtp://user:pass@host:port for confirmation mail; default: write it to DATA/outbox (CONSENTD_SMTP_URL)")
 		fs.StringVar(&c.NATSURL, "nats-url", env("CONSENTD_NATS_URL", ""), "nats://host:4222: also publish events to NATS JetStream (CONSENTD_NATS_URL)")
 		fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", env("CONSENTD_WEBHOOK_ALLOW_PRIVATE", "") == "true", "allow webhook targets on loopback, private and link-local addresses (CONSENTD_WEBHOOK_ALLOW_PRIVATE=true)")
+		dur := func(name, def string) time.Duration {
+			d, err := time.ParseDuration(env(name, def))
+			if err != nil {
+				d, _ = time.ParseDuration(def)
+			}
+			return d
+		}
+		fs.DurationVar(&c.JobRetryBase, "job-retry-base", dur("CONSENTD_JOB_RETRY_BASE", "10s"), "automation jobs: first retry delay; later ones double, with full jitter (CONSENTD_JOB_RETRY_BASE)")
+		fs.DurationVar(&c.JobRetryCap, "job-retry-cap", dur("CONSENTD_JOB_RETRY_CAP", "1h"), "automation jobs: longest retry delay (CONSENTD_JOB_RETRY_CAP)")
+		attempts, err := strconv.Atoi(env("CONSENTD_JOB_MAX_ATTEMPTS", "8"))
+		if err != nil || attempts < 1 {
+			attempts = 8
+		}
+		fs.IntVar(&c.JobMaxAttempts, "job-max-attempts", attempts, "automation jobs: runs before a job is failed (CONSENTD_JOB_MAX_ATTEMPTS)")
 		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")
 	}
 	fs.StringVar(&c.LinkKeys, "link-keys", env("CONSENTD_LINK_KEYS", ""), "the signed-link keyring; default DATA/link-keys.json (CONSENTD_LINK_KEYS)")

@@ -1,13 +1,137 @@
 package main
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/automation"
+)
+
+// jobsWorkspace opens the store offline (it works while a server runs on
+// the same database) and finds the workspace.
+func (m *Main) jobsWorkspace(ctx context.Context, c *config) (store, *consentd.Workspace, error) {
+	db, _, err := c.open(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws, err := db.WorkspaceByName(ctx, c.Workspace)
+	if err != nil {
+		db.Close()
+		return nil, nil, usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
+	}
+	return db, ws, nil
+}
 
 func (m *Main) jobsList(ctx context.Context, args []string) error {
-	return usageError{"jobs list: not built yet"}
-}
-func (m *Main) jobsRetry(ctx context.Context, args []string) error {
-	return usageError{"jobs retry: not built yet"}
+	fs := flag.NewFlagSet("jobs list", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name")
+	state := fs.String("state", "failed", "queued, running, succeeded, failed or all")
+	asJSON := fs.Bool("json", false, "print one JSON job per line, with its input")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	f := consentd.JobFilter{State: consentd.JobState(*state), Limit: 1000}
+	if *state == "all" {
+		f.State = ""
+	} else if !f.State.Valid() {
+		return usageError{"--state must be queued, running, succeeded, failed or all"}
+	}
+	db, ws, err := m.jobsWorkspace(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var tw *tabwriter.Writer
+	if !*asJSON {
+		tw = tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tRULE\tSTATE\tATTEMPTS\tRUN AT\tLAST ERROR")
+	}
+	for {
+		js, next, err := db.Jobs(ctx, ws.ID, f)
+		if err != nil {
+			return err
+		}
+		for _, j := range js {
+			if *asJSON {
+				json.NewEncoder(m.Stdout).Encode(j)
+				continue
+			}
+			msg := strings.ReplaceAll(j.LastError, "\n", " ")
+			if len(msg) > 120 {
+				msg = msg[:117] + "..."
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.RuleID, j.State, j.Attempts, j.MaxAttempts, j.RunAt.Format("2006-01-02T15:04:05Z07:00"), msg)
+		}
+		if next == "" {
+			break
+		}
+		f.PageToken = next
+	}
+	if tw != nil {
+		return tw.Flush()
+	}
+	return nil
 }
 
-// startAutomation starts the automation job runner (issue 5).
-func (m *Main) startAutomation(r *running) error { return nil }
+func (m *Main) jobsRetry(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("jobs retry", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name")
+	all := fs.Bool("all", false, "retry every failed job of the workspace")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *all == (fs.NArg() > 0) {
+		return usageError{"usage: consentd jobs retry (--all | ID...) [--workspace NAME]"}
+	}
+	db, ws, err := m.jobsWorkspace(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if *all {
+		n, err := db.RetryFailedJobs(ctx, ws.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(m.Stdout, "Queued %d failed jobs again in workspace %q.\n", n, ws.Name)
+		return nil
+	}
+	failed := false
+	for _, id := range fs.Args() {
+		if _, err := db.RetryJob(ctx, ws.ID, id); err != nil {
+			fmt.Fprintf(m.Stderr, "consentd: job %s: %s\n", id, consentd.ErrorMessage(err))
+			failed = true
+			continue
+		}
+		fmt.Fprintf(m.Stdout, "Queued job %s again.\n", id)
+	}
+	if failed {
+		return exitError{exitFailed}
+	}
+	return nil
+}
+
+// startAutomation starts the automation job runner (issue 5): it runs
+// rule jobs until r.ctx is done, woken by the API when a record enqueues
+// one, and polls for jobs enqueued or retried by other processes.
+func (m *Main) startAutomation(r *running) error {
+	runner := automation.New(r.db, r.api, r.log)
+	runner.Base, runner.Cap = r.cfg.JobRetryBase, r.cfg.JobRetryCap
+	r.api.JobMaxAttempts = r.cfg.JobMaxAttempts
+	r.api.JobsNudge = runner.Nudge
+	r.work.Add(1)
+	go func() {
+		defer r.work.Done()
+		runner.Run(r.ctx)
+	}()
+	return nil
+}

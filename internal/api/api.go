@@ -33,6 +33,13 @@ type Server struct {
 	Log     *slog.Logger
 	Now     func() time.Time
 
+	// JobsNudge, when set, is called when a job may be due now (a record
+	// enqueued one, a job was retried): the automation runner's wake-up.
+	JobsNudge func()
+	// JobMaxAttempts is how many runs a rule job gets before it is failed
+	// (0: consentd.DefaultJobMaxAttempts).
+	JobMaxAttempts int
+
 	mux   *http.ServeMux
 	doc   *openapi.Document
 	links atomic.Pointer[linkMaker] // set by EnableLinks

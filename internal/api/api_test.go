@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +48,13 @@ type env struct {
 	srv    *httptest.Server
 	signer *ledger.Signer
 	a, b   workspace
+	// clockSkew moves the database's clock (db.Now) ahead, in
+	// nanoseconds: tests of delayed jobs advance it instead of waiting.
+	clockSkew *atomic.Int64
 }
+
+// now is the env's clock: the database's, and the job runner's.
+func (e *env) now() time.Time { return time.Now().Add(time.Duration(e.clockSkew.Load())) }
 
 // lockedBuffer collects the server's log lines.
 type lockedBuffer struct {
@@ -80,6 +87,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	skew := &atomic.Int64{}
+	db.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	t.Cleanup(func() {
 		if err := db.Close(); err != nil {
 			t.Errorf("close db: %v", err)
@@ -110,7 +119,7 @@ func newEnv(t *testing.T) *env {
 	})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, db: db, api: s, srv: srv, signer: signer}
+	e := &env{t: t, db: db, api: s, srv: srv, signer: signer, clockSkew: skew}
 	for _, ws := range []struct {
 		name string
 		dst  *workspace

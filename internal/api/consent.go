@@ -57,21 +57,12 @@ func (s *Server) postConsent(w http.ResponseWriter, r *http.Request, k *consentd
 	if err := decode(r, maxBody, &in); err != nil {
 		return err
 	}
-	writes := []consentd.ConsentWrite{in}
-	held, err := s.holdForConfirmation(r.Context(), k.WorkspaceID, writes)
-	if err != nil {
-		return err
-	}
-	res, err := s.DB.WriteConsents(r.Context(), k.WorkspaceID, writes, actor(k))
+	res, confs, err := s.writeConsents(r.Context(), k.WorkspaceID, []consentd.ConsentWrite{in}, actor(k))
 	if err != nil {
 		return err
 	}
 	if res[0].Err != nil {
 		return res[0].Err
-	}
-	confs, err := s.issueConfirmations(r.Context(), k.WorkspaceID, writes, held, res)
-	if err != nil {
-		return err
 	}
 	status := 200
 	if res[0].Outcome == consentd.Created {
@@ -89,15 +80,7 @@ func (s *Server) postConsentBatch(w http.ResponseWriter, r *http.Request, k *con
 	if len(in.Consents) > MaxBatch {
 		return consentd.Errorf(consentd.ETOOLARGE, "a batch holds at most %d consents", MaxBatch)
 	}
-	held, err := s.holdForConfirmation(r.Context(), k.WorkspaceID, in.Consents)
-	if err != nil {
-		return err
-	}
-	res, err := s.DB.WriteConsents(r.Context(), k.WorkspaceID, in.Consents, actor(k))
-	if err != nil {
-		return err
-	}
-	confs, err := s.issueConfirmations(r.Context(), k.WorkspaceID, in.Consents, held, res)
+	res, confs, err := s.writeConsents(r.Context(), k.WorkspaceID, in.Consents, actor(k))
 	if err != nil {
 		return err
 	}
@@ -112,6 +95,33 @@ func (s *Server) postConsentBatch(w http.ResponseWriter, r *http.Request, k *con
 	}
 	writeJSON(w, 200, out)
 	return nil
+}
+
+// WriteConsents is the API's write path for other callers (the automation
+// runner): the double opt-in hold (an opt-in that needs confirmation is
+// stored pending), the store's write, and the confirmations of the held
+// writes. Each result's Err is that item's refusal.
+func (s *Server) WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error) {
+	res, _, err := s.writeConsents(ctx, wsID, writes, actor)
+	return res, err
+}
+
+// writeConsents holds, writes and issues confirmations; writes may be
+// changed in place (held opt-ins become pending).
+func (s *Server) writeConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, []*confirmationAnswer, error) {
+	held, err := s.holdForConfirmation(ctx, wsID, writes)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := s.DB.WriteConsents(ctx, wsID, writes, actor)
+	if err != nil {
+		return nil, nil, err
+	}
+	confs, err := s.issueConfirmations(ctx, wsID, writes, held, res)
+	if err != nil {
+		return nil, nil, err
+	}
+	return res, confs, nil
 }
 
 // holdForConfirmation turns each write that needs double opt-in
