@@ -25,6 +25,7 @@ const (
 	EINVALIDTIME          = "invalid_time"
 	EFUTURECAPTUREDAT     = "future_captured_at"
 	EUNSUPPORTEDMEDIATYPE = "unsupported_media_type"
+	EWEBHOOKTARGET        = "webhook_target_not_allowed" // a webhook URL on a loopback, private or link-local address
 )
 
 // FieldError names one offending input field.

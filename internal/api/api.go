@@ -32,6 +32,9 @@ type Server struct {
 	Signer  *ledger.Signer
 	Log     *slog.Logger
 	Now     func() time.Time
+	// WebhookAllowPrivate lets webhooks target loopback, private and
+	// link-local addresses (--webhook-allow-private).
+	WebhookAllowPrivate bool
 
 	mux   *http.ServeMux
 	doc   *openapi.Document
