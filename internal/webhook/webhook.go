@@ -172,7 +172,9 @@ func (d *Deliverer) send(ctx context.Context, w *consentd.Webhook, evs []*consen
 	}
 	skipped := w.Position // events skipped since the stored position
 	record := func(a consentd.WebhookAttempt) error {
-		err := d.DB.RecordWebhookAttempt(ctx, w.WorkspaceID, w.ID, w.Position, a, d.Keep)
+		// An answer is recorded also when shutdown began meanwhile, so that
+		// an accepted event is not sent again after a restart.
+		err := d.DB.RecordWebhookAttempt(context.WithoutCancel(ctx), w.WorkspaceID, w.ID, w.Position, a, d.Keep)
 		switch consentd.ErrorCode(err) {
 		case "":
 			w.WebhookState = a.State
@@ -189,12 +191,15 @@ func (d *Deliverer) send(ctx context.Context, w *consentd.Webhook, evs []*consen
 			continue
 		}
 		del := d.attempt(ctx, w, key, ev)
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && del.StatusCode == 0 {
 			return ctx.Err() // shutting down: the attempt says nothing of the endpoint
 		}
 		if del.Succeeded() {
 			if err := record(consentd.WebhookAttempt{State: consentd.WebhookState{Position: ev.Data.Seq}, Delivery: del}); err != nil {
 				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
 			continue
 		}

@@ -261,9 +261,18 @@ func TestDeliveryRetriesRestartAndSignatures(t *testing.T) {
 	var want []string
 	want = append(want, first...)
 	want = append(want, second...)
-	acc := rcv.accepted()
+	// At least once: an event accepted just as the deliverer stopped may
+	// come again after the restart, with the same id (dropped here).
+	var acc []request
+	seen := map[string]bool{}
+	for _, q := range rcv.accepted() {
+		if id := q.header.Get("webhook-id"); !seen[id] {
+			seen[id] = true
+			acc = append(acc, q)
+		}
+	}
 	if got := contactPoints(acc); strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Errorf("accepted contact points %v; want %v, in order, once each", got, want)
+		t.Errorf("accepted contact points %v; want %v, in order", got, want)
 	}
 	var lastSeq int64
 	for _, q := range rcv.requests() {
@@ -282,20 +291,27 @@ func TestDeliveryRetriesRestartAndSignatures(t *testing.T) {
 			t.Errorf("event %s: consent %+v; want the plaintext consent", ev.ID, c)
 		}
 		if q.status < 300 {
-			if ev.Data.Seq <= lastSeq {
+			if ev.Data.Seq < lastSeq {
 				t.Errorf("accepted seq %d after %d: out of order or twice", ev.Data.Seq, lastSeq)
 			}
 			lastSeq = ev.Data.Seq
 		}
 	}
 
-	// The delivery log shows the failures, then the successes.
+	// The delivery log shows the failures, then the successes (once the
+	// last success is recorded: the receiver sees it first).
+	var got consentd.Webhook
+	waitFor(t, "the last delivery recorded", func() bool {
+		got = consentd.Webhook{}
+		e.do("GET", "/v1/webhooks/crm", "", 200, &got)
+		return got.Position == lastSeq
+	})
 	var dl struct {
 		Deliveries []consentd.WebhookDelivery `json:"deliveries"`
 	}
 	e.do("GET", "/v1/webhooks/crm/deliveries?limit=1000", "", 200, &dl)
-	if len(dl.Deliveries) != len(rcv.requests()) {
-		t.Fatalf("%d delivery rows; the receiver saw %d requests", len(dl.Deliveries), len(rcv.requests()))
+	if n := len(rcv.requests()); len(dl.Deliveries) != n && len(dl.Deliveries) != n-1 {
+		t.Fatalf("%d delivery rows; the receiver saw %d requests (one may be cut off by the stop)", len(dl.Deliveries), n)
 	}
 	oldest := dl.Deliveries[len(dl.Deliveries)-down:] // newest first
 	for i, d := range oldest {
@@ -307,8 +323,6 @@ func TestDeliveryRetriesRestartAndSignatures(t *testing.T) {
 	if d := dl.Deliveries[0]; d.StatusCode != 204 || d.Attempt != 1 || !d.NextAttemptAt.IsZero() {
 		t.Errorf("newest delivery row %+v; want a first-attempt 204", d)
 	}
-	var got consentd.Webhook
-	e.do("GET", "/v1/webhooks/crm", "", 200, &got)
 	if got.Secret != "" || got.Position != lastSeq || got.Failures != 0 {
 		t.Errorf("GET /v1/webhooks/crm = %+v; want no secret, position %d, no failures", got, lastSeq)
 	}
