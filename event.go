@@ -56,13 +56,14 @@ type WebhookDelivery struct {
 // Succeeded reports whether the endpoint accepted the event (2xx).
 func (d *WebhookDelivery) Succeeded() bool { return d.StatusCode >= 200 && d.StatusCode < 300 }
 
-// WebhookAttempt is what one delivery attempt, or a run of skipped events,
-// changes of a webhook: its new state, the delivery to log (nil when events
-// were only skipped) and, when it must stop, the reason it is disabled.
+// WebhookAttempt is what a run of delivery attempts (and skipped events)
+// changes of a webhook: its new state, the deliveries to log, in order
+// (none when events were only skipped) and, when it must stop, the reason
+// it is disabled.
 type WebhookAttempt struct {
-	State    WebhookState
-	Delivery *WebhookDelivery
-	Disable  string
+	State      WebhookState
+	Deliveries []*WebhookDelivery
+	Disable    string
 }
 
 // WebhookUpdate is a partial update of a webhook (PATCH): nil fields are

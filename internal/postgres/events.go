@@ -167,13 +167,15 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, wsID, id string, from in
 		if pos != from || reason != "" {
 			return consentd.Errorf(consentd.ECONFLICT, "the webhook changed meanwhile")
 		}
-		if d := a.Delivery; d != nil {
+		for _, d := range a.Deliveries {
 			n++
 			d.N = n
 			if _, err := tx.Exec(tx.ctx, `INSERT INTO webhook_deliveries (workspace_id, webhook_id, n, event_id, seq, type, attempt, status_code, error, duration_ms, at, next_attempt_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, wsID, id, n, d.EventID, d.Seq, d.Type, d.Attempt, d.StatusCode, d.Error, d.DurationMS, nanos(d.At), zeroNanos(d.NextAttemptAt)); err != nil {
 				return err
 			}
+		}
+		if len(a.Deliveries) > 0 {
 			if _, err := tx.Exec(tx.ctx, `DELETE FROM webhook_deliveries WHERE workspace_id = $1 AND webhook_id = $2 AND n <= $3`, wsID, id, n-int64(keep)); err != nil {
 				return err
 			}

@@ -88,8 +88,8 @@ func testEvents(t *testing.T, s Store) {
 		at := time.Now().UTC().Truncate(time.Millisecond)
 		fail := func(n int) consentd.WebhookAttempt {
 			return consentd.WebhookAttempt{State: consentd.WebhookState{Position: pos, Failures: n, NextAttemptAt: at.Add(time.Minute)},
-				Delivery: &consentd.WebhookDelivery{EventID: consentd.EventID(e.ws, pos+1), Seq: pos + 1, Type: consentd.LogConsentChanged, Attempt: n,
-					StatusCode: 503, DurationMS: 3, At: at, NextAttemptAt: at.Add(time.Minute)}}
+				Deliveries: []*consentd.WebhookDelivery{{EventID: consentd.EventID(e.ws, pos+1), Seq: pos + 1, Type: consentd.LogConsentChanged, Attempt: n,
+					StatusCode: 503, DurationMS: 3, At: at, NextAttemptAt: at.Add(time.Minute)}}}
 		}
 		for n := 1; n <= 3; n++ {
 			if err := s.RecordWebhookAttempt(ctx, e.ws, "crm", pos, fail(n), 2); err != nil {
@@ -125,15 +125,21 @@ func testEvents(t *testing.T, s Store) {
 		if err := s.RecordWebhookAttempt(ctx, e.ws, "crm", pos-1, fail(9), 2); consentd.ErrorCode(err) != consentd.ECONFLICT {
 			t.Errorf("RecordWebhookAttempt(stale position) = %v; want %s", err, consentd.ECONFLICT)
 		}
-		// Success advances and clears the failures.
-		ok := consentd.WebhookAttempt{State: consentd.WebhookState{Position: pos + 1},
-			Delivery: &consentd.WebhookDelivery{EventID: consentd.EventID(e.ws, pos+1), Seq: pos + 1, Type: consentd.LogConsentChanged, Attempt: 4, StatusCode: 204, At: at}}
-		if err := s.RecordWebhookAttempt(ctx, e.ws, "crm", pos, ok, 2); err != nil {
+		// Success advances and clears the failures; several deliveries
+		// are recorded at once, in order.
+		okAt := func(seq int64, attempt int) *consentd.WebhookDelivery {
+			return &consentd.WebhookDelivery{EventID: consentd.EventID(e.ws, seq), Seq: seq, Type: consentd.LogConsentChanged, Attempt: attempt, StatusCode: 204, At: at}
+		}
+		ok := consentd.WebhookAttempt{State: consentd.WebhookState{Position: pos + 1}, Deliveries: []*consentd.WebhookDelivery{okAt(pos, 4), okAt(pos+1, 1)}}
+		if err := s.RecordWebhookAttempt(ctx, e.ws, "crm", pos, ok, 10); err != nil {
 			t.Fatalf("RecordWebhookAttempt(success) = %v", err)
 		}
 		w, _ = s.Webhook(ctx, e.ws, "crm")
 		if w.Position != pos+1 || w.Failures != 0 || !w.NextAttemptAt.IsZero() {
 			t.Errorf("after success: %+v; want position %d, no failures", w.WebhookState, pos+1)
+		}
+		if ds, _, _ := s.WebhookDeliveries(ctx, e.ws, "crm", consentd.DeliveryFilter{}); len(ds) != 4 || ds[0].N != 5 || ds[0].Seq != pos+1 || ds[1].Seq != pos || ds[1].Attempt != 4 {
+			t.Errorf("after recording 2 deliveries at once: %d rows, newest %+v; want 4 rows, the last two in order", len(ds), ds[0])
 		}
 		// Disabling keeps the position; the webhook leaves the active list;
 		// further attempts are refused; re-enabling clears the failures.

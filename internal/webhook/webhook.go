@@ -164,46 +164,65 @@ func (d *Deliverer) serve(ctx context.Context, wsID, id string) error {
 }
 
 // send delivers evs, which follow w's position, one at a time; it returns
-// errStop after a failed attempt.
+// errStop after a failed attempt. Accepted events are recorded together
+// (with the position after them) at the end of evs, before a failure's
+// record, or after a second: one commit for many deliveries. A crash in
+// between sends them again, with the same ids.
 func (d *Deliverer) send(ctx context.Context, w *consentd.Webhook, evs []*consentd.CloudEvent) error {
 	key, err := consentd.WebhookKey(w.Secret)
 	if err != nil {
 		return fmt.Errorf("webhook secret: %w", err)
 	}
-	skipped := w.Position // events skipped since the stored position
+	pos := w.Position // delivered or skipped, not yet recorded
+	fails := w.Failures
+	var done []*consentd.WebhookDelivery
+	var since time.Time
 	record := func(a consentd.WebhookAttempt) error {
-		// An answer is recorded also when shutdown began meanwhile, so that
-		// an accepted event is not sent again after a restart.
+		// Recorded also when shutdown began meanwhile, so that accepted
+		// events are not sent again after a restart.
 		err := d.DB.RecordWebhookAttempt(context.WithoutCancel(ctx), w.WorkspaceID, w.ID, w.Position, a, d.Keep)
 		switch consentd.ErrorCode(err) {
 		case "":
 			w.WebhookState = a.State
-			skipped = a.State.Position
+			done = nil
 			return nil
 		case consentd.ECONFLICT, consentd.ENOTFOUND:
 			return errStop
 		}
 		return err
 	}
+	flush := func() error {
+		if pos == w.Position {
+			return nil
+		}
+		return record(consentd.WebhookAttempt{State: consentd.WebhookState{Position: pos}, Deliveries: done})
+	}
 	for _, ev := range evs {
 		if !w.Wants(ev.Type) || (w.Origin != "" && consentd.EventOrigin(ev.Data) == w.Origin) {
-			skipped = ev.Data.Seq
+			pos = ev.Data.Seq
 			continue
 		}
-		del := d.attempt(ctx, w, key, ev)
+		del := d.attempt(ctx, w, key, ev, fails+1)
 		if ctx.Err() != nil && del.StatusCode == 0 {
-			return ctx.Err() // shutting down: the attempt says nothing of the endpoint
+			// Shutting down: the attempt says nothing of the endpoint.
+			return errors.Join(ctx.Err(), flush())
 		}
 		if del.Succeeded() {
-			if err := record(consentd.WebhookAttempt{State: consentd.WebhookState{Position: ev.Data.Seq}, Delivery: del}); err != nil {
-				return err
+			if len(done) == 0 {
+				since = d.Now()
+			}
+			pos, done, fails = ev.Data.Seq, append(done, del), 0
+			if ctx.Err() != nil || d.Now().Sub(since) >= time.Second {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			continue
 		}
-		a := consentd.WebhookAttempt{State: consentd.WebhookState{Position: skipped, Failures: del.Attempt}, Delivery: del}
+		a := consentd.WebhookAttempt{State: consentd.WebhookState{Position: pos, Failures: del.Attempt}, Deliveries: append(done, del)}
 		switch {
 		case del.StatusCode == http.StatusGone:
 			a.Disable = "the endpoint answered 410 Gone"
@@ -221,16 +240,13 @@ func (d *Deliverer) send(ctx context.Context, w *consentd.Webhook, evs []*consen
 		}
 		return errStop
 	}
-	if skipped != w.Position {
-		return record(consentd.WebhookAttempt{State: consentd.WebhookState{Position: skipped}})
-	}
-	return nil
+	return flush()
 }
 
 // attempt POSTs one event and describes the attempt.
-func (d *Deliverer) attempt(ctx context.Context, w *consentd.Webhook, key []byte, ev *consentd.CloudEvent) *consentd.WebhookDelivery {
+func (d *Deliverer) attempt(ctx context.Context, w *consentd.Webhook, key []byte, ev *consentd.CloudEvent, n int) *consentd.WebhookDelivery {
 	start := d.Now()
-	del := &consentd.WebhookDelivery{EventID: ev.ID, Seq: ev.Data.Seq, Type: ev.Type, Attempt: w.Failures + 1, At: start.UTC()}
+	del := &consentd.WebhookDelivery{EventID: ev.ID, Seq: ev.Data.Seq, Type: ev.Type, Attempt: n, At: start.UTC()}
 	defer func() { del.DurationMS = d.Now().Sub(start).Milliseconds() }()
 	body, err := json.Marshal(ev)
 	if err != nil {
