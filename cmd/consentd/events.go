@@ -7,8 +7,10 @@ import (
 
 // startEvents starts webhook delivery and, with --nats-url, the NATS
 // JetStream publisher (issue 5). Both read the consent log from stored
-// positions: they poll it every second (a commit hook could nudge them
-// sooner; PostgreSQL replicas rely on the polling).
+// positions and poll it (webhooks every 250 ms, NATS every second; both
+// have a Nudge that a commit hook could call; PostgreSQL replicas rely on
+// the polling). Every replica runs both: an event may then go out more
+// than once, always with the same id, and positions never move back.
 func (m *Main) startEvents(r *running) error {
 	r.api.WebhookAllowPrivate = r.cfg.WebhookAllowPrivate
 	d := webhook.New(r.db, r.cfg.WebhookAllowPrivate, r.log)
