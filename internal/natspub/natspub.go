@@ -168,16 +168,13 @@ func (p *Publisher) publishWorkspace(ctx context.Context, wsID string) error {
 		if err != nil || len(evs) == 0 {
 			return err
 		}
-		acked := pos
-		var perr error
-		for _, ev := range evs {
-			if perr = p.publish(ctx, feed.WS.Name, ev); perr != nil {
-				break
-			}
-			acked = ev.Data.Seq
+		acked, perr := p.publishBatch(ctx, feed.WS.Name, evs)
+		if acked == 0 {
+			acked = pos
 		}
 		if acked > pos {
-			if err := p.DB.SetEventCursor(ctx, wsID, Cursor, acked); err != nil {
+			// Stored also when shutdown began meanwhile: those were acked.
+			if err := p.DB.SetEventCursor(context.WithoutCancel(ctx), wsID, Cursor, acked); err != nil {
 				return err
 			}
 			pos = acked
@@ -188,19 +185,45 @@ func (p *Publisher) publishWorkspace(ctx context.Context, wsID string) error {
 	}
 }
 
-// publish sends one event and waits for its PubAck.
-func (p *Publisher) publish(ctx context.Context, wsName string, ev *consentd.CloudEvent) error {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return err
+// publishBatch publishes evs without waiting for each PubAck in turn
+// (JetStream keeps their order), then waits for the acks in order: it
+// returns the seq of the last event of the acknowledged prefix (0 for
+// none), and the first failure. Events after a failure are sent again on
+// the next pass, with the same ids.
+func (p *Publisher) publishBatch(ctx context.Context, wsName string, evs []*consentd.CloudEvent) (int64, error) {
+	futures := make([]jetstream.PubAckFuture, 0, len(evs))
+	var perr error
+	for _, ev := range evs {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			perr = err
+			break
+		}
+		msg := &nats.Msg{Subject: Subject(wsName, ev.Type), Data: body, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
+		msg.Header.Set("Content-Type", "application/cloudevents+json")
+		f, err := p.JS.PublishMsgAsync(msg)
+		if err != nil {
+			perr = fmt.Errorf("publish seq %d: %w", ev.Data.Seq, err)
+			break
+		}
+		futures = append(futures, f)
 	}
-	msg := &nats.Msg{Subject: Subject(wsName, ev.Type), Data: body, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, ev.ID)
-	msg.Header.Set("Content-Type", "application/cloudevents+json")
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := p.JS.PublishMsg(ctx, msg); err != nil {
-		return fmt.Errorf("publish seq %d: %w", ev.Data.Seq, err)
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	var acked int64
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+			acked = evs[i].Data.Seq
+			continue
+		case err := <-f.Err():
+			return acked, fmt.Errorf("publish seq %d: %w", evs[i].Data.Seq, err)
+		case <-timeout.C:
+			return acked, fmt.Errorf("publish seq %d: no PubAck within 30s", evs[i].Data.Seq)
+		case <-ctx.Done():
+			return acked, ctx.Err()
+		}
 	}
-	return nil
+	return acked, perr
 }
