@@ -25,7 +25,8 @@ const (
 	EINVALIDTIME          = "invalid_time"
 	EFUTURECAPTUREDAT     = "future_captured_at"
 	EUNSUPPORTEDMEDIATYPE = "unsupported_media_type"
-	EINVALIDRULE          = "invalid_rule" // a rule that does not compile; Fields names the field, the message the position
+	EINVALIDRULE          = "invalid_rule"               // a rule that does not compile; Fields names the field, the message the position
+	EWEBHOOKTARGET        = "webhook_target_not_allowed" // a webhook URL on a loopback, private or link-local address
 )
 
 // FieldError names one offending input field.

@@ -23,4 +23,16 @@ type Webhook struct {
 	DisabledReason string    `json:"disabled_reason,omitempty"`
 	CreatedAt      time.Time `json:"created_at,omitzero"`
 	UpdatedAt      time.Time `json:"updated_at,omitzero"`
+	// WorkspaceID is set on the webhooks that a deliverer reads across
+	// workspaces; answers never carry it.
+	WorkspaceID string `json:"-"`
+	WebhookState
+}
+
+// WebhookState is what consentd keeps of a webhook (read-only in requests): where the
+// webhook is in its workspace's log, and its retries.
+type WebhookState struct {
+	Position      int64     `json:"position" doc:"read-only: the seq of the last log entry delivered or skipped"`
+	Failures      int       `json:"failures,omitempty" doc:"read-only: failed attempts at the next event"`
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero" doc:"read-only: when the next event is tried again after a failure"`
 }

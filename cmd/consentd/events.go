@@ -1,5 +1,33 @@
 package main
 
+import (
+	"github.com/consentd/consentd/internal/natspub"
+	"github.com/consentd/consentd/internal/webhook"
+)
+
 // startEvents starts webhook delivery and, with --nats-url, the NATS
-// JetStream publisher (issue 5).
-func (m *Main) startEvents(r *running) error { return nil }
+// JetStream publisher (issue 5). Both read the consent log from stored
+// positions and poll it (webhooks every 250 ms, NATS every second; both
+// have a Nudge that a commit hook could call; PostgreSQL replicas rely on
+// the polling). Every replica runs both: an event may then go out more
+// than once, always with the same id, and positions never move back.
+func (m *Main) startEvents(r *running) error {
+	r.api.WebhookAllowPrivate = r.cfg.WebhookAllowPrivate
+	d := webhook.New(r.db, r.cfg.WebhookAllowPrivate, r.log)
+	r.work.Add(1)
+	go func() { defer r.work.Done(); d.Run(r.ctx) }()
+	if r.cfg.NATSURL == "" {
+		return nil
+	}
+	p, err := natspub.Connect(r.cfg.NATSURL, r.db, r.log)
+	if err != nil {
+		return err
+	}
+	r.work.Add(1)
+	go func() {
+		defer r.work.Done()
+		defer p.JS.Conn().Close()
+		p.Run(r.ctx)
+	}()
+	return nil
+}

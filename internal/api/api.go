@@ -32,6 +32,9 @@ type Server struct {
 	Signer  *ledger.Signer
 	Log     *slog.Logger
 	Now     func() time.Time
+	// WebhookAllowPrivate lets webhooks target loopback, private and
+	// link-local addresses (--webhook-allow-private).
+	WebhookAllowPrivate bool
 
 	// JobsNudge, when set, is called when a job may be due now (a record
 	// enqueued one, a job was retried): the automation runner's wake-up.
