@@ -1,10 +1,136 @@
 package main
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
 
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/catalogfile"
+	"github.com/consentd/consentd/internal/rules"
+	"github.com/consentd/consentd/internal/webhook"
+)
+
+// apply is `consentd apply -f catalog.yaml [--dry-run]`: configuration as
+// code. It prints the plan (what it creates and updates, with a diff per
+// changed field) and, unless --dry-run, carries it out. A file applied
+// twice changes nothing the second time.
 func (m *Main) apply(ctx context.Context, args []string) error {
-	return usageError{"apply: not built yet"}
+	fs := flag.NewFlagSet("apply", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	file := fs.String("f", "", "the catalog file (YAML or JSON); - for standard input")
+	dryRun := fs.Bool("dry-run", false, "print the plan, change nothing")
+	asJSON := fs.Bool("json", false, "print the plan as JSON")
+	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *file == "" || len(fs.Args()) > 0 {
+		return usageError{"usage: consentd apply -f catalog.yaml [--dry-run] [--workspace NAME]"}
+	}
+	data, err := m.readInput(*file)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	f, err := catalogfile.Parse(data)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	db, ws, err := m.openWorkspace(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	plan, err := catalogfile.MakePlan(ctx, db, ws.ID, f, catalogfile.Options{
+		Getenv: m.Getenv,
+		CheckRule: func(r *consentd.Rule) (*consentd.Rule, error) {
+			p, err := rules.Compile(r)
+			if err != nil {
+				return nil, err
+			}
+			checked := p.Rule()
+			return &checked, nil
+		},
+		CheckWebhook: func(w *consentd.Webhook) error {
+			if err := w.Validate(); err != nil {
+				return err
+			}
+			return webhook.CheckTarget(ctx, w.URL, c.WebhookAllowPrivate)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		json.NewEncoder(m.Stdout).Encode(plan)
+	} else {
+		plan.Print(m.Stdout)
+	}
+	if *dryRun || len(plan.Changes) == 0 {
+		return nil
+	}
+	if err := catalogfile.Apply(ctx, db, ws.ID, plan, "apply"); err != nil {
+		return err
+	}
+	if !*asJSON {
+		fmt.Fprintf(m.Stdout, "Applied to workspace %q.\n", ws.Name)
+	}
+	return nil
 }
+
+// exportCatalog is `consentd export-catalog [-o FILE]`: the workspace's
+// purposes, topics, rules and webhooks as a catalog file that apply reads.
 func (m *Main) exportCatalog(ctx context.Context, args []string) error {
-	return usageError{"export-catalog: not built yet"}
+	fs := flag.NewFlagSet("export-catalog", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	out := fs.String("o", "", "write to this file instead of standard output")
+	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	db, ws, err := m.openWorkspace(ctx, &c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	f, err := catalogfile.Export(ctx, db, ws.ID)
+	if err != nil {
+		return err
+	}
+	b, err := catalogfile.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err = m.Stdout.Write(b)
+		return err
+	}
+	return os.WriteFile(*out, b, 0o644)
+}
+
+// readInput reads a named file, or standard input for "-".
+func (m *Main) readInput(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(m.Stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// openWorkspace opens the store offline and finds the workspace c names.
+func (m *Main) openWorkspace(ctx context.Context, c *config) (store, *consentd.Workspace, error) {
+	db, _, err := c.open(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws, err := db.WorkspaceByName(ctx, c.Workspace)
+	if err != nil {
+		db.Close()
+		return nil, nil, usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
+	}
+	return db, ws, nil
 }

@@ -67,7 +67,6 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		fs.StringVar(&c.PublicURL, "public-url", env("CONSENTD_PUBLIC_URL", ""), "base URL of the public pages in links and mail; default http://ADDR (CONSENTD_PUBLIC_URL)")
 		fs.StringVar(&c.SMTPURL, "smtp-url", env("CONSENTD_SMTP_URL", ""), "smtp://user:pass@host:port for confirmation mail; default: write it to DATA/outbox (CONSENTD_SMTP_URL)")
 		fs.StringVar(&c.NATSURL, "nats-url", env("CONSENTD_NATS_URL", ""), "nats://host:4222: also publish events to NATS JetStream (CONSENTD_NATS_URL)")
-		fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", env("CONSENTD_WEBHOOK_ALLOW_PRIVATE", "") == "true", "allow webhook targets on loopback, private and link-local addresses (CONSENTD_WEBHOOK_ALLOW_PRIVATE=true)")
 		dur := func(name, def string) time.Duration {
 			d, err := time.ParseDuration(env(name, def))
 			if err != nil {
@@ -84,6 +83,8 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		fs.IntVar(&c.JobMaxAttempts, "job-max-attempts", attempts, "automation jobs: runs before a job is failed (CONSENTD_JOB_MAX_ATTEMPTS)")
 		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")
 	}
+	// serve delivers to webhook targets; apply checks them.
+	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", env("CONSENTD_WEBHOOK_ALLOW_PRIVATE", "") == "true", "allow webhook targets on loopback, private and link-local addresses (CONSENTD_WEBHOOK_ALLOW_PRIVATE=true)")
 	fs.StringVar(&c.LinkKeys, "link-keys", env("CONSENTD_LINK_KEYS", ""), "the signed-link keyring; default DATA/link-keys.json (CONSENTD_LINK_KEYS)")
 }
 

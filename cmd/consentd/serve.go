@@ -114,6 +114,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	// Writes by other processes or replicas: woken by PostgreSQL's
 	// notifications, and polled in any case (SQLite has no notifications).
 	go idx.Follow(followCtx, c.follow(followCtx, log), time.Second)
+	go watchCatalogs(followCtx, db, time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -145,6 +146,37 @@ type running struct {
 	cfg       *config
 	log       *slog.Logger
 	publicURL string
+}
+
+// watchCatalogs drops the store's cached catalog of a workspace whose log
+// grew, each interval, until ctx is done: the index does that for the
+// workspaces it holds, but a workspace nobody has asked a decision of yet
+// must also see another process's change (consentd apply, a replica).
+func watchCatalogs(ctx context.Context, db store, every time.Duration) {
+	seen := map[string]int64{}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		wss, err := db.Workspaces(ctx)
+		if err != nil {
+			continue
+		}
+		for _, ws := range wss {
+			n, err := db.LogSize(ctx, ws.ID)
+			if err != nil {
+				continue
+			}
+			if last, ok := seen[ws.ID]; !ok || n != last {
+				db.Invalidate(ws.ID) // first sight too: it may have been cached before
+			}
+			seen[ws.ID] = n
+		}
+	}
 }
 
 // bootstrap creates the default workspace and its admin key on an empty

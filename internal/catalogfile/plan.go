@@ -3,6 +3,7 @@ package catalogfile
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -27,8 +28,9 @@ type Store interface {
 type Options struct {
 	// Getenv reads a webhook's secret_env.
 	Getenv func(string) string
-	// CheckRule type-checks a rule's expressions (internal/rules).
-	CheckRule func(*consentd.Rule) error
+	// CheckRule type-checks a rule's expressions and returns it with its
+	// defaults filled in, as the store keeps it (internal/rules).
+	CheckRule func(*consentd.Rule) (*consentd.Rule, error)
 	// CheckWebhook checks a webhook's target (internal/events).
 	CheckWebhook func(*consentd.Webhook) error
 }
@@ -117,7 +119,7 @@ func MakePlan(ctx context.Context, st Store, wsID string, f *File, o Options) (*
 		p := fp.purpose()
 		p.Normalize()
 		if err := p.Validate(); err != nil {
-			return nil, fmt.Errorf("purpose %s: %w", fp.ID, err)
+			return nil, fmt.Errorf("purpose %s: %s", fp.ID, message(err))
 		}
 		inFile[p.ID] = true
 		old := cat.Purposes[p.ID]
@@ -154,9 +156,11 @@ func MakePlan(ctx context.Context, st Store, wsID string, f *File, o Options) (*
 	}
 	for _, r := range f.Rules {
 		if o.CheckRule != nil {
-			if err := o.CheckRule(r); err != nil {
-				return nil, err
+			checked, err := o.CheckRule(r)
+			if err != nil {
+				return nil, fmt.Errorf("rule %s: %s", r.ID, message(err))
 			}
+			r = checked
 		}
 		old := byRule[r.ID]
 		add("rule", r.ID, old, r, func(ctx context.Context, st Store, wsID, actor string) error {
@@ -180,7 +184,7 @@ func MakePlan(ctx context.Context, st Store, wsID string, f *File, o Options) (*
 		}
 		if o.CheckWebhook != nil {
 			if err := o.CheckWebhook(w); err != nil {
-				return nil, fmt.Errorf("webhook %s: %w", w.ID, err)
+				return nil, fmt.Errorf("webhook %s: %s", w.ID, message(err))
 			}
 		}
 		var cur *Webhook
@@ -215,7 +219,7 @@ func MakePlan(ctx context.Context, st Store, wsID string, f *File, o Options) (*
 func Apply(ctx context.Context, st Store, wsID string, p *Plan, actor string) error {
 	for _, c := range p.Changes {
 		if err := c.apply(ctx, st, wsID, actor); err != nil {
-			return fmt.Errorf("%s %s %s: %w", c.Op, c.Kind, c.ID, err)
+			return fmt.Errorf("%s %s %s: %s", c.Op, c.Kind, c.ID, message(err))
 		}
 	}
 	return nil
@@ -284,4 +288,17 @@ func show(v any) string {
 	}
 	b, _ := json.Marshal(v)
 	return strings.TrimSpace(string(b))
+}
+
+// message is an error as a person reads it: a consentd error's message
+// with the field it names, or the error's text.
+func message(err error) string {
+	var e *consentd.Error
+	if errors.As(err, &e) {
+		if len(e.Fields) > 0 && !strings.Contains(e.Message, e.Fields[0].Field) {
+			return e.Fields[0].Field + ": " + e.Message
+		}
+		return e.Message
+	}
+	return err.Error()
 }
