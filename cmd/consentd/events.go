@@ -7,13 +7,13 @@ import (
 
 // startEvents starts webhook delivery and, with --nats-url, the NATS
 // JetStream publisher (issue 5). Both read the consent log from stored
-// positions and poll it (webhooks every 250 ms, NATS every second; both
-// have a Nudge that a commit hook could call; PostgreSQL replicas rely on
-// the polling). Every replica runs both: an event may then go out more
+// positions; a commit of this process wakes both, and they poll for the
+// commits of other processes (webhooks every 250 ms, NATS every second). Every replica runs both: an event may then go out more
 // than once, always with the same id, and positions never move back.
 func (m *Main) startEvents(r *running) error {
 	r.api.WebhookAllowPrivate = r.cfg.WebhookAllowPrivate
 	d := webhook.New(r.db, r.cfg.WebhookAllowPrivate, r.log)
+	r.afterCommit.add(d.Nudge)
 	r.work.Add(1)
 	go func() { defer r.work.Done(); d.Run(r.ctx) }()
 	if r.cfg.NATSURL == "" {
@@ -23,6 +23,7 @@ func (m *Main) startEvents(r *running) error {
 	if err != nil {
 		return err
 	}
+	r.afterCommit.add(p.Nudge)
 	r.work.Add(1)
 	go func() {
 		defer r.work.Done()

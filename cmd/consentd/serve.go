@@ -36,7 +36,11 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	idx := index.New(db, log)
-	db.SetOnCommit(func(entries map[string][]consentd.LogRecord) { idx.Apply(context.Background(), entries) })
+	var afterCommit afterCommitHooks // log consumers woken by a commit (events.go)
+	db.SetOnCommit(func(entries map[string][]consentd.LogRecord) {
+		idx.Apply(context.Background(), entries)
+		afterCommit.run()
+	})
 	if err := m.bootstrap(ctx, db); err != nil {
 		return err
 	}
@@ -102,7 +106,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	go func() { defer work.Done(); doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log).Run(workCtx) }() // confirmation mail
 	stopWorkers := sync.OnceFunc(func() { stopWork(); work.Wait() })
 	defer stopWorkers()
-	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, publicURL: publicURL}
+	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, publicURL: publicURL, afterCommit: &afterCommit}
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
 			stopCheckpoints()
@@ -146,6 +150,31 @@ type running struct {
 	cfg       *config
 	log       *slog.Logger
 	publicURL string
+	// afterCommit wakes log consumers (webhooks, NATS) when this process
+	// commits; other processes' commits reach them by polling.
+	afterCommit *afterCommitHooks
+}
+
+// afterCommitHooks are functions called after each commit of this process;
+// each must return at once (a nudge).
+type afterCommitHooks struct {
+	mu sync.Mutex
+	fs []func()
+}
+
+func (h *afterCommitHooks) add(f func()) {
+	h.mu.Lock()
+	h.fs = append(h.fs, f)
+	h.mu.Unlock()
+}
+
+func (h *afterCommitHooks) run() {
+	h.mu.Lock()
+	fs := h.fs
+	h.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 // watchCatalogs drops the store's cached catalog of a workspace whose log
