@@ -39,25 +39,7 @@ func needNATS(t *testing.T) {
 // serveWith runs `consentd serve` on dir with extra flags, in this process.
 func serveWith(t *testing.T, dir string, extra ...string) *inProcessServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &inProcessServer{t: t, stderr: &lockedBuffer{}, cancel: cancel, done: make(chan int, 1)}
-	ready := make(chan string, 1)
-	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: s.stderr,
-		Getenv: ledgerTestEnv(map[string]string{"CONSENTD_ADMIN_KEY": ledgerTestAdminKey}), Ready: func(addr string) { ready <- addr }}
-	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--checkpoint-interval", "0"}, extra...)
-	go func() { s.done <- m.Run(ctx, args) }()
-	select {
-	case addr := <-ready:
-		s.base = "http://" + addr
-	case code := <-s.done:
-		cancel()
-		t.Fatalf("consentd serve exited with %d; stderr:\n%s", code, s.stderr)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("consentd serve did not listen; stderr:\n%s", s.stderr)
-	}
-	t.Cleanup(func() { s.stop() })
-	return s
+	return startInProcessServer(t, dir, extra...)
 }
 
 // call sends a request with key and decodes the answer into out.

@@ -12,21 +12,6 @@ import (
 	"github.com/consentd/consentd/internal/automation"
 )
 
-// jobsWorkspace opens the store offline (it works while a server runs on
-// the same database) and finds the workspace.
-func (m *Main) jobsWorkspace(ctx context.Context, c *config) (store, *consentd.Workspace, error) {
-	db, _, err := c.open(false)
-	if err != nil {
-		return nil, nil, err
-	}
-	ws, err := db.WorkspaceByName(ctx, c.Workspace)
-	if err != nil {
-		db.Close()
-		return nil, nil, usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
-	}
-	return db, ws, nil
-}
-
 func (m *Main) jobsList(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("jobs list", flag.ContinueOnError)
 	var c config
@@ -43,7 +28,7 @@ func (m *Main) jobsList(ctx context.Context, args []string) error {
 	} else if !f.State.Valid() {
 		return usageError{"--state must be queued, running, succeeded, failed or all"}
 	}
-	db, ws, err := m.jobsWorkspace(ctx, &c)
+	db, ws, err := m.openWorkspace(ctx, &c)
 	if err != nil {
 		return err
 	}
@@ -92,7 +77,7 @@ func (m *Main) jobsRetry(ctx context.Context, args []string) error {
 	if *all == (fs.NArg() > 0) {
 		return usageError{"usage: consentd jobs retry (--all | ID...) [--workspace NAME]"}
 	}
-	db, ws, err := m.jobsWorkspace(ctx, &c)
+	db, ws, err := m.openWorkspace(ctx, &c)
 	if err != nil {
 		return err
 	}

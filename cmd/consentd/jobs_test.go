@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/url"
 	"strings"
 	"testing"
@@ -26,28 +25,7 @@ func runJobs(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // retries (1ms backoff, 2 attempts).
 func startJobServer(t *testing.T, dir string, extra ...string) *inProcessServer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &inProcessServer{t: t, stderr: &lockedBuffer{}, cancel: cancel, done: make(chan int, 1)}
-	ready := make(chan string, 1)
-	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: s.stderr,
-		Getenv: ledgerTestEnv(map[string]string{"CONSENTD_ADMIN_KEY": ledgerTestAdminKey}),
-		Ready:  func(addr string) { ready <- addr }}
-	args := []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--checkpoint-interval", "0",
-		"--job-retry-base", "1ms", "--job-retry-cap", "2ms", "--job-max-attempts", "2"}
-	args = append(args, extra...)
-	go func() { s.done <- m.Run(ctx, args) }()
-	select {
-	case addr := <-ready:
-		s.base = "http://" + addr
-	case code := <-s.done:
-		cancel()
-		t.Fatalf("consentd serve exited with %d before listening; stderr:\n%s", code, s.stderr)
-	case <-time.After(30 * time.Second):
-		cancel()
-		t.Fatalf("consentd serve did not listen within 30s; stderr:\n%s", s.stderr)
-	}
-	t.Cleanup(func() { s.stop() })
-	return s
+	return startInProcessServer(t, dir, append([]string{"--job-retry-base", "1ms", "--job-retry-cap", "2ms", "--job-max-attempts", "2"}, extra...)...)
 }
 
 type cliJob struct {

@@ -65,8 +65,9 @@ type inProcessServer struct {
 }
 
 // startInProcessServer runs `consentd serve` on dir in this process, with
-// the checkpoint loop off, and waits (bounded) until it listens.
-func startInProcessServer(t *testing.T, dir string) *inProcessServer {
+// the checkpoint loop off and extra flags, and waits (bounded) until it
+// listens.
+func startInProcessServer(t *testing.T, dir string, extra ...string) *inProcessServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &inProcessServer{t: t, stderr: &lockedBuffer{}, cancel: cancel, done: make(chan int, 1)}
@@ -78,7 +79,7 @@ func startInProcessServer(t *testing.T, dir string) *inProcessServer {
 		Getenv: ledgerTestEnv(map[string]string{"CONSENTD_ADMIN_KEY": ledgerTestAdminKey}),
 		Ready:  func(addr string) { ready <- addr },
 	}
-	args := []string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--checkpoint-interval", "0"}
+	args := append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--checkpoint-interval", "0"}, extra...)
 	go func() { s.done <- m.Run(ctx, args) }()
 	select {
 	case addr := <-ready:
