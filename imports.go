@@ -53,8 +53,8 @@ type ImportSpec struct {
 
 // Import is a bulk import job.
 type Import struct {
-	ID     string      `json:"id"`
-	State  ImportState `json:"state" enum:"queued,running,succeeded,failed"`
+	ID    string      `json:"id"`
+	State ImportState `json:"state" enum:"queued,running,succeeded,failed"`
 	ImportSpec
 	ImportCounts
 	SkipReasons map[string]int64 `json:"skip_reasons,omitempty" doc:"skipped rows by reason"`
