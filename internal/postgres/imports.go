@@ -167,6 +167,7 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 				return err
 			}
 		}
+		rejects := append([]consentd.ImportReject(nil), rejects...)
 		counts, reasons := progress.Counts, map[string]int64{}
 		for k, v := range im.SkipReasons {
 			reasons[k] = v

@@ -147,6 +147,7 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		if err != nil {
 			return notFound(err, "import")
 		}
+		rejects := append([]consentd.ImportReject(nil), rejects...)
 		counts, reasons := progress.Counts, map[string]int64{}
 		for k, v := range im.SkipReasons {
 			reasons[k] = v
