@@ -227,3 +227,5 @@ func TestBadRowDoesNotStop(t *testing.T) {
 		t.Errorf("rows = %v; want %v", got, want)
 	}
 }
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }

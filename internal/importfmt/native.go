@@ -21,7 +21,7 @@ import (
 // Options.SourceName or "native"; source_details, when not empty, must be
 // JSON and is kept as the source's details.
 var nativeFormat = format{
-	required: []string{"contact_point", "channel", "purpose", "status", "captured_at"},
+	required: [][]string{req("contact_point"), req("channel"), req("purpose"), req("status"), req("captured_at")},
 	setup: func(r *Reader, c columns) error {
 		r.nat = nativeCols{
 			contactPoint:  c.idx("contact_point"),

@@ -12,6 +12,7 @@ package importfmt
 import (
 	"bufio"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -74,30 +75,39 @@ type Reader struct {
 	// format's parser directly, not through a func value, so that the Row
 	// does not escape to the heap.
 	nat nativeCols
+	dyn dynamicsCols
 }
 
-// format is what each format provides: its required and optional columns
-// (lower case) and a constructor that binds column indexes.
+// format is what each format provides: its required columns and a setup
+// that binds column indexes.
 type format struct {
-	required []string
+	// required lists the required columns; each entry is a set of
+	// alternative names (lower case), the first one named in errors.
+	required [][]string
 	// setup checks the options, the header and binds the parser.
 	setup func(r *Reader, cols columns) error
 }
 
 var formats = map[string]format{
-	Native: nativeFormat,
+	Native:   nativeFormat,
+	Dynamics: dynamicsFormat,
 }
 
 // columns maps a lower-case header name to its index.
 type columns map[string]int
 
-// idx returns the index of name, or -1.
-func (c columns) idx(name string) int {
-	if i, ok := c[name]; ok {
-		return i
+// idx returns the index of the first of names in the header, or -1.
+func (c columns) idx(names ...string) int {
+	for _, n := range names {
+		if i, ok := c[n]; ok {
+			return i
+		}
 	}
 	return -1
 }
+
+// req is a required column with its alternative names.
+func req(names ...string) []string { return names }
 
 // NewReader reads CSV in the named format. It strips a UTF-8 BOM, accepts
 // CRLF or LF, quoted fields with commas and newlines, and columns in any
@@ -147,9 +157,9 @@ func NewReader(formatName string, r io.Reader, opt Options) (*Reader, error) {
 		}
 	}
 	var missing []string
-	for _, c := range f.required {
-		if _, ok := cols[c]; !ok {
-			missing = append(missing, c)
+	for _, alt := range f.required {
+		if cols.idx(alt...) < 0 {
+			missing = append(missing, alt[0])
 		}
 	}
 	if len(missing) > 0 {
@@ -205,6 +215,8 @@ func (r *Reader) Next() (Row, error) {
 	switch r.format {
 	case Native:
 		r.parseNative(rec, &row)
+	case Dynamics:
+		r.parseDynamics(rec, &row)
 	}
 	return row, nil
 }
@@ -231,4 +243,85 @@ func parseTime(s string, loc *time.Location, layouts ...string) (time.Time, bool
 		}
 	}
 	return time.Time{}, false
+}
+
+// col is a bound column: its index (-1 when absent) and its name as in the
+// header, for rejects.
+type col struct {
+	i    int
+	name string
+}
+
+// bind returns the column of the first of names in the header.
+func (r *Reader) bind(c columns, names ...string) col {
+	i := c.idx(names...)
+	if i < 0 {
+		return col{i: -1, name: names[0]}
+	}
+	return col{i: i, name: r.header[i]}
+}
+
+// get returns the trimmed field of c in rec, "" when the column is absent.
+func (c col) get(rec []string) string { return field(rec, c.i) }
+
+// firstTime returns the time of the first of cols that is not empty in
+// rec, parsed with layouts (zone-less layouts read in loc). A non-empty
+// value that does not parse rejects the row naming its column: it never
+// falls through to the next column. When all are empty the row is
+// rejected naming the first.
+func firstTime(rec []string, row *Row, loc *time.Location, layouts []string, cols ...col) (time.Time, bool) {
+	var names []string
+	for _, c := range cols {
+		s := c.get(rec)
+		if s == "" {
+			if c.i >= 0 {
+				names = append(names, c.name)
+			}
+			continue
+		}
+		t, ok := parseTime(s, loc, layouts...)
+		if !ok {
+			reject(row, consentd.EINVALIDTIME, c.name, "%s %q is not a time this format writes", c.name, s)
+		}
+		return t, ok
+	}
+	if len(names) == 0 {
+		names = []string{cols[0].name}
+	}
+	reject(row, consentd.EINVALIDTIME, names[0], "no time: %s empty", strings.Join(names, ", "))
+	return time.Time{}, false
+}
+
+// details returns a JSON object of the non-empty values of kv (pairs of
+// key and value), nil when all are empty. It keeps a source system's own
+// fields with the write.
+func details(kv ...string) json.RawMessage {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			m[kv[i]] = kv[i+1]
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// key lower-cases s and drops spaces, underscores and hyphens, so that
+// "Opted in", "OPTED_IN" and "opted-in" compare equal.
+func key(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '_' || c == '-':
+			continue
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return string(b)
 }
