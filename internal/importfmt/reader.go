@@ -76,6 +76,7 @@ type Reader struct {
 	// does not escape to the heap.
 	nat nativeCols
 	dyn dynamicsCols
+	sf  salesforceCols
 }
 
 // format is what each format provides: its required columns and a setup
@@ -89,8 +90,9 @@ type format struct {
 }
 
 var formats = map[string]format{
-	Native:   nativeFormat,
-	Dynamics: dynamicsFormat,
+	Native:     nativeFormat,
+	Dynamics:   dynamicsFormat,
+	Salesforce: salesforceFormat,
 }
 
 // columns maps a lower-case header name to its index.
@@ -217,6 +219,8 @@ func (r *Reader) Next() (Row, error) {
 		r.parseNative(rec, &row)
 	case Dynamics:
 		r.parseDynamics(rec, &row)
+	case Salesforce:
+		r.parseSalesforce(rec, &row)
 	}
 	return row, nil
 }
