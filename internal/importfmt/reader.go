@@ -77,6 +77,7 @@ type Reader struct {
 	nat nativeCols
 	dyn dynamicsCols
 	sf  salesforceCols
+	lm  listmonkCols
 }
 
 // format is what each format provides: its required columns and a setup
@@ -93,6 +94,7 @@ var formats = map[string]format{
 	Native:     nativeFormat,
 	Dynamics:   dynamicsFormat,
 	Salesforce: salesforceFormat,
+	Listmonk:   listmonkFormat,
 }
 
 // columns maps a lower-case header name to its index.
@@ -221,6 +223,8 @@ func (r *Reader) Next() (Row, error) {
 		r.parseDynamics(rec, &row)
 	case Salesforce:
 		r.parseSalesforce(rec, &row)
+	case Listmonk:
+		r.parseListmonk(rec, &row)
 	}
 	return row, nil
 }
