@@ -78,6 +78,7 @@ type Reader struct {
 	dyn dynamicsCols
 	sf  salesforceCols
 	lm  listmonkCols
+	mc  mailchimpCols
 }
 
 // format is what each format provides: its required columns and a setup
@@ -95,6 +96,7 @@ var formats = map[string]format{
 	Dynamics:   dynamicsFormat,
 	Salesforce: salesforceFormat,
 	Listmonk:   listmonkFormat,
+	Mailchimp:  mailchimpFormat,
 }
 
 // columns maps a lower-case header name to its index.
@@ -225,6 +227,8 @@ func (r *Reader) Next() (Row, error) {
 		r.parseSalesforce(rec, &row)
 	case Listmonk:
 		r.parseListmonk(rec, &row)
+	case Mailchimp:
+		r.parseMailchimp(rec, &row)
 	}
 	return row, nil
 }
