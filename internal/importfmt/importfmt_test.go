@@ -173,6 +173,11 @@ func TestHeaderErrors(t *testing.T) {
 		{"unknown format", "csv2000", "contact_point\n", consentd.EINVALID, []string{"format"}},
 		{"empty file", "native", "", consentd.EMALFORMED, nil},
 		{"missing columns", "native", "\ufeffContact_Point,Channel,Status\r\nx,email,opted_in\r\n", consentd.EINVALID, []string{"purpose", "captured_at"}},
+		{"dynamics", "dynamics", "msdynmkt_contactpointvalue,msdynmkt_contactpointtype,_msdynmkt_purposeid_value,createdon\r\n", consentd.EINVALID, []string{"msdynmkt_value"}},
+		{"salesforce", "salesforce", "ContactPointValue,PrivacyConsentStatus,Name\r\n", consentd.EINVALID, []string{"CommunicationSubscriptionChannelType", "ConsentCapturedDateTime"}},
+		{"listmonk", "listmonk", "uuid,email,name,attributes\n", consentd.EINVALID, []string{"status", "created_at"}},
+		{"mailchimp", "Mailchimp", "First Name,OPTIN_TIME\n", consentd.EINVALID, []string{"Email Address"}},
+		{"header not CSV", "native", "contact_point,\"chan\"nel\n", consentd.EMALFORMED, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := NewReader(tc.format, strings.NewReader(tc.file), Options{})
@@ -229,3 +234,36 @@ func TestBadRowDoesNotStop(t *testing.T) {
 }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+func TestFormats(t *testing.T) {
+	want := []string{"native", "dynamics", "salesforce", "listmonk", "mailchimp"}
+	if got := Formats(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Formats() = %v; want %v", got, want)
+	}
+}
+
+// failingReader returns its data, then an I/O error.
+type failingReader struct{ data io.Reader }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.data.Read(p)
+	if err == io.EOF {
+		return n, errors.New("disk on fire")
+	}
+	return n, err
+}
+
+// TestIOError checks that an error of the underlying reader is returned
+// as an error, not as a rejected row.
+func TestIOError(t *testing.T) {
+	r, err := NewReader("native", &failingReader{strings.NewReader("contact_point,channel,purpose,status,captured_at\na@example.org,email,news,opted_in,2024-01-01T00:00:00Z\n")}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row, err := r.Next(); err != nil || row.Reject != nil {
+		t.Fatalf("first row: %v %v", err, row.Reject)
+	}
+	if _, err := r.Next(); err == nil || err == io.EOF || consentd.ErrorCode(err) != consentd.EINTERNAL {
+		t.Errorf("Next after the I/O error = %v; want that error", err)
+	}
+}

@@ -30,33 +30,33 @@ import (
 //
 // Times are Mailchimp's "2024-03-14 09:30:00", in UTC, or RFC 3339.
 var mailchimpFormat = format{
-	required: [][]string{req("email address")},
+	required: [][]string{req("Email Address")},
 	setup: func(r *Reader, c columns) error {
 		if err := needPurpose(r); err != nil {
 			return err
 		}
 		m := &r.mc
-		m.email = r.bind(c, "email address")
-		m.optinTime = r.bind(c, "optin_time")
-		m.optinIP = r.bind(c, "optin_ip")
-		m.confirmTime = r.bind(c, "confirm_time")
-		m.confirmIP = r.bind(c, "confirm_ip")
-		m.lastChanged = r.bind(c, "last_changed")
-		m.unsubTime = r.bind(c, "unsub_time")
-		m.unsubCampaignTitle = r.bind(c, "unsub_campaign_title")
-		m.unsubCampaignID = r.bind(c, "unsub_campaign_id")
-		m.unsubReason = r.bind(c, "unsub_reason")
-		m.unsubReasonOther = r.bind(c, "unsub_reason_other")
-		m.leid = r.bind(c, "leid")
-		m.euid = r.bind(c, "euid")
+		m.email = r.bind(c, "Email Address")
+		m.optinTime = r.bind(c, "OPTIN_TIME")
+		m.optinIP = r.bind(c, "OPTIN_IP")
+		m.confirmTime = r.bind(c, "CONFIRM_TIME")
+		m.confirmIP = r.bind(c, "CONFIRM_IP")
+		m.lastChanged = r.bind(c, "LAST_CHANGED")
+		m.unsubTime = r.bind(c, "UNSUB_TIME")
+		m.unsubCampaignTitle = r.bind(c, "UNSUB_CAMPAIGN_TITLE")
+		m.unsubCampaignID = r.bind(c, "UNSUB_CAMPAIGN_ID")
+		m.unsubReason = r.bind(c, "UNSUB_REASON")
+		m.unsubReasonOther = r.bind(c, "UNSUB_REASON_OTHER")
+		m.leid = r.bind(c, "LEID")
+		m.euid = r.bind(c, "EUID")
 		switch {
 		case m.unsubTime.i >= 0:
 			m.kind = "unsubscribed"
-		case c.idx("clean_time") >= 0:
+		case c.idx("CLEAN_TIME") >= 0:
 			m.kind = "cleaned"
 		default:
 			m.kind = "subscribed"
-			if c.idx("confirm_time", "optin_time", "last_changed") < 0 {
+			if c.idx("CONFIRM_TIME", "OPTIN_TIME", "LAST_CHANGED") < 0 {
 				return missingColumns(r.format, []string{"CONFIRM_TIME", "OPTIN_TIME", "LAST_CHANGED"})
 			}
 		}

@@ -85,7 +85,7 @@ type Reader struct {
 // that binds column indexes.
 type format struct {
 	// required lists the required columns; each entry is a set of
-	// alternative names (lower case), the first one named in errors.
+	// alternative names, the first one named in errors.
 	required [][]string
 	// setup checks the options, the header and binds the parser.
 	setup func(r *Reader, cols columns) error
@@ -102,10 +102,11 @@ var formats = map[string]format{
 // columns maps a lower-case header name to its index.
 type columns map[string]int
 
-// idx returns the index of the first of names in the header, or -1.
+// idx returns the index of the first of names (matched case-insensitively)
+// in the header, or -1.
 func (c columns) idx(names ...string) int {
 	for _, n := range names {
-		if i, ok := c[n]; ok {
+		if i, ok := c[strings.ToLower(n)]; ok {
 			return i
 		}
 	}

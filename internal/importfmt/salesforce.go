@@ -25,8 +25,9 @@ import (
 //	ConsentCapturedDateTime                 captured_at; else LastModifiedDate, else CreatedDate
 //	PartyId                                 party_id
 //	ConsentCapturedSource, ConsentCapturedSourceType, ConsentCapturedSourceName,
-//	ConsentCapturedSourceDetails, ConsentId, Name, and the channel type id as written:
-//	                                        kept in source.details
+//	ConsentCapturedSourceDetails, Name, and the channel type id as written:
+//	                                        kept in source.details (not ConsentId: it holds
+//	                                        the address, which stays out of the log)
 //
 // Times: Salesforce ISO ("2024-03-14T09:30:00.000+0000",
 // "2024-03-14T09:30:00.000Z"), RFC 3339, or without a zone
@@ -34,36 +35,35 @@ import (
 // default UTC).
 var salesforceFormat = format{
 	required: [][]string{
-		req("contactpointvalue"),
-		req("communicationsubscriptionchanneltype", "commsubscriptionchanneltypeid", "commsubscriptionchanneltype"),
-		req("consentstatus", "privacyconsentstatus"),
-		req("consentcaptureddatetime", "lastmodifieddate", "createddate"),
+		req("ContactPointValue"),
+		req("CommunicationSubscriptionChannelType", "CommSubscriptionChannelTypeId", "CommSubscriptionChannelType"),
+		req("ConsentStatus", "PrivacyConsentStatus"),
+		req("ConsentCapturedDateTime", "LastModifiedDate", "CreatedDate"),
 	},
 	setup: func(r *Reader, c columns) error {
 		if r.opt.Catalog == nil {
 			return consentd.FieldErrorf(consentd.EINVALID, "catalog", "the salesforce format needs the workspace's catalog to match channel types by external id")
 		}
 		s := &r.sf
-		s.value = r.bind(c, "contactpointvalue")
-		s.channelType = r.bind(c, "communicationsubscriptionchanneltype", "commsubscriptionchanneltypeid", "commsubscriptionchanneltype")
-		s.status = r.bind(c, "consentstatus", "privacyconsentstatus")
-		s.captured = r.bind(c, "consentcaptureddatetime")
-		s.modified = r.bind(c, "lastmodifieddate")
-		s.created = r.bind(c, "createddate")
-		s.partyID = r.bind(c, "partyid")
-		s.source = r.bind(c, "consentcapturedsource")
-		s.sourceType = r.bind(c, "consentcapturedsourcetype")
-		s.sourceName = r.bind(c, "consentcapturedsourcename")
-		s.sourceDetails = r.bind(c, "consentcapturedsourcedetails")
-		s.consentID = r.bind(c, "consentid")
-		s.name = r.bind(c, "name")
+		s.value = r.bind(c, "ContactPointValue")
+		s.channelType = r.bind(c, "CommunicationSubscriptionChannelType", "CommSubscriptionChannelTypeId", "CommSubscriptionChannelType")
+		s.status = r.bind(c, "ConsentStatus", "PrivacyConsentStatus")
+		s.captured = r.bind(c, "ConsentCapturedDateTime")
+		s.modified = r.bind(c, "LastModifiedDate")
+		s.created = r.bind(c, "CreatedDate")
+		s.partyID = r.bind(c, "PartyId")
+		s.source = r.bind(c, "ConsentCapturedSource")
+		s.sourceType = r.bind(c, "ConsentCapturedSourceType")
+		s.sourceName = r.bind(c, "ConsentCapturedSourceName")
+		s.sourceDetails = r.bind(c, "ConsentCapturedSourceDetails")
+		s.name = r.bind(c, "Name")
 		return nil
 	},
 }
 
 type salesforceCols struct {
 	value, channelType, status, captured, modified, created, partyID,
-	source, sourceType, sourceName, sourceDetails, consentID, name col
+	source, sourceType, sourceName, sourceDetails, name col
 }
 
 var salesforceTimes = []string{
@@ -127,8 +127,11 @@ func (r *Reader) parseSalesforce(rec []string, row *Row) {
 		w.Status = consentd.OptedOut
 	case "optinpending":
 		w.Status = consentd.Pending
-	case "seen", "notseen":
-		row.Skip = "consent status " + v + ": the person made no choice"
+	case "seen":
+		row.Skip = "consent status Seen: the person made no choice"
+		return
+	case "notseen":
+		row.Skip = "consent status NotSeen: the person made no choice"
 		return
 	default:
 		reject(row, consentd.EINVALIDSTATUS, s.status.name, "%s %q is not OPT_IN, OPT_OUT, OptIn, OptOut, OptInPending, OptOutPending, Seen or NotSeen", s.status.name, v)
@@ -154,7 +157,6 @@ func (r *Reader) parseSalesforce(rec []string, row *Row) {
 		"ConsentCapturedSourceType", s.sourceType.get(rec),
 		"ConsentCapturedSourceName", s.sourceName.get(rec),
 		"ConsentCapturedSourceDetails", s.sourceDetails.get(rec),
-		"ConsentId", s.consentID.get(rec),
 		"Name", s.name.get(rec),
 	)}
 	row.Writes = []consentd.ConsentWrite{w}

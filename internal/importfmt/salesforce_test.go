@@ -14,7 +14,7 @@ func TestSalesforce(t *testing.T) {
 			ContactPoint: "Jane@Example.com", Channel: "email", Purpose: "newsletter", Status: consentd.OptedIn,
 			CapturedAt: ts("2024-03-14T09:30:00Z"), PartyID: "0PKAB000000001",
 			Source: consentd.Source{Type: "import", Name: "salesforce", Details: json.RawMessage(
-				`{"CommunicationSubscriptionChannelType":"0eBAB00000001NNMAA","ConsentCapturedSource":"https://example.com/signup?a=1,b=2","ConsentCapturedSourceName":"Lead Creation Flow","ConsentCapturedSourceType":"Web","ConsentId":"Jane@Example.com#0eBAB00000001NNMAA","Name":"0XlAB00000001MMKAY"}`)},
+				`{"CommunicationSubscriptionChannelType":"0eBAB00000001NNMAA","ConsentCapturedSource":"https://example.com/signup?a=1,b=2","ConsentCapturedSourceName":"Lead Creation Flow","ConsentCapturedSourceType":"Web","Name":"0XlAB00000001MMKAY"}`)},
 		}}},
 		// An 18-character id matches the catalog's 15-character one.
 		{line: 3, writes: []consentd.ConsentWrite{{
@@ -35,8 +35,8 @@ func TestSalesforce(t *testing.T) {
 			CapturedAt: ts("2024-03-15T08:00:00Z"),
 			Source:     consentd.Source{Type: "import", Name: "salesforce", Details: json.RawMessage(`{"CommunicationSubscriptionChannelType":"0eBAB00000001NNMAA"}`)},
 		}}},
-		{line: 7, skip: "Seen"},
-		{line: 8, skip: "NotSeen"},
+		{line: 7, skip: "status Seen"},
+		{line: 8, skip: "status NotSeen"},
 		{line: 9, code: consentd.EUNKNOWNCHANNELTYPE, field: "CommunicationSubscriptionChannelType"},
 		{line: 10, code: consentd.EINVALIDSTATUS, field: "ConsentStatus"},
 		{line: 11, code: consentd.EINVALIDTIME, field: "ConsentCapturedDateTime"},
