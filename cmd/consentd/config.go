@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"strconv"
 
 	"errors"
 	"flag"
@@ -38,6 +40,7 @@ type config struct {
 	LinkKeys            string
 	NATSURL             string // events to NATS JetStream (issue 5)
 	WebhookAllowPrivate bool   // webhook targets on private addresses (issue 5)
+	ImportMaxBody       int64  // size limit of POST /v1/imports bodies (issue 6)
 }
 
 // flags registers the shared flags on fs with defaults from the
@@ -64,6 +67,8 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		fs.StringVar(&c.SMTPURL, "smtp-url", env("CONSENTD_SMTP_URL", ""), "smtp://user:pass@host:port for confirmation mail; default: write it to DATA/outbox (CONSENTD_SMTP_URL)")
 		fs.StringVar(&c.NATSURL, "nats-url", env("CONSENTD_NATS_URL", ""), "nats://host:4222: also publish events to NATS JetStream (CONSENTD_NATS_URL)")
 		fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", env("CONSENTD_WEBHOOK_ALLOW_PRIVATE", "") == "true", "allow webhook targets on loopback, private and link-local addresses (CONSENTD_WEBHOOK_ALLOW_PRIVATE=true)")
+		maxImport, _ := strconv.ParseInt(env("CONSENTD_IMPORT_MAX_BODY", ""), 10, 64)
+		fs.Int64Var(&c.ImportMaxBody, "import-max-body", cmp.Or(maxImport, api.DefaultMaxImportBody), "size limit in bytes of a POST /v1/imports body (CONSENTD_IMPORT_MAX_BODY)")
 		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")
 	}
 	fs.StringVar(&c.LinkKeys, "link-keys", env("CONSENTD_LINK_KEYS", ""), "the signed-link keyring; default DATA/link-keys.json (CONSENTD_LINK_KEYS)")

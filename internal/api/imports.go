@@ -2,9 +2,21 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/importer"
+	"github.com/consentd/consentd/internal/openapi"
 )
 
 // ImportStore is what bulk imports and exports need of a backend (issue 6).
@@ -29,5 +41,169 @@ type ImportStore interface {
 	ExportConsents(ctx context.Context, wsID string, asOf time.Time, fn func(*consentd.Consent) error) error
 }
 
+// DefaultMaxImportBody is the default size limit of an import's body.
+const DefaultMaxImportBody = 2 << 30
+
+// importsConfig is where posted imports go.
+type importsConfig struct {
+	dir     string // spool folder: <dir>/<id>.csv
+	maxBody int64
+	wake    func() // tells the runner there is a new import
+}
+
+// EnableImports lets POST /v1/imports spool bodies of up to maxBody bytes
+// (DefaultMaxImportBody when 0) into dir, as dir/<import id>.csv, and call
+// wake for each new import; without it the route answers 404. Call it
+// before serving.
+func (s *Server) EnableImports(dir string, maxBody int64, wake func()) {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxImportBody
+	}
+	if wake == nil {
+		wake = func() {}
+	}
+	s.imports = importsConfig{dir: dir, maxBody: maxBody, wake: wake}
+}
+
+// ImportFile is the spool file of an import.
+func ImportFile(dir, id string) string { return filepath.Join(dir, id+".csv") }
+
 // importRoutes are bulk imports and the export.
-func (s *Server) importRoutes() []route { return nil }
+func (s *Server) importRoutes() []route {
+	id := []openapi.Param{{Name: "id", In: "path", Description: "the import id"}}
+	return []route{
+		{openapi.Operation{Method: "POST", Path: "/v1/imports", Tags: []string{"imports"},
+			Summary:      "Start a bulk import of the CSV body (text/csv), run in the background; the same file, format and options again answer the existing import (200) and write nothing",
+			RequestTypes: []string{"text/csv"}, Response: consentd.Import{}, Status: http.StatusAccepted,
+			Query: []openapi.Param{{Name: "format", Required: true, Enum: importer.Formats()}, {Name: "purpose", Description: "listmonk, mailchimp: the purpose of the subscribers"},
+				{Name: "channel", Description: "listmonk, mailchimp: default email"}, {Name: "topic"}, {Name: "name", Description: "the file's name, as source name; default the format"}},
+			Errors: []int{413, 415, 422}}, writers, s.postImport},
+		{openapi.Operation{Method: "GET", Path: "/v1/imports/{id}", Summary: "An import: state, progress and counts", Tags: []string{"imports"},
+			Response: consentd.Import{}, Query: id}, readers, s.getImport},
+		{openapi.Operation{Method: "GET", Path: "/v1/imports/{id}/rejects", Summary: "The rejected rows of an import as CSV: line, code, reason", Tags: []string{"imports"},
+			ResponseTypes: []string{"text/csv"}, Query: id}, readers, s.getImportRejects},
+		{openapi.Operation{Method: "GET", Path: "/v1/consents:export", Tags: []string{"consents"},
+			Summary:       "Every consent of the workspace in the native import format, streamed, now or as of a time",
+			ResponseTypes: []string{"text/csv", "application/x-ndjson"}, ResponseItem: importer.ExportRecord{},
+			Query: []openapi.Param{{Name: "format", Enum: importer.ExportFormats, Description: "default csv"}, {Name: "as_of", Description: "RFC 3339 time"}}},
+			readers, s.exportConsents},
+	}
+}
+
+func (s *Server) postImport(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	cfg := s.imports
+	if cfg.dir == "" {
+		return consentd.Errorf(consentd.ENOTFOUND, "this server does not take imports")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "text/csv" && mt != "application/csv" && mt != "text/plain") {
+		return consentd.Errorf(consentd.EUNSUPPORTEDMEDIATYPE, "the body must be a CSV file (Content-Type: text/csv)")
+	}
+	q := r.URL.Query()
+	spec := consentd.ImportSpec{Format: q.Get("format"), Purpose: q.Get("purpose"), Channel: q.Get("channel"), Topic: q.Get("topic"), Name: q.Get("name")}
+	if spec.Format == "" {
+		return consentd.FieldErrorf(consentd.EINVALID, "format", "format is required")
+	}
+	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(cfg.dir, "upload-*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, nothing
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), http.MaxBytesReader(w, r.Body, cfg.maxBody))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return consentd.Errorf(consentd.ETOOLARGE, "an import body holds at most %d bytes", cfg.maxBody)
+		}
+		return consentd.Errorf(consentd.EMALFORMED, "reading the body: %v", err)
+	}
+	spec.SHA256, spec.Size = hex.EncodeToString(h.Sum(nil)), n
+	e := &importer.Engine{Store: s.DB}
+	if err := e.Check(r.Context(), k.WorkspaceID, spec, tmp.Name()); err != nil {
+		return err
+	}
+	im, created, err := s.DB.CreateImport(r.Context(), k.WorkspaceID, spec)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if im.State == consentd.ImportFailed { // the same file again: try again
+		if err := s.DB.FinishImport(r.Context(), k.WorkspaceID, im.ID, consentd.ImportQueued, ""); err != nil {
+			return err
+		}
+		im.State, im.Error, im.FinishedAt = consentd.ImportQueued, "", nil
+	}
+	if im.State != consentd.ImportSucceeded {
+		if _, err := os.Stat(ImportFile(cfg.dir, im.ID)); err != nil {
+			if err := os.Rename(tmp.Name(), ImportFile(cfg.dir, im.ID)); err != nil {
+				return err
+			}
+		}
+		cfg.wake()
+	}
+	if created {
+		status = http.StatusAccepted
+	}
+	w.Header().Set("Location", "/v1/imports/"+im.ID)
+	writeJSON(w, status, im)
+	return nil
+}
+
+func (s *Server) getImport(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	im, err := s.DB.Import(r.Context(), k.WorkspaceID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, im)
+	return nil
+}
+
+func (s *Server) getImportRejects(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	id := r.PathValue("id")
+	if _, err := s.DB.Import(r.Context(), k.WorkspaceID, id); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"line", "code", "reason"})
+	err := s.DB.ImportRejects(r.Context(), k.WorkspaceID, id, func(rj *consentd.ImportReject) error {
+		return cw.Write([]string{strconv.FormatInt(rj.Line, 10), rj.Code, rj.Reason})
+	})
+	cw.Flush()
+	if err != nil {
+		s.Log.Error("import rejects", "import", id, "err", err) // the header is out: the body just ends
+	}
+	return nil
+}
+
+func (s *Server) exportConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	q := r.URL.Query()
+	var asOf time.Time
+	if v := q.Get("as_of"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return consentd.FieldErrorf(consentd.EINVALIDTIME, "as_of", "as_of must be an RFC 3339 time")
+		}
+		asOf = t
+	}
+	format := q.Get("format")
+	ctype := "text/csv; charset=utf-8"
+	if format == "ndjson" {
+		ctype = "application/x-ndjson"
+	}
+	ew, err := importer.NewExportWriter(w, format)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", ctype)
+	if err := s.DB.ExportConsents(r.Context(), k.WorkspaceID, asOf, ew.Write); err != nil {
+		s.Log.Error("export", "err", err) // the body is cut short; the client sees no final newline or a short file
+	}
+	return ew.Flush()
+}

@@ -103,10 +103,15 @@ func (db *DB) UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, erro
 }
 
 // FinishImport sets an import's final state (succeeded or failed) and
-// error message.
+// error message, or queues it again (state queued).
 func (db *DB) FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error {
+	var finished *int64
+	if state != consentd.ImportQueued {
+		n := nanos(db.Now().UTC())
+		finished = &n
+	}
 	tag, err := db.pool.Exec(ctx, `UPDATE imports SET state = $1, error = $2, finished_at = $3 WHERE workspace_id = $4 AND id = $5`,
-		string(state), msg, nanos(db.Now().UTC()), wsID, id)
+		string(state), msg, finished, wsID, id)
 	if err != nil {
 		return dbError(err)
 	}
@@ -141,6 +146,9 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		im, err := scanImport(tx.QueryRow(tx.ctx, `SELECT `+importCols+` FROM imports WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, wsID, importID))
 		if err != nil {
 			return notFound(err, "import")
+		}
+		if im.State == consentd.ImportSucceeded || progress.Committed <= im.Committed {
+			return consentd.Errorf(consentd.ECONFLICT, "this batch of the import is committed already (another runner?)")
 		}
 		prep := prepareWrites(c, writes, tx.now)
 		// Erased contact points: skipped, as if not in the batch.

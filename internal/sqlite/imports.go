@@ -111,11 +111,15 @@ func (db *DB) UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, erro
 }
 
 // FinishImport sets an import's final state (succeeded or failed) and
-// error message.
+// error message, or queues it again (state queued).
 func (db *DB) FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error {
 	return db.write(ctx, func(tx *Tx) error {
+		var finished any = nanos(tx.now)
+		if state == consentd.ImportQueued {
+			finished = nil
+		}
 		res, err := tx.ExecContext(tx.ctx, `UPDATE imports SET state = ?, error = ?, finished_at = ? WHERE workspace_id = ? AND id = ?`,
-			string(state), msg, nanos(tx.now), wsID, id)
+			string(state), msg, finished, wsID, id)
 		if err != nil {
 			return err
 		}
@@ -146,6 +150,9 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		im, err := scanImport(tx.QueryRowContext(tx.ctx, `SELECT `+importCols+` FROM imports WHERE workspace_id = ? AND id = ?`, wsID, importID))
 		if err != nil {
 			return notFound(err, "import")
+		}
+		if im.State == consentd.ImportSucceeded || progress.Committed <= im.Committed {
+			return consentd.Errorf(consentd.ECONFLICT, "this batch of the import is committed already (another runner?)")
 		}
 		rejects := append([]consentd.ImportReject(nil), rejects...)
 		counts, reasons := progress.Counts, map[string]int64{}
