@@ -214,7 +214,7 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 			}
 		}
 	}
-	if b.progress.Committed > 0 {
+	if b.progress.Counts.Rows > 0 {
 		return e.flush(ctx, wsID, im.ID, actor, &b)
 	}
 	return nil
