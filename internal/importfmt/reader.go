@@ -7,6 +7,22 @@
 // purpose that does not exist, a captured_at in the future) is the write
 // path's to refuse. A Reader streams: it holds one record at a time, so
 // memory stays flat whatever the file size.
+//
+// Every data row comes back as exactly one of: writes, a skip (the row
+// states no consent decision: Dynamics "not set", Salesforce Seen/NotSeen,
+// a listmonk subscriber disabled by an administrator, a Mailchimp cleaned
+// address; the reason is a fixed string, fit to count by), or a reject
+// with a stable code (consentd's error codes: malformed_request for a row
+// that is not CSV or has the wrong number of fields, invalid_contact_point,
+// invalid_status, invalid_time, unknown_purpose, unknown_topic,
+// unknown_channel_type, invalid) and the column it names. Opt-outs are never
+// turned into skips: a status that means "stop" in the source system is
+// opted_out here.
+//
+// captured_at always comes from the file, never from the clock; each
+// format's doc comment says which column gives it and the fallback order.
+// A time column that is present but does not parse rejects the row; it
+// does not fall through to the next column.
 package importfmt
 
 import (
