@@ -376,59 +376,11 @@ func (m *Main) export(ctx context.Context, args []string) error {
 // it runs queued imports one at a time, and resumes those a restart
 // interrupted, from their spool files in DATA/imports.
 func (m *Main) startImports(r *running) error {
-	dir := filepath.Join(r.cfg.Data, "imports")
-	wake := make(chan struct{}, 1)
-	r.api.EnableImports(dir, r.cfg.ImportMaxBody, func() {
-		select {
-		case wake <- struct{}{}:
-		default:
-		}
-	})
-	e := &importer.Engine{Store: r.db}
+	r.api.EnableImports(filepath.Join(r.cfg.Data, "imports"), r.cfg.ImportMaxBody)
 	r.work.Add(1)
 	go func() {
 		defer r.work.Done()
-		for {
-			runImports(r, e, dir)
-			select {
-			case <-r.ctx.Done():
-				return
-			case <-wake:
-			case <-time.After(time.Minute):
-			}
-		}
+		r.api.RunImports(r.ctx, time.Minute)
 	}()
 	return nil
-}
-
-// runImports runs every unfinished import whose spool file is in dir (with
-// PostgreSQL, another replica may hold the file of an import).
-func runImports(r *running, e *importer.Engine, dir string) {
-	refs, err := r.db.UnfinishedImports(r.ctx)
-	if err != nil {
-		if r.ctx.Err() == nil {
-			r.log.Error("imports", "err", err)
-		}
-		return
-	}
-	for _, ref := range refs {
-		path := api.ImportFile(dir, ref.ID)
-		if _, err := os.Stat(path); err != nil {
-			continue
-		}
-		im, err := r.db.Import(r.ctx, ref.WorkspaceID, ref.ID)
-		if err != nil {
-			continue
-		}
-		im, err = e.Run(r.ctx, ref.WorkspaceID, im, path)
-		if r.ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			r.log.Error("import failed", "import", ref.ID, "err", consentd.ErrorMessage(err))
-			continue
-		}
-		r.log.Info("import done", "import", im.ID, "rows", im.Rows, "created", im.Created, "rejected", im.Rejected)
-		os.Remove(path)
-	}
 }

@@ -48,21 +48,74 @@ const DefaultMaxImportBody = 2 << 30
 type importsConfig struct {
 	dir     string // spool folder: <dir>/<id>.csv
 	maxBody int64
-	wake    func() // tells the runner there is a new import
+	wake    chan struct{} // a new import to run
 }
 
 // EnableImports lets POST /v1/imports spool bodies of up to maxBody bytes
-// (DefaultMaxImportBody when 0) into dir, as dir/<import id>.csv, and call
-// wake for each new import; without it the route answers 404. Call it
-// before serving.
-func (s *Server) EnableImports(dir string, maxBody int64, wake func()) {
+// (DefaultMaxImportBody when 0) into dir, as dir/<import id>.csv, for
+// RunImports; without it the route answers 404. Call it before serving.
+func (s *Server) EnableImports(dir string, maxBody int64) {
 	if maxBody <= 0 {
 		maxBody = DefaultMaxImportBody
 	}
-	if wake == nil {
-		wake = func() {}
+	s.imports = importsConfig{dir: dir, maxBody: maxBody, wake: make(chan struct{}, 1)}
+}
+
+// RunImports runs posted imports until ctx is done: at once when one is
+// posted, and every interval (imports a restart interrupted, or queued by
+// another process on the same database).
+func (s *Server) RunImports(ctx context.Context, interval time.Duration) {
+	for {
+		if _, err := s.ProcessImports(ctx); err != nil && ctx.Err() == nil {
+			s.Log.Error("imports", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.imports.wake:
+		case <-time.After(interval):
+		}
 	}
-	s.imports = importsConfig{dir: dir, maxBody: maxBody, wake: wake}
+}
+
+// ProcessImports runs, one after the other, every unfinished import whose
+// spool file is in this server's folder (with PostgreSQL another replica
+// may hold the file of an import), and returns how many it ran. A
+// finished import's file is removed; a failed one keeps it, to run again
+// when the same file is posted again.
+func (s *Server) ProcessImports(ctx context.Context) (int, error) {
+	if s.imports.dir == "" {
+		return 0, nil
+	}
+	refs, err := s.DB.UnfinishedImports(ctx)
+	if err != nil {
+		return 0, err
+	}
+	e := &importer.Engine{Store: s.DB}
+	n := 0
+	for _, ref := range refs {
+		path := ImportFile(s.imports.dir, ref.ID)
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		im, err := s.DB.Import(ctx, ref.WorkspaceID, ref.ID)
+		if err != nil {
+			return n, err
+		}
+		n++
+		im, err = e.Run(ctx, ref.WorkspaceID, im, path)
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		if err != nil {
+			// The reason is in the import; no row data here (PII).
+			s.Log.Warn("import failed", "import", ref.ID, "code", consentd.ErrorCode(err))
+			continue
+		}
+		s.Log.Info("import done", "import", im.ID, "rows", im.Rows, "created", im.Created, "rejected", im.Rejected)
+		os.Remove(path)
+	}
+	return n, nil
 }
 
 // ImportFile is the spool file of an import.
@@ -145,7 +198,10 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request, k *consentd.
 				return err
 			}
 		}
-		cfg.wake()
+		select {
+		case cfg.wake <- struct{}{}:
+		default:
+		}
 	}
 	if created {
 		status = http.StatusAccepted
