@@ -267,3 +267,21 @@ func TestIOError(t *testing.T) {
 		t.Errorf("Next after the I/O error = %v; want that error", err)
 	}
 }
+
+// TestSemicolons reads a file as a spreadsheet in a European locale saves
+// it: semicolons between fields, commas inside them.
+func TestSemicolons(t *testing.T) {
+	const file = "\ufeffcontact_point;channel;purpose;status;captured_at;reason\r\n" +
+		"a@example.org;email;news;opted_out;2024-01-01T00:00:00Z;\"too many, far too many\"\r\n"
+	r, err := NewReader("native", strings.NewReader(file), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, err := r.Next()
+	if err != nil || row.Reject != nil || len(row.Writes) != 1 {
+		t.Fatalf("Next() = %+v, %v", row, err)
+	}
+	if w := row.Writes[0]; w.Status != consentd.OptedOut || w.Reason != "too many, far too many" {
+		t.Errorf("write = %+v", w)
+	}
+}

@@ -137,7 +137,8 @@ func req(names ...string) []string { return names }
 // order with extra columns ignored (header names matched
 // case-insensitively). A header that lacks a required column is an error (a
 // *consentd.Error naming the missing columns) from NewReader; an unknown
-// format too.
+// format too. A header with more semicolons than commas makes ';' the
+// separator (CSV as spreadsheets in European locales save it).
 func NewReader(formatName string, r io.Reader, opt Options) (*Reader, error) {
 	f, ok := formats[strings.ToLower(formatName)]
 	if !ok {
@@ -149,6 +150,7 @@ func NewReader(formatName string, r io.Reader, opt Options) (*Reader, error) {
 		br.Discard(3)
 	}
 	cr := csv.NewReader(br)
+	cr.Comma = sniffComma(br)
 	cr.FieldsPerRecord = -1 // a wrong column count is a rejected row, not the end of the file
 	cr.ReuseRecord = true
 	hdr, err := cr.Read()
@@ -192,6 +194,34 @@ func NewReader(formatName string, r io.Reader, opt Options) (*Reader, error) {
 		return nil, err
 	}
 	return rd, nil
+}
+
+// sniffComma returns ';' when the header line (peeked, not consumed) has
+// more semicolons than commas outside quotes, as spreadsheets in many
+// European locales write CSV; ',' otherwise.
+func sniffComma(br *bufio.Reader) rune {
+	b, _ := br.Peek(br.Size())
+	commas, semis, quoted := 0, 0, false
+	for _, c := range b {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '\n':
+			if semis > commas {
+				return ';'
+			}
+			return ','
+		case c == ',':
+			commas++
+		case c == ';':
+			semis++
+		}
+	}
+	if semis > commas {
+		return ';'
+	}
+	return ','
 }
 
 // missingColumns is the error for a header without required columns.
