@@ -100,7 +100,7 @@ func freshDB(t *testing.T) string {
 // workspace creates a workspace with the catalog of importfmt's native
 // test file: newsletter on email and sms, offers on sms with topic
 // weekly-digest.
-func workspace(t *testing.T, db store, name string) string {
+func workspace(t testing.TB, db store, name string) string {
 	t.Helper()
 	ctx := t.Context()
 	ws, err := db.CreateWorkspace(ctx, name)
@@ -199,7 +199,7 @@ func TestNative(t *testing.T) {
 // generate writes n native rows over n/2 contact points (two writes per
 // address, the second an opt-out an hour later on every fourth) and a few
 // bad rows.
-func generate(t *testing.T, n int) string {
+func generate(t testing.TB, n int) string {
 	t.Helper()
 	var b bytes.Buffer
 	b.WriteString(strings.Join(importer.NativeColumns, ",") + "\n")
