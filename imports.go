@@ -49,6 +49,7 @@ type ImportSpec struct {
 	SHA256  string `json:"sha256" doc:"hex SHA-256 of the file"`
 	Size    int64  `json:"size" doc:"bytes"`
 	Name    string `json:"name,omitempty" doc:"the file's name, as source name of the writes"`
+	Mapping string `json:"mapping,omitempty" doc:"records format: the mapping, a rule as JSON"`
 }
 
 // Import is a bulk import job.

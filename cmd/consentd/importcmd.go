@@ -37,16 +37,29 @@ func (m *Main) importFile(ctx context.Context, args []string) error {
 	batch := fs.Int("batch-size", importer.DefaultBatchSize, "consent writes per transaction")
 	server := fs.String("server", "", "import through this consentd server (URL) instead of the data folder")
 	key := fs.String("key", "", "with --server: an API key with the write role")
+	mapping := fs.String("mapping", "", "records format: the mapping file (YAML, a rule: contact_point, party, captured_at, consents[{channel_type, status}] as CEL over record)")
 	rejects := fs.String("rejects", "", "write the rejected rows (line,code,reason) to this CSV file")
 	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name (offline)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || *format == "" {
-		return usageError{"usage: consentd import --format F [--purpose P --channel C --topic T] FILE"}
+		return usageError{"usage: consentd import --format F [--purpose P --channel C --topic T] [--mapping FILE] FILE"}
 	}
 	path := fs.Arg(0)
 	spec := consentd.ImportSpec{Format: *format, Purpose: *purpose, Channel: *channel, Topic: *topic, Name: filepath.Base(path)}
+	if *format == importer.Records {
+		if *mapping == "" || *server != "" {
+			return usageError{"--format records needs --mapping FILE and runs offline (not with --server)"}
+		}
+		data, err := os.ReadFile(*mapping)
+		if err != nil {
+			return err
+		}
+		if spec.Mapping, err = importer.ParseMapping(data); err != nil {
+			return fmt.Errorf("mapping: %s", consentd.ErrorMessage(err))
+		}
+	}
 	lines, err := hashFile(path, &spec)
 	if err != nil {
 		return err

@@ -156,6 +156,9 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request, k *consentd.
 	if spec.Format == "" {
 		return consentd.FieldErrorf(consentd.EINVALID, "format", "format is required")
 	}
+	if spec.Format == importer.Records {
+		return consentd.FieldErrorf(consentd.EINVALID, "format", "the records format runs offline: consentd import --format records --mapping FILE")
+	}
 	if err := os.MkdirAll(cfg.dir, 0o700); err != nil {
 		return err
 	}

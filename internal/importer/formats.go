@@ -7,8 +7,12 @@ import (
 )
 
 // OpenFormat opens one of internal/importfmt's readers (native, dynamics,
-// salesforce, listmonk, mailchimp): the engine's default OpenFunc.
+// salesforce, listmonk, mailchimp) or the records reader: the engine's
+// default OpenFunc.
 func OpenFormat(format string, r io.Reader, opt Options) (Reader, error) {
+	if format == Records {
+		return openRecords(r, opt.Mapping)
+	}
 	rd, err := importfmt.NewReader(format, r, importfmt.Options{Purpose: opt.Purpose, Channel: opt.Channel, Topic: opt.Topic,
 		SourceName: opt.SourceName, Catalog: opt.Catalog, DefaultRegion: opt.DefaultRegion})
 	if err != nil {
@@ -25,4 +29,4 @@ func (f fmtReader) Next() (Row, error) {
 }
 
 // Formats lists the formats OpenFormat reads.
-func Formats() []string { return importfmt.Formats() }
+func Formats() []string { return append(importfmt.Formats(), Records) }

@@ -41,6 +41,7 @@ type Options struct {
 	SourceName              string
 	Catalog                 *consentd.Catalog
 	DefaultRegion           string
+	Mapping                 string // records: the mapping, a consentd.Rule as JSON
 }
 
 // OpenFunc opens a format reader on r; a bad header or an unknown format is
@@ -118,7 +119,8 @@ func (e *Engine) options(ctx context.Context, wsID string, spec consentd.ImportS
 	if err != nil {
 		return Options{}, err
 	}
-	return Options{Purpose: spec.Purpose, Channel: spec.Channel, Topic: spec.Topic, SourceName: spec.Name, Catalog: cat, DefaultRegion: ws.DefaultRegion}, nil
+	return Options{Purpose: spec.Purpose, Channel: spec.Channel, Topic: spec.Topic, SourceName: spec.Name, Catalog: cat, DefaultRegion: ws.DefaultRegion,
+		Mapping: spec.Mapping}, nil
 }
 
 // Import imports the file at path into the workspace: it finds or creates

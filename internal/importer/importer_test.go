@@ -389,3 +389,67 @@ func versionless(s []string) []string {
 	}
 	return out
 }
+
+// TestRecords derives consent from Dynamics-style contact fields with a
+// mapping: donotbulkemail false is an opt-in, true an opt-out; a record
+// without an address is rejected with its line; the mapping is part of the
+// import's identity.
+func TestRecords(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) store) {
+		db := open(t)
+		ws := workspace(t, db, "records")
+		mapping, err := importer.ParseMapping([]byte(`
+contact_point: record.emailaddress1
+party: record.contactid
+captured_at: record.modifiedon
+consents:
+- channel_type: newsletter:email
+  status: 'record.donotbulkemail ? "opted_out" : "opted_in"'
+- channel_type: offers:email
+  status: 'has(record.donotemail) && record.donotemail ? "opted_out" : ""'
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "contacts.csv")
+		os.WriteFile(path, []byte("contactid,emailaddress1,donotbulkemail,donotemail,modifiedon\r\n"+
+			"c1,Ann@Example.com,False,False,2021-06-01T10:00:00Z\r\n"+
+			"c2,bea@example.com,True,True,2021-06-02T10:00:00Z\r\n"+
+			"c3,,False,,2021-06-03T10:00:00Z\r\n"), 0o600)
+		e := &importer.Engine{Store: db}
+		sp := consentd.ImportSpec{Format: importer.Records, Mapping: mapping}
+		im, _, err := e.Import(t.Context(), ws, sp, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (consentd.ImportCounts{Rows: 3, Created: 3, Rejected: 1}); im.ImportCounts != want {
+			t.Errorf("counts = %+v; want %+v", im.ImportCounts, want)
+		}
+		for id, want := range map[string]consentd.Status{"ann@example.com#newsletter:email": consentd.OptedIn,
+			"bea@example.com#newsletter:email": consentd.OptedOut, "bea@example.com#offers:email": consentd.OptedOut} {
+			c, err := db.Consent(t.Context(), ws, id, time.Time{})
+			if err != nil || c.Status != want || c.CapturedAt.Year() != 2021 || c.PartyID == "" || c.Source.Type != consentd.SourceImport {
+				t.Errorf("%s = %+v, %v; want %s captured 2021 with party, source import", id, c, err, want)
+			}
+		}
+		var lines []int64
+		db.ImportRejects(t.Context(), ws, im.ID, func(r *consentd.ImportReject) error { lines = append(lines, r.Line); return nil })
+		if len(lines) != 1 || lines[0] != 4 {
+			t.Errorf("reject lines = %v; want [4]", lines)
+		}
+		// Another mapping on the same file is another import.
+		other, err := importer.ParseMapping([]byte("contact_point: record.emailaddress1\ncaptured_at: record.modifiedon\nconsents:\n- channel_type: newsletter:email\n  status: '\"opted_out\"'\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		im2, done, err := e.Import(t.Context(), ws, consentd.ImportSpec{Format: importer.Records, Mapping: other}, path)
+		if err != nil || done || im2.ID == im.ID {
+			t.Errorf("import with another mapping = %+v, %v, %v; want a new import", im2, done, err)
+		}
+		for _, bad := range []string{"contact_point: record.x\nconsents: [{channel_type: a:email, status: '\"opted_in\"'}]\n", "contact_point: record.\ncaptured_at: record.t\nconsents: [{channel_type: a:email, status: x}]\n", "nope: 1\n"} {
+			if _, err := importer.ParseMapping([]byte(bad)); err == nil {
+				t.Errorf("ParseMapping(%q) = nil error", bad)
+			}
+		}
+	})
+}

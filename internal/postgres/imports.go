@@ -15,7 +15,7 @@ import (
 // their batches (consent writes, rejects and progress in one transaction)
 // and rejects, and the export of a workspace's consents.
 
-const importCols = `id, format, purpose, channel, topic, sha256, size, name, state, rows, created, changed, unchanged, superseded,
+const importCols = `id, format, purpose, channel, topic, sha256, size, name, mapping, state, rows, created, changed, unchanged, superseded,
 	skipped, rejected, skip_reasons, committed, created_at, started_at, finished_at, error`
 
 func scanImport(row pgx.Row) (*consentd.Import, error) {
@@ -23,7 +23,7 @@ func scanImport(row pgx.Row) (*consentd.Import, error) {
 	var state, reasons string
 	var created int64
 	var started, finished *int64
-	err := row.Scan(&im.ID, &im.Format, &im.Purpose, &im.Channel, &im.Topic, &im.SHA256, &im.Size, &im.Name, &state,
+	err := row.Scan(&im.ID, &im.Format, &im.Purpose, &im.Channel, &im.Topic, &im.SHA256, &im.Size, &im.Name, &im.Mapping, &state,
 		&im.Rows, &im.Created, &im.Changed, &im.Unchanged, &im.Superseded, &im.Skipped, &im.Rejected, &reasons, &im.Committed,
 		&created, &started, &finished, &im.Error)
 	if err != nil {
@@ -49,7 +49,7 @@ func scanImport(row pgx.Row) (*consentd.Import, error) {
 
 // specKey is what identifies an import within a workspace.
 func specKey(s consentd.ImportSpec) string {
-	return strings.Join([]string{s.Format, s.Purpose, s.Channel, s.Topic, s.SHA256}, "\x1f")
+	return strings.Join([]string{s.Format, s.Purpose, s.Channel, s.Topic, s.SHA256, s.Mapping}, "\x1f")
 }
 
 // CreateImport returns the import of spec in the workspace: the existing
@@ -61,9 +61,9 @@ func (db *DB) CreateImport(ctx context.Context, wsID string, spec consentd.Impor
 	}
 	now := db.Now().UTC()
 	id := "imp_" + randomID(12)
-	tag, err := db.pool.Exec(ctx, `INSERT INTO imports (workspace_id, id, spec_key, format, purpose, channel, topic, sha256, size, name, state, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', $11) ON CONFLICT (workspace_id, spec_key) DO NOTHING`,
-		wsID, id, specKey(spec), spec.Format, spec.Purpose, spec.Channel, spec.Topic, spec.SHA256, spec.Size, spec.Name, nanos(now))
+	tag, err := db.pool.Exec(ctx, `INSERT INTO imports (workspace_id, id, spec_key, format, purpose, channel, topic, sha256, size, name, mapping, state, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12) ON CONFLICT (workspace_id, spec_key) DO NOTHING`,
+		wsID, id, specKey(spec), spec.Format, spec.Purpose, spec.Channel, spec.Topic, spec.SHA256, spec.Size, spec.Name, spec.Mapping, nanos(now))
 	if err != nil {
 		return nil, false, dbError(err)
 	}

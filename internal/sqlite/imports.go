@@ -17,7 +17,7 @@ import (
 // their batches (consent writes, rejects and progress in one transaction)
 // and rejects, and the export of a workspace's consents.
 
-const importCols = `id, format, purpose, channel, topic, sha256, size, name, state, rows, created, changed, unchanged, superseded,
+const importCols = `id, format, purpose, channel, topic, sha256, size, name, mapping, state, rows, created, changed, unchanged, superseded,
 	skipped, rejected, skip_reasons, committed, created_at, started_at, finished_at, error`
 
 func scanImport(row interface{ Scan(...any) error }) (*consentd.Import, error) {
@@ -25,7 +25,7 @@ func scanImport(row interface{ Scan(...any) error }) (*consentd.Import, error) {
 	var state, reasons string
 	var created int64
 	var started, finished sql.NullInt64
-	err := row.Scan(&im.ID, &im.Format, &im.Purpose, &im.Channel, &im.Topic, &im.SHA256, &im.Size, &im.Name, &state,
+	err := row.Scan(&im.ID, &im.Format, &im.Purpose, &im.Channel, &im.Topic, &im.SHA256, &im.Size, &im.Name, &im.Mapping, &state,
 		&im.Rows, &im.Created, &im.Changed, &im.Unchanged, &im.Superseded, &im.Skipped, &im.Rejected, &reasons, &im.Committed,
 		&created, &started, &finished, &im.Error)
 	if err != nil {
@@ -51,7 +51,7 @@ func scanImport(row interface{ Scan(...any) error }) (*consentd.Import, error) {
 
 // specKey is what identifies an import within a workspace.
 func specKey(s consentd.ImportSpec) string {
-	return strings.Join([]string{s.Format, s.Purpose, s.Channel, s.Topic, s.SHA256}, "\x1f")
+	return strings.Join([]string{s.Format, s.Purpose, s.Channel, s.Topic, s.SHA256, s.Mapping}, "\x1f")
 }
 
 // CreateImport returns the import of spec in the workspace: the existing
@@ -71,9 +71,9 @@ func (db *DB) CreateImport(ctx context.Context, wsID string, spec consentd.Impor
 		}
 		im = &consentd.Import{ID: "imp_" + randomID(12), State: consentd.ImportQueued, ImportSpec: spec, CreatedAt: tx.now}
 		created = true
-		_, err = tx.ExecContext(tx.ctx, `INSERT INTO imports (workspace_id, id, spec_key, format, purpose, channel, topic, sha256, size, name, state, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, wsID, im.ID, specKey(spec), spec.Format, spec.Purpose, spec.Channel, spec.Topic,
-			spec.SHA256, spec.Size, spec.Name, string(im.State), nanos(tx.now))
+		_, err = tx.ExecContext(tx.ctx, `INSERT INTO imports (workspace_id, id, spec_key, format, purpose, channel, topic, sha256, size, name, mapping, state, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, wsID, im.ID, specKey(spec), spec.Format, spec.Purpose, spec.Channel, spec.Topic,
+			spec.SHA256, spec.Size, spec.Name, spec.Mapping, string(im.State), nanos(tx.now))
 		return err
 	})
 	if err != nil {

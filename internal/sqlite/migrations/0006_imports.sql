@@ -1,5 +1,5 @@
 -- Bulk imports (DESIGN.md section 8). One row per import, identified by
--- spec_key (format, options and the file's SHA-256): running the same file
+-- spec_key (format, options, mapping and the file's SHA-256): running the same file
 -- again finds it and resumes after committed data records, or answers that
 -- it is done. Counts and committed change in the transaction of each batch
 -- with its consent writes. import_rejects holds each rejected row: line,
@@ -16,6 +16,7 @@ CREATE TABLE imports (
 	sha256       TEXT NOT NULL,
 	size         INTEGER NOT NULL DEFAULT 0,
 	name         TEXT NOT NULL DEFAULT '',
+	mapping      TEXT NOT NULL DEFAULT '',
 	state        TEXT NOT NULL,
 	rows         INTEGER NOT NULL DEFAULT 0,
 	created      INTEGER NOT NULL DEFAULT 0,
