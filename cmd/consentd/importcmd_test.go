@@ -161,7 +161,7 @@ func cleanEnv() []string {
 	return env
 }
 
-// TestImportKill9 runs `consentd import` on 200k rows with small batches,
+// TestImportKill9 runs `consentd import` on 60k rows with small batches,
 // kills it with SIGKILL after some batches committed, runs it again: it
 // completes, and the consents and log equal those of one uninterrupted run
 // into another data folder; the log verifies; a third run writes nothing.
@@ -170,9 +170,9 @@ func TestImportKill9(t *testing.T) {
 		t.Skip("builds and runs the consentd binary")
 	}
 	bin := buildConsentd(t)
-	file := nativeFile(t, 200_000)
+	file := nativeFile(t, 60_000)
 	args := func(dir string) []string {
-		return []string{"import", "--data", dir, "--workspace", "imp", "--format", "native", "--batch-size", "1000", file}
+		return []string{"import", "--data", dir, "--workspace", "imp", "--format", "native", "--batch-size", "500", file}
 	}
 
 	once := importData(t)
@@ -205,13 +205,13 @@ func TestImportKill9(t *testing.T) {
 	}
 	<-exited
 	n, state := committed(dir)
-	if n == 0 || n >= 200_000 || state != "running" {
+	if n == 0 || n >= 60_000 || state != "running" {
 		t.Fatalf("after kill -9: committed %d, state %q; want part of the file committed, running", n, state)
 	}
-	t.Logf("killed after %d of 200000 records", n)
+	t.Logf("killed after %d of 60000 records", n)
 
 	res, err := runConsentd(t, bin, args(dir)...)
-	if err != nil || !strings.Contains(res, ": succeeded: 200000 rows") {
+	if err != nil || !strings.Contains(res, ": succeeded: 60000 rows") {
 		t.Fatalf("resumed import: %v\n%s", err, res)
 	}
 	c1, l1, _ := importState(t, once)

@@ -162,23 +162,38 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		for k, v := range progress.SkipReasons {
 			reasons[k] += v
 		}
+		type prep struct {
+			ct   consentd.ChannelType
+			cp   string
+			kind consentd.ContactPointKind
+			hash [32]byte
+			err  error
+		}
+		preps := make([]prep, len(writes))
+		var hashes [][32]byte
 		for i := range writes {
-			w := &writes[i]
-			ct, cp, err := consentd.PrepareWrite(c.catalog, c.ws.DefaultRegion, w, tx.now)
+			p := &preps[i]
+			if p.ct, p.cp, p.err = consentd.PrepareWrite(c.catalog, c.ws.DefaultRegion, &writes[i], tx.now); p.err == nil {
+				p.kind = consentd.KindOf(p.ct.Channel)
+				p.hash = consentd.ContactPointHash(c.secret, p.kind, p.cp)
+				hashes = append(hashes, p.hash)
+			}
+		}
+		erased, err := tx.erasedAmong(wsID, hashes)
+		if err != nil {
+			return err
+		}
+		for i := range writes {
+			p := &preps[i]
+			err := p.err
 			if err == nil {
-				kind := consentd.KindOf(ct.Channel)
-				hash := consentd.ContactPointHash(c.secret, kind, cp)
-				var erased bool
-				if erased, err = tx.erased(wsID, hash); err != nil {
-					return err
-				}
-				if erased {
+				if erased[p.hash] {
 					results[i].Err = consentd.Errorf(consentd.ECONFLICT, "skipped: the contact point was erased")
 					counts.Skipped++
 					reasons[consentd.SkipErased]++
 					continue
 				}
-				results[i], err = tx.writePrepared(c, w, ct, cp, kind, hash, actor)
+				results[i], err = tx.writePrepared(c, &writes[i], p.ct, p.cp, p.kind, p.hash, actor)
 			}
 			if err != nil {
 				if consentd.ErrorCode(err) == consentd.EINTERNAL {
@@ -228,11 +243,38 @@ func countOutcome(c *consentd.ImportCounts, o consentd.Outcome) {
 	}
 }
 
-// erased reports whether the contact point carries an erased suppression.
-func (tx *Tx) erased(wsID string, hash [32]byte) (bool, error) {
-	var n int
-	err := tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM suppressions WHERE workspace_id = ? AND cp_hash = ? AND reason = 'erased'`, wsID, hash[:]).Scan(&n)
-	return n > 0, err
+// erasedAmong returns which of the contact point hashes carry an erased
+// suppression, asking for up to 500 at a time.
+func (tx *Tx) erasedAmong(wsID string, hashes [][32]byte) (map[[32]byte]bool, error) {
+	out := map[[32]byte]bool{}
+	for len(hashes) > 0 {
+		chunk := hashes[:min(len(hashes), 500)]
+		hashes = hashes[len(chunk):]
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, wsID)
+		for i := range chunk {
+			args = append(args, chunk[i][:])
+		}
+		// Not prepared (tx.Tx): the last chunk's length varies.
+		rows, err := tx.Tx.QueryContext(tx.ctx, `SELECT cp_hash FROM suppressions WHERE workspace_id = ? AND reason = 'erased' AND cp_hash IN (?`+
+			strings.Repeat(`, ?`, len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var h []byte
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[[32]byte(h)] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // ImportRejects calls fn with each rejected row of an import in line
