@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -450,6 +451,150 @@ consents:
 			if _, err := importer.ParseMapping([]byte(bad)); err == nil {
 				t.Errorf("ParseMapping(%q) = nil error", bad)
 			}
+		}
+	})
+}
+
+// formatsWorkspace creates a workspace with the catalog of importfmt's
+// test files (external ids of Dynamics and Salesforce).
+func formatsWorkspace(t *testing.T, db store, name string) string {
+	t.Helper()
+	ctx := t.Context()
+	ws, err := db.CreateWorkspace(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email := consentd.ChannelSetting{Enforcement: consentd.Restrictive}
+	for _, p := range []*consentd.Purpose{
+		{ID: "newsletter", Name: "Newsletter", Type: consentd.Commercial,
+			Channels: map[string]consentd.ChannelSetting{
+				"email":    {Enforcement: consentd.Restrictive, ExternalID: "0eBAB00000001NNMAA"},
+				"sms":      {Enforcement: consentd.Restrictive, ExternalID: "0eBAB00000002QQ"},
+				"whatsapp": email,
+			},
+			ExternalIDs: map[string]string{"dynamics": "a1b2c3d4-0000-0000-0000-000000000001", "salesforce": "0XlAB00000001MMKAY"}},
+		{ID: "offers", Name: "Offers", Type: consentd.Commercial,
+			Channels:    map[string]consentd.ChannelSetting{"email": email, "sms": email, "voice": email},
+			ExternalIDs: map[string]string{"dynamics": "{A1B2C3D4-0000-0000-0000-000000000002}"}},
+	} {
+		if err := db.PutPurpose(ctx, ws.ID, p, true, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.PutTopic(ctx, ws.ID, &consentd.Topic{ID: "weekly-digest", Purpose: "newsletter", Name: "Weekly digest",
+		ExternalIDs:        map[string]string{"dynamics": "b0000000-0000-0000-0000-00000000000a"},
+		ChannelExternalIDs: map[string]string{"email": "0eBAB00000003XYZAB"}}, true, "test"); err != nil {
+		t.Fatal(err)
+	}
+	return ws.ID
+}
+
+// TestFormats imports each of importfmt's test files through the engine:
+// every record counted once (written, skipped with its reason, or rejected
+// with its line), and each consent stored with the latest captured_at the
+// file gives it (the source's time, never today).
+func TestFormats(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) store) {
+		db := open(t)
+		for _, tc := range []struct {
+			format, file string
+			spec         consentd.ImportSpec
+		}{
+			{"native", "native.csv", consentd.ImportSpec{}},
+			{"dynamics", "dynamics.csv", consentd.ImportSpec{}},
+			{"salesforce", "salesforce.csv", consentd.ImportSpec{}},
+			{"listmonk", "listmonk.csv", consentd.ImportSpec{Purpose: "newsletter"}},
+			{"listmonk", "listmonk_lists.csv", consentd.ImportSpec{Purpose: "newsletter", Topic: "weekly-digest", Channel: "email"}},
+			{"mailchimp", "mailchimp_subscribed.csv", consentd.ImportSpec{Purpose: "newsletter"}},
+			{"mailchimp", "mailchimp_unsubscribed.csv", consentd.ImportSpec{Purpose: "newsletter"}},
+			{"mailchimp", "mailchimp_cleaned.csv", consentd.ImportSpec{Purpose: "newsletter"}},
+		} {
+			t.Run(tc.file, func(t *testing.T) {
+				ws := formatsWorkspace(t, db, strings.TrimSuffix(tc.file, ".csv"))
+				path := filepath.Join("../importfmt/testdata", tc.file)
+				cat, err := db.Catalog(t.Context(), ws)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// What the reader makes of the file, read directly.
+				f, err := os.Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				rd, err := importer.OpenFormat(tc.format, f, importer.Options{Purpose: tc.spec.Purpose, Channel: tc.spec.Channel, Topic: tc.spec.Topic,
+					SourceName: tc.file, Catalog: cat})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var records, skips, rejects, nwrites int64
+				latest := map[string]time.Time{}
+				for {
+					row, err := rd.Next()
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					records++
+					switch {
+					case row.Reject != nil:
+						rejects++
+					case row.Skip != "" || len(row.Writes) == 0:
+						skips++
+					}
+					for _, w := range row.Writes {
+						nwrites++
+						ct, cp, err := consentd.PrepareWrite(cat, "", &w, time.Now())
+						if err != nil {
+							continue // the write path refuses it: a reject
+						}
+						id := consentd.ConsentID(cp, ct.ID)
+						if w.CapturedAt.After(latest[id]) {
+							latest[id] = w.CapturedAt
+						}
+					}
+				}
+				sp := tc.spec
+				sp.Format = tc.format
+				im, _, err := (&importer.Engine{Store: db}).Import(t.Context(), ws, sp, path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := im.ImportCounts
+				if c.Rows != records || c.Skipped != skips || c.Rejected < rejects ||
+					c.Created+c.Changed+c.Unchanged+c.Superseded+(c.Rejected-rejects) != nwrites {
+					t.Errorf("counts %+v; the reader read %d records: %d writes, %d skipped, %d rejected", c, records, nwrites, skips, rejects)
+				}
+				var sum int64
+				for _, n := range im.SkipReasons {
+					sum += n
+				}
+				if sum != c.Skipped {
+					t.Errorf("skip reasons %v do not add up to %d skipped", im.SkipReasons, c.Skipped)
+				}
+				n := int64(0)
+				db.ImportRejects(t.Context(), ws, im.ID, func(r *consentd.ImportReject) error {
+					if r.Line < 2 || r.Code == "" || r.Reason == "" {
+						t.Errorf("reject %+v lacks line, code or reason", r)
+					}
+					n++
+					return nil
+				})
+				if n != c.Rejected {
+					t.Errorf("%d rejects stored; counts say %d", n, c.Rejected)
+				}
+				if len(latest) != int(c.Created) {
+					t.Errorf("%d consents created; the file names %d", c.Created, len(latest))
+				}
+				for id, at := range latest {
+					got, err := db.Consent(t.Context(), ws, id, time.Time{})
+					if err != nil || !got.CapturedAt.Equal(at) {
+						t.Errorf("%s = %+v, %v; want captured_at %v", id, got, err, at)
+					}
+				}
+			})
 		}
 	})
 }
