@@ -48,6 +48,7 @@ type benchEnv struct {
 	size    int
 	seconds float64
 	pgURL   string
+	rows    int // import scenario (issue 6)
 }
 
 type scenario struct {
@@ -66,6 +67,7 @@ func scenarios() []scenario {
 		{"http-decide", benchHTTPDecide, "single decisions over HTTP against a bare net/http handler returning the same JSON: peak rate (closed loop, 32 clients) and p99 at half the reference's peak (open loop)"},
 		{"batch-filter", benchBatchFilter, "1M contact points streamed through POST /v1/decisions:batch (NDJSON, only=allowed) against a bare NDJSON echo"},
 		{"write", benchWrite, "acknowledged single-consent upserts/s on SQLite (durable), 16 writers, against raw durable single-row INSERT transactions"},
+		{"import", benchImport, "consentd import of --rows generated native rows (a child process: rows/s and peak RSS) into SQLite and PostgreSQL, against plain INSERTs in one transaction (SQLite) and COPY (PostgreSQL)"},
 		{"replicas", benchReplicas, "PostgreSQL: staleness from a write acknowledged by replica A to the changed decision on replica B; writes and decisions/s on PostgreSQL next to SQLite"},
 	}
 }
@@ -76,6 +78,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	asJSON := fs.Bool("json", false, "print one JSON object per scenario")
 	size := fs.Int("size", 10_000_000, "consents in the index for decide-inproc")
 	seconds := fs.Float64("seconds", 3, "how long each timed loop runs")
+	rows := fs.Int("rows", 1_000_000, "rows in the generated file of the import scenario")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load client share the process) to this file")
 	pg := fs.String("database", m.Getenv("CONSENTD_BENCH_POSTGRES"), "PostgreSQL admin URL for the replicas scenario; a fresh database is made and dropped (CONSENTD_BENCH_POSTGRES)")
 	fs.Usage = func() {
@@ -116,7 +119,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if *pg == "" {
 		*pg = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}
-	e := &benchEnv{m: m, dir: dir, size: *size, seconds: *seconds, pgURL: *pg}
+	e := &benchEnv{m: m, dir: dir, size: *size, seconds: *seconds, pgURL: *pg, rows: *rows}
 	var results []*benchResult
 	for _, s := range scenarios() {
 		if len(want) > 0 && !want[s.name] {

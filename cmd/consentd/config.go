@@ -1,27 +1,27 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"log/slog"
-
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/consentd/consentd"
-	"github.com/consentd/consentd/internal/api"
-	"github.com/consentd/consentd/internal/doi"
-	"github.com/consentd/consentd/internal/index"
-	"github.com/consentd/consentd/internal/signedlink"
-	"github.com/consentd/consentd/internal/web"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/postgres"
+	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
+	"github.com/consentd/consentd/internal/web"
 )
 
 // config holds the flags shared by the commands. Every flag has a CONSENTD_*
@@ -42,6 +42,7 @@ type config struct {
 	JobRetryBase        time.Duration // automation jobs: first retry delay (issue 5)
 	JobRetryCap         time.Duration // automation jobs: longest retry delay
 	JobMaxAttempts      int           // automation jobs: runs before a job is failed
+	ImportMaxBody       int64         // size limit of POST /v1/imports bodies (issue 6)
 }
 
 // flags registers the shared flags on fs with defaults from the
@@ -81,6 +82,8 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 			attempts = 8
 		}
 		fs.IntVar(&c.JobMaxAttempts, "job-max-attempts", attempts, "automation jobs: runs before a job is failed (CONSENTD_JOB_MAX_ATTEMPTS)")
+		maxImport, _ := strconv.ParseInt(env("CONSENTD_IMPORT_MAX_BODY", ""), 10, 64)
+		fs.Int64Var(&c.ImportMaxBody, "import-max-body", cmp.Or(maxImport, api.DefaultMaxImportBody), "size limit in bytes of a POST /v1/imports body (CONSENTD_IMPORT_MAX_BODY)")
 		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")
 	}
 	// serve delivers to webhook targets; apply checks them.

@@ -1,13 +1,411 @@
 package main
 
-import "context"
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/importer"
+	"golang.org/x/term"
+)
+
+// importFile is `consentd import --format F FILE`: offline on the data
+// folder or --database, or through --server URL --key K.
 func (m *Main) importFile(ctx context.Context, args []string) error {
-	return usageError{"import: not built yet"}
-}
-func (m *Main) export(ctx context.Context, args []string) error {
-	return usageError{"export: not built yet"}
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	format := fs.String("format", "", "file format: "+strings.Join(importer.Formats(), ", "))
+	purpose := fs.String("purpose", "", "listmonk, mailchimp: the purpose the subscribers consent to")
+	channel := fs.String("channel", "", "listmonk, mailchimp: the channel (default email)")
+	topic := fs.String("topic", "", "listmonk, mailchimp: a topic of the purpose")
+	batch := fs.Int("batch-size", importer.DefaultBatchSize, "consent writes per transaction")
+	server := fs.String("server", "", "import through this consentd server (URL) instead of the data folder")
+	key := fs.String("key", "", "with --server: an API key with the write role")
+	mapping := fs.String("mapping", "", "records format: the mapping file (YAML, a rule: contact_point, party, captured_at, consents[{channel_type, status}] as CEL over record)")
+	rejects := fs.String("rejects", "", "write the rejected rows (line,code,reason) to this CSV file")
+	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name (offline)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *format == "" {
+		return usageError{"usage: consentd import --format F [--purpose P --channel C --topic T] [--mapping FILE] FILE"}
+	}
+	path := fs.Arg(0)
+	spec := consentd.ImportSpec{Format: *format, Purpose: *purpose, Channel: *channel, Topic: *topic, Name: filepath.Base(path)}
+	if *format == importer.Records {
+		if *mapping == "" || *server != "" {
+			return usageError{"--format records needs --mapping FILE and runs offline (not with --server)"}
+		}
+		data, err := os.ReadFile(*mapping)
+		if err != nil {
+			return err
+		}
+		if spec.Mapping, err = importer.ParseMapping(data); err != nil {
+			return fmt.Errorf("mapping: %s", consentd.ErrorMessage(err))
+		}
+	}
+	lines, err := hashFile(path, &spec)
+	if err != nil {
+		return err
+	}
+	p := m.newProgress(lines)
+	var im *consentd.Import
+	var done bool
+	if *server != "" {
+		im, done, err = m.importRemote(ctx, *server, *key, spec, path, p)
+	} else {
+		im, done, err = m.importLocal(ctx, &c, spec, path, *batch, p)
+	}
+	p.finish()
+	if im == nil {
+		return err
+	}
+	if done {
+		fmt.Fprintf(m.Stdout, "import %s: already imported (%s), nothing written\n", im.ID, im.State)
+	}
+	fmt.Fprintf(m.Stdout, "import %s: %s: %d rows, %d created, %d changed, %d unchanged, %d superseded, %d skipped, %d rejected\n",
+		im.ID, im.State, im.Rows, im.Created, im.Changed, im.Unchanged, im.Superseded, im.Skipped, im.Rejected)
+	for _, r := range sortedKeys(im.SkipReasons) {
+		fmt.Fprintf(m.Stdout, "  skipped %d: %s\n", im.SkipReasons[r], r)
+	}
+	if err != nil {
+		return err
+	}
+	if *rejects != "" {
+		if err := m.writeRejects(ctx, &c, *server, *key, im.ID, *rejects); err != nil {
+			return fmt.Errorf("rejects: %w", err)
+		}
+	}
+	if im.State == consentd.ImportFailed {
+		return fmt.Errorf("import failed: %s", im.Error)
+	}
+	return nil
 }
 
-// startImports starts the runner of imports posted to the API (issue 6).
-func (m *Main) startImports(r *running) error { return nil }
+func sortedKeys(m map[string]int64) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j] < out[j-1]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// hashFile sets spec's SHA256 and Size and returns the file's line count
+// less the header: about its number of records, for the progress.
+func hashFile(path string, spec *consentd.ImportSpec) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	var lines int64
+	for {
+		n, err := f.Read(buf)
+		h.Write(buf[:n])
+		lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+		spec.Size += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	spec.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return max(lines-1, 1), nil
+}
+
+func (m *Main) importLocal(ctx context.Context, c *config, spec consentd.ImportSpec, path string, batch int, p *progress) (*consentd.Import, bool, error) {
+	db, _, err := c.open(true)
+	if err != nil {
+		return nil, false, err
+	}
+	defer db.Close()
+	ws, err := db.WorkspaceByName(ctx, c.Workspace)
+	if err != nil {
+		return nil, false, usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
+	}
+	// The import streams: its working set is a batch. A soft memory limit
+	// (unless GOMEMLIMIT set one) makes the GC keep the heap near it rather
+	// than doubling it (DESIGN.md section 10: peak memory <= 150 MB).
+	if prev := debug.SetMemoryLimit(-1); prev == math.MaxInt64 {
+		debug.SetMemoryLimit(importMemoryLimit)
+		defer debug.SetMemoryLimit(prev)
+	}
+	e := &importer.Engine{Store: db, BatchSize: batch, Progress: p.update}
+	im, done, err := e.Import(ctx, ws.ID, spec, path)
+	if err != nil && im == nil {
+		return nil, false, fmt.Errorf("import: %s", consentd.ErrorMessage(err))
+	}
+	return im, done, err
+}
+
+// importMemoryLimit is the Go heap's soft limit during an offline import.
+const importMemoryLimit = 96 << 20
+
+// importRemote posts the file to the server and polls the import until it
+// ends.
+func (m *Main) importRemote(ctx context.Context, server, key string, spec consentd.ImportSpec, path string, p *progress) (*consentd.Import, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	q := url.Values{"format": {spec.Format}, "name": {spec.Name}}
+	for k, v := range map[string]string{"purpose": spec.Purpose, "channel": spec.Channel, "topic": spec.Topic} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	base := strings.TrimSuffix(server, "/")
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/imports?"+q.Encode(), f)
+	if err != nil {
+		return nil, false, err
+	}
+	req.ContentLength = spec.Size
+	req.Header.Set("Content-Type", "text/csv")
+	req.Header.Set("Authorization", "Bearer "+key)
+	var im consentd.Import
+	status, err := doJSON(req, &im)
+	if err != nil {
+		return nil, false, err
+	}
+	done := status == http.StatusOK && im.State == consentd.ImportSucceeded
+	for im.State == consentd.ImportQueued || im.State == consentd.ImportRunning {
+		p.update(&im)
+		select {
+		case <-ctx.Done():
+			return &im, false, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/imports/"+url.PathEscape(im.ID), nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		if _, err := doJSON(req, &im); err != nil {
+			return &im, false, err
+		}
+	}
+	p.update(&im)
+	return &im, done, nil
+}
+
+// doJSON sends req and decodes a 2xx JSON answer into v; a problem answer
+// is an error with its detail.
+func doJSON(req *http.Request, v any) (int, error) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var p api.Problem
+		if json.Unmarshal(body, &p) == nil && p.Code != "" {
+			return resp.StatusCode, fmt.Errorf("%s %s: %d %s: %s", req.Method, req.URL.Path, resp.StatusCode, p.Code, p.Detail)
+		}
+		return resp.StatusCode, fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status)
+	}
+	return resp.StatusCode, json.Unmarshal(body, v)
+}
+
+// writeRejects writes an import's rejects to a CSV file.
+func (m *Main) writeRejects(ctx context.Context, c *config, server, key, id, path string) error {
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	if server != "" {
+		req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(server, "/")+"/v1/imports/"+url.PathEscape(id)+"/rejects", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("GET rejects: %s", resp.Status)
+		}
+		if _, err := io.Copy(out, resp.Body); err != nil {
+			return err
+		}
+		return out.Close()
+	}
+	db, _, err := c.open(false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ws, err := db.WorkspaceByName(ctx, c.Workspace)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(out)
+	cw.Write([]string{"line", "code", "reason"})
+	if err := db.ImportRejects(ctx, ws.ID, id, func(r *consentd.ImportReject) error {
+		return cw.Write([]string{strconv.FormatInt(r.Line, 10), r.Code, r.Reason})
+	}); err != nil {
+		return err
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	return out.Close()
+}
+
+// progress shows an import's progress on stderr: a bar with rate and ETA
+// on a terminal, a plain line at most every second otherwise.
+type progress struct {
+	w       io.Writer
+	tty     bool
+	total   int64 // about the records in the file
+	start   time.Time
+	last    time.Time
+	printed bool
+	line    string
+}
+
+func (m *Main) newProgress(total int64) *progress {
+	p := &progress{w: m.Stderr, total: total, start: time.Now()}
+	if f, ok := m.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *progress) update(im *consentd.Import) {
+	now := time.Now()
+	final := im.State == consentd.ImportSucceeded || im.State == consentd.ImportFailed
+	if !final && now.Sub(p.last) < time.Second && p.printed {
+		return
+	}
+	p.last, p.printed = now, true
+	elapsed := now.Sub(p.start).Seconds()
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(im.Committed) / elapsed
+	}
+	frac := min(float64(im.Committed)/float64(p.total), 1)
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(p.total-im.Committed)/rate) * time.Second).Truncate(time.Second).String()
+		if im.Committed >= p.total {
+			eta = "0s"
+		}
+	}
+	if p.tty {
+		const width = 30
+		n := int(frac * width)
+		fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %d/%d rows %.0f rows/s ETA %s ", strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100,
+			im.Committed, p.total, rate, eta)
+		return
+	}
+	fmt.Fprintf(p.w, "import %s: %s %d/%d rows (%.0f%%) %.0f rows/s ETA %s\n", im.ID, im.State, im.Committed, p.total, frac*100, rate, eta)
+}
+
+func (p *progress) finish() {
+	if p.tty && p.printed {
+		fmt.Fprintln(p.w)
+	}
+}
+
+// export is `consentd export [--format csv|ndjson] [--as-of T] [-o FILE]`.
+func (m *Main) export(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	format := fs.String("format", "csv", "csv or ndjson")
+	asOf := fs.String("as-of", "", "export the consents as they were at this RFC 3339 time")
+	out := fs.String("o", "", "write to this file instead of standard output")
+	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageError{"usage: consentd export [--format csv|ndjson] [--as-of T] [--workspace NAME] [-o FILE]"}
+	}
+	var at time.Time
+	if *asOf != "" {
+		t, err := time.Parse(time.RFC3339Nano, *asOf)
+		if err != nil {
+			return usageError{"--as-of must be an RFC 3339 time such as 2026-03-14T12:00:00Z"}
+		}
+		at = t
+	}
+	var w io.Writer = m.Stdout
+	if *out != "" {
+		f, err := os.Create(*out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	ew, err := importer.NewExportWriter(w, *format)
+	if err != nil {
+		return usageError{"--format must be csv or ndjson"}
+	}
+	db, _, err := c.open(false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ws, err := db.WorkspaceByName(ctx, c.Workspace)
+	if err != nil {
+		return usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
+	}
+	if err := db.ExportConsents(ctx, ws.ID, at, ew.Write); err != nil {
+		return err
+	}
+	if err := ew.Flush(); err != nil {
+		return err
+	}
+	if f, ok := w.(*os.File); ok && *out != "" {
+		return f.Close()
+	}
+	return nil
+}
+
+// startImports starts the runner of imports posted to the API (issue 6):
+// it runs queued imports one at a time, and resumes those a restart
+// interrupted, from their spool files in DATA/imports.
+func (m *Main) startImports(r *running) error {
+	r.api.EnableImports(filepath.Join(r.cfg.Data, "imports"), r.cfg.ImportMaxBody)
+	r.work.Add(1)
+	go func() {
+		defer r.work.Done()
+		r.api.RunImports(r.ctx, time.Minute)
+	}()
+	return nil
+}

@@ -47,6 +47,8 @@ type Server struct {
 	doc   *openapi.Document
 	links atomic.Pointer[linkMaker] // set by EnableLinks
 	keys  sync.Map                  // key hash -> cachedKey
+
+	imports importsConfig // imports.go (issue 6): set by EnableImports
 }
 
 // Decider answers one decision.

@@ -46,7 +46,12 @@ func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (
 		return consentd.WriteResult{}, err
 	}
 	kind := consentd.KindOf(ct.Channel)
-	hash := consentd.ContactPointHash(c.secret, kind, cp)
+	return tx.writePrepared(c, w, ct, cp, kind, consentd.ContactPointHash(c.secret, kind, cp), actor)
+}
+
+// writePrepared is writeConsent after PrepareWrite: w's channel type, its
+// normalized contact point, the kind and hash of it.
+func (tx *Tx) writePrepared(c *wsCache, w *consentd.ConsentWrite, ct consentd.ChannelType, cp string, kind consentd.ContactPointKind, hash [32]byte, actor string) (consentd.WriteResult, error) {
 	cur, err := tx.consentRow(c.ws.ID, hash[:], ct.ID)
 	if err != nil {
 		return consentd.WriteResult{}, err

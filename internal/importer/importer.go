@@ -1,0 +1,272 @@
+// Package importer runs bulk imports (DESIGN.md section 8): it streams a
+// file through a format reader into batches, and writes each batch, with
+// its rejects and the import's progress, in one transaction of the store,
+// so that an import killed at any moment resumes at a batch boundary and
+// the same file imported twice changes nothing the second time.
+package importer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/consentd/consentd"
+)
+
+// Row is one data record as a format reader reads it (the shape of
+// internal/importfmt's Row): the consent writes it carries, or why it is
+// skipped, or why it is rejected.
+type Row struct {
+	Line   int64
+	Writes []consentd.ConsentWrite
+	Skip   string
+	Reject *consentd.Error
+	Raw    []string
+}
+
+// Reader reads data records; io.EOF at the end. A bad record is a Row with
+// Reject set, not an error.
+type Reader interface {
+	Next() (Row, error)
+}
+
+// Options configure a format reader (the shape of importfmt.Options).
+type Options struct {
+	Purpose, Channel, Topic string
+	SourceName              string
+	Catalog                 *consentd.Catalog
+	DefaultRegion           string
+	Mapping                 string // records: the mapping, a consentd.Rule as JSON
+}
+
+// OpenFunc opens a format reader on r; a bad header or an unknown format is
+// a *consentd.Error.
+type OpenFunc func(format string, r io.Reader, opt Options) (Reader, error)
+
+// Store is what the engine needs of a backend.
+type Store interface {
+	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
+	Catalog(ctx context.Context, wsID string) (*consentd.Catalog, error)
+	CreateImport(ctx context.Context, wsID string, spec consentd.ImportSpec) (*consentd.Import, bool, error)
+	Import(ctx context.Context, wsID, id string) (*consentd.Import, error)
+	ImportBatch(ctx context.Context, wsID, importID string, writes []consentd.ConsentWrite, lines []int64,
+		rejects []consentd.ImportReject, progress consentd.ImportProgress, actor string) ([]consentd.WriteResult, error)
+	FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error
+}
+
+// DefaultBatchSize is the number of consent writes per transaction.
+const DefaultBatchSize = 5000
+
+// Engine runs imports on a store.
+type Engine struct {
+	Store     Store
+	Open      OpenFunc // OpenFormat when nil
+	BatchSize int      // consent writes per transaction; DefaultBatchSize when 0
+	// Progress, when set, is called after each committed batch with the
+	// import as it now stands.
+	Progress func(*consentd.Import)
+}
+
+// Hash returns the hex SHA-256 and the size of the file at path.
+func Hash(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Check opens a reader on the file's head to refuse a bad format, options
+// or header before anything is stored.
+func (e *Engine) Check(ctx context.Context, wsID string, spec consentd.ImportSpec, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	opt, err := e.options(ctx, wsID, spec)
+	if err != nil {
+		return err
+	}
+	_, err = e.open(spec.Format, f, opt)
+	return err
+}
+
+func (e *Engine) open(format string, r io.Reader, opt Options) (Reader, error) {
+	if e.Open != nil {
+		return e.Open(format, r, opt)
+	}
+	return OpenFormat(format, r, opt)
+}
+
+func (e *Engine) options(ctx context.Context, wsID string, spec consentd.ImportSpec) (Options, error) {
+	ws, err := e.Store.Workspace(ctx, wsID)
+	if err != nil {
+		return Options{}, err
+	}
+	cat, err := e.Store.Catalog(ctx, wsID)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{Purpose: spec.Purpose, Channel: spec.Channel, Topic: spec.Topic, SourceName: spec.Name, Catalog: cat, DefaultRegion: ws.DefaultRegion,
+		Mapping: spec.Mapping}, nil
+}
+
+// Import imports the file at path into the workspace: it finds or creates
+// the import of (format, options, file hash), and runs it. done reports an
+// import that had already succeeded: nothing was written.
+func (e *Engine) Import(ctx context.Context, wsID string, spec consentd.ImportSpec, path string) (im *consentd.Import, done bool, err error) {
+	if spec.SHA256 == "" {
+		if spec.SHA256, spec.Size, err = Hash(path); err != nil {
+			return nil, false, err
+		}
+	}
+	if spec.Name == "" {
+		spec.Name = filepath.Base(path)
+	}
+	if err := e.Check(ctx, wsID, spec, path); err != nil {
+		return nil, false, err
+	}
+	im, _, err = e.Store.CreateImport(ctx, wsID, spec)
+	if err != nil {
+		return nil, false, err
+	}
+	if im.State == consentd.ImportSucceeded {
+		return im, true, nil
+	}
+	im, err = e.Run(ctx, wsID, im, path)
+	return im, false, err
+}
+
+// Run runs (or resumes, after its committed records) a stored import on
+// the file at path and marks it succeeded, or failed with the error that
+// stopped it. A canceled ctx leaves it as it is, to resume.
+func (e *Engine) Run(ctx context.Context, wsID string, im *consentd.Import, path string) (*consentd.Import, error) {
+	if im.State == consentd.ImportSucceeded {
+		return im, nil
+	}
+	err := e.run(ctx, wsID, im, path)
+	if err != nil && ctx.Err() == nil {
+		if ferr := e.Store.FinishImport(context.WithoutCancel(ctx), wsID, im.ID, consentd.ImportFailed, consentd.ErrorMessage(err)); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+	}
+	if err == nil {
+		err = e.Store.FinishImport(ctx, wsID, im.ID, consentd.ImportSucceeded, "")
+	}
+	if cur, gerr := e.Store.Import(context.WithoutCancel(ctx), wsID, im.ID); gerr == nil {
+		im = cur
+	}
+	return im, err
+}
+
+func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	opt, err := e.options(ctx, wsID, im.ImportSpec)
+	if err != nil {
+		return err
+	}
+	rd, err := e.open(im.Format, f, opt)
+	if err != nil {
+		return err
+	}
+	size := e.BatchSize
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	actor := "import:" + im.ID
+	b := batch{size: size}
+	b.reset()
+	var n int64 // records read
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		row, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read line %d: %w", row.Line, err)
+		}
+		n++
+		if n <= im.Committed { // committed by an earlier run
+			continue
+		}
+		b.add(row)
+		b.progress.Committed = n
+		if len(b.writes) >= size || len(b.rejects) >= size {
+			if err := e.flush(ctx, wsID, im.ID, actor, &b); err != nil {
+				return err
+			}
+		}
+	}
+	if b.progress.Counts.Rows > 0 {
+		return e.flush(ctx, wsID, im.ID, actor, &b)
+	}
+	return nil
+}
+
+func (e *Engine) flush(ctx context.Context, wsID, id, actor string, b *batch) error {
+	if _, err := e.Store.ImportBatch(ctx, wsID, id, b.writes, b.lines, b.rejects, b.progress, actor); err != nil {
+		return err
+	}
+	committed := b.progress.Committed
+	b.reset()
+	b.progress.Committed = committed
+	if e.Progress != nil {
+		if im, err := e.Store.Import(ctx, wsID, id); err == nil {
+			e.Progress(im)
+		}
+	}
+	return nil
+}
+
+// batch is what goes into one transaction.
+type batch struct {
+	size     int
+	writes   []consentd.ConsentWrite
+	lines    []int64
+	rejects  []consentd.ImportReject
+	progress consentd.ImportProgress
+}
+
+func (b *batch) reset() {
+	b.writes, b.lines, b.rejects = b.writes[:0], b.lines[:0], b.rejects[:0]
+	clear(b.writes[:cap(b.writes)]) // drop references to the old rows
+	b.progress = consentd.ImportProgress{SkipReasons: map[string]int64{}}
+}
+
+func (b *batch) add(row Row) {
+	b.progress.Counts.Rows++
+	switch {
+	case row.Reject != nil:
+		b.rejects = append(b.rejects, consentd.ImportReject{Line: row.Line, Code: row.Reject.Code, Reason: row.Reject.Message, Raw: row.Raw})
+	case row.Skip != "":
+		b.progress.Counts.Skipped++
+		b.progress.SkipReasons[row.Skip]++
+	case len(row.Writes) == 0:
+		b.progress.Counts.Skipped++
+		b.progress.SkipReasons["no consent in the row"]++
+	default:
+		for _, w := range row.Writes {
+			b.writes = append(b.writes, w)
+			b.lines = append(b.lines, row.Line)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package importfmt
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/consentd/consentd"
+)
+
+// The native format is consentd's own (DESIGN.md section 8), the shape
+// `consentd export` writes:
+//
+//	contact_point,channel,purpose,topic,status,captured_at,source_type,source_name,source_details,party_id,jurisdiction,reason
+//
+// Required columns: contact_point, channel, purpose, status, captured_at;
+// the others may be absent or empty. status is opted_in, opted_out or
+// pending (case-insensitive). captured_at is RFC 3339 (fractional seconds
+// allowed) and is the only time column: there is no fallback, a row without
+// it is rejected. source_type defaults to import, source_name to
+// Options.SourceName or "native"; source_details, when not empty, must be
+// JSON and is kept as the source's details.
+var nativeFormat = format{
+	required: [][]string{req("contact_point"), req("channel"), req("purpose"), req("status"), req("captured_at")},
+	setup: func(r *Reader, c columns) error {
+		r.nat = nativeCols{
+			contactPoint:  c.idx("contact_point"),
+			channel:       c.idx("channel"),
+			purpose:       c.idx("purpose"),
+			topic:         c.idx("topic"),
+			status:        c.idx("status"),
+			capturedAt:    c.idx("captured_at"),
+			sourceType:    c.idx("source_type"),
+			sourceName:    c.idx("source_name"),
+			sourceDetails: c.idx("source_details"),
+			partyID:       c.idx("party_id"),
+			jurisdiction:  c.idx("jurisdiction"),
+			reason:        c.idx("reason"),
+		}
+		return nil
+	},
+}
+
+type nativeCols struct {
+	contactPoint, channel, purpose, topic, status, capturedAt, sourceType,
+	sourceName, sourceDetails, partyID, jurisdiction, reason int
+}
+
+// parseStatus reads a consentd status, case-insensitively.
+func parseStatus(s string) (consentd.Status, bool) {
+	st := consentd.Status(s)
+	if st.Valid() {
+		return st, true
+	}
+	st = consentd.Status(strings.ToLower(s))
+	return st, st.Valid()
+}
+
+func (r *Reader) parseNative(rec []string, row *Row) {
+	c := &r.nat
+	w := consentd.ConsentWrite{
+		ContactPoint: field(rec, c.contactPoint),
+		Channel:      field(rec, c.channel),
+		Purpose:      field(rec, c.purpose),
+		Topic:        field(rec, c.topic),
+		PartyID:      field(rec, c.partyID),
+		Jurisdiction: field(rec, c.jurisdiction),
+		Reason:       field(rec, c.reason),
+		Source:       consentd.Source{Type: field(rec, c.sourceType), Name: field(rec, c.sourceName)},
+	}
+	if w.ContactPoint == "" {
+		reject(row, consentd.EINVALIDCONTACTPOINT, "contact_point", "contact_point is empty")
+		return
+	}
+	if w.Channel == "" {
+		reject(row, consentd.EINVALID, "channel", "channel is empty")
+		return
+	}
+	if w.Purpose == "" {
+		reject(row, consentd.EUNKNOWNPURPOSE, "purpose", "purpose is empty")
+		return
+	}
+	s := field(rec, c.status)
+	st, ok := parseStatus(s)
+	if !ok {
+		reject(row, consentd.EINVALIDSTATUS, "status", "status %q is not opted_in, opted_out or pending", s)
+		return
+	}
+	w.Status = st
+	ts := field(rec, c.capturedAt)
+	if ts == "" {
+		reject(row, consentd.EINVALIDTIME, "captured_at", "captured_at is empty")
+		return
+	}
+	if w.CapturedAt, ok = parseTime(ts, time.UTC, time.RFC3339Nano); !ok {
+		reject(row, consentd.EINVALIDTIME, "captured_at", "captured_at %q is not an RFC 3339 time", ts)
+		return
+	}
+	if w.Source.Type == "" {
+		w.Source.Type = consentd.SourceImport
+	} else if !consentd.ValidSourceType(w.Source.Type) {
+		reject(row, consentd.EINVALID, "source_type", "source_type %q is not a known source type", w.Source.Type)
+		return
+	}
+	if w.Source.Name == "" {
+		w.Source.Name = r.source
+	}
+	if d := field(rec, c.sourceDetails); d != "" {
+		b := []byte(d)
+		if !json.Valid(b) {
+			reject(row, consentd.EINVALID, "source_details", "source_details is not JSON")
+			return
+		}
+		w.Source.Details = b
+	}
+	if w.Jurisdiction != "" && !consentd.ValidJurisdiction(w.Jurisdiction) {
+		reject(row, consentd.EINVALID, "jurisdiction", "jurisdiction %q is not an ISO 3166 code such as DE or US-CA", w.Jurisdiction)
+		return
+	}
+	row.Writes = []consentd.ConsentWrite{w}
+}

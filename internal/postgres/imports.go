@@ -1,0 +1,354 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/jackc/pgx/v5"
+)
+
+// This file stores bulk imports (DESIGN.md section 8): the import jobs,
+// their batches (consent writes, rejects and progress in one transaction)
+// and rejects, and the export of a workspace's consents.
+
+const importCols = `id, format, purpose, channel, topic, sha256, size, name, mapping, state, rows, created, changed, unchanged, superseded,
+	skipped, rejected, skip_reasons, committed, created_at, started_at, finished_at, error`
+
+func scanImport(row pgx.Row) (*consentd.Import, error) {
+	im := &consentd.Import{}
+	var state, reasons string
+	var created int64
+	var started, finished *int64
+	err := row.Scan(&im.ID, &im.Format, &im.Purpose, &im.Channel, &im.Topic, &im.SHA256, &im.Size, &im.Name, &im.Mapping, &state,
+		&im.Rows, &im.Created, &im.Changed, &im.Unchanged, &im.Superseded, &im.Skipped, &im.Rejected, &reasons, &im.Committed,
+		&created, &started, &finished, &im.Error)
+	if err != nil {
+		return nil, err
+	}
+	im.State, im.CreatedAt = consentd.ImportState(state), fromNanos(created)
+	if started != nil {
+		t := fromNanos(*started)
+		im.StartedAt = &t
+	}
+	if finished != nil {
+		t := fromNanos(*finished)
+		im.FinishedAt = &t
+	}
+	if err := json.Unmarshal([]byte(reasons), &im.SkipReasons); err != nil {
+		return nil, fmt.Errorf("import skip reasons: %w", err)
+	}
+	if len(im.SkipReasons) == 0 {
+		im.SkipReasons = nil
+	}
+	return im, nil
+}
+
+// specKey is what identifies an import within a workspace.
+func specKey(s consentd.ImportSpec) string {
+	return strings.Join([]string{s.Format, s.Purpose, s.Channel, s.Topic, s.SHA256, s.Mapping}, "\x1f")
+}
+
+// CreateImport returns the import of spec in the workspace: the existing
+// one (created false) when the same format, options and file were imported
+// before, otherwise a new queued one.
+func (db *DB) CreateImport(ctx context.Context, wsID string, spec consentd.ImportSpec) (*consentd.Import, bool, error) {
+	if spec.Format == "" || len(spec.SHA256) != 64 {
+		return nil, false, consentd.Errorf(consentd.EINVALID, "an import needs a format and the file's SHA-256")
+	}
+	now := db.Now().UTC()
+	id := "imp_" + randomID(12)
+	tag, err := db.pool.Exec(ctx, `INSERT INTO imports (workspace_id, id, spec_key, format, purpose, channel, topic, sha256, size, name, mapping, state, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12) ON CONFLICT (workspace_id, spec_key) DO NOTHING`,
+		wsID, id, specKey(spec), spec.Format, spec.Purpose, spec.Channel, spec.Topic, spec.SHA256, spec.Size, spec.Name, spec.Mapping, nanos(now))
+	if err != nil {
+		return nil, false, dbError(err)
+	}
+	im, err := scanImport(db.pool.QueryRow(ctx, `SELECT `+importCols+` FROM imports WHERE workspace_id = $1 AND spec_key = $2`, wsID, specKey(spec)))
+	if err != nil {
+		return nil, false, dbError(err)
+	}
+	return im, tag.RowsAffected() == 1, nil
+}
+
+// Import returns one import; ENOTFOUND when the workspace has none by id.
+func (db *DB) Import(ctx context.Context, wsID, id string) (*consentd.Import, error) {
+	im, err := scanImport(db.pool.QueryRow(ctx, `SELECT `+importCols+` FROM imports WHERE workspace_id = $1 AND id = $2`, wsID, id))
+	if err != nil {
+		return nil, notFound(err, "import")
+	}
+	return im, nil
+}
+
+// UnfinishedImports returns the imports of every workspace that are queued
+// or running, oldest first.
+func (db *DB) UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, error) {
+	rows, err := db.pool.Query(ctx, `SELECT workspace_id, id FROM imports WHERE state IN ('queued', 'running') ORDER BY created_at, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []consentd.ImportRef
+	for rows.Next() {
+		var r consentd.ImportRef
+		if err := rows.Scan(&r.WorkspaceID, &r.ID); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// FinishImport sets an import's final state (succeeded or failed) and
+// error message, or queues it again (state queued).
+func (db *DB) FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error {
+	var finished *int64
+	if state != consentd.ImportQueued {
+		n := nanos(db.Now().UTC())
+		finished = &n
+	}
+	tag, err := db.pool.Exec(ctx, `UPDATE imports SET state = $1, error = $2, finished_at = $3 WHERE workspace_id = $4 AND id = $5`,
+		string(state), msg, finished, wsID, id)
+	if err != nil {
+		return dbError(err)
+	}
+	if tag.RowsAffected() == 0 {
+		return consentd.Errorf(consentd.ENOTFOUND, "import not found")
+	}
+	return nil
+}
+
+// ImportBatch writes one batch of an import in one transaction: the
+// consent writes (lines[i] is the line of writes[i]) through the write path
+// of WriteConsents (stored state read in one round trip, rows written in
+// one statement per table), except a write to an erased contact point,
+// which is skipped (reason "erased") and stores nothing; the rejects of the
+// reader and those of the writes the write path refuses; and the import's
+// counts and committed records. A crash leaves the import at a batch
+// boundary.
+func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []consentd.ConsentWrite, lines []int64,
+	rejects []consentd.ImportReject, progress consentd.ImportProgress, actor string) ([]consentd.WriteResult, error) {
+	if len(lines) != len(writes) {
+		return nil, fmt.Errorf("import batch: %d writes, %d lines", len(writes), len(lines))
+	}
+	results := make([]consentd.WriteResult, len(writes))
+	err := db.writeLog(ctx, wsID, len(writes), func(tx *Tx) error {
+		for i := range results {
+			results[i] = consentd.WriteResult{}
+		}
+		c, err := db.loadWS(tx.ctx, tx, wsID)
+		if err != nil {
+			return err
+		}
+		im, err := scanImport(tx.QueryRow(tx.ctx, `SELECT `+importCols+` FROM imports WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, wsID, importID))
+		if err != nil {
+			return notFound(err, "import")
+		}
+		if im.State == consentd.ImportSucceeded || progress.Committed <= im.Committed {
+			return consentd.Errorf(consentd.ECONFLICT, "this batch of the import is committed already (another runner?)")
+		}
+		prep := prepareWrites(c, writes, tx.now)
+		// Erased contact points: skipped, as if not in the batch.
+		var hashes [][]byte
+		for i := range prep {
+			if prep[i].err == nil {
+				hashes = append(hashes, prep[i].hash[:])
+			}
+		}
+		erased := map[[32]byte]bool{}
+		if len(hashes) > 0 {
+			tx.queue(`SELECT DISTINCT cp_hash FROM suppressions WHERE workspace_id = $1 AND reason = 'erased' AND cp_hash = ANY($2::bytea[])`, wsID, hashes).
+				Query(func(rows pgx.Rows) error {
+					for rows.Next() {
+						var h []byte
+						if err := rows.Scan(&h); err != nil {
+							return err
+						}
+						erased[[32]byte(h)] = true
+					}
+					return rows.Err()
+				})
+			if err := tx.send(); err != nil {
+				return err
+			}
+		}
+		rejects := append([]consentd.ImportReject(nil), rejects...)
+		counts, reasons := progress.Counts, map[string]int64{}
+		for k, v := range im.SkipReasons {
+			reasons[k] = v
+		}
+		for k, v := range progress.SkipReasons {
+			reasons[k] += v
+		}
+		skip := make([]bool, len(prep))
+		for i := range prep {
+			if prep[i].err == nil && erased[prep[i].hash] {
+				skip[i] = true
+				prep[i].err = consentd.Errorf(consentd.ECONFLICT, "skipped: the contact point was erased")
+			}
+		}
+		stored, err := tx.consentRows(wsID, prep)
+		if err != nil {
+			return err
+		}
+		cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: map[[32]byte]bool{}, links: map[partyLink]bool{}, upserts: map[consentKey]int{}}
+		for i := range writes {
+			switch {
+			case skip[i]:
+				results[i].Err = prep[i].err
+				counts.Skipped++
+				reasons[consentd.SkipErased]++
+				continue
+			case prep[i].err != nil:
+				results[i].Err = prep[i].err
+				rejects = append(rejects, consentd.ImportReject{Line: lines[i], Code: consentd.ErrorCode(prep[i].err), Reason: consentd.ErrorMessage(prep[i].err)})
+				continue
+			}
+			if results[i], err = cw.write(&writes[i], &prep[i]); err != nil {
+				return err
+			}
+			countOutcome(&counts, results[i].Outcome)
+		}
+		cw.queue()
+		counts.Rejected = int64(len(rejects))
+		if len(rejects) > 0 {
+			ln, code, reason, raw := make([]int64, len(rejects)), make([]string, len(rejects)), make([]string, len(rejects)), make([]string, len(rejects))
+			for i, r := range rejects {
+				ln[i], code[i], reason[i] = r.Line, r.Code, r.Reason
+				if r.Raw != nil {
+					raw[i] = mustJSON(r.Raw)
+				}
+			}
+			tx.queue(`INSERT INTO import_rejects (workspace_id, import_id, line, code, reason, raw)
+				SELECT $1::text, $2::text, * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[])`, wsID, importID, ln, code, reason, raw)
+		}
+		tx.queue(`UPDATE imports SET state = 'running', started_at = COALESCE(started_at, $1), rows = rows + $2, created = created + $3,
+			changed = changed + $4, unchanged = unchanged + $5, superseded = superseded + $6, skipped = skipped + $7, rejected = rejected + $8,
+			skip_reasons = $9, committed = $10 WHERE workspace_id = $11 AND id = $12`,
+			nanos(tx.now), counts.Rows, counts.Created, counts.Changed, counts.Unchanged, counts.Superseded, counts.Skipped, counts.Rejected,
+			mustJSON(reasons), progress.Committed, wsID, importID)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// countOutcome counts one write's outcome.
+func countOutcome(c *consentd.ImportCounts, o consentd.Outcome) {
+	switch o {
+	case consentd.Created:
+		c.Created++
+	case consentd.Changed:
+		c.Changed++
+	case consentd.Unchanged:
+		c.Unchanged++
+	case consentd.Superseded:
+		c.Superseded++
+	}
+}
+
+// ImportRejects calls fn with each rejected row of an import in line
+// order; ENOTFOUND when the workspace has no such import.
+func (db *DB) ImportRejects(ctx context.Context, wsID, id string, fn func(*consentd.ImportReject) error) error {
+	if _, err := db.Import(ctx, wsID, id); err != nil {
+		return err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT line, code, reason, raw FROM import_rejects WHERE workspace_id = $1 AND import_id = $2 ORDER BY line, ctid`, wsID, id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r := &consentd.ImportReject{}
+		var raw string
+		if err := rows.Scan(&r.Line, &r.Code, &r.Reason, &raw); err != nil {
+			return err
+		}
+		if raw != "" {
+			if err := json.Unmarshal([]byte(raw), &r.Raw); err != nil {
+				return err
+			}
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ExportConsents calls fn with each consent of the workspace in key order,
+// as it is now or, with asOf non-zero, as the log says it was then. A
+// consent whose contact point was erased has no plaintext and is left out.
+func (db *DB) ExportConsents(ctx context.Context, wsID string, asOf time.Time, fn func(*consentd.Consent) error) error {
+	c, err := db.cachedWS(ctx, wsID)
+	if err != nil {
+		return err
+	}
+	if !asOf.IsZero() {
+		return db.exportAsOf(ctx, c, asOf, fn)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+consentCols+`, p.value FROM consents c
+		JOIN contact_points p ON p.workspace_id = c.workspace_id AND p.hash = c.cp_hash
+		WHERE c.workspace_id = $1 ORDER BY c.cp_hash, c.channel_type`, wsID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var cp string
+		con, err := scanConsent(rows, &cp)
+		if err != nil {
+			return err
+		}
+		con.ContactPoint, con.ID = cp, consentd.ConsentID(cp, con.ChannelType)
+		if err := fn(con); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func (db *DB) exportAsOf(ctx context.Context, c *wsCache, asOf time.Time, fn func(*consentd.Consent) error) error {
+	rows, err := db.pool.Query(ctx, `SELECT l.subject, l.data, l.at, COALESCE(p.value, '') FROM (
+			SELECT DISTINCT ON (subject) subject, data, at FROM log_entries
+			WHERE workspace_id = $1 AND type = $2 AND at <= $3 ORDER BY subject, seq DESC) l
+		LEFT JOIN contact_points p ON p.workspace_id = $1
+			AND p.hash = decode(translate(split_part(l.subject, '#', 1), '-_', '+/') || '=', 'base64')
+		ORDER BY l.subject`, c.ws.ID, consentd.LogConsentChanged, nanos(asOf))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var subject, cp string
+		var data []byte
+		var at int64
+		if err := rows.Scan(&subject, &data, &at, &cp); err != nil {
+			return err
+		}
+		_, ctID, ok := strings.Cut(subject, "#")
+		if !ok || cp == "" {
+			continue
+		}
+		ct, err := c.catalog.ResolveID(ctID)
+		if err != nil {
+			continue
+		}
+		con, err := consentd.ConsentFromLog(data, fromNanos(at), cp, ct)
+		if err != nil {
+			return err
+		}
+		if err := fn(con); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return nil
+}
