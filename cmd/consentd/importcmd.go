@@ -261,15 +261,11 @@ func (m *Main) writeRejects(ctx context.Context, c *config, server, key, id, pat
 		}
 		return out.Close()
 	}
-	db, _, err := c.open(false)
+	db, ws, err := m.openWorkspace(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ws, err := db.WorkspaceByName(ctx, c.Workspace)
-	if err != nil {
-		return err
-	}
 	cw := csv.NewWriter(out)
 	cw.Write([]string{"line", "code", "reason"})
 	if err := db.ImportRejects(ctx, ws.ID, id, func(r *consentd.ImportReject) error {
@@ -376,15 +372,11 @@ func (m *Main) export(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{"--format must be csv or ndjson"}
 	}
-	db, _, err := c.open(false)
+	db, ws, err := m.openWorkspace(ctx, &c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ws, err := db.WorkspaceByName(ctx, c.Workspace)
-	if err != nil {
-		return usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
-	}
 	if err := db.ExportConsents(ctx, ws.ID, at, ew.Write); err != nil {
 		return err
 	}
