@@ -357,8 +357,15 @@ func firstTime(rec []string, row *Row, loc *time.Location, layouts []string, col
 func details(kv ...string) json.RawMessage {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
-			m[kv[i]] = kv[i+1]
+		if v := kv[i+1]; v != "" {
+			if strings.Contains(v, "@") {
+				// Source details go into the immutable log, which names
+				// people only by keyed hashes: a value that may be an
+				// address (Salesforce's ConsentCapturedSource can be
+				// the user's email) is withheld.
+				v = withheld
+			}
+			m[kv[i]] = v
 		}
 	}
 	if len(m) == 0 {
@@ -367,6 +374,9 @@ func details(kv ...string) json.RawMessage {
 	b, _ := json.Marshal(m)
 	return b
 }
+
+// withheld replaces a source detail that may be an address.
+const withheld = "(withheld: may be an address)"
 
 // key lower-cases s and drops spaces, underscores and hyphens, so that
 // "Opted in", "OPTED_IN" and "opted-in" compare equal.

@@ -2,6 +2,7 @@ package importfmt
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/consentd/consentd"
@@ -75,5 +76,13 @@ func TestSFID18(t *testing.T) {
 		if got := sfID18(tc.in); got != tc.want {
 			t.Errorf("sfID18(%q) = %q; want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// A source detail that may be an address never reaches the log.
+func TestSalesforceSourceDetailsWithholdAddresses(t *testing.T) {
+	got := details("ConsentCapturedSource", "agent@example.com", "ConsentCapturedSourceType", "Web")
+	if strings.Contains(string(got), "example.com") || !strings.Contains(string(got), withheld) || !strings.Contains(string(got), `"Web"`) {
+		t.Errorf("details = %s", got)
 	}
 }
