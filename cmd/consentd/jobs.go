@@ -113,6 +113,10 @@ func (m *Main) startAutomation(r *running) error {
 	runner.Base, runner.Cap = r.cfg.JobRetryBase, r.cfg.JobRetryCap
 	r.api.JobMaxAttempts = r.cfg.JobMaxAttempts
 	r.api.JobsNudge = runner.Nudge
+	r.api.AfterErasure = func(ctx context.Context, wsID string) error {
+		_, err := automation.PurgeErased(ctx, r.db, wsID) // an erased address leaves no job input behind
+		return err
+	}
 	r.work.Add(1)
 	go func() {
 		defer r.work.Done()

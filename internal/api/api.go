@@ -39,6 +39,11 @@ type Server struct {
 	// JobsNudge, when set, is called when a job may be due now (a record
 	// enqueued one, a job was retried): the automation runner's wake-up.
 	JobsNudge func()
+	// AfterErasure, when set, runs after an address was erased (an erase
+	// request, or an `erased` suppression): it deletes what else still
+	// names erased addresses (automation job inputs:
+	// automation.PurgeErased).
+	AfterErasure func(ctx context.Context, wsID string) error
 	// JobMaxAttempts is how many runs a rule job gets before it is failed
 	// (0: consentd.DefaultJobMaxAttempts).
 	JobMaxAttempts int

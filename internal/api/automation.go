@@ -45,6 +45,12 @@ type AutomationStore interface {
 	FailJob(ctx context.Context, wsID, id, msg string, retryAt time.Time) error
 	RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, error)
 	RetryFailedJobs(ctx context.Context, wsID string) (int, error)
+	// PurgeJobInput deletes a job's input because it names an erased
+	// address; a job that has not succeeded fails with reason.
+	PurgeJobInput(ctx context.Context, wsID, id, reason string) error
+	// Erased reports whether a contact point hash carries an `erased`
+	// suppression.
+	Erased(ctx context.Context, wsID string, hash [32]byte) (bool, error)
 }
 
 // maxRecordBody bounds a record PUT.

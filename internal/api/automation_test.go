@@ -419,3 +419,29 @@ func TestRuleCompileErrors(t *testing.T) {
 		t.Errorf("log = %+v; want rule.changed, rule.deleted", h.Entries)
 	}
 }
+
+// TestErasureDeletesJobInputs: a failed job keeps its record's fields for
+// a retry, until the address in them is erased.
+func TestErasureDeletesJobInputs(t *testing.T) {
+	e := newEnv(t)
+	e.startRunner()
+	e.api.AfterErasure = func(ctx context.Context, wsID string) error {
+		_, err := automation.PurgeErased(ctx, e.db, wsID)
+		return err
+	}
+	admin, w, read := e.a.key(consentd.RoleAdmin), e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleRead)
+	e.must("PUT", "/v1/rules/needs-email", admin, `{"id":"needs-email","on":{"record":"contact"},"contact_point":"record.Email",
+		"consents":[{"channel_type":"newsletter:email","status":"\"opted_in\""}]}`, 200)
+	ann := e.oneJob(read, e.putRecord(w, "contact", "C-1", "", map[string]any{"mail": "Ann@Example.com"}))
+	bo := e.oneJob(read, e.putRecord(w, "contact", "C-2", "", map[string]any{"mail": "bo@example.com"}))
+	if ann.State != "failed" || ann.Input == nil || bo.State != "failed" || bo.Input == nil {
+		t.Fatalf("jobs = %+v, %+v; want failed with their input", ann, bo)
+	}
+	e.must("POST", "/v1/suppressions", admin, `{"contact_point":"ann@example.com","reason":"erased"}`, 201)
+	if j := e.waitJob(read, ann.ID); j.Input != nil || j.State != "failed" || j.LastError != automation.ErasedInput {
+		t.Errorf("ann's job after erasure = %+v; want failed, input deleted", j)
+	}
+	if j := e.waitJob(read, bo.ID); j.Input == nil {
+		t.Errorf("bo's job lost its input: %+v", j)
+	}
+}

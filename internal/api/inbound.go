@@ -270,17 +270,33 @@ func (s *Server) ProcessRequests(ctx context.Context) (int, error) {
 			if ctx.Err() != nil {
 				return done, ctx.Err()
 			}
-			if _, err := s.DB.ProcessRequest(ctx, ref.WorkspaceID, ref.ID); err != nil {
+			req, err := s.DB.ProcessRequest(ctx, ref.WorkspaceID, ref.ID)
+			if err != nil {
 				failed++
 				if ctx.Err() == nil {
 					s.Log.Error("data-subject request failed", "workspace", ref.WorkspaceID, "request", ref.ID, "code", consentd.ErrorCode(err), "err", err)
 				}
 				continue
 			}
+			if req.Type == consentd.RequestErase {
+				s.afterErasure(ctx, ref.WorkspaceID)
+			}
 			done++
 		}
 		if len(refs) < requestBatch || failed > 0 {
 			return done, nil
 		}
+	}
+}
+
+// afterErasure runs AfterErasure, when set, after an address was erased
+// (an erase request, or an `erased` suppression); a failure is logged and
+// the erasure stands.
+func (s *Server) afterErasure(ctx context.Context, wsID string) {
+	if s.AfterErasure == nil {
+		return
+	}
+	if err := s.AfterErasure(ctx, wsID); err != nil && ctx.Err() == nil {
+		s.Log.Error("after erasure", "workspace", wsID, "code", consentd.ErrorCode(err), "err", err)
 	}
 }

@@ -70,6 +70,9 @@ func (s *Server) postSuppression(w http.ResponseWriter, r *http.Request, k *cons
 	if err != nil {
 		return err
 	}
+	if sup.Reason == consentd.SuppressErased {
+		s.afterErasure(r.Context(), k.WorkspaceID)
+	}
 	writeJSON(w, 201, sup)
 	return nil
 }

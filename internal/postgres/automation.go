@@ -356,3 +356,31 @@ func (db *DB) RetryFailedJobs(ctx context.Context, wsID string) (int, error) {
 	})
 	return int(n), err
 }
+
+// PurgeJobInput clears a job's input (the record's fields) because it
+// names an erased contact point; a job that has not succeeded is failed
+// with the reason, so that it never runs on data that was erased.
+// ENOTFOUND when there is no such job.
+func (db *DB) PurgeJobInput(ctx context.Context, wsID, id, reason string) error {
+	return db.write(ctx, "", func(tx *Tx) error {
+		tag, err := tx.Exec(tx.ctx, `UPDATE jobs SET input = NULL,
+			last_error = CASE WHEN state = 'succeeded' THEN last_error ELSE $3 END,
+			state = CASE WHEN state = 'succeeded' THEN state ELSE 'failed' END,
+			locked_until = NULL, updated_at = $4 WHERE workspace_id = $1 AND id = $2`, wsID, id, reason, nanos(tx.now))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return consentd.Errorf(consentd.ENOTFOUND, "job not found")
+		}
+		return nil
+	})
+}
+
+// Erased reports whether the contact point hash carries an `erased`
+// suppression.
+func (db *DB) Erased(ctx context.Context, wsID string, hash [32]byte) (bool, error) {
+	var n int
+	err := db.pool.QueryRow(ctx, `SELECT count(*) FROM suppressions WHERE workspace_id = $1 AND cp_hash = $2 AND reason = 'erased'`, wsID, hash[:]).Scan(&n)
+	return n > 0, err
+}

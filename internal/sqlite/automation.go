@@ -377,3 +377,33 @@ func (db *DB) RetryFailedJobs(ctx context.Context, wsID string) (int, error) {
 	})
 	return int(n), err
 }
+
+// PurgeJobInput clears a job's input (the record's fields) because it
+// names an erased contact point; a job that has not succeeded is failed
+// with the reason, so that it never runs on data that was erased.
+// ENOTFOUND when there is no such job.
+func (db *DB) PurgeJobInput(ctx context.Context, wsID, id, reason string) error {
+	return db.write(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(tx.ctx, `UPDATE jobs SET input = NULL,
+			last_error = CASE WHEN state = 'succeeded' THEN last_error ELSE ? END,
+			state = CASE WHEN state = 'succeeded' THEN state ELSE 'failed' END,
+			locked_until = NULL, updated_at = ? WHERE workspace_id = ? AND id = ?`, reason, nanos(tx.now), wsID, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return consentd.Errorf(consentd.ENOTFOUND, "job not found")
+		}
+		return nil
+	})
+}
+
+// Erased reports whether the contact point hash carries an `erased`
+// suppression.
+func (db *DB) Erased(ctx context.Context, wsID string, hash [32]byte) (bool, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM suppressions WHERE workspace_id = ? AND cp_hash = ? AND reason = 'erased'`, wsID, hash[:]).Scan(&n)
+	return n > 0, err
+}

@@ -88,6 +88,7 @@ var tests = []struct {
 	{"LinkContactPoints", testLinkContactPoints}, // links.go: what signed links need (issue 4)
 	{"Automation", testAutomation},               // automation.go: records, rules, jobs (issue 5)
 	{"Events", testEvents},                       // events.go: webhooks, deliveries, event cursors (issue 5)
+	{"ErasedJobInputs", testErasedJobInputs},     // erasure.go: erasing an address purges job inputs (issue 5)
 	{"Imports", testImports},                     // imports.go: bulk imports (issue 6)
 }
 
