@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,17 @@ func TestReadmeSeedFlows(t *testing.T) {
 	if st, raw := apiCall(t, srv.base, "GET", "/v1/consents/jane%40example.com%23newsletter%3Aemail", nil, &c); st != 200 ||
 		c.Status != "opted_in" || c.PartyID != "C-1" || !c.CapturedAt.Equal(time.Date(2026, 3, 14, 9, 30, 0, 0, time.UTC)) {
 		t.Fatalf("consent from the contact rule = %d %s", st, raw)
+	}
+
+	// The run is counted on /metrics.
+	res, err := ledgerTestClient.Get(srv.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(metrics), `consentd_jobs_total{outcome="succeeded"}`) {
+		t.Errorf("/metrics has no succeeded job count:\n%.2000s", metrics)
 	}
 
 	// The README's lead example: a job scheduled a minute out.

@@ -9,16 +9,20 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
+	"github.com/consentd/consentd/internal/natspub"
 	"github.com/consentd/consentd/internal/web"
+	"github.com/consentd/consentd/internal/webhook"
 )
 
 func (m *Main) serve(ctx context.Context, args []string) error {
@@ -107,6 +111,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	stopWorkers := sync.OnceFunc(func() { stopWork(); work.Wait() })
 	defer stopWorkers()
 	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, publicURL: publicURL, afterCommit: &afterCommit}
+	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors())...)
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
 			stopCheckpoints()

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,6 +30,19 @@ var metricsRegistry = func() *prometheus.Registry {
 	r.MustRegister(decisionSeconds, requestSeconds, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return r
 }()
+
+// RegisterCollectors adds other packages' metrics (jobs, webhooks, NATS)
+// to /metrics; one already registered is kept.
+func RegisterCollectors(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := metricsRegistry.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
+				panic(err) // a metric definition error: a bug
+			}
+		}
+	}
+}
 
 func serveMetrics() http.Handler {
 	return promhttp.HandlerFor(metricsRegistry, promhttp.HandlerOpts{})

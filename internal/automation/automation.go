@@ -167,11 +167,13 @@ func (r *Runner) runJob(ctx context.Context, j *consentd.Job) {
 	if j.Attempts > j.MaxAttempts {
 		// Claimed again and again without an outcome: the process died
 		// while running it, each time. Give up rather than crash forever.
+		jobsTotal.WithLabelValues("failed").Inc()
 		r.fail(sctx, j, fmt.Sprintf("gave up after %d runs that did not finish (did the process stop while running it?)", j.Attempts-1), time.Time{})
 		return
 	}
 	result, err := r.execute(ctx, j)
 	if err == nil {
+		jobsTotal.WithLabelValues("succeeded").Inc()
 		if ferr := r.Store.FinishJob(sctx, j.WorkspaceID, j.ID, result); ferr != nil {
 			r.Log.Error("automation: finish job", "workspace", j.WorkspaceID, "job", j.ID, "err", ferr)
 		}
@@ -190,6 +192,11 @@ func (r *Runner) runJob(ctx context.Context, j *consentd.Job) {
 	var p permanent
 	if j.Attempts < j.MaxAttempts && !errors.As(err, &p) {
 		retryAt = r.Now().Add(r.Backoff(j.Attempts))
+	}
+	if retryAt.IsZero() {
+		jobsTotal.WithLabelValues("failed").Inc()
+	} else {
+		jobsTotal.WithLabelValues("retry").Inc()
 	}
 	r.Log.Warn("automation: job failed", "workspace", j.WorkspaceID, "job", j.ID, "rule", j.RuleID, "attempt", j.Attempts, "final", retryAt.IsZero(), "code", consentd.ErrorCode(err))
 	r.fail(sctx, j, msg, retryAt)

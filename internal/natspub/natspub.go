@@ -216,6 +216,7 @@ func (p *Publisher) publishBatch(ctx context.Context, wsName string, evs []*cons
 		select {
 		case <-f.Ok():
 			acked = evs[i].Data.Seq
+			publishedTotal.Inc()
 			continue
 		case err := <-f.Err():
 			return acked, fmt.Errorf("publish seq %d: %w", evs[i].Data.Seq, err)

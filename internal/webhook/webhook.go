@@ -263,7 +263,14 @@ func (d *Deliverer) send(ctx context.Context, w *consentd.Webhook, evs []*consen
 func (d *Deliverer) attempt(ctx context.Context, w *consentd.Webhook, key []byte, ev *consentd.CloudEvent, n int) *consentd.WebhookDelivery {
 	start := d.Now()
 	del := &consentd.WebhookDelivery{EventID: ev.ID, Seq: ev.Data.Seq, Type: ev.Type, Attempt: n, At: start.UTC()}
-	defer func() { del.DurationMS = d.Now().Sub(start).Milliseconds() }()
+	defer func() {
+		del.DurationMS = d.Now().Sub(start).Milliseconds()
+		if del.StatusCode/100 == 2 {
+			attemptsTotal.WithLabelValues("delivered").Inc()
+		} else {
+			attemptsTotal.WithLabelValues("failed").Inc()
+		}
+	}()
 	body, err := json.Marshal(ev)
 	if err != nil {
 		del.Error = err.Error()

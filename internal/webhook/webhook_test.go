@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/ledger"
@@ -224,6 +227,17 @@ func addrs(prefix string, from, to int) []string {
 func TestDeliveryRetriesRestartAndSignatures(t *testing.T) {
 	e := newEnv(t, true)
 	const down = 3
+	attemptsTotal := webhook.Collectors()[0].(*prometheus.CounterVec)
+	failedBefore, deliveredBefore := testutil.ToFloat64(attemptsTotal.WithLabelValues("failed")), testutil.ToFloat64(attemptsTotal.WithLabelValues("delivered"))
+	t.Cleanup(func() {
+		// Every attempt is counted: the down ones as failed.
+		if n := testutil.ToFloat64(attemptsTotal.WithLabelValues("failed")) - failedBefore; n < down {
+			t.Errorf("consentd_webhook_attempts_total{result=failed} grew by %v; want >= %d", n, down)
+		}
+		if n := testutil.ToFloat64(attemptsTotal.WithLabelValues("delivered")) - deliveredBefore; n < 5 {
+			t.Errorf("consentd_webhook_attempts_total{result=delivered} grew by %v; want >= 5", n)
+		}
+	})
 	rcv := newReceiver(t, func(n int) int {
 		if n <= down {
 			return http.StatusServiceUnavailable
