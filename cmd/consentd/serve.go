@@ -123,7 +123,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	// Writes by other processes or replicas: woken by PostgreSQL's
 	// notifications, and polled in any case (SQLite has no notifications).
 	go idx.Follow(followCtx, c.follow(followCtx, log), time.Second)
-	go watchCatalogs(followCtx, db, time.Second)
+	if !c.postgres() { // PostgreSQL checks its catalog_version on every use
+		go watchCatalogs(followCtx, db, time.Second)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -182,10 +184,11 @@ func (h *afterCommitHooks) run() {
 	}
 }
 
-// watchCatalogs drops the store's cached catalog of a workspace whose log
-// grew, each interval, until ctx is done: the index does that for the
-// workspaces it holds, but a workspace nobody has asked a decision of yet
-// must also see another process's change (consentd apply, a replica).
+// watchCatalogs drops the SQLite store's cached catalog of a workspace
+// whose log grew, each interval, until ctx is done: the index does that
+// for the workspaces it holds, but a workspace nobody has asked a
+// decision of yet must also see another process's change (consentd
+// apply). It costs one query per workspace per interval.
 func watchCatalogs(ctx context.Context, db store, every time.Duration) {
 	seen := map[string]int64{}
 	t := time.NewTicker(every)
