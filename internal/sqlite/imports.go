@@ -142,7 +142,7 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		return nil, fmt.Errorf("import batch: %d writes, %d lines", len(writes), len(lines))
 	}
 	results := make([]consentd.WriteResult, len(writes))
-	err := db.write(ctx, func(tx *Tx) error {
+	err := db.writeAlone(ctx, func(tx *Tx) error {
 		c, err := db.loadWS(tx.ctx, tx, wsID)
 		if err != nil {
 			return err
