@@ -24,6 +24,13 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// The page cache of the writer connection and of each reader connection,
+// in KiB.
+const (
+	writerCacheKiB = 16 << 10
+	readerCacheKiB = 8 << 10
+)
+
 // maxGroup is the most write requests committed in one transaction.
 const maxGroup = 256
 
@@ -72,20 +79,27 @@ type writeReq struct {
 // Open opens (creating when missing) the database at path and applies
 // pending migrations.
 func Open(path string) (*DB, error) {
+	// The page cache is outside the Go heap and is per connection: the
+	// writer's is writerCacheKiB, each reader's readerCacheKiB (the OS
+	// caches the file too). 64 MiB each made an import peak at ~265 MB RSS.
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "cache_size(-65536)", "temp_store(MEMORY)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn)
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", writerCacheKiB))
+	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	q.Set("_txlock", "deferred")
-	q.Add("_pragma", "query_only(ON)")
+	q.Del("_pragma")
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "temp_store(MEMORY)", "query_only(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", readerCacheKiB))
 	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		w.Close()
