@@ -180,3 +180,68 @@ func exportOf(t *testing.T, db interface {
 	slices.Sort(out)
 	return out
 }
+
+// TestImportBatchAmongWrites runs import batches, each in a transaction of
+// its own, while other writes are committed in groups: every write lands
+// once, a refused batch leaves nothing, and the log stays whole.
+func TestImportBatchAmongWrites(t *testing.T) {
+	ctx := context.Background()
+	db, ws := open(t)
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	im, _, err := db.CreateImport(ctx, ws, consentd.ImportSpec{Format: "native", SHA256: strings.Repeat("b", 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, perWriter, batches, perBatch = 8, 20, 10, 50
+	errs := make(chan error, writers+1)
+	for g := range writers {
+		go func() {
+			for i := range perWriter {
+				if _, err := db.WriteConsents(ctx, ws, []consentd.ConsentWrite{write(fmt.Sprintf("w%d-%d@example.com", g, i), "opted_in", t0)}, "test"); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	go func() {
+		for b := range batches {
+			batch, lines := make([]consentd.ConsentWrite, perBatch), make([]int64, perBatch)
+			for i := range batch {
+				batch[i], lines[i] = write(fmt.Sprintf("i%d-%d@example.com", b, i), "opted_out", t0), int64(b*perBatch+i+2)
+			}
+			committed := int64((b + 1) * perBatch)
+			if _, err := db.ImportBatch(ctx, ws, im.ID, batch, lines, nil, consentd.ImportProgress{Committed: committed}, "import"); err != nil {
+				errs <- err
+				return
+			}
+			// The same batch again is refused and changes nothing.
+			if _, err := db.ImportBatch(ctx, ws, im.ID, batch, lines, nil, consentd.ImportProgress{Committed: committed}, "import"); consentd.ErrorCode(err) != consentd.ECONFLICT {
+				errs <- fmt.Errorf("batch %d again: %v, want %s", b, err, consentd.ECONFLICT)
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for range writers + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := db.ExportConsents(ctx, ws, time.Time{}, func(*consentd.Consent) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := writers*perWriter + batches*perBatch; n != want {
+		t.Errorf("%d consents, want %d", n, want)
+	}
+	got, err := db.Import(ctx, ws, im.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Committed != batches*perBatch || got.Created != batches*perBatch {
+		t.Errorf("import committed %d, created %d; want %d", got.Committed, got.Created, batches*perBatch)
+	}
+	logOf(t, db, ws) // checks the tree hashes
+}
