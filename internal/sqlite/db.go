@@ -25,9 +25,11 @@ import (
 var migrations embed.FS
 
 // The page cache of the writer connection and of each reader connection,
-// in KiB.
+// in KiB. At 1M imported rows the writer's cache is the import's main
+// lever (random keys in four B-trees): 16 MiB 4.1k rows/s at 107 MB peak
+// RSS, 32 MiB 5.2k at 134 MB, 48 MiB 5.2k at 173 MB.
 const (
-	writerCacheKiB = 16 << 10
+	writerCacheKiB = 32 << 10
 	readerCacheKiB = 8 << 10
 )
 
