@@ -56,6 +56,38 @@ func (tx *Tx) writePrepared(c *wsCache, w *consentd.ConsentWrite, ct consentd.Ch
 	if err != nil {
 		return consentd.WriteResult{}, err
 	}
+	res, entry, next := planWrite(tx.now, w, ct, cp, hash, cur, actor)
+	if next == nil {
+		if _, err := tx.appendLog(c.ws.ID, entry); err != nil {
+			return consentd.WriteResult{}, err
+		}
+		return res, nil
+	}
+	if next.Seq, err = tx.appendLog(c.ws.ID, entry); err != nil {
+		return consentd.WriteResult{}, err
+	}
+	if err := tx.putContactPoint(c.ws.ID, hash[:], kind, cp); err != nil {
+		return consentd.WriteResult{}, err
+	}
+	if next.PartyID != "" {
+		if err := tx.linkParty(c.ws.ID, next.PartyID, hash[:], kind); err != nil {
+			return consentd.WriteResult{}, err
+		}
+	}
+	_, err = tx.ExecContext(tx.ctx, `INSERT OR REPLACE INTO consents (`+consentInsertCols+`) VALUES (`+consentInsertRow+`)`, consentArgs(c.ws.ID, hash, next)...)
+	if err != nil {
+		return consentd.WriteResult{}, fmt.Errorf("upsert consent: %w", err)
+	}
+	return res, nil
+}
+
+// planWrite decides the write w of the consent cur (as stored, or nil when
+// there is none; its ContactPoint and ID are set here) at now: the result,
+// the log entry to append and, when the write applies, the consent to store
+// (res.Consent, its Seq left for the caller). It changes nothing but cur's
+// ContactPoint and ID.
+func planWrite(now time.Time, w *consentd.ConsentWrite, ct consentd.ChannelType, cp string, hash [32]byte, cur *consentd.Consent,
+	actor string) (consentd.WriteResult, *consentd.LogEntry, *consentd.Consent) {
 	if cur != nil {
 		cur.ContactPoint = cp
 		cur.ID = consentd.ConsentID(cp, ct.ID)
@@ -71,14 +103,11 @@ func (tx *Tx) writePrepared(c *wsCache, w *consentd.ConsentWrite, ct consentd.Ch
 		entry.Before = cur.Logged()
 		entry.Write = (&consentd.Consent{Status: w.Status, CapturedAt: w.CapturedAt.UTC(), Source: w.Source, Reason: w.Reason,
 			PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin}).Logged()
-		if _, err := tx.appendLog(c.ws.ID, entry); err != nil {
-			return consentd.WriteResult{}, err
-		}
-		return res, nil
+		return res, entry, nil
 	}
 	next := &consentd.Consent{
 		ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
-		Channel: ct.Channel, Status: w.Status, CapturedAt: w.CapturedAt.UTC(), RecordedAt: tx.now, Version: 1,
+		Channel: ct.Channel, Status: w.Status, CapturedAt: w.CapturedAt.UTC(), RecordedAt: now, Version: 1,
 		Source: w.Source, Reason: w.Reason, PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin,
 	}
 	entry.Type = consentd.LogConsentChanged
@@ -90,31 +119,25 @@ func (tx *Tx) writePrepared(c *wsCache, w *consentd.ConsentWrite, ct consentd.Ch
 		entry.Before = cur.Logged()
 	}
 	entry.After = next.Logged()
-	if next.Seq, err = tx.appendLog(c.ws.ID, entry); err != nil {
-		return consentd.WriteResult{}, err
-	}
-	if err := tx.putContactPoint(c.ws.ID, hash[:], kind, cp); err != nil {
-		return consentd.WriteResult{}, err
-	}
-	if next.PartyID != "" {
-		if err := tx.linkParty(c.ws.ID, next.PartyID, hash[:], kind); err != nil {
-			return consentd.WriteResult{}, err
-		}
-	}
+	res.Consent = next
+	return res, entry, next
+}
+
+// The columns of a stored consent, one row of placeholders for them, and
+// its arguments.
+const (
+	consentInsertCols = `workspace_id, cp_hash, channel_type, purpose_id, topic_id, channel, status,
+		captured_at, recorded_at, version, source, reason, party_id, jurisdiction, proof, origin, seq`
+	consentInsertRow = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+)
+
+func consentArgs(wsID string, hash [32]byte, next *consentd.Consent) []any {
 	var proof any
 	if next.Proof != nil {
 		proof = mustJSON(next.Proof)
 	}
-	_, err = tx.ExecContext(tx.ctx, `INSERT OR REPLACE INTO consents (workspace_id, cp_hash, channel_type, purpose_id, topic_id, channel, status,
-		captured_at, recorded_at, version, source, reason, party_id, jurisdiction, proof, origin, seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ws.ID, hash[:], ct.ID, ct.Purpose, ct.Topic, ct.Channel, string(next.Status), nanos(next.CapturedAt), nanos(next.RecordedAt),
-		next.Version, mustJSON(next.Source), next.Reason, next.PartyID, next.Jurisdiction, proof, next.Origin, next.Seq)
-	if err != nil {
-		return consentd.WriteResult{}, fmt.Errorf("upsert consent: %w", err)
-	}
-	res.Consent = next
-	return res, nil
+	return []any{wsID, hash[:], next.ChannelType, next.Purpose, next.Topic, next.Channel, string(next.Status), nanos(next.CapturedAt), nanos(next.RecordedAt),
+		next.Version, mustJSON(next.Source), next.Reason, next.PartyID, next.Jurisdiction, proof, next.Origin, next.Seq}
 }
 
 func (tx *Tx) putContactPoint(wsID string, hash []byte, kind consentd.ContactPointKind, value string) error {

@@ -24,6 +24,15 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// The page cache of the writer connection and of each reader connection,
+// in KiB. At 1M imported rows the writer's cache is the import's main
+// lever (random keys in four B-trees): 16 MiB 4.1k rows/s at 107 MB peak
+// RSS, 32 MiB 5.2k at 134 MB, 48 MiB 5.2k at 173 MB.
+const (
+	writerCacheKiB = 32 << 10
+	readerCacheKiB = 8 << 10
+)
+
 // maxGroup is the most write requests committed in one transaction.
 const maxGroup = 256
 
@@ -55,32 +64,44 @@ type DB struct {
 	// uses both.
 	stmts  map[string]*sql.Stmt
 	wanted map[string]bool
+
+	// held is a request that must run alone, met while gathering a group;
+	// the writer goroutine runs it next.
+	held *writeReq
 }
 
 type writeReq struct {
-	ctx  context.Context
-	fn   func(*Tx) error
-	err  error
-	done chan struct{}
+	ctx   context.Context
+	fn    func(*Tx) error
+	alone bool // runs in a transaction of its own, without a savepoint
+	err   error
+	done  chan struct{}
 }
 
 // Open opens (creating when missing) the database at path and applies
 // pending migrations.
 func Open(path string) (*DB, error) {
+	// The page cache is outside the Go heap and is per connection: the
+	// writer's is writerCacheKiB, each reader's readerCacheKiB (the OS
+	// caches the file too). 64 MiB each made an import peak at ~265 MB RSS.
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "cache_size(-65536)", "temp_store(MEMORY)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
-	w, err := sql.Open("sqlite", dsn)
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", writerCacheKiB))
+	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	q.Set("_txlock", "deferred")
-	q.Add("_pragma", "query_only(ON)")
+	q.Del("_pragma")
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "temp_store(MEMORY)", "query_only(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", readerCacheKiB))
 	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		w.Close()
@@ -176,7 +197,19 @@ type Tx struct {
 // error its changes are rolled back and the others' are kept. write returns
 // once the transaction is durable.
 func (db *DB) write(ctx context.Context, fn func(*Tx) error) error {
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan struct{})}
+	return db.submit(&writeReq{ctx: ctx, fn: fn, done: make(chan struct{})})
+}
+
+// writeAlone runs fn in a transaction of its own, committed when fn
+// returns nil and rolled back otherwise. It spares a big write (an import
+// batch) the savepoint of write, whose statement journal holds a copy of
+// every page the write changes.
+func (db *DB) writeAlone(ctx context.Context, fn func(*Tx) error) error {
+	return db.submit(&writeReq{ctx: ctx, fn: fn, alone: true, done: make(chan struct{})})
+}
+
+func (db *DB) submit(req *writeReq) error {
+	ctx := req.ctx
 	select {
 	case db.writes <- req:
 	case <-ctx.Done():
@@ -192,11 +225,21 @@ func (db *DB) writeLoop() {
 	defer close(db.done)
 	for {
 		var first *writeReq
+		if db.held != nil {
+			first, db.held = db.held, nil
+			db.commitGroup(db.gather(first))
+			continue
+		}
 		select {
 		case first = <-db.writes:
 		case <-db.closing:
 			// Finish what is queued, then stop.
 			for {
+				if db.held != nil {
+					first, db.held = db.held, nil
+					db.commitGroup(db.gather(first))
+					continue
+				}
 				select {
 				case first = <-db.writes:
 					db.commitGroup(db.gather(first))
@@ -211,9 +254,16 @@ func (db *DB) writeLoop() {
 
 func (db *DB) gather(first *writeReq) []*writeReq {
 	group := []*writeReq{first}
+	if first.alone {
+		return group
+	}
 	for len(group) < maxGroup {
 		select {
 		case r := <-db.writes:
+			if r.alone {
+				db.held = r
+				return group
+			}
 			group = append(group, r)
 		default:
 			return group
@@ -237,6 +287,26 @@ func (db *DB) commitGroup(group []*writeReq) {
 		return
 	}
 	tx := &Tx{Tx: sqlTx, ctx: ctx, db: db, now: db.Now().UTC(), sizes: map[string]int64{}, dirty: map[string]bool{}}
+	if len(group) == 1 && group[0].alone {
+		r := group[0]
+		if r.err = r.ctx.Err(); r.err == nil {
+			r.err = r.fn(tx)
+		}
+		if r.err != nil {
+			if err := sqlTx.Rollback(); err != nil {
+				db.invalidateAll()
+			}
+			db.prepareWanted()
+			return
+		}
+		if err := sqlTx.Commit(); err != nil {
+			r.err = fmt.Errorf("commit: %w", err)
+			db.invalidateAll()
+			return
+		}
+		db.afterCommit(tx)
+		return
+	}
 	var ok []*writeReq
 	for _, r := range group {
 		if err := r.ctx.Err(); err != nil {
@@ -254,6 +324,11 @@ func (db *DB) commitGroup(group []*writeReq) {
 		db.invalidateAll()
 		return
 	}
+	db.afterCommit(tx)
+}
+
+// afterCommit runs what a committed transaction leaves to do.
+func (db *DB) afterCommit(tx *Tx) {
 	for _, f := range tx.after {
 		f()
 	}

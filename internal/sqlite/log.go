@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/consentd/consentd"
 	"golang.org/x/mod/sumdb/tlog"
@@ -219,4 +220,122 @@ func (db *DB) IndexState(ctx context.Context, wsID string, consent func(hash []b
 		}
 	}
 	return n, srows.Err()
+}
+
+// logBatch appends entries to one workspace's log inside tx like
+// appendLog, but keeps the rows to store and the tlog hashes it made in
+// memory until flush stores them with multi-row INSERTs: the hashes a new
+// leaf needs are mostly the ones the batch just made, so it reads few from
+// the database.
+type logBatch struct {
+	tx        *Tx
+	wsID      string
+	hashes    map[int64]tlog.Hash // stored hashes made or read by the batch, by index
+	hashArgs  []any               // log_hashes rows to insert
+	entryArgs []any               // log_entries rows to insert
+}
+
+func (tx *Tx) newLogBatch(wsID string) *logBatch {
+	return &logBatch{tx: tx, wsID: wsID, hashes: map[int64]tlog.Hash{}}
+}
+
+// append numbers e and computes its hashes; flush stores them.
+func (b *logBatch) append(e *consentd.LogEntry) (int64, error) {
+	tx := b.tx
+	n, ok := tx.sizes[b.wsID]
+	if !ok {
+		if err := tx.QueryRowContext(tx.ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = ?`, b.wsID).Scan(&n); err != nil {
+			return 0, fmt.Errorf("log size: %w", err)
+		}
+	}
+	e.Seq = n + 1
+	if e.At.IsZero() {
+		e.At = tx.now
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return 0, fmt.Errorf("log entry: %w", err)
+	}
+	hashes, err := tlog.StoredHashes(n, data, b)
+	if err != nil {
+		return 0, fmt.Errorf("log hashes: %w", err)
+	}
+	base := tlog.StoredHashIndex(0, n)
+	for i := range hashes {
+		b.hashes[base+int64(i)] = hashes[i]
+		b.hashArgs = append(b.hashArgs, b.wsID, base+int64(i), hashes[i][:])
+	}
+	b.entryArgs = append(b.entryArgs, b.wsID, e.Seq, nanos(e.At), e.Type, e.Subject, data, hashes[0][:])
+	tx.sizes[b.wsID] = e.Seq
+	tx.added = append(tx.added, appended{b.wsID, consentd.LogRecord{Seq: e.Seq, LeafHash: hashes[0][:], Entry: data}})
+	return e.Seq, nil
+}
+
+// ReadHashes implements tlog.HashReader: from the batch, else the database.
+func (b *logBatch) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		h, ok := b.hashes[idx]
+		if !ok {
+			hs, err := (hashReader{b.tx.ctx, b.tx, b.wsID}).ReadHashes([]int64{idx})
+			if err != nil {
+				return nil, err
+			}
+			h = hs[0]
+			b.hashes[idx] = h
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// flush stores the entries and hashes appended since the last flush.
+func (b *logBatch) flush() error {
+	if err := b.tx.insertRows(`INSERT OR FAIL INTO log_hashes (workspace_id, idx, hash) VALUES `, `(?, ?, ?)`, ``, 3, b.hashArgs); err != nil {
+		return fmt.Errorf("log hash: %w", err)
+	}
+	if err := b.tx.insertRows(`INSERT OR FAIL INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash) VALUES `, `(?, ?, ?, ?, ?, ?, ?)`, ``, 7,
+		b.entryArgs); err != nil {
+		return fmt.Errorf("log entry: %w", err)
+	}
+	b.hashArgs, b.entryArgs = b.hashArgs[:0], b.entryArgs[:0]
+	// The next leaves need only the right edge of the tree: keep the
+	// hashes of its complete subtrees, drop the rest.
+	n := b.tx.sizes[b.wsID]
+	keep := map[int64]tlog.Hash{}
+	for level, size := 0, n; size > 0; level, size = level+1, size>>1 {
+		if size&1 == 1 {
+			idx := tlog.StoredHashIndex(level, size-1)
+			if h, ok := b.hashes[idx]; ok {
+				keep[idx] = h
+			}
+		}
+	}
+	b.hashes = keep
+	return nil
+}
+
+// insertRowsPer is the most rows insertRows puts in one statement.
+const insertRowsPer = 50
+
+// insertRows inserts the rows of args (width arguments each) with
+// statements of up to insertRowsPer rows: prefix, row repeated, suffix.
+// The full-size statement is prepared once; the last, shorter one is not.
+func (tx *Tx) insertRows(prefix, row, suffix string, width int, args []any) error {
+	for len(args) > 0 {
+		n := min(len(args)/width, insertRowsPer)
+		q := prefix + strings.Repeat(row+", ", n-1) + row + suffix
+		chunk := args[:n*width]
+		args = args[n*width:]
+		var err error
+		if n == insertRowsPer {
+			_, err = tx.ExecContext(tx.ctx, q, chunk...)
+		} else {
+			_, err = tx.Tx.ExecContext(tx.ctx, q, chunk...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
