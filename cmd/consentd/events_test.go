@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -19,21 +21,26 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-const testNATS = "nats://127.0.0.1:4222"
+// testNATS is the NATS server of these tests: CONSENTD_TEST_NATS (as .ci/run
+// sets it), by default the local one.
+var testNATS = cmp.Or(os.Getenv("CONSENTD_TEST_NATS"), "nats://127.0.0.1:4222")
 
 // needNATS skips the test when NATS is not reachable, except in CI
 // (CI=true), where it fails: CI runs NATS with JetStream.
 func needNATS(t *testing.T) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", "127.0.0.1:4222", 2*time.Second)
+	u, err := url.Parse(testNATS)
 	if err == nil {
-		c.Close()
-		return
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", u.Host, 2*time.Second); err == nil {
+			c.Close()
+			return
+		}
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatalf("NATS with JetStream is not reachable on 127.0.0.1:4222 (CI=true): %v", err)
+		t.Fatalf("NATS with JetStream is not reachable at %s (CI=true): %v", testNATS, err)
 	}
-	t.Skipf("NATS with JetStream is not reachable on 127.0.0.1:4222 (%v): start nats-server -js to run this test", err)
+	t.Skipf("NATS with JetStream is not reachable at %s (%v): start nats-server -js, or set CONSENTD_TEST_NATS", testNATS, err)
 }
 
 // serveWith runs `consentd serve` on dir with extra flags, in this process.
