@@ -110,7 +110,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	go func() { defer work.Done(); doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log).Run(workCtx) }() // confirmation mail
 	stopWorkers := sync.OnceFunc(func() { stopWork(); work.Wait() })
 	defer stopWorkers()
-	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, publicURL: publicURL, afterCommit: &afterCommit}
+	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, afterCommit: &afterCommit}
 	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors())...)
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
@@ -150,13 +150,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 // itself to work and returns when ctx is done, before the last checkpoint
 // and before the database closes.
 type running struct {
-	ctx       context.Context
-	work      *sync.WaitGroup
-	db        store
-	api       *api.Server
-	cfg       *config
-	log       *slog.Logger
-	publicURL string
+	ctx  context.Context
+	work *sync.WaitGroup
+	db   store
+	api  *api.Server
+	cfg  *config
+	log  *slog.Logger
 	// afterCommit wakes log consumers (webhooks, NATS) when this process
 	// commits; other processes' commits reach them by polling.
 	afterCommit *afterCommitHooks

@@ -21,9 +21,6 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// EINVALIDRULE is the code of a rule that does not compile.
-const EINVALIDRULE = consentd.EINVALIDRULE
-
 // Program is a compiled rule. It is safe for concurrent use.
 type Program struct {
 	rule         consentd.Rule
@@ -88,8 +85,8 @@ const cacheMax = 1024
 
 func invalid(r *consentd.Rule, field, format string, args ...any) error {
 	msg := fmt.Sprintf("rule %q: %s: ", r.ID, field) + fmt.Sprintf(format, args...)
-	return &consentd.Error{Code: EINVALIDRULE, Message: msg,
-		Fields: []consentd.FieldError{{Field: field, Code: EINVALIDRULE, Message: msg}}}
+	return &consentd.Error{Code: consentd.EINVALIDRULE, Message: msg,
+		Fields: []consentd.FieldError{{Field: field, Code: consentd.EINVALIDRULE, Message: msg}}}
 }
 
 // Compile type-checks every expression of r and validates its other
@@ -351,5 +348,5 @@ func (p *Program) Writes(record map[string]any, origin string, receivedAt time.T
 // IsInvalidRule reports whether err is a compile error of a rule.
 func IsInvalidRule(err error) bool {
 	var e *consentd.Error
-	return errors.As(err, &e) && e.Code == EINVALIDRULE
+	return errors.As(err, &e) && e.Code == consentd.EINVALIDRULE
 }
