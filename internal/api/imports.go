@@ -34,6 +34,9 @@ type ImportStore interface {
 	ImportBatch(ctx context.Context, wsID, importID string, writes []consentd.ConsentWrite, lines []int64,
 		rejects []consentd.ImportReject, progress consentd.ImportProgress, actor string) ([]consentd.WriteResult, error)
 	FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error
+	// WorkspaceSecret is the key of the contact point hashes, which give
+	// an import its order.
+	WorkspaceSecret(ctx context.Context, id string) ([]byte, error)
 	ImportRejects(ctx context.Context, wsID, id string, fn func(*consentd.ImportReject) error) error
 	UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, error)
 	// ExportConsents calls fn with each consent, now or as of a time,

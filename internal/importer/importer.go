@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/spillsort"
 )
 
 // Row is one data record as a format reader reads it (the shape of
@@ -51,6 +52,7 @@ type OpenFunc func(format string, r io.Reader, opt Options) (Reader, error)
 // Store is what the engine needs of a backend.
 type Store interface {
 	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
+	WorkspaceSecret(ctx context.Context, id string) ([]byte, error)
 	Catalog(ctx context.Context, wsID string) (*consentd.Catalog, error)
 	CreateImport(ctx context.Context, wsID string, spec consentd.ImportSpec) (*consentd.Import, bool, error)
 	Import(ctx context.Context, wsID, id string) (*consentd.Import, error)
@@ -70,6 +72,14 @@ type Engine struct {
 	// Progress, when set, is called after each committed batch with the
 	// import as it now stands.
 	Progress func(*consentd.Import)
+	// Reading, when set, is called now and then while the file is read
+	// and sorted, before anything is written, with the records read.
+	Reading func(rows int64)
+	// TempDir holds the sort's runs (the system's temporary folder when
+	// empty); SortMemory bounds the sort's memory (spillsort.DefaultLimit
+	// when 0).
+	TempDir    string
+	SortMemory int
 }
 
 // Hash returns the hex SHA-256 and the size of the file at path.
@@ -185,6 +195,22 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 	if err != nil {
 		return err
 	}
+	secret, err := e.Store.WorkspaceSecret(ctx, wsID)
+	if err != nil {
+		return err
+	}
+	// Read the whole file into the sorter (see order.go), then write its
+	// entries in key order.
+	s := spillsort.New(e.TempDir, e.SortMemory)
+	defer s.Close()
+	if err := e.read(ctx, rd, s, &keyer{opt: opt, secret: secret}); err != nil {
+		return err
+	}
+	it, err := s.Sort()
+	if err != nil {
+		return err
+	}
+	defer it.Close()
 	size := e.BatchSize
 	if size <= 0 {
 		size = DefaultBatchSize
@@ -192,34 +218,85 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 	actor := "import:" + im.ID
 	b := batch{size: size}
 	b.reset()
-	var n int64 // records read
-	for {
+	var n int64 // entries in order
+	var ent entry
+	for it.Next() {
 		if err := ctx.Err(); err != nil {
 			return err
-		}
-		row, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read line %d: %w", row.Line, err)
 		}
 		n++
 		if n <= im.Committed { // committed by an earlier run
 			continue
 		}
-		b.add(row)
+		if err := ent.decode(it.Value()); err != nil {
+			return err
+		}
+		b.add(&ent)
 		b.progress.Committed = n
-		if len(b.writes) >= size || len(b.rejects) >= size {
+		if len(b.writes) >= size || len(b.rejects) >= size || b.entries >= 4*size {
 			if err := e.flush(ctx, wsID, im.ID, actor, &b); err != nil {
 				return err
 			}
 		}
 	}
-	if b.progress.Counts.Rows > 0 {
+	if err := it.Err(); err != nil {
+		return err
+	}
+	if b.entries > 0 {
 		return e.flush(ctx, wsID, im.ID, actor, &b)
 	}
 	return nil
+}
+
+// read reads every data record of rd into s as entries, keyed by k.
+func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *keyer) error {
+	var seq uint64
+	var buf []byte
+	add := func(ent *entry) error {
+		buf = ent.encode(buf[:0])
+		err := s.Add(k.key(ent, seq), buf)
+		seq++
+		return err
+	}
+	var rows int64
+	for {
+		if rows%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if e.Reading != nil && rows%(64<<10) == 0 && rows > 0 {
+				e.Reading(rows)
+			}
+		}
+		row, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read line %d: %w", row.Line, err)
+		}
+		rows++
+		ent := entry{line: row.Line, rowFirst: true}
+		switch {
+		case row.Reject != nil:
+			ent.kind, ent.reject = entryReject, consentd.ImportReject{Line: row.Line, Code: row.Reject.Code, Reason: row.Reject.Message, Raw: row.Raw}
+		case row.Skip != "":
+			ent.kind, ent.skip = entrySkip, row.Skip
+		case len(row.Writes) == 0:
+			ent.kind, ent.skip = entrySkip, "no consent in the row"
+		default:
+			for i := range row.Writes {
+				ent.kind, ent.write, ent.rowFirst = entryWrite, row.Writes[i], i == 0
+				if err := add(&ent); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := add(&ent); err != nil {
+			return err
+		}
+	}
 }
 
 func (e *Engine) flush(ctx context.Context, wsID, id, actor string, b *batch) error {
@@ -240,6 +317,7 @@ func (e *Engine) flush(ctx context.Context, wsID, id, actor string, b *batch) er
 // batch is what goes into one transaction.
 type batch struct {
 	size     int
+	entries  int
 	writes   []consentd.ConsentWrite
 	lines    []int64
 	rejects  []consentd.ImportReject
@@ -247,26 +325,24 @@ type batch struct {
 }
 
 func (b *batch) reset() {
-	b.writes, b.lines, b.rejects = b.writes[:0], b.lines[:0], b.rejects[:0]
+	b.writes, b.lines, b.rejects, b.entries = b.writes[:0], b.lines[:0], b.rejects[:0], 0
 	clear(b.writes[:cap(b.writes)]) // drop references to the old rows
 	b.progress = consentd.ImportProgress{SkipReasons: map[string]int64{}}
 }
 
-func (b *batch) add(row Row) {
-	b.progress.Counts.Rows++
-	switch {
-	case row.Reject != nil:
-		b.rejects = append(b.rejects, consentd.ImportReject{Line: row.Line, Code: row.Reject.Code, Reason: row.Reject.Message, Raw: row.Raw})
-	case row.Skip != "":
+func (b *batch) add(e *entry) {
+	b.entries++
+	if e.rowFirst {
+		b.progress.Counts.Rows++
+	}
+	switch e.kind {
+	case entryReject:
+		b.rejects = append(b.rejects, e.reject)
+	case entrySkip:
 		b.progress.Counts.Skipped++
-		b.progress.SkipReasons[row.Skip]++
-	case len(row.Writes) == 0:
-		b.progress.Counts.Skipped++
-		b.progress.SkipReasons["no consent in the row"]++
-	default:
-		for _, w := range row.Writes {
-			b.writes = append(b.writes, w)
-			b.lines = append(b.lines, row.Line)
-		}
+		b.progress.SkipReasons[e.skip]++
+	case entryWrite:
+		b.writes = append(b.writes, e.write)
+		b.lines = append(b.lines, e.line)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -36,6 +38,7 @@ type store interface {
 	ImportRejects(ctx context.Context, wsID, id string, fn func(*consentd.ImportReject) error) error
 	Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error)
 	LogSize(ctx context.Context, wsID string) (int64, error)
+	ContactPointByHash(ctx context.Context, wsID string, hash [32]byte) (consentd.ContactPointKind, string, error)
 	ledger.Store
 	Close() error
 }
@@ -227,8 +230,11 @@ func generate(t testing.TB, n int) string {
 	return path
 }
 
-// state is the comparable end state of a workspace: its consents and the
-// types, channel types and after-states of its log, in order.
+// state is the comparable end state of a workspace: its consents, and its
+// log entries (type, consent, after-state) grouped by consent, each
+// consent's entries in log order. The hashes that order an import's
+// entries are keyed by the workspace's secret, so the interleaving of
+// consents differs between workspaces (inHashOrder checks it).
 func state(t *testing.T, db store, ws string) (consents []string, log []string) {
 	t.Helper()
 	err := db.ExportConsents(t.Context(), ws, time.Time{}, func(c *consentd.Consent) error {
@@ -250,16 +256,50 @@ func state(t *testing.T, db store, ws string) (consents []string, log []string) 
 		if err := json.Unmarshal(data, &e); err != nil {
 			return err
 		}
-		// The subject's hash is keyed by the workspace's secret: keep its
-		// channel type.
-		_, ct, _ := strings.Cut(e.Subject, "#")
-		log = append(log, fmt.Sprintf("%s %s %s %s", e.Type, ct, e.After.Status, e.After.CapturedAt))
+		id := e.Subject
+		if h, ct, ok := strings.Cut(e.Subject, "#"); ok {
+			hash, err := base64.RawURLEncoding.DecodeString(h)
+			if err != nil || len(hash) != 32 {
+				return fmt.Errorf("subject %q: %v", e.Subject, err)
+			}
+			_, cp, err := db.ContactPointByHash(t.Context(), ws, [32]byte(hash))
+			if err != nil {
+				return err
+			}
+			id = cp + "#" + ct
+		}
+		log = append(log, fmt.Sprintf("%s %s %s %s", id, e.Type, e.After.Status, e.After.CapturedAt))
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sort.SliceStable(log, func(i, j int) bool { return strings.Fields(log[i])[0] < strings.Fields(log[j])[0] })
 	return consents, log
+}
+
+// inHashOrder checks that the consent entries of the workspace's log are
+// in contact point hash order, as one import writes them.
+func inHashOrder(t *testing.T, db store, ws string) {
+	t.Helper()
+	var hashes [][]byte
+	err := ledger.EachEntry(t.Context(), db, ws, func(seq int64, data, _ []byte) error {
+		var e struct{ Subject string }
+		if err := json.Unmarshal(data, &e); err != nil {
+			return err
+		}
+		if h, _, ok := strings.Cut(e.Subject, "#"); ok {
+			b, _ := base64.RawURLEncoding.DecodeString(h)
+			hashes = append(hashes, b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hashes) == 0 || !slices.IsSortedFunc(hashes, bytes.Compare) {
+		t.Errorf("the import's %d log entries are not in contact point hash order", len(hashes))
+	}
 }
 
 // TestResume stops an import after its first batches and runs it again:
@@ -298,6 +338,7 @@ func TestResume(t *testing.T) {
 		}
 		c1, l1 := state(t, one, wsOne)
 		c2, l2 := state(t, db, ws)
+		inHashOrder(t, db, ws)
 		if strings.Join(c1, "\n") != strings.Join(c2, "\n") || strings.Join(l1, "\n") != strings.Join(l2, "\n") {
 			t.Errorf("resumed import differs from one run: %d/%d consents, %d/%d log entries", len(c2), len(c1), len(l2), len(l1))
 		}
