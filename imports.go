@@ -59,7 +59,7 @@ type Import struct {
 	ImportSpec
 	ImportCounts
 	SkipReasons map[string]int64 `json:"skip_reasons,omitempty" doc:"skipped rows by reason"`
-	Committed   int64            `json:"committed" doc:"data records committed so far: a resumed import starts after them"`
+	Committed   int64            `json:"committed" doc:"entries (consent writes, skipped and rejected rows) committed so far, in the import's order (by contact point): a resumed import starts after them; rows counts the file's rows done"`
 	CreatedAt   time.Time        `json:"created_at"`
 	StartedAt   *time.Time       `json:"started_at,omitempty"`
 	FinishedAt  *time.Time       `json:"finished_at,omitempty"`
@@ -79,8 +79,8 @@ type ImportReject struct {
 // ImportProgress is what one batch of an import adds: the counts of the
 // reader's verdicts (Rows read, Skipped and Rejected by the reader; the
 // store adds the outcomes of the writes and the writes it refuses or
-// skips), the skip reasons, and Committed, the data records consumed up to
-// the end of the batch.
+// skips), the skip reasons, and Committed, the entries of the import's
+// order consumed up to the end of the batch.
 type ImportProgress struct {
 	Counts      ImportCounts
 	SkipReasons map[string]int64

@@ -157,7 +157,13 @@ func (m *Main) importLocal(ctx context.Context, c *config, spec consentd.ImportS
 		debug.SetMemoryLimit(importMemoryLimit)
 		defer debug.SetMemoryLimit(prev)
 	}
-	e := &importer.Engine{Store: db, BatchSize: batch, Progress: p.update}
+	// The sort's runs (about 1.5 times the file) go to the data folder,
+	// not to a /tmp that may be in memory.
+	tmp := c.Data
+	if fi, err := os.Stat(tmp); err != nil || !fi.IsDir() {
+		tmp = "" // PostgreSQL without a data folder
+	}
+	e := &importer.Engine{Store: db, BatchSize: batch, Progress: p.update, Reading: p.reading, TempDir: tmp}
 	im, done, err := e.Import(ctx, ws.ID, spec, path)
 	if err != nil && im == nil {
 		return nil, false, fmt.Errorf("import: %s", consentd.ErrorMessage(err))
@@ -286,9 +292,10 @@ type progress struct {
 	w       io.Writer
 	tty     bool
 	total   int64 // about the records in the file
-	start   time.Time
+	start   time.Time // of the writes, once the file is read and sorted
 	last    time.Time
 	printed bool
+	writing bool // the writes began: their first progress shows at once
 	line    string
 }
 
@@ -300,23 +307,41 @@ func (m *Main) newProgress(total int64) *progress {
 	return p
 }
 
-func (p *progress) update(im *consentd.Import) {
+// reading shows the first phase of a local import: the file read and
+// sorted, nothing written yet; done is called once it ends.
+func (p *progress) reading(rows int64, done bool) {
 	now := time.Now()
-	final := im.State == consentd.ImportSucceeded || im.State == consentd.ImportFailed
-	if !final && now.Sub(p.last) < time.Second && p.printed {
+	if done {
+		p.start = now
+	}
+	if !done && now.Sub(p.last) < time.Second && p.printed {
 		return
 	}
 	p.last, p.printed = now, true
+	if p.tty {
+		fmt.Fprintf(p.w, "\rreading and sorting: %d/%d rows ", rows, p.total)
+		return
+	}
+	fmt.Fprintf(p.w, "import: reading and sorting %d/%d rows\n", rows, p.total)
+}
+
+func (p *progress) update(im *consentd.Import) {
+	now := time.Now()
+	final := im.State == consentd.ImportSucceeded || im.State == consentd.ImportFailed
+	if !final && now.Sub(p.last) < time.Second && p.printed && p.writing {
+		return
+	}
+	p.last, p.printed, p.writing = now, true, true
 	elapsed := now.Sub(p.start).Seconds()
 	rate := 0.0
 	if elapsed > 0 {
-		rate = float64(im.Committed) / elapsed
+		rate = float64(im.Rows) / elapsed
 	}
-	frac := min(float64(im.Committed)/float64(p.total), 1)
+	frac := min(float64(im.Rows)/float64(p.total), 1)
 	eta := "?"
 	if rate > 0 {
-		eta = (time.Duration(float64(p.total-im.Committed)/rate) * time.Second).Truncate(time.Second).String()
-		if im.Committed >= p.total {
+		eta = (time.Duration(float64(p.total-im.Rows)/rate) * time.Second).Truncate(time.Second).String()
+		if im.Rows >= p.total {
 			eta = "0s"
 		}
 	}
@@ -324,10 +349,10 @@ func (p *progress) update(im *consentd.Import) {
 		const width = 30
 		n := int(frac * width)
 		fmt.Fprintf(p.w, "\r[%s%s] %3.0f%% %d/%d rows %.0f rows/s ETA %s ", strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100,
-			im.Committed, p.total, rate, eta)
+			im.Rows, p.total, rate, eta)
 		return
 	}
-	fmt.Fprintf(p.w, "import %s: %s %d/%d rows (%.0f%%) %.0f rows/s ETA %s\n", im.ID, im.State, im.Committed, p.total, frac*100, rate, eta)
+	fmt.Fprintf(p.w, "import %s: %s %d/%d rows (%.0f%%) %.0f rows/s ETA %s\n", im.ID, im.State, im.Rows, p.total, frac*100, rate, eta)
 }
 
 func (p *progress) finish() {

@@ -94,7 +94,9 @@ func (s *Server) ProcessImports(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	e := &importer.Engine{Store: s.DB}
+	// The sort's runs go next to the spool files, not to a /tmp that may
+	// be in memory.
+	e := &importer.Engine{Store: s.DB, TempDir: s.imports.dir}
 	n := 0
 	for _, ref := range refs {
 		path := ImportFile(s.imports.dir, ref.ID)

@@ -73,8 +73,9 @@ type Engine struct {
 	// import as it now stands.
 	Progress func(*consentd.Import)
 	// Reading, when set, is called now and then while the file is read
-	// and sorted, before anything is written, with the records read.
-	Reading func(rows int64)
+	// and sorted, before anything is written, with the records read; done
+	// the last time, when the writes begin.
+	Reading func(rows int64, done bool)
 	// TempDir holds the sort's runs (the system's temporary folder when
 	// empty); SortMemory bounds the sort's memory (spillsort.DefaultLimit
 	// when 0).
@@ -265,11 +266,14 @@ func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *ke
 				return err
 			}
 			if e.Reading != nil && rows%(64<<10) == 0 && rows > 0 {
-				e.Reading(rows)
+				e.Reading(rows, false)
 			}
 		}
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
+			if e.Reading != nil {
+				e.Reading(rows, true)
+			}
 			return nil
 		}
 		if err != nil {
