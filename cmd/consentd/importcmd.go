@@ -291,7 +291,7 @@ func (m *Main) writeRejects(ctx context.Context, c *config, server, key, id, pat
 type progress struct {
 	w       io.Writer
 	tty     bool
-	total   int64 // about the records in the file
+	total   int64     // about the records in the file
 	start   time.Time // of the writes, once the file is read and sorted
 	last    time.Time
 	printed bool
