@@ -216,7 +216,7 @@ func rawSQLiteBulk(ctx context.Context, path string, rows *rawRows) (float64, er
 		return 0, err
 	}
 	schema.Close()
-	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-32768)&_txlock=immediate")
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=cache_size(-24576)&_txlock=immediate")
 	if err != nil {
 		return 0, err
 	}

@@ -313,6 +313,9 @@ func (p *progress) reading(rows int64, done bool) {
 	now := time.Now()
 	if done {
 		p.start = now
+		// The sort's arena is garbage now: give it back before the
+		// writes take their share (peak memory, DESIGN.md section 10).
+		debug.FreeOSMemory()
 	}
 	if !done && now.Sub(p.last) < time.Second && p.printed {
 		return

@@ -204,7 +204,8 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 	// entries in key order.
 	s := spillsort.New(e.TempDir, e.SortMemory)
 	defer s.Close()
-	if err := e.read(ctx, rd, s, &keyer{opt: opt, secret: secret}); err != nil {
+	rows, err := e.read(ctx, rd, s, &keyer{opt: opt, secret: secret})
+	if err != nil {
 		return err
 	}
 	it, err := s.Sort()
@@ -212,6 +213,9 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 		return err
 	}
 	defer it.Close()
+	if e.Reading != nil {
+		e.Reading(rows, true)
+	}
 	size := e.BatchSize
 	if size <= 0 {
 		size = DefaultBatchSize
@@ -249,8 +253,9 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 	return nil
 }
 
-// read reads every data record of rd into s as entries, keyed by k.
-func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *keyer) error {
+// read reads every data record of rd into s as entries, keyed by k, and
+// returns the number of records.
+func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *keyer) (int64, error) {
 	var seq uint64
 	var buf []byte
 	add := func(ent *entry) error {
@@ -263,7 +268,7 @@ func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *ke
 	for {
 		if rows%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return err
+				return rows, err
 			}
 			if e.Reading != nil && rows%(64<<10) == 0 && rows > 0 {
 				e.Reading(rows, false)
@@ -271,13 +276,10 @@ func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *ke
 		}
 		row, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			if e.Reading != nil {
-				e.Reading(rows, true)
-			}
-			return nil
+			return rows, nil
 		}
 		if err != nil {
-			return fmt.Errorf("read line %d: %w", row.Line, err)
+			return rows, fmt.Errorf("read line %d: %w", row.Line, err)
 		}
 		rows++
 		ent := entry{line: row.Line, rowFirst: true}
@@ -292,13 +294,13 @@ func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *ke
 			for i := range row.Writes {
 				ent.kind, ent.write, ent.rowFirst = entryWrite, row.Writes[i], i == 0
 				if err := add(&ent); err != nil {
-					return err
+					return rows, err
 				}
 			}
 			continue
 		}
 		if err := add(&ent); err != nil {
-			return err
+			return rows, err
 		}
 	}
 }

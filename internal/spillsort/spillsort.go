@@ -18,7 +18,7 @@ import (
 )
 
 // DefaultLimit is the arena size when New is given none.
-const DefaultLimit = 16 << 20
+const DefaultLimit = 8 << 20
 
 // Sorter collects records; Sort returns them in key order. Records with
 // equal keys come out in the order they were added.
@@ -143,7 +143,9 @@ func (s *Sorter) Sort() (*Iter, error) {
 		}
 	}
 	s.arena, s.offs = nil, nil // the runs take over
-	bufSize := max(4<<10, min(256<<10, s.limit/len(s.runs)))
+	// The merge reads every run at once: its buffers share a quarter of
+	// the arena's size.
+	bufSize := max(4<<10, min(256<<10, s.limit/4/len(s.runs)))
 	for i, f := range s.runs {
 		r := &run{idx: i, f: f, r: bufio.NewReaderSize(f, bufSize)}
 		ok, err := r.next()
