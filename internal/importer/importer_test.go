@@ -310,7 +310,8 @@ func TestResume(t *testing.T) {
 		path := generate(t, 3000)
 		one := open(t)
 		wsOne := workspace(t, one, "one")
-		im, _, err := (&importer.Engine{Store: one, BatchSize: 250}).Import(t.Context(), wsOne, spec("native"), path)
+		// A small sort memory: the entries go through runs on disk.
+		im, _, err := (&importer.Engine{Store: one, BatchSize: 250, SortMemory: 16 << 10}).Import(t.Context(), wsOne, spec("native"), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,7 +320,7 @@ func TestResume(t *testing.T) {
 		ws := workspace(t, db, "one")
 		ctx, cancel := context.WithCancel(t.Context())
 		batches := 0
-		e := &importer.Engine{Store: db, BatchSize: 250, Progress: func(*consentd.Import) {
+		e := &importer.Engine{Store: db, BatchSize: 250, SortMemory: 16 << 10, Progress: func(*consentd.Import) {
 			if batches++; batches == 3 {
 				cancel()
 			}
