@@ -6,7 +6,8 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// AddSuppression suppresses a contact point and logs it. It returns
+// AddSuppression suppresses a contact point and logs it; an `erased`
+// suppression also deletes the contact point's plaintext. It returns
 // EINVALID or EINVALIDCONTACTPOINT for bad input.
 func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error) {
 	if !in.Reason.Valid() {
@@ -41,7 +42,13 @@ func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.Suppr
 		if s.Seq, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionAdded, Subject: consentd.HashedConsentID(hash, "*"), After: logged, Actor: actor}); err != nil {
 			return err
 		}
-		tx.queue(`INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, wsID, hash[:], string(in.Kind), cp)
+		// Erasure deletes the plaintext and keeps the proof (DESIGN.md
+		// section 3): the hash in the log, the consents and the suppression.
+		if s.Reason == consentd.SuppressErased {
+			tx.queue(`DELETE FROM contact_points WHERE workspace_id = $1 AND hash = $2`, wsID, hash[:])
+		} else {
+			tx.queue(`INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, wsID, hash[:], string(in.Kind), cp)
+		}
 		tx.queue(`INSERT INTO suppressions (workspace_id, id, cp_hash, kind, channel, reason, note, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 			wsID, s.ID, hash[:], string(s.Kind), s.Channel, string(s.Reason), s.Note, nanos(tx.now), s.Seq)
 		return nil

@@ -6,7 +6,8 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// AddSuppression suppresses a contact point and logs it. It returns
+// AddSuppression suppresses a contact point and logs it; an `erased`
+// suppression also deletes the contact point's plaintext. It returns
 // EINVALID or EINVALIDCONTACTPOINT for bad input.
 func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error) {
 	if !in.Reason.Valid() {
@@ -38,7 +39,14 @@ func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.Suppr
 		if s.Seq, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionAdded, Subject: consentd.HashedConsentID(hash, "*"), After: logged, Actor: actor}); err != nil {
 			return err
 		}
-		if err := tx.putContactPoint(wsID, hash[:], in.Kind, cp); err != nil {
+		// Erasure deletes the plaintext and keeps the proof (DESIGN.md
+		// section 3): the hash in the log, the consents and the suppression.
+		if s.Reason == consentd.SuppressErased {
+			_, err = tx.ExecContext(tx.ctx, `DELETE FROM contact_points WHERE workspace_id = ? AND hash = ?`, wsID, hash[:])
+		} else {
+			err = tx.putContactPoint(wsID, hash[:], in.Kind, cp)
+		}
+		if err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(tx.ctx, `INSERT INTO suppressions (workspace_id, id, cp_hash, kind, channel, reason, note, created_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -1,7 +1,10 @@
 package storetest
 
 import (
+	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/automation"
@@ -62,5 +65,58 @@ func testErasedJobInputs(t *testing.T, s Store) {
 	}
 	if err := s.PurgeJobInput(other.ctx, other.ws, bobJobs[0].ID, "x"); consentd.ErrorCode(err) != consentd.ENOTFOUND {
 		t.Errorf("PurgeJobInput(another workspace's job) = %v; want not_found", err)
+	}
+}
+
+// testErasedPlaintext: an `erased` suppression deletes the address's
+// plaintext and keeps the proof (DESIGN.md section 3): the export and the
+// suppression list no longer show it, the decision still denies it by its
+// hash, and its consent history is still there. Other suppressions keep the
+// plaintext.
+func testErasedPlaintext(t *testing.T, s Store) {
+	e := newEnv(t, s, "erased-plaintext")
+	var writes []consentd.ConsentWrite
+	for _, cp := range []string{"gone@example.com", "kept@example.com", "other@example.com"} {
+		writes = append(writes, consentd.ConsentWrite{ContactPoint: cp, Channel: "email", Purpose: "newsletter", Status: consentd.OptedIn,
+			CapturedAt: e.t0, Source: consentd.Source{Type: "api"}})
+	}
+	if _, err := s.WriteConsents(e.ctx, e.ws, writes, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []consentd.SuppressionInput{
+		{ContactPoint: " Gone@Example.com ", Reason: consentd.SuppressErased},
+		{ContactPoint: "kept@example.com", Reason: consentd.SuppressDoNotContact},
+		{ContactPoint: "never-written@example.com", Reason: consentd.SuppressErased},
+	} {
+		if _, err := s.AddSuppression(e.ctx, e.ws, in, "test"); err != nil {
+			t.Fatalf("AddSuppression(%s) = %v", in.ContactPoint, err)
+		}
+	}
+	var exported []string
+	if err := s.ExportConsents(e.ctx, e.ws, time.Time{}, func(c *consentd.Consent) error {
+		exported = append(exported, c.ContactPoint)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(exported)
+	if strings.Join(exported, " ") != "kept@example.com other@example.com" {
+		t.Errorf("export after erasure = %v; want kept@ and other@, not the erased address", exported)
+	}
+	sups, err := s.Suppressions(e.ctx, e.ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sup := range sups {
+		if (sup.Reason == consentd.SuppressErased) != (sup.ContactPoint == "") {
+			t.Errorf("suppression %s %q: the plaintext must be gone exactly when erased", sup.Reason, sup.ContactPoint)
+		}
+	}
+	res, err := s.Decide(e.ctx, e.ws, &consentd.DecisionRequest{ContactPoint: "gone@example.com", Channel: "email", Purpose: "newsletter"})
+	if err != nil || res.Allowed || res.Reason != consentd.ReasonSuppressed {
+		t.Errorf("Decide(erased) = %+v, %v; want denied, suppressed", res, err)
+	}
+	if _, err := s.Consent(e.ctx, e.ws, "gone@example.com#newsletter:email", time.Time{}); err != nil {
+		t.Errorf("Consent(erased) = %v; want the hashed consent kept as proof", err)
 	}
 }

@@ -89,6 +89,7 @@ var tests = []struct {
 	{"Automation", testAutomation},               // automation.go: records, rules, jobs (issue 5)
 	{"Events", testEvents},                       // events.go: webhooks, deliveries, event cursors (issue 5)
 	{"ErasedJobInputs", testErasedJobInputs},     // erasure.go: erasing an address purges job inputs (issue 5)
+	{"ErasedPlaintext", testErasedPlaintext},     // erasure.go: erasing an address deletes its plaintext
 	{"Imports", testImports},                     // imports.go: bulk imports (issue 6)
 }
 
