@@ -8,7 +8,7 @@ import (
 // Data-subject request types (DESIGN.md section 7).
 const (
 	RequestWithdraw = "withdraw" // opt out everywhere for a party or a contact point
-	RequestErase    = "erase"    // not supported yet
+	RequestErase    = "erase"    // withdraw, then delete the plaintext and suppress (erased); the hashed proof stays
 	RequestAccess   = "access"   // not supported yet
 )
 
@@ -26,7 +26,7 @@ const (
 )
 
 // ENOTSUPPORTED is the error code of a valid request the server does not
-// support yet, such as an erase or access request.
+// support yet, such as an access request.
 const ENOTSUPPORTED = "not_supported"
 
 // Log entry types of data-subject requests. A request's opt-outs and
@@ -53,7 +53,7 @@ func RequestRetryDelay(attempts int) time.Duration {
 
 // RequestInput is a data-subject request as a client files it.
 type RequestInput struct {
-	Type         string           `json:"type" enum:"withdraw,erase,access" doc:"only withdraw is supported yet; erase and access are refused with code not_supported"`
+	Type         string           `json:"type" enum:"withdraw,erase,access" doc:"withdraw opts out everywhere and suppresses (do_not_contact); erase also deletes the plaintext (suppression erased, every purpose); access is refused with code not_supported"`
 	PartyID      string           `json:"party_id,omitempty" doc:"the party whose every contact point the request covers; or contact_point"`
 	ContactPoint string           `json:"contact_point,omitempty" doc:"one contact point the request covers; or party_id"`
 	Kind         ContactPointKind `json:"kind,omitempty" enum:"email,phone,custom" doc:"how to normalize contact_point; default guessed: email with @, phone with a leading + or digit, custom otherwise"`
@@ -64,7 +64,7 @@ type RequestInput struct {
 
 // Validate checks a request's fields that need no store: it fills in
 // ReceivedAt (now) and Kind (guessed) and returns an *Error naming the
-// field: ENOTSUPPORTED for erase and access requests, EINVALID,
+// field: ENOTSUPPORTED for access requests, EINVALID,
 // EFUTURECAPTUREDAT or EINVALIDTIME otherwise. The contact point itself is
 // checked when it is normalized.
 func (in *RequestInput) Validate(now time.Time) error {
@@ -73,9 +73,9 @@ func (in *RequestInput) Validate(now time.Time) error {
 	}
 	in.ReceivedAt = in.ReceivedAt.UTC()
 	switch in.Type {
-	case RequestWithdraw:
-	case RequestErase, RequestAccess:
-		return FieldErrorf(ENOTSUPPORTED, "type", "%s requests are not supported yet; withdraw is", in.Type)
+	case RequestWithdraw, RequestErase:
+	case RequestAccess:
+		return FieldErrorf(ENOTSUPPORTED, "type", "%s requests are not supported yet; withdraw and erase are", in.Type)
 	default:
 		return FieldErrorf(EINVALID, "type", "type must be withdraw, erase or access")
 	}

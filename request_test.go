@@ -50,7 +50,6 @@ func TestRequestInputValidate(t *testing.T) {
 		code  string
 		field string
 	}{
-		{"erase", consentd.RequestInput{Type: "erase", PartyID: "p", Regulation: "gdpr"}, consentd.ENOTSUPPORTED, "type"},
 		{"access", consentd.RequestInput{Type: "access", PartyID: "p", Regulation: "gdpr"}, consentd.ENOTSUPPORTED, "type"},
 		{"unknown type", consentd.RequestInput{Type: "forget", PartyID: "p", Regulation: "gdpr"}, consentd.EINVALID, "type"},
 		{"no type", consentd.RequestInput{PartyID: "p", Regulation: "gdpr"}, consentd.EINVALID, "type"},

@@ -410,7 +410,6 @@ func TestRequestsOverHTTP(t *testing.T) {
 		code   string
 		field  string
 	}{
-		{"erase", `{"type":"erase","party_id":"p2","regulation":"gdpr"}`, 422, consentd.ENOTSUPPORTED, "type"},
 		{"access", `{"type":"access","party_id":"p2","regulation":"ccpa"}`, 422, consentd.ENOTSUPPORTED, "type"},
 		{"unknown type", `{"type":"delete","party_id":"p2","regulation":"gdpr"}`, 422, consentd.EINVALID, "type"},
 		{"unknown regulation", `{"type":"withdraw","party_id":"p2","regulation":"pipeda"}`, 422, consentd.EINVALID, "regulation"},

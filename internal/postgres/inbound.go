@@ -162,6 +162,12 @@ func (tx *Tx) ensureSuppression(wsID string, hash [32]byte, kind consentd.Contac
 	reason consentd.SuppressionReason, note, actor string) (*consentd.Suppression, error) {
 	s := &consentd.Suppression{ContactPoint: cp, Kind: kind, Channel: channel, Reason: reason}
 	var created int64
+	if reason == consentd.SuppressErased {
+		// Erasure deletes the plaintext, also when the address was erased
+		// before and given again since.
+		tx.queue(`DELETE FROM contact_points WHERE workspace_id = $1 AND hash = $2`, wsID, hash[:])
+		cp, s.ContactPoint = "", ""
+	}
 	err := tx.QueryRow(tx.ctx, `SELECT id, note, created_at, seq FROM suppressions
 		WHERE workspace_id = $1 AND cp_hash = $2 AND channel = $3 AND reason = $4 ORDER BY created_at, id LIMIT 1`,
 		wsID, hash[:], channel, string(reason)).Scan(&s.ID, &s.Note, &created, &s.Seq)

@@ -125,6 +125,14 @@ func (tx *Tx) ensureSuppression(wsID string, hash [32]byte, kind consentd.Contac
 	reason consentd.SuppressionReason, note, actor string) (*consentd.Suppression, error) {
 	s := &consentd.Suppression{ContactPoint: cp, Kind: kind, Channel: channel, Reason: reason}
 	var created int64
+	if reason == consentd.SuppressErased {
+		// Erasure deletes the plaintext, also when the address was erased
+		// before and given again since.
+		if _, err := tx.ExecContext(tx.ctx, `DELETE FROM contact_points WHERE workspace_id = ? AND hash = ?`, wsID, hash[:]); err != nil {
+			return nil, err
+		}
+		cp, s.ContactPoint = "", ""
+	}
 	err := tx.QueryRowContext(tx.ctx, `SELECT id, note, created_at, seq FROM suppressions
 		WHERE workspace_id = ? AND cp_hash = ? AND channel = ? AND reason = ? ORDER BY created_at, id LIMIT 1`,
 		wsID, hash[:], channel, string(reason)).Scan(&s.ID, &s.Note, &created, &s.Seq)

@@ -232,6 +232,12 @@ func (db *DB) ProcessRequest(ctx context.Context, wsID, id string) (*consentd.Re
 			cps, hashes = []consentd.PartyContactPoint{{Kind: r.Kind, Value: r.ContactPoint}}, [][32]byte{h}
 		}
 		src := consentd.Source{Type: consentd.SourceDSR, Name: r.ID, Details: json.RawMessage(mustJSON(map[string]string{"type": r.Type, "regulation": r.Regulation}))}
+		// A withdraw request suppresses commercial and tracking mail; an
+		// erase request every purpose, and deletes the plaintext.
+		reason := consentd.SuppressDoNotContact
+		if r.Type == consentd.RequestErase {
+			reason = consentd.SuppressErased
+		}
 		res := &consentd.RequestResult{ContactPoints: len(cps), ConsentIDs: []string{}, SuppressionIDs: []string{}}
 		for _, w := range consentd.OptOutWrites(c.catalog, cps, r.PartyID, src, r.Type, r.ReceivedAt) {
 			wr, err := tx.writeConsent(c, &w, r.CreatedBy)
@@ -251,7 +257,7 @@ func (db *DB) ProcessRequest(ctx context.Context, wsID, id string) (*consentd.Re
 			res.ConsentIDs = append(res.ConsentIDs, consentd.HashedConsentID(h, wr.Consent.ChannelType))
 		}
 		for i, cp := range cps {
-			sup, err := tx.ensureSuppression(wsID, hashes[i], cp.Kind, cp.Value, "", consentd.SuppressDoNotContact, "data-subject request "+r.ID, r.CreatedBy)
+			sup, err := tx.ensureSuppression(wsID, hashes[i], cp.Kind, cp.Value, "", reason, "data-subject request "+r.ID, r.CreatedBy)
 			if err != nil {
 				return err
 			}

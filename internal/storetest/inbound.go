@@ -20,6 +20,7 @@ func testInbound(t *testing.T, s Store) {
 	t.Run("SMSConcurrentRedelivery", func(t *testing.T) { testSMSConcurrentRedelivery(t, s) })
 	t.Run("WithdrawParty", func(t *testing.T) { testWithdrawParty(t, s) })
 	t.Run("WithdrawContactPoint", func(t *testing.T) { testWithdrawContactPoint(t, s) })
+	t.Run("Erase", func(t *testing.T) { testErase(t, s) })
 	t.Run("RequestErrors", func(t *testing.T) { testRequestErrors(t, s) })
 }
 
@@ -455,6 +456,75 @@ func testWithdrawContactPoint(t *testing.T, s Store) {
 	}
 }
 
+// testErase: an erase request withdraws like a withdraw request, then
+// erases every contact point it covers: an `erased` suppression (all
+// purposes, transactional too) and the plaintext deleted; the hashed
+// consents and the log stay as proof.
+func testErase(t *testing.T, s Store) {
+	e := newEnv(t, s, "erase")
+	e.mustWrite(cw("jane@example.com", "newsletter", "opted_in", e.t0), cw("jane@example.com", "orders", "opted_in", e.t0),
+		on(cw(phone, "newsletter", "opted_in", e.t0), "sms"), cw("other@example.com", "newsletter", "opted_in", e.t0),
+		cw("solo@example.com", "orders", "opted_in", e.t0))
+	if err := s.PutParty(e.ctx, e.ws, &consentd.Party{ID: "crm-1", ContactPoints: []consentd.PartyContactPoint{
+		{Kind: consentd.KindEmail, Value: "jane@example.com"}, {Kind: consentd.KindPhone, Value: phone}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	byParty, err := s.CreateRequest(e.ctx, e.ws, consentd.RequestInput{Type: "erase", PartyID: "crm-1", Regulation: "gdpr"}, "test")
+	if err != nil {
+		t.Fatalf("CreateRequest(erase party) = %v", err)
+	}
+	byCP, err := s.CreateRequest(e.ctx, e.ws, consentd.RequestInput{Type: "erase", ContactPoint: "Solo@Example.com", Regulation: "ccpa"}, "test")
+	if err != nil {
+		t.Fatalf("CreateRequest(erase contact point) = %v", err)
+	}
+	size := e.logSize()
+	done := e.process()
+	if len(done) != 2 {
+		t.Fatalf("the worker processed %d requests; want 2", len(done))
+	}
+	for _, r := range done {
+		if r.State != consentd.RequestCompleted || r.Result == nil || len(r.Result.SuppressionIDs) != r.Result.ContactPoints || r.ContactPoint != "" {
+			t.Errorf("erase request %s = %+v, result %+v; want completed, one suppression per contact point, no plaintext", r.ID, r, r.Result)
+		}
+	}
+	for _, rec := range e.entries()[size:] {
+		if strings.Contains(string(rec.Entry), "@example.com") || strings.Contains(string(rec.Entry), phone) {
+			t.Errorf("log entry %s holds plaintext", rec.Entry)
+		}
+	}
+	sups, err := s.Suppressions(e.ctx, e.ws)
+	if err != nil || len(sups) != 3 {
+		t.Fatalf("Suppressions() = %v, %v; want 3", sups, err)
+	}
+	for _, sup := range sups {
+		if sup.Reason != consentd.SuppressErased || sup.ContactPoint != "" || sup.Channel != "" {
+			t.Errorf("suppression %+v; want erased on every channel, without plaintext", sup)
+		}
+	}
+	var exported []string
+	if err := s.ExportConsents(e.ctx, e.ws, time.Time{}, func(c *consentd.Consent) error {
+		exported = append(exported, c.ContactPoint)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(exported, []string{"other@example.com"}) {
+		t.Errorf("export after erasure = %v; want only other@example.com", exported)
+	}
+	// Denied everywhere, transactional too; the hashed consents remain as
+	// proof, opted out by the request.
+	e.wantDecision("jane@example.com", "email", "orders", "", false, consentd.ReasonSuppressed)
+	e.wantDecision("solo@example.com", "email", "orders", "", false, consentd.ReasonSuppressed)
+	e.wantDecision(phone, "sms", "newsletter", "", false, consentd.ReasonSuppressed)
+	e.wantDecision("other@example.com", "email", "newsletter", "", true, consentd.ReasonOptedIn)
+	if c := e.consent("jane@example.com#newsletter:email"); c.Status != consentd.OptedOut || c.Source.Name != byParty.ID {
+		t.Errorf("jane's newsletter consent = %+v; want opted out by %s", c, byParty.ID)
+	}
+	if c := e.consent("solo@example.com#orders:email"); c.Status != consentd.OptedOut || c.Source.Name != byCP.ID {
+		t.Errorf("solo's orders consent = %+v; want opted out by %s", c, byCP.ID)
+	}
+}
+
 func testRequestErrors(t *testing.T, s Store) {
 	e := newEnv(t, s, "requests")
 	other := newEnv(t, s, "requests-other")
@@ -467,7 +537,6 @@ func testRequestErrors(t *testing.T, s Store) {
 		in   consentd.RequestInput
 		code string
 	}{
-		{"erase", consentd.RequestInput{Type: "erase", PartyID: "crm-1", Regulation: "gdpr"}, consentd.ENOTSUPPORTED},
 		{"access", consentd.RequestInput{Type: "access", PartyID: "crm-1", Regulation: "gdpr"}, consentd.ENOTSUPPORTED},
 		{"unknown type", consentd.RequestInput{Type: "forget", PartyID: "crm-1", Regulation: "gdpr"}, consentd.EINVALID},
 		{"unknown party", consentd.RequestInput{Type: "withdraw", PartyID: "crm-2", Regulation: "gdpr"}, consentd.EINVALID},
