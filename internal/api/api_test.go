@@ -51,6 +51,7 @@ type env struct {
 	// clockSkew moves the database's clock (db.Now) ahead, in
 	// nanoseconds: tests of delayed jobs advance it instead of waiting.
 	clockSkew *atomic.Int64
+	logs      *lockedBuffer // the server's log lines
 }
 
 // now is the env's clock: the database's, and the job runner's.
@@ -72,6 +73,16 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// take returns the lines logged so far and forgets them: a test that
+// expects errors takes them before the env's check.
+func (l *lockedBuffer) take() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.b.String()
+	l.b.Reset()
+	return out
 }
 
 // newEnv opens a fresh database in t.TempDir(), serves the API on loopback
@@ -119,7 +130,7 @@ func newEnv(t *testing.T) *env {
 	})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, db: db, api: s, srv: srv, signer: signer, clockSkew: skew}
+	e := &env{t: t, db: db, api: s, srv: srv, signer: signer, clockSkew: skew, logs: logs}
 	for _, ws := range []struct {
 		name string
 		dst  *workspace

@@ -261,13 +261,32 @@ func (s *Server) exportConsents(w http.ResponseWriter, r *http.Request, k *conse
 	if format == "ndjson" {
 		ctype = "application/x-ndjson"
 	}
-	ew, err := importer.NewExportWriter(w, format)
+	sent := &countingWriter{w: w}
+	ew, err := importer.NewExportWriter(sent, format)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", ctype)
 	if err := s.DB.ExportConsents(r.Context(), k.WorkspaceID, asOf, ew.Write); err != nil {
-		s.Log.Error("export", "err", err) // the body is cut short; the client sees no final newline or a short file
+		if sent.n == 0 {
+			return err // nothing sent yet: a problem instead
+		}
+		// A short file that looks whole would be worse than none: break
+		// the transfer (no final chunk), so that the client sees an error.
+		s.Log.Error("export cut short", "code", consentd.ErrorCode(err), "err", err)
+		panic(http.ErrAbortHandler)
 	}
 	return ew.Flush()
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +15,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/api"
 )
 
 const importCSV = `contact_point,channel,purpose,topic,status,captured_at,source_type,source_name,source_details,party_id,jurisdiction,reason
@@ -149,5 +154,67 @@ func TestImportsOverHTTP(t *testing.T) {
 	}
 	if res := e.do("GET", "/v1/consents:export", b, nil); res.status != 200 || strings.Count(string(res.body), "\n") != 1 {
 		t.Errorf("export of another workspace = %s; want only the header", res)
+	}
+}
+
+// failingExport is the real store whose export fails after some consents,
+// as a disk or a connection could.
+type failingExport struct {
+	api.Store
+	after int
+}
+
+func (f failingExport) ExportConsents(ctx context.Context, wsID string, asOf time.Time, fn func(*consentd.Consent) error) error {
+	n := 0
+	return f.Store.ExportConsents(ctx, wsID, asOf, func(c *consentd.Consent) error {
+		if n == f.after {
+			return errors.New("the export broke")
+		}
+		n++
+		return fn(c)
+	})
+}
+
+// TestExportCutShort: an export that fails after its first bytes went out
+// breaks the transfer, so that the client sees an error rather than a
+// short file that looks whole; one that fails before answers a problem.
+func TestExportCutShort(t *testing.T) {
+	e := newEnv(t)
+	r := e.a.key(consentd.RoleRead)
+	var writes []consentd.ConsentWrite
+	for i := range 2000 { // more than the export's 64 KiB buffer
+		writes = append(writes, consentd.ConsentWrite{ContactPoint: fmt.Sprintf("user%d@example.com", i), Channel: "email", Purpose: "newsletter",
+			Status: consentd.OptedIn, CapturedAt: time.Now().Add(-time.Hour), Source: consentd.Source{Type: "import"}})
+	}
+	if _, err := e.db.WriteConsents(t.Context(), e.a.id, writes, "test"); err != nil {
+		t.Fatal(err)
+	}
+	get := func() (*http.Response, []byte, error) {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/consents:export", nil)
+		req.Header.Set("Authorization", "Bearer "+r)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		return res, body, err
+	}
+	if res, body, err := get(); err != nil || res.StatusCode != 200 || strings.Count(string(body), "\n") != 2001 {
+		t.Fatalf("whole export = %d, %d lines, %v", res.StatusCode, strings.Count(string(body), "\n"), err)
+	}
+	real := e.api.DB
+	t.Cleanup(func() { e.api.DB = real })
+
+	e.api.DB = failingExport{Store: real, after: 1500}
+	if res, body, err := get(); err == nil {
+		t.Errorf("export broken after 1500 consents = %d, %d bytes, no error; want the transfer broken", res.StatusCode, len(body))
+	}
+	e.api.DB = failingExport{Store: real, after: 0}
+	if res, body, err := get(); err != nil || res.StatusCode != 500 || !strings.Contains(res.Header.Get("Content-Type"), "problem+json") {
+		t.Errorf("export broken before its first bytes = %d %q, %v; want a 500 problem", res.StatusCode, body, err)
+	}
+	if l := e.logs.take(); strings.Count(l, "level=ERROR") != 2 || !strings.Contains(l, `msg="export cut short"`) {
+		t.Errorf("the server logged:\n%s\nwant the export cut short, then the problem", l)
 	}
 }
