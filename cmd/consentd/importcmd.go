@@ -387,34 +387,42 @@ func (m *Main) export(ctx context.Context, args []string) error {
 		}
 		at = t
 	}
-	var w io.Writer = m.Stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	ew, err := importer.NewExportWriter(w, *format)
-	if err != nil {
-		return usageError{"--format must be csv or ndjson"}
-	}
 	db, ws, err := m.openWorkspace(ctx, &c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	var w io.Writer = m.Stdout
+	var tmp *os.File
+	if *out != "" {
+		// A temporary file renamed when the export is whole: -o FILE is
+		// never a short file that looks complete.
+		if tmp, err = os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".*"); err != nil {
+			return err
+		}
+		defer func() {
+			tmp.Close()
+			os.Remove(tmp.Name()) // gone already when renamed
+		}()
+		w = tmp
+	}
+	ew, err := importer.NewExportWriter(w, *format)
+	if err != nil {
+		return usageError{"--format must be csv or ndjson"}
+	}
 	if err := db.ExportConsents(ctx, ws.ID, at, ew.Write); err != nil {
 		return err
 	}
 	if err := ew.Flush(); err != nil {
 		return err
 	}
-	if f, ok := w.(*os.File); ok && *out != "" {
-		return f.Close()
+	if tmp == nil {
+		return nil
 	}
-	return nil
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), *out)
 }
 
 // startImports starts the runner of imports posted to the API (issue 6):
