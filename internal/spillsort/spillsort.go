@@ -130,11 +130,9 @@ func (s *Sorter) Sort() (*Iter, error) {
 		return nil, errors.New("spillsort: Sort called twice")
 	}
 	s.done = true
-	it := &Iter{}
 	if len(s.runs) == 0 {
 		s.sortArena()
-		it.mem, it.offs = s.arena, s.offs
-		return it, nil
+		return &Iter{mem: s.arena, offs: s.offs}, nil
 	}
 	if len(s.offs) > 0 {
 		if err := s.spill(); err != nil {
@@ -143,14 +141,36 @@ func (s *Sorter) Sort() (*Iter, error) {
 		}
 	}
 	s.arena, s.offs = nil, nil // the runs take over
-	// The merge reads every run at once: its buffers share a quarter of
-	// the arena's size.
-	bufSize := max(4<<10, min(256<<10, s.limit/4/len(s.runs)))
-	for i, f := range s.runs {
+	// Merge the oldest runs into one until few enough are left to merge
+	// at once: open files and merge buffers stay bounded.
+	for len(s.runs) > MaxFanIn {
+		if err := s.mergeRuns(MaxFanIn); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	it, err := s.merger(s.runs)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.runs = nil
+	return it, nil
+}
+
+// MaxFanIn is the most runs merged at once.
+const MaxFanIn = 128
+
+// merger returns an iterator merging runs, which it takes over when it
+// succeeds. The merge reads every run at once: its buffers share a
+// quarter of the arena's size.
+func (s *Sorter) merger(runs []*os.File) (*Iter, error) {
+	it := &Iter{files: runs}
+	bufSize := max(4<<10, min(256<<10, s.limit/4/len(runs)))
+	for i, f := range runs {
 		r := &run{idx: i, f: f, r: bufio.NewReaderSize(f, bufSize)}
 		ok, err := r.next()
 		if err != nil {
-			s.close()
 			return nil, err
 		}
 		if ok {
@@ -158,9 +178,43 @@ func (s *Sorter) Sort() (*Iter, error) {
 		}
 	}
 	heap.Init(&it.heap)
-	it.files = s.runs
-	s.runs = nil
 	return it, nil
+}
+
+// mergeRuns merges the n oldest runs into one run, which takes their
+// place first: records with equal keys keep their order.
+func (s *Sorter) mergeRuns(n int) error {
+	it, err := s.merger(s.runs[:n])
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.dir, "consentd-sort-*")
+	if err != nil {
+		return fmt.Errorf("spillsort: %w", err)
+	}
+	os.Remove(f.Name())
+	w := bufio.NewWriterSize(f, 256<<10)
+	for it.Next() {
+		if err = writeRecord(w, it.Key(), it.Value()); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = it.Err()
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("spillsort: %w", err)
+	}
+	it.Close() // closes the n runs
+	s.runs = append([]*os.File{f}, s.runs[n:]...)
+	return nil
 }
 
 func (s *Sorter) close() {

@@ -22,6 +22,7 @@ func TestSort(t *testing.T) {
 		{"in memory", 1000, 1 << 20, false},
 		{"spilled", 20000, 4 << 10, true},
 		{"one record per run", 50, 1, true},
+		{"more runs than merge at once", 3*MaxFanIn + 7, 1, true}, // merged in rounds
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
