@@ -25,12 +25,17 @@ type logState struct {
 	// tx. Each append needs only these (see headSQL).
 	hashes map[int64]tlog.Hash
 
+	// bulk makes flush COPY the rows rather than insert them from arrays:
+	// set by the requests that append thousands of entries (ImportBatch).
+	bulk bool
+
 	// Rows to insert at commit, as columns.
-	seq, at        []int64
-	typ, subject   []string
-	data, leafHash [][]byte
-	idx            []int64
-	hash           [][]byte
+	seq, at      []int64
+	typ, subject []string
+	data         [][]byte
+	leafHash     []tlog.Hash
+	idx          []int64
+	hash         []tlog.Hash
 }
 
 // logMark is how far a log in a transaction had got, to go back to when a
@@ -148,14 +153,14 @@ func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 	for i, h := range hashes {
 		l.hashes[base+int64(i)] = h
 		l.idx = append(l.idx, base+int64(i))
-		l.hash = append(l.hash, h[:])
 	}
+	l.hash = append(l.hash, hashes...)
 	l.seq = append(l.seq, e.Seq)
 	l.at = append(l.at, nanos(e.At))
 	l.typ = append(l.typ, e.Type)
 	l.subject = append(l.subject, e.Subject)
 	l.data = append(l.data, data)
-	l.leafHash = append(l.leafHash, hashes[0][:])
+	l.leafHash = append(l.leafHash, hashes[0])
 	l.size = e.Seq
 	return e.Seq, nil
 }
@@ -188,18 +193,58 @@ func (l *logState) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// flush queues the inserts of the appended entries and hashes, and the
-// notification of the new log size on Channel, "<workspace id>:<last seq>",
-// which PostgreSQL delivers at commit (once per transaction and workspace).
-func (l *logState) flush() {
+// flush writes the appended entries and hashes, queued as inserts from
+// arrays or, for a bulk log, copied (round trips of their own), and queues
+// the notification of the new log size on Channel, "<workspace id>:<last
+// seq>", which PostgreSQL delivers at commit (once per transaction and
+// workspace).
+func (l *logState) flush() error {
 	if len(l.seq) == 0 {
-		return
+		return nil
 	}
-	l.tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, l.idx, l.hash)
-	l.tx.queue(`INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash)
+	tx := l.tx
+	if l.bulk {
+		c := tx.db.copyBuf()
+		for i, idx := range l.idx {
+			c.row(3)
+			c.text(l.wsID)
+			c.int8(idx)
+			c.bytea(l.hash[i][:])
+		}
+		if err := tx.copyFrom("log_hashes", "workspace_id, idx, hash", c); err != nil {
+			return err
+		}
+		c = tx.db.copyBuf()
+		for i, seq := range l.seq {
+			c.row(7)
+			c.text(l.wsID)
+			c.int8(seq)
+			c.int8(l.at[i])
+			c.text(l.typ[i])
+			c.text(l.subject[i])
+			c.bytea(l.data[i])
+			c.bytea(l.leafHash[i][:])
+		}
+		if err := tx.copyFrom("log_entries", "workspace_id, seq, at, type, subject, data, leaf_hash", c); err != nil {
+			return err
+		}
+	} else {
+		tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, l.idx, hashBytes(l.hash))
+		tx.queue(`INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash)
 		SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])`,
-		l.wsID, l.seq, l.at, l.typ, l.subject, l.data, l.leafHash)
-	l.tx.queue(`SELECT pg_notify($1, $2)`, Channel, l.wsID+":"+strconv.FormatInt(l.size, 10))
+			l.wsID, l.seq, l.at, l.typ, l.subject, l.data, hashBytes(l.leafHash))
+	}
+	tx.queue(`SELECT pg_notify($1, $2)`, Channel, l.wsID+":"+strconv.FormatInt(l.size, 10))
+	return nil
+}
+
+// hashBytes returns the hashes as byte slices (into hs).
+func hashBytes(hs []tlog.Hash) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
 }
 
 // appended returns the entries tx appended, per workspace.
@@ -211,7 +256,7 @@ func (tx *Tx) appended() map[string][]consentd.LogRecord {
 		}
 		recs := make([]consentd.LogRecord, len(l.seq))
 		for i := range l.seq {
-			recs[i] = consentd.LogRecord{Seq: l.seq[i], LeafHash: l.leafHash[i], Entry: l.data[i]}
+			recs[i] = consentd.LogRecord{Seq: l.seq[i], LeafHash: l.leafHash[i][:], Entry: l.data[i]}
 		}
 		out[wsID] = recs
 	}

@@ -1,0 +1,91 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/postgres"
+)
+
+// importRows is how many generated rows BenchmarkImportBatch writes per
+// iteration, in batches of importBatchSize (the importer's default).
+const (
+	importRows      = 200_000
+	importBatchSize = 5000
+)
+
+// BenchmarkImportBatch measures ImportBatch writing importRows new
+// consents (one contact point each, as consentd bench import does) in
+// batches of importBatchSize into a new workspace per iteration: in file
+// order, and sorted by contact point hash as the import engine will hand
+// them over.
+func BenchmarkImportBatch(b *testing.B) {
+	for _, order := range []string{"file", "sorted"} {
+		b.Run(order, func(b *testing.B) {
+			db, _, _ := openB(b)
+			ctx := context.Background()
+			at := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				ws, err := db.CreateWorkspace(ctx, fmt.Sprintf("import-%s-%d", order, i))
+				if err != nil {
+					b.Fatal(err)
+				}
+				p := &consentd.Purpose{ID: "newsletter", Name: "Newsletter", Type: consentd.Commercial, Channels: map[string]consentd.ChannelSetting{"email": {}}}
+				if err := db.PutPurpose(ctx, ws.ID, p, true, "bench"); err != nil {
+					b.Fatal(err)
+				}
+				secret, err := db.WorkspaceSecret(ctx, ws.ID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				writes := make([]consentd.ConsentWrite, importRows)
+				for j := range writes {
+					status := consentd.OptedIn
+					if j%3 == 0 {
+						status = consentd.OptedOut
+					}
+					writes[j] = consentd.ConsentWrite{ContactPoint: fmt.Sprintf("user%d@example.com", j), Channel: "email", Purpose: "newsletter",
+						Status: status, CapturedAt: at.Add(time.Duration(j) * time.Second), Source: consentd.Source{Type: consentd.SourceImport, Name: "old-crm"}}
+				}
+				if order == "sorted" {
+					keys := make(map[string][32]byte, len(writes))
+					for _, w := range writes {
+						keys[w.ContactPoint] = consentd.ContactPointHash(secret, consentd.KindEmail, w.ContactPoint)
+					}
+					slices.SortFunc(writes, func(x, y consentd.ConsentWrite) int {
+						hx, hy := keys[x.ContactPoint], keys[y.ContactPoint]
+						return bytes.Compare(hx[:], hy[:])
+					})
+				}
+				im, _, err := db.CreateImport(ctx, ws.ID, consentd.ImportSpec{Format: "native", SHA256: strings.Repeat(fmt.Sprintf("%02x", i%256), 32)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				importAll(b, db, ws.ID, im.ID, writes)
+			}
+			b.ReportMetric(float64(b.N*importRows)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+func importAll(b *testing.B, db *postgres.DB, wsID, importID string, writes []consentd.ConsentWrite) {
+	lines := make([]int64, importBatchSize)
+	for k := 0; k < len(writes); k += importBatchSize {
+		batch := writes[k:min(k+importBatchSize, len(writes))]
+		for j := range batch {
+			lines[j] = int64(k + j + 2)
+		}
+		progress := consentd.ImportProgress{Counts: consentd.ImportCounts{Rows: int64(len(batch))}, Committed: int64(k + len(batch))}
+		if _, err := db.ImportBatch(context.Background(), wsID, importID, batch, lines[:len(batch)], nil, progress, "import:"+importID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
