@@ -115,10 +115,14 @@ func (tx *Tx) consentRows(wsID string, prep []prepared) (map[consentKey]*consent
 	}
 	if len(hashes) > 0 {
 		// Every consent of the contact points (an index range each), of
-		// which those of the keys written are kept. One contact point, the
-		// common case, has a query of its own: it plans better.
+		// which those of the keys written are kept. The lateral subquery
+		// (OFFSET 0 keeps it one) makes it an index probe per contact
+		// point, whatever the statistics say: as a plain join it was
+		// planned, for a batch of an import, as a hash join over every
+		// consent of the workspace. One contact point, the common case,
+		// has a query of its own: it plans better.
 		query, args := `SELECT `+consentCols+`, c.cp_hash FROM unnest($2::bytea[]) AS k(h)
-			JOIN consents c ON c.workspace_id = $1 AND c.cp_hash = k.h`, []any{wsID, hashes}
+			CROSS JOIN LATERAL (SELECT * FROM consents c WHERE c.workspace_id = $1 AND c.cp_hash = k.h OFFSET 0) c`, []any{wsID, hashes}
 		if len(hashes) == 1 {
 			query, args = `SELECT `+consentCols+`, c.cp_hash FROM consents c WHERE c.workspace_id = $1 AND c.cp_hash = $2`, []any{wsID, hashes[0]}
 		}

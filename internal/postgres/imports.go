@@ -156,8 +156,10 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		// stored already are not copied again (see copyRows). Both are
 		// read with the stored consents, in one round trip.
 		var hashes [][]byte
+		seen := make(map[[32]byte]bool, len(prep))
 		for i := range prep {
-			if prep[i].err == nil {
+			if prep[i].err == nil && !seen[prep[i].hash] {
+				seen[prep[i].hash] = true
 				hashes = append(hashes, prep[i].hash[:])
 			}
 		}
@@ -177,7 +179,9 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 			}
 			tx.queue(`SELECT DISTINCT cp_hash FROM suppressions WHERE workspace_id = $1 AND reason = 'erased' AND cp_hash = ANY($2::bytea[])`, wsID, hashes).
 				Query(readHashes(erased))
-			tx.queue(`SELECT DISTINCT p.hash FROM unnest($2::bytea[]) AS k(h) JOIN contact_points p ON p.workspace_id = $1 AND p.hash = k.h`, wsID, hashes).
+			// An index probe per contact point (see consentRows).
+			tx.queue(`SELECT p.hash FROM unnest($2::bytea[]) AS k(h)
+				CROSS JOIN LATERAL (SELECT p.hash FROM contact_points p WHERE p.workspace_id = $1 AND p.hash = k.h LIMIT 1) p`, wsID, hashes).
 				Query(readHashes(known))
 		}
 		stored, err := tx.consentRows(wsID, prep)
