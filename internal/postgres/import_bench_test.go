@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -31,6 +34,7 @@ func BenchmarkImportBatch(b *testing.B) {
 			db, _, _ := openB(b)
 			ctx := context.Background()
 			at := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+			var server, client time.Duration
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				ws, err := db.CreateWorkspace(ctx, fmt.Sprintf("import-%s-%d", order, i))
@@ -68,10 +72,19 @@ func BenchmarkImportBatch(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				server0, client0 := serverCPU(b, db), clientCPU()
 				b.StartTimer()
 				importAll(b, db, ws.ID, im.ID, writes)
+				b.StopTimer()
+				server += serverCPU(b, db) - server0
+				client += clientCPU() - client0
+				b.StartTimer()
 			}
 			b.ReportMetric(float64(b.N*importRows)/b.Elapsed().Seconds(), "rows/s")
+			if server > 0 {
+				b.ReportMetric(server.Seconds()*1e6/float64(b.N*importRows), "server-us/row")
+			}
+			b.ReportMetric(client.Seconds()*1e6/float64(b.N*importRows), "client-us/row")
 		})
 	}
 }
@@ -88,4 +101,36 @@ func importAll(b *testing.B, db *postgres.DB, wsID, importID string, writes []co
 			b.Fatal(err)
 		}
 	}
+}
+
+// serverCPU returns the CPU time of the database's server processes, when
+// they run on this machine (0 when /proc does not have them).
+func serverCPU(b *testing.B, db *postgres.DB) time.Duration {
+	var pids []int
+	err := postgres.QueryForTest(context.Background(), db, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`, func(pid int) { pids = append(pids, pid) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ticks int64
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0
+		}
+		// After the command in parentheses: utime and stime are fields 14
+		// and 15 of the line, 12 and 13 after it.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		for _, s := range f[11:13] {
+			n, _ := strconv.ParseInt(s, 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
+}
+
+// clientCPU returns this process's CPU time.
+func clientCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

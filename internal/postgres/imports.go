@@ -205,6 +205,12 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		}
 		cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: map[[32]byte]bool{}, links: map[partyLink]bool{}, upserts: map[consentKey]int{},
 			known: known}
+		// The log's entries are copied as they are appended.
+		tx.logs[wsID].bulk = true
+		stream, err := tx.streamLog(wsID)
+		if err != nil {
+			return err
+		}
 		for i := range writes {
 			switch {
 			case skip[i]:
@@ -217,10 +223,16 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 				rejects = append(rejects, consentd.ImportReject{Line: lines[i], Code: consentd.ErrorCode(prep[i].err), Reason: consentd.ErrorMessage(prep[i].err)})
 				continue
 			}
-			if results[i], err = cw.write(&writes[i], &prep[i]); err != nil {
-				return err
+			if results[i], err = cw.write(&writes[i], &prep[i]); err == nil {
+				err = stream.write()
+			}
+			if err != nil {
+				return stream.close(err)
 			}
 			countOutcome(&counts, results[i].Outcome)
+		}
+		if err := stream.close(nil); err != nil {
+			return err
 		}
 		if err := cw.copyRows(); err != nil {
 			return err
@@ -243,8 +255,6 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		if err := tx.copyFrom("import_rejects", "workspace_id, import_id, line, code, reason, raw", rc); err != nil {
 			return err
 		}
-		// The log's entries and hashes are copied too, at commit.
-		tx.logs[wsID].bulk = true
 		tx.queue(`UPDATE imports SET state = 'running', started_at = COALESCE(started_at, $1), rows = rows + $2, created = created + $3,
 			changed = changed + $4, unchanged = unchanged + $5, superseded = superseded + $6, skipped = skipped + $7, rejected = rejected + $8,
 			skip_reasons = $9, committed = $10 WHERE workspace_id = $11 AND id = $12`,

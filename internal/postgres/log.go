@@ -2,8 +2,10 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 
 	"github.com/consentd/consentd"
@@ -29,6 +31,11 @@ type logState struct {
 	// set by the requests that append thousands of entries (ImportBatch).
 	bulk bool
 
+	// copied and copiedHashes count the entries and hashes (from the
+	// first) that a request of tx has written already (see streamLog);
+	// flush writes the others.
+	copied, copiedHashes int
+
 	// Rows to insert at commit, as columns.
 	seq, at      []int64
 	typ, subject []string
@@ -41,17 +48,20 @@ type logState struct {
 // logMark is how far a log in a transaction had got, to go back to when a
 // request of the transaction fails (see Tx.savepoint).
 type logMark struct {
-	size, version int64
-	entries       int
-	hashes        int
+	size, version        int64
+	entries              int
+	hashes               int
+	copied, copiedHashes int
 }
 
 func (l *logState) mark() logMark {
-	return logMark{size: l.size, version: l.version, entries: len(l.seq), hashes: len(l.idx)}
+	return logMark{size: l.size, version: l.version, entries: len(l.seq), hashes: len(l.idx), copied: l.copied, copiedHashes: l.copiedHashes}
 }
 
-// reset forgets the entries and hashes appended since m.
+// reset forgets the entries and hashes appended since m, and that those
+// written since m were (the savepoint's rollback undoes them).
 func (l *logState) reset(m logMark) {
+	l.copied, l.copiedHashes = m.copied, m.copiedHashes
 	for _, idx := range l.idx[m.hashes:] {
 		delete(l.hashes, idx)
 	}
@@ -203,38 +213,140 @@ func (l *logState) flush() error {
 		return nil
 	}
 	tx := l.tx
-	if l.bulk {
+	idx, hash := l.idx[l.copiedHashes:], l.hash[l.copiedHashes:]
+	seq, at, typ, subject, data, leafHash := l.seq[l.copied:], l.at[l.copied:], l.typ[l.copied:], l.subject[l.copied:], l.data[l.copied:], l.leafHash[l.copied:]
+	switch {
+	case l.bulk:
 		c := tx.db.copyBuf()
-		for i, idx := range l.idx {
+		for i := range idx {
 			c.row(3)
 			c.text(l.wsID)
-			c.int8(idx)
-			c.bytea(l.hash[i][:])
+			c.int8(idx[i])
+			c.bytea(hash[i][:])
 		}
 		if err := tx.copyFrom("log_hashes", "workspace_id, idx, hash", c); err != nil {
 			return err
 		}
 		c = tx.db.copyBuf()
-		for i, seq := range l.seq {
-			c.row(7)
-			c.text(l.wsID)
-			c.int8(seq)
-			c.int8(l.at[i])
-			c.text(l.typ[i])
-			c.text(l.subject[i])
-			c.bytea(l.data[i])
-			c.bytea(l.leafHash[i][:])
+		for i := l.copied; i < len(l.seq); i++ {
+			l.entryRow(c, i)
 		}
-		if err := tx.copyFrom("log_entries", "workspace_id, seq, at, type, subject, data, leaf_hash", c); err != nil {
+		if err := tx.copyFrom("log_entries", logEntryCols, c); err != nil {
 			return err
 		}
-	} else {
-		tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, l.idx, hashBytes(l.hash))
-		tx.queue(`INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash)
+	default:
+		if len(idx) > 0 {
+			tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, idx, hashBytes(hash))
+		}
+		if len(seq) > 0 {
+			tx.queue(`INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash)
 		SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])`,
-			l.wsID, l.seq, l.at, l.typ, l.subject, l.data, hashBytes(l.leafHash))
+				l.wsID, seq, at, typ, subject, data, hashBytes(leafHash))
+		}
 	}
 	tx.queue(`SELECT pg_notify($1, $2)`, Channel, l.wsID+":"+strconv.FormatInt(l.size, 10))
+	return nil
+}
+
+const logEntryCols = "workspace_id, seq, at, type, subject, data, leaf_hash"
+
+// entryRow adds entry i to c, as a row of log_entries (logEntryCols).
+func (l *logState) entryRow(c *copyBuf, i int) {
+	c.row(7)
+	c.text(l.wsID)
+	c.int8(l.seq[i])
+	c.int8(l.at[i])
+	c.text(l.typ[i])
+	c.text(l.subject[i])
+	c.bytea(l.data[i])
+	c.bytea(l.leafHash[i][:])
+}
+
+// logStream copies a log's entries into log_entries while a request
+// appends them, so that the server stores them while the client computes
+// the next (the client and the server share the machine's cores). Until it
+// is closed it holds tx's connection: nothing else may use it.
+type logStream struct {
+	l    *logState
+	c    *copyBuf
+	pw   *io.PipeWriter
+	done chan error
+	rows int64
+}
+
+// streamLog sends what is queued and starts copying the workspace's log
+// entries not written yet, and those appended until close.
+func (tx *Tx) streamLog(wsID string) (*logStream, error) {
+	l, err := tx.log(wsID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.send(); err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	s := &logStream{l: l, c: tx.db.copyBuf(), pw: pw, done: make(chan error, 1)}
+	tx.trips++
+	conn := tx.conn.Conn().PgConn()
+	go func() {
+		tag, err := conn.CopyFrom(tx.ctx, pr, `COPY log_entries (`+logEntryCols+`) FROM STDIN (FORMAT binary)`)
+		if err == nil && tag.RowsAffected() != s.rows {
+			err = fmt.Errorf("%d rows of %d", tag.RowsAffected(), s.rows)
+		}
+		if err != nil {
+			err = fmt.Errorf("copy into log_entries: %w", err)
+		} else {
+			err = io.ErrClosedPipe // nothing more is read
+		}
+		pr.CloseWithError(err)
+		s.done <- err
+	}()
+	return s, nil
+}
+
+// streamChunk is how much of the entries' data logStream gathers before
+// handing it to the connection.
+const streamChunk = 256 << 10
+
+// write copies the entries appended since the last call, or gathers them
+// until there are streamChunk bytes.
+func (s *logStream) write() error {
+	l := s.l
+	for ; l.copied < len(l.seq); l.copied++ {
+		l.entryRow(s.c, l.copied)
+		s.rows++
+	}
+	if len(s.c.b) < streamChunk {
+		return nil
+	}
+	_, err := s.pw.Write(s.c.b)
+	s.c.b = s.c.b[:0]
+	return err
+}
+
+// close ends the copy and returns its error: with err non-nil, the copy is
+// abandoned (and err returned) once the server has stopped reading.
+func (s *logStream) close(err error) error {
+	defer func() {
+		if cap(s.c.b) <= 64<<20 {
+			s.l.tx.db.copyBufs.Put(s.c)
+		}
+	}()
+	if err == nil {
+		if err = s.write(); err == nil {
+			s.c.b = binary.BigEndian.AppendUint16(s.c.b, 0xffff) // trailer: -1
+			_, err = s.pw.Write(s.c.b)
+		}
+	}
+	if err != nil { // the request's, or the copy's (which a write returns)
+		s.pw.CloseWithError(err)
+		<-s.done
+		return err
+	}
+	s.pw.Close()
+	if derr := <-s.done; derr != io.ErrClosedPipe {
+		return derr
+	}
 	return nil
 }
 
