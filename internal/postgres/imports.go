@@ -123,13 +123,13 @@ func (db *DB) FinishImport(ctx context.Context, wsID, id string, state consentd.
 
 // ImportBatch writes one batch of an import in one transaction: the
 // consent writes (lines[i] is the line of writes[i]) through the write path
-// of WriteConsents (stored state read in one round trip; the outcomes, log
-// entries and hashes computed as there), except a write to an erased contact point,
-// which is skipped (reason "erased") and stores nothing; the rejects of the
-// reader and those of the writes the write path refuses; and the import's
-// counts and committed records. A crash leaves the import at a batch
-// boundary. The rows a batch appends or creates go in with COPY (see
-// copyRows and logState.flush), in the same transaction.
+// of WriteConsents (stored state read in one round trip; outcomes, log
+// entries and hashes computed as there), except a write to an erased
+// contact point, which is skipped (reason "erased") and stores nothing; the
+// rejects of the reader and those of the writes the write path refuses;
+// and the import's counts and committed records. A crash leaves the import
+// at a batch boundary. The rows a batch appends or creates go in with COPY
+// in the same transaction (see streamLog, copyRows and logState.flush).
 func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []consentd.ConsentWrite, lines []int64,
 	rejects []consentd.ImportReject, progress consentd.ImportProgress, actor string) ([]consentd.WriteResult, error) {
 	if len(lines) != len(writes) {

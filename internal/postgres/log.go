@@ -31,10 +31,9 @@ type logState struct {
 	// set by the requests that append thousands of entries (ImportBatch).
 	bulk bool
 
-	// copied and copiedHashes count the entries and hashes (from the
-	// first) that a request of tx has written already (see streamLog);
-	// flush writes the others.
-	copied, copiedHashes int
+	// copied counts the entries (from the first) that a request of tx
+	// has written already (see streamLog); flush writes the others.
+	copied int
 
 	// Rows to insert at commit, as columns.
 	seq, at      []int64
@@ -48,20 +47,20 @@ type logState struct {
 // logMark is how far a log in a transaction had got, to go back to when a
 // request of the transaction fails (see Tx.savepoint).
 type logMark struct {
-	size, version        int64
-	entries              int
-	hashes               int
-	copied, copiedHashes int
+	size, version int64
+	entries       int
+	hashes        int
+	copied        int
 }
 
 func (l *logState) mark() logMark {
-	return logMark{size: l.size, version: l.version, entries: len(l.seq), hashes: len(l.idx), copied: l.copied, copiedHashes: l.copiedHashes}
+	return logMark{size: l.size, version: l.version, entries: len(l.seq), hashes: len(l.idx), copied: l.copied}
 }
 
 // reset forgets the entries and hashes appended since m, and that those
 // written since m were (the savepoint's rollback undoes them).
 func (l *logState) reset(m logMark) {
-	l.copied, l.copiedHashes = m.copied, m.copiedHashes
+	l.copied = m.copied
 	for _, idx := range l.idx[m.hashes:] {
 		delete(l.hashes, idx)
 	}
@@ -213,16 +212,15 @@ func (l *logState) flush() error {
 		return nil
 	}
 	tx := l.tx
-	idx, hash := l.idx[l.copiedHashes:], l.hash[l.copiedHashes:]
 	seq, at, typ, subject, data, leafHash := l.seq[l.copied:], l.at[l.copied:], l.typ[l.copied:], l.subject[l.copied:], l.data[l.copied:], l.leafHash[l.copied:]
 	switch {
 	case l.bulk:
 		c := tx.db.copyBuf()
-		for i := range idx {
+		for i, idx := range l.idx {
 			c.row(3)
 			c.text(l.wsID)
-			c.int8(idx[i])
-			c.bytea(hash[i][:])
+			c.int8(idx)
+			c.bytea(l.hash[i][:])
 		}
 		if err := tx.copyFrom("log_hashes", "workspace_id, idx, hash", c); err != nil {
 			return err
@@ -235,9 +233,7 @@ func (l *logState) flush() error {
 			return err
 		}
 	default:
-		if len(idx) > 0 {
-			tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, idx, hashBytes(hash))
-		}
+		tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, l.idx, hashBytes(l.hash))
 		if len(seq) > 0 {
 			tx.queue(`INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash)
 		SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])`,
