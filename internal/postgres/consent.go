@@ -101,8 +101,8 @@ type consentKey struct {
 func (tx *Tx) consentRows(wsID string, prep []prepared) (map[consentKey]*consentd.Consent, error) {
 	stored := map[consentKey]*consentd.Consent{}
 	var hashes [][]byte
-	keys := map[consentKey]bool{}
-	cps := map[[32]byte]bool{}
+	keys := make(map[consentKey]bool, len(prep))
+	cps := make(map[[32]byte]bool, len(prep))
 	for i := range prep {
 		if prep[i].err != nil {
 			continue

@@ -203,10 +203,12 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 				prep[i].err = consentd.Errorf(consentd.ECONFLICT, "skipped: the contact point was erased")
 			}
 		}
-		cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: map[[32]byte]bool{}, links: map[partyLink]bool{}, upserts: map[consentKey]int{},
-			known: known}
+		n := len(writes)
+		cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: make(map[[32]byte]bool, n), links: map[partyLink]bool{},
+			upserts: make(map[consentKey]int, n), known: known}
 		// The log's entries are copied as they are appended.
 		tx.logs[wsID].bulk = true
+		tx.logs[wsID].grow(n)
 		stream, err := tx.streamLog(wsID)
 		if err != nil {
 			return err

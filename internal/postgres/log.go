@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/consentd/consentd"
@@ -42,6 +43,19 @@ type logState struct {
 	leafHash     []tlog.Hash
 	idx          []int64
 	hash         []tlog.Hash
+}
+
+// grow makes room for n more entries, and their hashes (about two each).
+func (l *logState) grow(n int) {
+	hashes := make(map[int64]tlog.Hash, len(l.hashes)+2*n)
+	for idx, h := range l.hashes {
+		hashes[idx] = h
+	}
+	l.hashes = hashes
+	l.seq, l.at = slices.Grow(l.seq, n), slices.Grow(l.at, n)
+	l.typ, l.subject = slices.Grow(l.typ, n), slices.Grow(l.subject, n)
+	l.data, l.leafHash = slices.Grow(l.data, n), slices.Grow(l.leafHash, n)
+	l.idx, l.hash = slices.Grow(l.idx, 2*n), slices.Grow(l.hash, 2*n)
 }
 
 // logMark is how far a log in a transaction had got, to go back to when a
