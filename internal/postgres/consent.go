@@ -101,8 +101,8 @@ type consentKey struct {
 func (tx *Tx) consentRows(wsID string, prep []prepared) (map[consentKey]*consentd.Consent, error) {
 	stored := map[consentKey]*consentd.Consent{}
 	var hashes [][]byte
-	keys := map[consentKey]bool{}
-	cps := map[[32]byte]bool{}
+	keys := make(map[consentKey]bool, len(prep))
+	cps := make(map[[32]byte]bool, len(prep))
 	for i := range prep {
 		if prep[i].err != nil {
 			continue
@@ -115,10 +115,14 @@ func (tx *Tx) consentRows(wsID string, prep []prepared) (map[consentKey]*consent
 	}
 	if len(hashes) > 0 {
 		// Every consent of the contact points (an index range each), of
-		// which those of the keys written are kept. One contact point, the
-		// common case, has a query of its own: it plans better.
+		// which those of the keys written are kept. The lateral subquery
+		// (OFFSET 0 keeps it one) makes it an index probe per contact
+		// point, whatever the statistics say: as a plain join it was
+		// planned, for a batch of an import, as a hash join over every
+		// consent of the workspace. One contact point, the common case,
+		// has a query of its own: it plans better.
 		query, args := `SELECT `+consentCols+`, c.cp_hash FROM unnest($2::bytea[]) AS k(h)
-			JOIN consents c ON c.workspace_id = $1 AND c.cp_hash = k.h`, []any{wsID, hashes}
+			CROSS JOIN LATERAL (SELECT * FROM consents c WHERE c.workspace_id = $1 AND c.cp_hash = k.h OFFSET 0) c`, []any{wsID, hashes}
 		if len(hashes) == 1 {
 			query, args = `SELECT `+consentCols+`, c.cp_hash FROM consents c WHERE c.workspace_id = $1 AND c.cp_hash = $2`, []any{wsID, hashes[0]}
 		}
@@ -166,6 +170,11 @@ type consentWriter struct {
 	upserts  map[consentKey]int // key -> index in final
 	final    []*consentd.Consent
 	finalKey []consentKey
+	finalNew []bool // final[i] has no stored row
+
+	// known, when set, lists the contact points stored, read under the
+	// log lock (see copyRows).
+	known map[[32]byte]bool
 }
 
 func (w *consentWriter) write(cw *consentd.ConsentWrite, p *prepared) (consentd.WriteResult, error) {
@@ -213,7 +222,9 @@ func (w *consentWriter) write(cw *consentd.ConsentWrite, p *prepared) (consentd.
 	}
 	if !w.cps[p.hash] {
 		w.cps[p.hash] = true
-		w.cpHash, w.cpKind, w.cpValue = append(w.cpHash, p.hash[:]), append(w.cpKind, string(p.kind)), append(w.cpValue, cp)
+		if !w.known[p.hash] {
+			w.cpHash, w.cpKind, w.cpValue = append(w.cpHash, p.hash[:]), append(w.cpKind, string(p.kind)), append(w.cpValue, cp)
+		}
 	}
 	if l := (partyLink{next.PartyID, p.hash}); next.PartyID != "" && !w.links[l] {
 		w.links[l] = true
@@ -224,7 +235,7 @@ func (w *consentWriter) write(cw *consentd.ConsentWrite, p *prepared) (consentd.
 		w.final[i] = next
 	} else {
 		w.upserts[k] = len(w.final)
-		w.final, w.finalKey = append(w.final, next), append(w.finalKey, k)
+		w.final, w.finalKey, w.finalNew = append(w.final, next), append(w.finalKey, k), append(w.finalNew, cur == nil)
 	}
 	w.state[k] = next
 	res.Consent = next
@@ -244,18 +255,33 @@ func (w *consentWriter) queue() {
 		tx.queue(`INSERT INTO party_contact_points (workspace_id, party_id, hash, kind)
 			SELECT $1::text, * FROM unnest($2::text[], $3::bytea[], $4::text[]) ON CONFLICT DO NOTHING`, wsID, w.lnParty, w.lnHash, w.lnKind)
 	}
-	if len(w.final) == 0 {
+	w.upsert(nil)
+}
+
+// upsert queues the upsert of the final rows at the indexes given, or of
+// all when indexes is nil.
+func (w *consentWriter) upsert(indexes []int) {
+	tx, wsID := w.tx, w.c.ws.ID
+	n := len(indexes)
+	if indexes == nil {
+		n = len(w.final)
+	}
+	if n == 0 {
 		return
 	}
-	n := len(w.final)
 	var (
 		hash                                                                  = make([][]byte, n)
 		ct, purpose, topic, channel, status, source, reason, party, jur, orig = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		captured, recorded, version, seq                                      = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		proof                                                                 = make([]*string, n)
 	)
-	for i, c := range w.final {
-		hash[i] = w.finalKey[i].hash[:]
+	for i := range n {
+		j := i
+		if indexes != nil {
+			j = indexes[i]
+		}
+		c := w.final[j]
+		hash[i] = w.finalKey[j].hash[:]
 		ct[i], purpose[i], topic[i], channel[i], status[i] = c.ChannelType, c.Purpose, c.Topic, c.Channel, string(c.Status)
 		captured[i], recorded[i], version[i], seq[i] = nanos(c.CapturedAt), nanos(c.RecordedAt), c.Version, c.Seq
 		source[i], reason[i], party[i], jur[i], orig[i] = mustJSON(c.Source), c.Reason, c.PartyID, c.Jurisdiction, c.Origin
@@ -273,6 +299,73 @@ func (w *consentWriter) queue() {
 			version = excluded.version, source = excluded.source, reason = excluded.reason, party_id = excluded.party_id,
 			jurisdiction = excluded.jurisdiction, proof = excluded.proof, origin = excluded.origin, seq = excluded.seq`,
 		wsID, hash, ct, purpose, topic, channel, status, captured, recorded, version, source, reason, party, jur, proof, orig, seq)
+}
+
+// copyRows writes the rows the writes changed as bulk imports do: the
+// contact points not known (w.known) and the consents that had no stored
+// row are copied, as nothing else can insert them while tx holds the
+// workspace's log lock (every writer of consents and contact points takes
+// it, and both were read under it); the consents that had one are upserted
+// from arrays, and party links inserted as queue does.
+func (w *consentWriter) copyRows() error {
+	tx, wsID := w.tx, w.c.ws.ID
+	if len(w.lnParty) > 0 {
+		tx.queue(`INSERT INTO parties (workspace_id, id, created_at, updated_at)
+			SELECT DISTINCT $1::text, id, $3::bigint, $3::bigint FROM unnest($2::text[]) AS id ON CONFLICT DO NOTHING`, wsID, w.parties, nanos(tx.now))
+		tx.queue(`INSERT INTO party_contact_points (workspace_id, party_id, hash, kind)
+			SELECT $1::text, * FROM unnest($2::text[], $3::bytea[], $4::text[]) ON CONFLICT DO NOTHING`, wsID, w.lnParty, w.lnHash, w.lnKind)
+	}
+	var stored []int
+	for i, isNew := range w.finalNew {
+		if !isNew {
+			stored = append(stored, i)
+		}
+	}
+	if len(stored) > 0 {
+		w.upsert(stored)
+	}
+	c := tx.db.copyBuf()
+	for i := range w.cpHash {
+		c.row(4)
+		c.text(wsID)
+		c.bytea(w.cpHash[i])
+		c.text(w.cpKind[i])
+		c.text(w.cpValue[i])
+	}
+	if err := tx.copyFrom("contact_points", "workspace_id, hash, kind, value", c); err != nil {
+		return err
+	}
+	c = tx.db.copyBuf()
+	for i, isNew := range w.finalNew {
+		if !isNew {
+			continue
+		}
+		k, con := w.finalKey[i], w.final[i]
+		c.row(17)
+		c.text(wsID)
+		c.bytea(k.hash[:])
+		c.text(con.ChannelType)
+		c.text(con.Purpose)
+		c.text(con.Topic)
+		c.text(con.Channel)
+		c.text(string(con.Status))
+		c.int8(nanos(con.CapturedAt))
+		c.int8(nanos(con.RecordedAt))
+		c.int8(con.Version)
+		c.text(mustJSON(con.Source))
+		c.text(con.Reason)
+		c.text(con.PartyID)
+		c.text(con.Jurisdiction)
+		if con.Proof != nil {
+			c.text(mustJSON(con.Proof))
+		} else {
+			c.null()
+		}
+		c.text(con.Origin)
+		c.int8(con.Seq)
+	}
+	return tx.copyFrom("consents", `workspace_id, cp_hash, channel_type, purpose_id, topic_id, channel, status,
+		captured_at, recorded_at, version, source, reason, party_id, jurisdiction, proof, origin, seq`, c)
 }
 
 const consentCols = `c.channel_type, c.purpose_id, c.topic_id, c.channel, c.status, c.captured_at, c.recorded_at, c.version,

@@ -64,6 +64,8 @@ type DB struct {
 	mu      sync.RWMutex
 	cache   map[string]*wsCache  // workspace id -> workspace and catalog as committed at cache.version
 	writers map[string]*wsWriter // workspace id -> this process's writer of its log
+
+	copyBufs sync.Pool // *copyBuf, see copyFrom
 }
 
 // Open connects to the database at url (a postgres:// URL or a key=value
@@ -445,7 +447,9 @@ func (tx *Tx) savepoint(fn func(*Tx) error) error {
 // sends them.
 func (tx *Tx) commit() error {
 	for _, l := range tx.logs {
-		l.flush()
+		if err := l.flush(); err != nil {
+			return err
+		}
 	}
 	tx.queue(`COMMIT`).Exec(func(ct pgconn.CommandTag) error {
 		if ct.String() != "COMMIT" { // PostgreSQL answers ROLLBACK to COMMIT in a failed transaction

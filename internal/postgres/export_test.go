@@ -39,3 +39,20 @@ func (t TestTx) Exec(query string, args ...any) error {
 	_, err := t.tx.Exec(t.tx.ctx, query, args...)
 	return err
 }
+
+// QueryForTest runs a query of one int column and calls fn with each value.
+func QueryForTest(ctx context.Context, db *DB, query string, fn func(int)) error {
+	rows, err := db.pool.Query(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		fn(v)
+	}
+	return rows.Err()
+}

@@ -123,12 +123,13 @@ func (db *DB) FinishImport(ctx context.Context, wsID, id string, state consentd.
 
 // ImportBatch writes one batch of an import in one transaction: the
 // consent writes (lines[i] is the line of writes[i]) through the write path
-// of WriteConsents (stored state read in one round trip, rows written in
-// one statement per table), except a write to an erased contact point,
-// which is skipped (reason "erased") and stores nothing; the rejects of the
-// reader and those of the writes the write path refuses; and the import's
-// counts and committed records. A crash leaves the import at a batch
-// boundary.
+// of WriteConsents (stored state read in one round trip; outcomes, log
+// entries and hashes computed as there), except a write to an erased
+// contact point, which is skipped (reason "erased") and stores nothing; the
+// rejects of the reader and those of the writes the write path refuses;
+// and the import's counts and committed records. A crash leaves the import
+// at a batch boundary. The rows a batch appends or creates go in with COPY
+// in the same transaction (see streamLog, copyRows and logState.flush).
 func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []consentd.ConsentWrite, lines []int64,
 	rejects []consentd.ImportReject, progress consentd.ImportProgress, actor string) ([]consentd.WriteResult, error) {
 	if len(lines) != len(writes) {
@@ -151,29 +152,41 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 			return consentd.Errorf(consentd.ECONFLICT, "this batch of the import is committed already (another runner?)")
 		}
 		prep := prepareWrites(c, writes, tx.now)
-		// Erased contact points: skipped, as if not in the batch.
+		// Erased contact points: skipped, as if not in the batch. Those
+		// stored already are not copied again (see copyRows). Both are
+		// read with the stored consents, in one round trip.
 		var hashes [][]byte
+		seen := make(map[[32]byte]bool, len(prep))
 		for i := range prep {
-			if prep[i].err == nil {
+			if prep[i].err == nil && !seen[prep[i].hash] {
+				seen[prep[i].hash] = true
 				hashes = append(hashes, prep[i].hash[:])
 			}
 		}
-		erased := map[[32]byte]bool{}
+		erased, known := map[[32]byte]bool{}, map[[32]byte]bool{}
 		if len(hashes) > 0 {
-			tx.queue(`SELECT DISTINCT cp_hash FROM suppressions WHERE workspace_id = $1 AND reason = 'erased' AND cp_hash = ANY($2::bytea[])`, wsID, hashes).
-				Query(func(rows pgx.Rows) error {
+			readHashes := func(set map[[32]byte]bool) func(pgx.Rows) error {
+				return func(rows pgx.Rows) error {
 					for rows.Next() {
 						var h []byte
 						if err := rows.Scan(&h); err != nil {
 							return err
 						}
-						erased[[32]byte(h)] = true
+						set[[32]byte(h)] = true
 					}
 					return rows.Err()
-				})
-			if err := tx.send(); err != nil {
-				return err
+				}
 			}
+			tx.queue(`SELECT DISTINCT cp_hash FROM suppressions WHERE workspace_id = $1 AND reason = 'erased' AND cp_hash = ANY($2::bytea[])`, wsID, hashes).
+				Query(readHashes(erased))
+			// An index probe per contact point (see consentRows).
+			tx.queue(`SELECT p.hash FROM unnest($2::bytea[]) AS k(h)
+				CROSS JOIN LATERAL (SELECT p.hash FROM contact_points p WHERE p.workspace_id = $1 AND p.hash = k.h LIMIT 1) p`, wsID, hashes).
+				Query(readHashes(known))
+		}
+		stored, err := tx.consentRows(wsID, prep)
+		if err != nil {
+			return err
 		}
 		rejects := append([]consentd.ImportReject(nil), rejects...)
 		counts, reasons := progress.Counts, map[string]int64{}
@@ -190,11 +203,16 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 				prep[i].err = consentd.Errorf(consentd.ECONFLICT, "skipped: the contact point was erased")
 			}
 		}
-		stored, err := tx.consentRows(wsID, prep)
+		n := len(writes)
+		cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: make(map[[32]byte]bool, n), links: map[partyLink]bool{},
+			upserts: make(map[consentKey]int, n), known: known}
+		// The log's entries are copied as they are appended.
+		tx.logs[wsID].bulk = true
+		tx.logs[wsID].grow(n)
+		stream, err := tx.streamLog(wsID)
 		if err != nil {
 			return err
 		}
-		cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: map[[32]byte]bool{}, links: map[partyLink]bool{}, upserts: map[consentKey]int{}}
 		for i := range writes {
 			switch {
 			case skip[i]:
@@ -207,23 +225,37 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 				rejects = append(rejects, consentd.ImportReject{Line: lines[i], Code: consentd.ErrorCode(prep[i].err), Reason: consentd.ErrorMessage(prep[i].err)})
 				continue
 			}
-			if results[i], err = cw.write(&writes[i], &prep[i]); err != nil {
-				return err
+			if results[i], err = cw.write(&writes[i], &prep[i]); err == nil {
+				err = stream.write()
+			}
+			if err != nil {
+				return stream.close(err)
 			}
 			countOutcome(&counts, results[i].Outcome)
 		}
-		cw.queue()
+		if err := stream.close(nil); err != nil {
+			return err
+		}
+		if err := cw.copyRows(); err != nil {
+			return err
+		}
 		counts.Rejected = int64(len(rejects))
-		if len(rejects) > 0 {
-			ln, code, reason, raw := make([]int64, len(rejects)), make([]string, len(rejects)), make([]string, len(rejects)), make([]string, len(rejects))
-			for i, r := range rejects {
-				ln[i], code[i], reason[i] = r.Line, r.Code, r.Reason
-				if r.Raw != nil {
-					raw[i] = mustJSON(r.Raw)
-				}
+		rc := db.copyBuf()
+		for _, r := range rejects {
+			rc.row(6)
+			rc.text(wsID)
+			rc.text(importID)
+			rc.int8(r.Line)
+			rc.text(r.Code)
+			rc.text(r.Reason)
+			if r.Raw != nil {
+				rc.text(mustJSON(r.Raw))
+			} else {
+				rc.text("")
 			}
-			tx.queue(`INSERT INTO import_rejects (workspace_id, import_id, line, code, reason, raw)
-				SELECT $1::text, $2::text, * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[])`, wsID, importID, ln, code, reason, raw)
+		}
+		if err := tx.copyFrom("import_rejects", "workspace_id, import_id, line, code, reason, raw", rc); err != nil {
+			return err
 		}
 		tx.queue(`UPDATE imports SET state = 'running', started_at = COALESCE(started_at, $1), rows = rows + $2, created = created + $3,
 			changed = changed + $4, unchanged = unchanged + $5, superseded = superseded + $6, skipped = skipped + $7, rejected = rejected + $8,

@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"slices"
 	"strconv"
 
 	"github.com/consentd/consentd"
@@ -25,12 +28,34 @@ type logState struct {
 	// tx. Each append needs only these (see headSQL).
 	hashes map[int64]tlog.Hash
 
+	// bulk makes flush COPY the rows rather than insert them from arrays:
+	// set by the requests that append thousands of entries (ImportBatch).
+	bulk bool
+
+	// copied counts the entries (from the first) that a request of tx
+	// has written already (see streamLog); flush writes the others.
+	copied int
+
 	// Rows to insert at commit, as columns.
-	seq, at        []int64
-	typ, subject   []string
-	data, leafHash [][]byte
-	idx            []int64
-	hash           [][]byte
+	seq, at      []int64
+	typ, subject []string
+	data         [][]byte
+	leafHash     []tlog.Hash
+	idx          []int64
+	hash         []tlog.Hash
+}
+
+// grow makes room for n more entries, and their hashes (about two each).
+func (l *logState) grow(n int) {
+	hashes := make(map[int64]tlog.Hash, len(l.hashes)+2*n)
+	for idx, h := range l.hashes {
+		hashes[idx] = h
+	}
+	l.hashes = hashes
+	l.seq, l.at = slices.Grow(l.seq, n), slices.Grow(l.at, n)
+	l.typ, l.subject = slices.Grow(l.typ, n), slices.Grow(l.subject, n)
+	l.data, l.leafHash = slices.Grow(l.data, n), slices.Grow(l.leafHash, n)
+	l.idx, l.hash = slices.Grow(l.idx, 2*n), slices.Grow(l.hash, 2*n)
 }
 
 // logMark is how far a log in a transaction had got, to go back to when a
@@ -39,14 +64,17 @@ type logMark struct {
 	size, version int64
 	entries       int
 	hashes        int
+	copied        int
 }
 
 func (l *logState) mark() logMark {
-	return logMark{size: l.size, version: l.version, entries: len(l.seq), hashes: len(l.idx)}
+	return logMark{size: l.size, version: l.version, entries: len(l.seq), hashes: len(l.idx), copied: l.copied}
 }
 
-// reset forgets the entries and hashes appended since m.
+// reset forgets the entries and hashes appended since m, and that those
+// written since m were (the savepoint's rollback undoes them).
 func (l *logState) reset(m logMark) {
+	l.copied = m.copied
 	for _, idx := range l.idx[m.hashes:] {
 		delete(l.hashes, idx)
 	}
@@ -148,14 +176,14 @@ func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 	for i, h := range hashes {
 		l.hashes[base+int64(i)] = h
 		l.idx = append(l.idx, base+int64(i))
-		l.hash = append(l.hash, h[:])
 	}
+	l.hash = append(l.hash, hashes...)
 	l.seq = append(l.seq, e.Seq)
 	l.at = append(l.at, nanos(e.At))
 	l.typ = append(l.typ, e.Type)
 	l.subject = append(l.subject, e.Subject)
 	l.data = append(l.data, data)
-	l.leafHash = append(l.leafHash, hashes[0][:])
+	l.leafHash = append(l.leafHash, hashes[0])
 	l.size = e.Seq
 	return e.Seq, nil
 }
@@ -188,18 +216,157 @@ func (l *logState) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// flush queues the inserts of the appended entries and hashes, and the
-// notification of the new log size on Channel, "<workspace id>:<last seq>",
-// which PostgreSQL delivers at commit (once per transaction and workspace).
-func (l *logState) flush() {
+// flush writes the appended entries and hashes, queued as inserts from
+// arrays or, for a bulk log, copied (round trips of their own), and queues
+// the notification of the new log size on Channel, "<workspace id>:<last
+// seq>", which PostgreSQL delivers at commit (once per transaction and
+// workspace).
+func (l *logState) flush() error {
 	if len(l.seq) == 0 {
-		return
+		return nil
 	}
-	l.tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, l.idx, l.hash)
-	l.tx.queue(`INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash)
+	tx := l.tx
+	seq, at, typ, subject, data, leafHash := l.seq[l.copied:], l.at[l.copied:], l.typ[l.copied:], l.subject[l.copied:], l.data[l.copied:], l.leafHash[l.copied:]
+	switch {
+	case l.bulk:
+		c := tx.db.copyBuf()
+		for i, idx := range l.idx {
+			c.row(3)
+			c.text(l.wsID)
+			c.int8(idx)
+			c.bytea(l.hash[i][:])
+		}
+		if err := tx.copyFrom("log_hashes", "workspace_id, idx, hash", c); err != nil {
+			return err
+		}
+		c = tx.db.copyBuf()
+		for i := l.copied; i < len(l.seq); i++ {
+			l.entryRow(c, i)
+		}
+		if err := tx.copyFrom("log_entries", logEntryCols, c); err != nil {
+			return err
+		}
+	default:
+		tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, l.idx, hashBytes(l.hash))
+		if len(seq) > 0 {
+			tx.queue(`INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash)
 		SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])`,
-		l.wsID, l.seq, l.at, l.typ, l.subject, l.data, l.leafHash)
-	l.tx.queue(`SELECT pg_notify($1, $2)`, Channel, l.wsID+":"+strconv.FormatInt(l.size, 10))
+				l.wsID, seq, at, typ, subject, data, hashBytes(leafHash))
+		}
+	}
+	tx.queue(`SELECT pg_notify($1, $2)`, Channel, l.wsID+":"+strconv.FormatInt(l.size, 10))
+	return nil
+}
+
+const logEntryCols = "workspace_id, seq, at, type, subject, data, leaf_hash"
+
+// entryRow adds entry i to c, as a row of log_entries (logEntryCols).
+func (l *logState) entryRow(c *copyBuf, i int) {
+	c.row(7)
+	c.text(l.wsID)
+	c.int8(l.seq[i])
+	c.int8(l.at[i])
+	c.text(l.typ[i])
+	c.text(l.subject[i])
+	c.bytea(l.data[i])
+	c.bytea(l.leafHash[i][:])
+}
+
+// logStream copies a log's entries into log_entries while a request
+// appends them, so that the server stores them while the client computes
+// the next (the client and the server share the machine's cores). Until it
+// is closed it holds tx's connection: nothing else may use it.
+type logStream struct {
+	l    *logState
+	c    *copyBuf
+	pw   *io.PipeWriter
+	done chan error
+	rows int64
+}
+
+// streamLog sends what is queued and starts copying the workspace's log
+// entries not written yet, and those appended until close.
+func (tx *Tx) streamLog(wsID string) (*logStream, error) {
+	l, err := tx.log(wsID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.send(); err != nil {
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	s := &logStream{l: l, c: tx.db.copyBuf(), pw: pw, done: make(chan error, 1)}
+	tx.trips++
+	conn := tx.conn.Conn().PgConn()
+	go func() {
+		tag, err := conn.CopyFrom(tx.ctx, pr, `COPY log_entries (`+logEntryCols+`) FROM STDIN (FORMAT binary)`)
+		if err == nil && tag.RowsAffected() != s.rows {
+			err = fmt.Errorf("%d rows of %d", tag.RowsAffected(), s.rows)
+		}
+		if err != nil {
+			err = fmt.Errorf("copy into log_entries: %w", err)
+		} else {
+			err = io.ErrClosedPipe // nothing more is read
+		}
+		pr.CloseWithError(err)
+		s.done <- err
+	}()
+	return s, nil
+}
+
+// streamChunk is how much of the entries' data logStream gathers before
+// handing it to the connection.
+const streamChunk = 256 << 10
+
+// write copies the entries appended since the last call, or gathers them
+// until there are streamChunk bytes.
+func (s *logStream) write() error {
+	l := s.l
+	for ; l.copied < len(l.seq); l.copied++ {
+		l.entryRow(s.c, l.copied)
+		s.rows++
+	}
+	if len(s.c.b) < streamChunk {
+		return nil
+	}
+	_, err := s.pw.Write(s.c.b)
+	s.c.b = s.c.b[:0]
+	return err
+}
+
+// close ends the copy and returns its error: with err non-nil, the copy is
+// abandoned (and err returned) once the server has stopped reading.
+func (s *logStream) close(err error) error {
+	defer func() {
+		if cap(s.c.b) <= 64<<20 {
+			s.l.tx.db.copyBufs.Put(s.c)
+		}
+	}()
+	if err == nil {
+		if err = s.write(); err == nil {
+			s.c.b = binary.BigEndian.AppendUint16(s.c.b, 0xffff) // trailer: -1
+			_, err = s.pw.Write(s.c.b)
+		}
+	}
+	if err != nil { // the request's, or the copy's (which a write returns)
+		s.pw.CloseWithError(err)
+		<-s.done
+		return err
+	}
+	s.pw.Close()
+	if derr := <-s.done; derr != io.ErrClosedPipe {
+		return derr
+	}
+	return nil
+}
+
+// hashBytes returns the hashes as byte slices (into hs).
+func hashBytes(hs []tlog.Hash) [][]byte {
+	out := make([][]byte, len(hs))
+	for i := range hs {
+		out[i] = hs[i][:]
+	}
+	return out
 }
 
 // appended returns the entries tx appended, per workspace.
@@ -211,7 +378,7 @@ func (tx *Tx) appended() map[string][]consentd.LogRecord {
 		}
 		recs := make([]consentd.LogRecord, len(l.seq))
 		for i := range l.seq {
-			recs[i] = consentd.LogRecord{Seq: l.seq[i], LeafHash: l.leafHash[i], Entry: l.data[i]}
+			recs[i] = consentd.LogRecord{Seq: l.seq[i], LeafHash: l.leafHash[i][:], Entry: l.data[i]}
 		}
 		out[wsID] = recs
 	}
