@@ -92,13 +92,7 @@ func testErasedPlaintext(t *testing.T, s Store) {
 			t.Fatalf("AddSuppression(%s) = %v", in.ContactPoint, err)
 		}
 	}
-	var exported []string
-	if err := s.ExportConsents(e.ctx, e.ws, time.Time{}, func(c *consentd.Consent) error {
-		exported = append(exported, c.ContactPoint)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	exported := e.exported()
 	sort.Strings(exported)
 	if strings.Join(exported, " ") != "kept@example.com other@example.com" {
 		t.Errorf("export after erasure = %v; want kept@ and other@, not the erased address", exported)
@@ -119,4 +113,18 @@ func testErasedPlaintext(t *testing.T, s Store) {
 	if _, err := s.Consent(e.ctx, e.ws, "gone@example.com#newsletter:email", time.Time{}); err != nil {
 		t.Errorf("Consent(erased) = %v; want the hashed consent kept as proof", err)
 	}
+}
+
+// exported returns the contact points of the workspace's export, in its
+// order.
+func (e *env) exported() []string {
+	e.t.Helper()
+	var out []string
+	if err := e.s.ExportConsents(e.ctx, e.ws, time.Time{}, func(c *consentd.Consent) error {
+		out = append(out, c.ContactPoint)
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
 }
