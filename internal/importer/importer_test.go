@@ -349,6 +349,87 @@ func TestResume(t *testing.T) {
 	})
 }
 
+// TestResumeAfterCatalogChange: an import stopped while a tenth of its rows
+// are rejected for an unknown purpose, resumed after the purpose was
+// created: every row is counted once, the rows committed before stay as
+// they were (rejected), and every other row is written. The order of the
+// entries does not depend on the catalog, or a resumed import would skip
+// rows it never wrote.
+func TestResumeAfterCatalogChange(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) store) {
+		const n = 3000
+		var b bytes.Buffer
+		b.WriteString(strings.Join(importer.NativeColumns, ",") + "\n")
+		purposeOf := func(i int) string {
+			if i%10 == 0 {
+				return "later"
+			}
+			return "newsletter"
+		}
+		at := time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range n {
+			fmt.Fprintf(&b, "user%d@example.com,email,%s,,opted_in,%s,import,crm,,,,\n", i/2, purposeOf(i), at.Add(time.Duration(i)*time.Second).Format(time.RFC3339))
+		}
+		path := filepath.Join(t.TempDir(), "later.csv")
+		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db := open(t)
+		ws := workspace(t, db, "later")
+		ctx, cancel := context.WithCancel(t.Context())
+		batches := 0
+		e := &importer.Engine{Store: db, BatchSize: 250, SortMemory: 16 << 10, Progress: func(*consentd.Import) {
+			if batches++; batches == 4 {
+				cancel()
+			}
+		}}
+		half, _, err := e.Import(ctx, ws, spec("native"), path)
+		if !errors.Is(err, context.Canceled) || half.Rejected == 0 || half.Committed >= n {
+			t.Fatalf("interrupted Import() = %+v, %v; want canceled with some rows rejected", half, err)
+		}
+		if err := db.PutPurpose(t.Context(), ws, &consentd.Purpose{ID: "later", Name: "Later", Type: consentd.Commercial,
+			Channels: map[string]consentd.ChannelSetting{"email": {}}}, true, "test"); err != nil {
+			t.Fatal(err)
+		}
+		e.Progress = nil
+		full, _, err := e.Import(t.Context(), ws, spec("native"), path)
+		if err != nil || full.State != consentd.ImportSucceeded || full.Rows != n || full.Rejected != half.Rejected {
+			t.Fatalf("resumed Import() = %+v, %v; want succeeded, %d rows, the %d rejects of the first run", full, err, n, half.Rejected)
+		}
+		rejected := map[int64]bool{}
+		if err := db.ImportRejects(t.Context(), ws, full.ID, func(r *consentd.ImportReject) error {
+			if r.Code != consentd.EUNKNOWNPURPOSE {
+				t.Errorf("reject of line %d: %s; want %s", r.Line, r.Code, consentd.EUNKNOWNPURPOSE)
+			}
+			rejected[r.Line] = true
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{}
+		for i := range n {
+			if !rejected[int64(i+2)] { // line 1 is the header
+				want[fmt.Sprintf("user%d@example.com#%s:email", i/2, purposeOf(i))] = true
+			}
+		}
+		got := map[string]bool{}
+		if err := db.ExportConsents(t.Context(), ws, time.Time{}, func(c *consentd.Consent) error {
+			got[c.ID] = true
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for id := range want {
+			if !got[id] {
+				t.Errorf("consent %s was never written", id)
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%d consents; want %d", len(got), len(want))
+		}
+	})
+}
+
 // TestErased: an import never resurrects an erased contact point.
 func TestErased(t *testing.T) {
 	backends(t, func(t *testing.T, open func(t *testing.T) store) {

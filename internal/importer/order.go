@@ -9,14 +9,22 @@ import (
 )
 
 // This file puts an import's entries in the order they are written: by
-// contact point hash and channel type, the key order of the stored
-// consents, contact points and log subjects, so that each batch touches a
-// narrow range of every index instead of pages all over it (DESIGN.md
-// section 10: a bulk load in key order is what keeps an import near the
-// backend's raw insert rate once the tables outgrow the cache). Entries of
-// one consent keep their file order, so the write path sees them as the
-// API would; entries with no key (rejects, skips, writes the write path
-// will refuse) come first, in file order.
+// contact point hash, the key order of the stored consents, contact points
+// and log subjects, so that each batch touches a narrow range of every
+// index instead of pages all over it (DESIGN.md section 10: a bulk load in
+// key order is what keeps an import near the backend's raw insert rate once
+// the tables outgrow the cache). The entries of one contact point keep
+// their file order, so the write path sees each consent's writes as the
+// API would; entries with no contact point to hash (rejects, skips,
+// addresses that do not normalize) come first, in file order.
+//
+// A resumed import skips the entries committed before, by position in this
+// order, so the order must not depend on what may change between a run
+// and its resume: it depends on the file, the workspace's secret and
+// default region (phone numbers), and not on the catalog (but for a write
+// named only by a channel type whose kind the address's shape guesses
+// wrong). A row rejected for an unknown purpose keeps its place after the
+// purpose is created.
 
 // entry is one unit of an import: a consent write, a reject or a skip.
 type entry struct {
@@ -41,26 +49,29 @@ type keyer struct {
 	buf    []byte
 }
 
-// keyFar is the "now" of the keys' validation: the check that captured_at
-// is not in the future depends on when the import runs, and the order of a
-// resumed import must not.
-var keyFar = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // key returns the sort key of the seq-th entry: 1, the contact point
-// hash, the channel type id, 0, seq for a write the write path can place;
-// 0, seq otherwise.
+// hash, seq for a write whose contact point normalizes; 0, seq otherwise.
+// The kind comes from the write's channel, else from its channel type
+// when the catalog resolves it, else from the address's shape.
 func (k *keyer) key(e *entry, seq uint64) []byte {
 	b := k.buf[:0]
 	if e.kind == entryWrite {
-		w := e.write
-		if ct, cp, err := consentd.PrepareWrite(k.opt.Catalog, k.opt.DefaultRegion, &w, keyFar); err == nil {
-			h := consentd.ContactPointHash(k.secret, consentd.KindOf(ct.Channel), cp)
+		w := &e.write
+		kind := consentd.GuessKind(w.Channel, w.ContactPoint)
+		if w.Channel == "" && w.ChannelType != "" {
+			if ct, err := k.opt.Catalog.ResolveID(w.ChannelType); err == nil {
+				kind = consentd.KindOf(ct.Channel)
+			}
+		}
+		if cp, err := consentd.Normalize(kind, w.ContactPoint, k.opt.DefaultRegion); err == nil {
+			h := consentd.ContactPointHash(k.secret, kind, cp)
 			b = append(b, 1)
 			b = append(b, h[:]...)
-			b = append(b, ct.ID...)
 		}
 	}
-	b = append(b, 0)
+	if len(b) == 0 {
+		b = append(b, 0)
+	}
 	b = binary.BigEndian.AppendUint64(b, seq)
 	k.buf = b
 	return b
