@@ -296,7 +296,6 @@ type progress struct {
 	last    time.Time
 	printed bool
 	writing bool // the writes began: their first progress shows at once
-	line    string
 }
 
 func (m *Main) newProgress(total int64) *progress {

@@ -96,7 +96,7 @@ func TestPostLinkPreferences(t *testing.T) {
 	if !strings.HasPrefix(a.URL, "https://consent.example.com/p/") || a.ListUnsubscribe != "<"+a.URL+">" || a.ListUnsubscribePost != "" {
 		t.Errorf("preference link without channel type = %+v; want /p/, List-Unsubscribe to the page, no one-click", a)
 	}
-	if a.ExpiresAt == nil || a.ExpiresAt.Sub(time.Now()) > time.Hour+time.Minute || a.ExpiresAt.Sub(time.Now()) < 59*time.Minute {
+	if a.ExpiresAt == nil || time.Until(*a.ExpiresAt) > time.Hour+time.Minute || time.Until(*a.ExpiresAt) < 59*time.Minute {
 		t.Errorf("expires_at = %v; want in an hour", a.ExpiresAt)
 	}
 	if c, err := keys.Verify(a.Token, time.Now()); err != nil || c.CPKind != "phone" || c.Kind != "preferences" {

@@ -221,7 +221,7 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 		size = DefaultBatchSize
 	}
 	actor := "import:" + im.ID
-	b := batch{size: size}
+	var b batch
 	b.reset()
 	var n int64 // entries in order
 	var ent entry
@@ -322,7 +322,6 @@ func (e *Engine) flush(ctx context.Context, wsID, id, actor string, b *batch) er
 
 // batch is what goes into one transaction.
 type batch struct {
-	size     int
 	entries  int
 	writes   []consentd.ConsentWrite
 	lines    []int64

@@ -70,7 +70,6 @@ type recordsReader struct {
 	cr     *csv.Reader
 	header []string
 	prg    *rules.Program
-	origin string
 }
 
 func openRecords(r io.Reader, mapping string) (Reader, error) {

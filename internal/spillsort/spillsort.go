@@ -28,7 +28,6 @@ type Sorter struct {
 	arena []byte
 	offs  []uint32 // start of each record in arena
 	runs  []*os.File
-	n     int64
 	done  bool
 }
 
@@ -41,9 +40,6 @@ func New(dir string, limit int) *Sorter {
 	}
 	return &Sorter{dir: dir, limit: limit}
 }
-
-// Len is the number of records added.
-func (s *Sorter) Len() int64 { return s.n }
 
 // Add adds a record; key and value are copied.
 func (s *Sorter) Add(key, value []byte) error {
@@ -64,7 +60,6 @@ func (s *Sorter) Add(key, value []byte) error {
 	s.arena = append(s.arena, key...)
 	s.arena = binary.AppendUvarint(s.arena, uint64(len(value)))
 	s.arena = append(s.arena, value...)
-	s.n++
 	return nil
 }
 
