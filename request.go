@@ -152,7 +152,7 @@ type RequestResult struct {
 	Unchanged      int      `json:"unchanged" doc:"consents already opted out at that time"`
 	Superseded     int      `json:"superseded" doc:"consents captured after the request was received, which stand (the suppression still blocks commercial and tracking messages)"`
 	ConsentIDs     []string `json:"consent_ids" doc:"the consents written; a contact point erased since shows as its hash"`
-	SuppressionIDs []string `json:"suppression_ids" doc:"the do_not_contact suppressions, one per contact point (an existing one is reused)"`
+	SuppressionIDs []string `json:"suppression_ids" doc:"the suppressions, one per contact point (an existing one is reused): do_not_contact for a withdraw request, erased for an erase request"`
 }
 
 // RequestError is one failed attempt at a request.
