@@ -165,7 +165,7 @@ func (tx *Tx) ensureSuppression(wsID string, hash [32]byte, kind consentd.Contac
 	if reason == consentd.SuppressErased {
 		// Erasure deletes the plaintext, also when the address was erased
 		// before and given again since.
-		tx.queue(`DELETE FROM contact_points WHERE workspace_id = $1 AND hash = $2`, wsID, hash[:])
+		tx.erase(wsID, hash, cp)
 		cp, s.ContactPoint = "", ""
 	}
 	err := tx.QueryRow(tx.ctx, `SELECT id, note, created_at, seq FROM suppressions

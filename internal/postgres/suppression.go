@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strings"
 
 	"github.com/consentd/consentd"
 )
@@ -45,7 +46,7 @@ func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.Suppr
 		// Erasure deletes the plaintext and keeps the proof (DESIGN.md
 		// section 3): the hash in the log, the consents and the suppression.
 		if s.Reason == consentd.SuppressErased {
-			tx.queue(`DELETE FROM contact_points WHERE workspace_id = $1 AND hash = $2`, wsID, hash[:])
+			tx.erase(wsID, hash, cp)
 		} else {
 			tx.queue(`INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, wsID, hash[:], string(in.Kind), cp)
 		}
@@ -99,4 +100,22 @@ func (db *DB) DeleteSuppression(ctx context.Context, wsID, id, actor string) err
 		_, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionLifted, Subject: consentd.HashedConsentID(h, "*"), Before: before, Actor: actor})
 		return err
 	})
+}
+
+// erase queues the deletion of what is held of a contact point's
+// plaintext: its row in contact_points, and the fields of import rejects
+// that name it (matched case-insensitively as the address was written; a
+// phone number written another way than its normalized form is not found).
+func (tx *Tx) erase(wsID string, hash [32]byte, cp string) {
+	tx.queue(`DELETE FROM contact_points WHERE workspace_id = $1 AND hash = $2`, wsID, hash[:])
+	if cp != "" {
+		tx.queue(`UPDATE import_rejects SET raw = '' WHERE workspace_id = $1 AND raw != '' AND lower(raw) LIKE $2 ESCAPE '\'`,
+			wsID, likeContains(strings.ToLower(cp)))
+	}
+}
+
+// likeContains is a LIKE pattern (ESCAPE '\') that matches strings
+// containing s.
+func likeContains(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
 }

@@ -128,7 +128,7 @@ func (tx *Tx) ensureSuppression(wsID string, hash [32]byte, kind consentd.Contac
 	if reason == consentd.SuppressErased {
 		// Erasure deletes the plaintext, also when the address was erased
 		// before and given again since.
-		if _, err := tx.ExecContext(tx.ctx, `DELETE FROM contact_points WHERE workspace_id = ? AND hash = ?`, wsID, hash[:]); err != nil {
+		if err := tx.erase(wsID, hash, cp); err != nil {
 			return nil, err
 		}
 		cp, s.ContactPoint = "", ""

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"strings"
 
 	"github.com/consentd/consentd"
 )
@@ -42,7 +43,7 @@ func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.Suppr
 		// Erasure deletes the plaintext and keeps the proof (DESIGN.md
 		// section 3): the hash in the log, the consents and the suppression.
 		if s.Reason == consentd.SuppressErased {
-			_, err = tx.ExecContext(tx.ctx, `DELETE FROM contact_points WHERE workspace_id = ? AND hash = ?`, wsID, hash[:])
+			err = tx.erase(wsID, hash, cp)
 		} else {
 			err = tx.putContactPoint(wsID, hash[:], in.Kind, cp)
 		}
@@ -101,4 +102,26 @@ func (db *DB) DeleteSuppression(ctx context.Context, wsID, id, actor string) err
 		_, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionLifted, Subject: consentd.HashedConsentID(h, "*"), Before: before, Actor: actor})
 		return err
 	})
+}
+
+// erase deletes what is held of a contact point's plaintext: its row in
+// contact_points, and the fields of import rejects that name it (matched
+// case-insensitively as the address was written; a phone number written
+// another way than its normalized form is not found).
+func (tx *Tx) erase(wsID string, hash [32]byte, cp string) error {
+	if _, err := tx.ExecContext(tx.ctx, `DELETE FROM contact_points WHERE workspace_id = ? AND hash = ?`, wsID, hash[:]); err != nil {
+		return err
+	}
+	if cp == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(tx.ctx, `UPDATE import_rejects SET raw = '' WHERE workspace_id = ? AND raw != '' AND lower(raw) LIKE ? ESCAPE '\'`,
+		wsID, likeContains(strings.ToLower(cp)))
+	return err
+}
+
+// likeContains is a LIKE pattern (ESCAPE '\') that matches strings
+// containing s.
+func likeContains(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
 }

@@ -83,6 +83,19 @@ func testErasedPlaintext(t *testing.T, s Store) {
 	if _, err := s.WriteConsents(e.ctx, e.ws, writes, "test"); err != nil {
 		t.Fatal(err)
 	}
+	// An import's rejected rows keep the row's fields; one names the
+	// address to be erased.
+	im, _, err := s.CreateImport(e.ctx, e.ws, consentd.ImportSpec{Format: "native", SHA256: strings.Repeat("cd", 32), Name: "f.csv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rejects := []consentd.ImportReject{
+		{Line: 2, Code: consentd.EUNKNOWNPURPOSE, Reason: "unknown purpose", Raw: []string{"GONE@example.com", "email", "nope"}},
+		{Line: 3, Code: consentd.EUNKNOWNPURPOSE, Reason: "unknown purpose", Raw: []string{"kept@example.com", "email", "nope"}},
+	}
+	if _, err := s.ImportBatch(e.ctx, e.ws, im.ID, nil, nil, rejects, consentd.ImportProgress{Counts: consentd.ImportCounts{Rows: 2}, Committed: 2}, "test"); err != nil {
+		t.Fatal(err)
+	}
 	for _, in := range []consentd.SuppressionInput{
 		{ContactPoint: " Gone@Example.com ", Reason: consentd.SuppressErased},
 		{ContactPoint: "kept@example.com", Reason: consentd.SuppressDoNotContact},
@@ -112,6 +125,16 @@ func testErasedPlaintext(t *testing.T, s Store) {
 	}
 	if _, err := s.Consent(e.ctx, e.ws, "gone@example.com#newsletter:email", time.Time{}); err != nil {
 		t.Errorf("Consent(erased) = %v; want the hashed consent kept as proof", err)
+	}
+	var raws []string
+	if err := s.ImportRejects(e.ctx, e.ws, im.ID, func(r *consentd.ImportReject) error {
+		raws = append(raws, strings.Join(r.Raw, ","))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(raws, " | ") != " | kept@example.com,email,nope" {
+		t.Errorf("rejects after erasure = %q; want the erased address's row without its fields, the other kept", raws)
 	}
 }
 
