@@ -9,7 +9,7 @@ import (
 const (
 	RequestWithdraw = "withdraw" // opt out everywhere for a party or a contact point
 	RequestErase    = "erase"    // withdraw, then delete the plaintext and suppress (erased); the hashed proof stays
-	RequestAccess   = "access"   // not supported yet
+	RequestAccess   = "access"   // changes nothing; GET /v1/requests/{id}/report shows what is held
 )
 
 // Regulations a data-subject request is made under; each sets its due date.
@@ -24,10 +24,6 @@ const (
 	RequestCompleted = "completed" // done; Result says what was done
 	RequestFailed    = "failed"    // the worker gave up after MaxRequestAttempts; Errors says why
 )
-
-// ENOTSUPPORTED is the error code of a valid request the server does not
-// support yet, such as an access request.
-const ENOTSUPPORTED = "not_supported"
 
 // Log entry types of data-subject requests. A request's opt-outs and
 // suppressions are logged as any others are, with source type dsr and the
@@ -53,7 +49,7 @@ func RequestRetryDelay(attempts int) time.Duration {
 
 // RequestInput is a data-subject request as a client files it.
 type RequestInput struct {
-	Type         string           `json:"type" enum:"withdraw,erase,access" doc:"withdraw opts out everywhere and suppresses (do_not_contact); erase also deletes the plaintext (suppression erased, every purpose); access is refused with code not_supported"`
+	Type         string           `json:"type" enum:"withdraw,erase,access" doc:"withdraw opts out everywhere and suppresses (do_not_contact); erase also deletes the plaintext (suppression erased, every purpose); access changes nothing, and its report (GET /v1/requests/{id}/report) shows what is held"`
 	PartyID      string           `json:"party_id,omitempty" doc:"the party whose every contact point the request covers; or contact_point"`
 	ContactPoint string           `json:"contact_point,omitempty" doc:"one contact point the request covers; or party_id"`
 	Kind         ContactPointKind `json:"kind,omitempty" enum:"email,phone,custom" doc:"how to normalize contact_point; default guessed: email with @, phone with a leading + or digit, custom otherwise"`
@@ -64,7 +60,7 @@ type RequestInput struct {
 
 // Validate checks a request's fields that need no store: it fills in
 // ReceivedAt (now) and Kind (guessed) and returns an *Error naming the
-// field: ENOTSUPPORTED for access requests, EINVALID,
+// field: EINVALID,
 // EFUTURECAPTUREDAT or EINVALIDTIME otherwise. The contact point itself is
 // checked when it is normalized.
 func (in *RequestInput) Validate(now time.Time) error {
@@ -73,9 +69,7 @@ func (in *RequestInput) Validate(now time.Time) error {
 	}
 	in.ReceivedAt = in.ReceivedAt.UTC()
 	switch in.Type {
-	case RequestWithdraw, RequestErase:
-	case RequestAccess:
-		return FieldErrorf(ENOTSUPPORTED, "type", "%s requests are not supported yet; withdraw and erase are", in.Type)
+	case RequestWithdraw, RequestErase, RequestAccess:
 	default:
 		return FieldErrorf(EINVALID, "type", "type must be withdraw, erase or access")
 	}
@@ -153,6 +147,18 @@ type RequestResult struct {
 	Superseded     int      `json:"superseded" doc:"consents captured after the request was received, which stand (the suppression still blocks commercial and tracking messages)"`
 	ConsentIDs     []string `json:"consent_ids" doc:"the consents written; a contact point erased since shows as its hash"`
 	SuppressionIDs []string `json:"suppression_ids" doc:"the suppressions, one per contact point (an existing one is reused): do_not_contact for a withdraw request, erased for an erase request"`
+}
+
+// AccessReport is what consentd holds on the subject of an access request
+// (GET /v1/requests/{id}/report), read when the report is: the party, every
+// consent with its history and the suppressions that the request's result
+// names. A contact point erased since is left out.
+type AccessReport struct {
+	Request      *Request               `json:"request"`
+	Party        *Party                 `json:"party,omitempty"`
+	Consents     []*Consent             `json:"consents"`
+	History      map[string][]LogRecord `json:"history" doc:"each consent's log entries, oldest first, by consent id"`
+	Suppressions []*Suppression         `json:"suppressions"`
 }
 
 // RequestError is one failed attempt at a request.

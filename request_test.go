@@ -50,7 +50,6 @@ func TestRequestInputValidate(t *testing.T) {
 		code  string
 		field string
 	}{
-		{"access", consentd.RequestInput{Type: "access", PartyID: "p", Regulation: "gdpr"}, consentd.ENOTSUPPORTED, "type"},
 		{"unknown type", consentd.RequestInput{Type: "forget", PartyID: "p", Regulation: "gdpr"}, consentd.EINVALID, "type"},
 		{"no type", consentd.RequestInput{PartyID: "p", Regulation: "gdpr"}, consentd.EINVALID, "type"},
 		{"bad regulation", consentd.RequestInput{Type: "withdraw", PartyID: "p", Regulation: "lgpd"}, consentd.EINVALID, "regulation"},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,8 @@ func (s *Server) inboundRoutes() []route {
 			append([]openapi.Param{{Name: "state", Enum: []string{"pending", "completed", "failed"}}}, page...)), readers, s.listRequests},
 		{op("GET", "/v1/requests/{id}", "A data-subject request: its state, due date, result and errors", "requests",
 			nil, consentd.Request{}, 0, id), readers, s.getRequest},
+		{op("GET", "/v1/requests/{id}/report", "The report of a completed access request: what is held on its subject, as it is now", "requests",
+			nil, consentd.AccessReport{}, 0, id), readers, s.accessReport},
 	}
 }
 
@@ -224,6 +227,55 @@ func (s *Server) getRequest(w http.ResponseWriter, r *http.Request, k *consentd.
 		return err
 	}
 	writeJSON(w, 200, req)
+	return nil
+}
+
+// accessReport is GET /v1/requests/{id}/report: the party, the consents
+// with their history and the suppressions an access request found, read
+// now (a contact point erased since is left out).
+func (s *Server) accessReport(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	ctx, ws := r.Context(), k.WorkspaceID
+	req, err := s.DB.Request(ctx, ws, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	switch {
+	case req.Type != consentd.RequestAccess:
+		return consentd.Errorf(consentd.ENOTFOUND, "only an access request has a report; this is a %s request", req.Type)
+	case req.State != consentd.RequestCompleted || req.Result == nil:
+		return consentd.Errorf(consentd.ECONFLICT, "the request is %s: its report is there once it is completed", req.State)
+	}
+	rep := &consentd.AccessReport{Request: req, Consents: []*consentd.Consent{}, History: map[string][]consentd.LogRecord{},
+		Suppressions: []*consentd.Suppression{}}
+	if req.PartyID != "" {
+		if rep.Party, err = s.DB.Party(ctx, ws, req.PartyID); err != nil && consentd.ErrorCode(err) != consentd.ENOTFOUND {
+			return err
+		}
+	}
+	for _, id := range req.Result.ConsentIDs {
+		c, err := s.DB.Consent(ctx, ws, id, time.Time{})
+		switch consentd.ErrorCode(err) {
+		case "":
+		case consentd.ENOTFOUND, consentd.EINVALIDCONTACTPOINT:
+			continue // erased since: the id names a hash
+		default:
+			return err
+		}
+		if rep.History[id], err = s.DB.ConsentHistory(ctx, ws, id); err != nil {
+			return err
+		}
+		rep.Consents = append(rep.Consents, c)
+	}
+	sups, err := s.DB.Suppressions(ctx, ws)
+	if err != nil {
+		return err
+	}
+	for _, sup := range sups {
+		if slices.Contains(req.Result.SuppressionIDs, sup.ID) {
+			rep.Suppressions = append(rep.Suppressions, sup)
+		}
+	}
+	writeJSON(w, 200, rep)
 	return nil
 }
 

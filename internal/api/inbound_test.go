@@ -410,7 +410,6 @@ func TestRequestsOverHTTP(t *testing.T) {
 		code   string
 		field  string
 	}{
-		{"access", `{"type":"access","party_id":"p2","regulation":"ccpa"}`, 422, consentd.ENOTSUPPORTED, "type"},
 		{"unknown type", `{"type":"delete","party_id":"p2","regulation":"gdpr"}`, 422, consentd.EINVALID, "type"},
 		{"unknown regulation", `{"type":"withdraw","party_id":"p2","regulation":"pipeda"}`, 422, consentd.EINVALID, "regulation"},
 		{"no subject", `{"type":"withdraw","regulation":"gdpr"}`, 422, consentd.EINVALID, "party_id"},
@@ -562,4 +561,49 @@ func mustAdmin(t *testing.T, db *sqlite.DB, wsID string) string {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// TestAccessReportOverHTTP: an access request changes nothing; once the
+// worker completed it, its report shows the party, each consent with its
+// history and the suppressions, and leaves out an address erased since.
+func TestAccessReportOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	w, read, admin := e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleRead), e.a.key(consentd.RoleAdmin)
+	t0 := time.Now().Add(-time.Hour)
+	e.must("PUT", "/v1/parties/p3", w, `{"contact_points":[{"kind":"email","value":"jane@example.com"},{"kind":"email","value":"old@example.com"}]}`, 200)
+	e.must("POST", "/v1/consents", w, write("jane@example.com", "newsletter", "", "email", "opted_in", t0), 201)
+	e.must("POST", "/v1/consents", w, write("jane@example.com", "newsletter", "", "email", "opted_out", t0.Add(time.Minute)), 200)
+	e.must("POST", "/v1/consents", w, write("old@example.com", "newsletter", "", "email", "opted_in", t0), 201)
+	var req requestJSON
+	e.must("POST", "/v1/requests", w, `{"type":"access","party_id":"p3","regulation":"gdpr"}`, 201).decode(t, &req)
+	if res := e.do("GET", "/v1/requests/"+req.ID+"/report", read, nil); res.status != 409 || res.problem(t).Code != consentd.ECONFLICT {
+		t.Errorf("GET report of a pending request = %s; want 409 conflict", res)
+	}
+	size := e.logSize(read)
+	if n, err := e.api.ProcessRequests(context.Background()); err != nil || n != 1 {
+		t.Fatalf("ProcessRequests() = %d, %v", n, err)
+	}
+	if n := e.logSize(read); n != size+1 {
+		t.Errorf("an access request logged %d entries; want only its completion", n-size)
+	}
+	e.must("POST", "/v1/suppressions", admin, `{"contact_point":"old@example.com","reason":"erased"}`, 201)
+
+	var rep struct {
+		Request  requestJSON         `json:"request"`
+		Party    struct{ ID string } `json:"party"`
+		Consents []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"consents"`
+		History      map[string][]json.RawMessage `json:"history"`
+		Suppressions []json.RawMessage            `json:"suppressions"`
+	}
+	e.must("GET", "/v1/requests/"+req.ID+"/report", read, nil, 200).decode(t, &rep)
+	if rep.Request.ID != req.ID || rep.Party.ID != "p3" || len(rep.Consents) != 1 || rep.Consents[0].ID != "jane@example.com#newsletter:email" ||
+		rep.Consents[0].Status != "opted_out" || len(rep.History["jane@example.com#newsletter:email"]) != 2 || len(rep.Suppressions) != 0 {
+		t.Errorf("access report = %+v; want p3, jane's consent (opted out, 2 log entries), not the address erased since", rep)
+	}
+	if res := e.do("GET", "/v1/requests/"+req.ID+"/report", e.b.key(consentd.RoleAdmin), nil); res.status != 404 {
+		t.Errorf("GET report from another workspace = %s; want 404", res)
+	}
 }

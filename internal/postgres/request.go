@@ -15,9 +15,8 @@ import (
 
 // CreateRequest stores a pending data-subject request, due by its
 // regulation, and logs its receipt (without plaintext). It returns
-// ENOTSUPPORTED for erase and access requests, EINVALID (also for a party
-// that does not exist), EINVALIDCONTACTPOINT, EINVALIDTIME or
-// EFUTURECAPTUREDAT.
+// EINVALID (also for a party that does not exist), EINVALIDCONTACTPOINT,
+// EINVALIDTIME or EFUTURECAPTUREDAT.
 func (db *DB) CreateRequest(ctx context.Context, wsID string, in consentd.RequestInput, actor string) (*consentd.Request, error) {
 	if err := in.Validate(db.Now().UTC()); err != nil {
 		return nil, err
@@ -235,6 +234,14 @@ func (db *DB) ProcessRequest(ctx context.Context, wsID, id string) (*consentd.Re
 			reason = consentd.SuppressErased
 		}
 		res := &consentd.RequestResult{ContactPoints: len(cps), ConsentIDs: []string{}, SuppressionIDs: []string{}}
+		if r.Type == consentd.RequestAccess {
+			// Nothing changes: the result names what is held, which the
+			// report shows as it is when read.
+			if err := tx.held(wsID, hashes, res); err != nil {
+				return err
+			}
+			cps = nil
+		}
 		results, err := tx.writeLocked(c, consentd.OptOutWrites(c.catalog, cps, r.PartyID, src, r.Type, r.ReceivedAt), r.CreatedBy)
 		if err != nil {
 			return err
@@ -397,6 +404,34 @@ func (db *DB) plainConsentIDs(ctx context.Context, wsID string, res *consentd.Re
 		if v := values[h]; v != "" {
 			res.ConsentIDs[i] = consentd.ConsentID(v, ct)
 		}
+	}
+	return nil
+}
+
+// held adds to res the consents and suppressions held on the contact
+// point hashes: an access request's result.
+func (tx *Tx) held(wsID string, hashes [][32]byte, res *consentd.RequestResult) error {
+	for _, h := range hashes {
+		rows, err := tx.Query(tx.ctx, `SELECT channel_type FROM consents WHERE workspace_id = $1 AND cp_hash = $2 ORDER BY channel_type`, wsID, h[:])
+		if err != nil {
+			return err
+		}
+		cts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, ct := range cts {
+			res.ConsentIDs = append(res.ConsentIDs, consentd.HashedConsentID(h, ct))
+		}
+		rows, err = tx.Query(tx.ctx, `SELECT id FROM suppressions WHERE workspace_id = $1 AND cp_hash = $2 ORDER BY created_at, id`, wsID, h[:])
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		res.SuppressionIDs = append(res.SuppressionIDs, ids...)
 	}
 	return nil
 }

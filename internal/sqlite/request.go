@@ -14,9 +14,8 @@ import (
 
 // CreateRequest stores a pending data-subject request, due by its
 // regulation, and logs its receipt (without plaintext). It returns
-// ENOTSUPPORTED for erase and access requests, EINVALID (also for a party
-// that does not exist), EINVALIDCONTACTPOINT, EINVALIDTIME or
-// EFUTURECAPTUREDAT.
+// EINVALID (also for a party that does not exist), EINVALIDCONTACTPOINT,
+// EINVALIDTIME or EFUTURECAPTUREDAT.
 func (db *DB) CreateRequest(ctx context.Context, wsID string, in consentd.RequestInput, actor string) (*consentd.Request, error) {
 	if err := in.Validate(db.Now().UTC()); err != nil {
 		return nil, err
@@ -239,6 +238,14 @@ func (db *DB) ProcessRequest(ctx context.Context, wsID, id string) (*consentd.Re
 			reason = consentd.SuppressErased
 		}
 		res := &consentd.RequestResult{ContactPoints: len(cps), ConsentIDs: []string{}, SuppressionIDs: []string{}}
+		if r.Type == consentd.RequestAccess {
+			// Nothing changes: the result names what is held, which the
+			// report shows as it is when read.
+			if err := tx.held(wsID, hashes, res); err != nil {
+				return err
+			}
+			cps = nil
+		}
 		for _, w := range consentd.OptOutWrites(c.catalog, cps, r.PartyID, src, r.Type, r.ReceivedAt) {
 			wr, err := tx.writeConsent(c, &w, r.CreatedBy)
 			if err != nil {
@@ -398,6 +405,40 @@ func (db *DB) plainConsentIDs(ctx context.Context, wsID string, res *consentd.Re
 		h, ct, _ := strings.Cut(id, "#")
 		if v := values[h]; v != "" {
 			res.ConsentIDs[i] = consentd.ConsentID(v, ct)
+		}
+	}
+	return nil
+}
+
+// held adds to res the consents and suppressions held on the contact
+// point hashes: an access request's result.
+func (tx *Tx) held(wsID string, hashes [][32]byte, res *consentd.RequestResult) error {
+	for _, h := range hashes {
+		for _, q := range []struct {
+			sql string
+			add func(string)
+		}{
+			{`SELECT channel_type FROM consents WHERE workspace_id = ? AND cp_hash = ? ORDER BY channel_type`,
+				func(ct string) { res.ConsentIDs = append(res.ConsentIDs, consentd.HashedConsentID(h, ct)) }},
+			{`SELECT id FROM suppressions WHERE workspace_id = ? AND cp_hash = ? ORDER BY created_at, id`,
+				func(id string) { res.SuppressionIDs = append(res.SuppressionIDs, id) }},
+		} {
+			rows, err := tx.QueryContext(tx.ctx, q.sql, wsID, h[:])
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var v string
+				if err := rows.Scan(&v); err != nil {
+					rows.Close()
+					return err
+				}
+				q.add(v)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -21,6 +21,7 @@ func testInbound(t *testing.T, s Store) {
 	t.Run("WithdrawParty", func(t *testing.T) { testWithdrawParty(t, s) })
 	t.Run("WithdrawContactPoint", func(t *testing.T) { testWithdrawContactPoint(t, s) })
 	t.Run("Erase", func(t *testing.T) { testErase(t, s) })
+	t.Run("Access", func(t *testing.T) { testAccess(t, s) })
 	t.Run("RequestErrors", func(t *testing.T) { testRequestErrors(t, s) })
 }
 
@@ -519,6 +520,42 @@ func testErase(t *testing.T, s Store) {
 	}
 }
 
+// testAccess: an access request changes nothing; its result names the
+// consents and suppressions held on the party's contact points.
+func testAccess(t *testing.T, s Store) {
+	e := newEnv(t, s, "access")
+	e.mustWrite(cw("jane@example.com", "newsletter", "opted_in", e.t0), cw("jane@example.com", "orders", "opted_out", e.t0),
+		on(cw(phone, "newsletter", "opted_in", e.t0), "sms"), cw("other@example.com", "newsletter", "opted_in", e.t0))
+	if err := s.PutParty(e.ctx, e.ws, &consentd.Party{ID: "crm-1", ContactPoints: []consentd.PartyContactPoint{
+		{Kind: consentd.KindEmail, Value: "jane@example.com"}, {Kind: consentd.KindPhone, Value: phone}}}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	sup, err := s.AddSuppression(e.ctx, e.ws, consentd.SuppressionInput{ContactPoint: phone, Channel: "sms", Reason: consentd.SuppressSMSStop}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.CreateRequest(e.ctx, e.ws, consentd.RequestInput{Type: "access", PartyID: "crm-1", Regulation: "gdpr"}, "test")
+	if err != nil {
+		t.Fatalf("CreateRequest(access) = %v", err)
+	}
+	size := e.logSize()
+	done := e.process()
+	if len(done) != 1 || done[0].ID != r.ID {
+		t.Fatalf("the worker processed %v; want the access request", done)
+	}
+	res := done[0].Result
+	slices.Sort(res.ConsentIDs)
+	if done[0].State != consentd.RequestCompleted || res.ContactPoints != 2 || res.Consents != 0 || res.Changed != 0 ||
+		!slices.Equal(res.ConsentIDs, []string{phone + "#newsletter:sms", "jane@example.com#newsletter:email", "jane@example.com#orders:email"}) ||
+		!slices.Equal(res.SuppressionIDs, []string{sup.ID}) {
+		t.Errorf("ProcessRequest(access) = %+v, result %+v; want completed, naming jane's 2 consents, the phone's consent and its suppression", done[0], res)
+	}
+	if got := types(t, e.entries()[size:]); !slices.Equal(got, []string{consentd.LogRequestCompleted}) {
+		t.Errorf("log after an access request = %v; want only %s", got, consentd.LogRequestCompleted)
+	}
+	e.wantDecision("jane@example.com", "email", "newsletter", "", true, consentd.ReasonOptedIn)
+}
+
 func testRequestErrors(t *testing.T, s Store) {
 	e := newEnv(t, s, "requests")
 	other := newEnv(t, s, "requests-other")
@@ -531,7 +568,6 @@ func testRequestErrors(t *testing.T, s Store) {
 		in   consentd.RequestInput
 		code string
 	}{
-		{"access", consentd.RequestInput{Type: "access", PartyID: "crm-1", Regulation: "gdpr"}, consentd.ENOTSUPPORTED},
 		{"unknown type", consentd.RequestInput{Type: "forget", PartyID: "crm-1", Regulation: "gdpr"}, consentd.EINVALID},
 		{"unknown party", consentd.RequestInput{Type: "withdraw", PartyID: "crm-2", Regulation: "gdpr"}, consentd.EINVALID},
 		{"no regulation", consentd.RequestInput{Type: "withdraw", PartyID: "crm-1"}, consentd.EINVALID},
