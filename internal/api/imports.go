@@ -33,6 +33,9 @@ type ImportStore interface {
 	// and those of the refused writes; the counts and committed records.
 	ImportBatch(ctx context.Context, wsID, importID string, writes []consentd.ConsentWrite, lines []int64,
 		rejects []consentd.ImportReject, progress consentd.ImportProgress, actor string) ([]consentd.WriteResult, error)
+	// StartImport marks a queued import running, while its file is read
+	// and sorted.
+	StartImport(ctx context.Context, wsID, id string) error
 	FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error
 	// WorkspaceSecret is the key of the contact point hashes, which give
 	// an import its order.

@@ -58,6 +58,7 @@ type Store interface {
 	Import(ctx context.Context, wsID, id string) (*consentd.Import, error)
 	ImportBatch(ctx context.Context, wsID, importID string, writes []consentd.ConsentWrite, lines []int64,
 		rejects []consentd.ImportReject, progress consentd.ImportProgress, actor string) ([]consentd.WriteResult, error)
+	StartImport(ctx context.Context, wsID, id string) error
 	FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error
 }
 
@@ -198,6 +199,9 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 	}
 	secret, err := e.Store.WorkspaceSecret(ctx, wsID)
 	if err != nil {
+		return err
+	}
+	if err := e.Store.StartImport(ctx, wsID, im.ID); err != nil {
 		return err
 	}
 	// Read the whole file into the sorter (see order.go), then write its

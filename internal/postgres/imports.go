@@ -102,6 +102,20 @@ func (db *DB) UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, erro
 	return out, rows.Err()
 }
 
+// StartImport marks a queued import running (its state while the file is
+// read and sorted, before the first batch); ENOTFOUND when the workspace
+// has no such import. A finished import stays as it is.
+func (db *DB) StartImport(ctx context.Context, wsID, id string) error {
+	var state string
+	err := db.pool.QueryRow(ctx, `UPDATE imports SET state = CASE WHEN state IN ('queued', 'running') THEN 'running' ELSE state END,
+		started_at = CASE WHEN state IN ('queued', 'running') THEN COALESCE(started_at, $1) ELSE started_at END
+		WHERE workspace_id = $2 AND id = $3 RETURNING state`, nanos(db.Now().UTC()), wsID, id).Scan(&state)
+	if err != nil {
+		return notFound(err, "import")
+	}
+	return nil
+}
+
 // FinishImport sets an import's final state (succeeded or failed) and
 // error message, or queues it again (state queued).
 func (db *DB) FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error {

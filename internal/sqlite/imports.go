@@ -110,6 +110,21 @@ func (db *DB) UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, erro
 	return out, rows.Err()
 }
 
+// StartImport marks a queued import running (its state while the file is
+// read and sorted, before the first batch); ENOTFOUND when the workspace
+// has no such import. A finished import stays as it is.
+func (db *DB) StartImport(ctx context.Context, wsID, id string) error {
+	return db.write(ctx, func(tx *Tx) error {
+		var state string
+		if err := tx.QueryRowContext(tx.ctx, `SELECT state FROM imports WHERE workspace_id = ? AND id = ?`, wsID, id).Scan(&state); err != nil {
+			return notFound(err, "import")
+		}
+		_, err := tx.ExecContext(tx.ctx, `UPDATE imports SET state = 'running', started_at = COALESCE(started_at, ?)
+			WHERE workspace_id = ? AND id = ? AND state IN ('queued', 'running')`, nanos(tx.now), wsID, id)
+		return err
+	})
+}
+
 // FinishImport sets an import's final state (succeeded or failed) and
 // error message, or queues it again (state queued).
 func (db *DB) FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error {

@@ -47,6 +47,14 @@ func testImports(t *testing.T, s Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Running from the start, while the file is read and sorted.
+		if err := s.StartImport(e.ctx, e.ws, im.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Import(e.ctx, e.ws, im.ID); err != nil || got.State != consentd.ImportRunning || got.StartedAt == nil || got.Committed != 0 {
+			t.Errorf("Import() after StartImport = %+v, %v; want running, started, nothing committed", got, err)
+		}
+		wantCode(t, "StartImport(unknown)", s.StartImport(e.ctx, e.ws, "imp_nothere"), consentd.ENOTFOUND)
 		if _, err := s.AddSuppression(e.ctx, e.ws, consentd.SuppressionInput{ContactPoint: "gone@x.test", Reason: consentd.SuppressErased}, "test"); err != nil {
 			t.Fatal(err)
 		}
