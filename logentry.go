@@ -39,6 +39,10 @@ type LogEntry struct {
 	After   any       `json:"after,omitempty"`
 	Write   any       `json:"write,omitempty" doc:"the write that was superseded or unchanged"`
 	Actor   string    `json:"actor"`
+
+	// Evidence is "erased" in an entry read back after its evidence was
+	// erased; empty otherwise.
+	Evidence string `json:"evidence,omitempty" enum:"erased"`
 }
 
 // LoggedConsent is a consent's state as the log records it: no plaintext
