@@ -453,3 +453,10 @@ func notFound(err error, what string) error {
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// checkpointWAL copies the WAL into the database file and truncates it,
+// best effort (a reader still on an older snapshot keeps the WAL's frames):
+// run after an erasure, so that erased values do not linger in the WAL.
+func (db *DB) checkpointWAL() {
+	db.w.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+}
