@@ -49,6 +49,18 @@ type benchEnv struct {
 	seconds float64
 	pgURL   string
 	rows    int // import scenario (issue 6)
+	batches int // batch-write: requests of benchBatchSize consents
+	entries int // log-size and log-verify: log entries in the big store
+
+	logStores map[string]*logStore // made by log-size, reused by log-verify
+	cleanups  []func()             // run when the bench ends (drop databases)
+}
+
+// close runs the cleanups, newest first.
+func (e *benchEnv) close() {
+	for i := len(e.cleanups) - 1; i >= 0; i-- {
+		e.cleanups[i]()
+	}
 }
 
 type scenario struct {
@@ -68,6 +80,9 @@ func scenarios() []scenario {
 		{"batch-filter", benchBatchFilter, "1M contact points streamed through POST /v1/decisions:batch (NDJSON, only=allowed) against a bare NDJSON echo"},
 		{"write", benchWrite, "acknowledged single-consent upserts/s on SQLite (durable), 16 writers, against raw durable single-row INSERT transactions"},
 		{"import", benchImport, "consentd import of --rows generated native rows (a child process: rows/s and peak RSS) into SQLite and PostgreSQL, against plain INSERTs in one transaction (SQLite) and COPY (PostgreSQL)"},
+		{"batch-write", benchBatchWrite, "--batches POST /v1/consents:batch of 10,000 new consents over HTTP to serve on SQLite and PostgreSQL, against the import scenario's raw insert of the same rows"},
+		{"log-size", benchLogSize, "bytes on disk per log entry (leaf table and its indexes, tiles, checkpoints) after importing --entries rows, SQLite and PostgreSQL"},
+		{"log-verify", benchLogVerify, "consentd log verify (a child process: entries/s and peak RSS) on the log-size store of --entries and on one of a quarter of them"},
 		{"replicas", benchReplicas, "PostgreSQL: staleness from a write acknowledged by replica A to the changed decision on replica B; writes and decisions/s on PostgreSQL next to SQLite"},
 	}
 }
@@ -79,8 +94,10 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	size := fs.Int("size", 10_000_000, "consents in the index for decide-inproc")
 	seconds := fs.Float64("seconds", 3, "how long each timed loop runs")
 	rows := fs.Int("rows", 1_000_000, "rows in the generated file of the import scenario")
+	batches := fs.Int("batches", 100, "requests of 10,000 consents in the batch-write scenario")
+	entries := fs.Int("entries", 1_000_000, "log entries written for the log-size and log-verify scenarios")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load client share the process) to this file")
-	pg := fs.String("database", m.Getenv("CONSENTD_BENCH_POSTGRES"), "PostgreSQL admin URL for the replicas scenario; a fresh database is made and dropped (CONSENTD_BENCH_POSTGRES)")
+	pg := fs.String("database", m.Getenv("CONSENTD_BENCH_POSTGRES"), "PostgreSQL admin URL for the scenarios that measure PostgreSQL; each makes a fresh database next to it and drops it (CONSENTD_BENCH_POSTGRES)")
 	fs.Usage = func() {
 		fmt.Fprintf(m.Stderr, "Usage: consentd bench [flags] [SCENARIO...]\n\nScenarios (default: all):\n")
 		for _, s := range scenarios() {
@@ -90,6 +107,9 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	}
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *batches < 1 || *entries < 4 {
+		return usageError{"--batches must be at least 1 and --entries at least 4"}
 	}
 	want := map[string]bool{}
 	for _, a := range fs.Args() {
@@ -119,7 +139,8 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if *pg == "" {
 		*pg = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}
-	e := &benchEnv{m: m, dir: dir, size: *size, seconds: *seconds, pgURL: *pg, rows: *rows}
+	e := &benchEnv{m: m, dir: dir, size: *size, seconds: *seconds, pgURL: *pg, rows: *rows, batches: *batches, entries: *entries}
+	defer e.close()
 	var results []*benchResult
 	for _, s := range scenarios() {
 		if len(want) > 0 && !want[s.name] {

@@ -155,6 +155,19 @@ func benchImportSetup(ctx context.Context, dir, url string) error {
 
 // benchImportRun runs the import as a child process and returns its rows/s
 // and peak RSS (KiB).
+func benchImportRun(ctx context.Context, bin string, n int, args ...string) (float64, int64, error) {
+	out, d, rss, err := runChild(ctx, bin, args...)
+	if err != nil {
+		return 0, 0, fmt.Errorf("consentd import: %w", err)
+	}
+	if !strings.Contains(out, fmt.Sprintf(": succeeded: %d rows", n)) {
+		return 0, 0, fmt.Errorf("consentd import did not import %d rows:\n%s", n, out)
+	}
+	return float64(n) / d.Seconds(), rss, nil
+}
+
+// runChild runs bin with args as a child process and returns its output
+// (stdout and stderr), how long it ran and its peak RSS (KiB).
 //
 // The peak is the child's VmHWM, read from /proc while it runs. Its rusage
 // maxrss is not the child's own: Go starts a child with a vfork-like clone
@@ -163,13 +176,13 @@ func benchImportSetup(ctx context.Context, dir, url string) error {
 // started after this process grew (the raw SQLite reference runs in it)
 // reported this process's peak (161 MB at 1M rows, for an import whose
 // own peak was 65 MB). rusage is the fallback where there is no /proc.
-func benchImportRun(ctx context.Context, bin string, n int, args ...string) (float64, int64, error) {
+func runChild(ctx context.Context, bin string, args ...string) (string, time.Duration, int64, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, fmt.Errorf("consentd import: %w", err)
+		return "", 0, 0, err
 	}
 	var hwm atomic.Int64
 	stop := make(chan struct{})
@@ -190,20 +203,17 @@ func benchImportRun(ctx context.Context, bin string, n int, args ...string) (flo
 		}
 	}()
 	err := cmd.Wait()
+	d := time.Since(start)
 	close(stop)
 	<-polled
 	if err != nil {
-		return 0, 0, fmt.Errorf("consentd import: %w\n%s", err, out.String())
-	}
-	d := time.Since(start)
-	if !strings.Contains(out.String(), fmt.Sprintf(": succeeded: %d rows", n)) {
-		return 0, 0, fmt.Errorf("consentd import did not import %d rows:\n%s", n, out.String())
+		return out.String(), d, 0, fmt.Errorf("%w\n%s", err, out.String())
 	}
 	rss := hwm.Load()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && rss == 0 {
 		rss = ru.Maxrss // KiB on Linux
 	}
-	return float64(n) / d.Seconds(), rss, nil
+	return out.String(), d, rss, nil
 }
 
 // The raw references store the rows an import of the bench file stores in

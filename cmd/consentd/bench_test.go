@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// benchChildEnv, set in the environment, makes the test binary run as
+// consentd (Main.Run with its arguments) instead of running tests: the
+// import and log-verify bench scenarios run consentd as a child process,
+// which under go test is this binary.
+const benchChildEnv = "CONSENTD_BENCH_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(benchChildEnv) == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// benchTestPostgres returns the PostgreSQL admin URL the bench makes its
+// databases next to, and whether it answers; under CI=true it must.
+func benchTestPostgres(t *testing.T) (string, bool) {
+	t.Helper()
+	admin := os.Getenv("CONSENTD_TEST_POSTGRES")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("PostgreSQL is required under CI=true: %v", err)
+		}
+		t.Logf("PostgreSQL not reachable (%v); the bench must say it skipped it", err)
+		return admin, false
+	}
+	conn.Close(ctx)
+	return admin, true
+}
+
+// runBench runs consentd bench --json with args and returns its results by
+// scenario.
+func runBench(t *testing.T, pgURL string, args ...string) map[string]*benchResult {
+	t.Helper()
+	t.Setenv(benchChildEnv, "1")
+	var out, errb bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return map[string]string{"CONSENTD_BENCH_POSTGRES": pgURL}[k] }}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if code := m.Run(ctx, append([]string{"bench", "--json"}, args...)); code != 0 {
+		t.Fatalf("bench %v = %d\n%s%s", args, code, out.String(), errb.String())
+	}
+	results := map[string]*benchResult{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var r benchResult
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("bench printed %q: %v", sc.Text(), err)
+		}
+		results[r.Scenario] = &r
+	}
+	return results
+}
+
+// figure returns the figure named name, failing the test when it is
+// missing or its value is not a positive number.
+func figure(t *testing.T, r *benchResult, name string) benchFigure {
+	t.Helper()
+	for _, f := range r.Figures {
+		if f.Name == name {
+			if !(f.Value > 0) || math.IsInf(f.Value, 0) {
+				t.Errorf("%s: %s = %v %s; want a positive number", r.Scenario, name, f.Value, f.Unit)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s has no figure %q: %+v", r.Scenario, name, r.Figures)
+	return benchFigure{}
+}
+
+// checkAgainstReference checks a figure measured against a reference: both
+// positive, the ratio theirs, and, when it has a goal, a verdict on it.
+func checkAgainstReference(t *testing.T, r *benchResult, f benchFigure, ratio float64, goal bool) {
+	t.Helper()
+	if !(f.Reference > 0) || math.IsInf(f.Reference, 0) || f.RefName == "" {
+		t.Errorf("%s: %s reference = %v (%q); want a positive measured reference", r.Scenario, f.Name, f.Reference, f.RefName)
+	}
+	if math.Abs(f.Ratio-ratio) > 1e-9*ratio {
+		t.Errorf("%s: %s ratio = %v; want %v", r.Scenario, f.Name, f.Ratio, ratio)
+	}
+	if (f.Goal != "") != goal || (f.Met != nil) != goal {
+		t.Errorf("%s: %s has goal %q, met %v; want a goal and a verdict: %v", r.Scenario, f.Name, f.Goal, f.Met, goal)
+	}
+}
+
+// TestBenchBatchWriteAndLog runs the batch-write, log-size and log-verify
+// scenarios at a tiny size and checks that each produces its figures, for
+// SQLite and, when it answers, PostgreSQL, with values that make sense:
+// never how fast anything was.
+func TestBenchBatchWriteAndLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports and serves on both backends")
+	}
+	pgURL, pgUp := benchTestPostgres(t)
+	const entries = 2000
+	results := runBench(t, pgURL, "--batches", "1", "--entries", "2000", "batch-write", "log-size", "log-verify")
+	backends := []string{"sqlite"}
+	if pgUp {
+		backends = append(backends, "postgres")
+	}
+	for _, name := range []string{"batch-write", "log-size", "log-verify"} {
+		r := results[name]
+		if r == nil {
+			t.Fatalf("bench printed no %s result: %v", name, results)
+		}
+		if note, skipped := r.Notes["postgres"]; skipped == pgUp {
+			t.Errorf("%s: PostgreSQL reachable = %v, but the note on it is %v", name, pgUp, note)
+		}
+	}
+
+	r := results["batch-write"]
+	if r.Notes["consents"] != float64(benchBatchSize) {
+		t.Errorf("batch-write wrote %v consents; want one batch of %d", r.Notes["consents"], benchBatchSize)
+	}
+	for _, b := range backends {
+		f := figure(t, r, b+" batch writes")
+		checkAgainstReference(t, r, f, f.Value/f.Reference, true)
+	}
+
+	r = results["log-size"]
+	for _, b := range backends {
+		total := figure(t, r, b+" log bytes per entry")
+		// An entry stores at least its leaf hash and its share of the
+		// tiles' hashes; a compact one far less than 4 KiB.
+		if total.Value < 64 || total.Value > 4096 {
+			t.Errorf("log-size: %s = %.1f B per entry; want between 64 B and 4 KiB", total.Name, total.Value)
+		}
+		if n, _ := r.Notes[b+"_entries"].(float64); n < entries {
+			t.Errorf("log-size: %s measured %v entries; want at least %d", b, r.Notes[b+"_entries"], entries)
+		}
+		var parts float64
+		seen := map[string]bool{}
+		for _, f := range r.Figures {
+			if rest, ok := strings.CutPrefix(f.Name, b+" "); ok && f.Name != total.Name {
+				parts += f.Value
+				seen[strings.SplitN(rest, ":", 2)[0]] = true
+			}
+		}
+		if math.Abs(parts-total.Value) > 1e-6*total.Value {
+			t.Errorf("log-size: %s parts add up to %.3f B per entry; the total is %.3f", b, parts, total.Value)
+		}
+		for _, part := range []string{"leaves", "tiles", "checkpoints"} {
+			if !seen[part] {
+				t.Errorf("log-size: %s has no %s figure: %+v", b, part, r.Figures)
+			}
+		}
+		figure(t, r, b+" leaves: log_entries_subject (index)")
+	}
+
+	r = results["log-verify"]
+	for _, b := range backends {
+		rate := figure(t, r, b+" log verify at 2000 rows")
+		checkAgainstReference(t, r, rate, rate.Value/rate.Reference, false)
+		rss := figure(t, r, b+" log verify peak RSS at 2000 rows")
+		checkAgainstReference(t, r, rss, rss.Reference/rss.Value, true)
+		if rss.Value < 1 || rss.Value > 1024 || rss.Reference < 1 || rss.Reference > 1024 {
+			t.Errorf("log-verify: %s = %.1f MB, %.1f MB at a quarter; want the peak of a small process", rss.Name, rss.Value, rss.Reference)
+		}
+	}
+}
