@@ -144,6 +144,9 @@ func TestBenchBatchWriteAndLog(t *testing.T) {
 		total := figure(t, r, b+" log bytes per entry")
 		// An entry stores at least its leaf hash and its share of the
 		// tiles' hashes; a compact one far less than 4 KiB.
+		if total.Reference > 0 {
+			checkAgainstReference(t, r, total, total.Reference/total.Value, true)
+		}
 		if total.Value < 64 || total.Value > 4096 {
 			t.Errorf("log-size: %s = %.1f B per entry; want between 64 B and 4 KiB", total.Name, total.Value)
 		}
