@@ -103,6 +103,7 @@ type Consent struct {
 	Proof        *Proof    `json:"proof,omitempty"`
 	Origin       string    `json:"origin,omitempty"`
 	Seq          int64     `json:"seq" doc:"log sequence number of the entry that set this state"`
+	ProvedBy     *LogRef   `json:"proved_by,omitempty" doc:"in an answer as_of or known_at a time: the log entry whose write is the state in effect then (seq is its seq); consent.superseded or consent.unchanged when that write was recorded after a later one and never was the stored state (version is then 0)"`
 }
 
 // ConsentID returns the public id "<contact point>#<channel type id>".
@@ -166,17 +167,28 @@ func Apply(cur *Consent, w *ConsentWrite) (applied bool, outcome Outcome) {
 	if cur == nil {
 		return true, Created
 	}
-	switch c := w.CapturedAt.Compare(cur.CapturedAt); {
+	switch c := CompareWrites(w.CapturedAt, w.Status, cur.CapturedAt, cur.Status); {
 	case c > 0:
 		return true, Changed
 	case c < 0:
 		return false, Superseded
 	}
-	switch r, cr := w.Status.rank(), cur.Status.rank(); {
-	case r > cr:
-		return true, Changed
-	case r < cr:
-		return false, Superseded
-	}
 	return false, Unchanged
+}
+
+// CompareWrites orders two writes of one consent by the rule Apply follows:
+// the later captured_at wins, and at equal captured_at the more restrictive
+// status. It returns +1 when write a wins over b, -1 when b wins, and 0 when
+// neither does (the later arrival of the two changes nothing).
+func CompareWrites(aAt time.Time, a Status, bAt time.Time, b Status) int {
+	if c := aAt.Compare(bAt); c != 0 {
+		return c
+	}
+	switch ra, rb := a.rank(), b.rank(); {
+	case ra > rb:
+		return 1
+	case ra < rb:
+		return -1
+	}
+	return 0
 }

@@ -13,6 +13,7 @@ const (
 	EINVALID              = "invalid"               // a field failed validation; Fields says which
 	EMALFORMED            = "malformed_request"     // the body is not valid JSON or the wrong shape
 	ENOTFOUND             = "not_found"             // the resource does not exist in this workspace
+	ENOTINEFFECT          = "not_in_effect"         // a consent with log entries, none of them in effect at the time asked (as_of, known_at)
 	EUNAUTHORIZED         = "unauthorized"          // no or unknown API key
 	EFORBIDDEN            = "forbidden"             // the key's role may not do this
 	ETOOLARGE             = "too_large"             // body or batch over the limit
