@@ -97,7 +97,7 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 	}
 	broken := false
 	for _, ws := range wss {
-		rep, err := ledger.VerifyLog(ctx, c.ledger(db), signer.PublicKey(), ws.ID)
+		rep, err := ledger.Verify(ctx, c.ledger(db), db, signer.PublicKey(), ws.ID)
 		if err != nil {
 			fmt.Fprintf(m.Stderr, "consentd: workspace %s: %v\n", ws.Name, err)
 			return exitError{exitUsage}
@@ -107,12 +107,8 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 				Workspace string `json:"workspace"`
 				ledger.Report
 			}{ws.Name, rep})
-		} else if rep.OK {
-			fmt.Fprintf(m.Stdout, "workspace %s: ok, %d entries, root %s, %d checkpoints checked, key %s\n", ws.Name, rep.Entries, rep.Root, rep.Checkpoints, rep.KeyID)
-		} else if rep.FirstBad > 0 {
-			fmt.Fprintf(m.Stdout, "workspace %s: BROKEN, first bad entry %d: %s (%d entries, key %s)\n", ws.Name, rep.FirstBad, rep.Problem, rep.Entries, rep.KeyID)
 		} else {
-			fmt.Fprintf(m.Stdout, "workspace %s: BROKEN: %s (%d entries, key %s)\n", ws.Name, rep.Problem, rep.Entries, rep.KeyID)
+			printReport(m.Stdout, ws.Name, rep)
 		}
 		broken = broken || !rep.OK
 	}
@@ -120,6 +116,32 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 		return exitError{exitFailed}
 	}
 	return nil
+}
+
+// printReport writes a workspace's verification on a line, and the stored
+// rows that differ from the log's replay, one a line.
+func printReport(w io.Writer, ws string, rep ledger.Report) {
+	switch {
+	case rep.OK:
+		fmt.Fprintf(w, "workspace %s: ok, %d entries, root %s, %d checkpoints checked, key %s", ws, rep.Entries, rep.Root, rep.Checkpoints, rep.KeyID)
+		if rep.State != nil {
+			fmt.Fprintf(w, "; the log's replay matches %d consents and %d suppressions", rep.State.Consents, rep.State.Suppressions)
+		}
+		fmt.Fprintln(w)
+	case rep.FirstBad > 0:
+		fmt.Fprintf(w, "workspace %s: BROKEN, first bad entry %d: %s (%d entries, key %s)\n", ws, rep.FirstBad, rep.Problem, rep.Entries, rep.KeyID)
+	default:
+		fmt.Fprintf(w, "workspace %s: BROKEN: %s (%d entries, key %s)\n", ws, rep.Problem, rep.Entries, rep.KeyID)
+	}
+	if rep.State == nil || rep.State.Differences == 0 {
+		return
+	}
+	for _, d := range rep.State.First {
+		fmt.Fprintf(w, "  %s\n", d)
+	}
+	if more := rep.State.Differences - int64(len(rep.State.First)); more > 0 {
+		fmt.Fprintf(w, "  and %d more stored rows that differ\n", more)
+	}
 }
 
 func (m *Main) receiptVerify(ctx context.Context, args []string) error {

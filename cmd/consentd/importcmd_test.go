@@ -118,7 +118,7 @@ func importState(t *testing.T, dir string) (consents, log []string, im *consentd
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.ExportConsents(ctx, ws.ID, time.Time{}, func(c *consentd.Consent) error {
+	err = db.ExportConsents(ctx, ws.ID, consentd.Times{}, func(c *consentd.Consent) error {
 		consents = append(consents, fmt.Sprintf("%s %s %s %d", c.ID, c.Status, c.CapturedAt.Format(time.RFC3339Nano), c.Version))
 		return nil
 	})

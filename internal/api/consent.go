@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/openapi"
 	"github.com/consentd/consentd/internal/signedlink"
 )
 
@@ -231,19 +233,45 @@ func (s *Server) writeConsentList(w http.ResponseWriter, r *http.Request, k *con
 }
 
 func (s *Server) getConsent(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	var asOf time.Time
-	if v := r.URL.Query().Get("as_of"); v != "" {
-		var err error
-		if asOf, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return consentd.FieldErrorf(consentd.EINVALIDTIME, "as_of", "as_of must be an RFC 3339 time")
-		}
+	at, err := queryTimes(r.URL.Query())
+	if err != nil {
+		return err
 	}
-	c, err := s.DB.Consent(r.Context(), k.WorkspaceID, r.PathValue("id"), asOf)
+	c, err := s.DB.ConsentAt(r.Context(), k.WorkspaceID, r.PathValue("id"), at)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, 200, c)
 	return nil
+}
+
+// timesQuery documents the query parameters that queryTimes reads.
+func timesQuery() []openapi.Param {
+	return []openapi.Param{
+		{Name: "as_of", Description: "RFC 3339 time (valid time): the write in effect then by captured_at, as everything recorded says; 404 not_in_effect when none was"},
+		{Name: "known_at", Description: "RFC 3339 time (transaction time): only what was recorded at or before it; with as_of, what was believed then about as_of"},
+	}
+}
+
+// queryTimes reads as_of and known_at. It returns EINVALIDTIME naming the
+// field that is not an RFC 3339 time.
+func queryTimes(q url.Values) (consentd.Times, error) {
+	var at consentd.Times
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"as_of", &at.AsOf}, {"known_at", &at.KnownAt}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return at, consentd.FieldErrorf(consentd.EINVALIDTIME, p.name, "%s must be an RFC 3339 time such as 2026-03-14T12:00:00Z", p.name)
+		}
+		*p.dst = t
+	}
+	return at, nil
 }
 
 func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
@@ -305,7 +333,7 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request, k *consentd.APIK
 }
 
 func (s *Server) verifyLog(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	rep, err := ledger.VerifyLog(r.Context(), s.Ledger, s.Signer.PublicKey(), k.WorkspaceID)
+	rep, err := ledger.Verify(r.Context(), s.Ledger, s.DB, s.Signer.PublicKey(), k.WorkspaceID)
 	if err != nil {
 		return err
 	}

@@ -164,9 +164,9 @@ type failingExport struct {
 	after int
 }
 
-func (f failingExport) ExportConsents(ctx context.Context, wsID string, asOf time.Time, fn func(*consentd.Consent) error) error {
+func (f failingExport) ExportConsents(ctx context.Context, wsID string, at consentd.Times, fn func(*consentd.Consent) error) error {
 	n := 0
-	return f.Store.ExportConsents(ctx, wsID, asOf, func(c *consentd.Consent) error {
+	return f.Store.ExportConsents(ctx, wsID, at, func(c *consentd.Consent) error {
 		if n == f.after {
 			return errors.New("the export broke")
 		}

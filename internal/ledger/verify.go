@@ -29,6 +29,10 @@ type Report struct {
 	OK          bool   `json:"ok"`                  // no problem found
 	FirstBad    int64  `json:"first_bad,omitempty"` // seq of the first bad entry (0 = none, or not attributable to an entry)
 	Problem     string `json:"problem,omitempty"`   // human-readable, names the seq
+
+	// State is the replay of the log compared with the stored rows (set by
+	// Verify, not by VerifyLog).
+	State *StateReport `json:"state,omitempty" doc:"the log replayed and compared with the stored consents and suppressions, the rows decisions are warmed from"`
 }
 
 // Verifier recomputes a workspace's Merkle tree from its entries, one entry

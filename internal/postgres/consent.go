@@ -417,16 +417,17 @@ func (db *DB) resolveConsentID(ctx context.Context, wsID, id string) (*wsCache, 
 	return c, consentd.ContactPointHash(c.secret, consentd.KindOf(ct.Channel), cp), cp, ct, nil
 }
 
-// Consent returns one consent by its public id, now, or as it was at asOf
-// (non-zero) according to the log. It returns ENOTFOUND when there is no
-// record (at that time), EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
+// Consent returns one consent by its public id, now, or with asOf non-zero
+// the one in effect then by captured_at (ConsentAt). It returns ENOTFOUND
+// when there is no record, ENOTINEFFECT when none was in effect at asOf,
+// EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
 func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error) {
 	c, hash, cp, ct, err := db.resolveConsentID(ctx, wsID, id)
 	if err != nil {
 		return nil, err
 	}
 	if !asOf.IsZero() {
-		return db.consentAsOf(ctx, c.ws.ID, hash, cp, ct, asOf)
+		return db.consentAt(ctx, c.ws.ID, hash, cp, ct, consentd.Times{AsOf: asOf})
 	}
 	row := db.pool.QueryRow(ctx, `SELECT `+consentCols+` FROM consents c WHERE c.workspace_id = $1 AND c.cp_hash = $2 AND c.channel_type = $3`, c.ws.ID, hash[:], ct.ID)
 	con, err := scanConsent(row)
@@ -435,17 +436,6 @@ func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*co
 	}
 	con.ContactPoint, con.ID = cp, consentd.ConsentID(cp, ct.ID)
 	return con, nil
-}
-
-func (db *DB) consentAsOf(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, asOf time.Time) (*consentd.Consent, error) {
-	var data []byte
-	var at int64
-	err := db.pool.QueryRow(ctx, `SELECT data, at FROM log_entries WHERE workspace_id = $1 AND subject = $2 AND type = $3 AND at <= $4 ORDER BY seq DESC LIMIT 1`,
-		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, nanos(asOf)).Scan(&data, &at)
-	if err != nil {
-		return nil, notFound(err, "consent at that time")
-	}
-	return consentd.ConsentFromLog(data, fromNanos(at), cp, ct)
 }
 
 // ConsentHistory returns the log entries of one consent, oldest first.

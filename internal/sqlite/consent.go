@@ -214,16 +214,17 @@ func (db *DB) resolveConsentID(ctx context.Context, wsID, id string) (*wsCache, 
 	return c, consentd.ContactPointHash(c.secret, consentd.KindOf(ct.Channel), cp), cp, ct, nil
 }
 
-// Consent returns one consent by its public id, now, or as it was at asOf
-// (non-zero) according to the log. It returns ENOTFOUND when there is no
-// record (at that time), EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
+// Consent returns one consent by its public id, now, or with asOf non-zero
+// the one in effect then by captured_at (ConsentAt). It returns ENOTFOUND
+// when there is no record, ENOTINEFFECT when none was in effect at asOf,
+// EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
 func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error) {
 	c, hash, cp, ct, err := db.resolveConsentID(ctx, wsID, id)
 	if err != nil {
 		return nil, err
 	}
 	if !asOf.IsZero() {
-		return db.consentAsOf(ctx, c.ws.ID, hash, cp, ct, asOf)
+		return db.consentAt(ctx, c.ws.ID, hash, cp, ct, consentd.Times{AsOf: asOf})
 	}
 	row := db.r.QueryRowContext(ctx, `SELECT `+consentCols+` FROM consents c WHERE c.workspace_id = ? AND c.cp_hash = ? AND c.channel_type = ?`, c.ws.ID, hash[:], ct.ID)
 	con, err := scanConsent(row)
@@ -232,17 +233,6 @@ func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*co
 	}
 	con.ContactPoint, con.ID = cp, consentd.ConsentID(cp, ct.ID)
 	return con, nil
-}
-
-func (db *DB) consentAsOf(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, asOf time.Time) (*consentd.Consent, error) {
-	var data []byte
-	var at int64
-	err := db.r.QueryRowContext(ctx, `SELECT data, at FROM log_entries WHERE workspace_id = ? AND subject = ? AND type = ? AND at <= ? ORDER BY seq DESC LIMIT 1`,
-		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, nanos(asOf)).Scan(&data, &at)
-	if err != nil {
-		return nil, notFound(err, "consent at that time")
-	}
-	return consentd.ConsentFromLog(data, fromNanos(at), cp, ct)
 }
 
 // ConsentHistory returns the log entries of one consent, oldest first.
