@@ -118,8 +118,9 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 	return nil
 }
 
-// printReport writes a workspace's verification on a line, and the stored
-// rows that differ from the log's replay, one a line.
+// printReport writes a workspace's verification on a line, and when more
+// than one stored row differs from the log's replay (the problem names the
+// first), the first few of them, one a line.
 func printReport(w io.Writer, ws string, rep ledger.Report) {
 	switch {
 	case rep.OK:
@@ -133,7 +134,7 @@ func printReport(w io.Writer, ws string, rep ledger.Report) {
 	default:
 		fmt.Fprintf(w, "workspace %s: BROKEN: %s (%d entries, key %s)\n", ws, rep.Problem, rep.Entries, rep.KeyID)
 	}
-	if rep.State == nil || rep.State.Differences == 0 {
+	if rep.State == nil || rep.State.Differences < 2 {
 		return
 	}
 	for _, d := range rep.State.First {

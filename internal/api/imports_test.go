@@ -147,7 +147,23 @@ func TestImportsOverHTTP(t *testing.T) {
 	if n := strings.Count(string(old.body), "\n"); n != 1 {
 		t.Errorf("export as of 2000 = %q; want only the header", old.body)
 	}
-	for _, q := range []string{"format=xml", "as_of=yesterday"} {
+	// Valid time: imported today, captured in March 2024, so in effect
+	// then; known_at today's start: nothing was recorded yet.
+	for _, c := range []struct {
+		query string
+		rows  int
+	}{
+		{"as_of=2024-03-14T10:00:00Z", 1},
+		{"as_of=2024-03-16T00:00:00Z", 2},
+		{"as_of=2024-03-16T00:00:00Z&known_at=" + time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339), 0},
+		{"known_at=" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339), 2},
+	} {
+		res := e.must("GET", "/v1/consents:export?"+c.query, r, nil, 200)
+		if n := strings.Count(string(res.body), "\n") - 1; n != c.rows {
+			t.Errorf("GET /v1/consents:export?%s = %q; want %d consents", c.query, res.body, c.rows)
+		}
+	}
+	for _, q := range []string{"format=xml", "as_of=yesterday", "known_at=yesterday"} {
 		if res := e.do("GET", "/v1/consents:export?"+q, r, nil); res.status != 422 {
 			t.Errorf("GET /v1/consents:export?%s = %s; want 422", q, res)
 		}

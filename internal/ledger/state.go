@@ -72,9 +72,14 @@ const (
 // consents (status, captured_at, version, seq) and suppressions (contact
 // point hash, kind, channel, reason, seq), in one snapshot.
 func VerifyState(ctx context.Context, src StateSource, wsID string) (StateReport, error) {
+	return verifyState(ctx, src, wsID, statePage)
+}
+
+// verifyState is VerifyState reading pages of size page.
+func verifyState(ctx context.Context, src StateSource, wsID string, page int) (StateReport, error) {
 	var rep StateReport
 	err := src.StateSnapshot(ctx, wsID, func(r consentd.StateReader) error {
-		p := &replay{ctx: ctx, r: r, rep: &rep}
+		p := &replay{ctx: ctx, r: r, rep: &rep, page: page}
 		if err := p.forward(); err != nil {
 			return err
 		}
@@ -111,9 +116,10 @@ func Verify(ctx context.Context, st Store, src StateSource, publicKey, wsID stri
 
 // replay is one run of VerifyState.
 type replay struct {
-	ctx context.Context
-	r   consentd.StateReader
-	rep *StateReport
+	ctx  context.Context
+	r    consentd.StateReader
+	rep  *StateReport
+	page int // rows per read
 
 	// The subject being replayed: a consent's writes fold into the one in
 	// effect; a contact point's suppressions are added and lifted by id.
@@ -121,9 +127,9 @@ type replay struct {
 	fold    consentd.InEffect
 	sups    map[string]loggedSuppression
 
-	// Replayed subjects whose stored rows are yet to be read.
-	consents []replayedConsent
-	suppSubj []replayedSuppressions
+	// Replayed subjects whose stored rows are yet to be read, in subject
+	// order, which is the order their differences are reported in.
+	queue []replayed
 }
 
 // loggedSuppression is a suppression as its suppression.added entry
@@ -133,14 +139,13 @@ type loggedSuppression struct {
 	seq int64
 }
 
-type replayedConsent struct {
+// replayed is one subject's state after the replay: a consent's write in
+// effect (sups nil), or the suppressions in effect on a contact point.
+type replayed struct {
 	key   consentd.ConsentKey
 	write consentd.LoggedWrite
-}
-
-type replayedSuppressions struct {
-	hash [32]byte
-	sups map[string]loggedSuppression
+	hash  [32]byte
+	sups  map[string]loggedSuppression
 }
 
 // forward reads the log in subject order and compares each replayed
@@ -149,11 +154,11 @@ func (p *replay) forward() error {
 	var subject string
 	var seq int64
 	for {
-		page, err := p.r.SubjectEntries(p.ctx, subject, seq, statePage)
+		entries, err := p.r.SubjectEntries(p.ctx, subject, seq, p.page)
 		if err != nil {
 			return err
 		}
-		for _, e := range page {
+		for _, e := range entries {
 			if e.Subject != p.subject {
 				p.finish()
 				p.subject = e.Subject
@@ -162,11 +167,11 @@ func (p *replay) forward() error {
 				return err
 			}
 		}
-		if len(page) < statePage {
+		if len(entries) < p.page {
 			p.finish()
 			return p.compare()
 		}
-		subject, seq = page[len(page)-1].Subject, page[len(page)-1].Seq
+		subject, seq = entries[len(entries)-1].Subject, entries[len(entries)-1].Seq
 		if err := p.compare(); err != nil {
 			return err
 		}
@@ -215,9 +220,9 @@ func (p *replay) finish() {
 		return
 	}
 	if hash, ct, isConsent := consentd.ParseHashedConsentID(p.subject); isConsent && ok {
-		p.consents = append(p.consents, replayedConsent{consentd.ConsentKey{Hash: hash, ChannelType: ct}, w})
+		p.queue = append(p.queue, replayed{key: consentd.ConsentKey{Hash: hash, ChannelType: ct}, write: w})
 	} else if hash, ok := suppressionSubject(p.subject); ok && sups != nil {
-		p.suppSubj = append(p.suppSubj, replayedSuppressions{hash, sups})
+		p.queue = append(p.queue, replayed{hash: hash, sups: sups})
 	}
 }
 
@@ -234,49 +239,50 @@ func suppressionSubject(subject string) ([32]byte, bool) {
 
 // compare reads the stored rows of the queued subjects and compares.
 func (p *replay) compare() error {
-	if len(p.consents) > 0 {
-		keys := make([]consentd.ConsentKey, len(p.consents))
-		for i, c := range p.consents {
-			keys[i] = c.key
+	var keys []consentd.ConsentKey
+	var hashes [][32]byte
+	for _, q := range p.queue {
+		if q.sups == nil {
+			keys = append(keys, q.key)
+		} else {
+			hashes = append(hashes, q.hash)
 		}
+	}
+	consents := map[consentd.ConsentKey]consentd.StoredConsent{}
+	if len(keys) > 0 {
 		rows, err := p.r.Consents(p.ctx, keys)
 		if err != nil {
 			return err
 		}
-		stored := make(map[consentd.ConsentKey]consentd.StoredConsent, len(rows))
 		for _, r := range rows {
-			stored[r.ConsentKey] = r
+			consents[r.ConsentKey] = r
 		}
-		for _, c := range p.consents {
-			p.rep.Consents++
-			row, found := stored[c.key]
-			p.compareConsent(c, row, found)
-		}
-		p.consents = p.consents[:0]
 	}
-	if len(p.suppSubj) > 0 {
-		hashes := make([][32]byte, len(p.suppSubj))
-		for i, s := range p.suppSubj {
-			hashes[i] = s.hash
-		}
+	sups := map[[32]byte][]consentd.StoredSuppression{}
+	if len(hashes) > 0 {
 		rows, err := p.r.Suppressions(p.ctx, hashes)
 		if err != nil {
 			return err
 		}
-		byHash := map[[32]byte][]consentd.StoredSuppression{}
 		for _, r := range rows {
-			byHash[r.Hash] = append(byHash[r.Hash], r)
+			sups[r.Hash] = append(sups[r.Hash], r)
 		}
-		for _, s := range p.suppSubj {
-			p.compareSuppressions(s, byHash[s.hash])
-		}
-		p.suppSubj = p.suppSubj[:0]
 	}
+	for _, q := range p.queue {
+		if q.sups == nil {
+			p.rep.Consents++
+			row, found := consents[q.key]
+			p.compareConsent(q, row, found)
+		} else {
+			p.compareSuppressions(q, sups[q.hash])
+		}
+	}
+	p.queue = p.queue[:0]
 	return nil
 }
 
 // compareConsent compares a replayed consent with its stored row.
-func (p *replay) compareConsent(c replayedConsent, row consentd.StoredConsent, found bool) {
+func (p *replay) compareConsent(c replayed, row consentd.StoredConsent, found bool) {
 	id, w := c.key.Subject(), c.write
 	if !found {
 		p.differ(StateDifference{Table: "consents", ID: id, Kind: "missing", Seq: w.Seq,
@@ -308,7 +314,7 @@ func (p *replay) compareConsent(c replayedConsent, row consentd.StoredConsent, f
 
 // compareSuppressions compares the replayed suppressions of one contact
 // point with its stored rows.
-func (p *replay) compareSuppressions(s replayedSuppressions, rows []consentd.StoredSuppression) {
+func (p *replay) compareSuppressions(s replayed, rows []consentd.StoredSuppression) {
 	ids := make([]string, 0, len(s.sups))
 	for id := range s.sups {
 		ids = append(ids, id)
@@ -358,7 +364,7 @@ func (p *replay) compareSuppressions(s replayedSuppressions, rows []consentd.Sto
 func (p *replay) reverse() error {
 	var after *consentd.ConsentKey
 	for {
-		rows, err := p.r.ConsentsAfter(p.ctx, after, statePage)
+		rows, err := p.r.ConsentsAfter(p.ctx, after, p.page)
 		if err != nil {
 			return err
 		}
@@ -376,14 +382,14 @@ func (p *replay) reverse() error {
 					Detail: fmt.Sprintf("no log entry writes this consent (stored: %s, version %d, seq %d)", r.Status, r.Version, r.Seq)})
 			}
 		}
-		if len(rows) < statePage {
+		if len(rows) < p.page {
 			break
 		}
 		after = &rows[len(rows)-1].ConsentKey
 	}
 	var id string
 	for {
-		rows, err := p.r.SuppressionsAfter(p.ctx, id, statePage)
+		rows, err := p.r.SuppressionsAfter(p.ctx, id, p.page)
 		if err != nil {
 			return err
 		}
@@ -401,7 +407,7 @@ func (p *replay) reverse() error {
 					Detail: fmt.Sprintf("no log entry suppresses its contact point (stored: %s, seq %d)", r.Reason, r.Seq)})
 			}
 		}
-		if len(rows) < statePage {
+		if len(rows) < p.page {
 			return nil
 		}
 		id = rows[len(rows)-1].ID
