@@ -66,6 +66,8 @@ type LogRecord struct {
 	Seq      int64           `json:"seq"`
 	LeafHash []byte          `json:"leaf_hash"`
 	Entry    json.RawMessage `json:"entry"`
+	Evidence []byte          `json:"evidence,omitempty" doc:"the entry's evidence, committed to by the leaf; empty once erased"`
+	Opening  []byte          `json:"opening,omitempty" doc:"the random opening of the leaf's evidence commitment; empty once erased"`
 }
 
 // GuessKind returns the kind of a contact point for a channel, or when no
