@@ -296,6 +296,22 @@ func (s edSigner) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(s.priv,
 // VerifyReceipt and NewVerifier take it (or the whole PublicKeyRing).
 func (s *Signer) PublicKey() string { return s.newest().vkey }
 
+// PublicKeyFor returns the note verifier key of the newest key under the
+// name it signs checkpoints of origin with (see Sign): the key a standard
+// verifier such as transparency-dev/formats' log.ParseCheckpoint checks the
+// signature line against.
+func (s *Signer) PublicKeyFor(origin string) string {
+	ns, err := s.newest().signerFor(origin)
+	if err != nil || ns.Name() == s.newest().name {
+		return s.newest().vkey
+	}
+	k, err := newPubKey(ns.Name(), s.newest().pub)
+	if err != nil {
+		return s.newest().vkey
+	}
+	return k.vkey
+}
+
 // PublicKeyRing returns the verifier keys of every key of the ring, oldest
 // first, one per line: the key ring text that OpenCheckpoint, VerifyReceipt,
 // NewVerifier and VerifyLog take.

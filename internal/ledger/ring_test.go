@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/consentd/consentd"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -404,5 +407,66 @@ func TestTLogProof(t *testing.T) {
 		if err := VerifyReceipt(rc, s.PublicKey()); err == nil {
 			t.Errorf("tlog-proof with altered %s verified", name)
 		}
+	}
+}
+
+// A receipt of a version 2 leaf carries the entry's evidence and opening;
+// VerifyReceipt checks them against the leaf's commitment.
+func TestReceiptEvidence(t *testing.T) {
+	s := testSigner(t, "consentd")
+	at := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	l := &memLog{}
+	var encs []consentd.EncodedEntry
+	for seq := int64(1); seq <= 3; seq++ {
+		enc, err := consentd.EncodeEntry(&consentd.LogEntry{Seq: seq, At: at, Type: consentd.LogConsentChanged, Subject: "s",
+			After: &consentd.LoggedConsent{Status: consentd.OptedIn, CapturedAt: at, Version: seq,
+				Source: consentd.Source{Type: "form", Name: "signup-page"}, PartyID: "crm-42"}, Actor: "key:k1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.append(t, enc.Leaf)
+		encs = append(encs, enc)
+	}
+	cp := l.checkpoint(t, Origin("ws1"), 3)
+	rc, err := NewReceipt(2, encs[1].Leaf, sign(t, s, cp), cp, l, s.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.SetEvidence(encs[1].Evidence, encs[1].Opening); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.SetEvidence(encs[0].Evidence, encs[0].Opening); err == nil {
+		t.Error("SetEvidence accepted another entry's evidence")
+	}
+	j, _ := json.Marshal(rc)
+	var back Receipt
+	if err := json.Unmarshal(j, &back); err != nil {
+		t.Fatal(err)
+	}
+	if err := VerifyReceipt(&back, s.PublicKey()); err != nil || !bytes.Equal(back.Evidence, encs[1].Evidence) || !bytes.Equal(back.Opening, encs[1].Opening) {
+		t.Fatalf("receipt with evidence after JSON: %v", err)
+	}
+	for name, f := range map[string]func(*Receipt){
+		"evidence": func(rc *Receipt) { rc.Evidence = bytes.Replace(rc.Evidence, []byte("signup-page"), []byte("signup-pagf"), 1) },
+		"opening":  func(rc *Receipt) { rc.Opening[0] ^= 1 },
+		"swapped":  func(rc *Receipt) { rc.Evidence, rc.Opening = encs[0].Evidence, encs[0].Opening },
+	} {
+		bad := back
+		bad.Evidence, bad.Opening = bytes.Clone(back.Evidence), bytes.Clone(back.Opening)
+		f(&bad)
+		if err := VerifyReceipt(&bad, s.PublicKey()); err == nil {
+			t.Errorf("receipt with altered %s verified", name)
+		}
+	}
+	// Erased evidence: the receipt still proves the entry.
+	erased := back
+	erased.Evidence, erased.Opening = nil, nil
+	if err := VerifyReceipt(&erased, s.PublicKey()); err != nil {
+		t.Errorf("receipt without evidence: %v", err)
+	}
+	// The tlog-proof text carries the leaf only.
+	p, err := ParseTLogProof(back.TLogProof())
+	if err != nil || VerifyReceipt(p, s.PublicKey()) != nil || p.Evidence != nil {
+		t.Errorf("tlog-proof of a receipt with evidence: %+v, %v", p, err)
 	}
 }
