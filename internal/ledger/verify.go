@@ -290,8 +290,8 @@ func (v *Verifier) checkCheckpoint() {
 		// tree. Which of the two the log should have been, the log cannot
 		// tell.
 		v.forkProblem = fmt.Sprintf(
-			"the checkpoint signed at size %d does not match the log, but the later one at size %d does: the key signed two forked trees "+
-				"(a checkpoint over a tree the log never had, or entries in (%d, %d] rewritten before the later checkpoint was signed)",
+			"the checkpoint signed at size %d does not match the log, but the later one at size %d does: the key signed two forked trees, "+
+				"a checkpoint over a tree the log never had or entries in (%d, %d] rewritten before the later checkpoint was signed",
 			v.mismatch, cp.Size, v.lastGood, v.mismatch)
 	}
 	v.mismatch = 0
@@ -349,7 +349,7 @@ func (v *Verifier) CheckConsistency(r tlog.HashReader) {
 				}
 			}
 			v.badPair = []int64{a.Size, b.Size}
-			v.pairProblem = fmt.Sprintf("the checkpoints signed at sizes %d and %d are not consistent: no consistency proof from the stored tree connects them (%s)", a.Size, b.Size, why)
+			v.pairProblem = fmt.Sprintf("the checkpoints signed at sizes %d and %d are not consistent: no consistency proof from the stored tree connects them: %s", a.Size, b.Size, why)
 		}
 	}
 }
