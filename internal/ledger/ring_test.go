@@ -447,9 +447,11 @@ func TestReceiptEvidence(t *testing.T) {
 		t.Fatalf("receipt with evidence after JSON: %v", err)
 	}
 	for name, f := range map[string]func(*Receipt){
-		"evidence": func(rc *Receipt) { rc.Evidence = bytes.Replace(rc.Evidence, []byte("signup-page"), []byte("signup-pagf"), 1) },
-		"opening":  func(rc *Receipt) { rc.Opening[0] ^= 1 },
-		"swapped":  func(rc *Receipt) { rc.Evidence, rc.Opening = encs[0].Evidence, encs[0].Opening },
+		"evidence": func(rc *Receipt) {
+			rc.Evidence = bytes.Replace(rc.Evidence, []byte("signup-page"), []byte("signup-pagf"), 1)
+		},
+		"opening": func(rc *Receipt) { rc.Opening[0] ^= 1 },
+		"swapped": func(rc *Receipt) { rc.Evidence, rc.Opening = encs[0].Evidence, encs[0].Opening },
 	} {
 		bad := back
 		bad.Evidence, bad.Opening = bytes.Clone(back.Evidence), bytes.Clone(back.Opening)
