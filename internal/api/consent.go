@@ -267,7 +267,7 @@ func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, k *conse
 		return consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
 	}
 	last := h[len(h)-1]
-	rc, err := ledger.ReceiptFor(r.Context(), s.Ledger, s.Signer, k.WorkspaceID, last.Seq, last.Entry)
+	rc, err := ledger.ReceiptFor(r.Context(), s.Ledger, s.Signer, k.WorkspaceID, last.Seq, last.Leaf)
 	if err != nil {
 		return err
 	}

@@ -83,9 +83,9 @@ func VerifyLog(ctx context.Context, st Store, publicKey, wsID string) (Report, e
 	if err != nil {
 		return Report{}, err
 	}
-	err = EachEntry(ctx, st, wsID, func(seq int64, data, leafHash []byte) error {
-		e := Entry{Seq: seq, Data: data}
-		copy(e.LeafHash[:], leafHash)
+	err = EachEntry(ctx, st, wsID, func(rec consentd.LogRecord) error {
+		e := Entry{Seq: rec.Seq, Data: rec.Leaf}
+		copy(e.LeafHash[:], rec.LeafHash)
 		v.Add(e)
 		return nil
 	})
@@ -101,9 +101,9 @@ type LogReader interface {
 	Log(ctx context.Context, wsID string, after int64, limit int) ([]consentd.LogRecord, error)
 }
 
-// EachEntry calls fn for every entry of the workspace's log in seq order,
+// EachEntry calls fn with every entry of the workspace's log in seq order,
 // reading in pages so memory stays flat.
-func EachEntry(ctx context.Context, r LogReader, wsID string, fn func(seq int64, data, leafHash []byte) error) error {
+func EachEntry(ctx context.Context, r LogReader, wsID string, fn func(rec consentd.LogRecord) error) error {
 	const page = 5000
 	var after int64
 	for {
@@ -112,7 +112,7 @@ func EachEntry(ctx context.Context, r LogReader, wsID string, fn func(seq int64,
 			return err
 		}
 		for _, rec := range recs {
-			if err := fn(rec.Seq, rec.Entry, rec.LeafHash); err != nil {
+			if err := fn(rec); err != nil {
 				return err
 			}
 			after = rec.Seq

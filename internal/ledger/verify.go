@@ -8,11 +8,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/consentd/consentd"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Entry is one stored log entry as the storage layer hands it to a Verifier:
 // its sequence number, its exact leaf data, and the leaf hash stored with it.
+// Data is empty when an old entry's leaf bytes were erased: the stored hash
+// then stands for them, and the checkpoints still check it.
 type Entry struct {
 	Seq      int64
 	Data     []byte
@@ -197,7 +200,10 @@ func claimedSize(signed string) string {
 // Add feeds the next entry. Entries must come in seq order, starting at 1.
 // Add does not retain e.Data.
 func (v *Verifier) Add(e Entry) {
-	lh := v.leafHash(e.Data)
+	lh := e.LeafHash
+	if len(e.Data) > 0 {
+		lh = v.leafHash(e.Data)
+	}
 
 	if !v.stopped {
 		want := v.n + 1
@@ -214,8 +220,8 @@ func (v *Verifier) Add(e Entry) {
 			v.fail(e.Seq, fmt.Sprintf("entry %d is out of order (it follows entry %d)", e.Seq, want-1))
 		case lh != e.LeafHash:
 			v.fail(e.Seq, fmt.Sprintf("entry %d was altered: its data does not match its stored leaf hash", e.Seq))
-		default:
-			if n, ok := dataSeq(e.Data); ok && n != e.Seq {
+		case len(e.Data) > 0:
+			if n, ok := consentd.LeafSeq(e.Data); ok && n != e.Seq {
 				v.fail(e.Seq, fmt.Sprintf("entry %d was moved: its data says it is entry %d", e.Seq, n))
 			}
 		}
@@ -234,25 +240,6 @@ func (v *Verifier) Add(e Entry) {
 	v.n++
 
 	v.checkCheckpoint()
-}
-
-// dataSeq reads the seq a consentd log entry carries in its data, which
-// starts {"seq":N,... (the encoding of consentd.LogEntry). It reports false
-// for data of another shape.
-func dataSeq(data []byte) (int64, bool) {
-	const prefix = `{"seq":`
-	if len(data) <= len(prefix) || string(data[:len(prefix)]) != prefix {
-		return 0, false
-	}
-	var n int64
-	i := len(prefix)
-	for ; i < len(data) && data[i] >= '0' && data[i] <= '9' && i < len(prefix)+19; i++ {
-		n = n*10 + int64(data[i]-'0')
-	}
-	if i == len(prefix) || i == len(data) || (data[i] != ',' && data[i] != '}') {
-		return 0, false
-	}
-	return n, true
 }
 
 // leafPrefix is the RFC 6962 domain separation byte of leaf hashes.

@@ -438,12 +438,15 @@ func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*co
 }
 
 func (db *DB) consentAsOf(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, asOf time.Time) (*consentd.Consent, error) {
-	var data []byte
+	var data, evidence []byte
 	var at int64
-	err := db.pool.QueryRow(ctx, `SELECT data, at FROM log_entries WHERE workspace_id = $1 AND subject = $2 AND type = $3 AND at <= $4 ORDER BY seq DESC LIMIT 1`,
-		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, nanos(asOf)).Scan(&data, &at)
+	err := db.pool.QueryRow(ctx, `SELECT data, evidence, at FROM log_entries WHERE workspace_id = $1 AND subject = $2 AND type = $3 AND at <= $4 ORDER BY seq DESC LIMIT 1`,
+		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, nanos(asOf)).Scan(&data, &evidence, &at)
 	if err != nil {
 		return nil, notFound(err, "consent at that time")
+	}
+	if data, err = consentd.EntryView(data, evidence); err != nil {
+		return nil, err
 	}
 	return consentd.ConsentFromLog(data, fromNanos(at), cp, ct)
 }

@@ -360,8 +360,8 @@ func (db *DB) ExportConsents(ctx context.Context, wsID string, asOf time.Time, f
 }
 
 func (db *DB) exportAsOf(ctx context.Context, c *wsCache, asOf time.Time, fn func(*consentd.Consent) error) error {
-	rows, err := db.pool.Query(ctx, `SELECT l.subject, l.data, l.at, COALESCE(p.value, '') FROM (
-			SELECT DISTINCT ON (subject) subject, data, at FROM log_entries
+	rows, err := db.pool.Query(ctx, `SELECT l.subject, l.data, l.evidence, l.at, COALESCE(p.value, '') FROM (
+			SELECT DISTINCT ON (subject) subject, data, evidence, at FROM log_entries
 			WHERE workspace_id = $1 AND type = $2 AND at <= $3 ORDER BY subject, seq DESC) l
 		LEFT JOIN contact_points p ON p.workspace_id = $1
 			AND p.hash = decode(translate(split_part(l.subject, '#', 1), '-_', '+/') || '=', 'base64')
@@ -372,9 +372,12 @@ func (db *DB) exportAsOf(ctx context.Context, c *wsCache, asOf time.Time, fn fun
 	defer rows.Close()
 	for rows.Next() {
 		var subject, cp string
-		var data []byte
+		var data, evidence []byte
 		var at int64
-		if err := rows.Scan(&subject, &data, &at, &cp); err != nil {
+		if err := rows.Scan(&subject, &data, &evidence, &at, &cp); err != nil {
+			return err
+		}
+		if data, err = consentd.EntryView(data, evidence); err != nil {
 			return err
 		}
 		_, ctID, ok := strings.Cut(subject, "#")

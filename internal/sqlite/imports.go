@@ -361,7 +361,7 @@ func (db *DB) ExportConsents(ctx context.Context, wsID string, asOf time.Time, f
 }
 
 func (db *DB) exportAsOf(ctx context.Context, c *wsCache, asOf time.Time, fn func(*consentd.Consent) error) error {
-	rows, err := db.r.QueryContext(ctx, `SELECT l.subject, l.data, l.at FROM log_entries l
+	rows, err := db.r.QueryContext(ctx, `SELECT l.subject, l.data, l.evidence, l.at FROM log_entries l
 		WHERE l.workspace_id = ? AND l.type = ? AND l.at <= ? AND l.seq = (SELECT max(m.seq) FROM log_entries m
 			WHERE m.workspace_id = l.workspace_id AND m.subject = l.subject AND m.type = l.type AND m.at <= ?)
 		ORDER BY l.subject`, c.ws.ID, consentd.LogConsentChanged, nanos(asOf), nanos(asOf))
@@ -371,9 +371,12 @@ func (db *DB) exportAsOf(ctx context.Context, c *wsCache, asOf time.Time, fn fun
 	defer rows.Close()
 	for rows.Next() {
 		var subject, cp string
-		var data []byte
+		var data, evidence []byte
 		var at int64
-		if err := rows.Scan(&subject, &data, &at); err != nil {
+		if err := rows.Scan(&subject, &data, &evidence, &at); err != nil {
+			return err
+		}
+		if data, err = consentd.EntryView(data, evidence); err != nil {
 			return err
 		}
 		err := db.r.QueryRowContext(ctx, `SELECT value FROM contact_points WHERE workspace_id = ? AND hash = ?`, c.ws.ID, subjectHash(subject)).Scan(&cp)
