@@ -265,7 +265,9 @@ func TestReceiptVerifyTLogProof(t *testing.T) {
 	}
 	t0 := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	for i := 1; i <= 6; i++ {
-		if st, raw := apiCall(t, srv.base, "POST", "/v1/consents", consentWriteBody(tamperContactPoint(i), "opted_in", t0.Add(time.Duration(i)*time.Minute)), nil); st != 201 {
+		body := consentWriteBody(tamperContactPoint(i), "opted_in", t0.Add(time.Duration(i)*time.Minute))
+		body["source"] = map[string]any{"type": "form", "name": "signup-page"} // evidence the leaf commits to
+		if st, raw := apiCall(t, srv.base, "POST", "/v1/consents", body, nil); st != 201 {
 			t.Fatalf("POST /v1/consents #%d = %d %s", i, st, raw)
 		}
 	}
@@ -330,7 +332,7 @@ func TestReceiptVerifyTLogProof(t *testing.T) {
 		{"checkpoint root changed", edit(blank+3, func(string) string { return otherHash }), []string{"--data", dir}, 1, "receipt BROKEN: checkpoint"},
 		{"checkpoint signature changed", edit(blank+5, func(s string) string { return s[:len(s)-4] + "AAA=" }), []string{"--data", dir}, 1, "receipt BROKEN: checkpoint"},
 		{"no extra line", strings.Join(slices.Delete(slices.Clone(lines), 1, 2), "\n"), []string{"--data", dir}, 1, "receipt BROKEN: malformed tlog-proof: no extra line"},
-		{"JSON as served", string(jsonReceipt), []string{"--data", dir}, 0, "(JSON)"},
+		{"JSON as served", string(jsonReceipt), []string{"--data", dir}, 0, "(JSON; its evidence matches the leaf)"},
 		{"JSON with evidence the leaf does not commit to", withEvidence(), []string{"--data", dir}, 1, "receipt BROKEN: the evidence of entry 4"},
 		{"neither JSON nor a tlog-proof", "c2sp.org/tlog-proof@v2\n", []string{"--data", dir}, 2, "not valid JSON"},
 	}

@@ -275,6 +275,16 @@ func TestReceiptTLogProof(t *testing.T) {
 	if err := ledger.VerifyReceipt(&rc, e.signer.PublicKey()); err != nil {
 		t.Fatalf("JSON receipt: %v", err)
 	}
+	// The JSON receipt carries the entry's evidence and opening, which the
+	// leaf commits to: altered, the receipt no longer verifies.
+	if len(rc.Evidence) == 0 || len(rc.Opening) != consentd.OpeningSize || !bytes.Contains(rc.Evidence, []byte("signup")) {
+		t.Errorf("receipt evidence %q, opening of %d bytes; want the write's source and a %d-byte opening", rc.Evidence, len(rc.Opening), consentd.OpeningSize)
+	}
+	bad := rc
+	bad.Evidence = bytes.Replace(bytes.Clone(rc.Evidence), []byte("signup"), []byte("signuq"), 1)
+	if err := ledger.VerifyReceipt(&bad, e.signer.PublicKey()); err == nil {
+		t.Error("a receipt with altered evidence verifies")
+	}
 	var latest struct {
 		PublicKey string `json:"public_key"`
 	}
