@@ -937,8 +937,10 @@ func TestWriteSemanticsOverHTTP(t *testing.T) {
 	}
 	e.must("POST", "/v1/log/checkpoints", w, nil, 201)
 	e.must("GET", "/v1/log/checkpoints/latest", read, nil, 200).decode(t, &cp)
-	if cp.PublicKey != e.signer.PublicKey() || cp.Size != e.logSize(read) {
-		t.Errorf("GET /v1/log/checkpoints/latest = %+v; want key %s size %d", cp, e.signer.PublicKey(), e.logSize(read))
+	// The key that signed, under the name it signed with: the workspace's
+	// log origin.
+	if want := e.signer.PublicKeyFor(ledger.Origin(e.a.id)); cp.PublicKey != want || !strings.HasPrefix(want, cp.KeyID+"+") || cp.Size != e.logSize(read) {
+		t.Errorf("GET /v1/log/checkpoints/latest = %+v; want key %s size %d", cp, want, e.logSize(read))
 	}
 	var rc ledger.Receipt
 	e.must("GET", consentPath(id)+"/receipt", read, nil, 200).decode(t, &rc)

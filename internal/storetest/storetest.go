@@ -74,6 +74,7 @@ var tests = []struct {
 	{"TreeHashesAndProofs", testTreeHashesAndProofs},
 	{"Receipts", testReceipts},
 	{"Checkpoints", testCheckpoints},
+	{"CheckpointsBetween", testCheckpointsBetween}, // checkpoint.go: checkpoint history
 	{"AsOf", testAsOf},
 	{"History", testHistory},
 	{"ListConsents", testListConsents},
