@@ -192,3 +192,47 @@ func CompareWrites(aAt time.Time, a Status, bAt time.Time, b Status) int {
 	}
 	return 0
 }
+
+// PlanWrite decides the write w of the consent cur (as stored, or nil when
+// there is none; its ContactPoint and ID are set here) at now: the result,
+// the log entry to append and, when the write applies, the consent to store
+// (res.Consent, its Seq left for the caller). It changes nothing but cur's
+// ContactPoint and ID. Every backend writes consents through it: the
+// ordering rule (Apply), the outcomes and the log entry are decided here,
+// once; a backend reads cur and stores what PlanWrite returns.
+func PlanWrite(now time.Time, w *ConsentWrite, ct ChannelType, cp string, hash [32]byte, cur *Consent,
+	actor string) (WriteResult, *LogEntry, *Consent) {
+	if cur != nil {
+		cur.ContactPoint = cp
+		cur.ID = ConsentID(cp, ct.ID)
+	}
+	applied, outcome := Apply(cur, w)
+	entry := &LogEntry{Subject: HashedConsentID(hash, ct.ID), Actor: actor}
+	res := WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
+	if !applied {
+		entry.Type = LogConsentUnchanged
+		if outcome == Superseded {
+			entry.Type = LogConsentSuperseded
+		}
+		entry.Before = cur.Logged()
+		entry.Write = (&Consent{Status: w.Status, CapturedAt: w.CapturedAt.UTC(), Source: w.Source, Reason: w.Reason,
+			PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin}).Logged()
+		return res, entry, nil
+	}
+	next := &Consent{
+		ID: ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
+		Channel: ct.Channel, Status: w.Status, CapturedAt: w.CapturedAt.UTC(), RecordedAt: now, Version: 1,
+		Source: w.Source, Reason: w.Reason, PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin,
+	}
+	entry.Type = LogConsentChanged
+	if cur != nil {
+		next.Version = cur.Version + 1
+		if next.PartyID == "" {
+			next.PartyID = cur.PartyID
+		}
+		entry.Before = cur.Logged()
+	}
+	entry.After = next.Logged()
+	res.Consent = next
+	return res, entry, next
+}

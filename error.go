@@ -28,6 +28,7 @@ const (
 	EUNSUPPORTEDMEDIATYPE = "unsupported_media_type"
 	EINVALIDRULE          = "invalid_rule"               // a rule that does not compile; Fields names the field, the message the position
 	EWEBHOOKTARGET        = "webhook_target_not_allowed" // a webhook URL on a loopback, private or link-local address
+	EBEYONDLOG            = "beyond_log"                 // a tree size larger than the log (yet)
 )
 
 // FieldError names one offending input field.

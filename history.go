@@ -3,6 +3,7 @@ package consentd
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -56,15 +57,23 @@ type LoggedWrite struct {
 	State *LoggedConsent
 }
 
+// ErrNoState is ParseLoggedWrite's error for a consent entry whose view
+// holds no state: a version 1 leaf whose bytes were erased with its
+// address, or a leaf that does not decode (altered, which verifying the
+// tree names). Readers of a consent's history skip such an entry.
+var ErrNoState = errors.New("the log entry holds no readable state")
+
 // ParseLoggedWrite reads the write that an entry view (the JSON of
-// EntryView) records. ok is false for an entry of another type.
+// EntryView) records. ok is false for an entry of another type; the error
+// is ErrNoState for a consent entry without a readable state.
 func ParseLoggedWrite(view []byte) (w LoggedWrite, ok bool, err error) {
 	var e struct {
-		Seq   int64          `json:"seq"`
-		At    time.Time      `json:"at"`
-		Type  string         `json:"type"`
-		After *LoggedConsent `json:"after"`
-		Write *LoggedConsent `json:"write"`
+		Seq      int64          `json:"seq"`
+		At       time.Time      `json:"at"`
+		Type     string         `json:"type"`
+		After    *LoggedConsent `json:"after"`
+		Write    *LoggedConsent `json:"write"`
+		Evidence string         `json:"evidence"`
 	}
 	if err := json.Unmarshal(view, &e); err != nil {
 		return w, false, fmt.Errorf("log entry: %w", err)
@@ -78,7 +87,10 @@ func ParseLoggedWrite(view []byte) (w LoggedWrite, ok bool, err error) {
 	default:
 		return w, false, nil
 	}
-	if w.State == nil {
+	switch {
+	case w.State == nil && (e.Evidence == EvidenceErased || e.Evidence == EvidenceUnreadable):
+		return w, false, fmt.Errorf("log entry %d (%s, %s): %w", e.Seq, e.Type, e.Evidence, ErrNoState)
+	case w.State == nil:
 		return w, false, fmt.Errorf("log entry %d (%s) records no consent state", e.Seq, e.Type)
 	}
 	return w, true, nil
@@ -160,9 +172,12 @@ type SubjectFold struct {
 }
 
 // Add feeds the next entry view of subject; entries of other types than
-// the consent ones are skipped.
+// the consent ones, and those without a state (ErrNoState), are skipped.
 func (s *SubjectFold) Add(subject string, view []byte) error {
 	w, ok, err := ParseLoggedWrite(view)
+	if errors.Is(err, ErrNoState) {
+		return nil
+	}
 	if err != nil || !ok {
 		return err
 	}

@@ -2,6 +2,7 @@ package consentd_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -196,8 +197,14 @@ func TestParseLoggedWrite(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{`not json`, `{"seq":1,"type":"consent.changed"}`} {
-		if _, _, err := consentd.ParseLoggedWrite([]byte(bad)); err == nil {
-			t.Errorf("ParseLoggedWrite(%s) = nil error; want one", bad)
+		if _, _, err := consentd.ParseLoggedWrite([]byte(bad)); err == nil || errors.Is(err, consentd.ErrNoState) {
+			t.Errorf("ParseLoggedWrite(%s) = %v; want an error other than ErrNoState", bad, err)
+		}
+	}
+	// Erased version 1 leaves and altered ones hold no state: readers skip them.
+	for _, stateless := range []string{`{"seq":1,"type":"consent.changed","evidence":"erased"}`, `{"seq":1,"type":"consent.superseded","evidence":"unreadable"}`} {
+		if _, ok, err := consentd.ParseLoggedWrite([]byte(stateless)); ok || !errors.Is(err, consentd.ErrNoState) {
+			t.Errorf("ParseLoggedWrite(%s) = %v, %v; want ErrNoState", stateless, ok, err)
 		}
 	}
 }
@@ -225,6 +232,7 @@ func TestSubjectFold(t *testing.T) {
 	}{
 		{"a#newsletter:email", view(1, "a#newsletter:email", consentd.OptedIn, day(3, 1))},
 		{"a#newsletter:email", view(4, "a#newsletter:email", consentd.OptedOut, day(5, 1))},
+		{"a#newsletter:email", []byte(`{"seq":5,"type":"consent.changed","evidence":"unreadable"}`)},
 		{"b#*", other},
 		{"b#newsletter:email", view(2, "b#newsletter:email", consentd.OptedIn, day(5, 1))}, // not in effect in April
 		{"c#newsletter:email", view(3, "c#newsletter:email", consentd.OptedOut, day(2, 1))},

@@ -55,6 +55,10 @@ const OpeningSize = 32
 // personal details.
 const EvidenceErased = "erased"
 
+// EvidenceUnreadable is the value of a log entry's "evidence" field when
+// its leaf does not decode (it was altered: the log does not verify).
+const EvidenceUnreadable = "unreadable"
+
 // EvidenceCommitment returns SHA-256(domain || opening || evidence), the
 // commitment a leaf carries.
 func EvidenceCommitment(opening, evidence []byte) [32]byte {

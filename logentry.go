@@ -41,8 +41,8 @@ type LogEntry struct {
 	Actor   string    `json:"actor"`
 
 	// Evidence is "erased" in an entry read back after its evidence was
-	// erased; empty otherwise.
-	Evidence string `json:"evidence,omitempty" enum:"erased"`
+	// erased, "unreadable" when its leaf does not decode; empty otherwise.
+	Evidence string `json:"evidence,omitempty" enum:"erased,unreadable"`
 }
 
 // LoggedConsent is a consent's state as the log records it: no plaintext
@@ -82,6 +82,14 @@ func ContactPointHash(secret []byte, kind ContactPointKind, value string) [32]by
 // contact point hash, '#', the channel type id.
 func HashedConsentID(cpHash [32]byte, channelType string) string {
 	return base64.RawURLEncoding.EncodeToString(cpHash[:]) + "#" + channelType
+}
+
+// SubjectRange returns the bounds [lo, hi) of the log subjects about one
+// contact point: its consents ("<hash>#<channel type>") and suppressions
+// ("<hash>#*").
+func SubjectRange(cpHash [32]byte) (lo, hi string) {
+	h := base64.RawURLEncoding.EncodeToString(cpHash[:])
+	return h + "#", h + "$" // '$' follows '#'
 }
 
 // ConsentFromLog rebuilds a consent's state from the data of the

@@ -61,11 +61,17 @@ type WorkspaceUpdate struct {
 	DefaultRegion *string `json:"default_region,omitempty"`
 }
 
-// LogRecord is one stored log entry: its leaf data and leaf hash.
+// LogRecord is one stored log entry: the entry as JSON, its leaf (the
+// bytes hashed into the tree) and leaf hash, and its evidence with the
+// opening of the leaf's commitment to it (both empty when the entry has no
+// evidence or it was erased).
 type LogRecord struct {
 	Seq      int64           `json:"seq"`
 	LeafHash []byte          `json:"leaf_hash"`
 	Entry    json.RawMessage `json:"entry"`
+	Leaf     []byte          `json:"leaf,omitempty" doc:"the exact bytes hashed into the tree (base64); empty when an old entry's leaf was erased"`
+	Evidence []byte          `json:"evidence,omitempty" doc:"the evidence the leaf commits to (base64 of JSON)"`
+	Opening  []byte          `json:"opening,omitempty" doc:"the random opening of the leaf's commitment (base64)"`
 }
 
 // GuessKind returns the kind of a contact point for a channel, or when no

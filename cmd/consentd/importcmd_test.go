@@ -126,7 +126,9 @@ func importState(t *testing.T, dir string) (consents, log []string, im *consentd
 		t.Fatal(err)
 	}
 	sort.Strings(consents)
-	err = ledger.EachEntry(ctx, db, ws.ID, func(seq int64, data, _ []byte) error {
+	err = ledger.EachEntry(ctx, db, ws.ID, func(rec consentd.LogRecord) error {
+		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
+		_, _, _ = seq, data, leafHash
 		var e struct {
 			Type, Subject string
 			After         struct {

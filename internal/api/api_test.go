@@ -916,6 +916,7 @@ func TestWriteSemanticsOverHTTP(t *testing.T) {
 		Entries []struct {
 			Seq   int64           `json:"seq"`
 			Entry json.RawMessage `json:"entry"`
+			Leaf  []byte          `json:"leaf"`
 		} `json:"entries"`
 	}
 	e.must("GET", consentPath(id)+"/history", read, nil, 200).decode(t, &hist)
@@ -960,22 +961,25 @@ func TestWriteSemanticsOverHTTP(t *testing.T) {
 	}
 	e.must("POST", "/v1/log/checkpoints", w, nil, 201)
 	e.must("GET", "/v1/log/checkpoints/latest", read, nil, 200).decode(t, &cp)
-	if cp.PublicKey != e.signer.PublicKey() || cp.Size != e.logSize(read) {
-		t.Errorf("GET /v1/log/checkpoints/latest = %+v; want key %s size %d", cp, e.signer.PublicKey(), e.logSize(read))
+	// The key that signed, under the name it signed with: the workspace's
+	// log origin.
+	if want := e.signer.PublicKeyFor(ledger.Origin(e.a.id)); cp.PublicKey != want || !strings.HasPrefix(want, cp.KeyID+"+") || cp.Size != e.logSize(read) {
+		t.Errorf("GET /v1/log/checkpoints/latest = %+v; want key %s size %d", cp, want, e.logSize(read))
 	}
 	var rc ledger.Receipt
 	e.must("GET", consentPath(id)+"/receipt", read, nil, 200).decode(t, &rc)
 	if err := ledger.VerifyReceipt(&rc, cp.PublicKey); err != nil {
 		t.Errorf("GET /v1/consents/{id}/receipt does not verify: %v", err)
 	}
-	if lastEntry := hist.Entries[len(hist.Entries)-1]; rc.Seq != lastEntry.Seq || !bytes.Equal(rc.Leaf, lastEntry.Entry) {
+	if lastEntry := hist.Entries[len(hist.Entries)-1]; rc.Seq != lastEntry.Seq || !bytes.Equal(rc.Leaf, lastEntry.Leaf) {
 		t.Errorf("receipt is for entry %d %s; want the latest entry %d %s", rc.Seq, rc.Leaf, lastEntry.Seq, lastEntry.Entry)
 	}
 	if c, err := ledger.OpenCheckpoint(rc.Checkpoint, cp.PublicKey); err != nil || c.Origin != ledger.Origin(e.a.id) {
 		t.Errorf("receipt checkpoint origin %q, %v; want %q", c.Origin, err, ledger.Origin(e.a.id))
 	}
 	tampered := rc
-	tampered.Leaf = bytes.Replace(bytes.Clone(rc.Leaf), []byte("opted_out"), []byte("opted_in_"), 1)
+	tampered.Leaf = bytes.Clone(rc.Leaf)
+	tampered.Leaf[len(tampered.Leaf)-1] ^= 1
 	if err := ledger.VerifyReceipt(&tampered, cp.PublicKey); err == nil {
 		t.Errorf("a receipt with an altered leaf verifies")
 	}

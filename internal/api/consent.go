@@ -295,9 +295,21 @@ func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, k *conse
 		return consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
 	}
 	last := h[len(h)-1]
-	rc, err := ledger.ReceiptFor(r.Context(), s.Ledger, s.Signer, k.WorkspaceID, last.Seq, last.Entry)
+	rc, err := ledger.ReceiptFor(r.Context(), s.Ledger, s.Signer, k.WorkspaceID, last.Seq, last.Leaf)
 	if err != nil {
 		return err
+	}
+	if len(last.Evidence) > 0 || len(last.Opening) > 0 {
+		if err := rc.SetEvidence(last.Evidence, last.Opening); err != nil {
+			return err
+		}
+	}
+	w.Header().Add("Vary", "Accept")
+	if prefers(r, tlogProofType, "application/json") {
+		w.Header().Set("Content-Type", tlogProofType)
+		w.WriteHeader(200)
+		w.Write(rc.TLogProof())
+		return nil
 	}
 	writeJSON(w, 200, rc)
 	return nil
@@ -333,7 +345,7 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request, k *consentd.APIK
 }
 
 func (s *Server) verifyLog(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	rep, err := ledger.Verify(r.Context(), s.Ledger, s.DB, s.Signer.PublicKey(), k.WorkspaceID)
+	rep, err := ledger.Verify(r.Context(), s.Ledger, s.DB, s.Signer.PublicKeyRing(), k.WorkspaceID)
 	if err != nil {
 		return err
 	}
@@ -341,26 +353,36 @@ func (s *Server) verifyLog(w http.ResponseWriter, r *http.Request, k *consentd.A
 	return nil
 }
 
-// checkpointAnswer is a signed checkpoint with the key that checks it.
+// checkpointAnswer is a signed checkpoint with the key that signed it.
 type checkpointAnswer struct {
 	Checkpoint string `json:"checkpoint" doc:"C2SP signed note"`
 	Origin     string `json:"origin"`
 	Size       int64  `json:"size"`
 	Root       string `json:"root"`
-	KeyID      string `json:"key_id"`
-	PublicKey  string `json:"public_key" doc:"note verifier key"`
+	KeyID      string `json:"key_id" doc:"the key that signed the checkpoint: <name>+<8 hex digits of the note key hash>"`
+	PublicKey  string `json:"public_key" doc:"note verifier key of the key that signed, under the name it signed with"`
 }
 
-func (s *Server) checkpointAnswer(signed string, cp ledger.Checkpoint) checkpointAnswer {
-	return checkpointAnswer{Checkpoint: signed, Origin: cp.Origin, Size: cp.Size, Root: cp.Root.String(), KeyID: s.Signer.KeyID(), PublicKey: s.Signer.PublicKey()}
+// checkpointAnswer opens a signed checkpoint with the server's key ring and
+// names the key that signed it.
+func (s *Server) checkpointAnswer(signed string) (checkpointAnswer, error) {
+	cp, by, err := s.Signer.Ring().Open(signed)
+	if err != nil {
+		return checkpointAnswer{}, err
+	}
+	return checkpointAnswer{Checkpoint: signed, Origin: cp.Origin, Size: cp.Size, Root: cp.Root.String(), KeyID: by.KeyID, PublicKey: by.PublicKey}, nil
 }
 
 func (s *Server) postCheckpoint(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	signed, cp, err := ledger.SignCheckpoint(r.Context(), s.Ledger, s.Signer, k.WorkspaceID)
+	signed, _, err := ledger.SignCheckpoint(r.Context(), s.Ledger, s.Signer, k.WorkspaceID)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, 201, s.checkpointAnswer(signed, cp))
+	a, err := s.checkpointAnswer(signed)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 201, a)
 	return nil
 }
 
@@ -369,10 +391,10 @@ func (s *Server) latestCheckpoint(w http.ResponseWriter, r *http.Request, k *con
 	if err != nil {
 		return err
 	}
-	cp, err := ledger.OpenCheckpoint(signed, s.Signer.PublicKey())
+	a, err := s.checkpointAnswer(signed)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, 200, s.checkpointAnswer(signed, cp))
+	writeJSON(w, 200, a)
 	return nil
 }

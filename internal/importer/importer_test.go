@@ -245,7 +245,9 @@ func state(t *testing.T, db store, ws string) (consents []string, log []string) 
 		t.Fatal(err)
 	}
 	sort.Strings(consents) // key order is by hash, which differs between workspaces
-	err = ledger.EachEntry(t.Context(), db, ws, func(seq int64, data, _ []byte) error {
+	err = ledger.EachEntry(t.Context(), db, ws, func(rec consentd.LogRecord) error {
+		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
+		_, _, _ = seq, data, leafHash
 		var e struct {
 			Type, Subject string
 			After         struct {
@@ -283,7 +285,9 @@ func state(t *testing.T, db store, ws string) (consents []string, log []string) 
 func inHashOrder(t *testing.T, db store, ws string) {
 	t.Helper()
 	var hashes [][]byte
-	err := ledger.EachEntry(t.Context(), db, ws, func(seq int64, data, _ []byte) error {
+	err := ledger.EachEntry(t.Context(), db, ws, func(rec consentd.LogRecord) error {
+		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
+		_, _, _ = seq, data, leafHash
 		var e struct{ Subject string }
 		if err := json.Unmarshal(data, &e); err != nil {
 			return err

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,6 +35,7 @@ type StateReport struct {
 	Consents     int64             `json:"consents" doc:"consents that the replay of the log compared with the stored rows"`
 	Suppressions int64             `json:"suppressions" doc:"suppressions in effect after the replay, compared with the stored rows"`
 	Differences  int64             `json:"differences" doc:"stored rows that differ from the replay: edited, deleted or added behind the log's back"`
+	Skipped      int64             `json:"skipped,omitempty" doc:"consents and contact points not compared because an entry of theirs holds no readable state: a version 1 leaf erased with its address, or an altered leaf (which the tree check names)"`
 	First        []StateDifference `json:"first,omitempty" doc:"the first differences found, at most 10"`
 }
 
@@ -123,9 +125,10 @@ type replay struct {
 
 	// The subject being replayed: a consent's writes fold into the one in
 	// effect; a contact point's suppressions are added and lifted by id.
-	subject string
-	fold    consentd.InEffect
-	sups    map[string]loggedSuppression
+	subject    string
+	fold       consentd.InEffect
+	sups       map[string]loggedSuppression
+	unreadable bool // an entry of the subject holds no state
 
 	// Replayed subjects whose stored rows are yet to be read, in subject
 	// order, which is the order their differences are reported in.
@@ -181,17 +184,21 @@ func (p *replay) forward() error {
 // add replays one entry of the current subject.
 func (p *replay) add(e consentd.SubjectEntry) error {
 	w, ok, err := consentd.ParseLoggedWrite(e.View)
-	if err != nil {
+	switch {
+	case errors.Is(err, consentd.ErrNoState):
+		p.unreadable = true
+		return nil
+	case err != nil:
 		return err
-	}
-	if ok {
+	case ok:
 		p.fold.Add(w)
 		return nil
 	}
 	var v struct {
-		Type   string                `json:"type"`
-		Before *consentd.Suppression `json:"before"`
-		After  *consentd.Suppression `json:"after"`
+		Type     string                `json:"type"`
+		Before   *consentd.Suppression `json:"before"`
+		After    *consentd.Suppression `json:"after"`
+		Evidence string                `json:"evidence"`
 	}
 	if err := json.Unmarshal(e.View, &v); err != nil {
 		return fmt.Errorf("log entry %d: %w", e.Seq, err)
@@ -204,6 +211,8 @@ func (p *replay) add(e consentd.SubjectEntry) error {
 		p.sups[v.After.ID] = loggedSuppression{*v.After, e.Seq}
 	case v.Type == consentd.LogSuppressionLifted && v.Before != nil:
 		delete(p.sups, v.Before.ID)
+	case v.Evidence == consentd.EvidenceErased || v.Evidence == consentd.EvidenceUnreadable:
+		p.unreadable = true
 	default:
 		return fmt.Errorf("log entry %d (%s) records no suppression", e.Seq, v.Type)
 	}
@@ -213,10 +222,16 @@ func (p *replay) add(e consentd.SubjectEntry) error {
 // finish queues the current subject's replayed state for comparison.
 func (p *replay) finish() {
 	w, ok := p.fold.Result()
-	sups := p.sups
+	sups, unreadable := p.sups, p.unreadable
 	p.fold.Reset()
-	p.sups = nil
-	if p.subject == "" {
+	p.sups, p.unreadable = nil, false
+	switch {
+	case p.subject == "":
+		return
+	case unreadable:
+		// Without every entry's state the replay cannot say what the
+		// row should hold.
+		p.rep.Skipped++
 		return
 	}
 	if hash, ct, isConsent := consentd.ParseHashedConsentID(p.subject); isConsent && ok {

@@ -255,3 +255,29 @@ func (r *TileHashReader) tile(t tlog.Tile) ([]byte, error) {
 	r.tiles[t] = data
 	return data, nil
 }
+
+// TilesFromHashes calls put with every full tile of the tree of size n,
+// read from the tree's tlog stored hashes (the storage before tiles), level
+// by level in index order. Upgrading a log to tiles stores what it gets;
+// the roots and proofs stay the same.
+func TilesFromHashes(n int64, r tlog.HashReader, put func(Tile) error) error {
+	for level := 0; ; level++ {
+		full := n >> (TileHeight * (level + 1))
+		if full == 0 {
+			return nil
+		}
+		for idx := int64(0); idx < full; idx++ {
+			data, err := tlog.ReadTileData(tlog.Tile{H: TileHeight, L: level, N: idx, W: TileWidth}, r)
+			if err != nil {
+				return fmt.Errorf("ledger: tile %d/%d from stored hashes: %w", level, idx, err)
+			}
+			root, err := r.ReadHashes([]int64{tlog.StoredHashIndex(TileHeight*(level+1), idx)})
+			if err != nil {
+				return fmt.Errorf("ledger: root of tile %d/%d: %w", level, idx, err)
+			}
+			if err := put(Tile{Level: level, Index: idx, Hashes: data, Root: root[0]}); err != nil {
+				return err
+			}
+		}
+	}
+}

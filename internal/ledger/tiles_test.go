@@ -142,3 +142,48 @@ func BenchmarkEdgeAppend(b *testing.B) {
 		e.Append(h)
 	}
 }
+
+// TestTilesFromHashes: the tiles made from stored hashes are the tiles an
+// Edge makes.
+func TestTilesFromHashes(t *testing.T) {
+	const n = 65536 + 3*256 + 7
+	stored := map[int64]tlog.Hash{}
+	hr := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			h, ok := stored[x]
+			if !ok {
+				return nil, fmt.Errorf("no hash %d", x)
+			}
+			out[i] = h
+		}
+		return out, nil
+	})
+	e := &Edge{}
+	want := map[[2]int64]Tile{}
+	for i := int64(0); i < n; i++ {
+		data := []byte(fmt.Sprintf("leaf %d", i))
+		hs, err := tlog.StoredHashes(i, data, hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, h := range hs {
+			stored[tlog.StoredHashIndex(0, i)+int64(j)] = h
+		}
+		for _, tl := range e.Append(tlog.RecordHash(data)) {
+			want[[2]int64{int64(tl.Level), tl.Index}] = tl
+		}
+	}
+	got := 0
+	err := TilesFromHashes(n, hr, func(tl Tile) error {
+		w, ok := want[[2]int64{int64(tl.Level), tl.Index}]
+		if !ok || string(w.Hashes) != string(tl.Hashes) || w.Root != tl.Root {
+			t.Errorf("tile %d/%d differs", tl.Level, tl.Index)
+		}
+		got++
+		return nil
+	})
+	if err != nil || got != len(want) {
+		t.Fatalf("TilesFromHashes: %d tiles of %d, %v", got, len(want), err)
+	}
+}

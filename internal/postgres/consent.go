@@ -186,36 +186,13 @@ func (w *consentWriter) write(cw *consentd.ConsentWrite, p *prepared) (consentd.
 		c.ContactPoint, c.ID = cp, consentd.ConsentID(cp, ct.ID)
 		cur = &c
 	}
-	applied, outcome := consentd.Apply(cur, cw)
-	entry := &consentd.LogEntry{Subject: consentd.HashedConsentID(p.hash, ct.ID), Actor: w.actor}
-	res := consentd.WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
-	if !applied {
-		entry.Type = consentd.LogConsentUnchanged
-		if outcome == consentd.Superseded {
-			entry.Type = consentd.LogConsentSuperseded
-		}
-		entry.Before = cur.Logged()
-		entry.Write = (&consentd.Consent{Status: cw.Status, CapturedAt: cw.CapturedAt.UTC(), Source: cw.Source, Reason: cw.Reason,
-			PartyID: cw.PartyID, Jurisdiction: cw.Jurisdiction, Proof: cw.Proof, Origin: cw.Origin}).Logged()
+	res, entry, next := consentd.PlanWrite(tx.now, cw, ct, cp, p.hash, cur, w.actor)
+	if next == nil {
 		if _, err := tx.appendLog(w.c.ws.ID, entry); err != nil {
 			return consentd.WriteResult{}, err
 		}
 		return res, nil
 	}
-	next := &consentd.Consent{
-		ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
-		Channel: ct.Channel, Status: cw.Status, CapturedAt: cw.CapturedAt.UTC(), RecordedAt: tx.now, Version: 1,
-		Source: cw.Source, Reason: cw.Reason, PartyID: cw.PartyID, Jurisdiction: cw.Jurisdiction, Proof: cw.Proof, Origin: cw.Origin,
-	}
-	entry.Type = consentd.LogConsentChanged
-	if cur != nil {
-		next.Version = cur.Version + 1
-		if next.PartyID == "" {
-			next.PartyID = cur.PartyID
-		}
-		entry.Before = cur.Logged()
-	}
-	entry.After = next.Logged()
 	var err error
 	if next.Seq, err = tx.appendLog(w.c.ws.ID, entry); err != nil {
 		return consentd.WriteResult{}, err
@@ -238,7 +215,6 @@ func (w *consentWriter) write(cw *consentd.ConsentWrite, p *prepared) (consentd.
 		w.final, w.finalKey, w.finalNew = append(w.final, next), append(w.finalKey, k), append(w.finalNew, cur == nil)
 	}
 	w.state[k] = next
-	res.Consent = next
 	return res, nil
 }
 

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -63,6 +64,7 @@ type DB struct {
 
 	mu      sync.RWMutex
 	cache   map[string]*wsCache  // workspace id -> workspace and catalog as committed at cache.version
+	edges   ledger.EdgeCache     // workspace id -> its tree's edge after this process's last commit
 	writers map[string]*wsWriter // workspace id -> this process's writer of its log
 
 	copyBufs sync.Pool // *copyBuf, see copyFrom
@@ -132,6 +134,9 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 		if err := migrateOne(ctx, conn, name, version); err != nil {
 			return fmt.Errorf("migration %s: %w", version, err)
 		}
+	}
+	if err := upgradeTiles(ctx, conn); err != nil {
+		return fmt.Errorf("moving the log to tiles: %w", err)
 	}
 	return nil
 }
@@ -463,6 +468,11 @@ func (tx *Tx) commit() error {
 // committed runs what waits for the commit: the after functions, then
 // OnCommit with the appended entries.
 func (tx *Tx) committed() {
+	for wsID, l := range tx.logs {
+		if l.app != nil && len(l.rows) > 0 {
+			tx.db.edges.Put(wsID, l.app.Edge())
+		}
+	}
 	for _, f := range tx.after {
 		f()
 	}

@@ -143,7 +143,9 @@ func TestGroupCommit(t *testing.T) {
 
 	logged := map[string]int{}
 	var entries int64
-	err = ledger.EachEntry(ctx, db, ws.ID, func(seq int64, data, leafHash []byte) error {
+	err = ledger.EachEntry(ctx, db, ws.ID, func(rec consentd.LogRecord) error {
+		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
+		_, _, _ = seq, data, leafHash
 		if entries++; seq != entries {
 			return fmt.Errorf("entry %d after %d", seq, entries-1)
 		}
@@ -294,7 +296,9 @@ func TestGroupCommitCancel(t *testing.T) {
 		t.Fatalf("request after = %v", err)
 	}
 	var subjects []string
-	ledger.EachEntry(ctx, db, ws.ID, func(seq int64, data, leafHash []byte) error {
+	ledger.EachEntry(ctx, db, ws.ID, func(rec consentd.LogRecord) error {
+		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
+		_, _, _ = seq, data, leafHash
 		var e struct{ Subject string }
 		json.Unmarshal(data, &e)
 		subjects = append(subjects, e.Subject)

@@ -2,12 +2,13 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -15,10 +16,25 @@ import (
 // the log (consentd.InEffect decides which write was in effect), and the
 // snapshot that `log verify` replays (ledger.VerifyState compares).
 
-// entryView returns the JSON view of a stored entry's data, the one thing
-// this file reads of an entry.
-func entryView(data []byte) (json.RawMessage, error) {
-	return consentd.EntryView(data, nil)
+// entryCols are the columns of a log entry that scanEntry reads.
+const entryCols = `l.seq, l.at, l.type, l.subject, l.data, l.evidence`
+
+// scanEntry reads a log entry as its view (ledger.Row.Read: the leaf with
+// its evidence put back, or marked erased or unreadable when the leaf
+// holds no state), the one thing this file reads of an entry. extra are
+// scanned after the entry's columns.
+func scanEntry(row pgx.Row, extra ...any) (consentd.SubjectEntry, error) {
+	var r ledger.Row
+	var at int64
+	if err := row.Scan(append([]any{&r.Seq, &at, &r.Type, &r.Subject, &r.Leaf, &r.Evidence}, extra...)...); err != nil {
+		return consentd.SubjectEntry{}, err
+	}
+	r.At = fromNanos(at)
+	rec, err := r.Read()
+	if err != nil {
+		return consentd.SubjectEntry{}, fmt.Errorf("log entry %d: %w", r.Seq, err)
+	}
+	return consentd.SubjectEntry{Subject: r.Subject, Seq: r.Seq, View: rec.Entry}, nil
 }
 
 // consentTypes and stateTypes are the log entry types of consent writes,
@@ -61,25 +77,27 @@ func (db *DB) ConsentAt(ctx context.Context, wsID, id string, t consentd.Times) 
 // consent has are all read, so that a consent written only after t
 // answers ENOTINEFFECT rather than ENOTFOUND.
 func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, t consentd.Times) (*consentd.Consent, error) {
-	rows, err := db.pool.Query(ctx, `SELECT data FROM log_entries WHERE workspace_id = $1 AND subject = $2 AND type = ANY($3) ORDER BY seq`,
+	rows, err := db.pool.Query(ctx, `SELECT `+entryCols+` FROM log_entries l WHERE l.workspace_id = $1 AND l.subject = $2 AND l.type = ANY($3) ORDER BY l.seq`,
 		wsID, consentd.HashedConsentID(hash, ct.ID), consentTypes())
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	f := consentd.InEffect{Times: t}
-	var data []byte
-	_, err = pgx.ForEachRow(rows, []any{&data}, func() error {
-		view, err := entryView(data)
+	for rows.Next() {
+		e, err := scanEntry(rows)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		w, ok, err := consentd.ParseLoggedWrite(view)
+		w, ok, err := consentd.ParseLoggedWrite(e.View)
+		if err != nil && !errors.Is(err, consentd.ErrNoState) {
+			return nil, err
+		}
 		if ok {
 			f.Add(w)
 		}
-		return err
-	})
-	if err != nil {
+	}
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	return f.Consent(cp, ct)
@@ -92,15 +110,15 @@ func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp stri
 // each entry is a subquery on the subject's hash, so that the plan keeps
 // the index order.
 func (db *DB) exportAt(ctx context.Context, c *wsCache, t consentd.Times, fn func(*consentd.Consent) error) error {
-	rows, err := db.pool.Query(ctx, `SELECT l.subject, l.data, COALESCE((SELECT p.value FROM contact_points p WHERE p.workspace_id = l.workspace_id
+	rows, err := db.pool.Query(ctx, `SELECT `+entryCols+`, COALESCE((SELECT p.value FROM contact_points p WHERE p.workspace_id = l.workspace_id
 				AND p.hash = decode(translate(split_part(l.subject, '#', 1), '-_', '+/') || '=', 'base64')), '')
 		FROM log_entries l WHERE l.workspace_id = $1 AND l.type = ANY($2) AND l.at <= $3 ORDER BY l.subject, l.seq`,
 		c.ws.ID, consentTypes(), knownBefore(t))
 	if err != nil {
 		return err
 	}
-	var subject, cp, subjectCP string
-	var data []byte
+	defer rows.Close()
+	var subjectCP string
 	fold := consentd.SubjectFold{Times: t, Emit: func(subject string, w consentd.LoggedWrite) error {
 		_, ctID, ok := consentd.ParseHashedConsentID(subject)
 		if !ok || subjectCP == "" {
@@ -112,20 +130,20 @@ func (db *DB) exportAt(ctx context.Context, c *wsCache, t consentd.Times, fn fun
 		}
 		return fn(w.Consent(subjectCP, ct))
 	}}
-	_, err = pgx.ForEachRow(rows, []any{&subject, &data, &cp}, func() error {
-		view, err := entryView(data)
+	for rows.Next() {
+		var cp string
+		e, err := scanEntry(rows, &cp)
 		if err != nil {
 			return err
 		}
 		// Add emits the previous subject before it takes this one's
 		// entry: its contact point is the one read with it.
-		if err := fold.Add(subject, view); err != nil {
+		if err := fold.Add(e.Subject, e.View); err != nil {
 			return err
 		}
 		subjectCP = cp
-		return nil
-	})
-	if err != nil {
+	}
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	return fold.Close()
@@ -150,24 +168,22 @@ type stateReader struct {
 
 // SubjectEntries implements consentd.StateReader.
 func (r *stateReader) SubjectEntries(ctx context.Context, subject string, seq int64, limit int) ([]consentd.SubjectEntry, error) {
-	rows, err := r.tx.Query(ctx, `SELECT subject, seq, data FROM log_entries
-		WHERE workspace_id = $1 AND (subject, seq) > ($2, $3) AND type = ANY($4) ORDER BY subject, seq LIMIT $5`,
+	rows, err := r.tx.Query(ctx, `SELECT `+entryCols+` FROM log_entries l
+		WHERE l.workspace_id = $1 AND (l.subject, l.seq) > ($2, $3) AND l.type = ANY($4) ORDER BY l.subject, l.seq LIMIT $5`,
 		r.wsID, subject, seq, stateTypes(), limit)
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	var out []consentd.SubjectEntry
-	var e consentd.SubjectEntry
-	var data []byte
-	_, err = pgx.ForEachRow(rows, []any{&e.Subject, &e.Seq, &data}, func() error {
-		view, err := entryView(data)
+	for rows.Next() {
+		e, err := scanEntry(rows)
 		if err != nil {
-			return fmt.Errorf("log entry %d: %w", e.Seq, err)
+			return nil, err
 		}
-		out = append(out, consentd.SubjectEntry{Subject: e.Subject, Seq: e.Seq, View: view})
-		return nil
-	})
-	return out, err
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 const stateConsentCols = `c.cp_hash, c.channel_type, c.status, c.captured_at, c.version, c.seq`

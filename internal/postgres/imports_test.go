@@ -187,7 +187,7 @@ func checkTree(t *testing.T, db *postgres.DB, ws string) {
 		if r.Seq != int64(i+1) {
 			t.Fatalf("entry %d has seq %d", i+1, r.Seq)
 		}
-		h, err := tlog.StoredHashes(int64(i), r.Entry, hashes)
+		h, err := tlog.StoredHashes(int64(i), r.Leaf, hashes)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,30 +3,29 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
 	"strconv"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 // logState is a workspace's log as one transaction holds it: locked, its
-// size, and the entries and tlog hashes appended, written at commit.
+// size, and the entries and tiles appended, written at commit.
 type logState struct {
 	tx      *Tx
 	wsID    string
-	loaded  bool  // the lock is granted and size, version and hashes are read
+	loaded  bool  // the lock is granted and size and version are read
 	version int64 // the workspace's catalog version under the lock; -1 once tx changed it
-	size    int64 // committed entries plus those appended in tx
+	size    int64 // committed entries, as read under the lock
 
-	// hashes holds the tlog stored hashes that appends need: the committed
-	// ones of the tree's right edge, read with the lock, and those made in
-	// tx. Each append needs only these (see headSQL).
-	hashes map[int64]tlog.Hash
+	// app appends to the tree; set by tx.log once the size is known.
+	app *ledger.Appender
 
 	// bulk makes flush COPY the rows rather than insert them from arrays:
 	// set by the requests that append thousands of entries (ImportBatch).
@@ -36,73 +35,51 @@ type logState struct {
 	// has written already (see streamLog); flush writes the others.
 	copied int
 
-	// Rows to insert at commit, as columns.
-	seq, at      []int64
-	typ, subject []string
-	data         [][]byte
-	leafHash     []tlog.Hash
-	idx          []int64
-	hash         []tlog.Hash
+	// Rows to insert at commit.
+	rows  []ledger.Row
+	tiles []ledger.Tile
 }
 
-// grow makes room for n more entries, and their hashes (about two each).
+// grow makes room for n more entries.
 func (l *logState) grow(n int) {
-	hashes := make(map[int64]tlog.Hash, len(l.hashes)+2*n)
-	for idx, h := range l.hashes {
-		hashes[idx] = h
-	}
-	l.hashes = hashes
-	l.seq, l.at = slices.Grow(l.seq, n), slices.Grow(l.at, n)
-	l.typ, l.subject = slices.Grow(l.typ, n), slices.Grow(l.subject, n)
-	l.data, l.leafHash = slices.Grow(l.data, n), slices.Grow(l.leafHash, n)
-	l.idx, l.hash = slices.Grow(l.idx, 2*n), slices.Grow(l.hash, 2*n)
+	l.rows = slices.Grow(l.rows, n)
 }
 
 // logMark is how far a log in a transaction had got, to go back to when a
 // request of the transaction fails (see Tx.savepoint).
 type logMark struct {
-	size, version int64
-	entries       int
-	hashes        int
-	copied        int
+	version int64
+	app     ledger.Mark
+	hasApp  bool
+	entries int
+	tiles   int
+	copied  int
 }
 
 func (l *logState) mark() logMark {
-	return logMark{size: l.size, version: l.version, entries: len(l.seq), hashes: len(l.idx), copied: l.copied}
+	m := logMark{version: l.version, entries: len(l.rows), tiles: len(l.tiles), copied: l.copied}
+	if l.app != nil {
+		m.app, m.hasApp = l.app.Mark(), true
+	}
+	return m
 }
 
-// reset forgets the entries and hashes appended since m, and that those
+// reset forgets the entries and tiles appended since m, and that those
 // written since m were (the savepoint's rollback undoes them).
 func (l *logState) reset(m logMark) {
-	l.copied = m.copied
-	for _, idx := range l.idx[m.hashes:] {
-		delete(l.hashes, idx)
+	l.copied, l.version = m.copied, m.version
+	if m.hasApp {
+		l.app.Reset(m.app)
+	} else {
+		l.app = nil
 	}
-	l.size, l.version = m.size, m.version
-	l.seq, l.at, l.typ, l.subject = l.seq[:m.entries], l.at[:m.entries], l.typ[:m.entries], l.subject[:m.entries]
-	l.data, l.leafHash = l.data[:m.entries], l.leafHash[:m.entries]
-	l.idx, l.hash = l.idx[:m.hashes], l.hash[:m.hashes]
+	l.rows, l.tiles = l.rows[:m.entries], l.tiles[:m.tiles]
 }
 
-// frontierSQL selects, from the one-row relation n(n), the stored hash
-// indexes of the perfect subtrees that make up the tree of size n: one per
-// set bit of n, at level i, node (n>>i)-1. The stored hash index of node k
-// at level i, tlog.StoredHashIndex(i, k), is 2m - popcount(m) + i with
-// m = ((k+1)<<i) - 1.
-const frontierSQL = `SELECT 2 * m - length(replace(m::bit(64)::text, '0', '')) + i AS idx
-	FROM (SELECT ((n >> i) << i) - 1 AS m, i FROM n, generate_series(0, 62) AS i WHERE (n >> i) & 1 = 1) s`
-
-// headSQL reads, under the lock, the workspace's catalog version, its log
-// size n, and the frontier hashes of the tree of size n (frontierSQL). They
-// are all that appending leaves n+1, n+2, ... needs of the committed tree:
-// the other hashes an append reads are the ones earlier appends in the
-// same transaction made.
-const headSQL = `WITH n AS (SELECT COALESCE(MAX(seq), 0) AS n FROM log_entries WHERE workspace_id = $1),
-	f AS (` + frontierSQL + `)
-	SELECT w.catalog_version, n.n, h.idx, h.hash
-	FROM workspaces w CROSS JOIN n
-	LEFT JOIN (SELECT h.idx, h.hash FROM log_hashes h JOIN f ON h.idx = f.idx WHERE h.workspace_id = $1) h ON true
-	WHERE w.id = $1`
+// headSQL reads, under the lock, the workspace's catalog version and its
+// log size.
+const headSQL = `SELECT w.catalog_version, (SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = $1)
+	FROM workspaces w WHERE w.id = $1`
 
 // lockLog queues the statements that lock the workspace's log for the rest
 // of tx and read its head; they go out with the next round trip. Statements
@@ -110,19 +87,14 @@ const headSQL = `WITH n AS (SELECT COALESCE(MAX(seq), 0) AS n FROM log_entries W
 // committed state. The transaction's clock is read again when the lock is
 // granted, so that the log's times follow its order in this process.
 func (tx *Tx) lockLog(wsID string) *logState {
-	l := &logState{tx: tx, wsID: wsID, hashes: map[int64]tlog.Hash{}}
+	l := &logState{tx: tx, wsID: wsID}
 	tx.logs[wsID] = l
 	tx.queue(`SELECT pg_advisory_xact_lock(hashtextextended('consentd-log:' || $1::text, 0))`, wsID)
 	tx.queue(headSQL, wsID).Query(func(rows pgx.Rows) error {
 		tx.now = tx.db.Now().UTC()
 		for rows.Next() {
-			var idx *int64
-			var h []byte
-			if err := rows.Scan(&l.version, &l.size, &idx, &h); err != nil {
+			if err := rows.Scan(&l.version, &l.size); err != nil {
 				return err
-			}
-			if idx != nil && len(h) == tlog.HashSize {
-				l.hashes[*idx] = tlog.Hash(h)
 			}
 			l.loaded = true
 		}
@@ -137,7 +109,10 @@ func (tx *Tx) lockLog(wsID string) *logState {
 	return l
 }
 
-// log returns the workspace's locked log, its head read.
+// log returns the workspace's locked log, its head read and its appender
+// ready: the edge kept from the last commit when the log has not grown
+// since (no other replica wrote), else one rebuilt from the newest leaf
+// hashes and tile roots.
 func (tx *Tx) log(wsID string) (*logState, error) {
 	l := tx.logs[wsID]
 	if l == nil {
@@ -148,128 +123,101 @@ func (tx *Tx) log(wsID string) (*logState, error) {
 			return nil, err
 		}
 	}
+	if l.app == nil {
+		n := l.size + int64(len(l.rows))
+		edge := tx.db.edges.Get(wsID, n)
+		if edge == nil {
+			var err error
+			if edge, err = ledger.RebuildEdge(n, tileSource{tx.ctx, tx, wsID}); err != nil {
+				return nil, err
+			}
+		}
+		l.app = ledger.NewAppender(edge)
+	}
 	return l, nil
 }
 
-// appendLog appends e to the workspace's log inside tx: it numbers the entry
-// and computes its leaf hash and the tlog hashes that the new leaf
-// completes; they are inserted at commit. It returns the entry's seq.
+// appendLog appends e to the workspace's log inside tx: it numbers the
+// entry, encodes it and folds it into the tree; the entry and the tiles it
+// completes are inserted at commit. It returns the entry's seq.
 func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 	l, err := tx.log(wsID)
 	if err != nil {
 		return 0, err
 	}
-	n := l.size
-	e.Seq = n + 1
-	if e.At.IsZero() {
-		e.At = tx.now
-	}
-	data, err := json.Marshal(e)
+	r, tiles, err := l.app.Append(e, tx.now)
 	if err != nil {
-		return 0, fmt.Errorf("log entry: %w", err)
+		return 0, err
 	}
-	hashes, err := tlog.StoredHashes(n, data, l)
-	if err != nil {
-		return 0, fmt.Errorf("log hashes: %w", err)
-	}
-	base := tlog.StoredHashIndex(0, n)
-	for i, h := range hashes {
-		l.hashes[base+int64(i)] = h
-		l.idx = append(l.idx, base+int64(i))
-	}
-	l.hash = append(l.hash, hashes...)
-	l.seq = append(l.seq, e.Seq)
-	l.at = append(l.at, nanos(e.At))
-	l.typ = append(l.typ, e.Type)
-	l.subject = append(l.subject, e.Subject)
-	l.data = append(l.data, data)
-	l.leafHash = append(l.leafHash, hashes[0])
-	l.size = e.Seq
+	l.rows = append(l.rows, r)
+	l.tiles = append(l.tiles, tiles...)
 	return e.Seq, nil
 }
 
-// ReadHashes implements tlog.HashReader over the hashes the transaction
-// holds, reading any other from the committed tree.
-func (l *logState) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	var missing []int64
-	for i, idx := range indexes {
-		h, ok := l.hashes[idx]
-		if !ok {
-			missing = append(missing, idx)
-		}
-		out[i] = h
-	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	read, err := hashReader{l.tx.ctx, l.tx, l.wsID}.ReadHashes(missing)
-	if err != nil {
-		return nil, err
-	}
-	for i, idx := range missing {
-		l.hashes[idx] = read[i]
-	}
-	for i, idx := range indexes {
-		out[i] = l.hashes[idx]
-	}
-	return out, nil
-}
-
-// flush writes the appended entries and hashes, queued as inserts from
+// flush writes the appended entries and tiles, queued as inserts from
 // arrays or, for a bulk log, copied (round trips of their own), and queues
 // the notification of the new log size on Channel, "<workspace id>:<last
 // seq>", which PostgreSQL delivers at commit (once per transaction and
 // workspace).
 func (l *logState) flush() error {
-	if len(l.seq) == 0 {
+	if len(l.rows) == 0 {
 		return nil
 	}
 	tx := l.tx
-	seq, at, typ, subject, data, leafHash := l.seq[l.copied:], l.at[l.copied:], l.typ[l.copied:], l.subject[l.copied:], l.data[l.copied:], l.leafHash[l.copied:]
+	if len(l.tiles) > 0 {
+		levels, idxs, hashes, roots := make([]int16, len(l.tiles)), make([]int64, len(l.tiles)), make([][]byte, len(l.tiles)), make([][]byte, len(l.tiles))
+		for i, t := range l.tiles {
+			levels[i], idxs[i], hashes[i], roots[i] = int16(t.Level), t.Index, t.Hashes, t.Root[:]
+		}
+		tx.queue(`INSERT INTO log_tiles (workspace_id, level, idx, hashes, root) SELECT $1::text, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[], $5::bytea[])`,
+			l.wsID, levels, idxs, hashes, roots)
+	}
+	rows := l.rows[l.copied:]
 	switch {
 	case l.bulk:
 		c := tx.db.copyBuf()
-		for i, idx := range l.idx {
-			c.row(3)
-			c.text(l.wsID)
-			c.int8(idx)
-			c.bytea(l.hash[i][:])
-		}
-		if err := tx.copyFrom("log_hashes", "workspace_id, idx, hash", c); err != nil {
-			return err
-		}
-		c = tx.db.copyBuf()
-		for i := l.copied; i < len(l.seq); i++ {
-			l.entryRow(c, i)
+		for i := range rows {
+			entryRow(c, l.wsID, &rows[i])
 		}
 		if err := tx.copyFrom("log_entries", logEntryCols, c); err != nil {
 			return err
 		}
-	default:
-		tx.queue(`INSERT INTO log_hashes (workspace_id, idx, hash) SELECT $1::text, * FROM unnest($2::bigint[], $3::bytea[])`, l.wsID, l.idx, hashBytes(l.hash))
-		if len(seq) > 0 {
-			tx.queue(`INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash)
-		SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[])`,
-				l.wsID, seq, at, typ, subject, data, hashBytes(leafHash))
+	case len(rows) > 0:
+		n := len(rows)
+		seq, at, typ, subject := make([]int64, n), make([]int64, n), make([]string, n), make([]string, n)
+		leaf, leafHash, evidence, opening := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		for i := range rows {
+			r := &rows[i]
+			seq[i], at[i], typ[i], subject[i] = r.Seq, nanos(r.At), r.Type, r.Subject
+			leaf[i], leafHash[i], evidence[i], opening[i] = r.Leaf, r.LeafHash[:], r.Evidence, r.Opening
 		}
+		tx.queue(`INSERT INTO log_entries (`+logEntryCols+`)
+		SELECT $1::text, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bytea[], $7::bytea[], $8::bytea[], $9::bytea[])`,
+			l.wsID, seq, at, typ, subject, leaf, leafHash, evidence, opening)
 	}
-	tx.queue(`SELECT pg_notify($1, $2)`, Channel, l.wsID+":"+strconv.FormatInt(l.size, 10))
+	tx.queue(`SELECT pg_notify($1, $2)`, Channel, l.wsID+":"+strconv.FormatInt(l.app.Size(), 10))
 	return nil
 }
 
-const logEntryCols = "workspace_id, seq, at, type, subject, data, leaf_hash"
+const logEntryCols = "workspace_id, seq, at, type, subject, data, leaf_hash, evidence, opening"
 
-// entryRow adds entry i to c, as a row of log_entries (logEntryCols).
-func (l *logState) entryRow(c *copyBuf, i int) {
-	c.row(7)
-	c.text(l.wsID)
-	c.int8(l.seq[i])
-	c.int8(l.at[i])
-	c.text(l.typ[i])
-	c.text(l.subject[i])
-	c.bytea(l.data[i])
-	c.bytea(l.leafHash[i][:])
+// entryRow adds r to c, as a row of log_entries (logEntryCols).
+func entryRow(c *copyBuf, wsID string, r *ledger.Row) {
+	c.row(9)
+	c.text(wsID)
+	c.int8(r.Seq)
+	c.int8(nanos(r.At))
+	c.text(r.Type)
+	c.text(r.Subject)
+	c.bytea(r.Leaf)
+	c.bytea(r.LeafHash[:])
+	for _, b := range [][]byte{r.Evidence, r.Opening} {
+		if b == nil {
+			c.null()
+		} else {
+			c.bytea(b)
+		}
+	}
 }
 
 // logStream copies a log's entries into log_entries while a request
@@ -322,8 +270,8 @@ const streamChunk = 256 << 10
 // until there are streamChunk bytes.
 func (s *logStream) write() error {
 	l := s.l
-	for ; l.copied < len(l.seq); l.copied++ {
-		l.entryRow(s.c, l.copied)
+	for ; l.copied < len(l.rows); l.copied++ {
+		entryRow(s.c, l.wsID, &l.rows[l.copied])
 		s.rows++
 	}
 	if len(s.c.b) < streamChunk {
@@ -360,90 +308,105 @@ func (s *logStream) close(err error) error {
 	return nil
 }
 
-// hashBytes returns the hashes as byte slices (into hs).
-func hashBytes(hs []tlog.Hash) [][]byte {
-	out := make([][]byte, len(hs))
-	for i := range hs {
-		out[i] = hs[i][:]
-	}
-	return out
-}
-
 // appended returns the entries tx appended, per workspace.
 func (tx *Tx) appended() map[string][]consentd.LogRecord {
 	out := map[string][]consentd.LogRecord{}
 	for wsID, l := range tx.logs {
-		if len(l.seq) == 0 {
+		if len(l.rows) == 0 {
 			continue
 		}
-		recs := make([]consentd.LogRecord, len(l.seq))
-		for i := range l.seq {
-			recs[i] = consentd.LogRecord{Seq: l.seq[i], LeafHash: l.leafHash[i][:], Entry: l.data[i]}
+		recs := make([]consentd.LogRecord, len(l.rows))
+		for i := range l.rows {
+			recs[i] = l.rows[i].Appended()
 		}
 		out[wsID] = recs
 	}
 	return out
 }
 
-// hashReader reads tlog stored hashes of one workspace.
-type hashReader struct {
+// tileSource reads one workspace's tiles and leaf hashes.
+type tileSource struct {
 	ctx  context.Context
 	q    querier
 	wsID string
 }
 
-// ReadHashes implements tlog.HashReader, in one query.
-func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	rows, err := r.q.Query(r.ctx, `SELECT idx, hash FROM log_hashes WHERE workspace_id = $1 AND idx = ANY($2)`, r.wsID, indexes)
+// LeafHashes implements ledger.EdgeSource.
+func (s tileSource) LeafHashes(from, to int64) ([]tlog.Hash, error) {
+	rows, err := s.q.Query(s.ctx, `SELECT leaf_hash FROM log_entries WHERE workspace_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq`, s.wsID, from, to)
 	if err != nil {
-		return nil, fmt.Errorf("read hashes: %w", err)
+		return nil, fmt.Errorf("leaf hashes: %w", err)
 	}
+	return scanHashes(rows)
+}
+
+// TileRoots implements ledger.EdgeSource.
+func (s tileSource) TileRoots(level int, from, to int64) ([]tlog.Hash, error) {
+	rows, err := s.q.Query(s.ctx, `SELECT root FROM log_tiles WHERE workspace_id = $1 AND level = $2 AND idx >= $3 AND idx < $4 ORDER BY idx`, s.wsID, level, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("tile roots: %w", err)
+	}
+	return scanHashes(rows)
+}
+
+// FullTile implements ledger.TileSource.
+func (s tileSource) FullTile(level int, index int64) ([]byte, error) {
+	var b []byte
+	err := s.q.QueryRow(s.ctx, `SELECT hashes FROM log_tiles WHERE workspace_id = $1 AND level = $2 AND idx = $3`, s.wsID, level, index).Scan(&b)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func scanHashes(rows pgx.Rows) ([]tlog.Hash, error) {
 	defer rows.Close()
-	got := make(map[int64]tlog.Hash, len(indexes))
+	var out []tlog.Hash
 	for rows.Next() {
-		var idx int64
 		var b []byte
-		if err := rows.Scan(&idx, &b); err != nil {
-			return nil, fmt.Errorf("read hashes: %w", err)
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
 		}
 		if len(b) != tlog.HashSize {
-			return nil, fmt.Errorf("read hash %d: %d bytes", idx, len(b))
+			return nil, fmt.Errorf("a stored hash of %d bytes", len(b))
 		}
-		got[idx] = tlog.Hash(b)
+		out = append(out, tlog.Hash(b))
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read hashes: %w", err)
-	}
-	out := make([]tlog.Hash, len(indexes))
-	for i, idx := range indexes {
-		h, ok := got[idx]
-		if !ok {
-			return nil, fmt.Errorf("read hash %d: not found", idx)
-		}
-		out[i] = h
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // Log returns up to limit entries after seq.
 func (db *DB) Log(ctx context.Context, wsID string, after int64, limit int) ([]consentd.LogRecord, error) {
-	rows, err := db.pool.Query(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, wsID, after, limit)
+	rows, err := db.pool.Query(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, wsID, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	return scanLog(rows)
 }
 
+// logReadCols are the columns scanLogRow reads.
+const logReadCols = `seq, at, type, subject, data, leaf_hash, evidence, opening`
+
+func scanLogRow(row pgx.Row) (consentd.LogRecord, error) {
+	var r ledger.Row
+	var at int64
+	var leafHash []byte
+	if err := row.Scan(&r.Seq, &at, &r.Type, &r.Subject, &r.Leaf, &leafHash, &r.Evidence, &r.Opening); err != nil {
+		return consentd.LogRecord{}, err
+	}
+	r.At = fromNanos(at)
+	copy(r.LeafHash[:], leafHash)
+	return r.Read()
+}
+
 func scanLog(rows pgx.Rows) ([]consentd.LogRecord, error) {
 	defer rows.Close()
 	out := []consentd.LogRecord{}
 	for rows.Next() {
-		var r consentd.LogRecord
-		var data []byte
-		if err := rows.Scan(&r.Seq, &data, &r.LeafHash); err != nil {
+		r, err := scanLogRow(rows)
+		if err != nil {
 			return nil, err
 		}
-		r.Entry = data
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -459,34 +422,32 @@ func (db *DB) LogSize(ctx context.Context, wsID string) (int64, error) {
 
 // TreeHash returns the Merkle root of the first n entries.
 func (db *DB) TreeHash(ctx context.Context, wsID string, n int64) (tlog.Hash, error) {
-	return tlog.TreeHash(n, hashReader{ctx, db.pool, wsID})
+	return tlog.TreeHash(n, db.HashReader(ctx, wsID))
 }
 
 // ProveRecord returns the inclusion proof of entry seq in the tree of size n.
 func (db *DB) ProveRecord(ctx context.Context, wsID string, seq, n int64) (tlog.RecordProof, error) {
-	return tlog.ProveRecord(n, seq-1, hashReader{ctx, db.pool, wsID})
+	return tlog.ProveRecord(n, seq-1, db.HashReader(ctx, wsID))
 }
 
-// HashReader returns a tlog.HashReader over the committed hashes.
+// HashReader returns a tlog.HashReader over the committed tiles. It keeps
+// the tiles it reads: use one per proof.
 func (db *DB) HashReader(ctx context.Context, wsID string) tlog.HashReader {
-	return hashReader{ctx, db.pool, wsID}
+	return ledger.NewTileHashReader(tileSource{ctx, db.pool, wsID})
 }
 
 // LogEntry returns one entry; ENOTFOUND when there is none.
 func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*consentd.LogRecord, error) {
-	r := &consentd.LogRecord{Seq: seq}
-	var data []byte
-	err := db.pool.QueryRow(ctx, `SELECT data, leaf_hash FROM log_entries WHERE workspace_id = $1 AND seq = $2`, wsID, seq).Scan(&data, &r.LeafHash)
+	r, err := scanLogRow(db.pool.QueryRow(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = $1 AND seq = $2`, wsID, seq))
 	if err != nil {
 		return nil, notFound(err, "log entry")
 	}
-	r.Entry = data
-	return r, nil
+	return &r, nil
 }
 
 // SubjectLog returns the log entries about one subject, oldest first.
 func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]consentd.LogRecord, error) {
-	rows, err := db.pool.Query(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = $1 AND subject = $2 ORDER BY seq`, wsID, subject)
+	rows, err := db.pool.Query(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = $1 AND subject = $2 ORDER BY seq`, wsID, subject)
 	if err != nil {
 		return nil, err
 	}

@@ -108,6 +108,14 @@ func (db *DB) DeleteSuppression(ctx context.Context, wsID, id, actor string) err
 // phone number written another way than its normalized form is not found).
 func (tx *Tx) erase(wsID string, hash [32]byte, cp string) {
 	tx.queue(`DELETE FROM contact_points WHERE workspace_id = $1 AND hash = $2`, wsID, hash[:])
+	// The evidence of the address's log entries and the bytes of its old
+	// (JSON) leaves go; the leaves' hashes stay in the tree. Proof held
+	// with the consents and confirmations goes too.
+	lo, hi := consentd.SubjectRange(hash)
+	tx.queue(`UPDATE log_entries SET evidence = NULL, opening = NULL WHERE workspace_id = $1 AND subject >= $2 AND subject < $3 AND evidence IS NOT NULL`, wsID, lo, hi)
+	tx.queue(`UPDATE log_entries SET data = '' WHERE workspace_id = $1 AND subject >= $2 AND subject < $3 AND substring(data from 1 for 1) = '\x7b'::bytea`, wsID, lo, hi)
+	tx.queue(`UPDATE confirmations SET confirm_ip = '', confirm_user_agent = '', proof = NULL WHERE workspace_id = $1 AND cp_hash = $2`, wsID, hash[:])
+	tx.queue(`UPDATE consents SET proof = NULL, reason = '' WHERE workspace_id = $1 AND cp_hash = $2`, wsID, hash[:])
 	if cp != "" {
 		tx.queue(`UPDATE import_rejects SET raw = '' WHERE workspace_id = $1 AND raw != '' AND lower(raw) LIKE $2 ESCAPE '\'`,
 			wsID, likeContains(strings.ToLower(cp)))

@@ -56,7 +56,7 @@ func (tx *Tx) writePrepared(c *wsCache, w *consentd.ConsentWrite, ct consentd.Ch
 	if err != nil {
 		return consentd.WriteResult{}, err
 	}
-	res, entry, next := planWrite(tx.now, w, ct, cp, hash, cur, actor)
+	res, entry, next := consentd.PlanWrite(tx.now, w, ct, cp, hash, cur, actor)
 	if next == nil {
 		if _, err := tx.appendLog(c.ws.ID, entry); err != nil {
 			return consentd.WriteResult{}, err
@@ -79,48 +79,6 @@ func (tx *Tx) writePrepared(c *wsCache, w *consentd.ConsentWrite, ct consentd.Ch
 		return consentd.WriteResult{}, fmt.Errorf("upsert consent: %w", err)
 	}
 	return res, nil
-}
-
-// planWrite decides the write w of the consent cur (as stored, or nil when
-// there is none; its ContactPoint and ID are set here) at now: the result,
-// the log entry to append and, when the write applies, the consent to store
-// (res.Consent, its Seq left for the caller). It changes nothing but cur's
-// ContactPoint and ID.
-func planWrite(now time.Time, w *consentd.ConsentWrite, ct consentd.ChannelType, cp string, hash [32]byte, cur *consentd.Consent,
-	actor string) (consentd.WriteResult, *consentd.LogEntry, *consentd.Consent) {
-	if cur != nil {
-		cur.ContactPoint = cp
-		cur.ID = consentd.ConsentID(cp, ct.ID)
-	}
-	applied, outcome := consentd.Apply(cur, w)
-	entry := &consentd.LogEntry{Subject: consentd.HashedConsentID(hash, ct.ID), Actor: actor}
-	res := consentd.WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
-	if !applied {
-		entry.Type = consentd.LogConsentUnchanged
-		if outcome == consentd.Superseded {
-			entry.Type = consentd.LogConsentSuperseded
-		}
-		entry.Before = cur.Logged()
-		entry.Write = (&consentd.Consent{Status: w.Status, CapturedAt: w.CapturedAt.UTC(), Source: w.Source, Reason: w.Reason,
-			PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin}).Logged()
-		return res, entry, nil
-	}
-	next := &consentd.Consent{
-		ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
-		Channel: ct.Channel, Status: w.Status, CapturedAt: w.CapturedAt.UTC(), RecordedAt: now, Version: 1,
-		Source: w.Source, Reason: w.Reason, PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin,
-	}
-	entry.Type = consentd.LogConsentChanged
-	if cur != nil {
-		next.Version = cur.Version + 1
-		if next.PartyID == "" {
-			next.PartyID = cur.PartyID
-		}
-		entry.Before = cur.Logged()
-	}
-	entry.After = next.Logged()
-	res.Consent = next
-	return res, entry, next
 }
 
 // The columns of a stored consent, one row of placeholders for them, and

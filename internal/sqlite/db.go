@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -67,6 +68,9 @@ type DB struct {
 	stmts  map[string]*sql.Stmt
 	wanted map[string]bool
 
+	// edges keeps each workspace's tree edge between write transactions.
+	edges ledger.EdgeCache
+
 	// held is a request that must run alone, met while gathering a group;
 	// the writer goroutine runs it next.
 	held *writeReq
@@ -87,7 +91,7 @@ func Open(path string) (*DB, error) {
 	// writer's is writerCacheKiB, each reader's readerCacheKiB (the OS
 	// caches the file too). 64 MiB each made an import peak at ~265 MB RSS.
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "temp_store(MEMORY)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "temp_store(MEMORY)", "secure_delete(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -156,6 +160,9 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("migration %s: %w", version, err)
 		}
 	}
+	if err := db.upgradeTiles(ctx); err != nil {
+		return fmt.Errorf("moving the log to tiles: %w", err)
+	}
 	return nil
 }
 
@@ -188,10 +195,10 @@ type Tx struct {
 	ctx   context.Context
 	db    *DB
 	now   time.Time
-	sizes map[string]int64 // workspace id -> log size within this transaction
-	dirty map[string]bool  // workspaces whose settings or catalog this transaction changed
-	after []func()         // run after a successful commit
-	added []appended       // log entries appended, in order
+	logs  map[string]*ledger.Appender // workspace id -> its log in this transaction
+	dirty map[string]bool             // workspaces whose settings or catalog this transaction changed
+	after []func()                    // run after a successful commit
+	added []appended                  // log entries appended, in order
 }
 
 // write runs fn in the writer's transaction, together with other writes
@@ -288,7 +295,7 @@ func (db *DB) commitGroup(group []*writeReq) {
 		}
 		return
 	}
-	tx := &Tx{Tx: sqlTx, ctx: ctx, db: db, now: db.Now().UTC(), sizes: map[string]int64{}, dirty: map[string]bool{}}
+	tx := &Tx{Tx: sqlTx, ctx: ctx, db: db, now: db.Now().UTC(), logs: map[string]*ledger.Appender{}, dirty: map[string]bool{}}
 	if len(group) == 1 && group[0].alone {
 		r := group[0]
 		if r.err = r.ctx.Err(); r.err == nil {
@@ -331,6 +338,9 @@ func (db *DB) commitGroup(group []*writeReq) {
 
 // afterCommit runs what a committed transaction leaves to do.
 func (db *DB) afterCommit(tx *Tx) {
+	for ws, a := range tx.logs {
+		db.edges.Put(ws, a.Edge())
+	}
 	for _, f := range tx.after {
 		f()
 	}
@@ -345,9 +355,9 @@ func (tx *Tx) savepoint(fn func(*Tx) error) error {
 		return err
 	}
 	nAfter, nAdded := len(tx.after), len(tx.added)
-	sizes := make(map[string]int64, len(tx.sizes))
-	for k, v := range tx.sizes {
-		sizes[k] = v
+	marks := make(map[string]ledger.Mark, len(tx.logs))
+	for ws, a := range tx.logs {
+		marks[ws] = a.Mark()
 	}
 	if err := fn(tx); err != nil {
 		if _, rerr := tx.ExecContext(tx.ctx, `ROLLBACK TO w`); rerr != nil {
@@ -357,7 +367,13 @@ func (tx *Tx) savepoint(fn func(*Tx) error) error {
 			return errors.Join(err, rerr)
 		}
 		tx.after, tx.added = tx.after[:nAfter], tx.added[:nAdded]
-		tx.sizes = sizes
+		for ws, a := range tx.logs {
+			if m, ok := marks[ws]; ok {
+				a.Reset(m)
+			} else {
+				delete(tx.logs, ws) // opened by fn: rebuilt when needed
+			}
+		}
 		return err
 	}
 	_, err := tx.ExecContext(tx.ctx, `RELEASE w`)
@@ -415,13 +431,14 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 
 type appended struct {
 	wsID string
-	rec  consentd.LogRecord
+	row  ledger.Row
 }
 
+// groupByWorkspace returns the appended rows as records, per workspace.
 func groupByWorkspace(added []appended) map[string][]consentd.LogRecord {
 	out := map[string][]consentd.LogRecord{}
-	for _, a := range added {
-		out[a.wsID] = append(out[a.wsID], a.rec)
+	for i := range added {
+		out[added[i].wsID] = append(out[added[i].wsID], added[i].row.Appended())
 	}
 	return out
 }
@@ -437,3 +454,10 @@ func notFound(err error, what string) error {
 func nanos(t time.Time) int64 { return t.UnixNano() }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// checkpointWAL copies the WAL into the database file and truncates it,
+// best effort (a reader still on an older snapshot keeps the WAL's frames):
+// run after an erasure, so that erased values do not linger in the WAL.
+func (db *DB) checkpointWAL() {
+	db.w.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
 )
 
 // This file reads consents at the two times of DESIGN.md section 3 from
@@ -23,10 +23,24 @@ import (
 // entries, instead of tens of microseconds), and the subject-ordered reads
 // must never turn into a sort of the whole log.
 
-// entryView returns the JSON view of a stored entry's data, the one thing
-// this file reads of an entry.
-func entryView(data []byte) (json.RawMessage, error) {
-	return consentd.EntryView(data, nil)
+// entryCols are the columns of a log entry that scanEntry reads.
+const entryCols = `seq, at, type, subject, data, evidence`
+
+// scanEntry reads a log entry as its view (ledger.Row.Read: the leaf with
+// its evidence put back, or marked erased or unreadable when the leaf
+// holds no state), the one thing this file reads of an entry.
+func scanEntry(row interface{ Scan(...any) error }) (consentd.SubjectEntry, error) {
+	var r ledger.Row
+	var at int64
+	if err := row.Scan(&r.Seq, &at, &r.Type, &r.Subject, &r.Leaf, &r.Evidence); err != nil {
+		return consentd.SubjectEntry{}, err
+	}
+	r.At = fromNanos(at)
+	rec, err := r.Read()
+	if err != nil {
+		return consentd.SubjectEntry{}, fmt.Errorf("log entry %d: %w", r.Seq, err)
+	}
+	return consentd.SubjectEntry{Subject: r.Subject, Seq: r.Seq, View: rec.Entry}, nil
 }
 
 // knownBefore returns the bound on the log's at column for t: KnownAt, or
@@ -59,7 +73,7 @@ func (db *DB) ConsentAt(ctx context.Context, wsID, id string, t consentd.Times) 
 // consent has are all read, so that a consent written only after t
 // answers ENOTINEFFECT rather than ENOTFOUND.
 func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, t consentd.Times) (*consentd.Consent, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT data FROM log_entries INDEXED BY log_entries_subject WHERE workspace_id = ? AND subject = ? AND type IN (?, ?, ?) ORDER BY seq`,
+	rows, err := db.r.QueryContext(ctx, `SELECT `+entryCols+` FROM log_entries INDEXED BY log_entries_subject WHERE workspace_id = ? AND subject = ? AND type IN (?, ?, ?) ORDER BY seq`,
 		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged)
 	if err != nil {
 		return nil, err
@@ -67,16 +81,12 @@ func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp stri
 	defer rows.Close()
 	f := consentd.InEffect{Times: t}
 	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return nil, err
-		}
-		view, err := entryView(data)
+		e, err := scanEntry(rows)
 		if err != nil {
 			return nil, err
 		}
-		w, ok, err := consentd.ParseLoggedWrite(view)
-		if err != nil {
+		w, ok, err := consentd.ParseLoggedWrite(e.View)
+		if err != nil && !errors.Is(err, consentd.ErrNoState) {
 			return nil, err
 		}
 		if ok {
@@ -94,7 +104,7 @@ func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp stri
 // so memory stays flat. A consent whose contact point was erased, or whose
 // channel type is gone from the catalog, is left out.
 func (db *DB) exportAt(ctx context.Context, c *wsCache, t consentd.Times, fn func(*consentd.Consent) error) error {
-	rows, err := db.r.QueryContext(ctx, `SELECT subject, data FROM log_entries INDEXED BY log_entries_subject
+	rows, err := db.r.QueryContext(ctx, `SELECT `+entryCols+` FROM log_entries INDEXED BY log_entries_subject
 		WHERE workspace_id = ? AND type IN (?, ?, ?) AND at <= ? ORDER BY subject, seq`,
 		c.ws.ID, consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged, knownBefore(t))
 	if err != nil {
@@ -120,16 +130,11 @@ func (db *DB) exportAt(ctx context.Context, c *wsCache, t consentd.Times, fn fun
 		return fn(w.Consent(cp, ct))
 	}}
 	for rows.Next() {
-		var subject string
-		var data []byte
-		if err := rows.Scan(&subject, &data); err != nil {
-			return err
-		}
-		view, err := entryView(data)
+		e, err := scanEntry(rows)
 		if err != nil {
 			return err
 		}
-		if err := fold.Add(subject, view); err != nil {
+		if err := fold.Add(e.Subject, e.View); err != nil {
 			return err
 		}
 	}
@@ -158,7 +163,7 @@ type stateReader struct {
 
 // SubjectEntries implements consentd.StateReader.
 func (r *stateReader) SubjectEntries(ctx context.Context, subject string, seq int64, limit int) ([]consentd.SubjectEntry, error) {
-	rows, err := r.tx.QueryContext(ctx, `SELECT subject, seq, data FROM log_entries INDEXED BY log_entries_subject
+	rows, err := r.tx.QueryContext(ctx, `SELECT `+entryCols+` FROM log_entries INDEXED BY log_entries_subject
 		WHERE workspace_id = ? AND (subject, seq) > (?, ?) AND type IN (?, ?, ?, ?, ?) ORDER BY subject, seq LIMIT ?`,
 		r.wsID, subject, seq, consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged,
 		consentd.LogSuppressionAdded, consentd.LogSuppressionLifted, limit)
@@ -168,13 +173,9 @@ func (r *stateReader) SubjectEntries(ctx context.Context, subject string, seq in
 	defer rows.Close()
 	var out []consentd.SubjectEntry
 	for rows.Next() {
-		var e consentd.SubjectEntry
-		var data []byte
-		if err := rows.Scan(&e.Subject, &e.Seq, &data); err != nil {
+		e, err := scanEntry(rows)
+		if err != nil {
 			return nil, err
-		}
-		if e.View, err = entryView(data); err != nil {
-			return nil, fmt.Errorf("log entry %d: %w", e.Seq, err)
 		}
 		out = append(out, e)
 	}

@@ -443,7 +443,7 @@ func (b *consentBatch) write(w *consentd.ConsentWrite, ct consentd.ChannelType, 
 			cur, st.c = st.c, nil
 		}
 	}
-	res, entry, next := planWrite(b.tx.now, w, ct, cp, hash, cur, b.actor)
+	res, entry, next := consentd.PlanWrite(b.tx.now, w, ct, cp, hash, cur, b.actor)
 	if st != nil && st.c == nil {
 		// The stored consent, as the database still has it, for the
 		// next write of the same consent in the batch.

@@ -125,7 +125,7 @@ func logOf(t *testing.T, db interface {
 	var out []string
 	var hashes []tlog.Hash
 	for i, r := range recs {
-		h, err := tlog.StoredHashes(int64(i), r.Entry, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		h, err := tlog.StoredHashes(int64(i), r.Leaf, tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 			o := make([]tlog.Hash, len(idx))
 			for j, x := range idx {
 				o[j] = hashes[x]

@@ -3,90 +3,151 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// appendLog appends e to the workspace's log inside tx: it numbers the entry,
-// stores its leaf data and leaf hash, and the tlog hashes that the new leaf
-// completes. It returns the entry's seq.
+// logAppender returns the appender of the workspace's log in tx: the
+// edge kept from the last commit when the log has not grown since, else
+// one rebuilt from the newest leaf hashes and tile roots.
+func (tx *Tx) logAppender(wsID string) (*ledger.Appender, error) {
+	if a := tx.logs[wsID]; a != nil {
+		return a, nil
+	}
+	var n int64
+	if err := tx.QueryRowContext(tx.ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = ?`, wsID).Scan(&n); err != nil {
+		return nil, fmt.Errorf("log size: %w", err)
+	}
+	edge := tx.db.edges.Get(wsID, n)
+	if edge == nil {
+		var err error
+		if edge, err = ledger.RebuildEdge(n, tileSource{tx.ctx, tx, wsID}); err != nil {
+			return nil, err
+		}
+	}
+	a := ledger.NewAppender(edge)
+	tx.logs[wsID] = a
+	return a, nil
+}
+
+// appendLog appends e to the workspace's log inside tx: the entry's row
+// and the full tiles it completes. It returns the entry's seq.
 func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
-	n, ok := tx.sizes[wsID]
-	if !ok {
-		if err := tx.QueryRowContext(tx.ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = ?`, wsID).Scan(&n); err != nil {
-			return 0, fmt.Errorf("log size: %w", err)
-		}
-	}
-	e.Seq = n + 1
-	if e.At.IsZero() {
-		e.At = tx.now
-	}
-	data, err := json.Marshal(e)
+	a, err := tx.logAppender(wsID)
 	if err != nil {
+		return 0, err
+	}
+	r, tiles, err := a.Append(e, tx.now)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(tx.ctx, `INSERT INTO log_entries (`+logEntryCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, logEntryArgs(wsID, &r)...); err != nil {
 		return 0, fmt.Errorf("log entry: %w", err)
 	}
-	hashes, err := tlog.StoredHashes(n, data, hashReader{tx.ctx, tx, wsID})
-	if err != nil {
-		return 0, fmt.Errorf("log hashes: %w", err)
-	}
-	base := tlog.StoredHashIndex(0, n)
-	for i, h := range hashes {
-		if _, err := tx.ExecContext(tx.ctx, `INSERT INTO log_hashes (workspace_id, idx, hash) VALUES (?, ?, ?)`, wsID, base+int64(i), h[:]); err != nil {
-			return 0, fmt.Errorf("log hash: %w", err)
+	for _, t := range tiles {
+		if _, err := tx.ExecContext(tx.ctx, `INSERT INTO log_tiles (workspace_id, level, idx, hashes, root) VALUES (?, ?, ?, ?, ?)`,
+			wsID, t.Level, t.Index, t.Hashes, t.Root[:]); err != nil {
+			return 0, fmt.Errorf("log tile: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(tx.ctx, `INSERT INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		wsID, e.Seq, nanos(e.At), e.Type, e.Subject, data, hashes[0][:]); err != nil {
-		return 0, fmt.Errorf("log entry: %w", err)
-	}
-	tx.sizes[wsID] = e.Seq
-	tx.added = append(tx.added, appended{wsID, consentd.LogRecord{Seq: e.Seq, LeafHash: hashes[0][:], Entry: data}})
+	tx.added = append(tx.added, appended{wsID, r})
 	return e.Seq, nil
 }
 
-// hashReader reads tlog stored hashes of one workspace.
-type hashReader struct {
+const logEntryCols = `workspace_id, seq, at, type, subject, data, leaf_hash, evidence, opening`
+
+func logEntryArgs(wsID string, r *ledger.Row) []any {
+	return []any{wsID, r.Seq, nanos(r.At), r.Type, r.Subject, r.Leaf, r.LeafHash[:], r.Evidence, r.Opening}
+}
+
+// tileSource reads one workspace's tiles and leaf hashes.
+type tileSource struct {
 	ctx  context.Context
 	q    querier
 	wsID string
 }
 
-// ReadHashes implements tlog.HashReader.
-func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, idx := range indexes {
-		var b []byte
-		if err := r.q.QueryRowContext(r.ctx, `SELECT hash FROM log_hashes WHERE workspace_id = ? AND idx = ?`, r.wsID, idx).Scan(&b); err != nil {
-			return nil, fmt.Errorf("read hash %d: %w", idx, err)
-		}
-		copy(out[i][:], b)
+// LeafHashes implements ledger.EdgeSource.
+func (s tileSource) LeafHashes(from, to int64) ([]tlog.Hash, error) {
+	rows, err := s.q.QueryContext(s.ctx, `SELECT leaf_hash FROM log_entries WHERE workspace_id = ? AND seq > ? AND seq <= ? ORDER BY seq`, s.wsID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("leaf hashes: %w", err)
 	}
-	return out, nil
+	return scanHashes(rows)
+}
+
+// TileRoots implements ledger.EdgeSource.
+func (s tileSource) TileRoots(level int, from, to int64) ([]tlog.Hash, error) {
+	rows, err := s.q.QueryContext(s.ctx, `SELECT root FROM log_tiles WHERE workspace_id = ? AND level = ? AND idx >= ? AND idx < ? ORDER BY idx`, s.wsID, level, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("tile roots: %w", err)
+	}
+	return scanHashes(rows)
+}
+
+// FullTile implements ledger.TileSource.
+func (s tileSource) FullTile(level int, index int64) ([]byte, error) {
+	var b []byte
+	err := s.q.QueryRowContext(s.ctx, `SELECT hashes FROM log_tiles WHERE workspace_id = ? AND level = ? AND idx = ?`, s.wsID, level, index).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return b, err
+}
+
+func scanHashes(rows *sql.Rows) ([]tlog.Hash, error) {
+	defer rows.Close()
+	var out []tlog.Hash
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		if len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("a stored hash of %d bytes", len(b))
+		}
+		out = append(out, tlog.Hash(b))
+	}
+	return out, rows.Err()
 }
 
 // Log returns up to limit entries after seq.
 func (db *DB) Log(ctx context.Context, wsID string, after int64, limit int) ([]consentd.LogRecord, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?`, wsID, after, limit)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?`, wsID, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	return scanLog(rows)
 }
 
+// logReadCols are the columns scanLogRow reads.
+const logReadCols = `seq, at, type, subject, data, leaf_hash, evidence, opening`
+
+func scanLogRow(row interface{ Scan(...any) error }) (consentd.LogRecord, error) {
+	var r ledger.Row
+	var at int64
+	var leafHash []byte
+	if err := row.Scan(&r.Seq, &at, &r.Type, &r.Subject, &r.Leaf, &leafHash, &r.Evidence, &r.Opening); err != nil {
+		return consentd.LogRecord{}, err
+	}
+	r.At = fromNanos(at)
+	copy(r.LeafHash[:], leafHash)
+	return r.Read()
+}
+
 func scanLog(rows *sql.Rows) ([]consentd.LogRecord, error) {
 	defer rows.Close()
 	out := []consentd.LogRecord{}
 	for rows.Next() {
-		var r consentd.LogRecord
-		var data []byte
-		if err := rows.Scan(&r.Seq, &data, &r.LeafHash); err != nil {
+		r, err := scanLogRow(rows)
+		if err != nil {
 			return nil, err
 		}
-		r.Entry = data
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -101,34 +162,32 @@ func (db *DB) LogSize(ctx context.Context, wsID string) (int64, error) {
 
 // TreeHash returns the Merkle root of the first n entries.
 func (db *DB) TreeHash(ctx context.Context, wsID string, n int64) (tlog.Hash, error) {
-	return tlog.TreeHash(n, hashReader{ctx, db.r, wsID})
+	return tlog.TreeHash(n, db.HashReader(ctx, wsID))
 }
 
 // ProveRecord returns the inclusion proof of entry seq in the tree of size n.
 func (db *DB) ProveRecord(ctx context.Context, wsID string, seq, n int64) (tlog.RecordProof, error) {
-	return tlog.ProveRecord(n, seq-1, hashReader{ctx, db.r, wsID})
+	return tlog.ProveRecord(n, seq-1, db.HashReader(ctx, wsID))
 }
 
-// HashReader returns a tlog.HashReader over the committed hashes.
+// HashReader returns a tlog.HashReader over the committed tiles. It keeps
+// the tiles it reads: use one per proof.
 func (db *DB) HashReader(ctx context.Context, wsID string) tlog.HashReader {
-	return hashReader{ctx, db.r, wsID}
+	return ledger.NewTileHashReader(tileSource{ctx, db.r, wsID})
 }
 
 // LogEntry returns one entry; ENOTFOUND when there is none.
 func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*consentd.LogRecord, error) {
-	r := &consentd.LogRecord{Seq: seq}
-	var data []byte
-	err := db.r.QueryRowContext(ctx, `SELECT data, leaf_hash FROM log_entries WHERE workspace_id = ? AND seq = ?`, wsID, seq).Scan(&data, &r.LeafHash)
+	r, err := scanLogRow(db.r.QueryRowContext(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = ? AND seq = ?`, wsID, seq))
 	if err != nil {
 		return nil, notFound(err, "log entry")
 	}
-	r.Entry = data
-	return r, nil
+	return &r, nil
 }
 
 // SubjectLog returns the log entries about one subject, oldest first.
 func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]consentd.LogRecord, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT seq, data, leaf_hash FROM log_entries WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, subject)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -223,95 +282,48 @@ func (db *DB) IndexState(ctx context.Context, wsID string, consent func(hash []b
 }
 
 // logBatch appends entries to one workspace's log inside tx like
-// appendLog, but keeps the rows to store and the tlog hashes it made in
-// memory until flush stores them with multi-row INSERTs: the hashes a new
-// leaf needs are mostly the ones the batch just made, so it reads few from
-// the database.
+// appendLog, but keeps the rows to store in memory until flush stores them
+// with multi-row INSERTs.
 type logBatch struct {
 	tx        *Tx
 	wsID      string
-	hashes    map[int64]tlog.Hash // stored hashes made or read by the batch, by index
-	hashArgs  []any               // log_hashes rows to insert
-	entryArgs []any               // log_entries rows to insert
+	entryArgs []any // log_entries rows to insert
+	tileArgs  []any // log_tiles rows to insert
 }
 
 func (tx *Tx) newLogBatch(wsID string) *logBatch {
-	return &logBatch{tx: tx, wsID: wsID, hashes: map[int64]tlog.Hash{}}
+	return &logBatch{tx: tx, wsID: wsID}
 }
 
-// append numbers e and computes its hashes; flush stores them.
+// append numbers e and folds it into the tree; flush stores it.
 func (b *logBatch) append(e *consentd.LogEntry) (int64, error) {
 	tx := b.tx
-	n, ok := tx.sizes[b.wsID]
-	if !ok {
-		if err := tx.QueryRowContext(tx.ctx, `SELECT COALESCE(MAX(seq), 0) FROM log_entries WHERE workspace_id = ?`, b.wsID).Scan(&n); err != nil {
-			return 0, fmt.Errorf("log size: %w", err)
-		}
-	}
-	e.Seq = n + 1
-	if e.At.IsZero() {
-		e.At = tx.now
-	}
-	data, err := json.Marshal(e)
+	a, err := tx.logAppender(b.wsID)
 	if err != nil {
-		return 0, fmt.Errorf("log entry: %w", err)
+		return 0, err
 	}
-	hashes, err := tlog.StoredHashes(n, data, b)
+	r, tiles, err := a.Append(e, tx.now)
 	if err != nil {
-		return 0, fmt.Errorf("log hashes: %w", err)
+		return 0, err
 	}
-	base := tlog.StoredHashIndex(0, n)
-	for i := range hashes {
-		b.hashes[base+int64(i)] = hashes[i]
-		b.hashArgs = append(b.hashArgs, b.wsID, base+int64(i), hashes[i][:])
+	b.entryArgs = append(b.entryArgs, logEntryArgs(b.wsID, &r)...)
+	for _, t := range tiles {
+		b.tileArgs = append(b.tileArgs, b.wsID, t.Level, t.Index, t.Hashes, t.Root[:])
 	}
-	b.entryArgs = append(b.entryArgs, b.wsID, e.Seq, nanos(e.At), e.Type, e.Subject, data, hashes[0][:])
-	tx.sizes[b.wsID] = e.Seq
-	tx.added = append(tx.added, appended{b.wsID, consentd.LogRecord{Seq: e.Seq, LeafHash: hashes[0][:], Entry: data}})
+	tx.added = append(tx.added, appended{b.wsID, r})
 	return e.Seq, nil
 }
 
-// ReadHashes implements tlog.HashReader: from the batch, else the database.
-func (b *logBatch) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	out := make([]tlog.Hash, len(indexes))
-	for i, idx := range indexes {
-		h, ok := b.hashes[idx]
-		if !ok {
-			hs, err := (hashReader{b.tx.ctx, b.tx, b.wsID}).ReadHashes([]int64{idx})
-			if err != nil {
-				return nil, err
-			}
-			h = hs[0]
-			b.hashes[idx] = h
-		}
-		out[i] = h
-	}
-	return out, nil
-}
-
-// flush stores the entries and hashes appended since the last flush.
+// flush stores the entries and tiles appended since the last flush.
 func (b *logBatch) flush() error {
-	if err := b.tx.insertRows(`INSERT OR FAIL INTO log_hashes (workspace_id, idx, hash) VALUES `, `(?, ?, ?)`, ``, 3, b.hashArgs); err != nil {
-		return fmt.Errorf("log hash: %w", err)
-	}
-	if err := b.tx.insertRows(`INSERT OR FAIL INTO log_entries (workspace_id, seq, at, type, subject, data, leaf_hash) VALUES `, `(?, ?, ?, ?, ?, ?, ?)`, ``, 7,
+	if err := b.tx.insertRows(`INSERT OR FAIL INTO log_entries (`+logEntryCols+`) VALUES `, `(?, ?, ?, ?, ?, ?, ?, ?, ?)`, ``, 9,
 		b.entryArgs); err != nil {
 		return fmt.Errorf("log entry: %w", err)
 	}
-	b.hashArgs, b.entryArgs = b.hashArgs[:0], b.entryArgs[:0]
-	// The next leaves need only the right edge of the tree: keep the
-	// hashes of its complete subtrees, drop the rest.
-	n := b.tx.sizes[b.wsID]
-	keep := map[int64]tlog.Hash{}
-	for level, size := 0, n; size > 0; level, size = level+1, size>>1 {
-		if size&1 == 1 {
-			idx := tlog.StoredHashIndex(level, size-1)
-			if h, ok := b.hashes[idx]; ok {
-				keep[idx] = h
-			}
-		}
+	if err := b.tx.insertRows(`INSERT OR FAIL INTO log_tiles (workspace_id, level, idx, hashes, root) VALUES `, `(?, ?, ?, ?, ?)`, ``, 5, b.tileArgs); err != nil {
+		return fmt.Errorf("log tile: %w", err)
 	}
-	b.hashes = keep
+	b.entryArgs, b.tileArgs = b.entryArgs[:0], b.tileArgs[:0]
 	return nil
 }
 

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/consentd/consentd"
@@ -112,6 +113,28 @@ func (tx *Tx) erase(wsID string, hash [32]byte, cp string) error {
 	if _, err := tx.ExecContext(tx.ctx, `DELETE FROM contact_points WHERE workspace_id = ? AND hash = ?`, wsID, hash[:]); err != nil {
 		return err
 	}
+	// The evidence of the address's log entries and the bytes of its old
+	// (JSON) leaves go; the leaves' hashes stay in the tree. Proof held
+	// with the consents and confirmations goes too. secure_delete zeroes
+	// the freed space, and the WAL is checkpointed after the commit.
+	lo, hi := consentd.SubjectRange(hash)
+	for _, q := range []string{
+		`UPDATE log_entries SET evidence = NULL, opening = NULL WHERE workspace_id = ? AND subject >= ? AND subject < ? AND evidence IS NOT NULL`,
+		`UPDATE log_entries SET data = X'' WHERE workspace_id = ? AND subject >= ? AND subject < ? AND substr(data, 1, 1) = X'7B'`,
+	} {
+		if _, err := tx.ExecContext(tx.ctx, q, wsID, lo, hi); err != nil {
+			return fmt.Errorf("erase evidence: %w", err)
+		}
+	}
+	for _, q := range []string{
+		`UPDATE confirmations SET confirm_ip = '', confirm_user_agent = '', proof = NULL WHERE workspace_id = ? AND cp_hash = ?`,
+		`UPDATE consents SET proof = NULL, reason = '' WHERE workspace_id = ? AND cp_hash = ?`,
+	} {
+		if _, err := tx.ExecContext(tx.ctx, q, wsID, hash[:]); err != nil {
+			return fmt.Errorf("erase proof: %w", err)
+		}
+	}
+	tx.after = append(tx.after, tx.db.checkpointWAL)
 	if cp == "" {
 		return nil
 	}

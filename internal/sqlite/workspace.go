@@ -48,6 +48,7 @@ func (db *DB) invalidateAll() {
 	db.mu.Lock()
 	clear(db.cache)
 	db.mu.Unlock()
+	db.edges.Forget()
 }
 
 // loadWS returns the cached workspace, loading it through q (the reader pool

@@ -94,7 +94,9 @@ func (cw ConcurrentWrites) Check(t *testing.T, s Store, wsID string, size int64)
 	}
 	sources := map[string]int{}
 	var next int64 = 1
-	err = ledger.EachEntry(ctx, s, wsID, func(seq int64, data, leafHash []byte) error {
+	err = ledger.EachEntry(ctx, s, wsID, func(rec consentd.LogRecord) error {
+		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
+		_, _, _ = seq, data, leafHash
 		if seq != next {
 			return fmt.Errorf("entry %d after %d", seq, next-1)
 		}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"sort"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/automation"
+	"github.com/consentd/consentd/internal/ledger"
 )
 
 // testErasedJobInputs: erasing an address deletes the inputs of the jobs
@@ -78,7 +80,8 @@ func testErasedPlaintext(t *testing.T, s Store) {
 	var writes []consentd.ConsentWrite
 	for _, cp := range []string{"gone@example.com", "kept@example.com", "other@example.com"} {
 		writes = append(writes, consentd.ConsentWrite{ContactPoint: cp, Channel: "email", Purpose: "newsletter", Status: consentd.OptedIn,
-			CapturedAt: e.t0, Source: consentd.Source{Type: "api"}})
+			CapturedAt: e.t0, Source: consentd.Source{Type: "form", Name: "signup"}, Reason: "asked at the fair", PartyID: "p-" + cp[:4],
+			Proof: &consentd.Proof{IP: "203.0.113.77", UserAgent: "FairKiosk/1.0"}})
 	}
 	if _, err := s.WriteConsents(e.ctx, e.ws, writes, "test"); err != nil {
 		t.Fatal(err)
@@ -123,8 +126,34 @@ func testErasedPlaintext(t *testing.T, s Store) {
 	if err != nil || res.Allowed || res.Reason != consentd.ReasonSuppressed {
 		t.Errorf("Decide(erased) = %+v, %v; want denied, suppressed", res, err)
 	}
-	if _, err := s.Consent(e.ctx, e.ws, "gone@example.com#newsletter:email", time.Time{}); err != nil {
-		t.Errorf("Consent(erased) = %v; want the hashed consent kept as proof", err)
+	if c, err := s.Consent(e.ctx, e.ws, "gone@example.com#newsletter:email", time.Time{}); err != nil || c.Proof != nil || c.Reason != "" {
+		t.Errorf("Consent(erased) = %+v, %v; want the hashed consent kept as proof, without the person's proof and reason", c, err)
+	}
+	// The log keeps the erased address's leaves and drops their evidence;
+	// the others keep theirs, and the whole log still verifies.
+	for _, id := range []string{"gone@example.com#newsletter:email", "kept@example.com#newsletter:email"} {
+		hist, err := s.ConsentHistory(e.ctx, e.ws, id)
+		if err != nil || len(hist) == 0 {
+			t.Fatalf("ConsentHistory(%s) = %d, %v", id, len(hist), err)
+		}
+		erased := strings.HasPrefix(id, "gone")
+		for _, r := range hist {
+			personal := strings.Contains(string(r.Entry), "203.0.113.77") || strings.Contains(string(r.Evidence), "FairKiosk")
+			if personal == erased || strings.Contains(string(r.Entry), `"evidence":"erased"`) != erased || len(r.Leaf) == 0 {
+				t.Errorf("%s entry %d after erasure = %s (evidence %q); want its evidence erased: %v", id, r.Seq, r.Entry, r.Evidence, erased)
+			}
+			if bytes.Contains(r.Leaf, []byte("203.0.113.77")) || bytes.Contains(r.Leaf, []byte("asked at")) {
+				t.Errorf("%s entry %d: the leaf holds evidence", id, r.Seq)
+			}
+			if !erased {
+				if err := consentd.CheckEvidence(r.Leaf, r.Evidence, r.Opening); err != nil {
+					t.Errorf("%s entry %d: CheckEvidence = %v", id, r.Seq, err)
+				}
+			}
+		}
+	}
+	if rep, err := ledger.VerifyLog(e.ctx, s, newSigner(t).PublicKey(), e.ws); err != nil || !rep.OK {
+		t.Errorf("VerifyLog after erasure = %+v, %v; want whole", rep, err)
 	}
 	var raws []string
 	if err := s.ImportRejects(e.ctx, e.ws, im.ID, func(r *consentd.ImportReject) error {

@@ -1,0 +1,102 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/consentd/consentd/internal/ledger"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// upgradeTiles finishes the move of the log to tiles for a database
+// written before it: every workspace's full tiles are made from the stored
+// hashes of log_hashes, and the table is dropped, in one transaction. The
+// roots stay the same, so checkpoints and receipts issued before still
+// verify. A database without log_hashes has nothing to do. It runs under
+// the migration lock.
+func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('log_hashes') IS NOT NULL`).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	rows, _ := tx.Query(ctx, `SELECT workspace_id, MAX(seq) FROM log_entries GROUP BY workspace_id`)
+	type wsSize struct {
+		ws   string
+		size int64
+	}
+	sizes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (wsSize, error) {
+		var s wsSize
+		return s, r.Scan(&s.ws, &s.size)
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range sizes {
+		var tiles []ledger.Tile
+		err := ledger.TilesFromHashes(s.size, storedHashes{ctx, tx, s.ws}, func(t ledger.Tile) error {
+			tiles = append(tiles, t)
+			if len(tiles) < 256 {
+				return nil
+			}
+			err := insertTiles(ctx, tx, s.ws, tiles)
+			tiles = tiles[:0]
+			return err
+		})
+		if err == nil {
+			err = insertTiles(ctx, tx, s.ws, tiles)
+		}
+		if err != nil {
+			return fmt.Errorf("workspace %s: %w", s.ws, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `DROP TABLE log_hashes`); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func insertTiles(ctx context.Context, tx pgx.Tx, wsID string, tiles []ledger.Tile) error {
+	if len(tiles) == 0 {
+		return nil
+	}
+	levels, idxs, hashes, roots := make([]int16, len(tiles)), make([]int64, len(tiles)), make([][]byte, len(tiles)), make([][]byte, len(tiles))
+	for i, t := range tiles {
+		levels[i], idxs[i], hashes[i], roots[i] = int16(t.Level), t.Index, t.Hashes, t.Root[:]
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO log_tiles (workspace_id, level, idx, hashes, root) SELECT $1::text, * FROM unnest($2::smallint[], $3::bigint[], $4::bytea[], $5::bytea[])`,
+		wsID, levels, idxs, hashes, roots)
+	return err
+}
+
+// storedHashes reads the tlog stored hashes of one workspace from
+// log_hashes, the table tiles replace.
+type storedHashes struct {
+	ctx  context.Context
+	tx   pgx.Tx
+	wsID string
+}
+
+// ReadHashes implements tlog.HashReader, in one query.
+func (r storedHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	rows, _ := r.tx.Query(r.ctx, `SELECT h.hash FROM unnest($2::bigint[]) WITH ORDINALITY AS i(idx, n)
+		LEFT JOIN log_hashes h ON h.workspace_id = $1 AND h.idx = i.idx ORDER BY i.n`, r.wsID, indexes)
+	hs, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, fmt.Errorf("read hashes: %w", err)
+	}
+	out := make([]tlog.Hash, len(indexes))
+	for i, h := range hs {
+		if len(h) != tlog.HashSize {
+			return nil, fmt.Errorf("read hash %d: not found", indexes[i])
+		}
+		out[i] = tlog.Hash(h)
+	}
+	return out, nil
+}

@@ -1,0 +1,80 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/consentd/consentd/internal/ledger"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// upgradeTiles finishes the move of the log to tiles for a database
+// written before it: every workspace's full tiles are made from the stored
+// hashes of log_hashes, and the table is dropped, in one transaction. The
+// roots stay the same, so checkpoints and receipts issued before still
+// verify. A database without log_hashes has nothing to do.
+func (db *DB) upgradeTiles(ctx context.Context) error {
+	var n int
+	if err := db.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'log_hashes'`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT workspace_id, MAX(seq) FROM log_entries GROUP BY workspace_id`)
+	if err != nil {
+		return err
+	}
+	sizes := map[string]int64{}
+	for rows.Next() {
+		var ws string
+		var size int64
+		if err := rows.Scan(&ws, &size); err != nil {
+			rows.Close()
+			return err
+		}
+		sizes[ws] = size
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for ws, size := range sizes {
+		err := ledger.TilesFromHashes(size, storedHashes{ctx, tx, ws}, func(t ledger.Tile) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO log_tiles (workspace_id, level, idx, hashes, root) VALUES (?, ?, ?, ?, ?)`,
+				ws, t.Level, t.Index, t.Hashes, t.Root[:])
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("workspace %s: %w", ws, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE log_hashes`); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// storedHashes reads the tlog stored hashes of one workspace from
+// log_hashes, the table tiles replace.
+type storedHashes struct {
+	ctx  context.Context
+	tx   *sql.Tx
+	wsID string
+}
+
+// ReadHashes implements tlog.HashReader.
+func (r storedHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, idx := range indexes {
+		var b []byte
+		if err := r.tx.QueryRowContext(r.ctx, `SELECT hash FROM log_hashes WHERE workspace_id = ? AND idx = ?`, r.wsID, idx).Scan(&b); err != nil {
+			return nil, fmt.Errorf("read hash %d: %w", idx, err)
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
