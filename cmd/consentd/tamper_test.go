@@ -429,6 +429,26 @@ func TestLogVerifyFindsTampering(t *testing.T) {
 			want: []string{"BROKEN: 1 stored row differs", "suppressions row sup_forged extra: no log entry suppresses its contact point"},
 		},
 		{
+			// The replay cannot read the entry's state: it skips that
+			// consent rather than fail, and the tree names the entry.
+			name: "entry replaced by bytes that do not decode",
+			tamper: func(t *testing.T, td *tamperDB, dir string) {
+				td.exec(`UPDATE log_entries SET data = X'02FFFF' WHERE workspace_id = ? AND seq = 12`)
+			},
+			code:     1,
+			want:     []string{"workspace default: BROKEN", "entry 12 was altered"},
+			firstBad: 12,
+		},
+		{
+			name: "entry replaced by bytes that do not decode, reported as JSON",
+			tamper: func(t *testing.T, td *tamperDB, dir string) {
+				td.exec(`UPDATE log_entries SET data = X'02FFFF' WHERE workspace_id = ? AND seq = 12`)
+			},
+			args: []string{"--json"},
+			code: 1,
+			want: []string{`"first_bad":12`, `"consents":29`, `"differences":0`, `"skipped":1`},
+		},
+		{
 			name: "untouched, one workspace",
 			args: []string{"--workspace", "default"},
 			code: 0,

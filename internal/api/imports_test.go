@@ -148,7 +148,20 @@ func TestImportsOverHTTP(t *testing.T) {
 		t.Errorf("export as of 2000 = %q; want only the header", old.body)
 	}
 	// Valid time: imported today, captured in March 2024, so in effect
-	// then; known_at today's start: nothing was recorded yet.
+	// then; known_at a day ago: nothing was recorded yet.
+	var then struct {
+		Status   string `json:"status"`
+		ProvedBy struct {
+			Type string `json:"type"`
+		} `json:"proved_by"`
+	}
+	e.must("GET", consentPath("jane@example.com#newsletter:email")+"?as_of=2024-04-01T00:00:00Z", r, nil, 200).decode(t, &then)
+	if then.Status != "opted_in" || then.ProvedBy.Type != "consent.changed" {
+		t.Errorf("jane as of April 2024 = %+v; want opted_in, proved by the import's consent.changed entry", then)
+	}
+	if res := e.do("GET", consentPath("jane@example.com#newsletter:email")+"?as_of=2024-03-14T09:29:59Z", r, nil); res.status != 404 || res.problem(t).Code != consentd.ENOTINEFFECT {
+		t.Errorf("jane as of before her captured_at = %s; want 404 %s", res, consentd.ENOTINEFFECT)
+	}
 	for _, c := range []struct {
 		query string
 		rows  int

@@ -167,6 +167,15 @@ func TestVerifyStatePages(t *testing.T) {
 			m.suppressions[0].ID = "sup_forged"
 		}, 2, []string{"missing", "extra"}},
 		{"every row gone", func(m *memState) { m.consents, m.suppressions = nil, nil }, 2*7 + 4, nil},
+		{"an entry without state: its consent is skipped", func(m *memState) {
+			m.consents[0].Status = consentd.OptedIn // not compared
+			for i, e := range m.entries {
+				if e.Subject == m.consents[0].Subject() {
+					m.entries[i].View = []byte(fmt.Sprintf(`{"seq":%d,"type":"consent.unchanged","evidence":"unreadable"}`, e.Seq))
+					break
+				}
+			}
+		}, 0, nil},
 	}
 	for _, tt := range tests {
 		var first StateReport
@@ -177,7 +186,11 @@ func TestVerifyStatePages(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: verifyState(page %d) = %v", tt.name, page, err)
 			}
-			if rep.Differences != tt.diffs || rep.Consents != 14 || rep.Suppressions != 7-3 {
+			skipped := int64(0)
+			if strings.Contains(tt.name, "skipped") {
+				skipped = 1
+			}
+			if rep.Differences != tt.diffs || rep.Consents != 14-skipped || rep.Suppressions != 7-3 || rep.Skipped != skipped {
 				t.Errorf("%s: verifyState(page %d) = %+v; want %d differences, 14 consents, 4 suppressions", tt.name, page, rep, tt.diffs)
 			}
 			var kinds []string

@@ -82,7 +82,8 @@ func testTimes(t *testing.T, s Store) {
 		}
 		want := h[tt.entry]
 		if err != nil || got.Status != tt.status || got.Version != tt.version || got.Seq != want.Seq || got.ID != id || got.ChannelType != "newsletter:email" ||
-			got.ProvedBy == nil || got.ProvedBy.Seq != want.Seq || got.ProvedBy.Type != want.Type || !got.RecordedAt.Equal(want.At) {
+			got.ProvedBy == nil || got.ProvedBy.Seq != want.Seq || got.ProvedBy.Type != want.Type || !got.RecordedAt.Equal(want.At) ||
+			got.Source.Name != "signup" { // evidence: beside the leaf, put back
 			t.Errorf("ConsentAt(%s) = %+v (proved by %+v), %v; want %s version %d proved by entry %d (%s)", tt.name, got, provedBy(got), err, tt.status, tt.version, want.Seq, want.Type)
 		}
 	}
