@@ -51,11 +51,13 @@ func (a *Appender) Edge() *Edge { return a.edge }
 type Mark struct{ edge *Edge }
 
 // Mark returns the appender's state, to go back to with Reset when a
-// request of the transaction is rolled back.
-func (a *Appender) Mark() Mark { return Mark{a.edge.Clone()} }
+// request of the transaction is rolled back. It is cheap (no hashes are
+// copied): a write transaction takes one per request.
+func (a *Appender) Mark() Mark { return Mark{a.edge.shallow()} }
 
-// Reset goes back to m.
-func (a *Appender) Reset(m Mark) { a.edge = m.edge }
+// Reset goes back to m, taken from this appender; appends after a Reset
+// may overwrite what appends after the Mark wrote, never what it saw.
+func (a *Appender) Reset(m Mark) { a.edge = m.edge.shallow() }
 
 // Append numbers e (Seq; At = now when unset), encodes it and folds it
 // into the tree. It returns the row to store and the tiles the entry
