@@ -266,7 +266,7 @@ func TestReceiptVerifyTLogProof(t *testing.T) {
 	t0 := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 	for i := 1; i <= 6; i++ {
 		body := consentWriteBody(tamperContactPoint(i), "opted_in", t0.Add(time.Duration(i)*time.Minute))
-		body["source"] = map[string]any{"type": "form", "name": "signup-page"} // evidence the leaf commits to
+		body["reason"] = "ticked the box" // evidence the leaf commits to
 		if st, raw := apiCall(t, srv.base, "POST", "/v1/consents", body, nil); st != 201 {
 			t.Fatalf("POST /v1/consents #%d = %d %s", i, st, raw)
 		}

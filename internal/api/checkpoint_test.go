@@ -265,7 +265,9 @@ func TestReceiptTLogProof(t *testing.T) {
 	w, read := e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleRead)
 	t0 := time.Now().Add(-time.Hour)
 	for i := range 9 {
-		e.must("POST", "/v1/consents", w, write(fmt.Sprintf("u%d@example.com", i), "newsletter", "", "email", "opted_in", t0), 201)
+		body := write(fmt.Sprintf("u%d@example.com", i), "newsletter", "", "email", "opted_in", t0)
+		body["reason"] = "ticked the box" // evidence, which the leaf commits to
+		e.must("POST", "/v1/consents", w, body, 201)
 	}
 	path := consentPath("u4@example.com#newsletter:email") + "/receipt"
 	r := e.must("GET", path, read, nil, 200)
@@ -277,11 +279,11 @@ func TestReceiptTLogProof(t *testing.T) {
 	}
 	// The JSON receipt carries the entry's evidence and opening, which the
 	// leaf commits to: altered, the receipt no longer verifies.
-	if len(rc.Evidence) == 0 || len(rc.Opening) != consentd.OpeningSize || !bytes.Contains(rc.Evidence, []byte("signup")) {
-		t.Errorf("receipt evidence %q, opening of %d bytes; want the write's source and a %d-byte opening", rc.Evidence, len(rc.Opening), consentd.OpeningSize)
+	if len(rc.Evidence) == 0 || len(rc.Opening) != consentd.OpeningSize || !bytes.Contains(rc.Evidence, []byte("ticked the box")) {
+		t.Errorf("receipt evidence %q, opening of %d bytes; want the write's reason and a %d-byte opening", rc.Evidence, len(rc.Opening), consentd.OpeningSize)
 	}
 	bad := rc
-	bad.Evidence = bytes.Replace(bytes.Clone(rc.Evidence), []byte("signup"), []byte("signuq"), 1)
+	bad.Evidence = bytes.Replace(bytes.Clone(rc.Evidence), []byte("ticked"), []byte("tucked"), 1)
 	if err := ledger.VerifyReceipt(&bad, e.signer.PublicKey()); err == nil {
 		t.Error("a receipt with altered evidence verifies")
 	}

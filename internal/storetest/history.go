@@ -23,11 +23,16 @@ func date(month time.Month, day int) time.Time {
 // strictly increase.
 func timesHistory(e *env) []logEntry {
 	e.t.Helper()
-	e.mustWrite(cw("jane@example.com", "newsletter", "opted_in", date(3, 1)), cw("max@example.com", "newsletter", "opted_in", date(3, 1)))
+	jane := func(status string, at time.Time) consentd.ConsentWrite {
+		w := cw("jane@example.com", "newsletter", status, at)
+		w.Reason = "as written on the form" // evidence, beside the leaf
+		return w
+	}
+	e.mustWrite(jane("opted_in", date(3, 1)), cw("max@example.com", "newsletter", "opted_in", date(3, 1)))
 	time.Sleep(2 * time.Millisecond) // the log's clock moves between the three recordings
-	e.mustWrite(cw("jane@example.com", "newsletter", "opted_out", date(5, 1)))
+	e.mustWrite(jane("opted_out", date(5, 1)))
 	time.Sleep(2 * time.Millisecond)
-	if res := e.mustWrite(cw("jane@example.com", "newsletter", "opted_in", date(2, 1))); res[0].Outcome != consentd.Superseded {
+	if res := e.mustWrite(jane("opted_in", date(2, 1))); res[0].Outcome != consentd.Superseded {
 		e.t.Fatalf("the February opt-in = %s; want superseded", res[0].Outcome)
 	}
 	recs, err := e.s.ConsentHistory(e.ctx, e.ws, "jane@example.com#newsletter:email")
@@ -83,7 +88,7 @@ func testTimes(t *testing.T, s Store) {
 		want := h[tt.entry]
 		if err != nil || got.Status != tt.status || got.Version != tt.version || got.Seq != want.Seq || got.ID != id || got.ChannelType != "newsletter:email" ||
 			got.ProvedBy == nil || got.ProvedBy.Seq != want.Seq || got.ProvedBy.Type != want.Type || !got.RecordedAt.Equal(want.At) ||
-			got.Source.Name != "signup" { // evidence: beside the leaf, put back
+			got.Source.Name != "signup" || got.Reason != "as written on the form" { // the reason is evidence, put back
 			t.Errorf("ConsentAt(%s) = %+v (proved by %+v), %v; want %s version %d proved by entry %d (%s)", tt.name, got, provedBy(got), err, tt.status, tt.version, want.Seq, want.Type)
 		}
 	}
