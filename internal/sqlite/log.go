@@ -42,7 +42,7 @@ func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, view, tiles, err := a.Append(e, tx.now)
+	r, tiles, err := a.Append(e, tx.now)
 	if err != nil {
 		return 0, err
 	}
@@ -55,7 +55,7 @@ func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 			return 0, fmt.Errorf("log tile: %w", err)
 		}
 	}
-	tx.added = append(tx.added, appended{wsID, r.Record(view)})
+	tx.added = append(tx.added, appended{wsID, r})
 	return e.Seq, nil
 }
 
@@ -187,7 +187,7 @@ func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*consentd.L
 
 // SubjectLog returns the log entries about one subject, oldest first.
 func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]consentd.LogRecord, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, subject)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+logReadCols+` FROM log_entries INDEXED BY log_entries_subject WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +302,7 @@ func (b *logBatch) append(e *consentd.LogEntry) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, view, tiles, err := a.Append(e, tx.now)
+	r, tiles, err := a.Append(e, tx.now)
 	if err != nil {
 		return 0, err
 	}
@@ -310,7 +310,7 @@ func (b *logBatch) append(e *consentd.LogEntry) (int64, error) {
 	for _, t := range tiles {
 		b.tileArgs = append(b.tileArgs, b.wsID, t.Level, t.Index, t.Hashes, t.Root[:])
 	}
-	tx.added = append(tx.added, appended{b.wsID, r.Record(view)})
+	tx.added = append(tx.added, appended{b.wsID, r})
 	return e.Seq, nil
 }
 
