@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,8 +15,8 @@ import (
 // written before it: every workspace's full tiles are made from the stored
 // hashes of log_hashes, and the table is dropped, in one transaction. The
 // roots stay the same, so checkpoints and receipts issued before still
-// verify. A database without log_hashes has nothing to do. It runs under
-// the migration lock.
+// verify. The subjects are rewritten in their stored spelling. A database
+// without log_hashes has nothing to do. It runs under the migration lock.
 func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) error {
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('log_hashes') IS NOT NULL`).Scan(&exists); err != nil || !exists {
@@ -55,6 +56,12 @@ func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) error {
 		if err != nil {
 			return fmt.Errorf("workspace %s: %w", s.ws, err)
 		}
+	}
+	// Subjects in their stored spelling (consentd.StoredSubject): the hash
+	// of a hashed subject over the base64 alphabet in byte order.
+	if _, err := tx.Exec(ctx, `UPDATE log_entries SET subject = translate(substr(subject, 1, 43), $1, $2) || substr(subject, 44)
+		WHERE subject ~ '^[A-Za-z0-9_-]{43}#'`, consentd.Base64URLAlphabet, consentd.Base64SortedAlphabet); err != nil {
+		return fmt.Errorf("stored subjects: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DROP TABLE log_hashes`); err != nil {
 		return err

@@ -5,13 +5,15 @@ import (
 	"database/sql"
 	"fmt"
 
+	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 // upgradeTiles finishes the move of the log to tiles for a database
 // written before it: every workspace's full tiles are made from the stored
-// hashes of log_hashes, and the table is dropped, in one transaction. The
+// hashes of log_hashes, the subjects are rewritten in their stored
+// spelling, and the table is dropped, in one transaction. The
 // roots stay the same, so checkpoints and receipts issued before still
 // verify. A database without log_hashes has nothing to do.
 func (db *DB) upgradeTiles(ctx context.Context) error {
@@ -52,10 +54,55 @@ func (db *DB) upgradeTiles(ctx context.Context) error {
 			return fmt.Errorf("workspace %s: %w", ws, err)
 		}
 	}
+	if err := storeSubjects(ctx, tx); err != nil {
+		return fmt.Errorf("stored subjects: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, `DROP TABLE log_hashes`); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// storeSubjects rewrites the subjects of the log's rows in their stored
+// spelling (consentd.StoredSubject), a page at a time.
+func storeSubjects(ctx context.Context, tx *sql.Tx) error {
+	type row struct {
+		ws      string
+		seq     int64
+		subject string
+	}
+	var ws string
+	var seq int64
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT workspace_id, seq, subject FROM log_entries WHERE (workspace_id, seq) > (?, ?) ORDER BY workspace_id, seq LIMIT 5000`, ws, seq)
+		if err != nil {
+			return err
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.ws, &r.seq, &r.subject); err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range page {
+			if st := consentd.StoredSubject(r.subject); st != r.subject {
+				if _, err := tx.ExecContext(ctx, `UPDATE log_entries SET subject = ? WHERE workspace_id = ? AND seq = ?`, st, r.ws, r.seq); err != nil {
+					return err
+				}
+			}
+		}
+		if len(page) < 5000 {
+			return nil
+		}
+		ws, seq = page[len(page)-1].ws, page[len(page)-1].seq
+	}
 }
 
 // storedHashes reads the tlog stored hashes of one workspace from
