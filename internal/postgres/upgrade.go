@@ -14,16 +14,17 @@ import (
 // written before it: every workspace's full tiles are made from the stored
 // hashes of log_hashes, and the table is dropped, in one transaction. The
 // roots stay the same, so checkpoints and receipts issued before still
-// verify. A database without log_hashes has nothing to do. It runs under
+// verify. It returns the number of tiles made per workspace id, or nil for
+// a database without log_hashes, which has nothing to do. It runs under
 // the migration lock.
-func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) error {
+func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) (map[string]int64, error) {
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('log_hashes') IS NOT NULL`).Scan(&exists); err != nil || !exists {
-		return err
+		return nil, err
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback(ctx)
 	rows, _ := tx.Query(ctx, `SELECT workspace_id, MAX(seq) FROM log_entries GROUP BY workspace_id`)
@@ -36,12 +37,15 @@ func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) error {
 		return s, r.Scan(&s.ws, &s.size)
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("log sizes: %w", err)
 	}
+	made := make(map[string]int64, len(sizes))
 	for _, s := range sizes {
+		made[s.ws] = 0
 		var tiles []ledger.Tile
 		err := ledger.TilesFromHashes(s.size, storedHashes{ctx, tx, s.ws}, func(t ledger.Tile) error {
 			tiles = append(tiles, t)
+			made[s.ws]++
 			if len(tiles) < 256 {
 				return nil
 			}
@@ -53,13 +57,13 @@ func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) error {
 			err = insertTiles(ctx, tx, s.ws, tiles)
 		}
 		if err != nil {
-			return fmt.Errorf("workspace %s: %w", s.ws, err)
+			return nil, fmt.Errorf("workspace %s: %w", s.ws, err)
 		}
 	}
 	if _, err := tx.Exec(ctx, `DROP TABLE log_hashes`); err != nil {
-		return err
+		return nil, err
 	}
-	return tx.Commit(ctx)
+	return made, tx.Commit(ctx)
 }
 
 func insertTiles(ctx context.Context, tx pgx.Tx, wsID string, tiles []ledger.Tile) error {
