@@ -103,6 +103,7 @@ type Consent struct {
 	Proof        *Proof    `json:"proof,omitempty"`
 	Origin       string    `json:"origin,omitempty"`
 	Seq          int64     `json:"seq" doc:"log sequence number of the entry that set this state"`
+	ProvedBy     *LogRef   `json:"proved_by,omitempty" doc:"in an answer as_of or known_at a time: the log entry whose write is the state in effect then (seq is its seq); consent.superseded or consent.unchanged when that write was recorded after a later one and never was the stored state (version is then 0)"`
 }
 
 // ConsentID returns the public id "<contact point>#<channel type id>".
@@ -166,17 +167,72 @@ func Apply(cur *Consent, w *ConsentWrite) (applied bool, outcome Outcome) {
 	if cur == nil {
 		return true, Created
 	}
-	switch c := w.CapturedAt.Compare(cur.CapturedAt); {
+	switch c := CompareWrites(w.CapturedAt, w.Status, cur.CapturedAt, cur.Status); {
 	case c > 0:
 		return true, Changed
 	case c < 0:
 		return false, Superseded
 	}
-	switch r, cr := w.Status.rank(), cur.Status.rank(); {
-	case r > cr:
-		return true, Changed
-	case r < cr:
-		return false, Superseded
-	}
 	return false, Unchanged
+}
+
+// CompareWrites orders two writes of one consent by the rule Apply follows:
+// the later captured_at wins, and at equal captured_at the more restrictive
+// status. It returns +1 when write a wins over b, -1 when b wins, and 0 when
+// neither does (the later arrival of the two changes nothing).
+func CompareWrites(aAt time.Time, a Status, bAt time.Time, b Status) int {
+	if c := aAt.Compare(bAt); c != 0 {
+		return c
+	}
+	switch ra, rb := a.rank(), b.rank(); {
+	case ra > rb:
+		return 1
+	case ra < rb:
+		return -1
+	}
+	return 0
+}
+
+// PlanWrite decides the write w of the consent cur (as stored, or nil when
+// there is none; its ContactPoint and ID are set here) at now: the result,
+// the log entry to append and, when the write applies, the consent to store
+// (res.Consent, its Seq left for the caller). It changes nothing but cur's
+// ContactPoint and ID. Every backend writes consents through it: the
+// ordering rule (Apply), the outcomes and the log entry are decided here,
+// once; a backend reads cur and stores what PlanWrite returns.
+func PlanWrite(now time.Time, w *ConsentWrite, ct ChannelType, cp string, hash [32]byte, cur *Consent,
+	actor string) (WriteResult, *LogEntry, *Consent) {
+	if cur != nil {
+		cur.ContactPoint = cp
+		cur.ID = ConsentID(cp, ct.ID)
+	}
+	applied, outcome := Apply(cur, w)
+	entry := &LogEntry{Subject: HashedConsentID(hash, ct.ID), Actor: actor}
+	res := WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
+	if !applied {
+		entry.Type = LogConsentUnchanged
+		if outcome == Superseded {
+			entry.Type = LogConsentSuperseded
+		}
+		entry.Before = cur.Logged()
+		entry.Write = (&Consent{Status: w.Status, CapturedAt: w.CapturedAt.UTC(), Source: w.Source, Reason: w.Reason,
+			PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin}).Logged()
+		return res, entry, nil
+	}
+	next := &Consent{
+		ID: ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
+		Channel: ct.Channel, Status: w.Status, CapturedAt: w.CapturedAt.UTC(), RecordedAt: now, Version: 1,
+		Source: w.Source, Reason: w.Reason, PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin,
+	}
+	entry.Type = LogConsentChanged
+	if cur != nil {
+		next.Version = cur.Version + 1
+		if next.PartyID == "" {
+			next.PartyID = cur.PartyID
+		}
+		entry.Before = cur.Logged()
+	}
+	entry.After = next.Logged()
+	res.Consent = next
+	return res, entry, next
 }

@@ -13,6 +13,7 @@ const (
 	EINVALID              = "invalid"               // a field failed validation; Fields says which
 	EMALFORMED            = "malformed_request"     // the body is not valid JSON or the wrong shape
 	ENOTFOUND             = "not_found"             // the resource does not exist in this workspace
+	ENOTINEFFECT          = "not_in_effect"         // a consent with log entries, none of them in effect at the time asked (as_of, known_at)
 	EUNAUTHORIZED         = "unauthorized"          // no or unknown API key
 	EFORBIDDEN            = "forbidden"             // the key's role may not do this
 	ETOOLARGE             = "too_large"             // body or batch over the limit
@@ -27,6 +28,7 @@ const (
 	EUNSUPPORTEDMEDIATYPE = "unsupported_media_type"
 	EINVALIDRULE          = "invalid_rule"               // a rule that does not compile; Fields names the field, the message the position
 	EWEBHOOKTARGET        = "webhook_target_not_allowed" // a webhook URL on a loopback, private or link-local address
+	EBEYONDLOG            = "beyond_log"                 // a tree size larger than the log (yet)
 )
 
 // FieldError names one offending input field.

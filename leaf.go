@@ -104,6 +104,7 @@ type LeafState struct {
 	CapturedAt   time.Time
 	Version      int64
 	SourceType   string
+	SourceName   string
 	Jurisdiction string
 	Origin       string
 
@@ -126,7 +127,6 @@ type Leaf struct {
 
 // consentEvidence is the part of a logged consent that is evidence.
 type consentEvidence struct {
-	SourceName    string          `json:"source_name,omitempty"`
 	SourceDetails json.RawMessage `json:"source_details,omitempty"`
 	Reason        string          `json:"reason,omitempty"`
 	PartyID       string          `json:"party_id,omitempty"`
@@ -134,7 +134,7 @@ type consentEvidence struct {
 }
 
 func (e *consentEvidence) empty() bool {
-	return e.SourceName == "" && len(e.SourceDetails) == 0 && e.Reason == "" && e.PartyID == "" && e.Proof == nil
+	return len(e.SourceDetails) == 0 && e.Reason == "" && e.PartyID == "" && e.Proof == nil
 }
 
 // suppressionEvidence is the part of a logged suppression that is evidence.
@@ -250,8 +250,8 @@ func splitState(v any) (*LeafState, json.RawMessage, error) {
 
 func consentState(c *LoggedConsent) (*LeafState, json.RawMessage, error) {
 	st := &LeafState{Kind: stateConsent, Status: c.Status, CapturedAt: c.CapturedAt, Version: c.Version,
-		SourceType: c.Source.Type, Jurisdiction: c.Jurisdiction, Origin: c.Origin}
-	ev := consentEvidence{SourceName: c.Source.Name, SourceDetails: c.Source.Details, Reason: c.Reason, PartyID: c.PartyID, Proof: c.Proof}
+		SourceType: c.Source.Type, SourceName: c.Source.Name, Jurisdiction: c.Jurisdiction, Origin: c.Origin}
+	ev := consentEvidence{SourceDetails: c.Source.Details, Reason: c.Reason, PartyID: c.PartyID, Proof: c.Proof}
 	if ev.empty() {
 		return st, nil, nil
 	}
@@ -279,6 +279,7 @@ func appendState(b []byte, s *LeafState) []byte {
 		b = appendTime(b, s.CapturedAt)
 		b = binary.AppendUvarint(b, uint64(s.Version))
 		b = appendString(b, s.SourceType)
+		b = appendString(b, s.SourceName)
 		b = appendString(b, s.Jurisdiction)
 		b = appendString(b, s.Origin)
 	case stateSuppression:
@@ -395,6 +396,7 @@ func (r *leafReader) state() *LeafState {
 		s.CapturedAt = r.time("captured_at")
 		s.Version = int64(r.uvarint("version"))
 		s.SourceType = r.string("source type")
+		s.SourceName = r.string("source name")
 		s.Jurisdiction = r.string("jurisdiction")
 		s.Origin = r.string("origin")
 	case stateSuppression:
@@ -521,14 +523,14 @@ func viewState(st *LeafState, raw json.RawMessage) (any, error) {
 	case st == nil:
 		return raw, nil
 	case st.Kind == stateConsent:
-		c := &LoggedConsent{Status: st.Status, CapturedAt: st.CapturedAt, Version: st.Version, Source: Source{Type: st.SourceType},
+		c := &LoggedConsent{Status: st.Status, CapturedAt: st.CapturedAt, Version: st.Version, Source: Source{Type: st.SourceType, Name: st.SourceName},
 			Jurisdiction: st.Jurisdiction, Origin: st.Origin}
 		if len(raw) > 0 {
 			var ev consentEvidence
 			if err := json.Unmarshal(raw, &ev); err != nil {
 				return nil, err
 			}
-			c.Source.Name, c.Source.Details, c.Reason, c.PartyID, c.Proof = ev.SourceName, ev.SourceDetails, ev.Reason, ev.PartyID, ev.Proof
+			c.Source.Details, c.Reason, c.PartyID, c.Proof = ev.SourceDetails, ev.Reason, ev.PartyID, ev.Proof
 		}
 		return c, nil
 	default:

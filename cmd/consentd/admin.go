@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
@@ -97,7 +98,7 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 	}
 	broken := false
 	for _, ws := range wss {
-		rep, err := ledger.VerifyLog(ctx, c.ledger(db), signer.PublicKey(), ws.ID)
+		rep, err := ledger.Verify(ctx, c.ledger(db), db, signer.PublicKeyRing(), ws.ID)
 		if err != nil {
 			fmt.Fprintf(m.Stderr, "consentd: workspace %s: %v\n", ws.Name, err)
 			return exitError{exitUsage}
@@ -107,12 +108,8 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 				Workspace string `json:"workspace"`
 				ledger.Report
 			}{ws.Name, rep})
-		} else if rep.OK {
-			fmt.Fprintf(m.Stdout, "workspace %s: ok, %d entries, root %s, %d checkpoints checked, key %s\n", ws.Name, rep.Entries, rep.Root, rep.Checkpoints, rep.KeyID)
-		} else if rep.FirstBad > 0 {
-			fmt.Fprintf(m.Stdout, "workspace %s: BROKEN, first bad entry %d: %s (%d entries, key %s)\n", ws.Name, rep.FirstBad, rep.Problem, rep.Entries, rep.KeyID)
 		} else {
-			fmt.Fprintf(m.Stdout, "workspace %s: BROKEN: %s (%d entries, key %s)\n", ws.Name, rep.Problem, rep.Entries, rep.KeyID)
+			printReport(m.Stdout, ws.Name, rep)
 		}
 		broken = broken || !rep.OK
 	}
@@ -122,11 +119,52 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 	return nil
 }
 
+// printReport writes a workspace's verification on a line, and when more
+// than one stored row differs from the log's replay (the problem names the
+// first), the first few of them, one a line.
+func printReport(w io.Writer, ws string, rep ledger.Report) {
+	keys := "no checkpoint keys"
+	if len(rep.KeyIDs) > 0 {
+		keys = "keys " + strings.Join(rep.KeyIDs, ", ")
+	}
+	switch {
+	case rep.OK:
+		fmt.Fprintf(w, "workspace %s: ok, %d entries, root %s, %d checkpoints checked, %s", ws, rep.Entries, rep.Root, rep.Checkpoints, keys)
+		if rep.State != nil {
+			fmt.Fprintf(w, "; the log's replay matches %d consents and %d suppressions", rep.State.Consents, rep.State.Suppressions)
+		}
+		fmt.Fprintln(w)
+	case rep.FirstBad > 0:
+		fmt.Fprintf(w, "workspace %s: BROKEN, first bad entry %d: %s (%d entries, %s)\n", ws, rep.FirstBad, rep.Problem, rep.Entries, keys)
+	case len(rep.BadPair) == 2:
+		fmt.Fprintf(w, "workspace %s: BROKEN, first bad checkpoint pair %d and %d: %s (%d entries, %s)\n", ws, rep.BadPair[0], rep.BadPair[1], rep.Problem, rep.Entries, keys)
+	default:
+		fmt.Fprintf(w, "workspace %s: BROKEN: %s (%d entries, %s)\n", ws, rep.Problem, rep.Entries, keys)
+	}
+	if rep.State == nil || rep.State.Differences < 2 {
+		return
+	}
+	for _, d := range rep.State.First {
+		fmt.Fprintf(w, "  %s\n", d)
+	}
+	if more := rep.State.Differences - int64(len(rep.State.First)); more > 0 {
+		fmt.Fprintf(w, "  and %d more stored rows that differ\n", more)
+	}
+}
+
+// keyList is a repeatable flag of note verifier keys; each value may hold
+// several, separated by white space.
+type keyList []string
+
+func (k *keyList) String() string     { return strings.Join(*k, " ") }
+func (k *keyList) Set(v string) error { *k = append(*k, v); return nil }
+
 func (m *Main) receiptVerify(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("receipt verify", flag.ContinueOnError)
 	var c config
 	m.flags(fs, &c, false)
-	pub := fs.String("public-key", "", "the log's public key (note verifier key); default: the data folder's key")
+	var pub keyList
+	fs.Var(&pub, "public-key", "the log's public key (a note verifier key; repeat it, or separate keys by spaces, for a ring); default: the data folder's key ring")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -140,31 +178,83 @@ func (m *Main) receiptVerify(ctx context.Context, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	var rc ledger.Receipt
-	if err := json.NewDecoder(in).Decode(&rc); err != nil {
-		fmt.Fprintf(m.Stderr, "consentd: the receipt is not valid JSON: %v\n", err)
+	raw, err := io.ReadAll(io.LimitReader(in, maxReceipt+1))
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "consentd: reading the receipt: %v\n", err)
 		return exitError{exitUsage}
 	}
-	key := *pub
-	if key == "" {
-		path := c.LogKey
-		if path == "" {
-			path = c.Data + "/checkpoint.key"
+	if len(raw) > maxReceipt {
+		fmt.Fprintf(m.Stderr, "consentd: the receipt is larger than %d bytes\n", maxReceipt)
+		return exitError{exitUsage}
+	}
+
+	// The C2SP tlog-proof text, or consentd's JSON.
+	var rc *ledger.Receipt
+	form := "JSON"
+	if first, _, _ := strings.Cut(string(raw), "\n"); first == ledger.TLogProofHeader {
+		form = "tlog-proof"
+		if rc, err = ledger.ParseTLogProof(raw); err != nil {
+			// It says it is a receipt; one that does not parse is a broken one.
+			fmt.Fprintf(m.Stdout, "receipt BROKEN: %v\n", strings.TrimPrefix(err.Error(), "ledger: "))
+			return exitError{exitFailed}
 		}
+	} else if err := json.Unmarshal(raw, &rc); err != nil || rc == nil {
+		fmt.Fprintf(m.Stderr, "consentd: the receipt is not valid JSON, nor a %s proof: %v\n", ledger.TLogProofHeader, err)
+		return exitError{exitUsage}
+	}
+
+	key := strings.Join(pub, "\n")
+	if key == "" {
+		path := c.logKeyPath()
 		if _, err := os.Stat(path); err != nil {
 			return usageError{"give --public-key (from GET /v1/log/checkpoints/latest) or a data folder with the log key"}
 		}
-		s, err := ledger.LoadOrCreateKey(path, "consentd")
+		s, err := ledger.LoadOrCreateKey(path, "")
 		if err != nil {
 			return err
 		}
-		key = s.PublicKey()
+		key = s.PublicKeyRing()
 	}
-	if err := ledger.VerifyReceipt(&rc, key); err != nil {
-		fmt.Fprintf(m.Stdout, "receipt BROKEN: %v\n", err)
+	ring, err := ledger.ParseRing(key)
+	if err != nil {
+		return usageError{fmt.Sprintf("--public-key: %v", strings.TrimPrefix(err.Error(), "ledger: "))}
+	}
+	if err := ledger.VerifyReceipt(rc, key); err != nil {
+		fmt.Fprintf(m.Stdout, "receipt BROKEN: %v\n", strings.TrimPrefix(err.Error(), "ledger: "))
 		return exitError{exitFailed}
 	}
-	fmt.Fprintf(m.Stdout, "receipt ok: entry %d is in the log of size %d signed by %s\n", rc.Seq, rc.TreeSize, key)
+	cp, by, err := ring.Open(rc.Checkpoint)
+	if err != nil { // VerifyReceipt has opened it already
+		return err
+	}
+	if len(rc.Evidence) > 0 && len(rc.Opening) > 0 {
+		form += "; its evidence matches the leaf"
+	}
+	fmt.Fprintf(m.Stdout, "receipt ok: entry %d is in the log %s of size %d, signed by %s (%s)\n", rc.Seq, cp.Origin, rc.TreeSize, by.KeyID, form)
+	return nil
+}
+
+// maxReceipt bounds the size of a receipt file receipt verify reads.
+const maxReceipt = 4 << 20
+
+func (m *Main) keysRotateLog(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("keys rotate-log", flag.ContinueOnError)
+	var c config
+	m.flags(fs, &c, false)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	path := c.logKeyPath()
+	if _, err := os.Stat(path); err != nil {
+		return usageError{fmt.Sprintf("no checkpoint key to rotate at %s (consentd serve creates it): %v", path, err)}
+	}
+	s, err := ledger.RotateKey(path)
+	if err != nil {
+		return err
+	}
+	ids := s.KeyIDs()
+	fmt.Fprintf(m.Stdout, "New checkpoints are signed with key %s; %d older keys still verify. Restart running servers to sign with it. Its public key:\n%s\n",
+		ids[len(ids)-1], len(ids)-1, s.PublicKey())
 	return nil
 }
 

@@ -57,7 +57,7 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 	}
 	fs.StringVar(&c.Data, "data", env("CONSENTD_DATA", "./consentd-data"), "data folder (CONSENTD_DATA)")
 	fs.StringVar(&c.Database, "database", env("CONSENTD_DATABASE", ""), "database: postgres://... for PostgreSQL, or a SQLite file path (sqlite:PATH); default DATA/consentd.db (CONSENTD_DATABASE)")
-	fs.StringVar(&c.LogKey, "log-key", env("CONSENTD_LOG_KEY", ""), "the checkpoint signing key file; default DATA/checkpoint.key (CONSENTD_LOG_KEY)")
+	fs.StringVar(&c.LogKey, "log-key", env("CONSENTD_LOG_KEY", ""), "the checkpoint key ring file (one note private key per line, the last one signs); default DATA/checkpoint.key (CONSENTD_LOG_KEY)")
 	if serve {
 		fs.StringVar(&c.Addr, "addr", env("CONSENTD_ADDR", "127.0.0.1:8080"), "listen address (CONSENTD_ADDR)")
 		d, err := time.ParseDuration(env("CONSENTD_CHECKPOINT_INTERVAL", "1m"))
@@ -152,10 +152,7 @@ func (c *config) open(create bool) (store, *ledger.Signer, error) {
 			return nil, nil, fmt.Errorf("data folder: %w", err)
 		}
 	}
-	keyPath := c.LogKey
-	if keyPath == "" {
-		keyPath = filepath.Join(c.Data, "checkpoint.key")
-	}
+	keyPath := c.logKeyPath()
 	if _, err := os.Stat(keyPath); err != nil && !create {
 		return nil, nil, fmt.Errorf("checkpoint key: %w", err)
 	}
@@ -199,6 +196,15 @@ func (c *config) openDB() (store, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// logKeyPath is the checkpoint key ring file: --log-key, or
+// DATA/checkpoint.key.
+func (c *config) logKeyPath() string {
+	if c.LogKey != "" {
+		return c.LogKey
+	}
+	return filepath.Join(c.Data, "checkpoint.key")
 }
 
 // linkKeys opens the keyring of the public links' tokens.

@@ -363,28 +363,35 @@ func (p *progress) finish() {
 	}
 }
 
-// export is `consentd export [--format csv|ndjson] [--as-of T] [-o FILE]`.
+// export is `consentd export [--format csv|ndjson] [--as-of T] [--known-at K] [-o FILE]`.
 func (m *Main) export(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	var c config
 	m.flags(fs, &c, false)
 	format := fs.String("format", "csv", "csv or ndjson")
-	asOf := fs.String("as-of", "", "export the consents as they were at this RFC 3339 time")
+	asOf := fs.String("as-of", "", "export each consent in effect at this RFC 3339 time by captured_at, as the log says")
+	knownAt := fs.String("known-at", "", "export what the log had recorded by this RFC 3339 time (with --as-of: what was believed then)")
 	out := fs.String("o", "", "write to this file instead of standard output")
 	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
-		return usageError{"usage: consentd export [--format csv|ndjson] [--as-of T] [--workspace NAME] [-o FILE]"}
+		return usageError{"usage: consentd export [--format csv|ndjson] [--as-of T] [--known-at K] [--workspace NAME] [-o FILE]"}
 	}
-	var at time.Time
-	if *asOf != "" {
-		t, err := time.Parse(time.RFC3339Nano, *asOf)
-		if err != nil {
-			return usageError{"--as-of must be an RFC 3339 time such as 2026-03-14T12:00:00Z"}
+	var at consentd.Times
+	for _, f := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"as-of", *asOf, &at.AsOf}, {"known-at", *knownAt, &at.KnownAt}} {
+		if f.v == "" {
+			continue
 		}
-		at = t
+		t, err := time.Parse(time.RFC3339Nano, f.v)
+		if err != nil {
+			return usageError{"--" + f.flag + " must be an RFC 3339 time such as 2026-03-14T12:00:00Z"}
+		}
+		*f.dst = t
 	}
 	db, ws, err := m.openWorkspace(ctx, &c)
 	if err != nil {

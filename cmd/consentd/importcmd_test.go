@@ -118,7 +118,7 @@ func importState(t *testing.T, dir string) (consents, log []string, im *consentd
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.ExportConsents(ctx, ws.ID, time.Time{}, func(c *consentd.Consent) error {
+	err = db.ExportConsents(ctx, ws.ID, consentd.Times{}, func(c *consentd.Consent) error {
 		consents = append(consents, fmt.Sprintf("%s %s %s %d", c.ID, c.Status, c.CapturedAt.Format(time.RFC3339Nano), c.Version))
 		return nil
 	})
@@ -305,6 +305,28 @@ func TestImportExportCommands(t *testing.T) {
 	out, _, code = run("export", "--data", dir, "--workspace", "imp", "--format", "ndjson", "--as-of", "2000-01-01T00:00:00Z")
 	if code != 0 || out != "" {
 		t.Errorf("export as of 2000 = %d %q; want nothing", code, out)
+	}
+	// Valid time: imported today, each consent is exported as it was in
+	// effect by captured_at; person0's only write and person3's opt-out
+	// were captured at 01:00.
+	dayAgo := time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339)
+	for _, c := range []struct {
+		args     []string
+		rows     int
+		optedOut int
+	}{
+		{[]string{"--as-of", "2022-05-01T00:30:00Z"}, 4, 0},
+		{[]string{"--as-of", "2022-05-01T02:00:00Z"}, 5, 2},
+		{[]string{"--as-of", "2022-05-01T02:00:00Z", "--known-at", dayAgo}, 0, 0},
+		{[]string{"--known-at", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}, 5, 2},
+	} {
+		out, errOut, code := run(append([]string{"export", "--data", dir, "--workspace", "imp", "--format", "ndjson"}, c.args...)...)
+		if n, outs := strings.Count(out, "\n"), strings.Count(out, `"opted_out"`); code != 0 || n != c.rows || outs != c.optedOut {
+			t.Errorf("export %v = %d %q %s; want %d consents, %d opted out", c.args, code, out, errOut, c.rows, c.optedOut)
+		}
+	}
+	if _, errOut, code := run("export", "--data", dir, "--workspace", "imp", "--known-at", "yesterday"); code != 2 || !strings.Contains(errOut, "--known-at") {
+		t.Errorf("export --known-at yesterday = %d %q; want 2 naming the flag", code, errOut)
 	}
 
 	// Through a server: the same file posted and polled.

@@ -34,8 +34,9 @@ Usage:
   consentd workspace create NAME [flags]         create a workspace, print its admin key
   consentd keys create --role ROLE [flags]       create an API key, print it on the last line
   consentd keys rotate-links [flags]             add a new signed-link key (old links keep working)
+  consentd keys rotate-log [flags]               add a new checkpoint key (old checkpoints keep verifying)
   consentd log verify [--workspace NAME] [flags] verify every workspace's consent log
-  consentd receipt verify [FILE] [flags]         verify a consent receipt offline
+  consentd receipt verify [FILE] [flags]         verify a consent receipt (JSON or tlog-proof) offline
   consentd filter --purpose P --channel C [FILE]  keep the rows of a recipient list that may be messaged
   consentd bench [--json] [SCENARIO...]          measure against references (DESIGN.md section 10)
   consentd jobs list [--state S] [flags]         automation jobs (default: failed ones)
@@ -105,6 +106,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 			return m.keysCreate(ctx, r)
 		case "rotate-links":
 			return m.keysRotateLinks(ctx, r)
+		case "rotate-log":
+			return m.keysRotateLog(ctx, r)
 		}
 	case "log":
 		if s, r := sub(); s == "verify" {

@@ -389,7 +389,64 @@ func TestLogVerifyFindsTampering(t *testing.T) {
 		{
 			name: "untouched",
 			code: 0,
-			want: []string{"workspace default: ok, 31 entries", "3 checkpoints checked"},
+			want: []string{"workspace default: ok, 31 entries", "3 checkpoints checked", "the log's replay matches 30 consents and 0 suppressions"},
+		},
+		{
+			// The log is whole; the stored row that decisions are
+			// warmed from is not what it says.
+			name: "consent row edited",
+			tamper: func(t *testing.T, td *tamperDB, dir string) {
+				td.exec(`UPDATE consents SET status = 'opted_out' WHERE workspace_id = ? AND seq = 12`)
+			},
+			code: 1,
+			want: []string{"workspace default: BROKEN: 1 stored row differs from the replay of the log", "consents row ",
+				"changed: status is opted_out, the log says opted_in"},
+		},
+		{
+			name: "consent row edited, reported as JSON",
+			tamper: func(t *testing.T, td *tamperDB, dir string) {
+				td.exec(`UPDATE consents SET status = 'opted_out' WHERE workspace_id = ? AND seq = 12`)
+			},
+			args: []string{"--json"},
+			code: 1,
+			want: []string{`"ok":false`, `"differences":1`, `"table":"consents"`, `"kind":"changed"`, `"seq":12`},
+		},
+		{
+			name: "consent rows deleted",
+			tamper: func(t *testing.T, td *tamperDB, dir string) {
+				td.exec(`DELETE FROM consents WHERE workspace_id = ? AND seq > 20`)
+			},
+			code: 1,
+			want: []string{"BROKEN: 11 stored rows differ from the replay of the log", "missing: no stored row; the log's entry", "and 1 more stored rows that differ"},
+		},
+		{
+			name: "suppression row added",
+			tamper: func(t *testing.T, td *tamperDB, dir string) {
+				td.exec(`INSERT INTO suppressions (workspace_id, id, cp_hash, kind, channel, reason, note, created_at, seq)
+					SELECT workspace_id, 'sup_forged', cp_hash, 'email', '', 'do_not_contact', '', 0, 1 FROM consents WHERE workspace_id = ? AND seq = 12`)
+			},
+			code: 1,
+			want: []string{"BROKEN: 1 stored row differs", "suppressions row sup_forged extra: no log entry suppresses its contact point"},
+		},
+		{
+			// The replay cannot read the entry's state: it skips that
+			// consent rather than fail, and the tree names the entry.
+			name: "entry replaced by bytes that do not decode",
+			tamper: func(t *testing.T, td *tamperDB, dir string) {
+				td.exec(`UPDATE log_entries SET data = X'02FFFF' WHERE workspace_id = ? AND seq = 12`)
+			},
+			code:     1,
+			want:     []string{"workspace default: BROKEN", "entry 12 was altered"},
+			firstBad: 12,
+		},
+		{
+			name: "entry replaced by bytes that do not decode, reported as JSON",
+			tamper: func(t *testing.T, td *tamperDB, dir string) {
+				td.exec(`UPDATE log_entries SET data = X'02FFFF' WHERE workspace_id = ? AND seq = 12`)
+			},
+			args: []string{"--json"},
+			code: 1,
+			want: []string{`"first_bad":12`, `"consents":29`, `"differences":0`, `"skipped":1`},
 		},
 		{
 			name: "untouched, one workspace",

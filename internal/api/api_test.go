@@ -283,6 +283,10 @@ type consentJSON struct {
 	Seq          int64  `json:"seq"`
 	Applied      *bool  `json:"applied"`
 	Outcome      string `json:"outcome"`
+	ProvedBy     *struct {
+		Seq  int64  `json:"seq"`
+		Type string `json:"type"`
+	} `json:"proved_by"`
 }
 
 // consents lists the workspace's consents (first 1000).
@@ -859,32 +863,52 @@ func TestWriteSemanticsOverHTTP(t *testing.T) {
 		}
 	}
 
-	// as_of: the state at a time between the two changes, and before the first.
+	// as_of is valid time: the write in effect then by captured_at, as
+	// everything recorded says; known_at is transaction time: only what
+	// was recorded by then.
+	nanoTime := func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+	firstAt, changedAt := mustTime(t, first.RecordedAt), mustTime(t, changed.RecordedAt)
 	for _, c := range []struct {
-		name   string
-		at     string
-		status int
-		state  string
+		name      string
+		query     string
+		status    int
+		state     string
+		provedBy  int64  // 0: not checked
+		entryType string // of proved_by
+		code      string // of the problem
 	}{
-		{"at the first write", first.RecordedAt, 200, "opted_in"},
-		{"before the change", mustTime(t, changed.RecordedAt).Add(-time.Nanosecond).Format(time.RFC3339Nano), 200, "opted_in"},
-		{"at the change", changed.RecordedAt, 200, "opted_out"},
-		{"now", time.Now().UTC().Format(time.RFC3339Nano), 200, "opted_out"},
-		{"before the first write", mustTime(t, first.RecordedAt).Add(-time.Nanosecond).Format(time.RFC3339Nano), 404, ""},
+		{"as of the first opt-in's captured_at", "as_of=" + nanoTime(t0), 200, "opted_in", first.Seq, "consent.changed", ""},
+		{"as of just before the opt-out's captured_at", "as_of=" + nanoTime(t1.Add(-time.Nanosecond)), 200, "opted_in", first.Seq, "consent.changed", ""},
+		{"as of the opt-out's captured_at", "as_of=" + nanoTime(t1), 200, "opted_out", changed.Seq, "consent.changed", ""},
+		{"as of half an hour before the first opt-in: the older opt-out, recorded later", "as_of=" + nanoTime(t0.Add(-30*time.Minute)), 200, "opted_out", 0, "consent.superseded", ""},
+		{"as of before any write was captured", "as_of=" + nanoTime(t0.Add(-2*time.Hour)), 404, "", 0, "", consentd.ENOTINEFFECT},
+		{"known at the first write", "known_at=" + first.RecordedAt, 200, "opted_in", first.Seq, "consent.changed", ""},
+		{"known just before the opt-out was recorded", "known_at=" + nanoTime(changedAt.Add(-time.Nanosecond)), 200, "opted_in", first.Seq, "consent.changed", ""},
+		{"known at the opt-out", "known_at=" + changed.RecordedAt, 200, "opted_out", changed.Seq, "consent.changed", ""},
+		{"known before the first write", "known_at=" + nanoTime(firstAt.Add(-time.Nanosecond)), 404, "", 0, "", consentd.ENOTINEFFECT},
+		{"now, as believed before the opt-out was recorded", "as_of=" + nanoTime(time.Now()) + "&known_at=" + nanoTime(changedAt.Add(-time.Nanosecond)), 200, "opted_in", first.Seq, "consent.changed", ""},
 	} {
-		r := e.do("GET", consentPath(id)+"?as_of="+url.QueryEscape(c.at), read, nil)
+		r := e.do("GET", consentPath(id)+"?"+strings.ReplaceAll(c.query, "+", "%2B"), read, nil)
 		var got consentJSON
+		var code string
 		if r.status == 200 {
 			r.decode(t, &got)
 		} else {
-			r.problem(t)
+			code = r.problem(t).Code
 		}
-		if r.status != c.status || got.Status != c.state {
-			t.Errorf("GET /v1/consents/{id}?as_of= %s (%s) = %s; want %d %s", c.name, c.at, r, c.status, c.state)
+		if r.status != c.status || got.Status != c.state || code != c.code {
+			t.Errorf("GET /v1/consents/{id}?%s (%s) = %s; want %d %s%s", c.query, c.name, r, c.status, c.state, c.code)
+			continue
+		}
+		if c.status == 200 && (got.ProvedBy == nil || got.ProvedBy.Type != c.entryType || got.ProvedBy.Seq != got.Seq || c.provedBy != 0 && got.Seq != c.provedBy) {
+			t.Errorf("GET /v1/consents/{id}?%s (%s) = %s; want proved by a %s entry %d", c.query, c.name, r, c.entryType, c.provedBy)
 		}
 	}
-	if r := e.do("GET", consentPath(id)+"?as_of=yesterday", read, nil); r.status != 422 || r.problem(t).Code != consentd.EINVALIDTIME {
-		t.Errorf("GET /v1/consents/{id}?as_of=yesterday = %s; want 422 %s", r, consentd.EINVALIDTIME)
+	for _, field := range []string{"as_of", "known_at"} {
+		r := e.do("GET", consentPath(id)+"?"+field+"=yesterday", read, nil)
+		if p := r.problem(t); r.status != 422 || p.Code != consentd.EINVALIDTIME || len(p.Fields) != 1 || p.Fields[0].Field != field {
+			t.Errorf("GET /v1/consents/{id}?%s=yesterday = %s; want 422 %s naming %s", field, r, consentd.EINVALIDTIME, field)
+		}
 	}
 
 	// History: every write, in order, superseded and unchanged ones too.
@@ -937,8 +961,10 @@ func TestWriteSemanticsOverHTTP(t *testing.T) {
 	}
 	e.must("POST", "/v1/log/checkpoints", w, nil, 201)
 	e.must("GET", "/v1/log/checkpoints/latest", read, nil, 200).decode(t, &cp)
-	if cp.PublicKey != e.signer.PublicKey() || cp.Size != e.logSize(read) {
-		t.Errorf("GET /v1/log/checkpoints/latest = %+v; want key %s size %d", cp, e.signer.PublicKey(), e.logSize(read))
+	// The key that signed, under the name it signed with: the workspace's
+	// log origin.
+	if want := e.signer.PublicKeyFor(ledger.Origin(e.a.id)); cp.PublicKey != want || !strings.HasPrefix(want, cp.KeyID+"+") || cp.Size != e.logSize(read) {
+		t.Errorf("GET /v1/log/checkpoints/latest = %+v; want key %s size %d", cp, want, e.logSize(read))
 	}
 	var rc ledger.Receipt
 	e.must("GET", consentPath(id)+"/receipt", read, nil, 200).decode(t, &rc)
@@ -973,8 +999,8 @@ func TestWriteSemanticsOverHTTP(t *testing.T) {
 	var rep ledger.Report
 	r = e.must("GET", "/v1/log/verify", read, nil, 200)
 	r.decode(t, &rep)
-	if !rep.OK || rep.Entries != e.logSize(read) || rep.Checkpoints < 2 {
-		t.Errorf("GET /v1/log/verify = %s; want ok, every entry, both checkpoints", r)
+	if !rep.OK || rep.Entries != e.logSize(read) || rep.Checkpoints < 2 || rep.State == nil || rep.State.Consents == 0 || rep.State.Differences != 0 {
+		t.Errorf("GET /v1/log/verify = %s; want ok, every entry, both checkpoints, the stored consents as the log's replay", r)
 	}
 }
 

@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/openapi"
 	"github.com/consentd/consentd/internal/signedlink"
 )
 
@@ -231,19 +233,45 @@ func (s *Server) writeConsentList(w http.ResponseWriter, r *http.Request, k *con
 }
 
 func (s *Server) getConsent(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	var asOf time.Time
-	if v := r.URL.Query().Get("as_of"); v != "" {
-		var err error
-		if asOf, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return consentd.FieldErrorf(consentd.EINVALIDTIME, "as_of", "as_of must be an RFC 3339 time")
-		}
+	at, err := queryTimes(r.URL.Query())
+	if err != nil {
+		return err
 	}
-	c, err := s.DB.Consent(r.Context(), k.WorkspaceID, r.PathValue("id"), asOf)
+	c, err := s.DB.ConsentAt(r.Context(), k.WorkspaceID, r.PathValue("id"), at)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, 200, c)
 	return nil
+}
+
+// timesQuery documents the query parameters that queryTimes reads.
+func timesQuery() []openapi.Param {
+	return []openapi.Param{
+		{Name: "as_of", Description: "RFC 3339 time (valid time): the write in effect then by captured_at, as everything recorded says; 404 not_in_effect when none was"},
+		{Name: "known_at", Description: "RFC 3339 time (transaction time): only what was recorded at or before it; with as_of, what was believed then about as_of"},
+	}
+}
+
+// queryTimes reads as_of and known_at. It returns EINVALIDTIME naming the
+// field that is not an RFC 3339 time.
+func queryTimes(q url.Values) (consentd.Times, error) {
+	var at consentd.Times
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"as_of", &at.AsOf}, {"known_at", &at.KnownAt}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return at, consentd.FieldErrorf(consentd.EINVALIDTIME, p.name, "%s must be an RFC 3339 time such as 2026-03-14T12:00:00Z", p.name)
+		}
+		*p.dst = t
+	}
+	return at, nil
 }
 
 func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
@@ -270,6 +298,18 @@ func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, k *conse
 	rc, err := ledger.ReceiptFor(r.Context(), s.Ledger, s.Signer, k.WorkspaceID, last.Seq, last.Leaf)
 	if err != nil {
 		return err
+	}
+	if len(last.Evidence) > 0 || len(last.Opening) > 0 {
+		if err := rc.SetEvidence(last.Evidence, last.Opening); err != nil {
+			return err
+		}
+	}
+	w.Header().Add("Vary", "Accept")
+	if prefers(r, tlogProofType, "application/json") {
+		w.Header().Set("Content-Type", tlogProofType)
+		w.WriteHeader(200)
+		w.Write(rc.TLogProof())
+		return nil
 	}
 	writeJSON(w, 200, rc)
 	return nil
@@ -305,7 +345,7 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request, k *consentd.APIK
 }
 
 func (s *Server) verifyLog(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	rep, err := ledger.VerifyLog(r.Context(), s.Ledger, s.Signer.PublicKey(), k.WorkspaceID)
+	rep, err := ledger.Verify(r.Context(), s.Ledger, s.DB, s.Signer.PublicKeyRing(), k.WorkspaceID)
 	if err != nil {
 		return err
 	}
@@ -313,26 +353,36 @@ func (s *Server) verifyLog(w http.ResponseWriter, r *http.Request, k *consentd.A
 	return nil
 }
 
-// checkpointAnswer is a signed checkpoint with the key that checks it.
+// checkpointAnswer is a signed checkpoint with the key that signed it.
 type checkpointAnswer struct {
 	Checkpoint string `json:"checkpoint" doc:"C2SP signed note"`
 	Origin     string `json:"origin"`
 	Size       int64  `json:"size"`
 	Root       string `json:"root"`
-	KeyID      string `json:"key_id"`
-	PublicKey  string `json:"public_key" doc:"note verifier key"`
+	KeyID      string `json:"key_id" doc:"the key that signed the checkpoint: <name>+<8 hex digits of the note key hash>"`
+	PublicKey  string `json:"public_key" doc:"note verifier key of the key that signed, under the name it signed with"`
 }
 
-func (s *Server) checkpointAnswer(signed string, cp ledger.Checkpoint) checkpointAnswer {
-	return checkpointAnswer{Checkpoint: signed, Origin: cp.Origin, Size: cp.Size, Root: cp.Root.String(), KeyID: s.Signer.KeyID(), PublicKey: s.Signer.PublicKey()}
+// checkpointAnswer opens a signed checkpoint with the server's key ring and
+// names the key that signed it.
+func (s *Server) checkpointAnswer(signed string) (checkpointAnswer, error) {
+	cp, by, err := s.Signer.Ring().Open(signed)
+	if err != nil {
+		return checkpointAnswer{}, err
+	}
+	return checkpointAnswer{Checkpoint: signed, Origin: cp.Origin, Size: cp.Size, Root: cp.Root.String(), KeyID: by.KeyID, PublicKey: by.PublicKey}, nil
 }
 
 func (s *Server) postCheckpoint(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	signed, cp, err := ledger.SignCheckpoint(r.Context(), s.Ledger, s.Signer, k.WorkspaceID)
+	signed, _, err := ledger.SignCheckpoint(r.Context(), s.Ledger, s.Signer, k.WorkspaceID)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, 201, s.checkpointAnswer(signed, cp))
+	a, err := s.checkpointAnswer(signed)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 201, a)
 	return nil
 }
 
@@ -341,10 +391,10 @@ func (s *Server) latestCheckpoint(w http.ResponseWriter, r *http.Request, k *con
 	if err != nil {
 		return err
 	}
-	cp, err := ledger.OpenCheckpoint(signed, s.Signer.PublicKey())
+	a, err := s.checkpointAnswer(signed)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, 200, s.checkpointAnswer(signed, cp))
+	writeJSON(w, 200, a)
 	return nil
 }

@@ -32,7 +32,7 @@ func statusOf(code string) int {
 		return http.StatusUnauthorized
 	case consentd.EFORBIDDEN:
 		return http.StatusForbidden
-	case consentd.ENOTFOUND:
+	case consentd.ENOTFOUND, consentd.ENOTINEFFECT:
 		return http.StatusNotFound
 	case consentd.ECONFLICT:
 		return http.StatusConflict

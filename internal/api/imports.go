@@ -42,9 +42,10 @@ type ImportStore interface {
 	WorkspaceSecret(ctx context.Context, id string) ([]byte, error)
 	ImportRejects(ctx context.Context, wsID, id string, fn func(*consentd.ImportReject) error) error
 	UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, error)
-	// ExportConsents calls fn with each consent, now or as of a time,
-	// streaming; consents of erased contact points are left out.
-	ExportConsents(ctx context.Context, wsID string, asOf time.Time, fn func(*consentd.Consent) error) error
+	// ExportConsents calls fn with each consent, now or in effect at the
+	// times at (as_of, known_at), streaming; consents of erased contact
+	// points are left out.
+	ExportConsents(ctx context.Context, wsID string, at consentd.Times, fn func(*consentd.Consent) error) error
 }
 
 // DefaultMaxImportBody is the default size limit of an import's body.
@@ -144,9 +145,9 @@ func (s *Server) importRoutes() []route {
 		{openapi.Operation{Method: "GET", Path: "/v1/imports/{id}/rejects", Summary: "The rejected rows of an import as CSV: line, code, reason", Tags: []string{"imports"},
 			ResponseTypes: []string{"text/csv"}, Query: id}, readers, s.getImportRejects},
 		{openapi.Operation{Method: "GET", Path: "/v1/consents:export", Tags: []string{"consents"},
-			Summary:       "Every consent of the workspace in the native import format, streamed, now or as of a time",
+			Summary:       "Every consent of the workspace in the native import format, streamed: now, or each consent in effect at a time (as_of, known_at; then in log subject order)",
 			ResponseTypes: []string{"text/csv", "application/x-ndjson"}, ResponseItem: importer.ExportRecord{},
-			Query: []openapi.Param{{Name: "format", Enum: importer.ExportFormats, Description: "default csv"}, {Name: "as_of", Description: "RFC 3339 time"}}},
+			Query: append([]openapi.Param{{Name: "format", Enum: importer.ExportFormats, Description: "default csv"}}, timesQuery()...)},
 			readers, s.exportConsents},
 	}
 }
@@ -251,13 +252,9 @@ func (s *Server) getImportRejects(w http.ResponseWriter, r *http.Request, k *con
 
 func (s *Server) exportConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
 	q := r.URL.Query()
-	var asOf time.Time
-	if v := q.Get("as_of"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return consentd.FieldErrorf(consentd.EINVALIDTIME, "as_of", "as_of must be an RFC 3339 time")
-		}
-		asOf = t
+	at, err := queryTimes(q)
+	if err != nil {
+		return err
 	}
 	format := q.Get("format")
 	ctype := "text/csv; charset=utf-8"
@@ -270,7 +267,7 @@ func (s *Server) exportConsents(w http.ResponseWriter, r *http.Request, k *conse
 		return err
 	}
 	w.Header().Set("Content-Type", ctype)
-	if err := s.DB.ExportConsents(r.Context(), k.WorkspaceID, asOf, ew.Write); err != nil {
+	if err := s.DB.ExportConsents(r.Context(), k.WorkspaceID, at, ew.Write); err != nil {
 		if sent.n == 0 {
 			return err // nothing sent yet: a problem instead
 		}

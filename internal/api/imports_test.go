@@ -147,7 +147,36 @@ func TestImportsOverHTTP(t *testing.T) {
 	if n := strings.Count(string(old.body), "\n"); n != 1 {
 		t.Errorf("export as of 2000 = %q; want only the header", old.body)
 	}
-	for _, q := range []string{"format=xml", "as_of=yesterday"} {
+	// Valid time: imported today, captured in March 2024, so in effect
+	// then; known_at a day ago: nothing was recorded yet.
+	var then struct {
+		Status   string `json:"status"`
+		ProvedBy struct {
+			Type string `json:"type"`
+		} `json:"proved_by"`
+	}
+	e.must("GET", consentPath("jane@example.com#newsletter:email")+"?as_of=2024-04-01T00:00:00Z", r, nil, 200).decode(t, &then)
+	if then.Status != "opted_in" || then.ProvedBy.Type != "consent.changed" {
+		t.Errorf("jane as of April 2024 = %+v; want opted_in, proved by the import's consent.changed entry", then)
+	}
+	if res := e.do("GET", consentPath("jane@example.com#newsletter:email")+"?as_of=2024-03-14T09:29:59Z", r, nil); res.status != 404 || res.problem(t).Code != consentd.ENOTINEFFECT {
+		t.Errorf("jane as of before her captured_at = %s; want 404 %s", res, consentd.ENOTINEFFECT)
+	}
+	for _, c := range []struct {
+		query string
+		rows  int
+	}{
+		{"as_of=2024-03-14T10:00:00Z", 1},
+		{"as_of=2024-03-16T00:00:00Z", 2},
+		{"as_of=2024-03-16T00:00:00Z&known_at=" + time.Now().Add(-24*time.Hour).UTC().Format(time.RFC3339), 0},
+		{"known_at=" + time.Now().Add(time.Hour).UTC().Format(time.RFC3339), 2},
+	} {
+		res := e.must("GET", "/v1/consents:export?"+c.query, r, nil, 200)
+		if n := strings.Count(string(res.body), "\n") - 1; n != c.rows {
+			t.Errorf("GET /v1/consents:export?%s = %q; want %d consents", c.query, res.body, c.rows)
+		}
+	}
+	for _, q := range []string{"format=xml", "as_of=yesterday", "known_at=yesterday"} {
 		if res := e.do("GET", "/v1/consents:export?"+q, r, nil); res.status != 422 {
 			t.Errorf("GET /v1/consents:export?%s = %s; want 422", q, res)
 		}
@@ -164,9 +193,9 @@ type failingExport struct {
 	after int
 }
 
-func (f failingExport) ExportConsents(ctx context.Context, wsID string, asOf time.Time, fn func(*consentd.Consent) error) error {
+func (f failingExport) ExportConsents(ctx context.Context, wsID string, at consentd.Times, fn func(*consentd.Consent) error) error {
 	n := 0
-	return f.Store.ExportConsents(ctx, wsID, asOf, func(c *consentd.Consent) error {
+	return f.Store.ExportConsents(ctx, wsID, at, func(c *consentd.Consent) error {
 		if n == f.after {
 			return errors.New("the export broke")
 		}

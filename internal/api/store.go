@@ -13,9 +13,10 @@ import (
 // the backends.
 type Store interface {
 	ledger.Store
-	AutomationStore // automation.go (issue 5)
-	EventStore      // events.go (issue 5)
-	ImportStore     // imports.go (issue 6)
+	ledger.StateSource // the snapshot that GET /v1/log/verify replays; backends: history.go
+	AutomationStore    // automation.go (issue 5)
+	EventStore         // events.go (issue 5)
+	ImportStore        // imports.go (issue 6)
 	Ping(ctx context.Context) error
 	Authenticate(ctx context.Context, secret string) (*consentd.APIKey, error)
 
@@ -30,6 +31,10 @@ type Store interface {
 
 	WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error)
 	Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error)
+	// ConsentAt returns the consent in effect at the two times of
+	// DESIGN.md section 3 (consentd.InEffect); ENOTINEFFECT when none
+	// was. Backends: history.go.
+	ConsentAt(ctx context.Context, wsID, id string, at consentd.Times) (*consentd.Consent, error)
 	ConsentHistory(ctx context.Context, wsID, id string) ([]consentd.LogRecord, error)
 	ListConsents(ctx context.Context, wsID string, f consentd.ConsentFilter) ([]*consentd.Consent, string, error)
 	Decide(ctx context.Context, wsID string, req *consentd.DecisionRequest) (*consentd.DecisionResult, error)

@@ -34,7 +34,7 @@ type store interface {
 	PutPurpose(ctx context.Context, wsID string, p *consentd.Purpose, create bool, actor string) error
 	PutTopic(ctx context.Context, wsID string, t *consentd.Topic, create bool, actor string) error
 	AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error)
-	ExportConsents(ctx context.Context, wsID string, asOf time.Time, fn func(*consentd.Consent) error) error
+	ExportConsents(ctx context.Context, wsID string, at consentd.Times, fn func(*consentd.Consent) error) error
 	ImportRejects(ctx context.Context, wsID, id string, fn func(*consentd.ImportReject) error) error
 	Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error)
 	LogSize(ctx context.Context, wsID string) (int64, error)
@@ -237,7 +237,7 @@ func generate(t testing.TB, n int) string {
 // consents differs between workspaces (inHashOrder checks it).
 func state(t *testing.T, db store, ws string) (consents []string, log []string) {
 	t.Helper()
-	err := db.ExportConsents(t.Context(), ws, time.Time{}, func(c *consentd.Consent) error {
+	err := db.ExportConsents(t.Context(), ws, consentd.Times{}, func(c *consentd.Consent) error {
 		consents = append(consents, fmt.Sprintf("%s %s %s %d", c.ID, c.Status, c.CapturedAt.Format(time.RFC3339Nano), c.Version))
 		return nil
 	})
@@ -417,7 +417,7 @@ func TestResumeAfterCatalogChange(t *testing.T) {
 			}
 		}
 		got := map[string]bool{}
-		if err := db.ExportConsents(t.Context(), ws, time.Time{}, func(c *consentd.Consent) error {
+		if err := db.ExportConsents(t.Context(), ws, consentd.Times{}, func(c *consentd.Consent) error {
 			got[c.ID] = true
 			return nil
 		}); err != nil {
@@ -456,7 +456,8 @@ func TestErased(t *testing.T) {
 }
 
 // TestRoundTrip exports a workspace, imports the export into an empty one:
-// every consent is the same; an as_of export gives the old state.
+// every consent is the same; a known_at export gives what the first import
+// had recorded.
 func TestRoundTrip(t *testing.T) {
 	backends(t, func(t *testing.T, open func(t *testing.T) store) {
 		db := open(t)
@@ -476,7 +477,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := db.ExportConsents(t.Context(), ws, time.Time{}, w.Write); err != nil {
+			if err := db.ExportConsents(t.Context(), ws, consentd.Times{}, w.Write); err != nil {
 				t.Fatal(err)
 			}
 			w.Flush()
@@ -500,11 +501,11 @@ func TestRoundTrip(t *testing.T) {
 			}
 		}
 		var old []string
-		if err := db.ExportConsents(t.Context(), ws, mid, func(c *consentd.Consent) error { old = append(old, c.ID); return nil }); err != nil {
+		if err := db.ExportConsents(t.Context(), ws, consentd.Times{KnownAt: mid}, func(c *consentd.Consent) error { old = append(old, c.ID); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if len(old) != 4 {
-			t.Errorf("as_of export = %v; want the 4 consents of the first file", old)
+			t.Errorf("known_at export = %v; want the 4 consents of the first file", old)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"encoding/json"
-	"fmt"
 	"sync"
 	"time"
 
@@ -20,6 +19,8 @@ type Row struct {
 	LeafHash tlog.Hash // RFC 6962 leaf hash of Leaf
 	Evidence []byte    // nil when the entry has none
 	Opening  []byte
+
+	entry *consentd.LogEntry // as appended, for Appended
 }
 
 // Record returns the row as the log's readers see it, with view, the
@@ -50,32 +51,43 @@ func (a *Appender) Edge() *Edge { return a.edge }
 type Mark struct{ edge *Edge }
 
 // Mark returns the appender's state, to go back to with Reset when a
-// request of the transaction is rolled back.
-func (a *Appender) Mark() Mark { return Mark{a.edge.Clone()} }
+// request of the transaction is rolled back. It is cheap (no hashes are
+// copied): a write transaction takes one per request.
+func (a *Appender) Mark() Mark { return Mark{a.edge.shallow()} }
 
-// Reset goes back to m.
-func (a *Appender) Reset(m Mark) { a.edge = m.edge }
+// Reset goes back to m, taken from this appender; appends after a Reset
+// may overwrite what appends after the Mark wrote, never what it saw.
+func (a *Appender) Reset(m Mark) { a.edge = m.edge.shallow() }
 
 // Append numbers e (Seq; At = now when unset), encodes it and folds it
-// into the tree. It returns the row to store, the entry's JSON view for
-// this process's readers, and the tiles the entry completed.
-func (a *Appender) Append(e *consentd.LogEntry, now time.Time) (Row, json.RawMessage, []Tile, error) {
+// into the tree. It returns the row to store and the tiles the entry
+// completed. e must not change afterwards: Appended reads it.
+func (a *Appender) Append(e *consentd.LogEntry, now time.Time) (Row, []Tile, error) {
 	e.Seq = a.edge.size + 1
 	if e.At.IsZero() {
 		e.At = now
 	}
 	enc, err := consentd.EncodeEntry(e)
 	if err != nil {
-		return Row{}, nil, nil, err
-	}
-	view, err := json.Marshal(e)
-	if err != nil {
-		return Row{}, nil, nil, fmt.Errorf("log entry: %w", err)
+		return Row{}, nil, err
 	}
 	r := Row{Seq: e.Seq, At: e.At, Type: e.Type, Subject: e.Subject, Leaf: enc.Leaf, LeafHash: tlog.RecordHash(enc.Leaf),
-		Evidence: enc.Evidence, Opening: enc.Opening}
+		Evidence: enc.Evidence, Opening: enc.Opening, entry: e}
 	tiles := a.edge.Append(r.LeafHash)
-	return r, view, tiles, nil
+	return r, tiles, nil
+}
+
+// Appended returns a row that Append made as the log's readers in this
+// process see it once committed. The entry's JSON is made here, not in
+// Append, so that writes nobody in the process follows (a command-line
+// import) do not pay for it.
+func (r *Row) Appended() consentd.LogRecord {
+	view, err := json.Marshal(r.entry)
+	if err != nil { // not for a LogEntry of plain values: read what the leaf holds
+		rec, _ := r.Read()
+		return rec
+	}
+	return r.Record(view)
 }
 
 // EdgeCache keeps each workspace's committed edge between transactions,

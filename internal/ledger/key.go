@@ -14,17 +14,32 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Signer signs checkpoints with one Ed25519 note key. It is safe for
+// Signer is the checkpoint key ring: one or more Ed25519 note keys, oldest
+// first. The newest key signs; every key of the ring verifies, so
+// checkpoints signed before a rotation stay valid. It is safe for
 // concurrent use.
+//
+// A key signs each checkpoint under the checkpoint's origin as its note key
+// name ("consentd/<workspace id>"), as C2SP tlog-checkpoint recommends, so
+// that the signature line names the log. The same Ed25519 key thus has one
+// note key id per workspace. The name in the key file (such as "consentd")
+// is the key's own name: checkpoints signed under it, as consentd did
+// before it named keys by origin, verify too (see Ring).
 type Signer struct {
-	signer note.Signer
-	name   string
-	hash   uint32
-	vkey   string
+	keys []*privKey // oldest first; the last one signs
 }
 
-// LoadOrCreateKey returns the signer for the note private key stored at path
-// (the skey text of note.GenerateKey, "PRIVATE+KEY+<name>+<hash>+<key>").
+// privKey is one key of a key file.
+type privKey struct {
+	pubKey
+	priv ed25519.PrivateKey
+}
+
+// LoadOrCreateKey returns the key ring stored at path: a text file of note
+// private keys (the skey text of note.GenerateKey,
+// "PRIVATE+KEY+<name>+<hash>+<key>"), one per line, oldest first; the last
+// one signs. Blank lines are ignored, so a file of one key, as consentd has
+// always written, is a ring of one. RotateKey appends to it.
 //
 // If path does not exist, LoadOrCreateKey generates a new Ed25519 key called
 // name, creates the missing parent directories with mode 0700 and writes the
@@ -34,13 +49,13 @@ type Signer struct {
 // and used instead. On file systems without hard links it falls back to
 // rename.
 //
-// If the file exists and name is not empty, the key in it must be called
-// name. An empty name accepts whatever key the file holds (it is an error
-// when the file has to be created).
+// If the file exists and name is not empty, its keys must be called name.
+// An empty name accepts whatever keys the file holds (it is an error when
+// the file has to be created).
 func LoadOrCreateKey(path, name string) (*Signer, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
-		return loadKey(path, b, name)
+		return loadKeys(path, b, name)
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("ledger: reading key: %w", err)
@@ -49,41 +64,15 @@ func LoadOrCreateKey(path, name string) (*Signer, error) {
 		return nil, fmt.Errorf("ledger: key file %s does not exist and no key name was given", path)
 	}
 
-	skey, _, err := note.GenerateKey(rand.Reader, name)
+	skey, k, err := generateKey(name)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: generating key: %w", err)
+		return nil, err
 	}
-	s, err := newSigner(skey)
+	tmp, err := writeTemp(path, skey+"\n")
 	if err != nil {
-		// note.GenerateKey does not validate the name; note.NewSigner does.
-		return nil, fmt.Errorf("ledger: invalid key name %q: %w", name, err)
+		return nil, err
 	}
-
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("ledger: creating key directory: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("ledger: creating key: %w", err)
-	}
-	tmp := f.Name()
 	defer os.Remove(tmp) // after a successful link or rename this is a no-op or removes the extra name
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("ledger: creating key: %w", err)
-	}
-	if _, err := f.WriteString(skey + "\n"); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("ledger: writing key: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("ledger: writing key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("ledger: writing key: %w", err)
-	}
 
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
@@ -92,14 +81,107 @@ func LoadOrCreateKey(path, name string) (*Signer, error) {
 			if err != nil {
 				return nil, fmt.Errorf("ledger: reading key: %w", err)
 			}
-			return loadKey(path, b, name)
+			return loadKeys(path, b, name)
 		}
 		if err := os.Rename(tmp, path); err != nil {
 			return nil, fmt.Errorf("ledger: installing key: %w", err)
 		}
 	}
-	syncDir(dir)
-	return s, nil
+	syncDir(filepath.Dir(path))
+	return &Signer{keys: []*privKey{k}}, nil
+}
+
+// RotateKey adds a new Ed25519 key to the key file at path and returns the
+// ring with it: the new key, named like the newest one before it, signs
+// from then on, and the older keys stay in the file so that what they
+// signed still verifies. Processes that loaded the file before keep signing
+// with the key they had until they load it again.
+//
+// The file is rewritten atomically (a synced temporary file renamed over
+// it). Concurrent rotations are serialized by a lock file, path + ".lock",
+// created exclusively; if one is left behind by a crash, RotateKey fails
+// and names it.
+func RotateKey(path string) (*Signer, error) {
+	lock := path + ".lock"
+	lf, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("ledger: another key rotation holds %s (remove it if none is running)", lock)
+		}
+		return nil, fmt.Errorf("ledger: locking key file: %w", err)
+	}
+	lf.Close()
+	defer os.Remove(lock)
+
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: reading key: %w", err)
+	}
+	s, err := loadKeys(path, b, "")
+	if err != nil {
+		return nil, err
+	}
+	skey, k, err := generateKey(s.newest().name)
+	if err != nil {
+		return nil, err
+	}
+	text := string(b)
+	if text != "" && !strings.HasSuffix(text, "\n") {
+		text += "\n"
+	}
+	tmp, err := writeTemp(path, text+skey+"\n")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("ledger: installing key: %w", err)
+	}
+	syncDir(filepath.Dir(path))
+	return &Signer{keys: append(s.keys, k)}, nil
+}
+
+// generateKey returns a new Ed25519 note private key called name.
+func generateKey(name string) (string, *privKey, error) {
+	skey, _, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		return "", nil, fmt.Errorf("ledger: generating key: %w", err)
+	}
+	k, err := parsePrivKey(skey)
+	if err != nil {
+		// note.GenerateKey does not validate the name; note.NewSigner does.
+		return "", nil, fmt.Errorf("ledger: invalid key name %q: %w", name, err)
+	}
+	return skey, k, nil
+}
+
+// writeTemp writes text to a new temporary file (mode 0600) beside path,
+// creating path's directory with mode 0700 when missing, syncs it and
+// returns its name.
+func writeTemp(path, text string) (string, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("ledger: creating key directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("ledger: creating key: %w", err)
+	}
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.WriteString(text)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("ledger: writing key: %w", err)
+	}
+	return f.Name(), nil
 }
 
 // syncDir makes a new directory entry durable, best effort.
@@ -110,20 +192,31 @@ func syncDir(dir string) {
 	}
 }
 
-// loadKey parses the contents of a key file. Errors never quote the key.
-func loadKey(path string, b []byte, name string) (*Signer, error) {
-	s, err := newSigner(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("ledger: key file %s: %w", path, err)
+// loadKeys parses the contents of a key file. Errors never quote a key.
+func loadKeys(path string, b []byte, name string) (*Signer, error) {
+	s := &Signer{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, err := parsePrivKey(line)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: key file %s line %d: %w", path, i+1, err)
+		}
+		if name != "" && k.name != name {
+			return nil, fmt.Errorf("ledger: key file %s line %d holds a key named %q, want %q", path, i+1, k.name, name)
+		}
+		s.keys = append(s.keys, k)
 	}
-	if name != "" && s.name != name {
-		return nil, fmt.Errorf("ledger: key file %s holds a key named %q, want %q", path, s.name, name)
+	if len(s.keys) == 0 {
+		return nil, fmt.Errorf("ledger: key file %s holds no key", path)
 	}
 	return s, nil
 }
 
-// newSigner builds a Signer from note skey text, deriving the public key.
-func newSigner(skey string) (*Signer, error) {
+// parsePrivKey parses note skey text, deriving the public key.
+func parsePrivKey(skey string) (*privKey, error) {
 	ns, err := note.NewSigner(skey)
 	if err != nil {
 		return nil, fmt.Errorf("not a note private key: %w", err)
@@ -136,64 +229,116 @@ func newSigner(skey string) (*Signer, error) {
 		return nil, errors.New("not a note private key")
 	}
 	raw, err := base64.StdEncoding.DecodeString(parts[4])
-	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != algEd25519 {
 		return nil, errors.New("not an Ed25519 note private key")
 	}
-	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
-	vkey, err := note.NewEd25519VerifierKey(ns.Name(), pub)
+	priv := ed25519.NewKeyFromSeed(raw[1:])
+	pk, err := newPubKey(ns.Name(), priv.Public().(ed25519.PublicKey))
 	if err != nil {
 		return nil, err
 	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil || v.KeyHash() != ns.KeyHash() {
+	if pk.hash != ns.KeyHash() {
 		return nil, errors.New("public key does not match the private key")
 	}
-	return &Signer{signer: ns, name: ns.Name(), hash: ns.KeyHash(), vkey: vkey}, nil
+	return &privKey{pubKey: pk, priv: priv}, nil
 }
 
+// newest returns the key that signs.
+func (s *Signer) newest() *privKey { return s.keys[len(s.keys)-1] }
+
 // Sign returns the signed note text of the checkpoint: the body of c.Text,
-// a blank line and one "— <name> <signature>" line.
+// a blank line and one "— <name> <signature>" line by the newest key. The
+// name is c.Origin when that is a valid note key name (it is for every
+// Origin), else the key's own name.
 func (s *Signer) Sign(c Checkpoint) (string, error) {
 	if err := c.validate(); err != nil {
 		return "", err
 	}
-	msg, err := note.Sign(&note.Note{Text: string(c.Text())}, s.signer)
+	k := s.newest()
+	ns, err := k.signerFor(c.Origin)
+	if err != nil {
+		return "", fmt.Errorf("ledger: signing checkpoint: %w", err)
+	}
+	msg, err := note.Sign(&note.Note{Text: string(c.Text())}, ns)
 	if err != nil {
 		return "", fmt.Errorf("ledger: signing checkpoint: %w", err)
 	}
 	return string(msg), nil
 }
 
-// PublicKey returns the note verifier key, "<name>+<hash>+<key>". It is what
-// auditors pin and what OpenCheckpoint, VerifyReceipt and NewVerifier take.
-func (s *Signer) PublicKey() string { return s.vkey }
+// signerFor returns a note signer of k named origin, or named as in the
+// key file when origin cannot be a key name.
+func (k *privKey) signerFor(origin string) (note.Signer, error) {
+	pk := k.pubKey
+	if validKeyName(origin) && origin != k.name {
+		var err error
+		if pk, err = newPubKey(origin, k.pub); err != nil {
+			return nil, err
+		}
+	}
+	return edSigner{name: pk.name, hash: pk.hash, priv: k.priv}, nil
+}
 
-// KeyID returns a short, stable identifier of the key: its name and the
-// 8-hex-digit note key hash, such as "consentd+1a2b3c4d".
-func (s *Signer) KeyID() string { return keyID(s.name, s.hash) }
+// edSigner is a note.Signer of an Ed25519 key under any name; note.NewSigner
+// takes only skey text, whose name is fixed.
+type edSigner struct {
+	name string
+	hash uint32
+	priv ed25519.PrivateKey
+}
+
+func (s edSigner) Name() string                    { return s.name }
+func (s edSigner) KeyHash() uint32                 { return s.hash }
+func (s edSigner) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(s.priv, msg), nil }
+
+// PublicKey returns the note verifier key of the newest key under its own
+// name, "<name>+<hash>+<key>". It is what auditors pin; OpenCheckpoint,
+// VerifyReceipt and NewVerifier take it (or the whole PublicKeyRing).
+func (s *Signer) PublicKey() string { return s.newest().vkey }
+
+// PublicKeyFor returns the note verifier key of the newest key under the
+// name it signs checkpoints of origin with (see Sign): the key a standard
+// verifier such as transparency-dev/formats' log.ParseCheckpoint checks the
+// signature line against.
+func (s *Signer) PublicKeyFor(origin string) string {
+	ns, err := s.newest().signerFor(origin)
+	if err != nil || ns.Name() == s.newest().name {
+		return s.newest().vkey
+	}
+	k, err := newPubKey(ns.Name(), s.newest().pub)
+	if err != nil {
+		return s.newest().vkey
+	}
+	return k.vkey
+}
+
+// PublicKeyRing returns the verifier keys of every key of the ring, oldest
+// first, one per line: the key ring text that OpenCheckpoint, VerifyReceipt,
+// NewVerifier and VerifyLog take.
+func (s *Signer) PublicKeyRing() string {
+	vkeys := make([]string, len(s.keys))
+	for i, k := range s.keys {
+		vkeys[i] = k.vkey
+	}
+	return strings.Join(vkeys, "\n")
+}
+
+// Ring returns the public half of the key ring.
+func (s *Signer) Ring() *Ring {
+	r := &Ring{keys: make([]pubKey, len(s.keys))}
+	for i, k := range s.keys {
+		r.keys[i] = k.pubKey
+	}
+	return r
+}
+
+// KeyID returns a short, stable identifier of the newest key under its own
+// name: the name and the 8-hex-digit note key hash, such as
+// "consentd+1a2b3c4d".
+func (s *Signer) KeyID() string { return s.newest().id() }
+
+// KeyIDs returns the KeyID of every key of the ring, oldest first; the
+// last one signs.
+func (s *Signer) KeyIDs() []string { return s.Ring().KeyIDs() }
 
 func keyID(name string, hash uint32) string { return fmt.Sprintf("%s+%08x", name, hash) }
-
-// OpenCheckpoint verifies that signed is a note signed by publicKey and
-// returns the checkpoint in it. Signatures by other keys (for example
-// witness cosignatures) are allowed and ignored. OpenCheckpoint does not
-// check the origin; compare it with Origin(workspaceID) where it matters.
-func OpenCheckpoint(signed string, publicKey string) (Checkpoint, error) {
-	v, err := note.NewVerifier(publicKey)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("ledger: bad public key: %w", err)
-	}
-	return openCheckpoint(signed, note.VerifierList(v))
-}
-
-func openCheckpoint(signed string, vs note.Verifiers) (Checkpoint, error) {
-	n, err := note.Open([]byte(signed), vs)
-	if err != nil {
-		var unverified *note.UnverifiedNoteError
-		if errors.As(err, &unverified) {
-			return Checkpoint{}, errors.New("ledger: checkpoint is not signed by the expected key")
-		}
-		return Checkpoint{}, fmt.Errorf("ledger: checkpoint signature: %w", err)
-	}
-	return ParseCheckpoint([]byte(n.Text))
-}

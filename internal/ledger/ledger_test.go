@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -276,7 +277,8 @@ func TestSignOpenCheckpoint(t *testing.T) {
 	s := testSigner(t, "consentd")
 	c := Checkpoint{Origin: Origin("ws1"), Size: 7, Root: LeafHash([]byte("r"))}
 	signed := sign(t, s, c)
-	if !strings.HasPrefix(signed, string(c.Text())+"\n— consentd ") {
+	// The key signs under the checkpoint's origin.
+	if !strings.HasPrefix(signed, string(c.Text())+"\n— consentd/ws1 ") {
 		t.Errorf("signed note = %q", signed)
 	}
 	got, err := OpenCheckpoint(signed, s.PublicKey())
@@ -317,11 +319,15 @@ func TestSignOpenCheckpoint(t *testing.T) {
 
 	// A cosignature by another key (a witness) does not hurt.
 	witness := testSigner(t, "witness")
-	n, err := note.Open([]byte(signed), note.VerifierList(mustVerifier(t, s.PublicKey())))
+	n, err := note.Open([]byte(signed), note.VerifierList(mustVerifier(t, originKey(t, s, c.Origin))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cosigned, err := note.Sign(n, witness.signer)
+	ws, err := witness.newest().signerFor("witness")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cosigned, err := note.Sign(n, ws)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,6 +341,27 @@ func TestSignOpenCheckpoint(t *testing.T) {
 			t.Errorf("Sign(%+v) succeeded", bad)
 		}
 	}
+}
+
+// originKey returns the verifier key of s's newest key under origin, the
+// name it signs origin's checkpoints with.
+func originKey(t testing.TB, s *Signer, origin string) string {
+	t.Helper()
+	k, err := newPubKey(origin, s.newest().pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.vkey
+}
+
+// keyIDFor returns the id of s's newest key under origin.
+func keyIDFor(t testing.TB, s *Signer, origin string) string {
+	t.Helper()
+	k, err := parsePubKey(originKey(t, s, origin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.id()
 }
 
 func mustVerifier(t testing.TB, vkey string) note.Verifier {
@@ -484,8 +511,10 @@ func TestReceiptKeyPinning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if real.PublicKey != s.PublicKey() {
-		t.Error("receipt does not carry the public key")
+	// The key under the name it signed with: what a standard verifier
+	// given this key checks the signature line against.
+	if real.PublicKey != originKey(t, s, "o") {
+		t.Errorf("receipt carries the public key %q; want %q", real.PublicKey, originKey(t, s, "o"))
 	}
 }
 
@@ -590,11 +619,11 @@ func TestVerifierGoodLog(t *testing.T) {
 	want := Report{
 		Entries:     100,
 		Root:        mustTreeHash(t, 100, sc.log).String(),
-		KeyID:       sc.s.KeyID(),
+		KeyIDs:      []string{keyIDFor(t, sc.s, sc.origin)},
 		Checkpoints: 3,
 		OK:          true,
 	}
-	if r != want {
+	if !reflect.DeepEqual(r, want) {
 		t.Errorf("report = %+v, want %+v", r, want)
 	}
 }
@@ -646,8 +675,10 @@ func TestVerifierAlteredEntryWithRecomputedHashes(t *testing.T) {
 	sc.entries[29].LeafHash = LeafHash(sc.entries[29].Data)
 	r := sc.run(t)
 	expectProblem(t, r, 11, "tree at size 50 does not match the checkpoint signed at size 50; an entry in (10, 50] was altered")
-	if r.Checkpoints != 2 {
-		t.Errorf("Checkpoints = %d, want 2", r.Checkpoints)
+	// The checkpoint at 100 does not match either, so the one at 50 was
+	// not a fork: an entry was altered.
+	if r.Checkpoints != 3 || strings.Contains(r.Problem, "forked") {
+		t.Errorf("Checkpoints = %d, problem %q; want 3 and no fork", r.Checkpoints, r.Problem)
 	}
 
 	// Altered in the first stretch: FirstBad is 1.

@@ -17,6 +17,7 @@ type Store interface {
 	AddCheckpoint(ctx context.Context, wsID string, n int64, signed string) error
 	LatestCheckpoint(ctx context.Context, wsID string) (signed string, n int64, err error)
 	Checkpoints(ctx context.Context, wsID string) ([]string, error)
+	CheckpointsBetween(ctx context.Context, wsID string, from, to int64, limit int) ([]consentd.CheckpointRecord, error)
 }
 
 // SignCheckpoint signs a checkpoint of the workspace's log at its current
@@ -32,7 +33,7 @@ func SignCheckpoint(ctx context.Context, st Store, s *Signer, wsID string) (stri
 		return "", Checkpoint{}, consentd.Errorf(consentd.ENOTFOUND, "the log is empty")
 	}
 	if signed, size, err := st.LatestCheckpoint(ctx, wsID); err == nil && size == n {
-		cp, err := OpenCheckpoint(signed, s.PublicKey())
+		cp, _, err := s.Ring().Open(signed)
 		if err == nil {
 			return signed, cp, nil
 		}
@@ -54,23 +55,25 @@ func SignCheckpoint(ctx context.Context, st Store, s *Signer, wsID string) (stri
 
 // ReceiptFor returns the receipt of the entry seq with leaf data leaf,
 // proved against a checkpoint that covers it (signed now when the newest
-// one does not).
+// one does not), signed by a key of s's ring.
 func ReceiptFor(ctx context.Context, st Store, s *Signer, wsID string, seq int64, leaf []byte) (*Receipt, error) {
 	signed, size, err := st.LatestCheckpoint(ctx, wsID)
 	var cp Checkpoint
 	if err == nil && size >= seq {
-		cp, err = OpenCheckpoint(signed, s.PublicKey())
+		cp, _, err = s.Ring().Open(signed)
 	}
 	if err != nil || size < seq {
 		if signed, cp, err = SignCheckpoint(ctx, st, s, wsID); err != nil {
 			return nil, err
 		}
 	}
-	return NewReceipt(seq, leaf, signed, cp, st.HashReader(ctx, wsID), s.PublicKey())
+	return NewReceipt(seq, leaf, signed, cp, st.HashReader(ctx, wsID), s.PublicKeyRing())
 }
 
-// VerifyLog recomputes the workspace's whole tree from its entries and
-// checks it against every stored checkpoint, streaming.
+// VerifyLog recomputes the workspace's whole tree from its entries, checks
+// it against every stored checkpoint, streaming, and checks each checkpoint
+// against the next with a consistency proof from the stored tree.
+// publicKey is the text form of a Ring (Signer.PublicKeyRing).
 func VerifyLog(ctx context.Context, st Store, publicKey, wsID string) (Report, error) {
 	cps, err := st.Checkpoints(ctx, wsID)
 	if err != nil {
@@ -89,6 +92,7 @@ func VerifyLog(ctx context.Context, st Store, publicKey, wsID string) (Report, e
 	if err != nil {
 		return Report{}, err
 	}
+	v.CheckConsistency(st.HashReader(ctx, wsID))
 	return v.Report(), nil
 }
 

@@ -48,6 +48,15 @@ type Edge struct {
 // Size returns the number of leaves.
 func (e *Edge) Size() int64 { return e.size }
 
+// shallow returns a copy of e that shares the partial tiles' arrays. It
+// stays what e was as long as e only appends: Append writes past the
+// lengths the copy holds, and starts a new array when a tile completes.
+func (e *Edge) shallow() *Edge {
+	c := *e
+	c.partial = append([][]tlog.Hash(nil), e.partial...)
+	return &c
+}
+
 // Clone returns a copy of e that shares nothing with it.
 func (e *Edge) Clone() *Edge {
 	c := &Edge{size: e.size, stack: e.stack, depth: e.depth, partial: make([][]tlog.Hash, len(e.partial))}
@@ -90,7 +99,9 @@ func (e *Edge) Append(lh tlog.Hash) []Tile {
 		// Completing this tile completed one hash of the level above: its
 		// root, just pushed there.
 		t.Root = e.partial[k+1][len(e.partial[k+1])-1]
-		e.partial[k] = e.partial[k][:0]
+		// A new array, not the full one reused: a shallow copy of the
+		// edge taken earlier (Appender.Mark) still reads the old one.
+		e.partial[k] = make([]tlog.Hash, 0, TileWidth)
 		full = append(full, t)
 	}
 	return full

@@ -187,3 +187,32 @@ func TestTilesFromHashes(t *testing.T) {
 		t.Fatalf("TilesFromHashes: %d tiles of %d, %v", got, len(want), err)
 	}
 }
+
+// TestAppenderMark: going back to a mark, across completed tiles too,
+// leaves the appender as it was at the mark.
+func TestAppenderMark(t *testing.T) {
+	for _, before := range []int{0, 1, 200, 255, 256, 65535} {
+		for _, after := range []int{1, 56, 300, 70000} {
+			a, ref := NewAppender(&Edge{}), &Edge{}
+			h := func(i int) tlog.Hash { return tlog.RecordHash([]byte(fmt.Sprint(i))) }
+			for i := 0; i < before; i++ {
+				a.edge.Append(h(i))
+				ref.Append(h(i))
+			}
+			m := a.Mark()
+			for i := 0; i < after; i++ {
+				a.edge.Append(h(-i - 1))
+			}
+			a.Reset(m)
+			for i := before; i < before+300; i++ {
+				x, y := a.edge.Append(h(i)), ref.Append(h(i))
+				if len(x) != len(y) || (len(x) > 0 && string(x[0].Hashes) != string(y[0].Hashes)) {
+					t.Fatalf("before %d after %d: tiles differ at %d", before, after, i)
+				}
+			}
+			if a.edge.Root() != ref.Root() || a.Size() != ref.Size() {
+				t.Fatalf("before %d after %d: the reset appender goes on differently", before, after)
+			}
+		}
+	}
+}

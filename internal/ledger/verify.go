@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/consentd/consentd"
-	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -25,13 +24,18 @@ type Entry struct {
 
 // Report is the outcome of verifying a whole log with a Verifier.
 type Report struct {
-	Entries     int64  `json:"entries"`             // entries fed to the Verifier
-	Root        string `json:"root"`                // base64 of the root recomputed from the entries' data
-	KeyID       string `json:"key_id"`              // the key the checkpoints were checked against
-	Checkpoints int    `json:"checkpoints"`         // how many signed checkpoints were compared with the log
-	OK          bool   `json:"ok"`                  // no problem found
-	FirstBad    int64  `json:"first_bad,omitempty"` // seq of the first bad entry (0 = none, or not attributable to an entry)
-	Problem     string `json:"problem,omitempty"`   // human-readable, names the seq
+	Entries     int64    `json:"entries"`             // entries fed to the Verifier
+	Root        string   `json:"root"`                // base64 of the root recomputed from the entries' data
+	KeyIDs      []string `json:"key_ids"`             // the keys that signed the valid checkpoints, by checkpoint size, each once
+	Checkpoints int      `json:"checkpoints"`         // how many signed checkpoints were compared with the log
+	OK          bool     `json:"ok"`                  // no problem found
+	FirstBad    int64    `json:"first_bad,omitempty"` // seq of the first bad entry (0 = none, or not attributable to an entry)
+	BadPair     []int64  `json:"bad_pair,omitempty"`  // sizes of the first two consecutive checkpoints that no consistency proof connects
+	Problem     string   `json:"problem,omitempty"`   // human-readable, names the seq or the checkpoint sizes
+
+	// State is the replay of the log compared with the stored rows (set by
+	// Verify, not by VerifyLog).
+	State *StateReport `json:"state,omitempty" doc:"the log replayed and compared with the stored consents and suppressions, the rows decisions are warmed from"`
 }
 
 // Verifier recomputes a workspace's Merkle tree from its entries, one entry
@@ -45,60 +49,83 @@ type Report struct {
 //
 // The Verifier reports the first problem in log order and then stops
 // checking, though it keeps counting entries and hashing them into Root.
-// Problems with the checkpoints themselves (a bad signature, another
-// workspace's origin, two different roots signed at one size) have no place
-// in the log order: they make the report fail, but are named in Problem
-// only after an entry problem, if there is one.
+// A checkpoint whose root the recomputed tree does not have is such a
+// problem (an entry before it was altered) unless a later checkpoint does
+// match the tree: the entries up to that one are then as signed, and the
+// checkpoint that did not match was signed over a root the log never had, a
+// fork. Problems with the checkpoints themselves (a fork, a bad signature,
+// another workspace's origin, two different roots signed at one size, two
+// checkpoints that CheckConsistency cannot connect) have no place in the
+// log order: they make the report fail, but are named in Problem only after
+// an entry problem, if there is one.
 //
 // A Verifier is not safe for concurrent use.
 type Verifier struct {
-	keyID string
-	cps   []Checkpoint // valid checkpoints, sorted by size, sizes unique
-	next  int          // cps[next] is the next checkpoint to compare
-	n     int64        // entries fed so far = current tree size
+	ringIDs []string       // the ring's key ids, for messages
+	cps     []checkedPoint // valid checkpoints, sorted by size, sizes unique
+	next    int            // cps[next] is the next checkpoint to compare
+	n       int64          // entries fed so far = current tree size
 
 	// stack[:depth] are the roots of the perfect subtrees of the tree of
 	// size n, largest (leftmost) first; depth is the number of set bits of n.
 	stack [64]tlog.Hash
 	depth int
 
-	checked   int   // checkpoints compared
-	lastGood  int64 // size of the last checkpoint that matched
-	stopped   bool  // an entry problem has been found
-	firstBad  int64
-	problem   string
-	cpProblem string // first problem with the checkpoints themselves
+	checked     int   // checkpoints compared
+	lastGood    int64 // size of the last checkpoint that matched
+	mismatch    int64 // size of the first checkpoint that did not match since lastGood (0: none; a mismatch at size 0 is lastGood 0 and stopped)
+	stopped     bool  // an entry problem has been found
+	firstBad    int64
+	problem     string
+	forkProblem string // a checkpoint signed over a root the log never had
+	pairProblem string // two consecutive checkpoints no consistency proof connects
+	badPair     []int64
+	cpProblem   string // first problem with the checkpoints' signatures, origins or sizes
 
 	h   hash.Hash // reused leaf hasher
 	buf tlog.Hash
 }
 
+// checkedPoint is a checkpoint whose signature verified, and its signer.
+type checkedPoint struct {
+	Checkpoint
+	keyID string
+}
+
 // NewVerifier returns a Verifier for the log with the given origin (see
-// Origin) whose checkpoints are signed by publicKey, a note verifier key.
-// signedCheckpoints are the signed note texts of the log's checkpoints, in
-// any order. A checkpoint that does not verify under publicKey, or whose
+// Origin) whose checkpoints are signed by a key of the ring publicKey (the
+// text form of a Ring: one note verifier key, or several). A checkpoint
+// verifies when a key of the ring signed it under the origin or under the
+// key's own name. signedCheckpoints are the signed note texts of the log's
+// checkpoints, in any order. A checkpoint that does not verify, or whose
 // origin is not origin, is not an error here: it is a problem reported by
 // Report. NewVerifier fails only on a bad origin or public key.
 func NewVerifier(origin, publicKey string, signedCheckpoints []string) (*Verifier, error) {
 	if err := checkOrigin(origin); err != nil {
 		return nil, fmt.Errorf("ledger: bad origin: %w", err)
 	}
-	nv, err := note.NewVerifier(publicKey)
+	ring, err := ParseRing(publicKey)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: bad public key: %w", err)
+		return nil, err
 	}
-	v := &Verifier{keyID: keyID(nv.Name(), nv.KeyHash()), h: sha256.New()}
-	vs := note.VerifierList(nv)
+	v := &Verifier{ringIDs: ring.KeyIDs(), h: sha256.New()}
+	o := ring.opener(origin)
 
 	var bad int
 	for i, signed := range signedCheckpoints {
-		cp, err := openCheckpoint(signed, vs)
+		cp, by, err := o.open(signed)
+		if err != nil {
+			// Signed by the ring for another log (under that log's origin)?
+			if other, _, err2 := ring.Open(signed); err2 == nil && other.Origin != origin {
+				cp, err = other, nil
+			}
+		}
 		switch {
 		case err != nil:
 			bad++
 			if v.cpProblem == "" {
 				v.cpProblem = fmt.Sprintf("checkpoint %d of %d%s is not validly signed by %s: %s",
-					i+1, len(signedCheckpoints), claimedSize(signed), v.keyID, strings.TrimPrefix(err.Error(), "ledger: "))
+					i+1, len(signedCheckpoints), claimedSize(signed), strings.Join(v.ringIDs, " or "), strings.TrimPrefix(err.Error(), "ledger: "))
 			}
 		case cp.Origin != origin:
 			bad++
@@ -107,7 +134,7 @@ func NewVerifier(origin, publicKey string, signedCheckpoints []string) (*Verifie
 					i+1, len(signedCheckpoints), cp.Size, cp.Origin, origin)
 			}
 		default:
-			v.cps = append(v.cps, cp)
+			v.cps = append(v.cps, checkedPoint{cp, by.KeyID})
 		}
 	}
 	switch {
@@ -117,7 +144,7 @@ func NewVerifier(origin, publicKey string, signedCheckpoints []string) (*Verifie
 		v.cpProblem += fmt.Sprintf(" (and %d more bad checkpoints)", bad-1)
 	}
 
-	slices.SortFunc(v.cps, func(a, b Checkpoint) int {
+	slices.SortFunc(v.cps, func(a, b checkedPoint) int {
 		if a.Size != b.Size {
 			return cmpInt64(a.Size, b.Size)
 		}
@@ -241,18 +268,81 @@ func (v *Verifier) checkCheckpoint() {
 	v.next++
 	v.checked++
 	if v.root() != cp.Root {
-		v.fail(v.lastGood+1, fmt.Sprintf(
-			"tree at size %d does not match the checkpoint signed at size %d; an entry in (%d, %d] was altered",
-			cp.Size, cp.Size, v.lastGood, cp.Size))
+		if cp.Size == 0 {
+			v.fail(1, "tree at size 0 does not match the checkpoint signed at size 0")
+		} else if v.mismatch == 0 {
+			v.mismatch = cp.Size
+		}
 		return
 	}
+	if v.mismatch != 0 && v.forkProblem == "" {
+		// The tree has this checkpoint's root, so the entries up to here are
+		// as this checkpoint says: the earlier one was signed over another
+		// tree. Which of the two the log should have been, the log cannot
+		// tell.
+		v.forkProblem = fmt.Sprintf(
+			"the checkpoint signed at size %d does not match the log, but the later one at size %d does: the key signed two forked trees, "+
+				"a checkpoint over a tree the log never had or entries in (%d, %d] rewritten before the later checkpoint was signed",
+			v.mismatch, cp.Size, v.lastGood, v.mismatch)
+	}
+	v.mismatch = 0
 	v.lastGood = cp.Size
 }
 
+// mismatchProblem describes a checkpoint the tree did not match and that no
+// later checkpoint explains: an entry after the last matching one was
+// altered.
+func (v *Verifier) mismatchProblem() (int64, string) {
+	return v.lastGood + 1, fmt.Sprintf(
+		"tree at size %d does not match the checkpoint signed at size %d; an entry in (%d, %d] was altered",
+		v.mismatch, v.mismatch, v.lastGood, v.mismatch)
+}
+
+// fail records the first entry problem and stops checking. A checkpoint
+// mismatch found before it comes first in log order, so it is reported
+// instead.
 func (v *Verifier) fail(seq int64, problem string) {
+	if v.mismatch != 0 {
+		seq, problem = v.mismatchProblem()
+	}
 	v.stopped = true
 	v.firstBad = seq
 	v.problem = problem
+}
+
+// CheckConsistency checks each valid checkpoint against the next one (by
+// size, up to the entries added so far) with an RFC 6962 consistency proof
+// computed from r, the log's stored tree hashes: tlog.ProveTree, then
+// tlog.CheckTree against the two signed roots. The first pair that does not
+// hold is reported (Report.BadPair); a pair fails when the two checkpoints
+// were signed over forked trees, or when the stored tree is not the one
+// they were signed over. Call it once, after the last Add.
+func (v *Verifier) CheckConsistency(r tlog.HashReader) {
+	for i := 0; i+1 < len(v.cps) && v.pairProblem == ""; i++ {
+		a, b := v.cps[i], v.cps[i+1]
+		if b.Size > v.n {
+			return // beyond the end of the log: Report names the cut
+		}
+		if a.Size == 0 {
+			continue // the empty tree is a prefix of every tree; its root was compared
+		}
+		why := ""
+		proof, err := tlog.ProveTree(b.Size, a.Size, r)
+		if err == nil {
+			err = tlog.CheckTree(proof, b.Size, b.Root, a.Size, a.Root)
+		}
+		if err != nil {
+			why = err.Error()
+			for _, c := range []checkedPoint{a, b} {
+				if h, err := tlog.TreeHash(c.Size, r); err == nil && h != c.Root {
+					why = fmt.Sprintf("the stored tree's root at size %d is not the signed one", c.Size)
+					break
+				}
+			}
+			v.badPair = []int64{a.Size, b.Size}
+			v.pairProblem = fmt.Sprintf("the checkpoints signed at sizes %d and %d are not consistent: no consistency proof from the stored tree connects them: %s", a.Size, b.Size, why)
+		}
+	}
 }
 
 // root folds the subtree stack right to left into the root of the tree of
@@ -279,12 +369,22 @@ func (v *Verifier) Report() Report {
 	r := Report{
 		Entries:     v.n,
 		Root:        v.root().String(),
-		KeyID:       v.keyID,
+		KeyIDs:      []string{},
 		Checkpoints: v.checked,
 		FirstBad:    v.firstBad,
+		BadPair:     v.badPair,
 		Problem:     v.problem,
 	}
-	if !v.stopped && v.next < len(v.cps) {
+	for _, cp := range v.cps {
+		if !slices.Contains(r.KeyIDs, cp.keyID) {
+			r.KeyIDs = append(r.KeyIDs, cp.keyID)
+		}
+	}
+	switch {
+	case v.stopped:
+	case v.mismatch != 0:
+		r.FirstBad, r.Problem = v.mismatchProblem()
+	case v.next < len(v.cps):
 		// Every remaining checkpoint is beyond the end of the log.
 		last := v.cps[len(v.cps)-1].Size
 		r.Checkpoints += len(v.cps) - v.next
@@ -295,11 +395,18 @@ func (v *Verifier) Report() Report {
 		}
 		r.Problem = fmt.Sprintf("the log ends at %d but a checkpoint was signed at size %d: %s", v.n, last, removed)
 	}
-	switch {
-	case r.Problem == "":
-		r.Problem = v.cpProblem
-	case v.cpProblem != "":
-		r.Problem += " (also: " + v.cpProblem + ")"
+	var also []string
+	for _, p := range []string{v.pairProblem, v.forkProblem, v.cpProblem} {
+		switch {
+		case p == "":
+		case r.Problem == "":
+			r.Problem = p
+		default:
+			also = append(also, p)
+		}
+	}
+	if len(also) > 0 {
+		r.Problem += " (also: " + strings.Join(also, "; ") + ")"
 	}
 	r.OK = r.Problem == ""
 	return r

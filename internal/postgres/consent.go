@@ -186,36 +186,13 @@ func (w *consentWriter) write(cw *consentd.ConsentWrite, p *prepared) (consentd.
 		c.ContactPoint, c.ID = cp, consentd.ConsentID(cp, ct.ID)
 		cur = &c
 	}
-	applied, outcome := consentd.Apply(cur, cw)
-	entry := &consentd.LogEntry{Subject: consentd.HashedConsentID(p.hash, ct.ID), Actor: w.actor}
-	res := consentd.WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
-	if !applied {
-		entry.Type = consentd.LogConsentUnchanged
-		if outcome == consentd.Superseded {
-			entry.Type = consentd.LogConsentSuperseded
-		}
-		entry.Before = cur.Logged()
-		entry.Write = (&consentd.Consent{Status: cw.Status, CapturedAt: cw.CapturedAt.UTC(), Source: cw.Source, Reason: cw.Reason,
-			PartyID: cw.PartyID, Jurisdiction: cw.Jurisdiction, Proof: cw.Proof, Origin: cw.Origin}).Logged()
+	res, entry, next := consentd.PlanWrite(tx.now, cw, ct, cp, p.hash, cur, w.actor)
+	if next == nil {
 		if _, err := tx.appendLog(w.c.ws.ID, entry); err != nil {
 			return consentd.WriteResult{}, err
 		}
 		return res, nil
 	}
-	next := &consentd.Consent{
-		ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
-		Channel: ct.Channel, Status: cw.Status, CapturedAt: cw.CapturedAt.UTC(), RecordedAt: tx.now, Version: 1,
-		Source: cw.Source, Reason: cw.Reason, PartyID: cw.PartyID, Jurisdiction: cw.Jurisdiction, Proof: cw.Proof, Origin: cw.Origin,
-	}
-	entry.Type = consentd.LogConsentChanged
-	if cur != nil {
-		next.Version = cur.Version + 1
-		if next.PartyID == "" {
-			next.PartyID = cur.PartyID
-		}
-		entry.Before = cur.Logged()
-	}
-	entry.After = next.Logged()
 	var err error
 	if next.Seq, err = tx.appendLog(w.c.ws.ID, entry); err != nil {
 		return consentd.WriteResult{}, err
@@ -238,7 +215,6 @@ func (w *consentWriter) write(cw *consentd.ConsentWrite, p *prepared) (consentd.
 		w.final, w.finalKey, w.finalNew = append(w.final, next), append(w.finalKey, k), append(w.finalNew, cur == nil)
 	}
 	w.state[k] = next
-	res.Consent = next
 	return res, nil
 }
 
@@ -417,16 +393,17 @@ func (db *DB) resolveConsentID(ctx context.Context, wsID, id string) (*wsCache, 
 	return c, consentd.ContactPointHash(c.secret, consentd.KindOf(ct.Channel), cp), cp, ct, nil
 }
 
-// Consent returns one consent by its public id, now, or as it was at asOf
-// (non-zero) according to the log. It returns ENOTFOUND when there is no
-// record (at that time), EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
+// Consent returns one consent by its public id, now, or with asOf non-zero
+// the one in effect then by captured_at (ConsentAt). It returns ENOTFOUND
+// when there is no record, ENOTINEFFECT when none was in effect at asOf,
+// EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
 func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error) {
 	c, hash, cp, ct, err := db.resolveConsentID(ctx, wsID, id)
 	if err != nil {
 		return nil, err
 	}
 	if !asOf.IsZero() {
-		return db.consentAsOf(ctx, c.ws.ID, hash, cp, ct, asOf)
+		return db.consentAt(ctx, c.ws.ID, hash, cp, ct, consentd.Times{AsOf: asOf})
 	}
 	row := db.pool.QueryRow(ctx, `SELECT `+consentCols+` FROM consents c WHERE c.workspace_id = $1 AND c.cp_hash = $2 AND c.channel_type = $3`, c.ws.ID, hash[:], ct.ID)
 	con, err := scanConsent(row)
@@ -435,20 +412,6 @@ func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*co
 	}
 	con.ContactPoint, con.ID = cp, consentd.ConsentID(cp, ct.ID)
 	return con, nil
-}
-
-func (db *DB) consentAsOf(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, asOf time.Time) (*consentd.Consent, error) {
-	var data, evidence []byte
-	var at int64
-	err := db.pool.QueryRow(ctx, `SELECT data, evidence, at FROM log_entries WHERE workspace_id = $1 AND subject = $2 AND type = $3 AND at <= $4 ORDER BY seq DESC LIMIT 1`,
-		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, nanos(asOf)).Scan(&data, &evidence, &at)
-	if err != nil {
-		return nil, notFound(err, "consent at that time")
-	}
-	if data, err = consentd.EntryView(data, evidence); err != nil {
-		return nil, err
-	}
-	return consentd.ConsentFromLog(data, fromNanos(at), cp, ct)
 }
 
 // ConsentHistory returns the log entries of one consent, oldest first.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/jackc/pgx/v5"
@@ -327,16 +326,17 @@ func (db *DB) ImportRejects(ctx context.Context, wsID, id string, fn func(*conse
 	return rows.Err()
 }
 
-// ExportConsents calls fn with each consent of the workspace in key order,
-// as it is now or, with asOf non-zero, as the log says it was then. A
-// consent whose contact point was erased has no plaintext and is left out.
-func (db *DB) ExportConsents(ctx context.Context, wsID string, asOf time.Time, fn func(*consentd.Consent) error) error {
+// ExportConsents calls fn with each consent of the workspace in key order
+// as it is now or, with at non-zero, each consent in effect at at, in
+// subject order (exportAt). A consent whose contact point was erased has
+// no plaintext and is left out.
+func (db *DB) ExportConsents(ctx context.Context, wsID string, at consentd.Times, fn func(*consentd.Consent) error) error {
 	c, err := db.cachedWS(ctx, wsID)
 	if err != nil {
 		return err
 	}
-	if !asOf.IsZero() {
-		return db.exportAsOf(ctx, c, asOf, fn)
+	if !at.IsZero() {
+		return db.exportAt(ctx, c, at, fn)
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+consentCols+`, p.value FROM consents c
 		JOIN contact_points p ON p.workspace_id = c.workspace_id AND p.hash = c.cp_hash
@@ -357,47 +357,4 @@ func (db *DB) ExportConsents(ctx context.Context, wsID string, asOf time.Time, f
 		}
 	}
 	return rows.Err()
-}
-
-func (db *DB) exportAsOf(ctx context.Context, c *wsCache, asOf time.Time, fn func(*consentd.Consent) error) error {
-	rows, err := db.pool.Query(ctx, `SELECT l.subject, l.data, l.evidence, l.at, COALESCE(p.value, '') FROM (
-			SELECT DISTINCT ON (subject) subject, data, evidence, at FROM log_entries
-			WHERE workspace_id = $1 AND type = $2 AND at <= $3 ORDER BY subject, seq DESC) l
-		LEFT JOIN contact_points p ON p.workspace_id = $1
-			AND p.hash = decode(translate(split_part(l.subject, '#', 1), '-_', '+/') || '=', 'base64')
-		ORDER BY l.subject`, c.ws.ID, consentd.LogConsentChanged, nanos(asOf))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var subject, cp string
-		var data, evidence []byte
-		var at int64
-		if err := rows.Scan(&subject, &data, &evidence, &at, &cp); err != nil {
-			return err
-		}
-		if data, err = consentd.EntryView(data, evidence); err != nil {
-			return err
-		}
-		_, ctID, ok := strings.Cut(subject, "#")
-		if !ok || cp == "" {
-			continue
-		}
-		ct, err := c.catalog.ResolveID(ctID)
-		if err != nil {
-			continue
-		}
-		con, err := consentd.ConsentFromLog(data, fromNanos(at), cp, ct)
-		if err != nil {
-			return err
-		}
-		if err := fn(con); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return nil
 }

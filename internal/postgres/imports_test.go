@@ -123,7 +123,7 @@ func TestImportBatchAsWriteConsents(t *testing.T) {
 
 	consents := func(ws string) map[string]consentd.Consent {
 		out := map[string]consentd.Consent{}
-		if err := db.ExportConsents(ctx, ws, time.Time{}, func(c *consentd.Consent) error { out[c.ID] = *c; return nil }); err != nil {
+		if err := db.ExportConsents(ctx, ws, consentd.Times{}, func(c *consentd.Consent) error { out[c.ID] = *c; return nil }); err != nil {
 			t.Fatal(err)
 		}
 		return out

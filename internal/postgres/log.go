@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,15 +35,14 @@ type logState struct {
 	// has written already (see streamLog); flush writes the others.
 	copied int
 
-	// Rows to insert at commit, and each entry's JSON for OnCommit.
+	// Rows to insert at commit.
 	rows  []ledger.Row
-	views []json.RawMessage
 	tiles []ledger.Tile
 }
 
 // grow makes room for n more entries.
 func (l *logState) grow(n int) {
-	l.rows, l.views = slices.Grow(l.rows, n), slices.Grow(l.views, n)
+	l.rows = slices.Grow(l.rows, n)
 }
 
 // logMark is how far a log in a transaction had got, to go back to when a
@@ -75,7 +73,7 @@ func (l *logState) reset(m logMark) {
 	} else {
 		l.app = nil
 	}
-	l.rows, l.views, l.tiles = l.rows[:m.entries], l.views[:m.entries], l.tiles[:m.tiles]
+	l.rows, l.tiles = l.rows[:m.entries], l.tiles[:m.tiles]
 }
 
 // headSQL reads, under the lock, the workspace's catalog version and its
@@ -147,12 +145,11 @@ func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, view, tiles, err := l.app.Append(e, tx.now)
+	r, tiles, err := l.app.Append(e, tx.now)
 	if err != nil {
 		return 0, err
 	}
 	l.rows = append(l.rows, r)
-	l.views = append(l.views, view)
 	l.tiles = append(l.tiles, tiles...)
 	return e.Seq, nil
 }
@@ -320,7 +317,7 @@ func (tx *Tx) appended() map[string][]consentd.LogRecord {
 		}
 		recs := make([]consentd.LogRecord, len(l.rows))
 		for i := range l.rows {
-			recs[i] = l.rows[i].Record(l.views[i])
+			recs[i] = l.rows[i].Appended()
 		}
 		out[wsID] = recs
 	}

@@ -106,6 +106,25 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return open(t, freshDB(t)) })
 }
 
+// TestStoreTampered runs the tampering cases of the log's replay, with a
+// second connection that writes the database directly.
+func TestStoreTampered(t *testing.T) {
+	freshDB(t)
+	storetest.RunTampered(t, func(t *testing.T) (storetest.Store, storetest.Exec) {
+		u := freshDB(t)
+		db := open(t, u)
+		raw, err := pgx.Connect(context.Background(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close(context.Background()) })
+		return db, func(ctx context.Context, query string, args ...any) (int64, error) {
+			tag, err := raw.Exec(ctx, query, args...)
+			return tag.RowsAffected(), err
+		}
+	})
+}
+
 // TestMigrateConcurrently opens several handles on a new database at once,
 // as replicas starting together do: each migration runs once.
 func TestMigrateConcurrently(t *testing.T) {

@@ -56,7 +56,7 @@ func (tx *Tx) writePrepared(c *wsCache, w *consentd.ConsentWrite, ct consentd.Ch
 	if err != nil {
 		return consentd.WriteResult{}, err
 	}
-	res, entry, next := planWrite(tx.now, w, ct, cp, hash, cur, actor)
+	res, entry, next := consentd.PlanWrite(tx.now, w, ct, cp, hash, cur, actor)
 	if next == nil {
 		if _, err := tx.appendLog(c.ws.ID, entry); err != nil {
 			return consentd.WriteResult{}, err
@@ -79,48 +79,6 @@ func (tx *Tx) writePrepared(c *wsCache, w *consentd.ConsentWrite, ct consentd.Ch
 		return consentd.WriteResult{}, fmt.Errorf("upsert consent: %w", err)
 	}
 	return res, nil
-}
-
-// planWrite decides the write w of the consent cur (as stored, or nil when
-// there is none; its ContactPoint and ID are set here) at now: the result,
-// the log entry to append and, when the write applies, the consent to store
-// (res.Consent, its Seq left for the caller). It changes nothing but cur's
-// ContactPoint and ID.
-func planWrite(now time.Time, w *consentd.ConsentWrite, ct consentd.ChannelType, cp string, hash [32]byte, cur *consentd.Consent,
-	actor string) (consentd.WriteResult, *consentd.LogEntry, *consentd.Consent) {
-	if cur != nil {
-		cur.ContactPoint = cp
-		cur.ID = consentd.ConsentID(cp, ct.ID)
-	}
-	applied, outcome := consentd.Apply(cur, w)
-	entry := &consentd.LogEntry{Subject: consentd.HashedConsentID(hash, ct.ID), Actor: actor}
-	res := consentd.WriteResult{Applied: applied, Outcome: outcome, Consent: cur}
-	if !applied {
-		entry.Type = consentd.LogConsentUnchanged
-		if outcome == consentd.Superseded {
-			entry.Type = consentd.LogConsentSuperseded
-		}
-		entry.Before = cur.Logged()
-		entry.Write = (&consentd.Consent{Status: w.Status, CapturedAt: w.CapturedAt.UTC(), Source: w.Source, Reason: w.Reason,
-			PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin}).Logged()
-		return res, entry, nil
-	}
-	next := &consentd.Consent{
-		ID: consentd.ConsentID(cp, ct.ID), ContactPoint: cp, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
-		Channel: ct.Channel, Status: w.Status, CapturedAt: w.CapturedAt.UTC(), RecordedAt: now, Version: 1,
-		Source: w.Source, Reason: w.Reason, PartyID: w.PartyID, Jurisdiction: w.Jurisdiction, Proof: w.Proof, Origin: w.Origin,
-	}
-	entry.Type = consentd.LogConsentChanged
-	if cur != nil {
-		next.Version = cur.Version + 1
-		if next.PartyID == "" {
-			next.PartyID = cur.PartyID
-		}
-		entry.Before = cur.Logged()
-	}
-	entry.After = next.Logged()
-	res.Consent = next
-	return res, entry, next
 }
 
 // The columns of a stored consent, one row of placeholders for them, and
@@ -214,16 +172,17 @@ func (db *DB) resolveConsentID(ctx context.Context, wsID, id string) (*wsCache, 
 	return c, consentd.ContactPointHash(c.secret, consentd.KindOf(ct.Channel), cp), cp, ct, nil
 }
 
-// Consent returns one consent by its public id, now, or as it was at asOf
-// (non-zero) according to the log. It returns ENOTFOUND when there is no
-// record (at that time), EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
+// Consent returns one consent by its public id, now, or with asOf non-zero
+// the one in effect then by captured_at (ConsentAt). It returns ENOTFOUND
+// when there is no record, ENOTINEFFECT when none was in effect at asOf,
+// EINVALID or EUNKNOWNCHANNELTYPE for a bad id.
 func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error) {
 	c, hash, cp, ct, err := db.resolveConsentID(ctx, wsID, id)
 	if err != nil {
 		return nil, err
 	}
 	if !asOf.IsZero() {
-		return db.consentAsOf(ctx, c.ws.ID, hash, cp, ct, asOf)
+		return db.consentAt(ctx, c.ws.ID, hash, cp, ct, consentd.Times{AsOf: asOf})
 	}
 	row := db.r.QueryRowContext(ctx, `SELECT `+consentCols+` FROM consents c WHERE c.workspace_id = ? AND c.cp_hash = ? AND c.channel_type = ?`, c.ws.ID, hash[:], ct.ID)
 	con, err := scanConsent(row)
@@ -232,20 +191,6 @@ func (db *DB) Consent(ctx context.Context, wsID, id string, asOf time.Time) (*co
 	}
 	con.ContactPoint, con.ID = cp, consentd.ConsentID(cp, ct.ID)
 	return con, nil
-}
-
-func (db *DB) consentAsOf(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, asOf time.Time) (*consentd.Consent, error) {
-	var data, evidence []byte
-	var at int64
-	err := db.r.QueryRowContext(ctx, `SELECT data, evidence, at FROM log_entries WHERE workspace_id = ? AND subject = ? AND type = ? AND at <= ? ORDER BY seq DESC LIMIT 1`,
-		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, nanos(asOf)).Scan(&data, &evidence, &at)
-	if err != nil {
-		return nil, notFound(err, "consent at that time")
-	}
-	if data, err = consentd.EntryView(data, evidence); err != nil {
-		return nil, err
-	}
-	return consentd.ConsentFromLog(data, fromNanos(at), cp, ct)
 }
 
 // ConsentHistory returns the log entries of one consent, oldest first.

@@ -452,13 +452,14 @@ func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *s
 
 type appended struct {
 	wsID string
-	rec  consentd.LogRecord
+	row  ledger.Row
 }
 
+// groupByWorkspace returns the appended rows as records, per workspace.
 func groupByWorkspace(added []appended) map[string][]consentd.LogRecord {
 	out := map[string][]consentd.LogRecord{}
-	for _, a := range added {
-		out[a.wsID] = append(out[a.wsID], a.rec)
+	for i := range added {
+		out[added[i].wsID] = append(out[added[i].wsID], added[i].row.Appended())
 	}
 	return out
 }

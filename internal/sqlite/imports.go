@@ -3,12 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/consentd/consentd"
 )
@@ -328,16 +326,17 @@ func (db *DB) ImportRejects(ctx context.Context, wsID, id string, fn func(*conse
 	return rows.Err()
 }
 
-// ExportConsents calls fn with each consent of the workspace in key order,
-// as it is now or, with asOf non-zero, as the log says it was then. A
-// consent whose contact point was erased has no plaintext and is left out.
-func (db *DB) ExportConsents(ctx context.Context, wsID string, asOf time.Time, fn func(*consentd.Consent) error) error {
+// ExportConsents calls fn with each consent of the workspace in key order
+// as it is now or, with at non-zero, each consent in effect at at, in
+// subject order (exportAt). A consent whose contact point was erased has
+// no plaintext and is left out.
+func (db *DB) ExportConsents(ctx context.Context, wsID string, at consentd.Times, fn func(*consentd.Consent) error) error {
 	c, err := db.loadWS(ctx, db.r, wsID)
 	if err != nil {
 		return err
 	}
-	if !asOf.IsZero() {
-		return db.exportAsOf(ctx, c, asOf, fn)
+	if !at.IsZero() {
+		return db.exportAt(ctx, c, at, fn)
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT `+consentCols+`, p.value FROM consents c
 		JOIN contact_points p ON p.workspace_id = c.workspace_id AND p.hash = c.cp_hash
@@ -358,68 +357,6 @@ func (db *DB) ExportConsents(ctx context.Context, wsID string, asOf time.Time, f
 		}
 	}
 	return rows.Err()
-}
-
-func (db *DB) exportAsOf(ctx context.Context, c *wsCache, asOf time.Time, fn func(*consentd.Consent) error) error {
-	rows, err := db.r.QueryContext(ctx, `SELECT l.subject, l.data, l.evidence, l.at FROM log_entries l
-		WHERE l.workspace_id = ? AND l.type = ? AND l.at <= ? AND l.seq = (SELECT max(m.seq) FROM log_entries m
-			WHERE m.workspace_id = l.workspace_id AND m.subject = l.subject AND m.type = l.type AND m.at <= ?)
-		ORDER BY l.subject`, c.ws.ID, consentd.LogConsentChanged, nanos(asOf), nanos(asOf))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var subject, cp string
-		var data, evidence []byte
-		var at int64
-		if err := rows.Scan(&subject, &data, &evidence, &at); err != nil {
-			return err
-		}
-		if data, err = consentd.EntryView(data, evidence); err != nil {
-			return err
-		}
-		err := db.r.QueryRowContext(ctx, `SELECT value FROM contact_points WHERE workspace_id = ? AND hash = ?`, c.ws.ID, subjectHash(subject)).Scan(&cp)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		con, ok, err := fromSubject(c, subject, data, at, cp)
-		if err != nil {
-			return err
-		}
-		if ok {
-			if err := fn(con); err != nil {
-				return err
-			}
-		}
-	}
-	return rows.Err()
-}
-
-// fromSubject rebuilds an exported consent from its log subject and the
-// data of the consent.changed entry; ok is false when its contact point has
-// no plaintext (erased) or its channel type is gone from the catalog.
-func fromSubject(c *wsCache, subject string, data []byte, at int64, cp string) (*consentd.Consent, bool, error) {
-	_, ctID, ok := strings.Cut(subject, "#")
-	if !ok || cp == "" {
-		return nil, false, nil
-	}
-	ct, err := c.catalog.ResolveID(ctID)
-	if err != nil {
-		return nil, false, nil
-	}
-	con, err := consentd.ConsentFromLog(data, fromNanos(at), cp, ct)
-	if err != nil {
-		return nil, false, err
-	}
-	return con, true, nil
-}
-
-// subjectHash is the contact point hash of a consent log subject.
-func subjectHash(subject string) []byte {
-	h, _, _ := strings.Cut(subject, "#")
-	b, _ := base64.RawURLEncoding.DecodeString(h)
-	return b
 }
 
 // consentBatch is the write path of writePrepared for the writes of one
@@ -506,7 +443,7 @@ func (b *consentBatch) write(w *consentd.ConsentWrite, ct consentd.ChannelType, 
 			cur, st.c = st.c, nil
 		}
 	}
-	res, entry, next := planWrite(b.tx.now, w, ct, cp, hash, cur, b.actor)
+	res, entry, next := consentd.PlanWrite(b.tx.now, w, ct, cp, hash, cur, b.actor)
 	if st != nil && st.c == nil {
 		// The stored consent, as the database still has it, for the
 		// next write of the same consent in the batch.

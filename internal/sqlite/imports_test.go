@@ -164,11 +164,11 @@ func logOf(t *testing.T, db interface {
 }
 
 func exportOf(t *testing.T, db interface {
-	ExportConsents(context.Context, string, time.Time, func(*consentd.Consent) error) error
+	ExportConsents(context.Context, string, consentd.Times, func(*consentd.Consent) error) error
 }, ws string) []string {
 	t.Helper()
 	var out []string
-	err := db.ExportConsents(context.Background(), ws, time.Time{}, func(c *consentd.Consent) error {
+	err := db.ExportConsents(context.Background(), ws, consentd.Times{}, func(c *consentd.Consent) error {
 		b, _ := json.Marshal(c)
 		out = append(out, string(b))
 		return nil
@@ -230,7 +230,7 @@ func TestImportBatchAmongWrites(t *testing.T) {
 		}
 	}
 	var n int
-	if err := db.ExportConsents(ctx, ws, time.Time{}, func(*consentd.Consent) error { n++; return nil }); err != nil {
+	if err := db.ExportConsents(ctx, ws, consentd.Times{}, func(*consentd.Consent) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if want := writers*perWriter + batches*perBatch; n != want {

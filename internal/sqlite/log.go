@@ -42,7 +42,7 @@ func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, view, tiles, err := a.Append(e, tx.now)
+	r, tiles, err := a.Append(e, tx.now)
 	if err != nil {
 		return 0, err
 	}
@@ -55,7 +55,7 @@ func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 			return 0, fmt.Errorf("log tile: %w", err)
 		}
 	}
-	tx.added = append(tx.added, appended{wsID, r.Record(view)})
+	tx.added = append(tx.added, appended{wsID, r})
 	return e.Seq, nil
 }
 
@@ -302,7 +302,7 @@ func (b *logBatch) append(e *consentd.LogEntry) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, view, tiles, err := a.Append(e, tx.now)
+	r, tiles, err := a.Append(e, tx.now)
 	if err != nil {
 		return 0, err
 	}
@@ -310,7 +310,7 @@ func (b *logBatch) append(e *consentd.LogEntry) (int64, error) {
 	for _, t := range tiles {
 		b.tileArgs = append(b.tileArgs, b.wsID, t.Level, t.Index, t.Hashes, t.Root[:])
 	}
-	tx.added = append(tx.added, appended{b.wsID, r.Record(view)})
+	tx.added = append(tx.added, appended{b.wsID, r})
 	return e.Seq, nil
 }
 

@@ -1,7 +1,10 @@
 package sqlite_test
 
 import (
+	"context"
+	"database/sql"
 	"path/filepath"
+	"regexp"
 	"testing"
 
 	"github.com/consentd/consentd/internal/sqlite"
@@ -18,5 +21,32 @@ func TestStore(t *testing.T) {
 			t.Fatalf("Open() = %v", err)
 		}
 		return db
+	})
+}
+
+// placeholder matches the suite's $1 placeholders; SQLite numbers them ?1.
+var placeholder = regexp.MustCompile(`\$(\d+)`)
+
+// TestStoreTampered runs the tampering cases of the log's replay, with a
+// second connection that writes the database file directly.
+func TestStoreTampered(t *testing.T) {
+	storetest.RunTampered(t, func(t *testing.T) (storetest.Store, storetest.Exec) {
+		path := filepath.Join(t.TempDir(), "consentd.db")
+		db, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatalf("Open() = %v", err)
+		}
+		raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return db, func(ctx context.Context, query string, args ...any) (int64, error) {
+			res, err := raw.ExecContext(ctx, placeholder.ReplaceAllString(query, "?$1"), args...)
+			if err != nil {
+				return 0, err
+			}
+			return res.RowsAffected()
+		}
 	})
 }

@@ -172,7 +172,7 @@ func testErasedPlaintext(t *testing.T, s Store) {
 func (e *env) exported() []string {
 	e.t.Helper()
 	var out []string
-	if err := e.s.ExportConsents(e.ctx, e.ws, time.Time{}, func(c *consentd.Consent) error {
+	if err := e.s.ExportConsents(e.ctx, e.ws, consentd.Times{}, func(c *consentd.Consent) error {
 		out = append(out, c.ContactPoint)
 		return nil
 	}); err != nil {

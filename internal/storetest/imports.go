@@ -156,9 +156,9 @@ func testImports(t *testing.T, s Store) {
 		mid := time.Now().UTC()
 		time.Sleep(2 * time.Millisecond)
 		x.mustWrite(cw("a@x.test", "newsletter", "opted_out", at.Add(time.Minute)), cw("c@x.test", "promo", "opted_in", at))
-		export := func(asOf time.Time) map[string]consentd.Status {
+		export := func(knownAt time.Time) map[string]consentd.Status {
 			out := map[string]consentd.Status{}
-			err := s.ExportConsents(x.ctx, x.ws, asOf, func(c *consentd.Consent) error {
+			err := s.ExportConsents(x.ctx, x.ws, consentd.Times{KnownAt: knownAt}, func(c *consentd.Consent) error {
 				if c.ContactPoint == "" || c.Purpose == "" || c.Channel == "" {
 					t.Errorf("exported consent %+v lacks contact point, purpose or channel", c)
 				}
@@ -166,7 +166,7 @@ func testImports(t *testing.T, s Store) {
 				return nil
 			})
 			if err != nil {
-				t.Fatalf("ExportConsents(%v) = %v", asOf, err)
+				t.Fatalf("ExportConsents(known at %v) = %v", knownAt, err)
 			}
 			return out
 		}
@@ -178,14 +178,14 @@ func testImports(t *testing.T, s Store) {
 		then := export(mid)
 		want = map[string]consentd.Status{"a@x.test#newsletter:email": consentd.OptedIn, "b@x.test#weekly:email": consentd.OptedIn}
 		if !sameStatuses(then, want) {
-			t.Errorf("export as of %v = %v; want %v", mid, then, want)
+			t.Errorf("export known at %v = %v; want %v", mid, then, want)
 		}
 		if got := export(time.Time{}); len(got) != 3 {
 			t.Errorf("export again = %v", got)
 		}
 		// Another workspace's export sees none of it.
 		n := 0
-		if err := s.ExportConsents(other.ctx, other.ws, time.Time{}, func(*consentd.Consent) error { n++; return nil }); err != nil || n != 0 {
+		if err := s.ExportConsents(other.ctx, other.ws, consentd.Times{}, func(*consentd.Consent) error { n++; return nil }); err != nil || n != 0 {
 			t.Errorf("ExportConsents(other workspace) = %d consents, %v; want none", n, err)
 		}
 	})

@@ -291,42 +291,6 @@ func testCheckpoints(t *testing.T, s Store) {
 	wantCode(t, "SignCheckpoint(empty log)", err, consentd.ENOTFOUND)
 }
 
-func testAsOf(t *testing.T, s Store) {
-	e := newEnv(t, s, "test")
-	const id = "jane@example.com#newsletter:email"
-	beforeAll := time.Now()
-	time.Sleep(2 * time.Millisecond)
-	e.mustWrite(cw("jane@example.com", "newsletter", "opted_in", e.t0))
-	afterIn := time.Now()
-	time.Sleep(2 * time.Millisecond)
-	e.mustWrite(cw("jane@example.com", "newsletter", "opted_out", e.t0.Add(time.Minute)))
-	afterOut := time.Now()
-	time.Sleep(2 * time.Millisecond)
-	e.mustWrite(cw("jane@example.com", "newsletter", "opted_in", e.t0.Add(-time.Minute))) // superseded: no new state
-	for _, c := range []struct {
-		at      time.Time
-		status  consentd.Status
-		version int64
-	}{{afterIn, consentd.OptedIn, 1}, {afterOut, consentd.OptedOut, 2}, {time.Now(), consentd.OptedOut, 2}} {
-		got, err := s.Consent(e.ctx, e.ws, id, c.at)
-		if err != nil || got.Status != c.status || got.Version != c.version || got.ID != id || got.ChannelType != "newsletter:email" {
-			t.Errorf("Consent(%q, as of %v) = %+v, %v; want %s version %d", id, c.at, got, err, c.status, c.version)
-			continue
-		}
-		if got.RecordedAt.After(c.at) {
-			t.Errorf("Consent(as of %v).RecordedAt = %v; want at or before", c.at, got.RecordedAt)
-		}
-		rec, err := s.LogEntry(e.ctx, e.ws, got.Seq)
-		if err != nil || decode(t, *rec).Type != consentd.LogConsentChanged {
-			t.Errorf("Consent(as of %v).Seq = %d: not the consent.changed entry that proves it (%v)", c.at, got.Seq, err)
-		}
-	}
-	_, err := s.Consent(e.ctx, e.ws, id, beforeAll)
-	wantCode(t, "Consent(as of before the first write)", err, consentd.ENOTFOUND)
-	_, err = s.Consent(e.ctx, e.ws, "other@example.com#newsletter:email", time.Now())
-	wantCode(t, "Consent(never written, as of now)", err, consentd.ENOTFOUND)
-}
-
 func testHistory(t *testing.T, s Store) {
 	e := newEnv(t, s, "test")
 	const id = "jane@example.com#newsletter:email"

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 					t.Errorf("Close() = %v", err)
 				}
 			})
+			t.Cleanup(func() { checkState(t, s) }) // before Close
 			tc.fn(t, s)
 		})
 	}
@@ -74,7 +75,10 @@ var tests = []struct {
 	{"TreeHashesAndProofs", testTreeHashesAndProofs},
 	{"Receipts", testReceipts},
 	{"Checkpoints", testCheckpoints},
-	{"AsOf", testAsOf},
+	{"CheckpointsBetween", testCheckpointsBetween}, // checkpoint.go: checkpoint history
+	{"Times", testTimes},                           // history.go: as_of and known_at
+	{"ExportTimes", testExportTimes},               // history.go
+	{"StateReplay", testStateReplay},               // history.go: the log's replay matches the stored rows
 	{"History", testHistory},
 	{"ListConsents", testListConsents},
 	{"Parties", testParties},
