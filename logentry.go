@@ -4,8 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -90,26 +88,6 @@ func HashedConsentID(cpHash [32]byte, channelType string) string {
 func SubjectRange(cpHash [32]byte) (lo, hi string) {
 	h := base64.RawURLEncoding.EncodeToString(cpHash[:])
 	return h + "#", h + "$" // '$' follows '#'
-}
-
-// ConsentFromLog rebuilds a consent's state from the data of the
-// consent.changed log entry that set it, recorded at recordedAt: what an
-// as_of read answers, with the entry's seq as its proof.
-func ConsentFromLog(data []byte, recordedAt time.Time, contactPoint string, ct ChannelType) (*Consent, error) {
-	var e struct {
-		Seq   int64          `json:"seq"`
-		After *LoggedConsent `json:"after"`
-	}
-	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("log entry: %w", err)
-	}
-	if e.After == nil {
-		return nil, fmt.Errorf("log entry %d has no state", e.Seq)
-	}
-	a := e.After
-	return &Consent{ID: ConsentID(contactPoint, ct.ID), ContactPoint: contactPoint, ChannelType: ct.ID, Purpose: ct.Purpose, Topic: ct.Topic,
-		Channel: ct.Channel, Status: a.Status, CapturedAt: a.CapturedAt, RecordedAt: recordedAt, Version: a.Version, Source: a.Source,
-		Reason: a.Reason, PartyID: a.PartyID, Jurisdiction: a.Jurisdiction, Proof: a.Proof, Origin: a.Origin, Seq: e.Seq}, nil
 }
 
 // CandidateHashes returns the contact point hashes of raw normalized as

@@ -10,6 +10,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/automation"
+	"github.com/consentd/consentd/internal/mail"
 )
 
 func (m *Main) jobsList(ctx context.Context, args []string) error {
@@ -105,16 +106,22 @@ func (m *Main) jobsRetry(ctx context.Context, args []string) error {
 	return nil
 }
 
-// startAutomation starts the automation job runner (issue 5): it runs
-// rule jobs until r.ctx is done, woken by the API when a record enqueues
-// one, and polls for jobs enqueued or retried by other processes.
+// startAutomation starts the automation job runner: it runs rule jobs
+// until r.ctx is done, woken by the API when a record enqueues one, and
+// polls for jobs enqueued or retried by other processes.
 func (m *Main) startAutomation(r *running) error {
 	runner := automation.New(r.db, r.api, r.log)
 	runner.Base, runner.Cap = r.cfg.JobRetryBase, r.cfg.JobRetryCap
 	r.api.JobMaxAttempts = r.cfg.JobMaxAttempts
 	r.api.JobsNudge = runner.Nudge
 	r.api.AfterErasure = func(ctx context.Context, wsID string) error {
-		_, err := automation.PurgeErased(ctx, r.db, wsID) // an erased address leaves no job input behind
+		if _, err := automation.PurgeErased(ctx, r.db, wsID); err != nil { // an erased address leaves no job input behind
+			return err
+		}
+		if r.outbox == nil {
+			return nil
+		}
+		_, err := purgeOutbox(ctx, r.db, r.outbox, wsID) // nor mail in the outbox folder
 		return err
 	}
 	r.work.Add(1)
@@ -123,4 +130,25 @@ func (m *Main) startAutomation(r *running) error {
 		runner.Run(r.ctx)
 	}()
 	return nil
+}
+
+// purgeOutbox deletes the outbox's mail to addresses erased in the
+// workspace: each recipient is normalized and hashed as the workspace
+// hashes contact points, and looked up among its erased suppressions.
+func purgeOutbox(ctx context.Context, st automation.ErasureStore, o *mail.Outbox, wsID string) (int, error) {
+	ws, err := st.Workspace(ctx, wsID)
+	if err != nil {
+		return 0, err
+	}
+	secret, err := st.WorkspaceSecret(ctx, wsID)
+	if err != nil {
+		return 0, err
+	}
+	return o.Purge(ctx, func(to string) (bool, error) {
+		cp, err := consentd.Normalize(consentd.KindEmail, to, ws.DefaultRegion)
+		if err != nil {
+			return false, nil
+		}
+		return st.Erased(ctx, wsID, consentd.ContactPointHash(secret, consentd.KindEmail, cp))
+	})
 }

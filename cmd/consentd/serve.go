@@ -113,6 +113,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	stopWorkers := sync.OnceFunc(func() { stopWork(); work.Wait() })
 	defer stopWorkers()
 	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, afterCommit: &afterCommit}
+	run.outbox, _ = sender.(*mail.Outbox)
 	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors())...)
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
@@ -161,6 +162,8 @@ type running struct {
 	// afterCommit wakes log consumers (webhooks, NATS) when this process
 	// commits; other processes' commits reach them by polling.
 	afterCommit *afterCommitHooks
+	// outbox is the folder mail goes to without an SMTP relay; nil with one.
+	outbox *mail.Outbox
 }
 
 // afterCommitHooks are functions called after each commit of this process;

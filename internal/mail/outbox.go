@@ -1,10 +1,13 @@
 package mail
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"time"
@@ -67,4 +70,59 @@ func (o *Outbox) Send(ctx context.Context, m Message) error {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	return nil
+}
+
+// Purge deletes the messages of the folder whose recipient erased says
+// was erased, and returns how many it deleted: the outbox holds addresses
+// in plaintext, and an erasure must not leave them there. A message that
+// does not parse is left alone.
+func (o *Outbox) Purge(ctx context.Context, erased func(to string) (bool, error)) (int, error) {
+	entries, err := os.ReadDir(o.Dir)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		if e.IsDir() || filepath.Ext(e.Name()) != ".eml" {
+			continue
+		}
+		path := filepath.Join(o.Dir, e.Name())
+		to, ok := recipient(path)
+		if !ok {
+			continue
+		}
+		hit, err := erased(to)
+		if err != nil {
+			return n, err
+		}
+		if !hit {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, fmt.Errorf("outbox: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// recipient returns the address of a message file's To header.
+func recipient(path string) (string, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	m, err := netmail.ReadMessage(bufio.NewReader(f))
+	if err != nil {
+		return "", false
+	}
+	a, err := netmail.ParseAddress(m.Header.Get("To"))
+	if err != nil {
+		return "", false
+	}
+	return a.Address, true
 }

@@ -187,7 +187,7 @@ func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*consentd.L
 
 // SubjectLog returns the log entries about one subject, oldest first.
 func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]consentd.LogRecord, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, subject)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+logReadCols+` FROM log_entries INDEXED BY log_entries_subject WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, subject)
 	if err != nil {
 		return nil, err
 	}

@@ -119,8 +119,8 @@ func (tx *Tx) erase(wsID string, hash [32]byte, cp string) error {
 	// the freed space, and the WAL is checkpointed after the commit.
 	lo, hi := consentd.SubjectRange(hash)
 	for _, q := range []string{
-		`UPDATE log_entries SET evidence = NULL, opening = NULL WHERE workspace_id = ? AND subject >= ? AND subject < ? AND evidence IS NOT NULL`,
-		`UPDATE log_entries SET data = X'' WHERE workspace_id = ? AND subject >= ? AND subject < ? AND substr(data, 1, 1) = X'7B'`,
+		`UPDATE log_entries INDEXED BY log_entries_subject SET evidence = NULL, opening = NULL WHERE workspace_id = ? AND subject >= ? AND subject < ? AND evidence IS NOT NULL`,
+		`UPDATE log_entries INDEXED BY log_entries_subject SET data = X'' WHERE workspace_id = ? AND subject >= ? AND subject < ? AND substr(data, 1, 1) = X'7B'`,
 	} {
 		if _, err := tx.ExecContext(tx.ctx, q, wsID, lo, hi); err != nil {
 			return fmt.Errorf("erase evidence: %w", err)
