@@ -15,20 +15,21 @@ import (
 // hashes of log_hashes, the subjects are rewritten in their stored
 // spelling, and the table is dropped, in one transaction. The
 // roots stay the same, so checkpoints and receipts issued before still
-// verify. A database without log_hashes has nothing to do.
-func (db *DB) upgradeTiles(ctx context.Context) error {
+// verify. It returns the number of tiles made per workspace id, or nil for
+// a database without log_hashes, which has nothing to do.
+func (db *DB) upgradeTiles(ctx context.Context) (map[string]int64, error) {
 	var n int
 	if err := db.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'log_hashes'`).Scan(&n); err != nil || n == 0 {
-		return err
+		return nil, err
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, `SELECT workspace_id, MAX(seq) FROM log_entries GROUP BY workspace_id`)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("log sizes: %w", err)
 	}
 	sizes := map[string]int64{}
 	for rows.Next() {
@@ -36,31 +37,34 @@ func (db *DB) upgradeTiles(ctx context.Context) error {
 		var size int64
 		if err := rows.Scan(&ws, &size); err != nil {
 			rows.Close()
-			return err
+			return nil, fmt.Errorf("log sizes: %w", err)
 		}
 		sizes[ws] = size
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, fmt.Errorf("log sizes: %w", err)
 	}
+	made := make(map[string]int64, len(sizes))
 	for ws, size := range sizes {
+		made[ws] = 0
 		err := ledger.TilesFromHashes(size, storedHashes{ctx, tx, ws}, func(t ledger.Tile) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO log_tiles (workspace_id, level, idx, hashes, root) VALUES (?, ?, ?, ?, ?)`,
 				ws, t.Level, t.Index, t.Hashes, t.Root[:])
+			made[ws]++
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("workspace %s: %w", ws, err)
+			return nil, fmt.Errorf("workspace %s: %w", ws, err)
 		}
 	}
 	if err := storeSubjects(ctx, tx); err != nil {
-		return fmt.Errorf("stored subjects: %w", err)
+		return nil, fmt.Errorf("stored subjects: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DROP TABLE log_hashes`); err != nil {
-		return err
+		return nil, err
 	}
-	return tx.Commit()
+	return made, tx.Commit()
 }
 
 // storeSubjects rewrites the subjects of the log's rows in their stored
