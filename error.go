@@ -29,6 +29,7 @@ const (
 	EINVALIDRULE          = "invalid_rule"               // a rule that does not compile; Fields names the field, the message the position
 	EWEBHOOKTARGET        = "webhook_target_not_allowed" // a webhook URL on a loopback, private or link-local address
 	EBEYONDLOG            = "beyond_log"                 // a tree size larger than the log (yet)
+	ELEAFERASED           = "leaf_erased"                // an old (JSON) log leaf whose bytes were erased with its address: only its hash is left
 )
 
 // FieldError names one offending input field.

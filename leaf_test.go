@@ -2,6 +2,8 @@ package consentd_test
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -123,5 +125,45 @@ func BenchmarkEncodeEntry(b *testing.B) {
 		if _, err := consentd.EncodeEntry(e); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestStoredSubject: stored subjects sort like the hashes and read back
+// as they were; other subjects are stored as they are.
+func TestStoredSubject(t *testing.T) {
+	for i := range 2000 {
+		var h [32]byte
+		binary.BigEndian.PutUint64(h[:], uint64(i)*0x9e3779b97f4a7c15>>3)
+		h[8] = byte(i)
+		s := consentd.HashedConsentID(h, "newsletter:email")
+		st := consentd.StoredSubject(s)
+		if got := consentd.SubjectFromStored(st); got != s || len(st) != len(s) {
+			t.Fatalf("SubjectFromStored(StoredSubject(%q)) = %q", s, got)
+		}
+	}
+	hashes := make([][32]byte, 500)
+	for i := range hashes {
+		rand.Read(hashes[i][:])
+	}
+	sort.Slice(hashes, func(i, j int) bool { return bytes.Compare(hashes[i][:], hashes[j][:]) < 0 })
+	for i := 1; i < len(hashes); i++ {
+		a, b := consentd.StoredSubject(consentd.HashedConsentID(hashes[i-1], "x")), consentd.StoredSubject(consentd.HashedConsentID(hashes[i], "x"))
+		if a >= b {
+			t.Fatalf("stored subjects out of hash order: %q >= %q", a, b)
+		}
+	}
+	for _, s := range []string{"newsletter", "req_123", "", strings.Repeat("a", 43) + "!x", strings.Repeat("é", 30) + "#x"} {
+		if consentd.StoredSubject(s) != s || consentd.SubjectFromStored(s) != s {
+			t.Errorf("StoredSubject(%q) changed it", s)
+		}
+	}
+	lo, hi := consentd.SubjectRange(hashes[7])
+	for _, ct := range []string{"*", "newsletter:email", "a"} {
+		if st := consentd.StoredSubject(consentd.HashedConsentID(hashes[7], ct)); st < lo || st >= hi {
+			t.Errorf("%q is outside SubjectRange [%q, %q)", st, lo, hi)
+		}
+	}
+	if st := consentd.StoredSubject(consentd.HashedConsentID(hashes[8], "*")); st >= lo && st < hi {
+		t.Errorf("another hash's subject is inside SubjectRange")
 	}
 }

@@ -82,12 +82,77 @@ func HashedConsentID(cpHash [32]byte, channelType string) string {
 	return base64.RawURLEncoding.EncodeToString(cpHash[:]) + "#" + channelType
 }
 
-// SubjectRange returns the bounds [lo, hi) of the log subjects about one
-// contact point: its consents ("<hash>#<channel type>") and suppressions
-// ("<hash>#*").
+// SubjectRange returns the bounds [lo, hi) of the stored log subjects
+// (StoredSubject) about one contact point: its consents ("<hash>#<channel
+// type>") and suppressions ("<hash>#*").
 func SubjectRange(cpHash [32]byte) (lo, hi string) {
-	h := base64.RawURLEncoding.EncodeToString(cpHash[:])
-	return h + "#", h + "$" // '$' follows '#'
+	lo = StoredSubject(HashedConsentID(cpHash, ""))
+	return lo, lo[:len(lo)-1] + "$" // '$' follows '#'
+}
+
+// Base64URLAlphabet is the base64url alphabet, and Base64SortedAlphabet
+// the same 64 characters in byte order: StoredSubject maps one onto the
+// other.
+const (
+	Base64URLAlphabet    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	Base64SortedAlphabet = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+)
+
+// subjectTables maps base64url characters to the sorted alphabet's, and back.
+var toSorted, fromSorted = subjectTables()
+
+func subjectTables() (to, from [256]byte) {
+	for i := range 256 {
+		to[i], from[i] = byte(i), byte(i)
+	}
+	for i := range 64 {
+		to[Base64URLAlphabet[i]] = Base64SortedAlphabet[i]
+		from[Base64SortedAlphabet[i]] = Base64URLAlphabet[i]
+	}
+	return to, from
+}
+
+// hashedSubject reports whether s starts like a hashed subject: 43
+// base64url characters (a 32-byte hash) and '#'.
+func hashedSubject(s string) bool {
+	if len(s) < 44 || s[43] != '#' {
+		return false
+	}
+	for i := range 43 {
+		if c := s[i]; !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// StoredSubject returns a log subject as the log's tables store it: a
+// hashed subject's hash is spelled in base64 over an alphabet in byte
+// order, so that stored subjects sort like the hashes, the key order of
+// the consents and contact points. An import, which writes in hash order,
+// then appends to the subject index rather than splitting its pages all
+// over. Other subjects are stored as they are. SubjectFromStored undoes it.
+func StoredSubject(s string) string {
+	if !hashedSubject(s) {
+		return s
+	}
+	b := []byte(s)
+	for i := range 43 {
+		b[i] = toSorted[b[i]]
+	}
+	return string(b)
+}
+
+// SubjectFromStored returns the subject a stored one stands for.
+func SubjectFromStored(s string) string {
+	if !hashedSubject(s) {
+		return s
+	}
+	b := []byte(s)
+	for i := range 43 {
+		b[i] = fromSorted[b[i]]
+	}
+	return string(b)
 }
 
 // CandidateHashes returns the contact point hashes of raw normalized as

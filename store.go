@@ -74,6 +74,17 @@ type LogRecord struct {
 	Opening  []byte          `json:"opening,omitempty" doc:"the random opening of the leaf's commitment (base64)"`
 }
 
+// Migration says what opening a store did to bring its schema up to date:
+// the newest migration recorded before and after, the migrations applied,
+// and, when the store held a log written before the tree was kept in
+// tiles, the full tiles made from its stored hashes per workspace id.
+type Migration struct {
+	Before  string           // newest migration recorded before opening; "" for a new database
+	After   string           // newest migration recorded now
+	Applied []string         // migrations this opening applied, in order
+	Tiles   map[string]int64 // workspace id -> tiles made from the old log_hashes rows, for each workspace that had entries there
+}
+
 // GuessKind returns the kind of a contact point for a channel, or when no
 // channel is given, guessed from the address: email with an @, phone with a
 // leading + or digit, custom otherwise.

@@ -128,6 +128,7 @@ type store interface {
 	WorkspaceByName(ctx context.Context, name string) (*consentd.Workspace, error)
 	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
 	SetOnCommit(func(map[string][]consentd.LogRecord))
+	Migration() consentd.Migration
 	Close() error
 }
 
@@ -146,16 +147,10 @@ func (c *config) ledger(db store) ledger.Store {
 // is made when missing only if create is set (verifying with a new key would
 // prove nothing).
 func (c *config) open(create bool) (store, *ledger.Signer, error) {
-	path := c.Database
-	switch {
-	case c.postgres():
-	case strings.HasPrefix(path, "sqlite:"):
-		path = strings.TrimPrefix(strings.TrimPrefix(path, "sqlite:"), "//")
-	case path == "":
+	if c.Database == "" {
 		if err := os.MkdirAll(c.Data, 0o700); err != nil {
 			return nil, nil, fmt.Errorf("data folder: %w", err)
 		}
-		path = filepath.Join(c.Data, "consentd.db")
 	}
 	keyPath := c.logKeyPath()
 	if _, err := os.Stat(keyPath); err != nil && !create {
@@ -165,18 +160,42 @@ func (c *config) open(create bool) (store, *ledger.Signer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("checkpoint key: %w", err)
 	}
-	if c.postgres() {
-		db, err := postgres.Open(context.Background(), c.Database)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open PostgreSQL: %w", err)
-		}
-		return db, signer, nil
-	}
-	db, err := sqlite.Open(path)
+	db, err := c.openDB()
 	if err != nil {
 		return nil, nil, err
 	}
 	return db, signer, nil
+}
+
+// sqlitePath returns the SQLite database file the config names: the
+// --database path, or consentd.db in the data folder; "" for PostgreSQL.
+func (c *config) sqlitePath() string {
+	switch {
+	case c.postgres():
+		return ""
+	case strings.HasPrefix(c.Database, "sqlite:"):
+		return strings.TrimPrefix(strings.TrimPrefix(c.Database, "sqlite:"), "//")
+	case c.Database == "":
+		return filepath.Join(c.Data, "consentd.db")
+	}
+	return c.Database
+}
+
+// openDB opens the database the config names, which applies pending
+// migrations.
+func (c *config) openDB() (store, error) {
+	if c.postgres() {
+		db, err := postgres.Open(context.Background(), c.Database)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		return db, nil
+	}
+	db, err := sqlite.Open(c.sqlitePath())
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
 
 // logKeyPath is the checkpoint key ring file: --log-key, or

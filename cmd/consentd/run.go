@@ -30,6 +30,7 @@ const usage = `consentd: consent ledger and send-time decisions
 
 Usage:
   consentd serve [flags]                         run the server
+  consentd migrate [flags]                       bring the store up to date with this release, say what changed
   consentd workspace create NAME [flags]         create a workspace, print its admin key
   consentd keys create --role ROLE [flags]       create an API key, print it on the last line
   consentd keys rotate-links [flags]             add a new signed-link key (old links keep working)
@@ -93,6 +94,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	switch cmd {
 	case "serve":
 		return m.serve(ctx, rest)
+	case "migrate":
+		return m.migrate(ctx, rest)
 	case "workspace":
 		if s, r := sub(); s == "create" {
 			return m.workspaceCreate(ctx, r)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer db.Close()
+	logMigration(log, db.Migration())
 	idx := index.New(db, log)
 	var afterCommit afterCommitHooks // log consumers woken by a commit (events.go)
 	db.SetOnCommit(func(entries map[string][]consentd.LogRecord) {
@@ -299,3 +301,14 @@ func (w *statusWriter) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the real writer (flush, full
 // duplex).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logMigration says what opening the store did to its schema, when it did
+// anything: an upgrade should leave a trace in the server's log.
+func logMigration(log *slog.Logger, mig consentd.Migration) {
+	if len(mig.Applied) > 0 {
+		log.Info("schema migrated", "before", mig.Before, "after", mig.After, "applied", strings.Join(mig.Applied, ","))
+	}
+	for id, n := range mig.Tiles {
+		log.Info("log moved to tiles", "workspace", id, "tiles", n)
+	}
+}

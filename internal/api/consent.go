@@ -295,6 +295,9 @@ func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, k *conse
 		return consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
 	}
 	last := h[len(h)-1]
+	if len(last.Leaf) == 0 {
+		return consentd.Errorf(consentd.ELEAFERASED, "the consent's latest log entry %d was erased with its address: the log keeps its hash, and no receipt can show its content", last.Seq)
+	}
 	rc, err := ledger.ReceiptFor(r.Context(), s.Ledger, s.Signer, k.WorkspaceID, last.Seq, last.Leaf)
 	if err != nil {
 		return err

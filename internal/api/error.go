@@ -36,6 +36,8 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case consentd.ECONFLICT:
 		return http.StatusConflict
+	case consentd.ELEAFERASED:
+		return http.StatusGone
 	case consentd.ETOOLARGE:
 		return http.StatusRequestEntityTooLarge
 	case consentd.EUNSUPPORTEDMEDIATYPE:

@@ -68,6 +68,9 @@ type DB struct {
 	writers map[string]*wsWriter // workspace id -> this process's writer of its log
 
 	copyBufs sync.Pool // *copyBuf, see copyFrom
+
+	// migration is what Open did to the schema.
+	migration consentd.Migration
 }
 
 // Open connects to the database at url (a postgres:// URL or a key=value
@@ -103,9 +106,15 @@ func (db *DB) SetOnCommit(f func(map[string][]consentd.LogRecord)) { db.OnCommit
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 
+// Migration returns what Open did to bring the schema up to date. Of
+// replicas opened together, the first to take the migration lock reports
+// the work; the others find it done.
+func (db *DB) Migration() consentd.Migration { return db.migration }
+
 // migrate applies the embedded migrations that schema_migrations does not
 // list, each in its own transaction, holding a session advisory lock so that
-// concurrent Opens take turns.
+// concurrent Opens take turns; then it moves a log written before tiles
+// into tiles, and records what it did in db.migration.
 func (db *DB) migrate(ctx context.Context) (err error) {
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
@@ -124,45 +133,57 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
+	mig := &db.migration
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), '') FROM schema_migrations`).Scan(&mig.Before); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(names)
+	mig.After = mig.Before
 	for _, name := range names {
 		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		if err := migrateOne(ctx, conn, name, version); err != nil {
+		applied, err := migrateOne(ctx, conn, name, version)
+		if err != nil {
 			return fmt.Errorf("migration %s: %w", version, err)
 		}
+		if applied {
+			mig.Applied = append(mig.Applied, version)
+		}
+		mig.After = max(mig.After, version)
 	}
-	if err := upgradeTiles(ctx, conn); err != nil {
+	if mig.Tiles, err = upgradeTiles(ctx, conn); err != nil {
 		return fmt.Errorf("moving the log to tiles: %w", err)
 	}
 	return nil
 }
 
-func migrateOne(ctx context.Context, conn *pgxpool.Conn, name, version string) error {
+// migrateOne applies one migration unless schema_migrations lists it, and
+// reports whether it did.
+func migrateOne(ctx context.Context, conn *pgxpool.Conn, name, version string) (bool, error) {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback(ctx)
 	var n int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM schema_migrations WHERE version = $1`, version).Scan(&n); err != nil || n > 0 {
-		return err
+		return false, err
 	}
 	body, err := migrations.ReadFile(name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	// Without arguments pgx uses the simple protocol, which runs a script.
 	if _, err := tx.Exec(ctx, string(body)); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, version, time.Now().UnixNano()); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Commit(ctx)
+	return true, tx.Commit(ctx)
 }
 
 // Tx is a write transaction on one connection. Statements are queued and

@@ -29,7 +29,7 @@ func scanEntry(row pgx.Row, extra ...any) (consentd.SubjectEntry, error) {
 	if err := row.Scan(append([]any{&r.Seq, &at, &r.Type, &r.Subject, &r.Leaf, &r.Evidence}, extra...)...); err != nil {
 		return consentd.SubjectEntry{}, err
 	}
-	r.At = fromNanos(at)
+	r.At, r.Subject = fromNanos(at), consentd.SubjectFromStored(r.Subject)
 	rec, err := r.Read()
 	if err != nil {
 		return consentd.SubjectEntry{}, fmt.Errorf("log entry %d: %w", r.Seq, err)
@@ -78,7 +78,7 @@ func (db *DB) ConsentAt(ctx context.Context, wsID, id string, t consentd.Times) 
 // answers ENOTINEFFECT rather than ENOTFOUND.
 func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, t consentd.Times) (*consentd.Consent, error) {
 	rows, err := db.pool.Query(ctx, `SELECT `+entryCols+` FROM log_entries l WHERE l.workspace_id = $1 AND l.subject = $2 AND l.type = ANY($3) ORDER BY l.seq`,
-		wsID, consentd.HashedConsentID(hash, ct.ID), consentTypes())
+		wsID, consentd.StoredSubject(consentd.HashedConsentID(hash, ct.ID)), consentTypes())
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +111,9 @@ func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp stri
 // the index order.
 func (db *DB) exportAt(ctx context.Context, c *wsCache, t consentd.Times, fn func(*consentd.Consent) error) error {
 	rows, err := db.pool.Query(ctx, `SELECT `+entryCols+`, COALESCE((SELECT p.value FROM contact_points p WHERE p.workspace_id = l.workspace_id
-				AND p.hash = decode(translate(split_part(l.subject, '#', 1), '-_', '+/') || '=', 'base64')), '')
+				AND p.hash = decode(translate(split_part(l.subject, '#', 1), $4, $5) || '=', 'base64')), '')
 		FROM log_entries l WHERE l.workspace_id = $1 AND l.type = ANY($2) AND l.at <= $3 ORDER BY l.subject, l.seq`,
-		c.ws.ID, consentTypes(), knownBefore(t))
+		c.ws.ID, consentTypes(), knownBefore(t), consentd.Base64SortedAlphabet, stdBase64Alphabet)
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ type stateReader struct {
 func (r *stateReader) SubjectEntries(ctx context.Context, subject string, seq int64, limit int) ([]consentd.SubjectEntry, error) {
 	rows, err := r.tx.Query(ctx, `SELECT `+entryCols+` FROM log_entries l
 		WHERE l.workspace_id = $1 AND (l.subject, l.seq) > ($2, $3) AND l.type = ANY($4) ORDER BY l.subject, l.seq LIMIT $5`,
-		r.wsID, subject, seq, stateTypes(), limit)
+		r.wsID, consentd.StoredSubject(subject), seq, stateTypes(), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -275,10 +275,22 @@ func (r *stateReader) SuppressionsAfter(ctx context.Context, id string, limit in
 
 // Logged implements consentd.StateReader.
 func (r *stateReader) Logged(ctx context.Context, subjects []string) ([]string, error) {
+	stored := make([]string, len(subjects))
+	for i, s := range subjects {
+		stored[i] = consentd.StoredSubject(s)
+	}
 	rows, err := r.tx.Query(ctx, `SELECT k.s FROM unnest($2::text[]) AS k(s)
-		WHERE EXISTS (SELECT 1 FROM log_entries l WHERE l.workspace_id = $1 AND l.subject = k.s AND l.type = ANY($3))`, r.wsID, subjects, stateTypes())
+		WHERE EXISTS (SELECT 1 FROM log_entries l WHERE l.workspace_id = $1 AND l.subject = k.s AND l.type = ANY($3))`, r.wsID, stored, stateTypes())
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	for i := range out {
+		out[i] = consentd.SubjectFromStored(out[i])
+	}
+	return out, err
 }
+
+// stdBase64Alphabet is standard base64's alphabet, which PostgreSQL's
+// decode(..., 'base64') reads.
+const stdBase64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"

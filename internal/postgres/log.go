@@ -188,7 +188,7 @@ func (l *logState) flush() error {
 		leaf, leafHash, evidence, opening := make([][]byte, n), make([][]byte, n), make([][]byte, n), make([][]byte, n)
 		for i := range rows {
 			r := &rows[i]
-			seq[i], at[i], typ[i], subject[i] = r.Seq, nanos(r.At), r.Type, r.Subject
+			seq[i], at[i], typ[i], subject[i] = r.Seq, nanos(r.At), r.Type, consentd.StoredSubject(r.Subject)
 			leaf[i], leafHash[i], evidence[i], opening[i] = r.Leaf, r.LeafHash[:], r.Evidence, r.Opening
 		}
 		tx.queue(`INSERT INTO log_entries (`+logEntryCols+`)
@@ -208,7 +208,7 @@ func entryRow(c *copyBuf, wsID string, r *ledger.Row) {
 	c.int8(r.Seq)
 	c.int8(nanos(r.At))
 	c.text(r.Type)
-	c.text(r.Subject)
+	c.text(consentd.StoredSubject(r.Subject))
 	c.bytea(r.Leaf)
 	c.bytea(r.LeafHash[:])
 	for _, b := range [][]byte{r.Evidence, r.Opening} {
@@ -394,7 +394,7 @@ func scanLogRow(row pgx.Row) (consentd.LogRecord, error) {
 	if err := row.Scan(&r.Seq, &at, &r.Type, &r.Subject, &r.Leaf, &leafHash, &r.Evidence, &r.Opening); err != nil {
 		return consentd.LogRecord{}, err
 	}
-	r.At = fromNanos(at)
+	r.At, r.Subject = fromNanos(at), consentd.SubjectFromStored(r.Subject)
 	copy(r.LeafHash[:], leafHash)
 	return r.Read()
 }
@@ -447,7 +447,7 @@ func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*consentd.L
 
 // SubjectLog returns the log entries about one subject, oldest first.
 func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]consentd.LogRecord, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = $1 AND subject = $2 ORDER BY seq`, wsID, subject)
+	rows, err := db.pool.Query(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = $1 AND subject = $2 ORDER BY seq`, wsID, consentd.StoredSubject(subject))
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,16 +15,17 @@ import (
 // written before it: every workspace's full tiles are made from the stored
 // hashes of log_hashes, and the table is dropped, in one transaction. The
 // roots stay the same, so checkpoints and receipts issued before still
-// verify. A database without log_hashes has nothing to do. It runs under
-// the migration lock.
-func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) error {
+// verify. The subjects are rewritten in their stored spelling. It returns
+// the number of tiles made per workspace id, or nil for a database without
+// log_hashes, which has nothing to do. It runs under the migration lock.
+func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) (map[string]int64, error) {
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('log_hashes') IS NOT NULL`).Scan(&exists); err != nil || !exists {
-		return err
+		return nil, err
 	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback(ctx)
 	rows, _ := tx.Query(ctx, `SELECT workspace_id, MAX(seq) FROM log_entries GROUP BY workspace_id`)
@@ -36,12 +38,15 @@ func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) error {
 		return s, r.Scan(&s.ws, &s.size)
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("log sizes: %w", err)
 	}
+	made := make(map[string]int64, len(sizes))
 	for _, s := range sizes {
+		made[s.ws] = 0
 		var tiles []ledger.Tile
 		err := ledger.TilesFromHashes(s.size, storedHashes{ctx, tx, s.ws}, func(t ledger.Tile) error {
 			tiles = append(tiles, t)
+			made[s.ws]++
 			if len(tiles) < 256 {
 				return nil
 			}
@@ -53,13 +58,19 @@ func upgradeTiles(ctx context.Context, conn *pgxpool.Conn) error {
 			err = insertTiles(ctx, tx, s.ws, tiles)
 		}
 		if err != nil {
-			return fmt.Errorf("workspace %s: %w", s.ws, err)
+			return nil, fmt.Errorf("workspace %s: %w", s.ws, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `DROP TABLE log_hashes`); err != nil {
-		return err
+	// Subjects in their stored spelling (consentd.StoredSubject): the hash
+	// of a hashed subject over the base64 alphabet in byte order.
+	if _, err := tx.Exec(ctx, `UPDATE log_entries SET subject = translate(substr(subject, 1, 43), $1, $2) || substr(subject, 44)
+		WHERE subject ~ '^[A-Za-z0-9_-]{43}#'`, consentd.Base64URLAlphabet, consentd.Base64SortedAlphabet); err != nil {
+		return nil, fmt.Errorf("stored subjects: %w", err)
 	}
-	return tx.Commit(ctx)
+	if _, err := tx.Exec(ctx, `DROP TABLE log_hashes`); err != nil {
+		return nil, err
+	}
+	return made, tx.Commit(ctx)
 }
 
 func insertTiles(ctx context.Context, tx pgx.Tx, wsID string, tiles []ledger.Tile) error {

@@ -74,6 +74,9 @@ type DB struct {
 	// held is a request that must run alone, met while gathering a group;
 	// the writer goroutine runs it next.
 	held *writeReq
+
+	// migration is what Open did to the schema.
+	migration consentd.Migration
 }
 
 type writeReq struct {
@@ -145,8 +148,18 @@ func (db *DB) Path() string { return db.path }
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
 
+// Migration returns what Open did to bring the schema up to date.
+func (db *DB) Migration() consentd.Migration { return db.migration }
+
+// migrate applies the embedded migrations that schema_migrations does not
+// list, each in its own transaction, then moves a log written before tiles
+// into tiles, and records what it did in db.migration.
 func (db *DB) migrate(ctx context.Context) error {
 	if _, err := db.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrations table: %w", err)
+	}
+	mig := &db.migration
+	if err := db.w.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), '') FROM schema_migrations`).Scan(&mig.Before); err != nil {
 		return fmt.Errorf("migrations table: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")
@@ -154,39 +167,47 @@ func (db *DB) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(names)
+	mig.After = mig.Before
 	for _, name := range names {
 		version := strings.TrimSuffix(strings.TrimPrefix(name, "migrations/"), ".sql")
-		if err := db.migrateOne(ctx, name, version); err != nil {
+		applied, err := db.migrateOne(ctx, name, version)
+		if err != nil {
 			return fmt.Errorf("migration %s: %w", version, err)
 		}
+		if applied {
+			mig.Applied = append(mig.Applied, version)
+		}
+		mig.After = max(mig.After, version)
 	}
-	if err := db.upgradeTiles(ctx); err != nil {
+	if mig.Tiles, err = db.upgradeTiles(ctx); err != nil {
 		return fmt.Errorf("moving the log to tiles: %w", err)
 	}
 	return nil
 }
 
-func (db *DB) migrateOne(ctx context.Context, name, version string) error {
+// migrateOne applies one migration unless schema_migrations lists it, and
+// reports whether it did.
+func (db *DB) migrateOne(ctx context.Context, name, version string) (bool, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil || n > 0 {
-		return err
+		return false, err
 	}
 	body, err := migrations.ReadFile(name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, time.Now().UnixNano()); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	return true, tx.Commit()
 }
 
 // Tx is a write transaction. Its clock is fixed when it starts.

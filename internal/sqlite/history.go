@@ -35,7 +35,7 @@ func scanEntry(row interface{ Scan(...any) error }) (consentd.SubjectEntry, erro
 	if err := row.Scan(&r.Seq, &at, &r.Type, &r.Subject, &r.Leaf, &r.Evidence); err != nil {
 		return consentd.SubjectEntry{}, err
 	}
-	r.At = fromNanos(at)
+	r.At, r.Subject = fromNanos(at), consentd.SubjectFromStored(r.Subject)
 	rec, err := r.Read()
 	if err != nil {
 		return consentd.SubjectEntry{}, fmt.Errorf("log entry %d: %w", r.Seq, err)
@@ -74,7 +74,7 @@ func (db *DB) ConsentAt(ctx context.Context, wsID, id string, t consentd.Times) 
 // answers ENOTINEFFECT rather than ENOTFOUND.
 func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp string, ct consentd.ChannelType, t consentd.Times) (*consentd.Consent, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+entryCols+` FROM log_entries INDEXED BY log_entries_subject WHERE workspace_id = ? AND subject = ? AND type IN (?, ?, ?) ORDER BY seq`,
-		wsID, consentd.HashedConsentID(hash, ct.ID), consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged)
+		wsID, consentd.StoredSubject(consentd.HashedConsentID(hash, ct.ID)), consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ type stateReader struct {
 func (r *stateReader) SubjectEntries(ctx context.Context, subject string, seq int64, limit int) ([]consentd.SubjectEntry, error) {
 	rows, err := r.tx.QueryContext(ctx, `SELECT `+entryCols+` FROM log_entries INDEXED BY log_entries_subject
 		WHERE workspace_id = ? AND (subject, seq) > (?, ?) AND type IN (?, ?, ?, ?, ?) ORDER BY subject, seq LIMIT ?`,
-		r.wsID, subject, seq, consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged,
+		r.wsID, consentd.StoredSubject(subject), seq, consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged,
 		consentd.LogSuppressionAdded, consentd.LogSuppressionLifted, limit)
 	if err != nil {
 		return nil, err
@@ -290,7 +290,7 @@ func (r *stateReader) Logged(ctx context.Context, subjects []string) ([]string, 
 		args := []any{r.wsID, consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged,
 			consentd.LogSuppressionAdded, consentd.LogSuppressionLifted}
 		for _, s := range subjects[:n] {
-			args = append(args, s)
+			args = append(args, consentd.StoredSubject(s))
 		}
 		subjects = subjects[n:]
 		rows, err := r.tx.QueryContext(ctx, `SELECT DISTINCT subject FROM log_entries INDEXED BY log_entries_subject WHERE workspace_id = ? AND type IN (?, ?, ?, ?, ?)
@@ -304,7 +304,7 @@ func (r *stateReader) Logged(ctx context.Context, subjects []string) ([]string, 
 				rows.Close()
 				return nil, err
 			}
-			out = append(out, s)
+			out = append(out, consentd.SubjectFromStored(s))
 		}
 		err = rows.Err()
 		rows.Close()

@@ -62,7 +62,7 @@ func (tx *Tx) appendLog(wsID string, e *consentd.LogEntry) (int64, error) {
 const logEntryCols = `workspace_id, seq, at, type, subject, data, leaf_hash, evidence, opening`
 
 func logEntryArgs(wsID string, r *ledger.Row) []any {
-	return []any{wsID, r.Seq, nanos(r.At), r.Type, r.Subject, r.Leaf, r.LeafHash[:], r.Evidence, r.Opening}
+	return []any{wsID, r.Seq, nanos(r.At), r.Type, consentd.StoredSubject(r.Subject), r.Leaf, r.LeafHash[:], r.Evidence, r.Opening}
 }
 
 // tileSource reads one workspace's tiles and leaf hashes.
@@ -135,7 +135,7 @@ func scanLogRow(row interface{ Scan(...any) error }) (consentd.LogRecord, error)
 	if err := row.Scan(&r.Seq, &at, &r.Type, &r.Subject, &r.Leaf, &leafHash, &r.Evidence, &r.Opening); err != nil {
 		return consentd.LogRecord{}, err
 	}
-	r.At = fromNanos(at)
+	r.At, r.Subject = fromNanos(at), consentd.SubjectFromStored(r.Subject)
 	copy(r.LeafHash[:], leafHash)
 	return r.Read()
 }
@@ -187,7 +187,7 @@ func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*consentd.L
 
 // SubjectLog returns the log entries about one subject, oldest first.
 func (db *DB) SubjectLog(ctx context.Context, wsID, subject string) ([]consentd.LogRecord, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+logReadCols+` FROM log_entries INDEXED BY log_entries_subject WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, subject)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+logReadCols+` FROM log_entries INDEXED BY log_entries_subject WHERE workspace_id = ? AND subject = ? ORDER BY seq`, wsID, consentd.StoredSubject(subject))
 	if err != nil {
 		return nil, err
 	}

@@ -5,28 +5,31 @@ import (
 	"database/sql"
 	"fmt"
 
+	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 // upgradeTiles finishes the move of the log to tiles for a database
 // written before it: every workspace's full tiles are made from the stored
-// hashes of log_hashes, and the table is dropped, in one transaction. The
+// hashes of log_hashes, the subjects are rewritten in their stored
+// spelling, and the table is dropped, in one transaction. The
 // roots stay the same, so checkpoints and receipts issued before still
-// verify. A database without log_hashes has nothing to do.
-func (db *DB) upgradeTiles(ctx context.Context) error {
+// verify. It returns the number of tiles made per workspace id, or nil for
+// a database without log_hashes, which has nothing to do.
+func (db *DB) upgradeTiles(ctx context.Context) (map[string]int64, error) {
 	var n int
 	if err := db.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'log_hashes'`).Scan(&n); err != nil || n == 0 {
-		return err
+		return nil, err
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, `SELECT workspace_id, MAX(seq) FROM log_entries GROUP BY workspace_id`)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("log sizes: %w", err)
 	}
 	sizes := map[string]int64{}
 	for rows.Next() {
@@ -34,28 +37,76 @@ func (db *DB) upgradeTiles(ctx context.Context) error {
 		var size int64
 		if err := rows.Scan(&ws, &size); err != nil {
 			rows.Close()
-			return err
+			return nil, fmt.Errorf("log sizes: %w", err)
 		}
 		sizes[ws] = size
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, fmt.Errorf("log sizes: %w", err)
 	}
+	made := make(map[string]int64, len(sizes))
 	for ws, size := range sizes {
+		made[ws] = 0
 		err := ledger.TilesFromHashes(size, storedHashes{ctx, tx, ws}, func(t ledger.Tile) error {
 			_, err := tx.ExecContext(ctx, `INSERT INTO log_tiles (workspace_id, level, idx, hashes, root) VALUES (?, ?, ?, ?, ?)`,
 				ws, t.Level, t.Index, t.Hashes, t.Root[:])
+			made[ws]++
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("workspace %s: %w", ws, err)
+			return nil, fmt.Errorf("workspace %s: %w", ws, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DROP TABLE log_hashes`); err != nil {
-		return err
+	if err := storeSubjects(ctx, tx); err != nil {
+		return nil, fmt.Errorf("stored subjects: %w", err)
 	}
-	return tx.Commit()
+	if _, err := tx.ExecContext(ctx, `DROP TABLE log_hashes`); err != nil {
+		return nil, err
+	}
+	return made, tx.Commit()
+}
+
+// storeSubjects rewrites the subjects of the log's rows in their stored
+// spelling (consentd.StoredSubject), a page at a time.
+func storeSubjects(ctx context.Context, tx *sql.Tx) error {
+	type row struct {
+		ws      string
+		seq     int64
+		subject string
+	}
+	var ws string
+	var seq int64
+	for {
+		rows, err := tx.QueryContext(ctx, `SELECT workspace_id, seq, subject FROM log_entries WHERE (workspace_id, seq) > (?, ?) ORDER BY workspace_id, seq LIMIT 5000`, ws, seq)
+		if err != nil {
+			return err
+		}
+		var page []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.ws, &r.seq, &r.subject); err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, r := range page {
+			if st := consentd.StoredSubject(r.subject); st != r.subject {
+				if _, err := tx.ExecContext(ctx, `UPDATE log_entries SET subject = ? WHERE workspace_id = ? AND seq = ?`, st, r.ws, r.seq); err != nil {
+					return err
+				}
+			}
+		}
+		if len(page) < 5000 {
+			return nil
+		}
+		ws, seq = page[len(page)-1].ws, page[len(page)-1].seq
+	}
 }
 
 // storedHashes reads the tlog stored hashes of one workspace from
