@@ -18,21 +18,14 @@ import (
 // result and changes nothing; the others go on. When WriteConsents returns
 // without error every accepted write is durable.
 func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error) {
-	results := make([]consentd.WriteResult, len(writes))
+	var results []consentd.WriteResult
 	err := db.write(ctx, func(tx *Tx) error {
 		c, err := db.loadWS(tx.ctx, tx, wsID)
 		if err != nil {
 			return err
 		}
-		for i := range writes {
-			res, err := tx.writeConsent(c, &writes[i], actor)
-			if err != nil && consentd.ErrorCode(err) == consentd.EINTERNAL {
-				return err
-			}
-			results[i] = res
-			results[i].Err = err
-		}
-		return nil
+		results, err = tx.writeConsents(c, writes, actor, nil)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -40,45 +33,70 @@ func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.
 	return results, nil
 }
 
+// writeConsent writes one consent in tx; a refused write is its error.
 func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (consentd.WriteResult, error) {
-	ct, cp, err := consentd.PrepareWrite(c.catalog, c.ws.DefaultRegion, w, tx.now)
+	res, err := tx.writeConsents(c, []consentd.ConsentWrite{*w}, actor, nil)
 	if err != nil {
 		return consentd.WriteResult{}, err
 	}
-	kind := consentd.KindOf(ct.Channel)
-	return tx.writePrepared(c, w, ct, cp, kind, consentd.ContactPointHash(c.secret, kind, cp), actor)
+	return res[0], res[0].Err
 }
 
-// writePrepared is writeConsent after PrepareWrite: w's channel type, its
-// normalized contact point, the kind and hash of it.
-func (tx *Tx) writePrepared(c *wsCache, w *consentd.ConsentWrite, ct consentd.ChannelType, cp string, kind consentd.ContactPointKind, hash [32]byte, actor string) (consentd.WriteResult, error) {
-	cur, err := tx.consentRow(c.ws.ID, hash[:], ct.ID)
-	if err != nil {
-		return consentd.WriteResult{}, err
-	}
-	res, entry, next := consentd.PlanWrite(tx.now, w, ct, cp, hash, cur, actor)
-	if next == nil {
-		if _, err := tx.appendLog(c.ws.ID, entry); err != nil {
-			return consentd.WriteResult{}, err
+// preparedWrite is a write after PrepareWrite: its channel type, its
+// normalized contact point and the kind and hash of it, or why it was
+// refused.
+type preparedWrite struct {
+	ct   consentd.ChannelType
+	cp   string
+	kind consentd.ContactPointKind
+	hash [32]byte
+	err  error
+}
+
+// writeConsents writes consents in tx, in order, through one consent
+// batch: the stored states of all their contact points read at once, the
+// rows stored with multi-row statements. API writes, single writes of the
+// pages, feeds and requests, and import batches all take this path. A
+// write refused by validation, or by skip (when given: an import skips
+// erased addresses), gets its error in its result; an error returned is
+// internal and the caller's transaction must roll back.
+func (tx *Tx) writeConsents(c *wsCache, writes []consentd.ConsentWrite, actor string, skip func(preps []preparedWrite) error) ([]consentd.WriteResult, error) {
+	results := make([]consentd.WriteResult, len(writes))
+	preps := make([]preparedWrite, len(writes))
+	hashes := make([][32]byte, 0, len(writes))
+	for i := range writes {
+		p := &preps[i]
+		if p.ct, p.cp, p.err = consentd.PrepareWrite(c.catalog, c.ws.DefaultRegion, &writes[i], tx.now); p.err == nil {
+			p.kind = consentd.KindOf(p.ct.Channel)
+			p.hash = consentd.ContactPointHash(c.secret, p.kind, p.cp)
+			hashes = append(hashes, p.hash)
 		}
-		return res, nil
 	}
-	if next.Seq, err = tx.appendLog(c.ws.ID, entry); err != nil {
-		return consentd.WriteResult{}, err
-	}
-	if err := tx.putContactPoint(c.ws.ID, hash[:], kind, cp); err != nil {
-		return consentd.WriteResult{}, err
-	}
-	if next.PartyID != "" {
-		if err := tx.linkParty(c.ws.ID, next.PartyID, hash[:], kind); err != nil {
-			return consentd.WriteResult{}, err
+	if skip != nil {
+		if err := skip(preps); err != nil {
+			return nil, err
 		}
 	}
-	_, err = tx.ExecContext(tx.ctx, `INSERT OR REPLACE INTO consents (`+consentInsertCols+`) VALUES (`+consentInsertRow+`)`, consentArgs(c.ws.ID, hash, next)...)
-	if err != nil {
-		return consentd.WriteResult{}, fmt.Errorf("upsert consent: %w", err)
+	b := tx.newConsentBatch(c, actor)
+	if err := b.load(hashes); err != nil {
+		return nil, err
 	}
-	return res, nil
+	for i := range writes {
+		p := &preps[i]
+		if p.err != nil {
+			results[i].Err = p.err
+			continue
+		}
+		res, err := b.write(&writes[i], p.ct, p.cp, p.kind, p.hash)
+		if err != nil {
+			return nil, err // the log or a party link failed: internal
+		}
+		results[i] = res
+	}
+	if err := b.flush(); err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // The columns of a stored consent, one row of placeholders for them, and
@@ -271,4 +289,160 @@ func (db *DB) ListConsents(ctx context.Context, wsID string, f consentd.ConsentF
 		prevHash = hash
 	}
 	return out, next, rows.Err()
+}
+
+// consentBatch is the write path of writeConsents, set-based: load reads
+// the stored consents of the batch's contact points in a few queries,
+// write decides each write in order against the stored state as the
+// earlier writes of the batch left it, and flush stores the log entries,
+// contact points and consents with multi-row INSERTs.
+type consentBatch struct {
+	tx       *Tx
+	c        *wsCache
+	actor    string
+	log      *logBatch
+	state    map[string]*batchConsent // hash + channel type -> stored consent (nil: none)
+	cpArgs   []any                    // contact_points rows to insert
+	consents []*batchConsent          // consents to upsert, each once
+}
+
+// batchConsent is a consent as the batch leaves it.
+type batchConsent struct {
+	hash    [32]byte
+	c       *consentd.Consent
+	written bool // c was written by the batch (not read from the database)
+	queued  bool // c is in consents
+}
+
+func (tx *Tx) newConsentBatch(c *wsCache, actor string) *consentBatch {
+	return &consentBatch{tx: tx, c: c, actor: actor, log: tx.newLogBatch(c.ws.ID), state: map[string]*batchConsent{}}
+}
+
+func batchKey(hash [32]byte, ct string) string { return string(hash[:]) + "\x00" + ct }
+
+// load reads the stored consents of the contact points, up to 500 at a
+// time.
+func (b *consentBatch) load(hashes [][32]byte) error {
+	seen := make(map[[32]byte]bool, len(hashes))
+	uniq := make([]any, 0, len(hashes))
+	for _, h := range hashes {
+		if !seen[h] {
+			seen[h] = true
+			uniq = append(uniq, h[:])
+		}
+	}
+	for len(uniq) > 0 {
+		chunk := uniq[:min(len(uniq), 500)]
+		uniq = uniq[len(chunk):]
+		args := append([]any{b.c.ws.ID}, chunk...)
+		// Not prepared (tx.Tx): the last chunk's length varies.
+		rows, err := b.tx.Tx.QueryContext(b.tx.ctx, `SELECT `+consentCols+`, c.cp_hash FROM consents c WHERE c.workspace_id = ? AND c.cp_hash IN (?`+
+			strings.Repeat(`, ?`, len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var h []byte
+			con, err := scanConsent(rows, &h)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			hash := [32]byte(h)
+			b.state[batchKey(hash, con.ChannelType)] = &batchConsent{hash: hash, c: con}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write decides one write with PlanWrite against the batch's state and
+// queues what it stores.
+func (b *consentBatch) write(w *consentd.ConsentWrite, ct consentd.ChannelType, cp string, kind consentd.ContactPointKind, hash [32]byte) (consentd.WriteResult, error) {
+	key := batchKey(hash, ct.ID)
+	st := b.state[key]
+	var cur *consentd.Consent
+	if st != nil {
+		if st.written {
+			cur = storedCopy(st.c)
+		} else {
+			// Read from the database: only this write sees it, as
+			// consentRow's result.
+			cur, st.c = st.c, nil
+		}
+	}
+	res, entry, next := consentd.PlanWrite(b.tx.now, w, ct, cp, hash, cur, b.actor)
+	if st != nil && st.c == nil {
+		// The stored consent, as the database still has it, for the
+		// next write of the same consent in the batch.
+		st.c, st.written = storedCopy(cur), true
+	}
+	var err error
+	if next == nil {
+		_, err = b.log.append(entry)
+		return res, err
+	}
+	if next.Seq, err = b.log.append(entry); err != nil {
+		return consentd.WriteResult{}, err
+	}
+	b.cpArgs = append(b.cpArgs, b.c.ws.ID, hash[:], string(kind), cp)
+	if next.PartyID != "" {
+		if err := b.tx.linkParty(b.c.ws.ID, next.PartyID, hash[:], kind); err != nil {
+			return consentd.WriteResult{}, err
+		}
+	}
+	if st == nil {
+		st = &batchConsent{hash: hash}
+		b.state[key] = st
+	}
+	st.c, st.written = next, true
+	if !st.queued {
+		st.queued = true
+		b.consents = append(b.consents, st)
+	}
+	return res, nil
+}
+
+// storedCopy is c as it reads back from the database: what consentRow
+// returns after c was stored (JSON columns and times round-tripped,
+// ContactPoint and ID empty).
+func storedCopy(c *consentd.Consent) *consentd.Consent {
+	out := *c
+	out.ContactPoint, out.ID = "", ""
+	out.CapturedAt, out.RecordedAt = fromNanos(nanos(c.CapturedAt)), fromNanos(nanos(c.RecordedAt))
+	out.Source = consentd.Source{}
+	if err := json.Unmarshal([]byte(mustJSON(c.Source)), &out.Source); err != nil {
+		panic(err) // it was just marshaled
+	}
+	if c.Proof != nil {
+		out.Proof = &consentd.Proof{}
+		if err := json.Unmarshal([]byte(mustJSON(c.Proof)), out.Proof); err != nil {
+			panic(err)
+		}
+	}
+	return &out
+}
+
+// flush stores what the batch's writes changed.
+func (b *consentBatch) flush() error {
+	if err := b.log.flush(); err != nil {
+		return err
+	}
+	if err := b.tx.insertRows(`INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES `, `(?, ?, ?, ?)`, ` ON CONFLICT DO NOTHING`, 4,
+		b.cpArgs); err != nil {
+		return fmt.Errorf("contact points: %w", err)
+	}
+	args := make([]any, 0, len(b.consents)*17)
+	for _, st := range b.consents {
+		args = append(args, consentArgs(b.c.ws.ID, st.hash, st.c)...)
+		st.queued = false
+	}
+	if err := b.tx.insertRows(`INSERT OR REPLACE INTO consents (`+consentInsertCols+`) VALUES `, `(`+consentInsertRow+`)`, ``, 17, args); err != nil {
+		return fmt.Errorf("upsert consent: %w", err)
+	}
+	b.cpArgs, b.consents = b.cpArgs[:0], b.consents[:0]
+	return nil
 }

@@ -175,55 +175,41 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		for k, v := range progress.SkipReasons {
 			reasons[k] += v
 		}
-		type prep struct {
-			ct   consentd.ChannelType
-			cp   string
-			kind consentd.ContactPointKind
-			hash [32]byte
-			err  error
-		}
-		preps := make([]prep, len(writes))
-		var hashes [][32]byte
-		for i := range writes {
-			p := &preps[i]
-			if p.ct, p.cp, p.err = consentd.PrepareWrite(c.catalog, c.ws.DefaultRegion, &writes[i], tx.now); p.err == nil {
-				p.kind = consentd.KindOf(p.ct.Channel)
-				p.hash = consentd.ContactPointHash(c.secret, p.kind, p.cp)
-				hashes = append(hashes, p.hash)
+		// An import skips the addresses erased since its file was made,
+		// so that no import resurrects them.
+		skipErased := func(preps []preparedWrite) error {
+			var hashes [][32]byte
+			for i := range preps {
+				if preps[i].err == nil {
+					hashes = append(hashes, preps[i].hash)
+				}
 			}
+			erased, err := tx.erasedAmong(wsID, hashes)
+			if err != nil {
+				return err
+			}
+			for i := range preps {
+				if preps[i].err == nil && erased[preps[i].hash] {
+					preps[i].err = errSkippedErased
+				}
+			}
+			return nil
 		}
-		erased, err := tx.erasedAmong(wsID, hashes)
+		res, err := tx.writeConsents(c, writes, actor, skipErased)
 		if err != nil {
 			return err
 		}
-		b := tx.newConsentBatch(c, actor)
-		if err := b.load(hashes); err != nil {
-			return err
-		}
-		for i := range writes {
-			p := &preps[i]
-			err := p.err
-			if err == nil {
-				if erased[p.hash] {
-					results[i].Err = consentd.Errorf(consentd.ECONFLICT, "skipped: the contact point was erased")
-					counts.Skipped++
-					reasons[consentd.SkipErased]++
-					continue
-				}
-				results[i], err = b.write(&writes[i], p.ct, p.cp, p.kind, p.hash)
-			}
-			if err != nil {
-				if consentd.ErrorCode(err) == consentd.EINTERNAL {
-					return err
-				}
-				results[i].Err = err
+		copy(results, res)
+		for i := range results {
+			switch err := results[i].Err; {
+			case err == errSkippedErased:
+				counts.Skipped++
+				reasons[consentd.SkipErased]++
+			case err != nil:
 				rejects = append(rejects, consentd.ImportReject{Line: lines[i], Code: consentd.ErrorCode(err), Reason: consentd.ErrorMessage(err)})
-				continue
+			default:
+				countOutcome(&counts, results[i].Outcome)
 			}
-			countOutcome(&counts, results[i].Outcome)
-		}
-		if err := b.flush(); err != nil {
-			return err
 		}
 		counts.Rejected = int64(len(rejects))
 		for _, r := range rejects {
@@ -248,6 +234,9 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 	}
 	return results, nil
 }
+
+// errSkippedErased is the result of an import's write to an erased address.
+var errSkippedErased = consentd.Errorf(consentd.ECONFLICT, "skipped: the contact point was erased")
 
 // countOutcome counts one write's outcome.
 func countOutcome(c *consentd.ImportCounts, o consentd.Outcome) {
@@ -357,161 +346,4 @@ func (db *DB) ExportConsents(ctx context.Context, wsID string, at consentd.Times
 		}
 	}
 	return rows.Err()
-}
-
-// consentBatch is the write path of writePrepared for the writes of one
-// import batch, set-based: load reads the stored consents of the batch's
-// contact points in a few queries, write decides each write in order
-// against the stored state as the earlier writes of the batch left it, and
-// flush stores the log entries, contact points and consents with multi-row
-// INSERTs. The rows stored and the log entries are those writePrepared
-// would store for the same writes.
-type consentBatch struct {
-	tx       *Tx
-	c        *wsCache
-	actor    string
-	log      *logBatch
-	state    map[string]*batchConsent // hash + channel type -> stored consent (nil: none)
-	cpArgs   []any                    // contact_points rows to insert
-	consents []*batchConsent          // consents to upsert, each once
-}
-
-// batchConsent is a consent as the batch leaves it.
-type batchConsent struct {
-	hash    [32]byte
-	c       *consentd.Consent
-	written bool // c was written by the batch (not read from the database)
-	queued  bool // c is in consents
-}
-
-func (tx *Tx) newConsentBatch(c *wsCache, actor string) *consentBatch {
-	return &consentBatch{tx: tx, c: c, actor: actor, log: tx.newLogBatch(c.ws.ID), state: map[string]*batchConsent{}}
-}
-
-func batchKey(hash [32]byte, ct string) string { return string(hash[:]) + "\x00" + ct }
-
-// load reads the stored consents of the contact points, up to 500 at a
-// time.
-func (b *consentBatch) load(hashes [][32]byte) error {
-	seen := make(map[[32]byte]bool, len(hashes))
-	uniq := make([]any, 0, len(hashes))
-	for _, h := range hashes {
-		if !seen[h] {
-			seen[h] = true
-			uniq = append(uniq, h[:])
-		}
-	}
-	for len(uniq) > 0 {
-		chunk := uniq[:min(len(uniq), 500)]
-		uniq = uniq[len(chunk):]
-		args := append([]any{b.c.ws.ID}, chunk...)
-		// Not prepared (tx.Tx): the last chunk's length varies.
-		rows, err := b.tx.Tx.QueryContext(b.tx.ctx, `SELECT `+consentCols+`, c.cp_hash FROM consents c WHERE c.workspace_id = ? AND c.cp_hash IN (?`+
-			strings.Repeat(`, ?`, len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var h []byte
-			con, err := scanConsent(rows, &h)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			hash := [32]byte(h)
-			b.state[batchKey(hash, con.ChannelType)] = &batchConsent{hash: hash, c: con}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// write is writePrepared within the batch.
-func (b *consentBatch) write(w *consentd.ConsentWrite, ct consentd.ChannelType, cp string, kind consentd.ContactPointKind, hash [32]byte) (consentd.WriteResult, error) {
-	key := batchKey(hash, ct.ID)
-	st := b.state[key]
-	var cur *consentd.Consent
-	if st != nil {
-		if st.written {
-			cur = storedCopy(st.c)
-		} else {
-			// Read from the database: only this write sees it, as
-			// consentRow's result.
-			cur, st.c = st.c, nil
-		}
-	}
-	res, entry, next := consentd.PlanWrite(b.tx.now, w, ct, cp, hash, cur, b.actor)
-	if st != nil && st.c == nil {
-		// The stored consent, as the database still has it, for the
-		// next write of the same consent in the batch.
-		st.c, st.written = storedCopy(cur), true
-	}
-	var err error
-	if next == nil {
-		_, err = b.log.append(entry)
-		return res, err
-	}
-	if next.Seq, err = b.log.append(entry); err != nil {
-		return consentd.WriteResult{}, err
-	}
-	b.cpArgs = append(b.cpArgs, b.c.ws.ID, hash[:], string(kind), cp)
-	if next.PartyID != "" {
-		if err := b.tx.linkParty(b.c.ws.ID, next.PartyID, hash[:], kind); err != nil {
-			return consentd.WriteResult{}, err
-		}
-	}
-	if st == nil {
-		st = &batchConsent{hash: hash}
-		b.state[key] = st
-	}
-	st.c, st.written = next, true
-	if !st.queued {
-		st.queued = true
-		b.consents = append(b.consents, st)
-	}
-	return res, nil
-}
-
-// storedCopy is c as it reads back from the database: what consentRow
-// returns after c was stored (JSON columns and times round-tripped,
-// ContactPoint and ID empty).
-func storedCopy(c *consentd.Consent) *consentd.Consent {
-	out := *c
-	out.ContactPoint, out.ID = "", ""
-	out.CapturedAt, out.RecordedAt = fromNanos(nanos(c.CapturedAt)), fromNanos(nanos(c.RecordedAt))
-	out.Source = consentd.Source{}
-	if err := json.Unmarshal([]byte(mustJSON(c.Source)), &out.Source); err != nil {
-		panic(err) // it was just marshaled
-	}
-	if c.Proof != nil {
-		out.Proof = &consentd.Proof{}
-		if err := json.Unmarshal([]byte(mustJSON(c.Proof)), out.Proof); err != nil {
-			panic(err)
-		}
-	}
-	return &out
-}
-
-// flush stores what the batch's writes changed.
-func (b *consentBatch) flush() error {
-	if err := b.log.flush(); err != nil {
-		return err
-	}
-	if err := b.tx.insertRows(`INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES `, `(?, ?, ?, ?)`, ` ON CONFLICT DO NOTHING`, 4,
-		b.cpArgs); err != nil {
-		return fmt.Errorf("contact points: %w", err)
-	}
-	args := make([]any, 0, len(b.consents)*17)
-	for _, st := range b.consents {
-		args = append(args, consentArgs(b.c.ws.ID, st.hash, st.c)...)
-		st.queued = false
-	}
-	if err := b.tx.insertRows(`INSERT OR REPLACE INTO consents (`+consentInsertCols+`) VALUES `, `(`+consentInsertRow+`)`, ``, 17, args); err != nil {
-		return fmt.Errorf("upsert consent: %w", err)
-	}
-	b.cpArgs, b.consents = b.cpArgs[:0], b.consents[:0]
-	return nil
 }
