@@ -19,7 +19,13 @@ import (
 // without error every accepted write is durable.
 func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error) {
 	var results []consentd.WriteResult
-	err := db.write(ctx, func(tx *Tx) error {
+	write := db.write
+	if len(writes) > aloneWrites {
+		// A big batch runs in a transaction of its own: in a group, its
+		// savepoint's statement journal would copy every page it changes.
+		write = db.writeAlone
+	}
+	err := write(ctx, func(tx *Tx) error {
 		c, err := db.loadWS(tx.ctx, tx, wsID)
 		if err != nil {
 			return err
@@ -32,6 +38,10 @@ func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.
 	}
 	return results, nil
 }
+
+// aloneWrites is the most writes of a WriteConsents that share a group
+// commit with other requests.
+const aloneWrites = 100
 
 // writeConsent writes one consent in tx; a refused write is its error.
 func (tx *Tx) writeConsent(c *wsCache, w *consentd.ConsentWrite, actor string) (consentd.WriteResult, error) {
@@ -335,8 +345,9 @@ func (b *consentBatch) load(hashes [][32]byte) error {
 		chunk := uniq[:min(len(uniq), 500)]
 		uniq = uniq[len(chunk):]
 		args := append([]any{b.c.ws.ID}, chunk...)
-		// Not prepared (tx.Tx): the last chunk's length varies.
-		rows, err := b.tx.Tx.QueryContext(b.tx.ctx, `SELECT `+consentCols+`, c.cp_hash FROM consents c WHERE c.workspace_id = ? AND c.cp_hash IN (?`+
+		// Prepared once per length (up to 500 statements): a single
+		// write's one-address query runs all day.
+		rows, err := b.tx.QueryContext(b.tx.ctx, `SELECT `+consentCols+`, c.cp_hash FROM consents c WHERE c.workspace_id = ? AND c.cp_hash IN (?`+
 			strings.Repeat(`, ?`, len(chunk)-1)+`)`, args...)
 		if err != nil {
 			return err

@@ -332,20 +332,14 @@ const insertRowsPer = 50
 
 // insertRows inserts the rows of args (width arguments each) with
 // statements of up to insertRowsPer rows: prefix, row repeated, suffix.
-// The full-size statement is prepared once; the last, shorter one is not.
+// Each statement length is prepared once (at most insertRowsPer of them).
 func (tx *Tx) insertRows(prefix, row, suffix string, width int, args []any) error {
 	for len(args) > 0 {
 		n := min(len(args)/width, insertRowsPer)
 		q := prefix + strings.Repeat(row+", ", n-1) + row + suffix
 		chunk := args[:n*width]
 		args = args[n*width:]
-		var err error
-		if n == insertRowsPer {
-			_, err = tx.ExecContext(tx.ctx, q, chunk...)
-		} else {
-			_, err = tx.Tx.ExecContext(tx.ctx, q, chunk...)
-		}
-		if err != nil {
+		if _, err := tx.ExecContext(tx.ctx, q, chunk...); err != nil {
 			return err
 		}
 	}
