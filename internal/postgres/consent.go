@@ -31,6 +31,30 @@ func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.
 		return nil, err
 	}
 	results := make([]consentd.WriteResult, len(writes))
+	if len(writes) > bulkWrites {
+		err = db.writeLog(ctx, wsID, len(writes), func(tx *Tx) error {
+			for i := range results {
+				results[i] = consentd.WriteResult{}
+			}
+			l, err := tx.log(wsID) // the lock, and the catalog version under it
+			if err != nil {
+				return err
+			}
+			if l.version != c.version {
+				if c, err = db.loadWS(tx.ctx, tx, wsID); err != nil {
+					return err
+				}
+				fresh := c
+				tx.after = append(tx.after, func() { db.remember(fresh) })
+			}
+			_, err = tx.writeBulk(c, writes, prepareWrites(c, writes, tx.now), actor, false, results)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return results, nil
+	}
 	err = db.writeLog(ctx, wsID, len(writes), func(tx *Tx) error {
 		prep := prepareWrites(c, writes, tx.now)
 		stored, err := tx.consentRows(wsID, prep)
@@ -68,6 +92,10 @@ func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.
 	}
 	return results, nil
 }
+
+// bulkWrites is the most writes of a WriteConsents that are inserted from
+// arrays; more are copied in (writeBulk), like an import batch.
+const bulkWrites = 500
 
 // prepared is a write validated against the catalog, or its error.
 type prepared struct {

@@ -165,39 +165,7 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 			return consentd.Errorf(consentd.ECONFLICT, "this batch of the import is committed already (another runner?)")
 		}
 		prep := prepareWrites(c, writes, tx.now)
-		// Erased contact points: skipped, as if not in the batch. Those
-		// stored already are not copied again (see copyRows). Both are
-		// read with the stored consents, in one round trip.
-		var hashes [][]byte
-		seen := make(map[[32]byte]bool, len(prep))
-		for i := range prep {
-			if prep[i].err == nil && !seen[prep[i].hash] {
-				seen[prep[i].hash] = true
-				hashes = append(hashes, prep[i].hash[:])
-			}
-		}
-		erased, known := map[[32]byte]bool{}, map[[32]byte]bool{}
-		if len(hashes) > 0 {
-			readHashes := func(set map[[32]byte]bool) func(pgx.Rows) error {
-				return func(rows pgx.Rows) error {
-					for rows.Next() {
-						var h []byte
-						if err := rows.Scan(&h); err != nil {
-							return err
-						}
-						set[[32]byte(h)] = true
-					}
-					return rows.Err()
-				}
-			}
-			tx.queue(`SELECT DISTINCT cp_hash FROM suppressions WHERE workspace_id = $1 AND reason = 'erased' AND cp_hash = ANY($2::bytea[])`, wsID, hashes).
-				Query(readHashes(erased))
-			// An index probe per contact point (see consentRows).
-			tx.queue(`SELECT p.hash FROM unnest($2::bytea[]) AS k(h)
-				CROSS JOIN LATERAL (SELECT p.hash FROM contact_points p WHERE p.workspace_id = $1 AND p.hash = k.h LIMIT 1) p`, wsID, hashes).
-				Query(readHashes(known))
-		}
-		stored, err := tx.consentRows(wsID, prep)
+		skipped, err := tx.writeBulk(c, writes, prep, actor, true, results)
 		if err != nil {
 			return err
 		}
@@ -209,48 +177,16 @@ func (db *DB) ImportBatch(ctx context.Context, wsID, importID string, writes []c
 		for k, v := range progress.SkipReasons {
 			reasons[k] += v
 		}
-		skip := make([]bool, len(prep))
-		for i := range prep {
-			if prep[i].err == nil && erased[prep[i].hash] {
-				skip[i] = true
-				prep[i].err = consentd.Errorf(consentd.ECONFLICT, "skipped: the contact point was erased")
-			}
-		}
-		n := len(writes)
-		cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: make(map[[32]byte]bool, n), links: map[partyLink]bool{},
-			upserts: make(map[consentKey]int, n), known: known}
-		// The log's entries are copied as they are appended.
-		tx.logs[wsID].bulk = true
-		tx.logs[wsID].grow(n)
-		stream, err := tx.streamLog(wsID)
-		if err != nil {
-			return err
-		}
 		for i := range writes {
 			switch {
-			case skip[i]:
-				results[i].Err = prep[i].err
+			case skipped[i]:
 				counts.Skipped++
 				reasons[consentd.SkipErased]++
-				continue
 			case prep[i].err != nil:
-				results[i].Err = prep[i].err
 				rejects = append(rejects, consentd.ImportReject{Line: lines[i], Code: consentd.ErrorCode(prep[i].err), Reason: consentd.ErrorMessage(prep[i].err)})
-				continue
+			default:
+				countOutcome(&counts, results[i].Outcome)
 			}
-			if results[i], err = cw.write(&writes[i], &prep[i]); err == nil {
-				err = stream.write()
-			}
-			if err != nil {
-				return stream.close(err)
-			}
-			countOutcome(&counts, results[i].Outcome)
-		}
-		if err := stream.close(nil); err != nil {
-			return err
-		}
-		if err := cw.copyRows(); err != nil {
-			return err
 		}
 		counts.Rejected = int64(len(rejects))
 		rc := db.copyBuf()
@@ -357,4 +293,88 @@ func (db *DB) ExportConsents(ctx context.Context, wsID string, at consentd.Times
 		}
 	}
 	return rows.Err()
+}
+
+// writeBulk writes the prepared writes of one request in tx, in order,
+// with the rows it appends or creates copied in (COPY): the path of import
+// batches and of big API batches. With skipErased, a write to an erased
+// contact point is skipped (its result's error says so, and skipped[i] is
+// set), as an import does. The stored state is read with one index probe
+// per contact point, under the workspace's log lock, which every writer of
+// consents and contact points holds (see copyRows). A refused write gets
+// its error in results[i]; an error returned is internal.
+func (tx *Tx) writeBulk(c *wsCache, writes []consentd.ConsentWrite, prep []prepared, actor string, skipErased bool,
+	results []consentd.WriteResult) (skipped []bool, err error) {
+	wsID := c.ws.ID
+	// Erased contact points: skipped, as if not in the batch. Those
+	// stored already are not copied again (see copyRows). Both are
+	// read with the stored consents, in one round trip.
+	var hashes [][]byte
+	seen := make(map[[32]byte]bool, len(prep))
+	for i := range prep {
+		if prep[i].err == nil && !seen[prep[i].hash] {
+			seen[prep[i].hash] = true
+			hashes = append(hashes, prep[i].hash[:])
+		}
+	}
+	erased, known := map[[32]byte]bool{}, map[[32]byte]bool{}
+	if len(hashes) > 0 {
+		readHashes := func(set map[[32]byte]bool) func(pgx.Rows) error {
+			return func(rows pgx.Rows) error {
+				for rows.Next() {
+					var h []byte
+					if err := rows.Scan(&h); err != nil {
+						return err
+					}
+					set[[32]byte(h)] = true
+				}
+				return rows.Err()
+			}
+		}
+		if skipErased {
+			tx.queue(`SELECT DISTINCT cp_hash FROM suppressions WHERE workspace_id = $1 AND reason = 'erased' AND cp_hash = ANY($2::bytea[])`, wsID, hashes).
+				Query(readHashes(erased))
+		}
+		// An index probe per contact point (see consentRows).
+		tx.queue(`SELECT p.hash FROM unnest($2::bytea[]) AS k(h)
+			CROSS JOIN LATERAL (SELECT p.hash FROM contact_points p WHERE p.workspace_id = $1 AND p.hash = k.h LIMIT 1) p`, wsID, hashes).
+			Query(readHashes(known))
+	}
+	stored, err := tx.consentRows(wsID, prep)
+	if err != nil {
+		return nil, err
+	}
+	skipped = make([]bool, len(prep))
+	for i := range prep {
+		if prep[i].err == nil && erased[prep[i].hash] {
+			skipped[i] = true
+			prep[i].err = consentd.Errorf(consentd.ECONFLICT, "skipped: the contact point was erased")
+		}
+	}
+	n := len(writes)
+	cw := &consentWriter{tx: tx, c: c, actor: actor, state: stored, cps: make(map[[32]byte]bool, n), links: map[partyLink]bool{},
+		upserts: make(map[consentKey]int, n), known: known}
+	// The log's entries are copied as they are appended.
+	tx.logs[wsID].bulk = true
+	tx.logs[wsID].grow(n)
+	stream, err := tx.streamLog(wsID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range writes {
+		if prep[i].err != nil {
+			results[i].Err = prep[i].err
+			continue
+		}
+		if results[i], err = cw.write(&writes[i], &prep[i]); err == nil {
+			err = stream.write()
+		}
+		if err != nil {
+			return nil, stream.close(err)
+		}
+	}
+	if err := stream.close(nil); err != nil {
+		return nil, err
+	}
+	return skipped, cw.copyRows()
 }
