@@ -122,6 +122,19 @@ type InEffect struct {
 	seen  bool // a write was added, in effect or not
 }
 
+// AddView feeds the write an entry view records (ParseLoggedWrite); an
+// entry of another type, or one whose state was erased, adds nothing.
+func (f *InEffect) AddView(view []byte) error {
+	w, ok, err := ParseLoggedWrite(view)
+	if err != nil && !errors.Is(err, ErrNoState) {
+		return err
+	}
+	if ok {
+		f.Add(w)
+	}
+	return nil
+}
+
 // Add feeds one write of the consent.
 func (f *InEffect) Add(w LoggedWrite) {
 	f.seen = true

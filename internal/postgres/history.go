@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -89,12 +88,8 @@ func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp stri
 		if err != nil {
 			return nil, err
 		}
-		w, ok, err := consentd.ParseLoggedWrite(e.View)
-		if err != nil && !errors.Is(err, consentd.ErrNoState) {
+		if err := f.AddView(e.View); err != nil {
 			return nil, err
-		}
-		if ok {
-			f.Add(w)
 		}
 	}
 	if err := rows.Err(); err != nil {
