@@ -1,12 +1,14 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -442,10 +444,18 @@ func (b *consentBatch) flush() error {
 	if err := b.log.flush(); err != nil {
 		return err
 	}
+	// Contact points and consents in key order (see sortRows).
+	cps := sortRows(b.cpArgs, 4, func(x, y []any) int { return bytes.Compare(x[1].([]byte), y[1].([]byte)) })
 	if err := b.tx.insertRows(`INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES `, `(?, ?, ?, ?)`, ` ON CONFLICT DO NOTHING`, 4,
-		b.cpArgs); err != nil {
+		cps); err != nil {
 		return fmt.Errorf("contact points: %w", err)
 	}
+	slices.SortFunc(b.consents, func(x, y *batchConsent) int {
+		if c := bytes.Compare(x.hash[:], y.hash[:]); c != 0 {
+			return c
+		}
+		return strings.Compare(x.c.ChannelType, y.c.ChannelType)
+	})
 	args := make([]any, 0, len(b.consents)*17)
 	for _, st := range b.consents {
 		args = append(args, consentArgs(b.c.ws.ID, st.hash, st.c)...)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/consentd/consentd"
@@ -316,8 +317,11 @@ func (b *logBatch) append(e *consentd.LogEntry) (int64, error) {
 
 // flush stores the entries and tiles appended since the last flush.
 func (b *logBatch) flush() error {
+	// By subject (the subject index's order); the seqs of one batch are
+	// the end of the primary key whatever their order.
+	entries := sortRows(b.entryArgs, 9, func(x, y []any) int { return strings.Compare(x[4].(string), y[4].(string)) })
 	if err := b.tx.insertRows(`INSERT OR FAIL INTO log_entries (`+logEntryCols+`) VALUES `, `(?, ?, ?, ?, ?, ?, ?, ?, ?)`, ``, 9,
-		b.entryArgs); err != nil {
+		entries); err != nil {
 		return fmt.Errorf("log entry: %w", err)
 	}
 	if err := b.tx.insertRows(`INSERT OR FAIL INTO log_tiles (workspace_id, level, idx, hashes, root) VALUES `, `(?, ?, ?, ?, ?)`, ``, 5, b.tileArgs); err != nil {
@@ -325,6 +329,23 @@ func (b *logBatch) flush() error {
 	}
 	b.entryArgs, b.tileArgs = b.entryArgs[:0], b.tileArgs[:0]
 	return nil
+}
+
+// sortRows returns the rows of args (width arguments each) ordered by
+// cmp. A batch inserts its rows in key order: an index then takes them
+// page after page instead of all over (the order of rows inserted in one
+// transaction means nothing else).
+func sortRows(args []any, width int, cmp func(a, b []any) int) []any {
+	rows := make([][]any, len(args)/width)
+	for i := range rows {
+		rows[i] = args[i*width : (i+1)*width]
+	}
+	slices.SortFunc(rows, cmp)
+	out := make([]any, 0, len(args))
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out
 }
 
 // insertRowsPer is the most rows insertRows puts in one statement.
