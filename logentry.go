@@ -82,6 +82,17 @@ func HashedConsentID(cpHash [32]byte, channelType string) string {
 	return base64.RawURLEncoding.EncodeToString(cpHash[:]) + "#" + channelType
 }
 
+// HashedPartyID is the subject of a party's log entries: "party:" and the
+// base64url HMAC-SHA256, keyed with the workspace's secret, of the party
+// id, which may be personal (a CRM contact id, an email address) and so is
+// evidence, not leaf.
+func HashedPartyID(secret []byte, partyID string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("party:"))
+	m.Write([]byte(partyID))
+	return "party:" + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
 // SubjectRange returns the bounds [lo, hi) of the stored log subjects
 // (StoredSubject) about one contact point: its consents ("<hash>#<channel
 // type>") and suppressions ("<hash>#*").

@@ -50,8 +50,8 @@ func (db *DB) PutParty(ctx context.Context, wsID string, p *consentd.Party, acto
 			tx.queue(`INSERT INTO party_contact_points (workspace_id, party_id, hash, kind) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, wsID, p.ID, hashes[i][:], string(cp.Kind))
 			logged[i] = consentd.HashedConsentID(hashes[i], string(cp.Kind))
 		}
-		_, err := tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogPartyChanged, Subject: p.ID,
-			After: map[string]any{"contact_points": logged, "external_ids": p.ExternalIDs}, Actor: actor})
+		_, err := tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogPartyChanged, Subject: consentd.HashedPartyID(c.secret, p.ID),
+			After: map[string]any{"id": p.ID, "contact_points": logged, "external_ids": p.ExternalIDs}, Actor: actor})
 		return err
 	})
 }

@@ -54,8 +54,8 @@ func (db *DB) PutParty(ctx context.Context, wsID string, p *consentd.Party, acto
 			}
 			logged[i] = consentd.HashedConsentID(hashes[i], string(cp.Kind))
 		}
-		_, err := tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogPartyChanged, Subject: p.ID,
-			After: map[string]any{"contact_points": logged, "external_ids": p.ExternalIDs}, Actor: actor})
+		_, err := tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogPartyChanged, Subject: consentd.HashedPartyID(c.secret, p.ID),
+			After: map[string]any{"id": p.ID, "contact_points": logged, "external_ids": p.ExternalIDs}, Actor: actor})
 		return err
 	})
 }
