@@ -48,7 +48,7 @@ type benchEnv struct {
 	size    int
 	seconds float64
 	pgURL   string
-	rows    int // import scenario (issue 6)
+	rows    int // import scenario
 	batches int // batch-write: requests of benchBatchSize consents
 	entries int // log-size and log-verify: log entries in the big store
 

@@ -37,12 +37,12 @@ type config struct {
 	SMTPURL             string
 	MailFrom            string
 	LinkKeys            string
-	NATSURL             string        // events to NATS JetStream (issue 5)
-	WebhookAllowPrivate bool          // webhook targets on private addresses (issue 5)
-	JobRetryBase        time.Duration // automation jobs: first retry delay (issue 5)
+	NATSURL             string        // events to NATS JetStream
+	WebhookAllowPrivate bool          // webhook targets on private addresses
+	JobRetryBase        time.Duration // automation jobs: first retry delay
 	JobRetryCap         time.Duration // automation jobs: longest retry delay
 	JobMaxAttempts      int           // automation jobs: runs before a job is failed
-	ImportMaxBody       int64         // size limit of POST /v1/imports bodies (issue 6)
+	ImportMaxBody       int64         // size limit of POST /v1/imports bodies
 }
 
 // flags registers the shared flags on fs with defaults from the

@@ -6,7 +6,7 @@ import (
 )
 
 // startEvents starts webhook delivery and, with --nats-url, the NATS
-// JetStream publisher (issue 5). Both read the consent log from stored
+// JetStream publisher. Both read the consent log from stored
 // positions; a commit of this process wakes both, and they poll for the
 // commits of other processes (webhooks every 250 ms, NATS every second). Every replica runs both: an event may then go out more
 // than once, always with the same id, and positions never move back.

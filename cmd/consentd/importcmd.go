@@ -431,7 +431,7 @@ func (m *Main) export(ctx context.Context, args []string) error {
 	return os.Rename(tmp.Name(), *out)
 }
 
-// startImports starts the runner of imports posted to the API (issue 6):
+// startImports starts the runner of imports posted to the API:
 // it runs queued imports one at a time, and resumes those a restart
 // interrupted, from their spool files in DATA/imports.
 func (m *Main) startImports(r *running) error {

@@ -121,20 +121,20 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.filter(ctx, rest)
 	case "bench":
 		return m.bench(ctx, rest)
-	case "jobs": // jobs.go (issue 5)
+	case "jobs": // jobs.go
 		switch s, r := sub(); s {
 		case "list":
 			return m.jobsList(ctx, r)
 		case "retry":
 			return m.jobsRetry(ctx, r)
 		}
-	case "apply": // apply.go (issue 5)
+	case "apply": // apply.go
 		return m.apply(ctx, rest)
-	case "export-catalog": // apply.go (issue 5)
+	case "export-catalog": // apply.go
 		return m.exportCatalog(ctx, rest)
-	case "import": // importcmd.go (issue 6)
+	case "import": // importcmd.go
 		return m.importFile(ctx, rest)
-	case "export": // importcmd.go (issue 6)
+	case "export": // importcmd.go
 		return m.export(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)

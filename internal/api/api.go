@@ -53,7 +53,7 @@ type Server struct {
 	links atomic.Pointer[linkMaker] // set by EnableLinks
 	keys  sync.Map                  // key hash -> cachedKey
 
-	imports importsConfig // imports.go (issue 6): set by EnableImports
+	imports importsConfig // imports.go: set by EnableImports
 }
 
 // Decider answers one decision.

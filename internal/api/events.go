@@ -13,7 +13,7 @@ import (
 )
 
 // EventStore is what webhooks and the log's other consumers need of a
-// backend (issue 5). Backends: events.go.
+// backend. Backends: events.go.
 type EventStore interface {
 	// PutWebhook stores a validated webhook, secret set. With create it
 	// returns ECONFLICT when the id exists; without it creates or replaces

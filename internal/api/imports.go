@@ -19,7 +19,7 @@ import (
 	"github.com/consentd/consentd/internal/openapi"
 )
 
-// ImportStore is what bulk imports and exports need of a backend (issue 6).
+// ImportStore is what bulk imports and exports need of a backend.
 // Backends: imports.go.
 type ImportStore interface {
 	// CreateImport returns the import of spec: the existing one (created

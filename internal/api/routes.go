@@ -81,10 +81,10 @@ func (s *Server) routes() []route {
 			{Name: "new", Type: "integer", Required: true, Description: "the larger tree size, at most the log's size"},
 		}), readers, s.logProof},
 	}
-	rs = append(rs, s.linkRoutes()...)       // links.go: signed links (issue 4)
-	rs = append(rs, s.inboundRoutes()...)    // inbound.go: SMS replies, agent opt-out, data-subject requests (issue 4)
-	rs = append(rs, s.automationRoutes()...) // automation.go: records, rules, jobs (issue 5)
-	rs = append(rs, s.eventRoutes()...)      // events.go: webhooks and their deliveries (issue 5)
-	rs = append(rs, s.importRoutes()...)     // imports.go: bulk imports and export (issue 6)
+	rs = append(rs, s.linkRoutes()...)       // links.go: signed links
+	rs = append(rs, s.inboundRoutes()...)    // inbound.go: SMS replies, agent opt-out, data-subject requests
+	rs = append(rs, s.automationRoutes()...) // automation.go: records, rules, jobs
+	rs = append(rs, s.eventRoutes()...)      // events.go: webhooks and their deliveries
+	rs = append(rs, s.importRoutes()...)     // imports.go: bulk imports and export
 	return rs
 }

@@ -14,9 +14,9 @@ import (
 type Store interface {
 	ledger.Store
 	ledger.StateSource // the snapshot that GET /v1/log/verify replays; backends: history.go
-	AutomationStore    // automation.go (issue 5)
-	EventStore         // events.go (issue 5)
-	ImportStore        // imports.go (issue 6)
+	AutomationStore    // automation.go
+	EventStore         // events.go
+	ImportStore        // imports.go
 	Ping(ctx context.Context) error
 	Authenticate(ctx context.Context, secret string) (*consentd.APIKey, error)
 
@@ -53,12 +53,12 @@ type Store interface {
 
 	Log(ctx context.Context, wsID string, after int64, limit int) ([]consentd.LogRecord, error)
 
-	// Signed links (links.go, issue 4): the contact point of a link is
+	// Signed links (links.go): the contact point of a link is
 	// normalized and its plaintext stored, so that the public pages can
 	// show it; the token carries only its hash. Backends: links.go.
 	PutContactPoint(ctx context.Context, wsID string, kind consentd.ContactPointKind, raw string) (string, [32]byte, error)
 
-	// ---- Inbound SMS replies and data-subject requests (inbound.go, issue 4) ----
+	// ---- Inbound SMS replies and data-subject requests (inbound.go) ----
 
 	// InboundSMS handles an SMS reply in one transaction: an opt-out keyword
 	// adds an sms_stop suppression and opts the number's SMS consents out;
@@ -76,7 +76,7 @@ type Store interface {
 	PendingRequests(ctx context.Context, now time.Time, limit int) ([]consentd.RequestRef, error)
 	ProcessRequest(ctx context.Context, wsID, id string) (*consentd.Request, error)
 
-	// ---- Double opt-in (consent.go, issue 4) ----
+	// ---- Double opt-in (consent.go) ----
 
 	// CreateConfirmations records a double opt-in confirmation for each
 	// pending consent a write just stored (idempotent per consent

@@ -9,7 +9,7 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// testAutomation covers rules, records and jobs (issue 5). The subtests
+// testAutomation covers rules, records and jobs. The subtests
 // share the store and run in order: jobs are claimed across workspaces.
 func testAutomation(t *testing.T, s Store) {
 	t.Run("Rules", func(t *testing.T) { testRules(t, s) })

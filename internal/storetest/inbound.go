@@ -12,7 +12,7 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// testInbound covers SMS replies and data-subject requests (issue 4).
+// testInbound covers SMS replies and data-subject requests.
 func testInbound(t *testing.T, s Store) {
 	t.Run("SMSStop", func(t *testing.T) { testSMSStop(t, s) })
 	t.Run("SMSReview", func(t *testing.T) { testSMSReview(t, s) })

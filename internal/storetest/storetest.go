@@ -88,13 +88,13 @@ var tests = []struct {
 	{"Isolation", testIsolation},
 	{"ConcurrentWritersOneKey", testConcurrentWritersOneKey},
 	{"ConcurrentWritersManyKeys", testConcurrentWritersManyKeys},
-	{"Inbound", testInbound},                     // inbound.go: SMS replies, data-subject requests (issue 4)
-	{"LinkContactPoints", testLinkContactPoints}, // links.go: what signed links need (issue 4)
-	{"Automation", testAutomation},               // automation.go: records, rules, jobs (issue 5)
-	{"Events", testEvents},                       // events.go: webhooks, deliveries, event cursors (issue 5)
-	{"ErasedJobInputs", testErasedJobInputs},     // erasure.go: erasing an address purges job inputs (issue 5)
+	{"Inbound", testInbound},                     // inbound.go: SMS replies, data-subject requests
+	{"LinkContactPoints", testLinkContactPoints}, // links.go: what signed links need
+	{"Automation", testAutomation},               // automation.go: records, rules, jobs
+	{"Events", testEvents},                       // events.go: webhooks, deliveries, event cursors
+	{"ErasedJobInputs", testErasedJobInputs},     // erasure.go: erasing an address purges job inputs
 	{"ErasedPlaintext", testErasedPlaintext},     // erasure.go: erasing an address deletes its plaintext
-	{"Imports", testImports},                     // imports.go: bulk imports (issue 6)
+	{"Imports", testImports},                     // imports.go: bulk imports
 }
 
 // env is a store with one workspace holding the standard catalog.
