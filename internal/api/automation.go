@@ -19,7 +19,7 @@ import (
 // the jobs. internal/automation runs the jobs.
 
 // AutomationStore is what records, rules and jobs need of a backend
-//. Backends: automation.go.
+// . Backends: automation.go.
 type AutomationStore interface {
 	// PutRule creates or replaces a rule by id and logs rule.changed; it
 	// returns EINVALIDRULE for a rule that does not compile.
