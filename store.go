@@ -109,6 +109,26 @@ func ParseConsentID(id string) (contactPoint, channelType string, err error) {
 	return id[:i], id[i+1:], nil
 }
 
+// ResolveConsentID turns a public consent id into its contact point hash
+// (keyed with secret), normalized contact point and channel type. It
+// returns EINVALID for a malformed id, EUNKNOWNCHANNELTYPE or the
+// normalization's error for a bad one.
+func ResolveConsentID(cat *Catalog, region string, secret []byte, id string) ([32]byte, string, ChannelType, error) {
+	raw, ctID, err := ParseConsentID(id)
+	if err != nil {
+		return [32]byte{}, "", ChannelType{}, err
+	}
+	ct, err := cat.ResolveID(ctID)
+	if err != nil {
+		return [32]byte{}, "", ct, err
+	}
+	cp, err := NormalizeFor(ct.Channel, raw, region)
+	if err != nil {
+		return [32]byte{}, "", ct, err
+	}
+	return ContactPointHash(secret, KindOf(ct.Channel), cp), cp, ct, nil
+}
+
 // PrepareWrite validates and normalizes a write against the catalog: it
 // returns the channel type and the normalized contact point.
 func PrepareWrite(cat *Catalog, region string, w *ConsentWrite, now time.Time) (ChannelType, string, error) {

@@ -182,24 +182,12 @@ func (tx *Tx) consentRow(wsID string, hash []byte, ct string) (*consentd.Consent
 // resolveConsentID turns a public consent id into the workspace, hash,
 // normalized contact point and channel type.
 func (db *DB) resolveConsentID(ctx context.Context, wsID, id string) (*wsCache, [32]byte, string, consentd.ChannelType, error) {
-	var hash [32]byte
-	raw, ctID, err := consentd.ParseConsentID(id)
-	if err != nil {
-		return nil, hash, "", consentd.ChannelType{}, err
-	}
 	c, err := db.loadWS(ctx, db.r, wsID)
 	if err != nil {
-		return nil, hash, "", consentd.ChannelType{}, err
+		return nil, [32]byte{}, "", consentd.ChannelType{}, err
 	}
-	ct, err := c.catalog.ResolveID(ctID)
-	if err != nil {
-		return nil, hash, "", ct, err
-	}
-	cp, err := consentd.NormalizeFor(ct.Channel, raw, c.ws.DefaultRegion)
-	if err != nil {
-		return nil, hash, "", ct, err
-	}
-	return c, consentd.ContactPointHash(c.secret, consentd.KindOf(ct.Channel), cp), cp, ct, nil
+	hash, cp, ct, err := consentd.ResolveConsentID(c.catalog, c.ws.DefaultRegion, c.secret, id)
+	return c, hash, cp, ct, err
 }
 
 // Consent returns one consent by its public id, now, or with asOf non-zero
