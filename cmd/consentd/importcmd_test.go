@@ -127,8 +127,7 @@ func importState(t *testing.T, dir string) (consents, log []string, im *consentd
 	}
 	sort.Strings(consents)
 	err = ledger.EachEntry(ctx, db, ws.ID, func(rec consentd.LogRecord) error {
-		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
-		_, _, _ = seq, data, leafHash
+		data := []byte(rec.Entry)
 		var e struct {
 			Type, Subject string
 			After         struct {

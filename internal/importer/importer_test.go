@@ -246,8 +246,7 @@ func state(t *testing.T, db store, ws string) (consents []string, log []string) 
 	}
 	sort.Strings(consents) // key order is by hash, which differs between workspaces
 	err = ledger.EachEntry(t.Context(), db, ws, func(rec consentd.LogRecord) error {
-		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
-		_, _, _ = seq, data, leafHash
+		data := []byte(rec.Entry)
 		var e struct {
 			Type, Subject string
 			After         struct {
@@ -286,8 +285,7 @@ func inHashOrder(t *testing.T, db store, ws string) {
 	t.Helper()
 	var hashes [][]byte
 	err := ledger.EachEntry(t.Context(), db, ws, func(rec consentd.LogRecord) error {
-		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
-		_, _, _ = seq, data, leafHash
+		data := []byte(rec.Entry)
 		var e struct{ Subject string }
 		if err := json.Unmarshal(data, &e); err != nil {
 			return err

@@ -144,8 +144,7 @@ func TestGroupCommit(t *testing.T) {
 	logged := map[string]int{}
 	var entries int64
 	err = ledger.EachEntry(ctx, db, ws.ID, func(rec consentd.LogRecord) error {
-		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
-		_, _, _ = seq, data, leafHash
+		seq, data := rec.Seq, []byte(rec.Entry)
 		if entries++; seq != entries {
 			return fmt.Errorf("entry %d after %d", seq, entries-1)
 		}
@@ -297,8 +296,7 @@ func TestGroupCommitCancel(t *testing.T) {
 	}
 	var subjects []string
 	ledger.EachEntry(ctx, db, ws.ID, func(rec consentd.LogRecord) error {
-		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
-		_, _, _ = seq, data, leafHash
+		data := []byte(rec.Entry)
 		var e struct{ Subject string }
 		json.Unmarshal(data, &e)
 		subjects = append(subjects, e.Subject)

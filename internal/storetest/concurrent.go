@@ -95,8 +95,7 @@ func (cw ConcurrentWrites) Check(t *testing.T, s Store, wsID string, size int64)
 	sources := map[string]int{}
 	var next int64 = 1
 	err = ledger.EachEntry(ctx, s, wsID, func(rec consentd.LogRecord) error {
-		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
-		_, _, _ = seq, data, leafHash
+		seq, data := rec.Seq, []byte(rec.Entry)
 		if seq != next {
 			return fmt.Errorf("entry %d after %d", seq, next-1)
 		}

@@ -232,8 +232,6 @@ func (e *env) entries() []consentd.LogRecord {
 	e.t.Helper()
 	var out []consentd.LogRecord
 	err := ledger.EachEntry(e.ctx, e.s, e.ws, func(rec consentd.LogRecord) error {
-		seq, data, leafHash := rec.Seq, []byte(rec.Entry), rec.LeafHash
-		_, _, _ = seq, data, leafHash
 		out = append(out, rec)
 		return nil
 	})
