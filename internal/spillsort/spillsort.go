@@ -8,6 +8,7 @@ package spillsort
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"errors"
@@ -72,13 +73,38 @@ func record(b []byte, off uint32) (key, value []byte) {
 	return key, b[w : w+int(n)]
 }
 
-// sortArena sorts the arena's records by key, stably.
+// sortRec is a record to sort: the first 8 bytes of its key (zero-padded,
+// big-endian), which decide most comparisons without reading the arena,
+// and its offset.
+type sortRec struct {
+	pre uint64
+	off uint32
+}
+
+// sortArena sorts the arena's records by key, stably: equal keys keep the
+// order they were added in, which is their offsets' order.
 func (s *Sorter) sortArena() {
-	slices.SortStableFunc(s.offs, func(a, b uint32) int {
-		ka, _ := record(s.arena, a)
-		kb, _ := record(s.arena, b)
-		return bytes.Compare(ka, kb)
+	recs := make([]sortRec, len(s.offs))
+	for i, off := range s.offs {
+		k, _ := record(s.arena, off)
+		var p [8]byte
+		copy(p[:], k)
+		recs[i] = sortRec{binary.BigEndian.Uint64(p[:]), off}
+	}
+	slices.SortFunc(recs, func(a, b sortRec) int {
+		if a.pre != b.pre {
+			return cmp.Compare(a.pre, b.pre)
+		}
+		ka, _ := record(s.arena, a.off)
+		kb, _ := record(s.arena, b.off)
+		if c := bytes.Compare(ka, kb); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.off, b.off)
 	})
+	for i := range recs {
+		s.offs[i] = recs[i].off
+	}
 }
 
 // spill writes the arena as a sorted run and empties it.
