@@ -18,6 +18,9 @@ type Store interface {
 	LatestCheckpoint(ctx context.Context, wsID string) (signed string, n int64, err error)
 	Checkpoints(ctx context.Context, wsID string) ([]string, error)
 	CheckpointsBetween(ctx context.Context, wsID string, from, to int64, limit int) ([]consentd.CheckpointRecord, error)
+	// FullTile returns the stored full tile at level and index, or nil
+	// when there is none.
+	FullTile(ctx context.Context, wsID string, level int, index int64) ([]byte, error)
 }
 
 // SignCheckpoint signs a checkpoint of the workspace's log at its current
@@ -83,11 +86,12 @@ func VerifyLog(ctx context.Context, st Store, publicKey, wsID string) (Report, e
 	if err != nil {
 		return Report{}, err
 	}
+	v.CheckTiles(func(level int, index int64) ([]byte, error) { return st.FullTile(ctx, wsID, level, index) })
 	err = EachEntry(ctx, st, wsID, func(rec consentd.LogRecord) error {
 		e := Entry{Seq: rec.Seq, Data: rec.Leaf}
 		copy(e.LeafHash[:], rec.LeafHash)
 		v.Add(e)
-		return nil
+		return v.tileErr
 	})
 	if err != nil {
 		return Report{}, err

@@ -66,10 +66,15 @@ type Verifier struct {
 	next    int            // cps[next] is the next checkpoint to compare
 	n       int64          // entries fed so far = current tree size
 
-	// stack[:depth] are the roots of the perfect subtrees of the tree of
-	// size n, largest (leftmost) first; depth is the number of set bits of n.
-	stack [64]tlog.Hash
-	depth int
+	// edge is the tree of size n as it grows: its root, and the full
+	// tiles it completes, which CheckTiles compares with the stored ones.
+	edge Edge
+
+	// tiles, when set (CheckTiles), reads a stored full tile; nil data
+	// means none is stored.
+	tiles       func(level int, index int64) ([]byte, error)
+	tileErr     error  // reading a stored tile failed
+	tileProblem string // the first stored tile that does not match the entries
 
 	checked     int   // checkpoints compared
 	lastGood    int64 // size of the last checkpoint that matched
@@ -231,16 +236,9 @@ func (v *Verifier) Add(e Entry) {
 		}
 	}
 
-	// Push the leaf and merge equal-sized subtrees: one merge per trailing
-	// 1 bit of the old size.
-	h := lh
-	d := v.depth
-	for k := v.n; k&1 == 1; k >>= 1 {
-		d--
-		h = tlog.NodeHash(v.stack[d], h)
+	for _, t := range v.edge.Append(lh) {
+		v.checkTile(t)
 	}
-	v.stack[d] = h
-	v.depth = d + 1
 	v.n++
 
 	v.checkCheckpoint()
@@ -345,17 +343,33 @@ func (v *Verifier) CheckConsistency(r tlog.HashReader) {
 	}
 }
 
-// root folds the subtree stack right to left into the root of the tree of
-// size v.n.
-func (v *Verifier) root() tlog.Hash {
-	if v.depth == 0 {
-		return emptyRoot
+// root returns the root of the tree of size v.n.
+func (v *Verifier) root() tlog.Hash { return v.edge.Root() }
+
+// CheckTiles makes the Verifier compare every full tile the entries
+// complete with the stored one that read returns (nil: not stored), so
+// that a stored tile that proofs would be served from, altered or lost,
+// is reported even though the entries themselves are whole.
+func (v *Verifier) CheckTiles(read func(level int, index int64) ([]byte, error)) { v.tiles = read }
+
+// checkTile compares the tile t, made from the entries, with the stored one.
+func (v *Verifier) checkTile(t Tile) {
+	if v.tiles == nil || v.tileErr != nil || v.tileProblem != "" {
+		return
 	}
-	h := v.stack[v.depth-1]
-	for i := v.depth - 2; i >= 0; i-- {
-		h = tlog.NodeHash(v.stack[i], h)
+	stored, err := v.tiles(t.Level, t.Index)
+	if err != nil {
+		v.tileErr = fmt.Errorf("ledger: reading tile %d/%d: %w", t.Level, t.Index, err)
+		return
 	}
-	return h
+	first := t.Index<<(TileHeight*(t.Level+1)) + 1
+	last := (t.Index + 1) << (TileHeight * (t.Level + 1))
+	switch {
+	case stored == nil:
+		v.tileProblem = fmt.Sprintf("the stored tile %d/%d of entries %d..%d is missing: proofs would be made from the entries instead", t.Level, t.Index, first, last)
+	case !bytes.Equal(stored, t.Hashes):
+		v.tileProblem = fmt.Sprintf("the stored tile %d/%d of entries %d..%d does not match the entries: proofs served from it would not verify", t.Level, t.Index, first, last)
+	}
 }
 
 // emptyRoot is the RFC 6962 root of the empty tree, SHA-256 of nothing.
@@ -396,7 +410,7 @@ func (v *Verifier) Report() Report {
 		r.Problem = fmt.Sprintf("the log ends at %d but a checkpoint was signed at size %d: %s", v.n, last, removed)
 	}
 	var also []string
-	for _, p := range []string{v.pairProblem, v.forkProblem, v.cpProblem} {
+	for _, p := range []string{v.tileProblem, v.pairProblem, v.forkProblem, v.cpProblem} {
 		switch {
 		case p == "":
 		case r.Problem == "":

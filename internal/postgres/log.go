@@ -436,6 +436,12 @@ func (db *DB) HashReader(ctx context.Context, wsID string) tlog.HashReader {
 	return ledger.NewTileHashReader(tileSource{ctx, db.pool, wsID})
 }
 
+// FullTile returns the stored full tile at level and index, or nil when
+// there is none.
+func (db *DB) FullTile(ctx context.Context, wsID string, level int, index int64) ([]byte, error) {
+	return tileSource{ctx, db.pool, wsID}.FullTile(level, index)
+}
+
 // LogEntry returns one entry; ENOTFOUND when there is none.
 func (db *DB) LogEntry(ctx context.Context, wsID string, seq int64) (*consentd.LogRecord, error) {
 	r, err := scanLogRow(db.pool.QueryRow(ctx, `SELECT `+logReadCols+` FROM log_entries WHERE workspace_id = $1 AND seq = $2`, wsID, seq))

@@ -241,6 +241,7 @@ type Exec func(ctx context.Context, query string, args ...any) (int64, error)
 // new store and an Exec on its database, writes a state, changes a row of
 // it directly, and checks that the replay names that row.
 func RunTampered(t *testing.T, open func(t *testing.T) (Store, Exec)) {
+	runTamperedTiles(t, open)
 	// The consent columns, to copy a row into another key.
 	const cols = `purpose_id, topic_id, channel, status, captured_at, recorded_at, version, source, reason, party_id, jurisdiction, proof, origin, seq`
 	const supCols = `workspace_id, id, cp_hash, kind, channel, reason, note, created_at, seq`
