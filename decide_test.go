@@ -86,3 +86,24 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	}
 }
+
+// TestHardBounceBlocksTransactional: an address that does not exist gets
+// no message at all on its channel, not even a transactional one with
+// enforcement disabled; a do_not_contact leaves transactional mail alone.
+func TestHardBounceBlocksTransactional(t *testing.T) {
+	orders := &consentd.Purpose{ID: "orders", Type: consentd.Transactional, Channels: map[string]consentd.ChannelSetting{"email": {Enforcement: consentd.Disabled}}}
+	for _, c := range []struct {
+		reason  consentd.SuppressionReason
+		allowed bool
+	}{
+		{consentd.SuppressHardBounce, false},
+		{consentd.SuppressErased, false},
+		{consentd.SuppressDoNotContact, true},
+		{consentd.SuppressComplaint, true},
+	} {
+		in := consentd.DecisionInput{Purpose: orders, Channel: "email", Suppressions: []consentd.Suppression{{Reason: c.reason, Channel: "email"}}}
+		if d := consentd.Decide(&in); d.Allowed != c.allowed {
+			t.Errorf("Decide(transactional, %s) = %+v; want allowed %v", c.reason, d, c.allowed)
+		}
+	}
+}

@@ -23,9 +23,8 @@ func (r SuppressionReason) Valid() bool {
 	return false
 }
 
-// Suppression blocks a contact point regardless of per-purpose consent. An
-// erased suppression covers every purpose; the others cover commercial and
-// tracking purposes. Channel "" covers every channel.
+// Suppression blocks a contact point regardless of per-purpose consent;
+// Covers says for which purposes. Channel "" covers every channel.
 type Suppression struct {
 	ID           string            `json:"id"`
 	ContactPoint string            `json:"contact_point,omitempty" doc:"empty once the address was erased"`
@@ -38,10 +37,16 @@ type Suppression struct {
 }
 
 // Covers reports whether the suppression applies to a message of purpose
-// type pt on channel.
+// type pt on channel: an erased address and an address that does not exist
+// (hard_bounce) take every purpose on their channel, transactional too;
+// the others take commercial and tracking purposes.
 func (s *Suppression) Covers(pt PurposeType, channel string) bool {
 	if s.Channel != "" && s.Channel != channel {
 		return false
 	}
-	return s.Reason == SuppressErased || pt == Commercial || pt == Tracking
+	switch s.Reason {
+	case SuppressErased, SuppressHardBounce:
+		return true
+	}
+	return pt == Commercial || pt == Tracking
 }

@@ -81,7 +81,7 @@ func testDecisions(t *testing.T, s Store) {
 		// Suppressions: commercial and tracking only, but erased everything.
 		{"bounce@x.test", "email", "newsletter", "", false, consentd.ReasonSuppressed, R, ""},
 		{"bounce@x.test", "email", "analytics", "", false, consentd.ReasonSuppressed, R, ""},
-		{"bounce@x.test", "email", "orders", "", true, consentd.ReasonNotOptedOut, NR, ""},
+		{"bounce@x.test", "email", "orders", "", false, consentd.ReasonSuppressed, NR, ""}, // transactional too: the address does not exist
 		{"complaint@x.test", "email", "newsletter", "weekly", false, consentd.ReasonSuppressed, R, ""},
 		{"dnc@x.test", "email", "promo", "", false, consentd.ReasonSuppressed, NR, ""},
 		{"dnc@x.test", "email", "orders", "", true, consentd.ReasonNotOptedOut, NR, ""},

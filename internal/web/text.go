@@ -65,6 +65,13 @@ func suppressionText(s *consentd.Suppression) string {
 	default:
 		why = "of a data request"
 	}
+	if s.Covers(consentd.Transactional, s.Channel) { // service messages too
+		what := "Messages"
+		if s.Channel != "" {
+			what = "Messages by " + channelNoun(s.Channel)
+		}
+		return what + " to this address are blocked because " + why + "."
+	}
 	what := "Marketing messages"
 	if s.Channel != "" {
 		what = "Marketing messages by " + channelNoun(s.Channel)
