@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -27,6 +28,15 @@ type Times struct {
 
 // IsZero reports whether t selects the current state.
 func (t Times) IsZero() bool { return t.AsOf.IsZero() && t.KnownAt.IsZero() }
+
+// KnownBefore returns the bound on a log entry's time (Unix nanoseconds,
+// as the backends store it) that KnownAt sets: KnownAt, or no bound.
+func (t Times) KnownBefore() int64 {
+	if t.KnownAt.IsZero() {
+		return math.MaxInt64
+	}
+	return t.KnownAt.UnixNano()
+}
 
 // String describes t for messages.
 func (t Times) String() string {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -44,15 +43,6 @@ func consentTypes() []string {
 
 func stateTypes() []string {
 	return append(consentTypes(), consentd.LogSuppressionAdded, consentd.LogSuppressionLifted)
-}
-
-// knownBefore returns the bound on the log's at column for t: KnownAt, or
-// no bound.
-func knownBefore(t consentd.Times) int64 {
-	if t.KnownAt.IsZero() {
-		return math.MaxInt64
-	}
-	return nanos(t.KnownAt)
 }
 
 // ConsentAt returns one consent by its public id as of t: the write in
@@ -108,7 +98,7 @@ func (db *DB) exportAt(ctx context.Context, c *wsCache, t consentd.Times, fn fun
 	rows, err := db.pool.Query(ctx, `SELECT `+entryCols+`, COALESCE((SELECT p.value FROM contact_points p WHERE p.workspace_id = l.workspace_id
 				AND p.hash = decode(translate(split_part(l.subject, '#', 1), $4, $5) || '=', 'base64')), '')
 		FROM log_entries l WHERE l.workspace_id = $1 AND l.type = ANY($2) AND l.at <= $3 ORDER BY l.subject, l.seq`,
-		c.ws.ID, consentTypes(), knownBefore(t), consentd.Base64SortedAlphabet, stdBase64Alphabet)
+		c.ws.ID, consentTypes(), t.KnownBefore(), consentd.Base64SortedAlphabet, stdBase64Alphabet)
 	if err != nil {
 		return err
 	}

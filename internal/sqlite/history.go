@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -41,15 +40,6 @@ func scanEntry(row interface{ Scan(...any) error }) (consentd.SubjectEntry, erro
 		return consentd.SubjectEntry{}, fmt.Errorf("log entry %d: %w", r.Seq, err)
 	}
 	return consentd.SubjectEntry{Subject: r.Subject, Seq: r.Seq, View: rec.Entry}, nil
-}
-
-// knownBefore returns the bound on the log's at column for t: KnownAt, or
-// no bound.
-func knownBefore(t consentd.Times) int64 {
-	if t.KnownAt.IsZero() {
-		return math.MaxInt64
-	}
-	return nanos(t.KnownAt)
 }
 
 // ConsentAt returns one consent by its public id as of t: the write in
@@ -102,7 +92,7 @@ func (db *DB) consentAt(ctx context.Context, wsID string, hash [32]byte, cp stri
 func (db *DB) exportAt(ctx context.Context, c *wsCache, t consentd.Times, fn func(*consentd.Consent) error) error {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+entryCols+` FROM log_entries INDEXED BY log_entries_subject
 		WHERE workspace_id = ? AND type IN (?, ?, ?) AND at <= ? ORDER BY subject, seq`,
-		c.ws.ID, consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged, knownBefore(t))
+		c.ws.ID, consentd.LogConsentChanged, consentd.LogConsentSuperseded, consentd.LogConsentUnchanged, t.KnownBefore())
 	if err != nil {
 		return err
 	}
