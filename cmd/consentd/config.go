@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -97,11 +96,8 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 func parse(fs *flag.FlagSet, args []string) error {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usageError{err.Error()}
+		if err := parseFlags(fs, args); err != nil { // flagerr.go
+			return err
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

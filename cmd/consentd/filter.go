@@ -217,15 +217,11 @@ func (r *csvRows) header(w io.Writer) error {
 // filterLocal decides from a decision index warmed from the data folder or
 // database (offline, also while a server runs on it).
 func (m *Main) filterLocal(ctx context.Context, c *config, purpose, topic, channel string, rows rowReader, out io.Writer, st *filterStats) error {
-	db, _, err := c.open(true)
+	db, ws, err := m.openWorkspace(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ws, err := db.WorkspaceByName(ctx, c.Workspace)
-	if err != nil {
-		return usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
-	}
 	idx := index.New(db, slog.New(slog.DiscardHandler))
 	p, err := idx.Prepare(ctx, ws.ID, purpose, topic, channel)
 	if err != nil {

@@ -141,15 +141,11 @@ func hashFile(path string, spec *consentd.ImportSpec) (int64, error) {
 }
 
 func (m *Main) importLocal(ctx context.Context, c *config, spec consentd.ImportSpec, path string, batch int, p *progress) (*consentd.Import, bool, error) {
-	db, _, err := c.open(true)
+	db, ws, err := m.openWorkspace(ctx, c)
 	if err != nil {
 		return nil, false, err
 	}
 	defer db.Close()
-	ws, err := db.WorkspaceByName(ctx, c.Workspace)
-	if err != nil {
-		return nil, false, usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
-	}
 	// The import streams: its working set is a batch. A soft memory limit
 	// (unless GOMEMLIMIT set one) makes the GC keep the heap near it rather
 	// than doubling it (DESIGN.md section 10: peak memory <= 150 MB).

@@ -34,6 +34,8 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case consentd.ENOTFOUND, consentd.ENOTINEFFECT:
 		return http.StatusNotFound
+	case consentd.EMETHODNOTALLOWED:
+		return http.StatusMethodNotAllowed
 	case consentd.ECONFLICT:
 		return http.StatusConflict
 	case consentd.ELEAFERASED:
@@ -160,8 +162,10 @@ func jsonError(err error) error {
 	switch {
 	case errors.As(err, &mbe):
 		return consentd.Errorf(consentd.ETOOLARGE, "the body is larger than %d bytes", mbe.Limit)
+	case errors.As(err, &te) && te.Field == "":
+		return consentd.Errorf(consentd.EMALFORMED, "%s", consentd.JSONErrorMessage(err, "the body"))
 	case errors.As(err, &te):
-		return consentd.FieldErrorf(consentd.EMALFORMED, te.Field, "field %s must be a %s", te.Field, te.Type)
+		return consentd.FieldErrorf(consentd.EMALFORMED, te.Field, "%s", consentd.JSONErrorMessage(err, "the body"))
 	case errors.As(err, &se):
 		return consentd.Errorf(consentd.EMALFORMED, "the body is not valid JSON (at byte %d)", se.Offset)
 	case errors.Is(err, io.EOF):
@@ -169,3 +173,4 @@ func jsonError(err error) error {
 	}
 	return consentd.Errorf(consentd.EMALFORMED, "the body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
 }
+
