@@ -173,4 +173,3 @@ func jsonError(err error) error {
 	}
 	return consentd.Errorf(consentd.EMALFORMED, "the body is not valid: %s", strings.TrimPrefix(err.Error(), "json: "))
 }
-
