@@ -70,10 +70,10 @@ type WebhookAttempt struct {
 // kept. Setting Disabled to false re-enables a disabled webhook, which
 // resumes from its stored position.
 type WebhookUpdate struct {
-	URL      *string   `json:"url,omitempty"`
-	Events   *[]string `json:"events,omitempty" doc:"log entry types; empty means all"`
-	Secret   *string   `json:"secret,omitempty" doc:"write-only: a new signing secret"`
-	Origin   *string   `json:"origin,omitempty"`
+	URL      *string   `json:"url,omitempty" max:"2000"`
+	Events   *[]string `json:"events,omitempty" max:"64" doc:"log entry types; empty means all"`
+	Secret   *string   `json:"secret,omitempty" max:"200" doc:"write-only: a new signing secret"`
+	Origin   *string   `json:"origin,omitempty" max:"200"`
 	Disabled *bool     `json:"disabled,omitempty" doc:"false re-enables a disabled webhook: it resumes where it stopped"`
 }
 

@@ -83,12 +83,12 @@ const (
 
 // InboundSMS is an SMS reply as a provider's webhook hands it over.
 type InboundSMS struct {
-	From       string    `json:"from" doc:"the sender's number: E.164, or national in the workspace's default region"`
-	To         string    `json:"to,omitempty" doc:"the number or short code the reply was sent to"`
-	Text       string    `json:"text"`
+	From       string    `json:"from" max:"64" doc:"the sender's number: E.164, or national in the workspace's default region"`
+	To         string    `json:"to,omitempty" max:"64" doc:"the number or short code the reply was sent to"`
+	Text       string    `json:"text" max:"8192"`
 	ReceivedAt time.Time `json:"received_at,omitzero" doc:"when the provider received the reply; default now. The opt-outs are captured at this time"`
-	Provider   string    `json:"provider,omitempty"`
-	MessageID  string    `json:"message_id,omitempty" doc:"the provider's id of the message: a reply delivered twice is handled once"`
+	Provider   string    `json:"provider,omitempty" max:"64"`
+	MessageID  string    `json:"message_id,omitempty" max:"256" doc:"the provider's id of the message: a reply delivered twice is handled once"`
 }
 
 // Validate checks the fields of a reply that need no store, and fills in
@@ -200,7 +200,7 @@ type InboundFilter struct {
 // InboundResolution is a reviewer's answer to a reply.
 type InboundResolution struct {
 	Action string `json:"action,omitempty" enum:"dismiss,opt_out" doc:"dismiss (default): nothing to do; opt_out: the reply meant stop"`
-	Note   string `json:"note,omitempty"`
+	Note   string `json:"note,omitempty" max:"2000"`
 }
 
 // Validate checks a resolution and fills in the default action.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/reqcheck"
 	"github.com/consentd/consentd/internal/signedlink"
 )
 
@@ -71,8 +72,17 @@ func NewHandler(db Store, links *signedlink.Keyring, log *slog.Logger) *Handler 
 	return h
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A path or query that is not storable
+// text (invalid UTF-8, NUL, control characters) is no link of ours: it
+// gets the invalid-link page with 400 on every backend, before the token
+// is read.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if reqcheck.Path(r) != nil || reqcheck.Query(r) != nil {
+		h.render(w, http.StatusBadRequest, "invalid", page{})
+		return
+	}
+	h.h.ServeHTTP(w, r)
+}
 
 // page is what the templates show.
 type page struct {
