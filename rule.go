@@ -32,7 +32,7 @@ type Rule struct {
 // RuleTrigger is what a rule reacts to.
 type RuleTrigger struct {
 	Record string         `json:"record" max:"100" doc:"record type, e.g. contact or lead"`
-	Change []RecordChange `json:"change,omitempty" doc:"created, updated; default both"`
+	Change []RecordChange `json:"change,omitempty" enum:"created,updated" doc:"created, updated; default both"`
 }
 
 // RuleConsent is one consent a rule writes.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -151,6 +152,13 @@ func decodeJSON(body []byte, v any) error {
 		var pe *time.ParseError
 		if errors.As(err, &pe) {
 			field := findString(body, pe.Value)
+			if field == "" {
+				// time.Time parses the JSON string's raw bytes, escapes
+				// and all: match the string they stand for.
+				if s, err := strconv.Unquote(`"` + pe.Value + `"`); err == nil {
+					field = findString(body, s)
+				}
+			}
 			return consentd.FieldErrorf(consentd.EINVALIDTIME, field, "%s must be an RFC 3339 time such as 2026-03-14T12:00:00Z", field)
 		}
 		return jsonError(err)
