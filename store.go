@@ -57,7 +57,7 @@ type SuppressionInput struct {
 
 // WorkspaceUpdate is a partial update of a workspace's settings.
 type WorkspaceUpdate struct {
-	Name          *string `json:"name,omitempty" max:"200"`
+	Name          *string `json:"name,omitempty" max:"64"`
 	DefaultRegion *string `json:"default_region,omitempty" max:"16"`
 }
 

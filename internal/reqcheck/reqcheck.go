@@ -1,6 +1,7 @@
 // Package reqcheck refuses HTTP requests whose path, query or form holds
 // text that may not be stored: invalid UTF-8, NUL or another control
-// character (consentd.TextProblem), or a value longer than MaxParamLen. The
+// character, tab and line breaks included (ids, tokens and the public
+// forms' values are one line), or a value longer than MaxParamLen. The
 // API and the public pages check every request with it before a handler
 // reads a parameter, so that no handler passes such text to a store, where
 // PostgreSQL would fail on it (a 500) and SQLite would keep it.
@@ -65,7 +66,7 @@ func Query(r *http.Request) error {
 // at most MaxParamLen bytes. what says what they are in messages.
 func Values(q url.Values, what string) error {
 	for name, vs := range q {
-		if p := consentd.TextProblem(name); p != "" {
+		if p := problem(name); p != "" {
 			return consentd.FieldErrorf(consentd.EMALFORMED, "query", "a %s name %s", what, p)
 		}
 		if len(name) > MaxParamLen {
@@ -81,11 +82,23 @@ func Values(q url.Values, what string) error {
 }
 
 func value(field, what, v string) error {
-	if p := consentd.TextProblem(v); p != "" {
+	if p := problem(v); p != "" {
 		return consentd.FieldErrorf(consentd.EMALFORMED, field, "%s %s", what, p)
 	}
 	if len(v) > MaxParamLen {
 		return consentd.FieldErrorf(consentd.EINVALID, field, "%s is longer than %d bytes", what, MaxParamLen)
 	}
 	return nil
+}
+
+// problem is consentd.TextProblem without its leeway for tab and line
+// breaks: ids, tokens and the values of the public forms are one line.
+func problem(s string) string {
+	if p := consentd.TextProblem(s); p != "" {
+		return p
+	}
+	if strings.ContainsAny(s, "\t\n\r") {
+		return "holds a control character"
+	}
+	return ""
 }
