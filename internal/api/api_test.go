@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -27,10 +24,10 @@ import (
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/pgtest"
 	"github.com/consentd/consentd/internal/postgres"
 	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
-	"github.com/jackc/pgx/v5"
 )
 
 // ---- test environment: real SQLite, real HTTP on loopback ----
@@ -138,7 +135,7 @@ func newEnvOn(t *testing.T, backend string) *env {
 		d.Now, db, lite = now, d, d
 		onCommit = func(f func(map[string][]consentd.LogRecord)) { d.OnCommit = f }
 	case "postgres":
-		d, err := postgres.Open(ctx, freshPostgres(t))
+		d, err := postgres.Open(ctx, pgtest.FreshDB(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -197,46 +194,6 @@ func newEnvOn(t *testing.T, backend string) *env {
 		e.setupCatalog(*ws.dst)
 	}
 	return e
-}
-
-// freshPostgres creates a database on the test server for t and returns
-// its URL; it is dropped when t ends.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("CONSENTD_TEST_POSTGRES")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL not reachable: %v", err)
-		}
-		t.Skipf("PostgreSQL not reachable (set CONSENTD_TEST_POSTGRES): %v", err)
-	}
-	defer conn.Close(context.Background())
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "consentd_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("CREATE DATABASE %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, admin); err == nil {
-			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(ctx)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 func (e *env) setupCatalog(w workspace) {

@@ -72,12 +72,17 @@ func NewHandler(db Store, links *signedlink.Keyring, log *slog.Logger) *Handler 
 	return h
 }
 
-// ServeHTTP implements http.Handler. A path or query that is not storable
-// text (invalid UTF-8, NUL, control characters) is no link of ours: it
-// gets the invalid-link page with 400 on every backend, before the token
-// is read.
+// ServeHTTP implements http.Handler. Text that is not storable (invalid
+// UTF-8, NUL, control characters) is refused before the token is read, the
+// same on every backend: in the path, the token, it is an invalid link like
+// any other (the one generic answer, rate limited); in the query, the
+// invalid-link page with 400.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if reqcheck.Path(r) != nil || reqcheck.Query(r) != nil {
+	if reqcheck.Path(r) != nil {
+		h.admit(w, r, false)
+		return
+	}
+	if reqcheck.Query(r) != nil {
 		h.render(w, http.StatusBadRequest, "invalid", page{})
 		return
 	}

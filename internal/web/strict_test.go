@@ -8,9 +8,10 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// TestBadTextRefused: a path, query or form field holding NUL, invalid
-// UTF-8 or a control character gets the 400 invalid-link page and changes
-// nothing; a User-Agent header that is not valid UTF-8 does not stop an
+// TestBadTextRefused: a query or form field holding NUL, invalid UTF-8 or
+// a control character gets the invalid-link page with 400, a token (the
+// path) holding one the 404 of every invalid link, and neither changes
+// anything; a User-Agent header that is not valid UTF-8 does not stop an
 // unsubscribe, and is stored as valid text.
 func TestBadTextRefused(t *testing.T) {
 	e := newEnv(t)
@@ -19,26 +20,29 @@ func TestBadTextRefused(t *testing.T) {
 	p := e.link("preferences", "jane@example.com", "")
 	size := e.logSize()
 	base := e.srv.URL
-	for _, c := range []struct{ method, url, body string }{
-		{"GET", base + "/u/a%00b", ""},
-		{"GET", base + "/u/a%FFb", ""},
-		{"GET", base + "/p/a%07b", ""},
-		{"POST", base + "/u/a%00b", "List-Unsubscribe=One-Click"},
-		{"GET", l.URL + "?x=%FF", ""},
-		{"GET", l.URL + "?x%00=1", ""},
-		{"POST", l.URL + "?x=%00", "List-Unsubscribe=One-Click"},
-		{"POST", l.URL, "List-Unsubscribe=One-Click&x=a%00b"},
-		{"POST", l.URL, "List-Unsubscribe=One-Click&x=a%FFb"},
-		{"POST", l.URL, "List-Unsubscribe=One-Click&a%FF=b"},
-		{"POST", p.URL, "on=newsletter%3Aemail%00"},
+	for _, c := range []struct {
+		method, url, body string
+		want              int // 404: a bad token, the one answer to every invalid link
+	}{
+		{"GET", base + "/u/a%00b", "", 404},
+		{"GET", base + "/u/a%FFb", "", 404},
+		{"GET", base + "/p/a%07b", "", 404},
+		{"POST", base + "/u/a%00b", "List-Unsubscribe=One-Click", 404},
+		{"GET", l.URL + "?x=%FF", "", 400},
+		{"GET", l.URL + "?x%00=1", "", 400},
+		{"POST", l.URL + "?x=%00", "List-Unsubscribe=One-Click", 400},
+		{"POST", l.URL, "List-Unsubscribe=One-Click&x=a%00b", 400},
+		{"POST", l.URL, "List-Unsubscribe=One-Click&x=a%FFb", 400},
+		{"POST", l.URL, "List-Unsubscribe=One-Click&a%FF=b", 400},
+		{"POST", p.URL, "on=newsletter%3Aemail%00", 400},
 	} {
 		h := crossSite // a mail provider's one-click POST
 		if strings.HasPrefix(c.url, p.URL) {
 			h = nil // the preference form posts from its own page
 		}
 		pg := e.do(c.method, c.url, form, c.body, h...)
-		if pg.status != 400 || !strings.Contains(pg.body, "This link does not work") {
-			t.Errorf("%s %s %q = %d; want 400 with the invalid-link page\n%.300s", c.method, c.url, c.body, pg.status, pg.body)
+		if pg.status != c.want || !strings.Contains(pg.body, "This link does not work") {
+			t.Errorf("%s %s %q = %d; want %d with the invalid-link page\n%.300s", c.method, c.url, c.body, pg.status, c.want, pg.body)
 		}
 	}
 	if n := e.logSize(); n != size {

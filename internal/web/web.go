@@ -119,10 +119,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Robots-Tag", "noindex, nofollow")
 	h.Set("Content-Security-Policy", s.csp)
-	// A path or query that is not storable text (invalid UTF-8, NUL,
-	// control characters) is no link of ours: the same 400 page on every
-	// backend, before a handler reads the token.
-	if reqcheck.Path(r) != nil || reqcheck.Query(r) != nil {
+	// Text that is not storable (invalid UTF-8, NUL, control characters)
+	// is refused before a handler reads it, the same on every backend: in
+	// the path, the token, it is an invalid link like any other (the one
+	// generic answer, rate limited); in the query, a 400 page.
+	if reqcheck.Path(r) != nil {
+		s.admit(w, r, false)
+		return
+	}
+	if reqcheck.Query(r) != nil {
 		s.render(w, r, http.StatusBadRequest, "invalid", nil)
 		return
 	}
