@@ -87,6 +87,8 @@ func (p *Purpose) Validate() error {
 	}
 	if p.Name == "" {
 		add("name", "name is required")
+	} else if err := CheckText("name", p.Name, MaxNameLen); err != nil {
+		add("name", "%s", ErrorMessage(err))
 	}
 	switch p.Type {
 	case Commercial, Transactional, Tracking:
