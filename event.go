@@ -138,6 +138,11 @@ func (w *Webhook) Validate() error {
 	if len(w.SecretEnv) > 200 {
 		return FieldErrorf(EINVALID, "secret_env", "secret_env is at most 200 characters")
 	}
+	// disabled_reason is not checked here: the deliverer writes it too,
+	// and a stored reason must not block a later PATCH.
+	if err := checkTexts(textField{"origin", w.Origin, 0}, textField{"secret_env", w.SecretEnv, 0}); err != nil {
+		return err
+	}
 	return nil
 }
 

@@ -115,7 +115,8 @@ func (in *InboundSMS) Validate(now time.Time) error {
 	case in.ReceivedAt.Year() < 1970:
 		return FieldErrorf(EINVALIDTIME, "received_at", "received_at is before 1970")
 	}
-	return nil
+	return checkTexts(textField{"text", in.Text, 0}, textField{"to", in.To, 0}, textField{"provider", in.Provider, 0},
+		textField{"message_id", in.MessageID, 0})
 }
 
 // NormalizeSender normalizes the sender of an SMS reply as a phone number;
@@ -200,7 +201,7 @@ type InboundFilter struct {
 // InboundResolution is a reviewer's answer to a reply.
 type InboundResolution struct {
 	Action string `json:"action,omitempty" enum:"dismiss,opt_out" doc:"dismiss (default): nothing to do; opt_out: the reply meant stop"`
-	Note   string `json:"note,omitempty" max:"2000"`
+	Note   string `json:"note,omitempty" max:"1000"`
 }
 
 // Validate checks a resolution and fills in the default action.
@@ -214,7 +215,7 @@ func (r *InboundResolution) Validate() error {
 	case len(r.Note) > 1000:
 		return FieldErrorf(EINVALID, "note", "note is at most 1000 bytes")
 	}
-	return nil
+	return CheckText("note", r.Note, 0)
 }
 
 // ValidInboundState reports whether s selects stored replies.

@@ -93,6 +93,9 @@ func (in *RequestInput) Validate(now time.Time) error {
 	case in.ReceivedAt.Year() < 1970:
 		return FieldErrorf(EINVALIDTIME, "received_at", "received_at is before 1970")
 	}
+	if err := CheckText("reference", in.Reference, 0); err != nil {
+		return err
+	}
 	if in.ContactPoint != "" && in.Kind == "" {
 		in.Kind = GuessKind("", in.ContactPoint)
 	}

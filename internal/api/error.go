@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -124,6 +123,9 @@ func decodeBytes(body []byte, v any) error {
 	// Lone surrogate escapes decode to U+FFFD, which checkInput cannot
 	// tell from a U+FFFD sent as such; escaped NULs were named above.
 	if p, at := consentd.JSONTextProblem(body); p != "" {
+		if field := jsonPathAt(body, at); field != "" {
+			return consentd.FieldErrorf(consentd.EINVALID, field, "%s %s", field, p)
+		}
 		return consentd.Errorf(consentd.EINVALID, "the body %s (at byte %d)", p, at)
 	}
 	return nil
@@ -152,12 +154,10 @@ func decodeJSON(body []byte, v any) error {
 		var pe *time.ParseError
 		if errors.As(err, &pe) {
 			field := findString(body, pe.Value)
-			if field == "" {
+			if i := bytes.Index(body, []byte(`"`+pe.Value+`"`)); field == "" && i >= 0 {
 				// time.Time parses the JSON string's raw bytes, escapes
-				// and all: match the string they stand for.
-				if s, err := strconv.Unquote(`"` + pe.Value + `"`); err == nil {
-					field = findString(body, s)
-				}
+				// and all: find them in the body.
+				field = jsonPathAt(body, i+1)
 			}
 			return consentd.FieldErrorf(consentd.EINVALIDTIME, field, "%s must be an RFC 3339 time such as 2026-03-14T12:00:00Z", field)
 		}

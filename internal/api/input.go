@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -173,4 +174,71 @@ func join(path, name string) string {
 		return name
 	}
 	return path + "." + name
+}
+
+// jsonPathAt returns the path (source.name, consents[2].reason) of the
+// string in the JSON document body whose text holds byte offset at, or ""
+// when there is none: it names the field of a problem found in the raw
+// bytes, such as a lone surrogate escape.
+func jsonPathAt(body []byte, at int) string {
+	type frame struct {
+		object  bool
+		key     string // object: the current member's name
+		index   int    // array: the current element's index
+		wantKey bool   // object: the next token is a member name
+	}
+	path := func(stack []frame) string {
+		var b strings.Builder
+		for _, f := range stack {
+			if !f.object {
+				fmt.Fprintf(&b, "[%d]", f.index)
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(f.key)
+		}
+		return b.String()
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		end := int(dec.InputOffset())
+		var top *frame
+		if len(stack) > 0 {
+			top = &stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				stack = append(stack, frame{object: d == '{', wantKey: d == '{'})
+				continue
+			}
+			stack = stack[:len(stack)-1]
+		} else if top != nil && top.object && top.wantKey {
+			top.key, top.wantKey = tok.(string), false
+			if end > at {
+				return path(stack)
+			}
+			continue
+		} else if _, ok := tok.(string); ok && end > at {
+			return path(stack)
+		}
+		// A value ended: the next member or element.
+		if len(stack) > 0 {
+			if top := &stack[len(stack)-1]; top.object {
+				top.wantKey = true
+			} else {
+				top.index++
+			}
+		}
+		if end > at {
+			return ""
+		}
+	}
 }

@@ -255,7 +255,7 @@ func TestBadTextRefusedEverywhere(t *testing.T) {
 						}
 						r := e.do(op.Method, fillPath(op.Method, op.Path), admin, body)
 						sent++
-						if bad.name == "NUL" || bad.name == "control character" {
+						if bad.name != "invalid UTF-8" { // bytes that are not UTF-8 make the whole body malformed
 							wantRefused(t, what+" in body field "+field, r, field)
 						} else {
 							wantRefused(t, what+" in body field "+field, r, "")
