@@ -168,7 +168,7 @@ func (w *ConsentWrite) Validate(now time.Time) error {
 		return FieldErrorf(EINVALID, "party_id", "party_id must be 1 to %d printable characters without /", MaxPartyIDLen)
 	}
 	// The free text goes into the log for good: bounded, storable text
-	// (docs/api-input.md lists the limits). The contact point is checked when
+	// (docs/api.md lists the limits). The contact point is checked when
 	// it is normalized.
 	if err := checkTexts(
 		textField{"channel", w.Channel, MaxIDLen},

@@ -12,7 +12,7 @@ import (
 // (the API enforces them after decoding and documents them as maxLength in
 // /openapi.json); the Validate methods check them again for writes that
 // arrive by other paths (imports, public pages, rules, the CLI).
-// docs/api-input.md lists them.
+// docs/api.md lists them.
 const (
 	MaxIDLen            = 256      // ids of resources named by clients: record ids, channel type ids, page tokens
 	MaxNameLen          = 200      // names: source.name, import names, key and workspace names
