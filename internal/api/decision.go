@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"github.com/consentd/consentd/internal/index"
 	"mime"
 	"net/http"
@@ -85,12 +86,24 @@ func (s *Server) postDecisionBatch(w http.ResponseWriter, r *http.Request, k *co
 		return s.streamDecisions(w, r, k, onlyAllowed)
 	}
 	var in batchDecisions
-	if err := decode(r, maxBatchBody, &in); err != nil {
+	var cps []string
+	err := decodeBatch(w, r, maxBatchBody, batchBody{Field: "contact_points", MaxItems: MaxBatchDecisions,
+		TooMany: fmt.Sprintf("a JSON batch holds at most %d contact points; stream NDJSON for more", MaxBatchDecisions), Head: &in,
+		Item: func(raw []byte) error {
+			var cp string
+			if err := decodeBytes(raw, &cp); err != nil {
+				if len(raw) == 0 || raw[0] != '"' {
+					return consentd.Errorf(consentd.EMALFORMED, "must be a string")
+				}
+				return err
+			}
+			cps = append(cps, cp)
+			return nil
+		}})
+	if err != nil {
 		return err
 	}
-	if len(in.ContactPoints) > MaxBatchDecisions {
-		return consentd.Errorf(consentd.ETOOLARGE, "a JSON batch holds at most %d contact points; stream NDJSON for more", MaxBatchDecisions)
-	}
+	in.ContactPoints = cps
 	out := batchDecisionResults{Results: make([]any, 0, len(in.ContactPoints))}
 	for _, cp := range in.ContactPoints {
 		d, err := s.decide(r, k.WorkspaceID, &consentd.DecisionRequest{ContactPoint: cp, Channel: in.Channel, Purpose: in.Purpose, Topic: in.Topic})

@@ -157,6 +157,12 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request, k *consentd.
 	if cfg.dir == "" {
 		return consentd.Errorf(consentd.ENOTFOUND, "this server does not take imports")
 	}
+	if r.ContentLength > cfg.maxBody {
+		// Refused on the declared length, before a byte is spooled; the
+		// connection closes after the answer rather than read the rest.
+		w.Header().Set("Connection", "close")
+		return consentd.Errorf(consentd.ETOOLARGE, "an import body holds at most %d bytes", cfg.maxBody)
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "text/csv" && mt != "application/csv" && mt != "text/plain") {
 		return consentd.Errorf(consentd.EUNSUPPORTEDMEDIATYPE, "the body must be a CSV file (Content-Type: text/csv)")
 	}
