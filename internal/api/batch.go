@@ -23,7 +23,7 @@ type batchBody struct {
 	// them.
 	Head any
 	// Item decodes one element of the array, given as raw JSON, before
-	// the next is read.
+	// the next is read; raw is reused for the next element.
 	Item func(raw []byte) error
 }
 
@@ -100,11 +100,13 @@ func readBatch(r *http.Request, limit int64, b batchBody) error {
 		case tok != json.Delim('['):
 			return consentd.FieldErrorf(consentd.EMALFORMED, b.Field, "field %s must be an array", b.Field)
 		}
+		// One buffer for every element: Item decodes from it and keeps
+		// nothing of it.
+		var raw json.RawMessage
 		for n := 0; dec.More(); n++ {
 			if n == b.MaxItems {
 				return consentd.Errorf(consentd.ETOOLARGE, "%s", b.TooMany)
 			}
-			var raw json.RawMessage
 			if err := dec.Decode(&raw); err != nil {
 				return jsonError(err)
 			}

@@ -141,3 +141,37 @@ func TestBatchNullItems(t *testing.T) {
 	}
 	e.must("POST", "/v1/decisions:batch", check, `{"purpose":"newsletter","channel":"email","contact_points":[]}`, 200)
 }
+
+// TestDecisionBatchAnswerWrittenAsDecided: a JSON batch's answer, written
+// as it is decided, is byte for byte the NDJSON stream's answers to the
+// same contact points, joined into {"results":[...]}; past the first 32 KiB
+// as well as within them.
+func TestDecisionBatchAnswerWrittenAsDecided(t *testing.T) {
+	e := newEnv(t)
+	write, check := e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleCheck)
+	e.must("POST", "/v1/consents", write, map[string]any{"contact_point": "u7@example.com", "channel": "email", "purpose": "newsletter",
+		"status": "opted_out", "captured_at": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), "source": map[string]any{"type": "api"}}, 201)
+	for _, n := range []int{3, 3000} {
+		var cps []string
+		var lines strings.Builder
+		for i := range n {
+			cp := fmt.Sprintf("u%d@example.com", i)
+			if i%10 == 3 {
+				cp = fmt.Sprintf("not an address %d", i)
+			}
+			cps = append(cps, cp)
+			fmt.Fprintf(&lines, "{\"contact_point\":%q}\n", cp)
+		}
+		for _, q := range []string{"", "&only=allowed"} {
+			stream := e.do("POST", "/v1/decisions:batch?purpose=newsletter&channel=email"+q, check, lines.String(), "Content-Type", "application/x-ndjson")
+			want := `{"results":[` + strings.Join(strings.Split(strings.TrimSuffix(string(stream.body), "\n"), "\n"), ",") + "]}\n"
+			r := e.must("POST", "/v1/decisions:batch?x=1"+q, check, map[string]any{"purpose": "newsletter", "channel": "email", "contact_points": cps}, 200)
+			if string(r.body) != want {
+				t.Errorf("POST /v1/decisions:batch JSON, %d contact points%s: %d bytes, not the NDJSON answers joined (%d bytes)", n, q, len(r.body), len(want))
+			}
+			if ct := r.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("POST /v1/decisions:batch JSON: Content-Type %q", ct)
+			}
+		}
+	}
+}

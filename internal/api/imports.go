@@ -135,7 +135,7 @@ func (s *Server) importRoutes() []route {
 	id := []openapi.Param{{Name: "id", In: "path", Description: "the import id"}}
 	return []route{
 		{openapi.Operation{Method: "POST", Path: "/v1/imports", Tags: []string{"imports"},
-			Summary:      "Start a bulk import of the CSV body (text/csv), run in the background; the same file, format and options again answer the existing import (200) and write nothing",
+			Summary:      "Start a bulk import of the CSV body (text/csv), run in the background; the same file, format and options again answer the existing import (200) and write nothing. The body is spooled to disk, up to the server's --import-max-body (default 2 GiB); a declared Content-Length over it is answered 413 before any is read",
 			RequestTypes: []string{"text/csv"}, Response: consentd.Import{}, Status: http.StatusAccepted,
 			Query: []openapi.Param{{Name: "format", Required: true, Enum: importer.Formats()}, {Name: "purpose", Description: "listmonk, mailchimp: the purpose of the subscribers"},
 				{Name: "channel", Description: "listmonk, mailchimp: default email"}, {Name: "topic"}, {Name: "name", Description: "the file's name, as source name; default the format"}},
