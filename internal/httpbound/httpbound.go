@@ -134,7 +134,9 @@ func Progress(h http.Handler, body, write time.Duration) http.Handler {
 // progressBody moves the connection's read deadline ahead on each read
 // that returns data, and clears it at the body's end: the server then
 // reads the connection in the background to notice a client that goes
-// away, and that read must not time out while the handler still works.
+// away, and that read must not time out while the handler still works
+// (net/http clears the deadline too when it starts that read; this does not
+// depend on it).
 type progressBody struct {
 	io.ReadCloser
 	rc      *http.ResponseController
