@@ -299,9 +299,6 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 	parseForm(w, r)
 	ctx := r.Context()
 	p, err := s.loadPerson(ctx, l)
-	if err == nil {
-		err = s.honorGPC(r, p)
-	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -309,6 +306,12 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 	if !s.checkCSRF(l, p, r.PostForm.Get("csrf")) {
 		p.view.Error = noticeStaleForm
 		s.renderPreferences(w, r, http.StatusForbidden, l, p)
+		return
+	}
+	// A Sec-GPC: 1 header writes only on a POST that passed the CSRF
+	// check: a refused POST changes nothing.
+	if err := s.honorGPC(r, p); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if r.PostForm.Get("action") == "unsubscribe_all" {
@@ -366,7 +369,9 @@ func (s *Server) renderPreferences(w http.ResponseWriter, r *http.Request, statu
 
 // write is the consent write that sets row to status, captured now, or
 // just after a stored consent captured later than now (a source's clock
-// ahead of ours): the person acts now, after it.
+// ahead of ours): the person acts now, after it. It changes the log only
+// when it changes the status (OnlyOnChange): a resent or doubled form
+// writes nothing.
 func (p *person) write(row *rowView, status consentd.Status, source, name string, now time.Time, proof *consentd.Proof) consentd.ConsentWrite {
 	at := now.UTC()
 	switch {
@@ -376,7 +381,7 @@ func (p *person) write(row *rowView, status consentd.Status, source, name string
 		at = row.cur.CapturedAt.Add(time.Microsecond)
 	}
 	return consentd.ConsentWrite{ContactPoint: p.cps[row.cp].Value, ChannelType: row.ct.ID, Status: status, CapturedAt: at,
-		Source: consentd.Source{Type: source, Name: name}, Proof: proof}
+		Source: consentd.Source{Type: source, Name: name}, Proof: proof, OnlyOnChange: true}
 }
 
 // writeRows writes in one transaction and sets each row to the state
@@ -458,7 +463,7 @@ func (s *Server) unsubscribeAll(r *http.Request, p *person) error {
 			continue
 		}
 		if _, err := s.DB.AddSuppression(r.Context(), p.ws, consentd.SuppressionInput{ContactPoint: cp.Value, Kind: cp.Kind,
-			Reason: consentd.SuppressDoNotContact, Note: "unsubscribe from all (preference center)"}, actorPreferences); err != nil {
+			Reason: consentd.SuppressDoNotContact, Note: "unsubscribe from all (preference center)", OnlyIfNone: true}, actorPreferences); err != nil {
 			return err
 		}
 	}
