@@ -101,6 +101,26 @@ func NormalizeStored(kind ContactPointKind, raw, defaultRegion string) (string, 
 	return "", err
 }
 
+// Outcomes of StaleContactPoint.
+const (
+	StaleRefused = "refused" // Normalize refuses it; NormalizeStored finds it
+	StaleChanged = "changed" // Normalize makes another contact point of it
+)
+
+// StaleContactPoint says what Normalize makes of a stored contact point: ""
+// when it returns it as it is, StaleRefused or StaleChanged. Migrations use
+// it to find the contact points an earlier, laxer release stored.
+func StaleContactPoint(kind ContactPointKind, value, defaultRegion string) string {
+	cp, err := Normalize(kind, value, defaultRegion)
+	switch {
+	case err != nil:
+		return StaleRefused
+	case cp != value:
+		return StaleChanged
+	}
+	return ""
+}
+
 // NormalizeStoredFor is NormalizeStored for a channel.
 func NormalizeStoredFor(channel, raw, defaultRegion string) (string, error) {
 	return NormalizeStored(KindOf(channel), raw, defaultRegion)

@@ -84,6 +84,10 @@ type Migration struct {
 	After   string           // newest migration recorded now
 	Applied []string         // migrations this opening applied, in order
 	Tiles   map[string]int64 // workspace id -> tiles made from the old log_hashes rows, for each workspace that had entries there
+	// Stale counts, when the migration that lists them ran, the stored
+	// contact points that Normalize no longer returns as they are (see
+	// StaleContactPoint): workspace id -> "<kind> <outcome>" -> how many.
+	Stale map[string]map[string]int
 }
 
 // GuessKind returns the kind of a contact point for a channel, or when no
