@@ -124,6 +124,15 @@ type ConsentWrite struct {
 	Jurisdiction string    `json:"jurisdiction,omitempty"`
 	Proof        *Proof    `json:"proof,omitempty"`
 	Origin       string    `json:"origin,omitempty"`
+
+	// OnlyOnChange marks a person's act on a public page (one-click
+	// unsubscribe, preference center, GPC): when the stored consent has
+	// this status already, the write changes nothing and is not logged,
+	// whatever its captured_at. A replayed or concurrently repeated POST
+	// then leaves the log as the first one did. The stored state is
+	// compared inside the write's transaction, so two concurrent acts
+	// cannot both apply. Not part of the API: API writes log every write.
+	OnlyOnChange bool `json:"-"`
 }
 
 // MaxSkew is how far in the future a captured_at may be (clock skew between
@@ -199,12 +208,17 @@ func CompareWrites(aAt time.Time, a Status, bAt time.Time, b Status) int {
 // (res.Consent, its Seq left for the caller). It changes nothing but cur's
 // ContactPoint and ID. Every backend writes consents through it: the
 // ordering rule (Apply), the outcomes and the log entry are decided here,
-// once; a backend reads cur and stores what PlanWrite returns.
+// once; a backend reads cur and stores what PlanWrite returns. The entry is
+// nil when there is nothing to log: an OnlyOnChange write of the status
+// stored already.
 func PlanWrite(now time.Time, w *ConsentWrite, ct ChannelType, cp string, hash [32]byte, cur *Consent,
 	actor string) (WriteResult, *LogEntry, *Consent) {
 	if cur != nil {
 		cur.ContactPoint = cp
 		cur.ID = ConsentID(cp, ct.ID)
+	}
+	if w.OnlyOnChange && cur != nil && cur.Status == w.Status {
+		return WriteResult{Outcome: Unchanged, Consent: cur}, nil, nil
 	}
 	applied, outcome := Apply(cur, w)
 	entry := &LogEntry{Subject: HashedConsentID(hash, ct.ID), Actor: actor}

@@ -54,6 +54,13 @@ type SuppressionInput struct {
 	Channel      string            `json:"channel,omitempty" doc:"empty = every channel"`
 	Reason       SuppressionReason `json:"reason" enum:"erased,do_not_contact,hard_bounce,complaint,sms_stop"`
 	Note         string            `json:"note,omitempty"`
+
+	// OnlyIfNone marks a person's act on a public page: when the contact
+	// point has a suppression with this channel and reason already,
+	// AddSuppression writes and logs nothing and returns that one. It is
+	// checked inside the write's transaction, so a replayed or repeated
+	// act adds one suppression at most. Not part of the API.
+	OnlyIfNone bool `json:"-"`
 }
 
 // WorkspaceUpdate is a partial update of a workspace's settings.

@@ -3,14 +3,11 @@ package importer_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,12 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentd/consentd/internal/pgtest"
+
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/importer"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/postgres"
 	"github.com/consentd/consentd/internal/sqlite"
-	"github.com/jackc/pgx/v5"
 )
 
 // store is what these tests need of a backend.
@@ -58,7 +56,7 @@ func backends(t *testing.T, f func(t *testing.T, open func(t *testing.T) store))
 	})
 	t.Run("postgres", func(t *testing.T) {
 		f(t, func(t *testing.T) store {
-			db, err := postgres.Open(t.Context(), freshDB(t))
+			db, err := postgres.Open(t.Context(), pgtest.FreshDB(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,39 +64,6 @@ func backends(t *testing.T, f func(t *testing.T, open func(t *testing.T) store))
 			return db
 		})
 	})
-}
-
-func freshDB(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("CONSENTD_TEST_POSTGRES")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL not reachable: %v", err)
-		}
-		t.Skipf("PostgreSQL not reachable (set CONSENTD_TEST_POSTGRES): %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "consentd_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), admin)
-		if err == nil {
-			conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(context.Background())
-		}
-	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	return u.String()
 }
 
 // workspace creates a workspace with the catalog of importfmt's native

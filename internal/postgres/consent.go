@@ -216,6 +216,9 @@ func (w *consentWriter) write(cw *consentd.ConsentWrite, p *prepared) (consentd.
 	}
 	res, entry, next := consentd.PlanWrite(tx.now, cw, ct, cp, p.hash, cur, w.actor)
 	if next == nil {
+		if entry == nil {
+			return res, nil
+		}
 		if _, err := tx.appendLog(w.c.ws.ID, entry); err != nil {
 			return consentd.WriteResult{}, err
 		}

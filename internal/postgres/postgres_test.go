@@ -2,10 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -14,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/consentd/consentd/internal/pgtest"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
@@ -30,66 +28,12 @@ var (
 	_ index.Source    = (*postgres.DB)(nil)
 )
 
-// defaultURL is the server the tests use when CONSENTD_TEST_POSTGRES is not
-// set: each test creates its own database on it and drops it at the end.
-const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+func adminURL() string { return pgtest.AdminURL() }
 
-func adminURL() string {
-	if u := os.Getenv("CONSENTD_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return defaultURL
-}
+func redacted(s string) string { return pgtest.Redacted(s) }
 
-// redacted is the admin URL without its password, for messages.
-func redacted(s string) string {
-	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
-		return u.Redacted()
-	}
-	return "the CONSENTD_TEST_POSTGRES connection string"
-}
-
-// freshDB creates a new, empty database on the test server and returns its
-// connection string; the database is dropped when the test ends. When the
-// server cannot be reached the test is skipped, or fails when CI=true.
-func freshDB(t testing.TB) string {
-	t.Helper()
-	admin := adminURL()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL not reachable at %s (set CONSENTD_TEST_POSTGRES): %v; with CI=true these tests must run", redacted(admin), err)
-		}
-		t.Skipf("PostgreSQL not reachable at %s; these tests were skipped (set CONSENTD_TEST_POSTGRES to run them): %v", redacted(admin), err)
-	}
-	defer conn.Close(context.Background())
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "consentd_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("CREATE DATABASE %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, admin)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("DROP DATABASE %s: %v", name, err)
-		}
-	})
-	if u, err := url.Parse(admin); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		u.Path = "/" + name
-		return u.String()
-	}
-	return admin + " dbname=" + name // a key=value string: the last dbname wins
-}
+// freshDB is a new, empty database on the test server (pgtest.FreshDB).
+func freshDB(t testing.TB) string { return pgtest.FreshDB(t) }
 
 func open(t testing.TB, url string) *postgres.DB {
 	t.Helper()

@@ -36,6 +36,11 @@ func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.Suppr
 		if _, err := tx.log(wsID); err != nil { // wait for the lock, which fixes tx.now
 			return err
 		}
+		if in.OnlyIfNone {
+			var err error
+			s, err = tx.ensureSuppression(wsID, hash, in.Kind, cp, in.Channel, in.Reason, in.Note, actor)
+			return err
+		}
 		s.CreatedAt = tx.now
 		logged := *s
 		logged.ContactPoint = ""

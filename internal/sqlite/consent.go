@@ -383,7 +383,9 @@ func (b *consentBatch) write(w *consentd.ConsentWrite, ct consentd.ChannelType, 
 	}
 	var err error
 	if next == nil {
-		_, err = b.log.append(entry)
+		if entry != nil {
+			_, err = b.log.append(entry)
+		}
 		return res, err
 	}
 	if next.Seq, err = b.log.append(entry); err != nil {

@@ -34,6 +34,11 @@ func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.Suppr
 	hash := consentd.ContactPointHash(c.secret, in.Kind, cp)
 	s := &consentd.Suppression{ID: "sup_" + randomID(12), ContactPoint: cp, Kind: in.Kind, Channel: in.Channel, Reason: in.Reason, Note: in.Note}
 	err = db.write(ctx, func(tx *Tx) error {
+		if in.OnlyIfNone {
+			var err error
+			s, err = tx.ensureSuppression(wsID, hash, in.Kind, cp, in.Channel, in.Reason, in.Note, actor)
+			return err
+		}
 		s.CreatedAt = tx.now
 		logged := *s
 		logged.ContactPoint = ""

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,4 +317,92 @@ func testChannelTypeIDs(t *testing.T, s Store) {
 	wantCode(t, "Consent(bad address)", err, consentd.EINVALIDCONTACTPOINT)
 	_, err = s.Consent(e.ctx, e.ws, "b@example.com#newsletter:email", time.Time{})
 	wantCode(t, "Consent(no record)", err, consentd.ENOTFOUND)
+}
+
+// testPublicActs: a person's act on a public page (OnlyOnChange writes,
+// OnlyIfNone suppressions) changes the log only when it changes a status.
+// Replays with later captured_at and concurrent duplicates write nothing
+// after the first: the check happens inside the write's transaction.
+func testPublicActs(t *testing.T, s Store) {
+	e := newEnv(t, s, "test")
+	const id = "act@example.com#newsletter:email"
+	e.mustWrite(cw("act@example.com", "newsletter", "opted_in", e.t0))
+	optOut := func(at time.Time) consentd.ConsentWrite {
+		w := cw("act@example.com", "newsletter", "opted_out", at)
+		w.Source = consentd.Source{Type: consentd.SourceUnsubscribeLink, Name: "one_click"}
+		w.OnlyOnChange = true
+		return w
+	}
+	size := e.logSize()
+	first := e.mustWrite(optOut(e.t0.Add(time.Minute)))[0]
+	if !first.Applied || first.Outcome != consentd.Changed || e.logSize() != size+1 {
+		t.Fatalf("first act = %v %q, log %d -> %d; want changed, one entry", first.Applied, first.Outcome, size, e.logSize())
+	}
+	// Replays, each captured later, one at a time and in one batch.
+	for i := range 50 {
+		r := e.mustWrite(optOut(e.t0.Add(time.Duration(i+2) * time.Minute)))[0]
+		if r.Applied || r.Outcome != consentd.Unchanged || r.Consent == nil || r.Consent.Seq != first.Consent.Seq {
+			t.Fatalf("replay %d = %v %q %+v; want unchanged with the stored consent of the first act", i, r.Applied, r.Outcome, r.Consent)
+		}
+	}
+	e.mustWrite(optOut(e.t0.Add(time.Hour)), optOut(e.t0.Add(time.Hour+time.Second)))
+	// Concurrent duplicates of a new act: exactly one applies.
+	const n = 32
+	var wg sync.WaitGroup
+	var applied atomic.Int32
+	for i := range n {
+		wg.Go(func() {
+			w := optOut(time.Now().UTC())
+			w.Status = consentd.OptedIn
+			res, err := s.WriteConsents(e.ctx, e.ws, []consentd.ConsentWrite{w}, "test")
+			if err != nil || res[0].Err != nil {
+				t.Errorf("concurrent act %d = %v, %v", i, err, res)
+				return
+			}
+			if res[0].Applied {
+				applied.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if got := e.logSize(); applied.Load() != 1 || got != size+2 {
+		t.Errorf("%d concurrent acts applied %d times, log %d -> %d; want once, two entries in all", n, applied.Load(), size, got)
+	}
+	if c := e.consent(id); c.Status != consentd.OptedIn || c.Version != 3 {
+		t.Errorf("consent after the acts = %s v%d; want opted_in v3", c.Status, c.Version)
+	}
+	// An API write is logged as before, even when it changes nothing.
+	w := optOut(e.t0.Add(30 * time.Minute))
+	w.Status, w.OnlyOnChange = consentd.OptedIn, false
+	if r := e.mustWrite(w)[0]; r.Applied || e.logSize() != size+3 {
+		t.Errorf("API write of the stored status = %v, log %d; want unchanged and logged", r.Applied, e.logSize())
+	}
+
+	// Suppressions: concurrent OnlyIfNone adds make one suppression.
+	size = e.logSize()
+	ids := make([]string, n)
+	for i := range n {
+		wg.Go(func() {
+			sup, err := s.AddSuppression(e.ctx, e.ws, consentd.SuppressionInput{ContactPoint: "act@example.com", Kind: consentd.KindEmail,
+				Reason: consentd.SuppressDoNotContact, Note: "unsubscribe from all", OnlyIfNone: true}, "test")
+			if err != nil {
+				t.Errorf("AddSuppression %d = %v", i, err)
+				return
+			}
+			ids[i] = sup.ID
+		})
+	}
+	wg.Wait()
+	if got := e.logSize(); got != size+1 {
+		t.Errorf("%d concurrent suppressions: log %d -> %d; want one entry", n, size, got)
+	}
+	for i := range ids {
+		if ids[i] != ids[0] {
+			t.Errorf("suppression %d = %q; want %q, the one added", i, ids[i], ids[0])
+		}
+	}
+	sups, err := s.Suppressions(e.ctx, e.ws)
+	if err != nil || len(sups) != 1 {
+		t.Errorf("Suppressions() = %d, %v; want 1", len(sups), err)
+	}
 }

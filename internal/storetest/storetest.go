@@ -69,6 +69,7 @@ var tests = []struct {
 	{"EqualCapturedAt", testEqualCapturedAt},
 	{"FutureCapturedAt", testFutureCapturedAt},
 	{"Idempotency", testIdempotency},
+	{"PublicActs", testPublicActs},
 	{"BatchItemErrors", testBatchItemErrors},
 	{"ChannelTypeIDs", testChannelTypeIDs},
 	{"Log", testLog},

@@ -19,6 +19,8 @@ import (
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/pgtest"
+	"github.com/consentd/consentd/internal/postgres"
 	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
 	"github.com/consentd/consentd/internal/web"
@@ -28,7 +30,7 @@ import (
 // mux on loopback, real SQLite in t.TempDir(), decisions from the index.
 type env struct {
 	t        *testing.T
-	db       *sqlite.DB
+	db       envDB
 	api      *api.Server
 	pages    *web.Server
 	links    *signedlink.Keyring
@@ -86,14 +88,45 @@ var catalog = []struct{ path, body string }{
 	{"/v1/purposes", `{"id":"orders","name":"Order updates","type":"transactional","channels":{"email":{"enforcement":"disabled"}}}`},
 }
 
+// envDB is what env needs of a backend: both of them have it.
+type envDB interface {
+	api.Store
+	web.Store
+	index.Source
+	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
+	CreateKey(ctx context.Context, wsID string, role consentd.Role, name, secret string) (*consentd.APIKey, string, error)
+	SetOnCommit(f func(map[string][]consentd.LogRecord))
+	Close() error
+}
+
+// backends runs f on an env on SQLite and on one on PostgreSQL (skipped
+// when the server is not reachable, unless CI=true).
+func backends(t *testing.T, f func(t *testing.T, e *env)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, newEnv(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		db, err := postgres.Open(t.Context(), pgtest.FreshDB(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(t, newEnvOn(t, db))
+	})
+}
+
+// newEnv is an env on a new SQLite database.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "consentd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOn(t, db)
+}
+
+// newEnvOn is an env on db, which it closes at the end of the test.
+func newEnvOn(t *testing.T, db envDB) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
 	t.Cleanup(func() { db.Close() })
 	signer, err := ledger.LoadOrCreateKey(filepath.Join(dir, "checkpoint.key"), "consentd")
 	if err != nil {
@@ -107,7 +140,7 @@ func newEnv(t *testing.T) *env {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := api.New(db, signer, log)
 	idx := index.New(db, log)
-	db.OnCommit = func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) }
+	db.SetOnCommit(func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) })
 	a.Decider = idx
 	pages := web.New(db, keys, log)
 

@@ -366,7 +366,9 @@ func (s *Server) renderPreferences(w http.ResponseWriter, r *http.Request, statu
 
 // write is the consent write that sets row to status, captured now, or
 // just after a stored consent captured later than now (a source's clock
-// ahead of ours): the person acts now, after it.
+// ahead of ours): the person acts now, after it. It changes the log only
+// when it changes the status (OnlyOnChange): a resent or doubled form
+// writes nothing.
 func (p *person) write(row *rowView, status consentd.Status, source, name string, now time.Time, proof *consentd.Proof) consentd.ConsentWrite {
 	at := now.UTC()
 	switch {
@@ -376,7 +378,7 @@ func (p *person) write(row *rowView, status consentd.Status, source, name string
 		at = row.cur.CapturedAt.Add(time.Microsecond)
 	}
 	return consentd.ConsentWrite{ContactPoint: p.cps[row.cp].Value, ChannelType: row.ct.ID, Status: status, CapturedAt: at,
-		Source: consentd.Source{Type: source, Name: name}, Proof: proof}
+		Source: consentd.Source{Type: source, Name: name}, Proof: proof, OnlyOnChange: true}
 }
 
 // writeRows writes in one transaction and sets each row to the state
@@ -458,7 +460,7 @@ func (s *Server) unsubscribeAll(r *http.Request, p *person) error {
 			continue
 		}
 		if _, err := s.DB.AddSuppression(r.Context(), p.ws, consentd.SuppressionInput{ContactPoint: cp.Value, Kind: cp.Kind,
-			Reason: consentd.SuppressDoNotContact, Note: "unsubscribe from all (preference center)"}, actorPreferences); err != nil {
+			Reason: consentd.SuppressDoNotContact, Note: "unsubscribe from all (preference center)", OnlyIfNone: true}, actorPreferences); err != nil {
 			return err
 		}
 	}

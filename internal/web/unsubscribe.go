@@ -110,6 +110,7 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	res, err := s.DB.WriteConsents(ctx, l.claims.Workspace, []consentd.ConsentWrite{{
 		ContactPoint: t.cp.Value, ChannelType: t.ct.ID, Status: consentd.OptedOut, CapturedAt: captured,
 		Source: consentd.Source{Type: consentd.SourceUnsubscribeLink, Name: name}, Proof: s.proof(r, form),
+		OnlyOnChange: true, // a replay, or a concurrent duplicate, writes nothing
 	}}, actorUnsubscribe)
 	if err == nil {
 		err = res[0].Err
