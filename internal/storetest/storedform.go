@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -101,5 +103,66 @@ func testStoredForms(t *testing.T, s Store) {
 		if cp != "" {
 			t.Errorf("export after erasure names %q; want no plaintext", cp)
 		}
+	}
+}
+
+// Migrator is a store that says what opening it did to its schema.
+type Migrator interface {
+	Store
+	Migration() consentd.Migration
+}
+
+// RunStaleUpgrade checks the migration that lists the stored contact points
+// Normalize no longer returns as they are, as an upgrade from the release
+// before it: a store with such contact points, its migration undone with
+// exec, is opened again. open opens the same database each time.
+func RunStaleUpgrade(t *testing.T, open func(t *testing.T) Migrator, exec Exec) {
+	s := open(t)
+	e := newEnv(t, s, "stale")
+	if _, err := s.UpdateWorkspace(e.ctx, e.ws, consentd.WorkspaceUpdate{DefaultRegion: new("BY")}, "test"); err != nil {
+		t.Fatalf("UpdateWorkspace(BY) = %v", err)
+	}
+	restore := consentd.LegacyWritesForTest()
+	e.mustWrite(on(cw("08100000000", "newsletter", "opted_in", e.t0), "sms"), cw(staleEmailRaw, "newsletter", "opted_in", e.t0),
+		cw("jane@example.com", "newsletter", "opted_in", e.t0))
+	restore()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	for _, q := range []string{`DROP TABLE stale_contact_points`, `DELETE FROM schema_migrations WHERE version = '0008_stale_contact_points'`} {
+		if _, err := exec(e.ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	s = open(t)
+	t.Cleanup(func() { s.Close() })
+	e.s = s
+	mig := s.Migration()
+	if !slices.Equal(mig.Applied, []string{"0008_stale_contact_points"}) {
+		t.Errorf("Migration().Applied = %v; want the one migration undone", mig.Applied)
+	}
+	want := map[string]map[string]int{e.ws: {"email refused": 1, "phone refused": 1}}
+	if !maps.EqualFunc(mig.Stale, want, maps.Equal) {
+		t.Errorf("Migration().Stale = %v; want %v", mig.Stale, want)
+	}
+	// The rows name the two by hash: touching them all touches two.
+	if n, err := exec(e.ctx, `UPDATE stale_contact_points SET found_at = found_at WHERE workspace_id = $1 AND outcome = 'refused'`, e.ws); err != nil || n != 2 {
+		t.Errorf("stale_contact_points holds %d refused rows, %v; want 2", n, err)
+	}
+	// Kept as stored, and still found.
+	if c := e.consent(stalePhone + "#newsletter:sms"); c.Status != consentd.OptedIn || c.ContactPoint != stalePhone {
+		t.Errorf("after the upgrade, %s#newsletter:sms = %+v; want opted_in as stored", stalePhone, c)
+	}
+	if c := e.consent(staleEmail + "#newsletter:email"); c.Status != consentd.OptedIn {
+		t.Errorf("after the upgrade, %s#newsletter:email = %+v; want opted_in as stored", staleEmail, c)
+	}
+	// A second opening has nothing to do.
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	s = open(t)
+	if mig := s.Migration(); len(mig.Applied) != 0 || mig.Stale != nil {
+		t.Errorf("second opening: Migration() = %+v; want nothing applied or listed", mig)
 	}
 }
