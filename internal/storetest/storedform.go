@@ -59,6 +59,10 @@ func testStoredForms(t *testing.T, s Store) {
 	}
 	e.wantDecision(stalePhone, "sms", "newsletter", "", true, consentd.ReasonOptedIn)
 	e.wantDecision(staleEmailRaw, "email", "newsletter", "", true, consentd.ReasonOptedIn)
+	// A signed link (an unsubscribe link) can name it.
+	if cp, hash, err := s.PutContactPoint(e.ctx, e.ws, consentd.KindPhone, "08100000000"); err != nil || cp != stalePhone || hash == ([32]byte{}) {
+		t.Errorf("PutContactPoint(phone, 08100000000) = %q, %v; want %s", cp, err, stalePhone)
+	}
 
 	// Opt out by the stored form.
 	r := e.mustWrite(cw(staleEmail, "newsletter", "opted_out", e.t0.Add(time.Minute)))
