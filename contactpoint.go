@@ -76,9 +76,9 @@ func NormalizeFor(channel, raw, defaultRegion string) (string, error) {
 // opt-in. When Normalize refuses raw, it returns what the earlier
 // normalization made of raw (e-mail domains without the IDNA2008 and
 // mixed-script checks; phone numbers whose E.164 form does not read back as
-// the same number), or, for a phone number, raw trimmed if it has the shape of
-// a stored E.164 number ("+" and 2 to 15 digits, the first not 0), which
-// libphonenumber may no longer call valid. Without it such a contact point
+// the same number), or, for a phone number, raw trimmed and without
+// separators if that has the shape of a stored E.164 number ("+" and 2 to 15
+// digits, the first not 0), which libphonenumber may no longer call valid. Without it such a contact point
 // could never be read, opted out or erased again. The error is Normalize's.
 func NormalizeStored(kind ContactPointKind, raw, defaultRegion string) (string, error) {
 	cp, err := Normalize(kind, raw, defaultRegion)
@@ -94,7 +94,7 @@ func NormalizeStored(kind ContactPointKind, raw, defaultRegion string) (string, 
 		if s, lerr := phone(raw, defaultRegion, nil, false); lerr == nil {
 			return s, nil
 		}
-		if s := strings.TrimSpace(raw); storedE164(s) {
+		if s := compactE164(raw); storedE164(s) {
 			return s, nil
 		}
 	}
@@ -124,6 +124,23 @@ func StaleContactPoint(kind ContactPointKind, value, defaultRegion string) strin
 // NormalizeStoredFor is NormalizeStored for a channel.
 func NormalizeStoredFor(channel, raw, defaultRegion string) (string, error) {
 	return NormalizeStored(KindOf(channel), raw, defaultRegion)
+}
+
+// compactE164 returns raw trimmed and, if it starts with "+", without the
+// ASCII separators a phone number is written with (space, dash, dot,
+// parentheses).
+func compactE164(raw string) string {
+	s := strings.TrimSpace(raw)
+	if !strings.HasPrefix(s, "+") || !strings.ContainsAny(s, " -.()") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '.', '(', ')':
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // storedE164 reports whether s has the shape of an E.164 number: "+", a

@@ -259,7 +259,8 @@ func TestNormalizeStored(t *testing.T) {
 		{KindPhone, "+1", "", ""},
 		{KindPhone, "+1234567890123456", "", ""}, // 16 digits
 		{KindPhone, "+3758100000000\x00", "", ""},
-		{KindPhone, "+375 810 0000000", "", ""}, // not a stored form: spaces
+		{KindPhone, "+375 (810) 000-00.00", "", "+3758100000000"}, // separators dropped
+		{KindPhone, "+375 810 0000000x", "", ""},
 		{KindPhone, "3758100000000", "", ""},
 		{KindEmail, "a@xn--ls8h.la\x00", "", ""},
 		{KindEmail, "a@xn--ls8\xffh.la", "", ""},
