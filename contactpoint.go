@@ -78,8 +78,9 @@ func NormalizeFor(channel, raw, defaultRegion string) (string, error) {
 // mixed-script checks; phone numbers whose E.164 form does not read back as
 // the same number), or, for a phone number, raw trimmed and without
 // separators if that has the shape of a stored E.164 number ("+" and 2 to 15
-// digits, the first not 0), which libphonenumber may no longer call valid. Without it such a contact point
-// could never be read, opted out or erased again. The error is Normalize's.
+// digits, the first not 0), which libphonenumber may no longer call valid.
+// Without it such a contact point could never be read, opted out or erased
+// again. The error is Normalize's.
 func NormalizeStored(kind ContactPointKind, raw, defaultRegion string) (string, error) {
 	cp, err := Normalize(kind, raw, defaultRegion)
 	if err == nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 	"unsafe"
 
@@ -548,6 +549,14 @@ func checkCanonical(t *testing.T, kind ContactPointKind, raw, got string) {
 	t.Helper()
 	fail := func(why string) {
 		t.Fatalf("Normalize(%q, %q) = %q: %s", kind, raw, got, why)
+	}
+	if !utf8.ValidString(got) {
+		fail("not valid UTF-8")
+	}
+	for _, r := range got {
+		if unicode.IsControl(r) {
+			fail("has a control character")
+		}
 	}
 	switch kind {
 	case KindEmail:
