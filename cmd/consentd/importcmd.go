@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -23,6 +22,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/importer"
+	"github.com/consentd/consentd/internal/safecsv"
 	"golang.org/x/term"
 )
 
@@ -272,7 +272,7 @@ func (m *Main) writeRejects(ctx context.Context, c *config, server, key, id, pat
 		return err
 	}
 	defer db.Close()
-	cw := csv.NewWriter(out)
+	cw := safecsv.NewWriter(out) // a reason quotes the row's values: no formulas
 	cw.Write([]string{"line", "code", "reason"})
 	if err := db.ImportRejects(ctx, ws.ID, id, func(r *consentd.ImportReject) error {
 		return cw.Write([]string{strconv.FormatInt(r.Line, 10), r.Code, r.Reason})

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/importer"
 	"github.com/consentd/consentd/internal/openapi"
+	"github.com/consentd/consentd/internal/safecsv"
 )
 
 // ImportStore is what bulk imports and exports need of a backend.
@@ -238,7 +238,7 @@ func (s *Server) getImportRejects(w http.ResponseWriter, r *http.Request, k *con
 		return err
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	cw := csv.NewWriter(w)
+	cw := safecsv.NewWriter(w) // a reason quotes the row's values: no formulas
 	cw.Write([]string{"line", "code", "reason"})
 	err := s.DB.ImportRejects(r.Context(), k.WorkspaceID, id, func(rj *consentd.ImportReject) error {
 		return cw.Write([]string{strconv.FormatInt(rj.Line, 10), rj.Code, rj.Reason})

@@ -2,12 +2,12 @@ package importer
 
 import (
 	"bufio"
-	"encoding/csv"
 	"encoding/json"
 	"io"
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/safecsv"
 )
 
 // NativeColumns are the columns of the native format (DESIGN.md section 8),
@@ -32,10 +32,12 @@ type ExportRecord struct {
 }
 
 // ExportWriter writes consents in the native format, as CSV (with a header
-// line) or ndjson, buffered: call Flush at the end.
+// line) or ndjson, buffered: call Flush at the end. CSV cells that a
+// spreadsheet would run as formulas are neutralized (internal/safecsv);
+// the native import reads them back unchanged.
 type ExportWriter struct {
 	bw   *bufio.Writer
-	csv  *csv.Writer
+	csv  *safecsv.Writer
 	json *json.Encoder
 	rec  []string
 }
@@ -49,7 +51,7 @@ func NewExportWriter(w io.Writer, format string) (*ExportWriter, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	switch format {
 	case "", "csv":
-		cw := csv.NewWriter(bw)
+		cw := safecsv.NewWriter(bw)
 		if err := cw.Write(NativeColumns); err != nil {
 			return nil, err
 		}

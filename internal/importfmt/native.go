@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/safecsv"
 )
 
 // The native format is consentd's own (DESIGN.md section 8), the shape
@@ -20,6 +21,14 @@ import (
 // it is rejected. source_type defaults to import, source_name to
 // Options.SourceName or "native"; source_details, when not empty, must be
 // JSON and is kept as the source's details.
+//
+// Cells are trimmed of surrounding white space, but for a cell in which
+// the export neutralized a formula (internal/safecsv: a single quote
+// before a leading = + - @ tab CR LF or NUL, or after a semicolon, tab or
+// line break inside it, and before a single quote that one of those or
+// another single quote follows): its added quotes are removed and it is
+// read exactly, so that export and import round-trip byte-identical
+// values, '+4915112345678 included.
 var nativeFormat = format{
 	required: [][]string{req("contact_point"), req("channel"), req("purpose"), req("status"), req("captured_at")},
 	setup: func(r *Reader, c columns) error {
@@ -59,14 +68,14 @@ func parseStatus(s string) (consentd.Status, bool) {
 func (r *Reader) parseNative(rec []string, row *Row) {
 	c := &r.nat
 	w := consentd.ConsentWrite{
-		ContactPoint: field(rec, c.contactPoint),
-		Channel:      field(rec, c.channel),
-		Purpose:      field(rec, c.purpose),
-		Topic:        field(rec, c.topic),
-		PartyID:      field(rec, c.partyID),
-		Jurisdiction: field(rec, c.jurisdiction),
-		Reason:       field(rec, c.reason),
-		Source:       consentd.Source{Type: field(rec, c.sourceType), Name: field(rec, c.sourceName)},
+		ContactPoint: cell(rec, c.contactPoint),
+		Channel:      cell(rec, c.channel),
+		Purpose:      cell(rec, c.purpose),
+		Topic:        cell(rec, c.topic),
+		PartyID:      cell(rec, c.partyID),
+		Jurisdiction: cell(rec, c.jurisdiction),
+		Reason:       cell(rec, c.reason),
+		Source:       consentd.Source{Type: cell(rec, c.sourceType), Name: cell(rec, c.sourceName)},
 	}
 	if w.ContactPoint == "" {
 		reject(row, consentd.EINVALIDCONTACTPOINT, "contact_point", "contact_point is empty")
@@ -80,14 +89,14 @@ func (r *Reader) parseNative(rec []string, row *Row) {
 		reject(row, consentd.EUNKNOWNPURPOSE, "purpose", "purpose is empty")
 		return
 	}
-	s := field(rec, c.status)
+	s := cell(rec, c.status)
 	st, ok := parseStatus(s)
 	if !ok {
 		reject(row, consentd.EINVALIDSTATUS, "status", "status %q is not opted_in, opted_out or pending", s)
 		return
 	}
 	w.Status = st
-	ts := field(rec, c.capturedAt)
+	ts := cell(rec, c.capturedAt)
 	if ts == "" {
 		reject(row, consentd.EINVALIDTIME, "captured_at", "captured_at is empty")
 		return
@@ -105,7 +114,7 @@ func (r *Reader) parseNative(rec []string, row *Row) {
 	if w.Source.Name == "" {
 		w.Source.Name = r.source
 	}
-	if d := field(rec, c.sourceDetails); d != "" {
+	if d := cell(rec, c.sourceDetails); d != "" {
 		b := []byte(d)
 		if !json.Valid(b) {
 			reject(row, consentd.EINVALID, "source_details", "source_details is not JSON")
@@ -118,4 +127,19 @@ func (r *Reader) parseNative(rec []string, row *Row) {
 		return
 	}
 	row.Writes = []consentd.ConsentWrite{w}
+}
+
+// cell returns the native field i of rec: as field does (trimmed, "" when
+// the column is absent), but a cell the export neutralized comes back
+// exactly as the value it was written from (safecsv.Unescape), white space
+// included: the quote that guards a leading tab is the export's, and the
+// tab is part of the value.
+func cell(rec []string, i int) string {
+	if i < 0 {
+		return ""
+	}
+	if v := safecsv.Unescape(rec[i]); v != rec[i] {
+		return v
+	}
+	return strings.TrimSpace(rec[i])
 }

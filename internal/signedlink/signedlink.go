@@ -166,7 +166,7 @@ func (k *Keyring) Verify(token string, now time.Time) (*Claims, error) {
 	if !ok || len(token) > 2048 {
 		return nil, ErrInvalid
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := decode(sig)
 	if err != nil {
 		return nil, ErrInvalid
 	}
@@ -181,7 +181,7 @@ func (k *Keyring) Verify(token string, now time.Time) (*Claims, error) {
 	if secret == nil || !hmac.Equal(got, mac(secret, kid+"."+payload)) {
 		return nil, ErrInvalid
 	}
-	p, err := base64.RawURLEncoding.DecodeString(payload)
+	p, err := decode(payload)
 	if err != nil {
 		return nil, ErrInvalid
 	}
@@ -193,4 +193,21 @@ func (k *Keyring) Verify(token string, now time.Time) (*Claims, error) {
 		return nil, ErrInvalid
 	}
 	return c, nil
+}
+
+// decode reads one part of a token, which must be exactly what Sign
+// writes: unpadded base64url in its one canonical spelling. The decoder
+// alone is not enough: without Strict it ignores the unused low bits of
+// the last character (so up to four spellings of a MAC verify), and even
+// strict it skips CR and LF. Comparing the re-encoded bytes with the input
+// refuses any token that differs from the signed one by a single byte.
+func decode(s string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if base64.RawURLEncoding.EncodeToString(b) != s {
+		return nil, errors.New("signedlink: base64 not in canonical form")
+	}
+	return b, nil
 }

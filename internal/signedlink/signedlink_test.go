@@ -1,6 +1,7 @@
 package signedlink_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,5 +71,56 @@ func TestSignVerifyRotateExpire(t *testing.T) {
 	}
 	if _, err := k.Verify(expiring, now.Add(2*time.Hour)); err != signedlink.ErrInvalid {
 		t.Errorf("Verify after expiry = %v; want ErrInvalid", err)
+	}
+}
+
+// alphabet is base64url's, the characters a token's parts are made of.
+const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// TestEveryChangeIsRefused changes a valid token in every way a byte can
+// change (each position to each other alphabet character or a dot, each
+// truncation, extensions, padding, line breaks) and expects each to be
+// refused: only the exact signed token verifies. Before tokens were
+// decoded strictly, the MAC's last character could change in its unused
+// low bits and still verify.
+func TestEveryChangeIsRefused(t *testing.T) {
+	k, err := signedlink.LoadOrCreate(filepath.Join(t.TempDir(), "link-keys.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := k.Sign(signedlink.Claims{Kind: signedlink.Preferences, Workspace: "ws_1", Hash: "abc", ExpiresAt: now.Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Verify(tok, now); err != nil {
+		t.Fatalf("Verify(valid) = %v", err)
+	}
+	refused := func(what, bad string) {
+		t.Helper()
+		if bad == tok {
+			return
+		}
+		if _, err := k.Verify(bad, now); err != signedlink.ErrInvalid {
+			t.Errorf("%s: Verify(%q) = %v; want ErrInvalid", what, bad, err)
+		}
+	}
+	for i := 0; i < len(tok); i++ {
+		for _, c := range alphabet + "." {
+			refused(fmt.Sprintf("position %d to %q", i, c), tok[:i]+string(c)+tok[i+1:])
+		}
+		refused(fmt.Sprintf("cut to %d", i), tok[:i])
+		refused(fmt.Sprintf("position %d removed", i), tok[:i]+tok[i+1:])
+		for _, ins := range []string{"\n", "\r", "=", " "} {
+			refused(fmt.Sprintf("%q inserted at %d", ins, i), tok[:i]+ins+tok[i:])
+		}
+	}
+	for _, c := range alphabet + ".=" {
+		refused(fmt.Sprintf("extended by %q", c), tok+string(c))
+	}
+	for _, pad := range []string{"=", "==", "===", "\n", "\r\n"} {
+		refused(fmt.Sprintf("padding %q", pad), tok+pad)
+		parts := strings.Split(tok, ".")
+		refused(fmt.Sprintf("payload padding %q", pad), parts[0]+"."+parts[1]+pad+"."+parts[2])
 	}
 }

@@ -299,9 +299,6 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 	parseForm(w, r)
 	ctx := r.Context()
 	p, err := s.loadPerson(ctx, l)
-	if err == nil {
-		err = s.honorGPC(r, p)
-	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -309,6 +306,12 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 	if !s.checkCSRF(l, p, r.PostForm.Get("csrf")) {
 		p.view.Error = noticeStaleForm
 		s.renderPreferences(w, r, http.StatusForbidden, l, p)
+		return
+	}
+	// A Sec-GPC: 1 header writes only on a POST that passed the CSRF
+	// check: a refused POST changes nothing.
+	if err := s.honorGPC(r, p); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if r.PostForm.Get("action") == "unsubscribe_all" {

@@ -431,6 +431,64 @@ func TestPrivateTargets(t *testing.T) {
 	e.do("POST", "/v1/webhooks", `{"id":"pub","url":"https://93.184.215.14/hook"}`, 201, nil)
 }
 
+// IPv6 literals that carry a loopback, private or link-local IPv4 address
+// are refused at creation; with allow-private (as tests run receivers on
+// loopback) they are let in; a 6to4 address of a public IPv4 address is
+// fine. Nothing connects: no deliverer runs.
+func TestEmbeddedIPv4Targets(t *testing.T) {
+	post := func(e *env, url string) (int, string) {
+		req, _ := http.NewRequest("POST", e.api.URL+"/v1/webhooks", strings.NewReader(fmt.Sprintf(`{"url":%q}`, url)))
+		req.Header.Set("Authorization", "Bearer "+e.admin)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var p api.Problem
+		json.NewDecoder(res.Body).Decode(&p)
+		return res.StatusCode, p.Code
+	}
+	var urls []string
+	for _, h := range []string{
+		"::127.0.0.1", "::10.0.0.1", "::192.168.1.1", "::169.254.169.254", // IPv4-compatible
+		"::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:192.168.1.1", "::ffff:169.254.169.254", // IPv4-mapped
+		"::ffff:0:127.0.0.1", "::ffff:0:10.0.0.1", // IPv4-translated
+		"2002:7f00:1::1", "2002:a00:1::1", "2002:c0a8:101::1", "2002:a9fe:a9fe::1", // 6to4
+		"2001:0:7f00:1::f7f7:fbfb", "2001:0:a00:1::f7f7:fbfb", "2001:0:c0a8:101::f7f7:fbfb", "2001:0:a9fe:a9fe::f7f7:fbfb", // Teredo server
+		"2001:0:808:808::80ff:fffe", "2001:0:808:808::f5ff:fffe", "2001:0:808:808::3f57:fefe", "2001:0:808:808::5601:5601", // Teredo client
+		"2001:0:7f00:1::",                                                                             // Teredo server 127.0.0.1, as a URL would have it
+		"64:ff9b::127.0.0.1", "64:ff9b::10.0.0.1", "64:ff9b::192.168.1.1", "64:ff9b::169.254.169.254", // NAT64
+		"64:ff9b:1::7f00:1", "64:ff9b:1:a00:1::", "64:ff9b:1::c0a8:101", "64:ff9b:1::a9fe:a9fe", // NAT64, local-use
+		"fe80::1", "fc00::1", "fd00::1", "::", "ff02::1",
+	} {
+		urls = append(urls, "http://["+h+"]:8080/hook")
+	}
+	e := newEnv(t, false)
+	for _, u := range urls {
+		if st, code := post(e, u); st != 422 || code != consentd.EWEBHOOKTARGET {
+			t.Errorf("POST /v1/webhooks url %s = %d %s; want 422 %s", u, st, code, consentd.EWEBHOOKTARGET)
+		}
+	}
+	var l struct{ Webhooks []consentd.Webhook }
+	e.do("GET", "/v1/webhooks", "", 200, &l)
+	if len(l.Webhooks) != 0 {
+		t.Errorf("refused webhooks were stored: %v", l.Webhooks)
+	}
+	// 6to4 and Teredo of public addresses (8.8.8.8, 8.8.4.4) are allowed.
+	for _, u := range []string{"http://[2002:808:808::1]/hook", "http://[2001:0:808:808::f7f7:fbfb]/hook"} {
+		if st, code := post(e, u); st != 201 {
+			t.Errorf("POST /v1/webhooks url %s = %d %s; want 201", u, st, code)
+		}
+	}
+	// With allow-private the loopback forms are let in.
+	ep := newEnv(t, true)
+	for _, u := range []string{"http://[::127.0.0.1]/", "http://[2002:7f00:1::1]/", "http://[2001:0:7f00:1::]/", "http://[::ffff:127.0.0.1]/"} {
+		if st, code := post(ep, u); st != 201 {
+			t.Errorf("allow-private: POST /v1/webhooks url %s = %d %s; want 201", u, st, code)
+		}
+	}
+}
+
 // A name that resolves to loopback at delivery time is refused when it
 // connects (the check at creation is not enough: DNS may change).
 func TestConnectTimeCheck(t *testing.T) {
