@@ -322,4 +322,9 @@ func logMigration(log *slog.Logger, mig consentd.Migration) {
 	for id, n := range mig.Tiles {
 		log.Info("log moved to tiles", "workspace", id, "tiles", n)
 	}
+	for id, counts := range mig.Stale {
+		// Counts by kind and outcome only: never a contact point.
+		log.Warn("stored contact points no longer normalize to themselves; kept and found by their stored form, listed in stale_contact_points",
+			"workspace", id, "counts", counts)
+	}
 }
