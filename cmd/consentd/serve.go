@@ -17,7 +17,9 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/automation"
+	"github.com/consentd/consentd/internal/clientip"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/httpbound"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
@@ -83,15 +85,24 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	// Public pages (signed links, no API key) beside the API.
-	mux := http.NewServeMux()
-	web.New(db, links, log).Mount(mux) // /u/ unsubscribe, /p/ preference center
-	mux.Handle("/c/", doi.NewHandler(db, links, log))
-	mux.Handle("/", apiServer)
-	srv := &http.Server{
-		Handler:           accessLog(log, api.Instrument(mux)),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+	proxies, err := clientip.Parse(c.TrustedProxies)
+	if err != nil {
+		return usageError{fmt.Sprintf("--trusted-proxies: %v", err)}
 	}
+	apiServer.SetLimits(c.limits())
+	apiServer.ClientIP = proxies.IP
+	mux := http.NewServeMux()
+	pages := web.New(db, links, log)
+	pages.ClientIP = proxies.IP
+	pages.Mount(mux) // /u/ unsubscribe, /p/ preference center
+	confirm := doi.NewHandler(db, links, log)
+	confirm.ClientIP = proxies.IP
+	mux.Handle("/c/", confirm)
+	mux.Handle("/", apiServer)
+	// Every connection, the public pages' too, is bounded in time and
+	// number (internal/httpbound; README "Limits").
+	srv := httpbound.Server(c.HTTP, accessLog(log, api.Instrument(mux)))
+	ln = httpbound.Listener(ln, c.HTTP.MaxConns)
 	log.Info("consentd listening", "addr", "http://"+ln.Addr().String(), "data", c.Data, "log_key", signer.KeyID())
 	if m.Ready != nil {
 		m.Ready(ln.Addr().String())
@@ -322,5 +333,10 @@ func logMigration(log *slog.Logger, mig consentd.Migration) {
 	}
 	for id, n := range mig.Tiles {
 		log.Info("log moved to tiles", "workspace", id, "tiles", n)
+	}
+	for id, counts := range mig.Stale {
+		// Counts by kind and outcome only: never a contact point.
+		log.Warn("stored contact points no longer normalize to themselves; kept and found by their stored form, listed in stale_contact_points",
+			"workspace", id, "counts", counts)
 	}
 }
