@@ -46,7 +46,12 @@ func (m *Main) apply(ctx context.Context, args []string) error {
 	if *asJSON {
 		bootOut = m.Stderr
 	}
-	db, ws, err := m.openOrBootstrap(ctx, &c, bootOut)
+	// A dry run changes nothing, not even a new folder: it needs data.
+	open := func() (store, *consentd.Workspace, error) { return m.openOrBootstrap(ctx, &c, bootOut) }
+	if *dryRun {
+		open = func() (store, *consentd.Workspace, error) { return m.openWorkspace(ctx, &c) }
+	}
+	db, ws, err := open()
 	if err != nil {
 		return err
 	}

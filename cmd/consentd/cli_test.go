@@ -39,6 +39,7 @@ func offlineCommands(t *testing.T) map[string][]string {
 		"jobs retry":     {"jobs", "retry", "--all"},
 		"workspace list": {"workspace", "list"},
 		"apply other ws": {"apply", "-f", catalog, "--workspace", "staging"},
+		"apply dry run":  {"apply", "-f", catalog, "--dry-run"},
 	}
 }
 
@@ -122,7 +123,7 @@ func TestOfflineCommandsWithoutData(t *testing.T) {
 func writeKey(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	code, _, errOut := runCLI(t, nil, "apply", "-f", "-", "--dry-run", "--data", dir)
+	code, _, errOut := runCLI(t, nil, "apply", "-f", "-", "--data", dir)
 	if code != 0 {
 		t.Fatalf("apply on a new folder = %d %s", code, errOut)
 	}
