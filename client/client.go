@@ -33,6 +33,8 @@
 //     surely did not reach the server.
 //
 // Decisions and reads have no side effects and are always safe to retry.
+// A 429 rate_limited answer is not retried either: its *Error carries the
+// server's Retry-After as RetryAfter, for the caller to wait.
 //
 // # Errors
 //

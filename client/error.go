@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/consentd/consentd"
 )
@@ -75,6 +77,9 @@ type Error struct {
 	Path       string // the request's path, as sent (escaped)
 	Problem
 	Body []byte // the answer when it was not a problem document, at most 4 KiB
+	// RetryAfter is the answer's Retry-After (429 rate_limited, 503): how
+	// long to wait before trying again; 0 when the answer has none.
+	RetryAfter time.Duration
 }
 
 // Error implements error: method, path, status, code and detail.
@@ -100,7 +105,7 @@ func (e *Error) Unwrap() error {
 
 // errorFrom reads a non-2xx answer into an *Error.
 func errorFrom(method, path string, resp *http.Response) *Error {
-	e := &Error{StatusCode: resp.StatusCode, Method: method, Path: path}
+	e := &Error{StatusCode: resp.StatusCode, Method: method, Path: path, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var p Problem
 	if json.Unmarshal(b, &p) == nil && p.Code != "" {
@@ -115,6 +120,25 @@ func errorFrom(method, path string, resp *http.Response) *Error {
 	}
 	e.Body = b
 	return e
+}
+
+// retryAfter reads a Retry-After value: delay seconds, or an HTTP date
+// (RFC 9110 section 10.2.3); 0 when v is neither or in the past.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, 1<<31)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 // Code returns the stable error code of err: the code of an *Error or
