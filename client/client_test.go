@@ -475,6 +475,9 @@ func TestClientEndToEnd(t *testing.T) {
 		t.Errorf("ListWebhooks = %d", len(whs))
 	}
 	must[*client.DeliveryPage](t, "ListWebhookDeliveries")(c.ListWebhookDeliveries(ctx, wh.ID, client.PageQuery{Limit: 10}))
+	if ds := collect(t, "AllWebhookDeliveries", c.AllWebhookDeliveries(ctx, wh.ID, client.PageQuery{})); len(ds) != 0 {
+		t.Errorf("AllWebhookDeliveries = %d; want none (no deliverer runs)", len(ds))
+	}
 	ok(t, "DeleteWebhook", c.DeleteWebhook(ctx, wh.ID))
 
 	// Imports and the export.

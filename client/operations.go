@@ -73,7 +73,7 @@ var operations = map[string][]string{
 	"GET /v1/webhooks/{id}":            {"GetWebhook"},
 	"PATCH /v1/webhooks/{id}":          {"UpdateWebhook"},
 	"DELETE /v1/webhooks/{id}":         {"DeleteWebhook"},
-	"GET /v1/webhooks/{id}/deliveries": {"ListWebhookDeliveries"},
+	"GET /v1/webhooks/{id}/deliveries": {"ListWebhookDeliveries", "AllWebhookDeliveries"},
 
 	"POST /v1/imports":             {"CreateImport", "WaitImport"},
 	"GET /v1/imports/{id}":         {"GetImport"},

@@ -666,6 +666,19 @@ func (c *Client) ListWebhookDeliveries(ctx context.Context, id string, q PageQue
 	return ret(&out, err)
 }
 
+// AllWebhookDeliveries yields every kept delivery attempt of a webhook,
+// newest first, page after page.
+func (c *Client) AllWebhookDeliveries(ctx context.Context, id string, q PageQuery) iter.Seq2[*consentd.WebhookDelivery, error] {
+	return pages(q.PageToken, func(token string) ([]*consentd.WebhookDelivery, string, error) {
+		q.PageToken = token
+		p, err := c.ListWebhookDeliveries(ctx, id, q)
+		if err != nil {
+			return nil, "", err
+		}
+		return p.Deliveries, p.NextPageToken, nil
+	})
+}
+
 // ---- imports ----
 
 // CreateImport posts a CSV file for a bulk import, which the server runs
