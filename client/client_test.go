@@ -462,7 +462,7 @@ func TestClientEndToEnd(t *testing.T) {
 	ok(t, "DeleteRule", c.DeleteRule(ctx, "signup"))
 
 	// Webhooks.
-	wh := must[*consentd.Webhook](t, "CreateWebhook")(c.CreateWebhook(ctx, consentd.Webhook{URL: "http://127.0.0.1:9/hook", Events: []string{"consent.changed"}}))
+	wh := must[*consentd.Webhook](t, "CreateWebhook")(c.CreateWebhook(ctx, client.WebhookInput{URL: "http://127.0.0.1:9/hook", Events: []string{"consent.changed"}}))
 	if wh.ID == "" || !strings.HasPrefix(wh.Secret, "whsec_") {
 		t.Fatalf("CreateWebhook = %+v; want an id and the generated secret", wh)
 	}

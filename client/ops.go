@@ -627,10 +627,9 @@ func (c *Client) ListWebhooks(ctx context.Context) ([]*consentd.Webhook, error) 
 	return out.Webhooks, err
 }
 
-// CreateWebhook creates a webhook (admin). Read-only fields of w are
-// ignored; when w.Secret is empty the server generates one and shows it in
-// this answer only.
-func (c *Client) CreateWebhook(ctx context.Context, w consentd.Webhook) (*consentd.Webhook, error) {
+// CreateWebhook creates a webhook (admin); when w.Secret is empty the
+// server generates one and shows it in this answer only.
+func (c *Client) CreateWebhook(ctx context.Context, w WebhookInput) (*consentd.Webhook, error) {
 	var out consentd.Webhook
 	_, err := c.do(ctx, "POST", "/v1/webhooks", nil, w, &out)
 	return ret(&out, err)
