@@ -207,3 +207,20 @@ func OptOutWrites(cat *Catalog, cps []PartyContactPoint, partyID string, src Sou
 	}
 	return out
 }
+
+// DoNotContactInputs returns, for each contact point that was not erased,
+// a do_not_contact suppression on every channel with note, marked
+// OnlyIfNone: "unsubscribe from all" of a person (the preference page) and
+// of an agent (POST /v1/parties/{id}:opt-out-all) both add one, so that a
+// purpose made later is not allowed for that person either, and repeating
+// the act adds no second one.
+func DoNotContactInputs(cps []PartyContactPoint, note string) []SuppressionInput {
+	var out []SuppressionInput
+	for _, cp := range cps {
+		if cp.Value == "" {
+			continue // erased
+		}
+		out = append(out, SuppressionInput{ContactPoint: cp.Value, Kind: cp.Kind, Reason: SuppressDoNotContact, Note: note, OnlyIfNone: true})
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -34,10 +35,12 @@ type optOutAllInput struct {
 	Reason string `json:"reason,omitempty" max:"1000" doc:"why, as the agent was told; recorded on each consent"`
 }
 
-// optOutAllAnswer is every consent an agent opt-out wrote.
+// optOutAllAnswer is every consent an agent opt-out wrote, and the
+// do_not_contact suppression of each contact point.
 type optOutAllAnswer struct {
-	PartyID  string      `json:"party_id"`
-	Consents []batchItem `json:"consents"`
+	PartyID      string                  `json:"party_id"`
+	Consents     []batchItem             `json:"consents"`
+	Suppressions []*consentd.Suppression `json:"suppressions" doc:"a do_not_contact suppression (every channel) per contact point, which also covers purposes made later; one added before by the same act is answered again"`
 }
 
 // inboundRoutes are SMS replies, agent opt-out and data-subject requests.
@@ -55,7 +58,7 @@ func (s *Server) inboundRoutes() []route {
 		{op("POST", "/v1/inbound/sms/{id}:resolve", "Mark an SMS reply reviewed; action opt_out opts the number out as a keyword does", "inbound",
 			consentd.InboundResolution{}, consentd.InboundResult{}, 0, id), writers, s.resolveInboundSMS},
 
-		{op("POST", "/v1/parties/{id}:opt-out-all", "Agent opt-out: opted_out on every channel type of every contact point of the party, whatever its state was", "parties",
+		{op("POST", "/v1/parties/{id}:opt-out-all", "Agent opt-out: opted_out on every channel type of every contact point of the party, whatever its state was, and a do_not_contact suppression of each contact point", "parties",
 			optOutAllInput{}, optOutAllAnswer{}, 0, id), agents, s.optOutAll},
 
 		{op("POST", "/v1/requests", "File a data-subject request; a background job carries it out", "requests",
@@ -181,7 +184,7 @@ func (s *Server) optOutAll(w http.ResponseWriter, r *http.Request, k *consentd.A
 	if err != nil {
 		return err
 	}
-	out := optOutAllAnswer{PartyID: p.ID, Consents: []batchItem{}}
+	out := optOutAllAnswer{PartyID: p.ID, Consents: []batchItem{}, Suppressions: []*consentd.Suppression{}}
 	writes := consentd.OptOutWrites(cat, p.ContactPoints, p.ID, consentd.Source{Type: consentd.SourceAgent, Name: k.ID}, in.Reason, s.Now().UTC())
 	if len(writes) > 0 {
 		res, err := s.DB.WriteConsents(r.Context(), k.WorkspaceID, writes, actor(k))
@@ -196,6 +199,17 @@ func (s *Server) optOutAll(w http.ResponseWriter, r *http.Request, k *consentd.A
 				out.Consents = append(out.Consents, batchItem{writeAnswer: &writeAnswer{Consent: wr.Consent, Applied: wr.Applied, Outcome: wr.Outcome}})
 			}
 		}
+	}
+	// As the preference page's "unsubscribe from all": a do_not_contact
+	// suppression per contact point also covers purposes made later, which
+	// the opt-outs above cannot name. OnlyIfNone: a repeated opt-out-all
+	// answers the suppression it added before.
+	for _, sin := range consentd.DoNotContactInputs(p.ContactPoints, "agent opt-out-all") {
+		sup, err := s.DB.AddSuppression(r.Context(), k.WorkspaceID, sin, actor(k))
+		if err != nil {
+			return fmt.Errorf("opt-out-all: suppress a contact point of party %s: %w", p.ID, err)
+		}
+		out.Suppressions = append(out.Suppressions, sup)
 	}
 	writeJSON(w, 200, out)
 	return nil

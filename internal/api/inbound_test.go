@@ -233,8 +233,22 @@ func TestOptOutAllOverHTTP(t *testing.T) {
 			} `json:"source"`
 			Error *api.Problem `json:"error"`
 		} `json:"consents"`
+		Suppressions []struct {
+			ID           string `json:"id"`
+			ContactPoint string `json:"contact_point"`
+			Channel      string `json:"channel"`
+			Reason       string `json:"reason"`
+		} `json:"suppressions"`
 	}
 	e.must("POST", "/v1/parties/p1:opt-out-all", agent, `{"reason":"asked on the phone"}`, 200).decode(t, &ans)
+	if len(ans.Suppressions) != 2 {
+		t.Fatalf("POST :opt-out-all suppressions %+v; want one per contact point", ans.Suppressions)
+	}
+	for _, sup := range ans.Suppressions {
+		if sup.Reason != "do_not_contact" || sup.Channel != "" || sup.ID == "" {
+			t.Errorf("POST :opt-out-all suppression %+v; want do_not_contact on every channel", sup)
+		}
+	}
 	var ids []string
 	for _, c := range ans.Consents {
 		ids = append(ids, c.ID)
@@ -247,26 +261,37 @@ func TestOptOutAllOverHTTP(t *testing.T) {
 	if ans.PartyID != "p1" || !slices.Equal(ids, want) {
 		t.Fatalf("POST /v1/parties/p1:opt-out-all = %s %v; want every channel type of both contact points %v", ans.PartyID, ids, want)
 	}
-	if n := e.logSize(read); n != size+int64(len(want)) {
-		t.Errorf("POST :opt-out-all: the log grew from %d to %d; want one entry per consent", size, n)
+	// One entry per consent, then one per contact point's suppression.
+	if n := e.logSize(read); n != size+int64(len(want))+2 {
+		t.Errorf("POST :opt-out-all: the log grew from %d to %d; want one entry per consent and per suppression", size, n)
 	}
-	for _, en := range e.logEntries(read)[size:] {
+	for _, en := range e.logEntries(read)[size : size+int64(len(want))] {
 		if typ, name := source(en); en["type"] != consentd.LogConsentChanged || typ != "agent" || name != e.a.keyIDs[consentd.RoleAgent] ||
 			en["actor"] != "key:"+e.a.keyIDs[consentd.RoleAgent] {
 			t.Errorf("log entry %v; want consent.changed with source agent and the agent key as actor", en)
 		}
 	}
-	// Every channel type is denied afterwards, except where the purpose's
-	// enforcement is disabled (transactional, no check by design).
-	e.wantDecision(check, "jane@example.com", "email", "newsletter", "", false, "opted_out")
-	e.wantDecision(check, "jane@example.com", "email", "newsletter", "weekly", false, "purpose_opted_out")
-	e.wantDecision(check, "+4915123456789", "sms", "newsletter", "", false, "opted_out")
-	e.wantDecision(check, "+4915123456789", "sms", "newsletter", "weekly", false, "purpose_opted_out")
+	// Every channel type is denied afterwards (the suppression answers
+	// first), except where the purpose's enforcement is disabled
+	// (transactional, no check by design).
+	e.wantDecision(check, "jane@example.com", "email", "newsletter", "", false, "suppressed")
+	e.wantDecision(check, "jane@example.com", "email", "newsletter", "weekly", false, "suppressed")
+	e.wantDecision(check, "+4915123456789", "sms", "newsletter", "", false, "suppressed")
+	e.wantDecision(check, "+4915123456789", "sms", "newsletter", "weekly", false, "suppressed")
 	e.wantDecision(check, "jane@example.com", "email", "orders", "", true, "disabled")
 	e.wantDecision(check, "john@example.com", "email", "newsletter", "", true, "opted_in")
 
-	// Again: nothing is left to change, but it is logged and answered.
-	e.must("POST", "/v1/parties/p1:opt-out-all", e.a.key(consentd.RoleAdmin), nil, 200)
+	// Again: nothing is left to change, but it is logged and answered; the
+	// suppressions are the same ones, not new.
+	var again struct {
+		Suppressions []struct {
+			ID string `json:"id"`
+		} `json:"suppressions"`
+	}
+	e.must("POST", "/v1/parties/p1:opt-out-all", e.a.key(consentd.RoleAdmin), nil, 200).decode(t, &again)
+	if len(again.Suppressions) != 2 || again.Suppressions[0].ID != ans.Suppressions[0].ID || again.Suppressions[1].ID != ans.Suppressions[1].ID {
+		t.Errorf("opt-out-all again: suppressions %+v; want the first call's %+v", again.Suppressions, ans.Suppressions)
+	}
 
 	// Bad input: a problem, nothing stored.
 	size = e.logSize(read)
@@ -293,6 +318,23 @@ func TestOptOutAllOverHTTP(t *testing.T) {
 	if n := e.logSize(read); n != size {
 		t.Errorf("refused opt-outs: the log grew from %d to %d", size, n)
 	}
+}
+
+// An agent's opt-out-all suppresses each contact point, as the preference
+// page's "unsubscribe from all" does: a purpose created afterwards is not
+// allowed for the person either, though no consent names it.
+func TestOptOutAllCoversLaterPurposes(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		w, admin, check := e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleAdmin), e.a.key(consentd.RoleCheck)
+		e.must("PUT", "/v1/parties/p1", w, `{"contact_points":[{"kind":"email","value":"jane@example.com"},{"kind":"phone","value":"+4915123456789"}]}`, 200)
+		e.must("POST", "/v1/parties/p1:opt-out-all", e.a.key(consentd.RoleAgent), nil, 200)
+		// Made later, non-restrictive on email: allowed for anyone not
+		// opted out or suppressed.
+		e.must("POST", "/v1/purposes", admin, `{"id":"offers","name":"Offers","type":"commercial","channels":{"email":{"enforcement":"non_restrictive"},"sms":{"enforcement":"restrictive"}}}`, 201)
+		e.wantDecision(check, "jane@example.com", "email", "offers", "", false, "suppressed")
+		e.wantDecision(check, "+4915123456789", "sms", "offers", "", false, "suppressed")
+		e.wantDecision(check, "john@example.com", "email", "offers", "", true, "not_opted_out")
+	})
 }
 
 type requestJSON struct {

@@ -458,15 +458,14 @@ func (s *Server) unsubscribeAll(r *http.Request, p *person) error {
 	if err := s.writeRows(r, p, rows, writes); err != nil {
 		return err
 	}
-	for _, cp := range p.cps {
+	for _, in := range consentd.DoNotContactInputs(p.cps, "unsubscribe from all (preference center)") {
 		if slices.ContainsFunc(p.sups, func(sup *consentd.Suppression) bool {
-			return sup.ContactPoint == cp.Value && sup.Kind == cp.Kind && sup.Reason == consentd.SuppressDoNotContact && sup.Channel == ""
+			return sup.ContactPoint == in.ContactPoint && sup.Kind == in.Kind && sup.Reason == consentd.SuppressDoNotContact && sup.Channel == ""
 		}) {
 			continue
 		}
-		if _, err := s.DB.AddSuppression(r.Context(), p.ws, consentd.SuppressionInput{ContactPoint: cp.Value, Kind: cp.Kind,
-			Reason: consentd.SuppressDoNotContact, Note: "unsubscribe from all (preference center)", OnlyIfNone: true}, actorPreferences); err != nil {
-			return err
+		if _, err := s.DB.AddSuppression(r.Context(), p.ws, in, actorPreferences); err != nil {
+			return fmt.Errorf("unsubscribe from all: suppress: %w", err)
 		}
 	}
 	return nil
