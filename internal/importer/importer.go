@@ -26,11 +26,12 @@ import (
 // internal/importfmt's Row): the consent writes it carries, or why it is
 // skipped, or why it is rejected.
 type Row struct {
-	Line   int64
-	Writes []consentd.ConsentWrite
-	Skip   string
-	Reject *consentd.Error
-	Raw    []string
+	Line         int64
+	Writes       []consentd.ConsentWrite
+	Suppressions []consentd.SuppressionInput
+	Skip         string
+	Reject       *consentd.Error
+	Raw          []string
 }
 
 // Reader reads data records; io.EOF at the end. A bad record is a Row with
@@ -62,6 +63,12 @@ type Store interface {
 	ImportBatch(ctx context.Context, wsID, importID string, writes []consentd.ConsentWrite, lines []int64,
 		rejects []consentd.ImportReject, progress consentd.ImportProgress, actor string) ([]consentd.WriteResult, error)
 	StartImport(ctx context.Context, wsID, id string) error
+	// AddSuppression adds a row's suppression (OnlyIfNone: a resumed or
+	// repeated import adds none twice), logged with the import as actor.
+	AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error)
+	// Erased reports whether a contact point hash carries an erased
+	// suppression: an import never brings an erased address back.
+	Erased(ctx context.Context, wsID string, hash [32]byte) (bool, error)
 	FinishImport(ctx context.Context, wsID, id string, state consentd.ImportState, msg string) error
 }
 
@@ -215,7 +222,8 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 	// entries in key order.
 	s := spillsort.New(e.TempDir, e.SortMemory)
 	defer s.Close()
-	rows, err := e.read(ctx, rd, s, &keyer{opt: opt, secret: secret})
+	k := &keyer{opt: opt, secret: secret}
+	rows, err := e.read(ctx, rd, s, k)
 	if err != nil {
 		return err
 	}
@@ -249,8 +257,8 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 		}
 		b.add(&ent)
 		b.progress.Committed = n
-		if len(b.writes) >= size || len(b.rejects) >= size || b.entries >= 4*size {
-			if err := e.flush(ctx, wsID, im.ID, actor, &b); err != nil {
+		if len(b.writes)+len(b.sups) >= size || len(b.rejects) >= size || b.entries >= 4*size {
+			if err := e.flush(ctx, wsID, im.ID, actor, k, &b); err != nil {
 				return err
 			}
 		}
@@ -259,7 +267,7 @@ func (e *Engine) run(ctx context.Context, wsID string, im *consentd.Import, path
 		return err
 	}
 	if b.entries > 0 {
-		return e.flush(ctx, wsID, im.ID, actor, &b)
+		return e.flush(ctx, wsID, im.ID, actor, k, &b)
 	}
 	return nil
 }
@@ -304,11 +312,17 @@ func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *ke
 			ent.kind, ent.reject = entryReject, consentd.ImportReject{Line: row.Line, Code: row.Reject.Code, Reason: row.Reject.Message, Raw: storableRaw(row.Raw)}
 		case row.Skip != "":
 			ent.kind, ent.skip = entrySkip, row.Skip
-		case len(row.Writes) == 0:
+		case len(row.Writes) == 0 && len(row.Suppressions) == 0:
 			ent.kind, ent.skip = entrySkip, "no consent in the row"
 		default:
 			for i := range row.Writes {
 				ent.kind, ent.write, ent.rowFirst = entryWrite, row.Writes[i], i == 0
+				if err := add(&ent); err != nil {
+					return rows, err
+				}
+			}
+			for i := range row.Suppressions {
+				ent.kind, ent.write, ent.sup, ent.rowFirst = entrySuppress, consentd.ConsentWrite{}, row.Suppressions[i], i == 0 && len(row.Writes) == 0
 				if err := add(&ent); err != nil {
 					return rows, err
 				}
@@ -321,7 +335,33 @@ func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *ke
 	}
 }
 
-func (e *Engine) flush(ctx context.Context, wsID, id, actor string, b *batch) error {
+func (e *Engine) flush(ctx context.Context, wsID, id, actor string, k *keyer, b *batch) error {
+	// The suppressions go first, each OnlyIfNone: when the process dies
+	// before the batch commits, the resumed import adds them again, which
+	// adds nothing; after it commits, they are there. An address erased
+	// since is skipped, as its writes are.
+	for _, in := range b.sups {
+		if cp, err := consentd.NormalizeStored(in.Kind, in.ContactPoint, k.opt.DefaultRegion); err == nil {
+			erased, err := e.Store.Erased(ctx, wsID, consentd.ContactPointHash(k.secret, in.Kind, cp))
+			if err != nil {
+				return fmt.Errorf("import: is a suppressed address erased: %w", err)
+			}
+			if erased {
+				b.progress.Counts.Skipped++
+				b.progress.SkipReasons[consentd.SkipErased]++
+				continue
+			}
+		}
+		if _, err := e.Store.AddSuppression(ctx, wsID, in, actor); err != nil {
+			if consentd.ErrorCode(err) == consentd.EINTERNAL {
+				return fmt.Errorf("import: add a suppression: %w", err)
+			}
+			// The address does not normalize: the row's other entries
+			// say so, or it is counted as skipped with the reason.
+			b.progress.Counts.Skipped++
+			b.progress.SkipReasons["suppression refused: "+consentd.ErrorCode(err)]++
+		}
+	}
 	if _, err := e.Store.ImportBatch(ctx, wsID, id, b.writes, b.lines, b.rejects, b.progress, actor); err != nil {
 		return err
 	}
@@ -340,13 +380,14 @@ func (e *Engine) flush(ctx context.Context, wsID, id, actor string, b *batch) er
 type batch struct {
 	entries  int
 	writes   []consentd.ConsentWrite
+	sups     []consentd.SuppressionInput
 	lines    []int64
 	rejects  []consentd.ImportReject
 	progress consentd.ImportProgress
 }
 
 func (b *batch) reset() {
-	b.writes, b.lines, b.rejects, b.entries = b.writes[:0], b.lines[:0], b.rejects[:0], 0
+	b.writes, b.sups, b.lines, b.rejects, b.entries = b.writes[:0], b.sups[:0], b.lines[:0], b.rejects[:0], 0
 	clear(b.writes[:cap(b.writes)]) // drop references to the old rows
 	b.progress = consentd.ImportProgress{SkipReasons: map[string]int64{}}
 }
@@ -365,6 +406,8 @@ func (b *batch) add(e *entry) {
 	case entryWrite:
 		b.writes = append(b.writes, e.write)
 		b.lines = append(b.lines, e.line)
+	case entrySuppress:
+		b.sups = append(b.sups, e.sup)
 	}
 }
 

@@ -31,7 +31,7 @@ type store interface {
 	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
 	PutPurpose(ctx context.Context, wsID string, p *consentd.Purpose, create bool, actor string) error
 	PutTopic(ctx context.Context, wsID string, t *consentd.Topic, create bool, actor string) error
-	AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error)
+	Suppressions(ctx context.Context, wsID string) ([]*consentd.Suppression, error)
 	ExportConsents(ctx context.Context, wsID string, at consentd.Times, fn func(*consentd.Consent) error) error
 	ImportRejects(ctx context.Context, wsID, id string, fn func(*consentd.ImportReject) error) error
 	Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error)
@@ -632,7 +632,7 @@ func TestFormats(t *testing.T) {
 					switch {
 					case row.Reject != nil:
 						rejects++
-					case row.Skip != "" || len(row.Writes) == 0:
+					case row.Skip != "" || len(row.Writes) == 0 && len(row.Suppressions) == 0:
 						skips++
 					}
 					for _, w := range row.Writes {
@@ -686,6 +686,78 @@ func TestFormats(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// TestImportSuppressions imports the formats' rows that stand for "never
+// send": a Mailchimp cleaned address becomes a hard_bounce suppression on
+// email (and no consent), a listmonk blocklisted subscriber a
+// do_not_contact suppression as well as its opt-out. Each names its import
+// in the note and is logged with the import as actor; importing the same
+// rows again (another file name) adds no second suppression.
+func TestImportSuppressions(t *testing.T) {
+	backends(t, func(t *testing.T, open func(t *testing.T) store) {
+		db := open(t)
+		ws := formatsWorkspace(t, db, "sups")
+		ctx := t.Context()
+		run := func(format, file, name string) *consentd.Import {
+			t.Helper()
+			sp := consentd.ImportSpec{Format: format, Purpose: "newsletter", Name: name}
+			im, _, err := (&importer.Engine{Store: db}).Import(ctx, ws, sp, filepath.Join("../importfmt/testdata", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return im
+		}
+		cleaned := run("mailchimp", "mailchimp_cleaned.csv", "audience-cleaned.csv")
+		if cleaned.Rows != 2 || cleaned.Rejected != 1 || cleaned.Skipped != 0 || cleaned.Created != 0 {
+			t.Errorf("mailchimp cleaned counts %+v; want 2 rows, 1 rejected (no address), no consent", cleaned.ImportCounts)
+		}
+		blocked := run("listmonk", "listmonk.csv", "listmonk-export.csv")
+		sups, err := db.Suppressions(ctx, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]*consentd.Suppression{}
+		for _, s := range sups {
+			got[s.ContactPoint] = s
+		}
+		if s := got["ida@example.org"]; s == nil || s.Reason != consentd.SuppressHardBounce || s.Channel != "email" || !strings.Contains(s.Note, "audience-cleaned.csv") {
+			t.Errorf("ida@example.org suppression %+v; want hard_bounce on email naming the import", s)
+		}
+		if s := got["bob@example.org"]; s == nil || s.Reason != consentd.SuppressDoNotContact || s.Channel != "" || !strings.Contains(s.Note, "listmonk-export.csv") {
+			t.Errorf("bob@example.org suppression %+v; want do_not_contact on every channel naming the import", s)
+		}
+		if len(sups) != 2 {
+			t.Errorf("suppressions %+v; want ida's and bob's", sups)
+		}
+		if c, err := db.Consent(ctx, ws, "bob@example.org#newsletter:email", time.Time{}); err != nil || c.Status != consentd.OptedOut {
+			t.Errorf("bob's consent %+v, %v; want opted_out (blocklisted)", c, err)
+		}
+		// The log says which import added them.
+		recs, err := db.Log(ctx, ws, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actors := map[string]int{}
+		for _, r := range recs {
+			var en struct{ Type, Actor string }
+			if err := json.Unmarshal(r.Entry, &en); err != nil {
+				t.Fatal(err)
+			}
+			if en.Type == consentd.LogSuppressionAdded {
+				actors[en.Actor]++
+			}
+		}
+		if actors["import:"+cleaned.ID] != 1 || actors["import:"+blocked.ID] != 1 {
+			t.Errorf("suppression.added actors %v; want one by each import", actors)
+		}
+		// The same rows under other names: new imports, no new suppression.
+		run("mailchimp", "mailchimp_cleaned.csv", "again.csv")
+		run("listmonk", "listmonk.csv", "again-listmonk.csv")
+		if sups, err := db.Suppressions(ctx, ws); err != nil || len(sups) != 2 {
+			t.Errorf("after importing again: %d suppressions, %v; want still 2", len(sups), err)
 		}
 	})
 }

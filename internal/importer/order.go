@@ -26,20 +26,23 @@ import (
 // wrong). A row rejected for an unknown purpose keeps its place after the
 // purpose is created.
 
-// entry is one unit of an import: a consent write, a reject or a skip.
+// entry is one unit of an import: a consent write, a suppression, a
+// reject or a skip.
 type entry struct {
-	kind     byte // entryWrite, entryReject, entrySkip
+	kind     byte // entryWrite, entrySuppress, entryReject, entrySkip
 	line     int64
 	rowFirst bool // the first entry of its data record: counts the row
 	write    consentd.ConsentWrite
+	sup      consentd.SuppressionInput
 	reject   consentd.ImportReject
 	skip     string
 }
 
 const (
-	entryWrite  = 'w'
-	entryReject = 'r'
-	entrySkip   = 's'
+	entryWrite    = 'w'
+	entrySuppress = 'u'
+	entryReject   = 'r'
+	entrySkip     = 's'
 )
 
 // keyer computes entries' sort keys.
@@ -69,6 +72,13 @@ func (k *keyer) key(e *entry, seq uint64) []byte {
 			b = append(b, h[:]...)
 		}
 	}
+	if e.kind == entrySuppress {
+		if cp, err := consentd.Normalize(e.sup.Kind, e.sup.ContactPoint, k.opt.DefaultRegion); err == nil {
+			h := consentd.ContactPointHash(k.secret, e.sup.Kind, cp)
+			b = append(b, 1)
+			b = append(b, h[:]...)
+		}
+	}
 	if len(b) == 0 {
 		b = append(b, 0)
 	}
@@ -92,6 +102,12 @@ func (e *entry) encode(b []byte) []byte {
 		for _, s := range e.reject.Raw {
 			b = appendString(b, s)
 		}
+	case entrySuppress:
+		u := &e.sup
+		for _, s := range []string{u.ContactPoint, string(u.Kind), u.Channel, string(u.Reason), u.Note} {
+			b = appendString(b, s)
+		}
+		b = appendBool(b, u.OnlyIfNone)
 	case entryWrite:
 		w := &e.write
 		for _, s := range []string{w.ContactPoint, w.Channel, w.Purpose, w.Topic, w.ChannelType, string(w.Status), w.Source.Type, w.Source.Name,
@@ -131,6 +147,10 @@ func (e *entry) decode(b []byte) error {
 				e.reject.Raw[i] = d.string()
 			}
 		}
+	case entrySuppress:
+		e.sup = consentd.SuppressionInput{ContactPoint: d.string(), Kind: consentd.ContactPointKind(d.string()), Channel: d.string(),
+			Reason: consentd.SuppressionReason(d.string()), Note: d.string()}
+		e.sup.OnlyIfNone = d.bool()
 	case entryWrite:
 		w := &e.write
 		w.ContactPoint, w.Channel, w.Purpose, w.Topic, w.ChannelType = d.string(), d.string(), d.string(), d.string(), d.string()

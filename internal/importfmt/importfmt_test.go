@@ -23,6 +23,7 @@ type want struct {
 	field  string // reject column, when code is set and the reject names one
 	skip   string // substring of the skip reason
 	writes []consentd.ConsentWrite
+	sups   []consentd.SuppressionInput // with writes: the row's suppressions
 }
 
 func ts(s string) time.Time {
@@ -108,6 +109,9 @@ func check(t *testing.T, rows []Row, wants []want) {
 				g, _ := json.MarshalIndent(r.Writes, "", " ")
 				e, _ := json.MarshalIndent(w.writes, "", " ")
 				t.Errorf("line %d: Writes =\n%s\nwant\n%s", r.Line, g, e)
+			}
+			if !reflect.DeepEqual(r.Suppressions, w.sups) {
+				t.Errorf("line %d: Suppressions = %+v; want %+v", r.Line, r.Suppressions, w.sups)
 			}
 		}
 	}

@@ -21,7 +21,9 @@ import (
 // list's optin (single, double), is read per list:
 //
 //	blocklisted subscriber                 -> opted_out (listmonk unsubscribes a blocklisted
-//	                                          subscriber from every list)
+//	                                          subscriber from every list), and a do_not_contact
+//	                                          suppression of the address (every channel):
+//	                                          blocklisted means never mailed, whatever list
 //	subscription_status unsubscribed       -> opted_out
 //	disabled subscriber                    -> skipped: an administrator's switch, not the
 //	                                          person's choice
@@ -138,4 +140,8 @@ func (r *Reader) parseListmonk(rec []string, row *Row) {
 	w.Source = consentd.Source{Type: consentd.SourceImport, Name: r.source,
 		Details: details("uuid", l.uuid.get(rec), "status", status, "subscription_status", sub)}
 	row.Writes = []consentd.ConsentWrite{w}
+	if key(status) == "blocklisted" {
+		row.Suppressions = []consentd.SuppressionInput{{ContactPoint: w.ContactPoint, Kind: consentd.KindOf(w.Channel),
+			Reason: consentd.SuppressDoNotContact, Note: "import " + r.source + ": blocklisted in listmonk", OnlyIfNone: true}}
+	}
 }

@@ -25,8 +25,10 @@ import (
 //	                proof: the confirm (else opt-in) IP and CONFIRM_TIME as confirmed_at
 //	unsubscribed -> opted_out; captured_at UNSUB_TIME, else LAST_CHANGED; reason UNSUB_REASON
 //	                (and UNSUB_REASON_OTHER); the campaign in source.details
-//	cleaned      -> skipped: a cleaned address bounced; that is deliverability, not the
-//	                person's consent, and opting it out would invent a decision
+//	cleaned      -> a hard_bounce suppression of the address on Options.Channel, no consent
+//	                write: Mailchimp cleans an address that bounced hard (or kept bouncing);
+//	                that is deliverability, not the person's consent, and opting it out
+//	                would invent a decision, but mailing it again would bounce again
 //
 // Times are Mailchimp's "2024-03-14 09:30:00", in UTC, or RFC 3339.
 var mailchimpFormat = format{
@@ -86,7 +88,8 @@ func (r *Reader) parseMailchimp(rec []string, row *Row) {
 	var ok bool
 	switch m.kind {
 	case "cleaned":
-		row.Skip = "cleaned in mailchimp (the address bounced): deliverability, not a consent decision"
+		row.Suppressions = []consentd.SuppressionInput{{ContactPoint: w.ContactPoint, Kind: consentd.KindOf(w.Channel), Channel: w.Channel,
+			Reason: consentd.SuppressHardBounce, Note: "import " + r.source + ": cleaned in mailchimp (the address bounced)", OnlyIfNone: true}}
 		return
 	case "unsubscribed":
 		w.Status = consentd.OptedOut

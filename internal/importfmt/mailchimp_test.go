@@ -53,7 +53,9 @@ func TestMailchimp(t *testing.T) {
 			{line: 5, code: consentd.EINVALIDTIME, field: "UNSUB_TIME"},
 		}},
 		{"mailchimp_cleaned.csv", "cleaned", []want{
-			{line: 2, skip: "cleaned"},
+			// A hard_bounce suppression with the import named, no consent.
+			{line: 2, sups: []consentd.SuppressionInput{{ContactPoint: "ida@example.org", Kind: consentd.KindEmail, Channel: "email",
+				Reason: consentd.SuppressHardBounce, Note: "import mailchimp: cleaned in mailchimp (the address bounced)", OnlyIfNone: true}}},
 			{line: 3, code: consentd.EINVALIDCONTACTPOINT},
 		}},
 	} {

@@ -75,6 +75,10 @@ type Options struct {
 type Row struct {
 	Line   int64                   // 1-based line in the file where the record starts (header is line 1)
 	Writes []consentd.ConsentWrite // what the row asks to write (usually one); Source.Type "import" unless the row says otherwise (native source_type)
+	// Suppressions the row asks to add (mailchimp cleaned: hard_bounce;
+	// listmonk blocklisted: do_not_contact), each OnlyIfNone, with a Note
+	// naming the source (Options.SourceName) and why.
+	Suppressions []consentd.SuppressionInput
 	Skip   string                  // non-empty: the row does not apply; the reason (e.g. "status not set")
 	Reject *consentd.Error         // non-nil: the row is bad; its Code (stable) and Message name the problem and the column
 	Raw    []string                // the row's fields, for a rejects file (a copy: safe to keep)
