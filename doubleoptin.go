@@ -61,8 +61,11 @@ type Confirmation struct {
 	ConfirmUserAgent string
 	ConfirmedSeq     int64 // the log entry of the opt-in it made
 
-	// The confirmation mail: sent, or the next attempt (nil when there is
-	// nothing more to send) and the last error.
+	// The confirmation's message (mail or SMS): when it was sent, the
+	// attempts and the last error. The job that sends it (kinds
+	// confirmation_mail, confirmation_sms) schedules the attempts;
+	// NextSendAt is the schedule of the outbox that came before the job
+	// queue, nil since the migration that moved it into jobs.
 	SentAt       *time.Time
 	SendAttempts int
 	SendError    string

@@ -22,18 +22,39 @@ func (s JobState) Valid() bool {
 	return s == JobQueued || s == JobRunning || s == JobSucceeded || s == JobFailed
 }
 
-// JobKindRule is the kind of a job that runs a rule for one record.
-const JobKindRule = "rule"
+// Job kinds. A rule job carries its record in Input; the others name what
+// they work on in Ref, and are enqueued in the transaction that causes
+// them.
+const (
+	JobKindRule             = "rule"              // runs a rule for one record
+	JobKindConfirmationMail = "confirmation_mail" // sends a double opt-in confirmation by mail; Ref: the confirmation's nonce
+	JobKindConfirmationSMS  = "confirmation_sms"  // sends a double opt-in confirmation by SMS; Ref: the confirmation's nonce
+	JobKindRequest          = "request"           // carries out a data-subject request; Ref: the request's id
+)
+
+// JobKinds lists the job kinds.
+var JobKinds = []string{JobKindRule, JobKindConfirmationMail, JobKindConfirmationSMS, JobKindRequest}
 
 // DefaultJobMaxAttempts is how many times a job runs before it is failed.
 const DefaultJobMaxAttempts = 8
 
-// Job is one durable run of a rule for one record (DESIGN.md section 7).
+// ConfirmationJobMaxAttempts is how many times a confirmation's mail or
+// SMS is tried: with the runner's backoff capped at an hour, for about a
+// day, while the link is still good (ConfirmationTTL).
+const ConfirmationJobMaxAttempts = 30
+
+// JobNotifyChannel is the PostgreSQL NOTIFY channel that a transaction
+// enqueuing a job notifies, to wake the runners of every process at once.
+const JobNotifyChannel = "consentd_jobs"
+
+// Job is one durable run of background work: a rule for one record, a
+// confirmation's message, or a data-subject request.
 type Job struct {
 	ID          string    `json:"id"`
 	WorkspaceID string    `json:"workspace_id"`
-	RuleID      string    `json:"rule_id"`
-	Kind        string    `json:"kind" enum:"rule"`
+	RuleID      string    `json:"rule_id,omitempty" doc:"the rule of a rule job"`
+	Kind        string    `json:"kind" enum:"rule,confirmation_mail,confirmation_sms,request"`
+	Ref         string    `json:"ref,omitempty" doc:"what a job of another kind works on: a confirmation's nonce, a request's id"`
 	State       JobState  `json:"state" enum:"queued,running,succeeded,failed"`
 	Attempts    int       `json:"attempts" doc:"runs started so far; reset by a retry"`
 	MaxAttempts int       `json:"max_attempts"`
@@ -93,4 +114,18 @@ func RecordDigest(fields map[string]any) ([32]byte, error) {
 		return [32]byte{}, err
 	}
 	return sha256.Sum256(b), nil
+}
+
+// ConfirmationJobKind is the kind of the job that sends a confirmation to
+// a contact point of kind k: mail to an email address, SMS to a phone
+// number; "" for a custom contact point, which consentd cannot reach (its
+// confirmation is recorded, and the link is for the caller to deliver).
+func ConfirmationJobKind(k ContactPointKind) string {
+	switch k {
+	case KindEmail:
+		return JobKindConfirmationMail
+	case KindPhone:
+		return JobKindConfirmationSMS
+	}
+	return ""
 }

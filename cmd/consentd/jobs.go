@@ -11,6 +11,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/mail"
+	"github.com/consentd/consentd/internal/postgres"
 )
 
 func (m *Main) jobsList(ctx context.Context, args []string) error {
@@ -106,14 +107,23 @@ func (m *Main) jobsRetry(ctx context.Context, args []string) error {
 	return nil
 }
 
-// startAutomation starts the automation job runner: it runs rule jobs
-// until r.ctx is done, woken by the API when a record enqueues one, and
-// polls for jobs enqueued or retried by other processes.
+// startAutomation starts the job runner: it runs rule jobs, confirmation
+// mail and SMS and data-subject requests (r.handlers) until r.ctx is done,
+// woken by the API and the pages when they enqueue a job, on PostgreSQL
+// by the notifications of jobs enqueued by any process (LISTEN on a
+// connection of its own), and polling in any case.
 func (m *Main) startAutomation(r *running) error {
 	runner := automation.New(r.db, r.api, r.log)
 	runner.Base, runner.Cap = r.cfg.JobRetryBase, r.cfg.JobRetryCap
+	runner.Handlers = r.handlers
+	if r.cfg.postgres() {
+		runner.Wake = postgres.ListenJobs(r.ctx, r.cfg.Database, r.log)
+	}
 	r.api.JobMaxAttempts = r.cfg.JobMaxAttempts
 	r.api.JobsNudge = runner.Nudge
+	if r.pages != nil {
+		r.pages.JobsNudge = runner.Nudge
+	}
 	r.api.AfterErasure = func(ctx context.Context, wsID string) error {
 		if _, err := automation.PurgeErased(ctx, r.db, wsID); err != nil { // an erased address leaves no job input behind
 			return err

@@ -118,13 +118,17 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	// database closes.
 	workCtx, stopWork := context.WithCancel(context.Background())
 	var work sync.WaitGroup
-	work.Add(2)
-	go func() { defer work.Done(); apiServer.RunRequests(workCtx, time.Second) }()                               // data-subject requests
-	go func() { defer work.Done(); doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log).Run(workCtx) }() // confirmation mail
 	stopWorkers := sync.OnceFunc(func() { stopWork(); work.Wait() })
 	defer stopWorkers()
-	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, afterCommit: &afterCommit}
+	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, afterCommit: &afterCommit, pages: pages}
 	run.outbox, _ = sender.(*mail.Outbox)
+	// The job queue runs the confirmations' mail and SMS and the
+	// data-subject requests, as it runs rule jobs (startAutomation).
+	run.handlers = map[string]automation.Handler{
+		consentd.JobKindConfirmationMail: doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log),
+		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: db, Links: links, Sender: m.SMS, PublicURL: publicURL},
+		consentd.JobKindRequest:          automation.HandlerFunc(apiServer.RunRequestJob),
+	}
 	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors())...)
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
@@ -175,6 +179,10 @@ type running struct {
 	afterCommit *afterCommitHooks
 	// outbox is the folder mail goes to without an SMTP relay; nil with one.
 	outbox *mail.Outbox
+	// pages are the public pages, whose opt-ins queue confirmation jobs.
+	pages *web.Server
+	// handlers run the jobs of other kinds than rule, by kind.
+	handlers map[string]automation.Handler
 }
 
 // afterCommitHooks are functions called after each commit of this process;

@@ -50,6 +50,7 @@ type env struct {
 	api    *api.Server
 	srv    *httptest.Server
 	signer *ledger.Signer
+	links  *signedlink.Keyring
 	a, b   workspace
 	// clockSkew moves the database's clock (db.Now) ahead, in
 	// nanoseconds: tests of delayed jobs advance it instead of waiting.
@@ -103,6 +104,9 @@ type testStore interface {
 	api.Store
 	index.Source
 	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
+	Confirmation(ctx context.Context, wsID, nonce string) (*consentd.Confirmation, error)
+	ConfirmationMailed(ctx context.Context, wsID, nonce, sendErr string, retry time.Duration) error
+	ConfirmConsent(ctx context.Context, wsID, nonce string, req consentd.ConfirmRequest, actor string) (*consentd.ConfirmResult, error)
 	Close() error
 }
 
@@ -174,7 +178,7 @@ func newEnvOn(t *testing.T, backend string) *env {
 	})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, db: lite, store: db, api: s, srv: srv, signer: signer, clockSkew: skew, logs: logs}
+	e := &env{t: t, db: lite, store: db, api: s, srv: srv, signer: signer, links: links, clockSkew: skew, logs: logs}
 	for _, ws := range []struct {
 		name string
 		dst  *workspace

@@ -6,20 +6,42 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/automation"
+	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/mail"
+	"github.com/consentd/consentd/internal/smsout"
 )
 
-// startRunner runs the automation runner on e as serve does (woken by the
-// API, the env's clock), with backoff in milliseconds and 3 attempts.
+// startRunner runs the job runner on e as serve does (woken by the API,
+// the env's clock), with backoff in milliseconds and 3 attempts for rule
+// jobs: confirmation mail goes to an outbox folder, requests are carried
+// out, and there is no SMS provider.
 func (e *env) startRunner() *automation.Runner {
 	e.t.Helper()
-	r := automation.New(e.db, e.api, slog.New(slog.DiscardHandler))
+	outbox, err := mail.Open("", filepath.Join(e.t.TempDir(), "outbox"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.startRunnerWith(outbox, nil)
+}
+
+// startRunnerWith is startRunner with the mail and SMS senders given.
+func (e *env) startRunnerWith(m mail.Sender, sms smsout.Sender) *automation.Runner {
+	e.t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	r := automation.New(e.store, e.api, log)
 	r.Now, r.Base, r.Cap, r.Poll = e.now, time.Millisecond, 4*time.Millisecond, 10*time.Millisecond
+	r.Handlers = map[string]automation.Handler{
+		consentd.JobKindConfirmationMail: &doi.Mailer{DB: e.store, Links: e.links, Sender: m, PublicURL: e.srv.URL, Log: log, Now: e.now},
+		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: e.store, Links: e.links, Sender: sms, PublicURL: e.srv.URL, Now: e.now},
+		consentd.JobKindRequest:          automation.HandlerFunc(e.api.RunRequestJob),
+	}
 	e.api.JobsNudge = r.Nudge
 	e.api.JobMaxAttempts = 3
 	ctx, cancel := context.WithCancel(context.Background())
@@ -219,9 +241,8 @@ func TestLeadRuleScheduledPathAndDoubleOptIn(t *testing.T) {
 	if c.Status != "pending" || c.Jurisdiction != "DE" || c.Source.Type != "sync" {
 		t.Errorf("DE consent = %+v; want pending (double opt-in), DE", c)
 	}
-	confs, err := e.db.ClaimConfirmationMails(t.Context(), time.Minute, 100)
-	if err != nil || len(confs) != 1 || confs[0].ContactPoint != "hans@example.de" {
-		t.Errorf("confirmations = %+v, %v; want one to hans@example.de", confs, err)
+	if confs := e.confirmationJobs(e.a); len(confs) != 1 || confs[0] != "hans@example.de newsletter:email" {
+		t.Errorf("confirmations queued = %q; want one to hans@example.de", confs)
 	}
 	if j := e.oneJob(read, us); j.State != "succeeded" {
 		t.Fatalf("US job = %+v", j)

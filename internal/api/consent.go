@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/openapi"
-	"github.com/consentd/consentd/internal/signedlink"
 )
 
 // writeAnswer is a consent as a write left it, with what the write did.
@@ -118,97 +118,22 @@ func (s *Server) WriteConsents(ctx context.Context, wsID string, writes []consen
 	return res, err
 }
 
-// writeConsents holds, writes and issues confirmations; writes may be
-// changed in place (held opt-ins become pending).
+// writeConsents holds, writes and issues confirmations (doi.Write, the
+// preference center's path too); writes may be changed in place (held
+// opt-ins become pending).
 func (s *Server) writeConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, []*confirmationAnswer, error) {
-	held, err := s.holdForConfirmation(ctx, wsID, writes)
+	res, confs, err := doi.Write(ctx, s.DB, wsID, writes, actor)
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := s.DB.WriteConsents(ctx, wsID, writes, actor)
-	if err != nil {
-		return nil, nil, err
-	}
-	confs, err := s.issueConfirmations(ctx, wsID, writes, held, res)
-	if err != nil {
-		return nil, nil, err
-	}
-	return res, confs, nil
-}
-
-// holdForConfirmation turns each write that needs double opt-in
-// (consentd.DoubleOptInRequired) into a pending one, in place, and reports
-// which (nil: none). An opt-in to a consent that is opted_in already is not
-// held: it grants nothing new, and holding it would let anyone who knows an
-// address demote a confirmed subscription to pending.
-func (s *Server) holdForConfirmation(ctx context.Context, wsID string, writes []consentd.ConsentWrite) ([]bool, error) {
-	cat, err := s.DB.Catalog(ctx, wsID)
-	if err != nil {
-		return nil, err
-	}
-	var held []bool
-	for i := range writes {
-		w := &writes[i]
-		if !consentd.DoubleOptInRequired(cat, w) || s.optedIn(ctx, wsID, cat, w) {
-			continue
-		}
-		if held == nil {
-			held = make([]bool, len(writes))
-		}
-		w.Status = consentd.Pending
-		held[i] = true
-	}
-	return held, nil
-}
-
-// optedIn reports whether the consent w writes is stored as opted_in.
-func (s *Server) optedIn(ctx context.Context, wsID string, cat *consentd.Catalog, w *consentd.ConsentWrite) bool {
-	var ct consentd.ChannelType
-	var err error
-	if w.ChannelType != "" {
-		ct, err = cat.ResolveID(w.ChannelType)
-	} else {
-		ct, err = cat.Resolve(w.Purpose, w.Topic, w.Channel)
-	}
-	if err != nil {
-		return false
-	}
-	c, err := s.DB.Consent(ctx, wsID, consentd.ConsentID(w.ContactPoint, ct.ID), time.Time{})
-	return err == nil && c.Status == consentd.OptedIn
-}
-
-// issueConfirmations records a double opt-in confirmation for each held
-// write that left its consent pending (a superseded one did not), after
-// the writes committed, and answers where each goes (nil: no
-// confirmation). internal/doi mails them. It is idempotent: a retried
-// request finds its consents unchanged and gets the same confirmations, so
-// a failure here, after the commit, is mended by the client's retry.
-func (s *Server) issueConfirmations(ctx context.Context, wsID string, writes []consentd.ConsentWrite, held []bool, res []consentd.WriteResult) ([]*confirmationAnswer, error) {
 	out := make([]*confirmationAnswer, len(res))
-	var in []consentd.ConfirmationInput
-	var at []int
-	for i, r := range res {
-		if held == nil || !held[i] || r.Err != nil || r.Consent == nil || r.Consent.Status != consentd.Pending ||
-			!r.Applied && r.Outcome != consentd.Unchanged {
-			continue
-		}
-		in = append(in, consentd.ConfirmationInput{ContactPoint: r.Consent.ContactPoint, ChannelType: r.Consent.ChannelType,
-			ConsentVersion: r.Consent.Version, Proof: writes[i].Proof, Nonce: signedlink.NewNonce()})
-		at = append(at, i)
-	}
-	if len(in) == 0 {
-		return out, nil
-	}
-	confs, err := s.DB.CreateConfirmations(ctx, wsID, in)
-	if err != nil {
-		return nil, err
-	}
-	for j, f := range confs {
+	for i, f := range confs {
 		if f != nil {
-			out[at[j]] = &confirmationAnswer{SentTo: consentd.MaskContactPoint(res[at[j]].Consent.ContactPoint), ExpiresAt: f.ExpiresAt}
+			out[i] = &confirmationAnswer{SentTo: consentd.MaskContactPoint(res[i].Consent.ContactPoint), ExpiresAt: f.ExpiresAt}
 		}
 	}
-	return out, nil
+	s.nudge() // a confirmation queues its mail
+	return res, out, nil
 }
 
 func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {

@@ -129,15 +129,9 @@ func TestDoubleOptInWrites(t *testing.T) {
 		t.Errorf("batch = %+v", r)
 	}
 
-	// One confirmation per pending consent version, each due for mailing.
-	due, err := e.db.ClaimConfirmationMails(t.Context(), time.Minute, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, f := range due {
-		got = append(got, f.ContactPoint+" "+f.ChannelType)
-	}
+	// One confirmation per pending consent version, each with a job that
+	// sends it, queued by the write.
+	got := e.confirmationJobs(e.a)
 	slices.Sort(got)
 	want := []string{"+436601234567 newsletter:sms", "b1@example.com newsletter:email", "jane@example.com newsletter:email", "topic@example.com weekly:email"}
 	if !slices.Equal(got, want) {
@@ -153,4 +147,29 @@ func TestDoubleOptInWrites(t *testing.T) {
 	if b.Status != "opted_in" || b.Confirmation != nil {
 		t.Errorf("workspace b without double opt-in: %+v", b)
 	}
+}
+
+// confirmationJobs returns "<contact point> <channel type>" of each
+// confirmation that a confirmation job of w sends (or sent).
+func (e *env) confirmationJobs(w workspace) []string {
+	e.t.Helper()
+	js, _, err := e.store.Jobs(e.t.Context(), w.id, consentd.JobFilter{Limit: 1000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, j := range js {
+		if j.Kind != consentd.JobKindConfirmationMail && j.Kind != consentd.JobKindConfirmationSMS {
+			continue
+		}
+		f, err := e.store.Confirmation(e.t.Context(), w.id, j.Ref)
+		if err != nil {
+			e.t.Fatalf("the confirmation of job %s: %v", j.ID, err)
+		}
+		if want := consentd.ConfirmationJobKind(f.CPKind); j.Kind != want {
+			e.t.Errorf("job %s of %s is %s; want %s", j.ID, f.CPKind, j.Kind, want)
+		}
+		out = append(out, f.ContactPoint+" "+f.ChannelType)
+	}
+	return out
 }

@@ -18,7 +18,8 @@ import (
 // This file serves what people and agents send in to say no: SMS replies
 // (POST /v1/inbound/sms and its review list), an agent's opt-out of a whole
 // party (POST /v1/parties/{id}:opt-out-all), and data-subject requests
-// (POST /v1/requests), which RunRequests carries out in the background.
+// (POST /v1/requests), which a request job carries out in the background
+// (RunRequestJob).
 
 type inboundList struct {
 	Messages      []*consentd.InboundMessage `json:"messages"`
@@ -224,6 +225,7 @@ func (s *Server) postRequest(w http.ResponseWriter, r *http.Request, k *consentd
 	if err != nil {
 		return err
 	}
+	s.nudge() // its job is queued
 	w.Header().Set("Location", "/v1/requests/"+req.ID)
 	writeJSON(w, 201, req)
 	return nil
@@ -304,32 +306,43 @@ func (s *Server) accessReport(w http.ResponseWriter, r *http.Request, k *consent
 // requestBatch is how many pending requests one pass of the worker reads.
 const requestBatch = 100
 
-// RunRequests is the data-subject request worker: it carries out the
-// pending requests of every workspace (ProcessRequests) at once and then
-// every interval, until ctx is done. The state lives in the database, so a
-// restart loses nothing: what was pending is done on the next pass, and a
-// request is carried out in one transaction, once, also when several
-// replicas run the worker.
-func (s *Server) RunRequests(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = time.Second
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := s.ProcessRequests(ctx); err != nil && ctx.Err() == nil {
-			s.Log.Error("data-subject requests", "err", err)
+// permanentError fails a job at once (automation.Handler).
+type permanentError struct{ error }
+
+func (permanentError) Permanent() bool { return true }
+func (e permanentError) Unwrap() error { return e.error }
+
+// RunRequestJob carries out the data-subject request that a request job
+// names (its Ref is the request id): filing a request queues its job in
+// the same transaction, and the durable job queue (internal/automation)
+// runs it, with leases, retries with backoff and a failure listing, on
+// every replica. ProcessRequest does the request in one transaction, once,
+// and records each failed attempt with the request; a request that is
+// done already is answered as it is.
+func (s *Server) RunRequestJob(ctx context.Context, j *consentd.Job) (string, error) {
+	req, err := s.DB.ProcessRequest(ctx, j.WorkspaceID, j.Ref)
+	if err != nil {
+		if consentd.ErrorCode(err) == consentd.ENOTFOUND {
+			return "", permanentError{fmt.Errorf("request %s not found", j.Ref)}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+		return "", fmt.Errorf("request %s: %w", j.Ref, err)
 	}
+	switch req.State {
+	case consentd.RequestCompleted:
+		if req.Type == consentd.RequestErase {
+			s.afterErasure(ctx, j.WorkspaceID)
+		}
+		return "request " + req.Type + " completed", nil
+	case consentd.RequestFailed:
+		return "", permanentError{fmt.Errorf("request %s failed after %d attempts (see its errors)", req.ID, req.Attempts)}
+	}
+	return "", fmt.Errorf("request %s is still %s", req.ID, req.State)
 }
 
-// ProcessRequests carries out the pending requests whose next attempt is
-// due, oldest first, and returns how many it completed. A request that
+// ProcessRequests carries out, at once, the pending requests whose next
+// attempt is due, oldest first, and returns how many it completed: for
+// tools and tests that need them done now; serve runs each request as a
+// job (RunRequestJob), which then finds it completed. A request that
 // fails is logged (its workspace and id, never a contact point) and tried
 // again later; it does not stop the others.
 func (s *Server) ProcessRequests(ctx context.Context) (int, error) {

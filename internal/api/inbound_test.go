@@ -386,12 +386,10 @@ func TestRequestsOverHTTP(t *testing.T) {
 	}
 	e.wantDecision(check, "jane@example.com", "email", "newsletter", "", true, "opted_in")
 
-	// The worker loop, as serve runs it: it carries both out and stops
-	// when its context is done.
+	// The job runner, as serve runs it: filing each request queued its
+	// job, which carries it out.
 	size := e.logSize(read)
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); e.api.RunRequests(ctx, 10*time.Millisecond) }()
+	e.startRunner()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		e.must("GET", "/v1/requests/"+ccpa.ID, read, nil, 200).decode(t, &got)
@@ -399,12 +397,6 @@ func TestRequestsOverHTTP(t *testing.T) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	select {
-	case <-stopped:
-	case <-time.After(5 * time.Second):
-		t.Fatal("RunRequests did not return after its context was done")
 	}
 	e.must("GET", "/v1/requests/"+gdpr.ID, read, nil, 200).decode(t, &got)
 	// jane: newsletter, weekly, orders on email; the phone: newsletter, weekly on sms.

@@ -1,9 +1,14 @@
-// Package automation runs rule jobs (DESIGN.md section 7): it claims due
-// jobs from the store, across workspaces, with a lease, runs the current
-// version of each job's rule on the record snapshot the job holds, writes
-// the consents through the API's double-opt-in-aware write path, and
-// finishes the job, or schedules a retry with exponential backoff and full
-// jitter, or fails it for good once it is out of attempts.
+// Package automation runs the durable job queue: it claims due jobs from
+// the store, across workspaces, with a lease, runs each, and finishes the
+// job, or schedules a retry with exponential backoff and full jitter, or
+// fails it for good once it is out of attempts (a failed job is listed and
+// can be retried: GET /v1/jobs, POST /v1/jobs/{id}:retry).
+//
+// A rule job runs the current version of its rule on the record snapshot
+// the job holds and writes the consents through the API's
+// double-opt-in-aware write path. Jobs of other kinds (a confirmation's
+// mail or SMS, a data-subject request) go to the Handler registered for
+// their kind.
 package automation
 
 import (
@@ -37,11 +42,30 @@ type Writer interface {
 	WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error)
 }
 
-// Runner runs rule jobs. Set its fields before Run.
+// Handler runs the jobs of one kind other than rule: it returns a summary
+// of what it did, or an error. An error with a method Permanent() bool
+// that reports true fails the job at once; any other is retried.
+type Handler interface {
+	RunJob(ctx context.Context, j *consentd.Job) (result string, err error)
+}
+
+// HandlerFunc is a function as a Handler.
+type HandlerFunc func(ctx context.Context, j *consentd.Job) (string, error)
+
+// RunJob calls f.
+func (f HandlerFunc) RunJob(ctx context.Context, j *consentd.Job) (string, error) { return f(ctx, j) }
+
+// Runner runs jobs. Set its fields before Run.
 type Runner struct {
 	Store  Store
 	Writer Writer
 	Log    *slog.Logger
+	// Handlers run the jobs of other kinds than rule, by kind. A job of a
+	// kind with no handler fails (and can be retried once one is set up).
+	Handlers map[string]Handler
+	// Wake, when set, wakes the runner as Nudge does: PostgreSQL's
+	// notifications of jobs enqueued by any process (postgres.ListenJobs).
+	Wake <-chan struct{}
 	Now    func() time.Time // default time.Now
 
 	Base  time.Duration // first retry delay (upper bound of its jitter); default 10s
@@ -123,6 +147,7 @@ func (r *Runner) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-r.nudge:
+		case <-r.Wake: // a nil channel never fires
 		case <-t.C:
 		}
 		t.Stop()
@@ -189,8 +214,7 @@ func (r *Runner) runJob(ctx context.Context, j *consentd.Job) {
 		msg = err.Error() // the operator reads it; it names no contact point
 	}
 	var retryAt time.Time
-	var p permanent
-	if j.Attempts < j.MaxAttempts && !errors.As(err, &p) {
+	if j.Attempts < j.MaxAttempts && !isPermanent(err) {
 		retryAt = r.Now().Add(r.Backoff(j.Attempts))
 	}
 	if retryAt.IsZero() {
@@ -198,7 +222,7 @@ func (r *Runner) runJob(ctx context.Context, j *consentd.Job) {
 	} else {
 		jobsTotal.WithLabelValues("retry").Inc()
 	}
-	r.Log.Warn("automation: job failed", "workspace", j.WorkspaceID, "job", j.ID, "rule", j.RuleID, "attempt", j.Attempts, "final", retryAt.IsZero(), "code", consentd.ErrorCode(err))
+	r.Log.Warn("automation: job failed", "workspace", j.WorkspaceID, "job", j.ID, "kind", j.Kind, "rule", j.RuleID, "attempt", j.Attempts, "final", retryAt.IsZero(), "code", consentd.ErrorCode(err))
 	r.fail(sctx, j, msg, retryAt)
 }
 
@@ -223,8 +247,27 @@ func (r *Runner) Backoff(n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(d) + 1))
 }
 
-// execute runs a job's rule on its input; it returns the result summary.
+// isPermanent reports whether err, or an error it wraps, says that no
+// retry can mend it.
+func isPermanent(err error) bool {
+	var p permanent
+	if errors.As(err, &p) {
+		return true
+	}
+	var q interface{ Permanent() bool }
+	return errors.As(err, &q) && q.Permanent()
+}
+
+// execute runs a job: a rule job's rule on its input, another kind's
+// handler; it returns the result summary.
 func (r *Runner) execute(ctx context.Context, j *consentd.Job) (string, error) {
+	if j.Kind != "" && j.Kind != consentd.JobKindRule {
+		h := r.Handlers[j.Kind]
+		if h == nil {
+			return "", permanent{fmt.Errorf("no handler runs jobs of kind %q here", j.Kind)}
+		}
+		return h.RunJob(ctx, j)
+	}
 	if j.Input == nil {
 		return "", permanent{errors.New("the job has no input")}
 	}

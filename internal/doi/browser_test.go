@@ -30,7 +30,7 @@ func TestBrowserConfirm(t *testing.T) {
 	e.page.SetLimits(ratelimit.Limits{PerIP: 2, IPBurst: 40, PerBadToken: rate.Every(time.Hour), BadTokenBurst: 2, Entries: 100})
 	const cp = "jane.doe@example.com"
 	e.optIn(cp, "email", "DE", time.Now().Add(-time.Minute))
-	if n, err := e.mailer.SendDue(e.ctx); n != 1 || err != nil {
+	if n, err := e.sendDue(); n != 1 || err != nil {
 		t.Fatalf("SendDue() = %d, %v", n, err)
 	}
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)

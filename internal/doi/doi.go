@@ -5,11 +5,14 @@
 // consentd.DoubleOptInRequired) as pending and records a confirmation for
 // it in the same store; this package takes over from there:
 //
-//   - Mailer sends the confirmation mail of every recorded confirmation,
-//     from a loop that polls the store's outbox (ClaimConfirmationMails).
-//     A send failure is recorded with the confirmation and retried with
-//     backoff until the confirmation expires; nothing is lost when the
-//     relay is down or the process dies mid-send (the claim is a lease).
+//   - Write is the write path of opt-ins, the API's and the preference
+//     center's: it holds an opt-in that needs confirmation as pending and
+//     records the confirmation, which queues the job that sends it.
+//   - Mailer (confirmation_mail jobs) and Texter (confirmation_sms jobs)
+//     send a recorded confirmation's message; the durable job queue
+//     (internal/automation) runs them with leases, retries with backoff,
+//     a failure listing and retry, so nothing is lost when the relay is
+//     down or the process dies mid-send.
 //   - Handler serves GET and POST /c/{token}. GET shows a page with a
 //     Confirm button and changes nothing, so that link scanners confirm
 //     nothing; POST confirms: opted_in with source double_opt_in, only
@@ -41,7 +44,12 @@ type Store interface {
 	Catalog(ctx context.Context, wsID string) (*consentd.Catalog, error)
 	Confirmation(ctx context.Context, wsID, nonce string) (*consentd.Confirmation, error)
 	ConfirmConsent(ctx context.Context, wsID, nonce string, req consentd.ConfirmRequest, actor string) (*consentd.ConfirmResult, error)
-	ClaimConfirmationMails(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Confirmation, error)
+	// Consent is the pending consent a confirmation names: its message
+	// goes out only while the consent is still that version.
+	Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error)
+	// ConfirmationMailed records an attempt at a confirmation's message
+	// (mail or SMS): sent when sendErr is "". The job queue retries; retry
+	// is 0 here.
 	ConfirmationMailed(ctx context.Context, wsID, nonce, sendErr string, retry time.Duration) error
 }
 

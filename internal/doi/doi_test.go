@@ -23,6 +23,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
@@ -42,6 +43,7 @@ type env struct {
 	srv    *httptest.Server
 	page   *doi.Handler
 	mailer *doi.Mailer
+	runner *automation.Runner // runs the confirmation jobs: e.sendDue, e.run
 	smtp   *mailtest.Server
 	ws     string
 	key    string // admin
@@ -67,7 +69,8 @@ func (l *lockedBuffer) String() string {
 }
 
 // newEnv starts everything. With outbox set, mail goes into that folder
-// instead of SMTP. The Mailer does not run: tests call SendDue, or run().
+// instead of SMTP. The job runner does not run: tests call sendDue, or
+// run().
 func newEnv(t *testing.T, outbox string) *env {
 	t.Helper()
 	e := &env{t: t, ctx: t.Context(), logs: &lockedBuffer{}}
@@ -112,6 +115,14 @@ func newEnv(t *testing.T, outbox string) *env {
 		}
 	}
 	e.mailer = doi.NewMailer(db, e.links, sender, e.srv.URL+"/", "Consent Desk <consent@example.org>", log)
+	// The job queue runs the confirmations' messages, as serve has it; no
+	// SMS provider.
+	e.runner = automation.New(db, nil, log)
+	e.runner.Now, e.runner.Base, e.runner.Poll = db.Now, time.Minute, 10*time.Millisecond
+	e.runner.Handlers = map[string]automation.Handler{
+		consentd.JobKindConfirmationMail: e.mailer,
+		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: db, Links: e.links, PublicURL: e.srv.URL + "/", Now: db.Now},
+	}
 
 	ws, err := db.CreateWorkspace(e.ctx, "default")
 	if err != nil {
@@ -126,14 +137,37 @@ func newEnv(t *testing.T, outbox string) *env {
 	return e
 }
 
-// run runs the Mailer's loop, polling often, until the test ends.
+// sendDue runs the confirmation jobs that are due and returns how many
+// messages went out.
+func (e *env) sendDue() (int, error) {
+	before := e.sentJobs()
+	_, err := e.runner.RunOnce(e.ctx)
+	return e.sentJobs() - before, err
+}
+
+// sentJobs counts the confirmation jobs that sent their message.
+func (e *env) sentJobs() int {
+	e.t.Helper()
+	js, _, err := e.db.Jobs(e.ctx, e.ws, consentd.JobFilter{State: consentd.JobSucceeded, Limit: 1000})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, j := range js {
+		if strings.HasPrefix(j.Result, "sent") {
+			n++
+		}
+	}
+	return n
+}
+
+// run runs the job runner, polling often, until the test ends.
 func (e *env) run() {
-	e.mailer.Interval = 10 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.mailer.Run(ctx)
+		e.runner.Run(ctx)
 	}()
 	e.t.Cleanup(func() {
 		cancel()
@@ -363,7 +397,7 @@ func TestConfirmationAfterOptOutIsRefused(t *testing.T) {
 	e := newEnv(t, "")
 	t0 := time.Now().Add(-time.Hour)
 	e.optIn("jane@example.com", "email", "DE", t0)
-	if n, err := e.mailer.SendDue(e.ctx); n != 1 || err != nil {
+	if n, err := e.sendDue(); n != 1 || err != nil {
 		t.Fatalf("SendDue() = %d, %v", n, err)
 	}
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
@@ -382,7 +416,7 @@ func TestConfirmationAfterOptOutIsRefused(t *testing.T) {
 func TestInvalidLinksGetOneGenericPage(t *testing.T) {
 	e := newEnv(t, "")
 	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
-	e.mailer.SendDue(e.ctx)
+	e.sendDue()
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
 	size := e.logSize()
 
@@ -418,7 +452,7 @@ func TestInvalidLinksGetOneGenericPage(t *testing.T) {
 func TestCrossOriginPostIsRefused(t *testing.T) {
 	e := newEnv(t, "")
 	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
-	e.mailer.SendDue(e.ctx)
+	e.sendDue()
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
 	if status, _ := e.visit("POST", link, "Sec-Fetch-Site", "cross-site"); status != http.StatusForbidden {
 		t.Errorf("cross-site POST = %d; want 403", status)
@@ -435,7 +469,7 @@ func TestOutboxMode(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "outbox")
 	e := newEnv(t, dir)
 	e.optIn("jane@example.com", "email", "DE-BY", time.Now().Add(-time.Minute))
-	if n, err := e.mailer.SendDue(e.ctx); n != 1 || err != nil {
+	if n, err := e.sendDue(); n != 1 || err != nil {
 		t.Fatalf("SendDue() = %d, %v", n, err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
@@ -450,7 +484,7 @@ func TestOutboxMode(t *testing.T) {
 	if status, _ := e.visit("POST", link); status != 200 || e.decide("jane@example.com") != consentd.ReasonOptedIn {
 		t.Errorf("POST the outbox link = %d; decision %s", status, e.decide("jane@example.com"))
 	}
-	if n, _ := e.mailer.SendDue(e.ctx); n != 0 {
+	if n, _ := e.sendDue(); n != 0 {
 		t.Errorf("SendDue() again = %d; want 0", n)
 	}
 }
@@ -459,20 +493,22 @@ func TestSendFailuresAreKeptAndRetried(t *testing.T) {
 	e := newEnv(t, "")
 	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
 	e.smtp.Fail(1, 451)
-	if n, err := e.mailer.SendDue(e.ctx); n != 0 || err != nil {
+	if n, err := e.sendDue(); n != 0 || err != nil {
 		t.Fatalf("SendDue() with the relay failing = %d, %v", n, err)
 	}
 	fs, _, _ := e.db.ListConsents(e.ctx, e.ws, consentd.ConsentFilter{})
 	if len(fs) != 1 || fs[0].Status != consentd.Pending {
 		t.Fatalf("consents %v", fs)
 	}
-	// Nothing is due until the backoff has passed...
-	if n, _ := e.mailer.SendDue(e.ctx); n != 0 || len(e.smtp.Messages()) != 0 {
-		t.Errorf("SendDue() right after a failure = %d; want 0", n)
+	// The job waits for its backoff (up to a minute), with the error...
+	js, _, _ := e.db.Jobs(e.ctx, e.ws, consentd.JobFilter{State: consentd.JobQueued})
+	if len(js) != 1 || js[0].Kind != consentd.JobKindConfirmationMail || js[0].Attempts != 1 || !strings.Contains(js[0].LastError, "451") ||
+		strings.Contains(js[0].LastError, "jane@example.com") {
+		t.Fatalf("jobs after the failure = %+v; want the mail job queued again with its error, the address masked", js)
 	}
 	// ... and then it goes out.
 	e.skew.Store(int64(2 * time.Minute))
-	if n, err := e.mailer.SendDue(e.ctx); n != 1 || err != nil {
+	if n, err := e.sendDue(); n != 1 || err != nil {
 		t.Fatalf("SendDue() after the backoff = %d, %v", n, err)
 	}
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
@@ -484,9 +520,9 @@ func TestSendFailuresAreKeptAndRetried(t *testing.T) {
 	// A permanent refusal is recorded and not retried.
 	e.optIn("joe@example.com", "email", "DE", time.Now().Add(-time.Minute))
 	e.smtp.Fail(1, 550)
-	e.mailer.SendDue(e.ctx)
+	e.sendDue()
 	e.skew.Store(int64(3 * time.Hour))
-	if n, _ := e.mailer.SendDue(e.ctx); n != 0 || len(e.smtp.Messages()) != 1 {
+	if n, _ := e.sendDue(); n != 0 || len(e.smtp.Messages()) != 1 {
 		t.Errorf("SendDue() after a permanent failure = %d; want 0", n)
 	}
 	if !strings.Contains(e.logs.String(), "permanent=true") {
@@ -494,25 +530,29 @@ func TestSendFailuresAreKeptAndRetried(t *testing.T) {
 	}
 }
 
-func TestSMSConfirmationIsRecordedNotMailed(t *testing.T) {
+// TestSMSConfirmationWithoutProvider: with no SMS provider configured, an
+// SMS confirmation is recorded, not mailed, and its confirmation_sms job
+// fails at once with a clear error, listed for a retry.
+func TestSMSConfirmationWithoutProvider(t *testing.T) {
 	e := newEnv(t, "")
 	ans := e.optIn("+49 151 12345678", "sms", "DE", time.Now().Add(-time.Minute))
 	conf, _ := ans["confirmation"].(map[string]any)
 	if ans["status"] != "pending" || conf == nil || conf["sent_to"] != "+49*********78" {
 		t.Fatalf("SMS opt-in from DE = %v", ans)
 	}
-	if n, err := e.mailer.SendDue(e.ctx); n != 0 || err != nil || len(e.smtp.Messages()) != 0 {
-		t.Errorf("SendDue() = %d, %v; want nothing sent", n, err)
+	if n, err := e.sendDue(); n != 0 || err != nil || len(e.smtp.Messages()) != 0 {
+		t.Errorf("sendDue() = %d, %v; want nothing sent", n, err)
 	}
-	if !strings.Contains(e.logs.String(), "confirmation mail not sent") {
-		t.Errorf("the unsendable confirmation was not logged")
+	js, _, _ := e.db.Jobs(e.ctx, e.ws, consentd.JobFilter{State: consentd.JobFailed})
+	if len(js) != 1 || js[0].Kind != consentd.JobKindConfirmationSMS || js[0].LastError != doi.ErrNoSMSSender.Error() {
+		t.Errorf("failed jobs = %+v; want the confirmation_sms job, failed for want of a provider", js)
 	}
 }
 
 func TestPages(t *testing.T) {
 	e := newEnv(t, "")
 	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
-	e.mailer.SendDue(e.ctx)
+	e.sendDue()
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
 	req, _ := http.NewRequest("GET", link, nil)
 	res, err := http.DefaultClient.Do(req)
@@ -550,7 +590,7 @@ func TestPages(t *testing.T) {
 func TestBadTextLinksRefused(t *testing.T) {
 	e := newEnv(t, "")
 	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
-	e.mailer.SendDue(e.ctx)
+	e.sendDue()
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
 	size := e.logSize()
 	for _, l := range []string{e.srv.URL + "/c/a%00b", e.srv.URL + "/c/a%FFb", e.srv.URL + "/c/a%0Ab", link + "?x=%FF", link + "?x=%00", link + "%00"} {

@@ -12,11 +12,14 @@ import (
 	"github.com/consentd/consentd/internal/signedlink"
 )
 
-// Mailer sends confirmation mail from the store's outbox. Run polls it; a
-// confirmation is claimed for Lease, sent, and recorded as sent or failed.
-// A temporary failure is tried again after 1, 2, 4 ... minutes, at most an
-// hour apart, until the confirmation expires; a permanent one (the relay
-// refused the address, say) is given up on and recorded.
+// Mailer sends confirmation mail: it runs the confirmation_mail jobs that
+// recording a confirmation queues (automation.Runner, which claims them
+// with a lease, retries a temporary failure with backoff and fails a job
+// that is out of attempts or refused for good, for an operator to list and
+// retry). Each attempt is recorded with the confirmation too (sent_at,
+// send_attempts, send_error). Delivery is at least once: a process that
+// dies after the relay took the mail and before the job finished sends it
+// again.
 type Mailer struct {
 	DB        Store
 	Links     *signedlink.Keyring
@@ -25,90 +28,95 @@ type Mailer struct {
 	From      string // the From header; mail.DefaultFrom when empty
 	Log       *slog.Logger
 	Now       func() time.Time
-
-	Interval time.Duration // how often Run polls; 2s by default
-	Lease    time.Duration // how long a claimed mail is held; 2m by default
-	Batch    int           // mails claimed at once; 20 by default
 }
 
-// NewMailer returns a Mailer with the defaults.
+// NewMailer returns a Mailer.
 func NewMailer(db Store, links *signedlink.Keyring, sender mail.Sender, publicURL, from string, log *slog.Logger) *Mailer {
-	return &Mailer{DB: db, Links: links, Sender: sender, PublicURL: publicURL, From: from, Log: log, Now: time.Now,
-		Interval: 2 * time.Second, Lease: 2 * time.Minute, Batch: 20}
+	return &Mailer{DB: db, Links: links, Sender: sender, PublicURL: publicURL, From: from, Log: log, Now: time.Now}
 }
 
-// Run sends due mail every Interval until ctx is done. A pass that fails
-// (the database, not a send) is logged and tried again at the next tick.
-func (m *Mailer) Run(ctx context.Context) {
-	t := time.NewTicker(m.Interval)
-	defer t.Stop()
-	for {
-		if _, err := m.SendDue(ctx); err != nil && ctx.Err() == nil {
-			m.Log.Error("confirmation mail: read the outbox", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// permanentError fails a job at once (automation.Handler).
+type permanentError struct{ error }
+
+func (permanentError) Permanent() bool { return true }
+func (e permanentError) Unwrap() error { return e.error }
+
+// RunJob sends the mail of the confirmation a confirmation_mail job names
+// (its Ref is the nonce), unless there is nothing to send any more: the
+// confirmation was used, expired, or its consent changed since (each
+// recorded with the confirmation, and the job succeeds). A send failure is
+// recorded and returned: temporary ones are retried by the runner,
+// permanent ones (the relay refused the address) fail the job.
+func (m *Mailer) RunJob(ctx context.Context, j *consentd.Job) (string, error) {
+	f, skip, err := due(ctx, m.DB, j, m.now())
+	if err != nil || skip != "" {
+		return skip, err
 	}
-}
-
-// SendDue sends every confirmation mail that is due now, batch after
-// batch, and returns how many went out.
-func (m *Mailer) SendDue(ctx context.Context) (int, error) {
-	sent := 0
-	for ctx.Err() == nil {
-		due, err := m.DB.ClaimConfirmationMails(ctx, m.Lease, m.Batch)
-		if err != nil || len(due) == 0 {
-			return sent, err
-		}
-		for _, f := range due {
-			ok, err := m.send(ctx, f)
-			if err != nil {
-				return sent, err
-			}
-			if ok {
-				sent++
-			}
-		}
-	}
-	return sent, ctx.Err()
-}
-
-// send sends one confirmation's mail and records the outcome; the error is
-// the store's.
-func (m *Mailer) send(ctx context.Context, f *consentd.Confirmation) (bool, error) {
 	msg, err := m.Message(ctx, f)
 	if err == nil {
 		err = m.Sender.Send(ctx, msg)
 	}
-	retry := time.Duration(0)
-	if err != nil && !mail.Permanent(err) {
-		retry = backoff(f.SendAttempts)
-	}
-	if ctx.Err() != nil {
-		return false, ctx.Err() // the lease runs out and it is tried again
-	}
-	sendErr := ""
 	if err != nil {
-		sendErr = err.Error()
-		// The error may name the address: it goes to the store, which
-		// holds the address anyway, not to the log.
-		m.Log.Warn("confirmation mail not sent", "workspace", f.WorkspaceID, "attempt", f.SendAttempts+1, "retry_in", retry, "permanent", retry == 0)
+		// The error may name the address: the job's error and the
+		// confirmation keep it masked, and the log never sees it.
+		sendErr := strings.ReplaceAll(err.Error(), f.ContactPoint, consentd.MaskContactPoint(f.ContactPoint))
+		if rerr := m.DB.ConfirmationMailed(context.WithoutCancel(ctx), f.WorkspaceID, f.Nonce, sendErr, 0); rerr != nil {
+			return "", fmt.Errorf("record the failed confirmation mail: %w", rerr)
+		}
+		m.Log.Warn("confirmation mail not sent", "workspace", f.WorkspaceID, "job", j.ID, "attempt", j.Attempts, "permanent", mail.Permanent(err))
+		if mail.Permanent(err) {
+			return "", permanentError{fmt.Errorf("confirmation mail refused: %s", sendErr)}
+		}
+		return "", fmt.Errorf("confirmation mail not sent: %s", sendErr)
 	}
-	if err := m.DB.ConfirmationMailed(ctx, f.WorkspaceID, f.Nonce, sendErr, retry); err != nil {
-		return false, err
+	if err := m.DB.ConfirmationMailed(context.WithoutCancel(ctx), f.WorkspaceID, f.Nonce, "", 0); err != nil {
+		return "", fmt.Errorf("record the sent confirmation mail: %w", err)
 	}
-	return sendErr == "", nil
+	return "sent", nil
 }
 
-// backoff is the wait before attempt n+1 after n failed ones.
-func backoff(n int) time.Duration {
-	if n > 6 {
-		return time.Hour
+func (m *Mailer) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
 	}
-	return min(time.Minute<<n, time.Hour)
+	return time.Now()
+}
+
+// due reads the confirmation a job names and says whether its message is
+// still to be sent: skip is the job's result when it is not (used,
+// expired, the consent changed, the address erased), recorded with the
+// confirmation where that is news.
+func due(ctx context.Context, db Store, j *consentd.Job, now time.Time) (f *consentd.Confirmation, skip string, err error) {
+	f, err = db.Confirmation(ctx, j.WorkspaceID, j.Ref)
+	if consentd.ErrorCode(err) == consentd.ENOTFOUND {
+		return nil, "", permanentError{fmt.Errorf("confirmation %s not found", j.Ref)}
+	} else if err != nil {
+		return nil, "", fmt.Errorf("read confirmation: %w", err)
+	}
+	var why string
+	switch {
+	case f.UsedAt != nil:
+		return nil, "already confirmed: not sent", nil
+	case f.ContactPoint == "":
+		why = "the contact point was erased"
+	case !now.Before(f.ExpiresAt):
+		why = "expired before the message went out"
+	default:
+		cur, err := db.Consent(ctx, f.WorkspaceID, consentd.ConsentID(f.ContactPoint, f.ChannelType), time.Time{})
+		if err != nil && consentd.ErrorCode(err) != consentd.ENOTFOUND {
+			return nil, "", fmt.Errorf("read the pending consent: %w", err)
+		}
+		if err != nil || !f.Confirms(cur) {
+			why = "the consent changed before the message went out"
+		}
+	}
+	if why == "" {
+		return f, "", nil
+	}
+	if err := db.ConfirmationMailed(ctx, f.WorkspaceID, f.Nonce, why, 0); err != nil {
+		return nil, "", fmt.Errorf("record the confirmation: %w", err)
+	}
+	return nil, why + ": not sent", nil
 }
 
 // Message builds the confirmation mail of f: to its address, with a
@@ -150,9 +158,5 @@ The link works until %s.
 If you did not ask for this, ignore this message: you will not be
 subscribed, and you will not hear from us about it again.
 `, name, f.ContactPoint, link, f.ExpiresAt.UTC().Format("2 January 2006, 15:04 MST"))
-	now := time.Now
-	if m.Now != nil {
-		now = m.Now
-	}
-	return mail.Message{From: m.From, To: f.ContactPoint, Subject: "Please confirm your subscription to " + name, Text: text, Date: now()}, nil
+	return mail.Message{From: m.From, To: f.ContactPoint, Subject: "Please confirm your subscription to " + name, Text: text, Date: m.now()}, nil
 }

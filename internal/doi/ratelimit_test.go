@@ -67,7 +67,7 @@ func TestRateLimits(t *testing.T) {
 	e := newEnv(t, "")
 	e.limitedBy(ratelimit.Limits{PerIP: rate.Every(time.Hour), IPBurst: 3, PerBadToken: rate.Every(time.Hour), BadTokenBurst: 2, Entries: 100})
 	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
-	if n, err := e.mailer.SendDue(e.ctx); n != 1 || err != nil {
+	if n, err := e.sendDue(); n != 1 || err != nil {
 		t.Fatalf("SendDue() = %d, %v", n, err)
 	}
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
@@ -133,7 +133,7 @@ func TestRateLimits(t *testing.T) {
 func TestDefaultLimitsLetPeopleThrough(t *testing.T) {
 	e := newEnv(t, "")
 	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
-	e.mailer.SendDue(e.ctx)
+	e.sendDue()
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
 	// A page opened a few dozen times (a link scanner, reloads) still
 	// works, and the button after it.

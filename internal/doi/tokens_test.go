@@ -20,7 +20,7 @@ func TestRespelledLinksAreRefused(t *testing.T) {
 	e := newEnv(t, "")
 	e.page.SetLimits(ratelimit.Limits{PerIP: rate.Inf, IPBurst: 1000, PerBadToken: rate.Inf, BadTokenBurst: 1000, Entries: 1000})
 	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
-	e.mailer.SendDue(e.ctx)
+	e.sendDue()
 	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
 	_, invalid := e.visit("GET", e.srv.URL+"/c/not-a-token")
 	size := e.logSize()

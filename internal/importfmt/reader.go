@@ -79,9 +79,9 @@ type Row struct {
 	// listmonk blocklisted: do_not_contact), each OnlyIfNone, with a Note
 	// naming the source (Options.SourceName) and why.
 	Suppressions []consentd.SuppressionInput
-	Skip   string                  // non-empty: the row does not apply; the reason (e.g. "status not set")
-	Reject *consentd.Error         // non-nil: the row is bad; its Code (stable) and Message name the problem and the column
-	Raw    []string                // the row's fields, for a rejects file (a copy: safe to keep)
+	Skip         string          // non-empty: the row does not apply; the reason (e.g. "status not set")
+	Reject       *consentd.Error // non-nil: the row is bad; its Code (stable) and Message name the problem and the column
+	Raw          []string        // the row's fields, for a rejects file (a copy: safe to keep)
 }
 
 // Reader reads one import file. It is not safe for concurrent use.

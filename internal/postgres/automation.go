@@ -166,6 +166,23 @@ func (db *DB) PutRecord(ctx context.Context, wsID string, rec consentd.Record, t
 	return change, jobs, nil
 }
 
+// enqueue queues a job of kind (not a rule job) on ref, due at runAt, in
+// the transaction, and notifies the runners when it commits. A (kind, ref)
+// that has a job already gets no second one.
+func (tx *Tx) enqueue(wsID, kind, ref string, maxAttempts int, runAt time.Time) {
+	tx.queue(`INSERT INTO jobs (workspace_id, id, rule_id, kind, ref, state, attempts, max_attempts, run_at, created_at, updated_at)
+		VALUES ($1, $2, '', $3, $4, 'queued', 0, $5, $6, $7, $7) ON CONFLICT DO NOTHING`,
+		wsID, "job_"+randomID(12), kind, ref, maxAttempts, nanos(runAt), nanos(tx.now))
+	tx.notifyJobs()
+}
+
+// notifyJobs makes the transaction notify consentd_jobs when it commits:
+// the runners that LISTEN wake at once (NOTIFY is delivered on commit,
+// and only then).
+func (tx *Tx) notifyJobs() {
+	tx.queue(`SELECT pg_notify($1, '')`, consentd.JobNotifyChannel)
+}
+
 func newJob(wsID string, t consentd.JobTrigger, in consentd.JobInput, now time.Time) *consentd.Job {
 	max := t.MaxAttempts
 	if max <= 0 {
@@ -177,14 +194,14 @@ func newJob(wsID string, t consentd.JobTrigger, in consentd.JobInput, now time.T
 
 // ---- Jobs ----
 
-const jobCols = `workspace_id, id, rule_id, kind, state, attempts, max_attempts, run_at, last_error, input, result, created_at, updated_at`
+const jobCols = `workspace_id, id, rule_id, kind, ref, state, attempts, max_attempts, run_at, last_error, input, result, created_at, updated_at`
 
 func scanJob(row pgx.Row) (*consentd.Job, error) {
 	j := &consentd.Job{}
 	var runAt, created, updated int64
 	var input *string
 	var state string
-	if err := row.Scan(&j.WorkspaceID, &j.ID, &j.RuleID, &j.Kind, &state, &j.Attempts, &j.MaxAttempts, &runAt, &j.LastError, &input, &j.Result, &created, &updated); err != nil {
+	if err := row.Scan(&j.WorkspaceID, &j.ID, &j.RuleID, &j.Kind, &j.Ref, &state, &j.Attempts, &j.MaxAttempts, &runAt, &j.LastError, &input, &j.Result, &created, &updated); err != nil {
 		return nil, err
 	}
 	j.State = consentd.JobState(state)
@@ -265,7 +282,7 @@ func (db *DB) ClaimJobs(ctx context.Context, lease time.Duration, limit int) ([]
 			FROM (SELECT workspace_id, id FROM jobs WHERE (state = 'queued' AND run_at <= $1) OR (state = 'running' AND locked_until <= $1)
 				ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED) d
 			WHERE j.workspace_id = d.workspace_id AND j.id = d.id
-			RETURNING j.workspace_id, j.id, j.rule_id, j.kind, j.state, j.attempts, j.max_attempts, j.run_at, j.last_error, j.input, j.result, j.created_at, j.updated_at`,
+			RETURNING j.workspace_id, j.id, j.rule_id, j.kind, j.ref, j.state, j.attempts, j.max_attempts, j.run_at, j.last_error, j.input, j.result, j.created_at, j.updated_at`,
 			now, nanos(tx.now.Add(lease)), limit)
 		if err != nil {
 			return err
@@ -336,6 +353,12 @@ func (db *DB) RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, err
 		}
 		j.State, j.Attempts, j.RunAt, j.UpdatedAt = consentd.JobQueued, 0, tx.now, tx.now
 		tx.queue(`UPDATE jobs SET state = 'queued', attempts = 0, run_at = $3, updated_at = $3 WHERE workspace_id = $1 AND id = $2`, wsID, id, nanos(tx.now))
+		if j.Kind == consentd.JobKindRequest {
+			// The request failed with its job: pending again, for the job
+			// to carry it out.
+			tx.queue(`UPDATE requests SET state = 'pending' WHERE workspace_id = $1 AND id = $2 AND state = 'failed'`, wsID, j.Ref)
+		}
+		tx.notifyJobs()
 		return nil
 	})
 	if err != nil {
@@ -349,9 +372,16 @@ func (db *DB) RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, err
 func (db *DB) RetryFailedJobs(ctx context.Context, wsID string) (int, error) {
 	var n int64
 	err := db.write(ctx, "", func(tx *Tx) error {
+		if _, err := tx.Exec(tx.ctx, `UPDATE requests r SET state = 'pending' FROM jobs j
+			WHERE j.workspace_id = $1 AND j.kind = 'request' AND j.state = 'failed' AND r.workspace_id = j.workspace_id AND r.id = j.ref AND r.state = 'failed'`, wsID); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(tx.ctx, `UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, updated_at = $2 WHERE workspace_id = $1 AND state = 'failed'`,
 			wsID, nanos(tx.now))
 		n = tag.RowsAffected()
+		if n > 0 {
+			tx.notifyJobs()
+		}
 		return err
 	})
 	return int(n), err

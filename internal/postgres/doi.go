@@ -89,7 +89,8 @@ func (tx *Tx) writeOne(c *wsCache, w *consentd.ConsentWrite, actor string) (cons
 // consent version has at most one confirmation, and asking again returns
 // the one there is (with its nonce, not the new one). An item whose
 // consent is no longer pending at that version gets nil: it has moved on.
-// The confirmations are due for mailing at once. It returns ENOTFOUND for
+// Each new one queues, in the same transaction, the job that sends it
+// (confirmation_mail, confirmation_sms). It returns ENOTFOUND for
 // an unknown workspace, EUNKNOWNCHANNELTYPE or EINVALIDCONTACTPOINT for a
 // bad item (and then records none).
 func (db *DB) CreateConfirmations(ctx context.Context, wsID string, in []consentd.ConfirmationInput) ([]*consentd.Confirmation, error) {
@@ -128,13 +129,18 @@ func (db *DB) CreateConfirmations(ctx context.Context, wsID string, in []consent
 				proof = &s
 			}
 			tx.queue(`INSERT INTO confirmations (workspace_id, nonce, cp_hash, cp_kind, channel_type,
-				consent_version, consent_seq, proof, issued_at, expires_at, next_send_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9)
+				consent_version, consent_seq, proof, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 				ON CONFLICT (workspace_id, cp_hash, channel_type, consent_version) DO NOTHING`,
 				wsID, x.Nonce, hash[:], string(kind), ct.ID, cur.Version, cur.Seq, proof, nanos(tx.now), nanos(expires))
 			row := tx.QueryRow(tx.ctx, `SELECT `+confirmationCols+` FROM confirmations f
 				WHERE f.workspace_id = $1 AND f.cp_hash = $2 AND f.channel_type = $3 AND f.consent_version = $4`, wsID, hash[:], ct.ID, cur.Version)
 			if out[i], err = scanConfirmation(row); err != nil {
 				return fmt.Errorf("confirmation: %w", err)
+			}
+			if out[i].Nonce == x.Nonce { // this one is new: queue its message
+				if k := consentd.ConfirmationJobKind(kind); k != "" {
+					tx.enqueue(wsID, k, x.Nonce, consentd.ConfirmationJobMaxAttempts, tx.now)
+				}
 			}
 		}
 		return nil
@@ -216,53 +222,6 @@ func (db *DB) ConfirmConsent(ctx context.Context, wsID, nonce string, req consen
 		return nil, err
 	}
 	return &res, nil
-}
-
-// ClaimConfirmationMails returns up to limit confirmations of any
-// workspace whose mail is due, with their plaintext contact points, and
-// holds them for lease: they are not due again before, so that a crash
-// while sending only delays them, and replicas polling together each take
-// others (SKIP LOCKED). Before that it gives up on the due ones that can no
-// longer be confirmed (used, expired, or their consent changed), so that
-// no mail goes out for them.
-func (db *DB) ClaimConfirmationMails(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Confirmation, error) {
-	var due bool
-	if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM confirmations WHERE next_send_at IS NOT NULL AND next_send_at <= $1)`,
-		nanos(db.Now())).Scan(&due); err != nil || !due {
-		return nil, err
-	}
-	var out []*consentd.Confirmation
-	err := db.write(ctx, "", func(tx *Tx) error {
-		out = nil
-		now := nanos(tx.now)
-		tx.queue(`UPDATE confirmations f SET next_send_at = NULL,
-				send_error = CASE WHEN f.used_at IS NOT NULL THEN f.send_error WHEN f.expires_at <= $1 THEN 'expired before the mail went out'
-					ELSE 'the consent changed before the mail went out' END
-			WHERE f.next_send_at IS NOT NULL AND f.next_send_at <= $1 AND (f.used_at IS NOT NULL OR f.expires_at <= $1 OR NOT EXISTS (
-				SELECT 1 FROM consents c WHERE c.workspace_id = f.workspace_id AND c.cp_hash = f.cp_hash
-					AND c.channel_type = f.channel_type AND c.version = f.consent_version AND c.status = 'pending'))`, now)
-		rows, err := tx.Query(tx.ctx, `UPDATE confirmations f SET next_send_at = $2
-			FROM (SELECT workspace_id, nonce FROM confirmations WHERE next_send_at IS NOT NULL AND next_send_at <= $1
-				ORDER BY next_send_at LIMIT $3 FOR UPDATE SKIP LOCKED) d
-			WHERE f.workspace_id = d.workspace_id AND f.nonce = d.nonce
-			RETURNING `+confirmationCols, now, nanos(tx.now.Add(lease)), limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			f, err := scanConfirmation(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, f)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // ConfirmationMailed records an attempt to send a confirmation's mail:

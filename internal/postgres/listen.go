@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consentd/consentd"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -48,12 +49,53 @@ func Listen(ctx context.Context, url string, log *slog.Logger) <-chan string {
 }
 
 func listenOnce(ctx context.Context, url string, send func(string)) error {
+	return listenOn(ctx, url, Channel, send)
+}
+
+// ListenJobs wakes a job runner: it sends on the channel whenever a
+// transaction that enqueued or retried a job commits, in any process on
+// the database at url (consentd.JobNotifyChannel), and once whenever it
+// (re)connects, since notifications sent while it was away are lost. It
+// holds a connection of its own, reconnects with capped backoff until ctx
+// is done, then closes the channel. Sends never block: the runner polls as
+// well, so a missed wake-up only delays a job until the next poll.
+func ListenJobs(ctx context.Context, url string, log *slog.Logger) <-chan struct{} {
+	wake := make(chan struct{}, 1)
+	send := func(string) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		defer close(wake)
+		backoff := 100 * time.Millisecond
+		for ctx.Err() == nil {
+			err := listenOn(ctx, url, consentd.JobNotifyChannel, send)
+			if ctx.Err() != nil {
+				return
+			}
+			log.Warn("postgres job listener lost its connection; reconnecting", "err", err, "in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+		}
+	}()
+	return wake
+}
+
+// listenOn LISTENs on channel on a connection of its own and calls send
+// with each notification's payload, and with "" once listening.
+func listenOn(ctx context.Context, url, channel string, send func(string)) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return err
 	}
 	send("") // catch up on whatever happened before we listened

@@ -64,6 +64,7 @@ func (db *DB) CreateRequest(ctx context.Context, wsID string, in consentd.Reques
 			received_at, due_at, created_at, created_by, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			wsID, r.ID, r.Type, r.PartyID, cpHash, string(r.Kind), r.Regulation, r.Reference, r.State,
 			nanos(r.ReceivedAt), nanos(r.DueAt), nanos(r.CreatedAt), actor, nanos(r.CreatedAt))
+		tx.enqueue(wsID, consentd.JobKindRequest, r.ID, consentd.MaxRequestAttempts, tx.now) // the job carries it out
 		return nil
 	})
 	if err != nil {

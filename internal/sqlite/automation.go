@@ -167,6 +167,17 @@ func (db *DB) PutRecord(ctx context.Context, wsID string, rec consentd.Record, t
 	return change, jobs, nil
 }
 
+// enqueue queues a job of kind (not a rule job) on ref, due at runAt, in
+// the transaction. A (kind, ref) that has a job already gets no second
+// one. The runner in this process is nudged by the caller (SQLite has one
+// writer process).
+func (tx *Tx) enqueue(wsID, kind, ref string, maxAttempts int, runAt time.Time) error {
+	_, err := tx.ExecContext(tx.ctx, `INSERT INTO jobs (workspace_id, id, rule_id, kind, ref, state, attempts, max_attempts, run_at, created_at, updated_at)
+		VALUES (?, ?, '', ?, ?, 'queued', 0, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		wsID, "job_"+randomID(12), kind, ref, maxAttempts, nanos(runAt), nanos(tx.now), nanos(tx.now))
+	return err
+}
+
 func newJob(wsID string, t consentd.JobTrigger, in consentd.JobInput, now time.Time) *consentd.Job {
 	max := t.MaxAttempts
 	if max <= 0 {
@@ -178,13 +189,13 @@ func newJob(wsID string, t consentd.JobTrigger, in consentd.JobInput, now time.T
 
 // ---- Jobs ----
 
-const jobCols = `workspace_id, id, rule_id, kind, state, attempts, max_attempts, run_at, last_error, input, result, created_at, updated_at`
+const jobCols = `workspace_id, id, rule_id, kind, ref, state, attempts, max_attempts, run_at, last_error, input, result, created_at, updated_at`
 
 func scanJob(row interface{ Scan(...any) error }) (*consentd.Job, error) {
 	j := &consentd.Job{}
 	var runAt, created, updated int64
 	var input sql.NullString
-	if err := row.Scan(&j.WorkspaceID, &j.ID, &j.RuleID, &j.Kind, &j.State, &j.Attempts, &j.MaxAttempts, &runAt, &j.LastError, &input, &j.Result, &created, &updated); err != nil {
+	if err := row.Scan(&j.WorkspaceID, &j.ID, &j.RuleID, &j.Kind, &j.Ref, &j.State, &j.Attempts, &j.MaxAttempts, &runAt, &j.LastError, &input, &j.Result, &created, &updated); err != nil {
 		return nil, err
 	}
 	j.RunAt, j.CreatedAt, j.UpdatedAt = fromNanos(runAt), fromNanos(created), fromNanos(updated)
@@ -352,8 +363,15 @@ func (db *DB) RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, err
 			return consentd.Errorf(consentd.ECONFLICT, "only a failed job can be retried; this one is %s", j.State)
 		}
 		j.State, j.Attempts, j.RunAt, j.UpdatedAt = consentd.JobQueued, 0, tx.now, tx.now
-		_, err = tx.ExecContext(tx.ctx, `UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? WHERE workspace_id = ? AND id = ?`,
-			nanos(tx.now), nanos(tx.now), wsID, id)
+		if _, err = tx.ExecContext(tx.ctx, `UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? WHERE workspace_id = ? AND id = ?`,
+			nanos(tx.now), nanos(tx.now), wsID, id); err != nil {
+			return err
+		}
+		if j.Kind == consentd.JobKindRequest {
+			// The request failed with its job: pending again, for the job
+			// to carry it out.
+			_, err = tx.ExecContext(tx.ctx, `UPDATE requests SET state = 'pending' WHERE workspace_id = ? AND id = ? AND state = 'failed'`, wsID, j.Ref)
+		}
 		return err
 	})
 	if err != nil {
@@ -367,6 +385,10 @@ func (db *DB) RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, err
 func (db *DB) RetryFailedJobs(ctx context.Context, wsID string) (int, error) {
 	var n int64
 	err := db.write(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(tx.ctx, `UPDATE requests SET state = 'pending' WHERE workspace_id = ? AND state = 'failed'
+			AND id IN (SELECT ref FROM jobs WHERE workspace_id = ? AND kind = 'request' AND state = 'failed')`, wsID, wsID); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(tx.ctx, `UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?, updated_at = ? WHERE workspace_id = ? AND state = 'failed'`,
 			nanos(tx.now), nanos(tx.now), wsID)
 		if err != nil {

@@ -59,7 +59,8 @@ func nullTime(n sql.NullInt64) *time.Time {
 // consent version has at most one confirmation, and asking again returns
 // the one there is (with its nonce, not the new one). An item whose
 // consent is no longer pending at that version gets nil: it has moved on.
-// The confirmations are due for mailing at once. It returns ENOTFOUND for
+// Each new one queues, in the same transaction, the job that sends it
+// (confirmation_mail, confirmation_sms). It returns ENOTFOUND for
 // an unknown workspace, EUNKNOWNCHANNELTYPE or EINVALIDCONTACTPOINT for a
 // bad item (and then records none).
 func (db *DB) CreateConfirmations(ctx context.Context, wsID string, in []consentd.ConfirmationInput) ([]*consentd.Confirmation, error) {
@@ -97,15 +98,22 @@ func (db *DB) CreateConfirmations(ctx context.Context, wsID string, in []consent
 				proof = mustJSON(x.Proof)
 			}
 			if _, err := tx.ExecContext(tx.ctx, `INSERT INTO confirmations (workspace_id, nonce, cp_hash, cp_kind, channel_type,
-				consent_version, consent_seq, proof, issued_at, expires_at, next_send_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				consent_version, consent_seq, proof, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (workspace_id, cp_hash, channel_type, consent_version) DO NOTHING`,
-				wsID, x.Nonce, hash[:], string(kind), ct.ID, cur.Version, cur.Seq, proof, nanos(tx.now), nanos(expires), nanos(tx.now)); err != nil {
+				wsID, x.Nonce, hash[:], string(kind), ct.ID, cur.Version, cur.Seq, proof, nanos(tx.now), nanos(expires)); err != nil {
 				return fmt.Errorf("insert confirmation: %w", err)
 			}
 			row := tx.QueryRowContext(tx.ctx, `SELECT `+confirmationCols+confirmationFrom+`
 				WHERE f.workspace_id = ? AND f.cp_hash = ? AND f.channel_type = ? AND f.consent_version = ?`, wsID, hash[:], ct.ID, cur.Version)
 			if out[i], err = scanConfirmation(row); err != nil {
 				return fmt.Errorf("read confirmation: %w", err)
+			}
+			if out[i].Nonce == x.Nonce { // this one is new: queue its message
+				if k := consentd.ConfirmationJobKind(kind); k != "" {
+					if err := tx.enqueue(wsID, k, x.Nonce, consentd.ConfirmationJobMaxAttempts, tx.now); err != nil {
+						return fmt.Errorf("queue the confirmation's message: %w", err)
+					}
+				}
 			}
 		}
 		return nil
@@ -191,64 +199,6 @@ func (db *DB) ConfirmConsent(ctx context.Context, wsID, nonce string, req consen
 		return nil, err
 	}
 	return &res, nil
-}
-
-// ClaimConfirmationMails returns up to limit confirmations of any
-// workspace whose mail is due, with their plaintext contact points, and
-// holds them for lease: they are not due again before, so that a crash
-// while sending only delays them. Before that it gives up on the due ones
-// that can no longer be confirmed (used, expired, or their consent
-// changed), so that no mail goes out for them.
-func (db *DB) ClaimConfirmationMails(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Confirmation, error) {
-	var n int
-	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM confirmations WHERE next_send_at IS NOT NULL AND next_send_at <= ? LIMIT 1)`,
-		nanos(db.Now())).Scan(&n); err != nil || n == 0 {
-		return nil, err
-	}
-	var out []*consentd.Confirmation
-	err := db.write(ctx, func(tx *Tx) error {
-		out = nil
-		now := nanos(tx.now)
-		if _, err := tx.ExecContext(tx.ctx, `UPDATE confirmations SET next_send_at = NULL,
-				send_error = CASE WHEN used_at IS NOT NULL THEN send_error WHEN expires_at <= ?1 THEN 'expired before the mail went out'
-					ELSE 'the consent changed before the mail went out' END
-			WHERE next_send_at IS NOT NULL AND next_send_at <= ?1 AND (used_at IS NOT NULL OR expires_at <= ?1 OR NOT EXISTS (
-				SELECT 1 FROM consents c WHERE c.workspace_id = confirmations.workspace_id AND c.cp_hash = confirmations.cp_hash
-					AND c.channel_type = confirmations.channel_type AND c.version = confirmations.consent_version AND c.status = 'pending'))`,
-			now); err != nil {
-			return fmt.Errorf("void confirmation mails: %w", err)
-		}
-		rows, err := tx.QueryContext(tx.ctx, `SELECT `+confirmationCols+confirmationFrom+`
-			WHERE f.next_send_at IS NOT NULL AND f.next_send_at <= ? ORDER BY f.next_send_at LIMIT ?`, now, limit)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			f, err := scanConfirmation(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			out = append(out, f)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		until := nanos(tx.now.Add(lease))
-		for _, f := range out {
-			if _, err := tx.ExecContext(tx.ctx, `UPDATE confirmations SET next_send_at = ? WHERE workspace_id = ? AND nonce = ?`, until, f.WorkspaceID, f.Nonce); err != nil {
-				return err
-			}
-			t := fromNanos(until)
-			f.NextSendAt = &t
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // ConfirmationMailed records an attempt to send a confirmation's mail:

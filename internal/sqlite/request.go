@@ -62,7 +62,10 @@ func (db *DB) CreateRequest(ctx context.Context, wsID string, in consentd.Reques
 			received_at, due_at, created_at, created_by, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			wsID, r.ID, r.Type, r.PartyID, cpHash, string(r.Kind), r.Regulation, r.Reference, r.State,
 			nanos(r.ReceivedAt), nanos(r.DueAt), nanos(r.CreatedAt), actor, nanos(r.CreatedAt))
-		return err
+		if err != nil {
+			return err
+		}
+		return tx.enqueue(wsID, consentd.JobKindRequest, r.ID, consentd.MaxRequestAttempts, tx.now) // the job carries it out
 	})
 	if err != nil {
 		return nil, err

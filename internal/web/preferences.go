@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/signedlink"
 )
 
@@ -25,6 +26,8 @@ const (
 // Notices of the preference center.
 const (
 	noticeSaved     = "Your choices are saved."
+	noticeConfirm   = "Your choices are saved. We sent you a message to confirm your subscription: please check your mail and open the link in it to confirm."
+	notePending     = "Waiting for your confirmation: check your mail."
 	noticeAllOut    = "You are unsubscribed from everything listed here, and marketing messages to your addresses are blocked."
 	noticeStaleForm = "Your changes were not saved because this form is out of date. Please check your choices and save again."
 )
@@ -106,6 +109,12 @@ func checked(cur *consentd.Consent, e consentd.Enforcement) bool {
 func (row *rowView) set(cur *consentd.Consent) {
 	row.cur = cur
 	row.Checked = checked(cur, row.ct.Enforcement)
+	switch {
+	case cur != nil && cur.Status == consentd.Pending && row.Note == "":
+		row.Note = notePending
+	case (cur == nil || cur.Status != consentd.Pending) && row.Note == notePending:
+		row.Note = ""
+	}
 }
 
 // loadPerson reads everything the preference center shows for a link.
@@ -352,11 +361,15 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, row)
 		writes = append(writes, p.write(row, status, consentd.SourcePreferenceCenter, "preference_center", s.Now(), s.proof(r, formPreferences)))
 	}
-	if err := s.writeRows(r, p, rows, writes); err != nil {
+	confirm, err := s.writeRowsConfirm(r, p, rows, writes)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	p.view.Notice = noticeSaved
+	if confirm {
+		p.view.Notice = noticeConfirm
+	}
 	s.renderPreferences(w, r, http.StatusOK, l, p)
 }
 
@@ -389,20 +402,33 @@ func (p *person) write(row *rowView, status consentd.Status, source, name string
 // writeRows writes in one transaction and sets each row to the state
 // stored after its write.
 func (s *Server) writeRows(r *http.Request, p *person, rows []*rowView, writes []consentd.ConsentWrite) error {
+	_, err := s.writeRowsConfirm(r, p, rows, writes)
+	return err
+}
+
+// writeRowsConfirm is writeRows through doi.Write, the API's path: an
+// opt-in whose purpose needs double opt-in is stored pending and a
+// confirmation is issued (its mail queued). It reports whether one was.
+func (s *Server) writeRowsConfirm(r *http.Request, p *person, rows []*rowView, writes []consentd.ConsentWrite) (bool, error) {
 	if len(writes) == 0 {
-		return nil
+		return false, nil
 	}
-	res, err := s.DB.WriteConsents(r.Context(), p.ws, writes, actorPreferences)
+	res, confs, err := doi.Write(r.Context(), s.DB, p.ws, writes, actorPreferences)
 	if err != nil {
-		return err
+		return false, fmt.Errorf("preferences: write: %w", err)
 	}
+	confirm := false
 	for i, rr := range res {
 		if rr.Err != nil {
-			return rr.Err
+			return false, rr.Err
 		}
 		rows[i].set(rr.Consent)
+		confirm = confirm || confs[i] != nil
 	}
-	return nil
+	if confirm && s.JobsNudge != nil {
+		s.JobsNudge()
+	}
+	return confirm, nil
 }
 
 // honorGPC records a Sec-GPC: 1 header as an opt-out (source gpc) of every

@@ -49,6 +49,9 @@ type Store interface {
 	WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error)
 	AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error)
 	LinkedContactPoints(ctx context.Context, wsID string, hash [32]byte) ([]consentd.PartyContactPoint, []*consentd.Suppression, error)
+	// CreateConfirmations records double opt-in confirmations and queues
+	// their mail: the page's opt-ins go through doi.Write, as the API's do.
+	CreateConfirmations(ctx context.Context, wsID string, in []consentd.ConfirmationInput) ([]*consentd.Confirmation, error)
 }
 
 // Server serves the public pages. Set its exported fields, if at all,
@@ -63,6 +66,9 @@ type Server struct {
 	// of a consent; the default is the host of r.RemoteAddr. Behind a
 	// reverse proxy, set it to read the address the proxy adds.
 	ClientIP func(r *http.Request) string
+	// JobsNudge, when set, wakes the job runner after the page queued a
+	// job (a confirmation mail).
+	JobsNudge func()
 
 	mux     *http.ServeMux
 	pages   map[string]*template.Template

@@ -1,13 +1,12 @@
 // Package doitest is the conformance suite of the double opt-in store
 // methods (doi.go in internal/sqlite and internal/postgres): issuing
 // confirmations, confirming them once and only while their consent is
-// unchanged, and the outbox of their mail. Each backend's tests run it
+// unchanged, and the job that sends each. Each backend's tests run it
 // against a real database, as they run internal/storetest.
 package doitest
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -23,6 +22,7 @@ import (
 type Store interface {
 	storetest.Store
 	doi.Store
+	Jobs(ctx context.Context, wsID string, f consentd.JobFilter) ([]*consentd.Job, string, error)
 }
 
 // Run runs every subtest against a new, empty store from open, which must
@@ -40,8 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"StaleAfterResubmission", testStaleAfterResubmission},
 		{"Expired", testExpired},
 		{"Isolation", testIsolation},
-		{"MailOutbox", testMailOutbox},
-		{"MailOutboxVoids", testMailOutboxVoids},
+		{"MailJob", testMailJob},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -161,8 +160,8 @@ func testIssue(t *testing.T, e *env) {
 	case f.WorkspaceID != e.ws, f.Nonce != "nonce-1", f.ChannelType != "news:email", f.CPKind != consentd.KindEmail,
 		f.ContactPoint != "jane@example.com", f.ConsentVersion != c.Version, f.ConsentSeq != c.Seq:
 		t.Errorf("CreateConfirmations() = %+v; consent %+v", f, c)
-	case f.UsedAt != nil, f.SentAt != nil, f.NextSendAt == nil:
-		t.Errorf("a new confirmation: used %v, sent %v, next send %v; want unused, unsent, due", f.UsedAt, f.SentAt, f.NextSendAt)
+	case f.UsedAt != nil, f.SentAt != nil, f.NextSendAt != nil:
+		t.Errorf("a new confirmation: used %v, sent %v, next send %v; want unused, unsent, no schedule of its own (its job has it)", f.UsedAt, f.SentAt, f.NextSendAt)
 	case f.Proof == nil || *f.Proof != *requestProof():
 		t.Errorf("proof %+v; want %+v", f.Proof, requestProof())
 	}
@@ -406,46 +405,46 @@ func testIsolation(t *testing.T, e *env) {
 	}
 }
 
-// claim claims due mail and returns the claimed nonces of e's workspace.
-func (e *env) claim(lease time.Duration) map[string]*consentd.Confirmation {
+// jobs returns the jobs of e's workspace that send confirmations, by ref.
+func (e *env) jobs() map[string]*consentd.Job {
 	e.t.Helper()
-	fs, err := e.s.ClaimConfirmationMails(e.ctx, lease, 100)
+	js, _, err := e.s.Jobs(e.ctx, e.ws, consentd.JobFilter{Limit: 1000})
 	if err != nil {
-		e.t.Fatalf("ClaimConfirmationMails() = %v", err)
+		e.t.Fatalf("Jobs() = %v", err)
 	}
-	out := map[string]*consentd.Confirmation{}
-	for _, f := range fs {
-		if f.WorkspaceID == e.ws {
-			out[f.Nonce] = f
+	out := map[string]*consentd.Job{}
+	for _, j := range js {
+		if j.Kind == consentd.JobKindConfirmationMail || j.Kind == consentd.JobKindConfirmationSMS {
+			if out[j.Ref] != nil {
+				e.t.Errorf("two jobs send confirmation %s", j.Ref)
+			}
+			out[j.Ref] = j
 		}
 	}
 	return out
 }
 
-func testMailOutbox(t *testing.T, e *env) {
+// testMailJob: recording a confirmation queues, in its transaction, one
+// confirmation_mail job naming it, due at once; asking again for the same
+// consent version queues nothing more. ConfirmationMailed records the
+// attempts with the confirmation.
+func testMailJob(t *testing.T, e *env) {
 	c := e.pending("Jane@Example.com", e.t0)
 	e.issue(c, "n1", time.Time{})
-	got := e.claim(time.Hour)
-	f := got["n1"]
-	if len(got) != 1 || f == nil || f.ContactPoint != "jane@example.com" || f.CPKind != consentd.KindEmail || f.ChannelType != "news:email" ||
-		base64.RawURLEncoding.EncodeToString(f.CPHash[:]) == "" {
-		t.Fatalf("ClaimConfirmationMails() = %v; want n1 with its address", got)
+	got := e.jobs()
+	j := got["n1"]
+	if len(got) != 1 || j == nil || j.Kind != consentd.JobKindConfirmationMail || j.State != consentd.JobQueued ||
+		j.MaxAttempts != consentd.ConfirmationJobMaxAttempts || j.Input != nil || j.RuleID != "" || j.RunAt.After(time.Now().Add(time.Second)) {
+		t.Fatalf("jobs after issuing n1 = %+v; want one confirmation_mail job on n1, queued, due now", got)
 	}
-	if again := e.claim(time.Hour); len(again) != 0 {
-		t.Errorf("ClaimConfirmationMails() during the lease = %v; want none", again)
+	if f := e.issue(c, "n1-again", time.Time{}); f == nil || f.Nonce != "n1" {
+		t.Fatalf("issuing again = %+v; want n1", f)
 	}
-	// A failure to be retried: due again after the retry delay.
-	if err := e.s.ConfirmationMailed(e.ctx, e.ws, "n1", "451 try later", time.Millisecond); err != nil {
+	if got := e.jobs(); len(got) != 1 || got["n1"] == nil || got["n1"].ID != j.ID {
+		t.Errorf("jobs after issuing again = %+v; want only n1's", got)
+	}
+	if err := e.s.ConfirmationMailed(e.ctx, e.ws, "n1", "451 try later", 0); err != nil {
 		t.Fatalf("ConfirmationMailed(failed) = %v", err)
-	}
-	time.Sleep(5 * time.Millisecond)
-	retried := e.claim(time.Millisecond) // a short lease: as if the sender died
-	if r := retried["n1"]; r == nil || r.SendAttempts != 1 || r.SendError != "451 try later" {
-		t.Fatalf("ClaimConfirmationMails() after a failure = %v; want n1, 1 attempt, its error", retried)
-	}
-	time.Sleep(5 * time.Millisecond)
-	if r := e.claim(time.Hour)["n1"]; r == nil {
-		t.Fatalf("ClaimConfirmationMails() after the lease ran out: not due again")
 	}
 	if err := e.s.ConfirmationMailed(e.ctx, e.ws, "n1", "", 0); err != nil {
 		t.Fatalf("ConfirmationMailed(sent) = %v", err)
@@ -454,56 +453,8 @@ func testMailOutbox(t *testing.T, e *env) {
 	if err != nil || sent.SentAt == nil || sent.SendAttempts != 2 || sent.SendError != "" || sent.NextSendAt != nil {
 		t.Errorf("after sending: %+v, %v; want sent, 2 attempts, no error, nothing next", sent, err)
 	}
-	time.Sleep(5 * time.Millisecond)
-	if again := e.claim(time.Hour); len(again) != 0 {
-		t.Errorf("ClaimConfirmationMails() after sending = %v; want none", again)
-	}
-
-	// A permanent failure gives up.
-	c2 := e.pending("joe@example.com", e.t0)
-	e.issue(c2, "n2", time.Time{})
-	if got := e.claim(time.Millisecond); got["n2"] == nil {
-		t.Fatalf("n2 not claimed")
-	}
-	if err := e.s.ConfirmationMailed(e.ctx, e.ws, "n2", "550 no such user", 0); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(5 * time.Millisecond)
-	if again := e.claim(time.Hour); len(again) != 0 {
-		t.Errorf("ClaimConfirmationMails() after giving up = %v; want none", again)
-	}
-	if f, _ := e.s.Confirmation(e.ctx, e.ws, "n2"); f == nil || f.NextSendAt != nil || f.SendError != "550 no such user" || f.SentAt != nil {
-		t.Errorf("after a permanent failure: %+v", f)
-	}
-	// It can still be confirmed (say, the mail arrived after all).
-	if res := e.confirm("n2"); res.Outcome != consentd.ConfirmConfirmed {
-		t.Errorf("ConfirmConsent(n2) = %s", res.Outcome)
-	}
 	if err := e.s.ConfirmationMailed(e.ctx, e.ws, "nope", "", 0); consentd.ErrorCode(err) != consentd.ENOTFOUND {
 		t.Errorf("ConfirmationMailed(unknown) = %v; want not_found", err)
-	}
-}
-
-func testMailOutboxVoids(t *testing.T, e *env) {
-	opted := e.pending("out@example.com", e.t0)
-	e.issue(opted, "opted-out", time.Time{})
-	e.write(consentd.ConsentWrite{ContactPoint: "out@example.com", ChannelType: "news:email", Status: consentd.OptedOut,
-		CapturedAt: e.t0.Add(time.Minute), Source: consentd.Source{Type: consentd.SourceAgent}})
-	e.issue(e.pending("old@example.com", e.t0), "expired", time.Now().Add(-time.Second))
-	e.issue(e.pending("used@example.com", e.t0), "used", time.Time{})
-	if res := e.confirm("used"); res.Outcome != consentd.ConfirmConfirmed {
-		t.Fatalf("ConfirmConsent(used) = %s", res.Outcome)
-	}
-	e.issue(e.pending("ok@example.com", e.t0), "ok", time.Time{})
-	got := e.claim(time.Hour)
-	if len(got) != 1 || got["ok"] == nil {
-		t.Errorf("ClaimConfirmationMails() = %v; want only ok", keys(got))
-	}
-	for nonce, want := range map[string]string{"opted-out": "the consent changed before the mail went out", "expired": "expired before the mail went out", "used": ""} {
-		f, err := e.s.Confirmation(e.ctx, e.ws, nonce)
-		if err != nil || f.NextSendAt != nil || f.SendError != want || f.SentAt != nil {
-			t.Errorf("Confirmation(%s) = %+v, %v; want nothing to send, error %q", nonce, f, err, want)
-		}
 	}
 }
 
