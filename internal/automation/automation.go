@@ -66,7 +66,7 @@ type Runner struct {
 	// Wake, when set, wakes the runner as Nudge does: PostgreSQL's
 	// notifications of jobs enqueued by any process (postgres.ListenJobs).
 	Wake <-chan struct{}
-	Now    func() time.Time // default time.Now
+	Now  func() time.Time // default time.Now
 
 	Base  time.Duration // first retry delay (upper bound of its jitter); default 10s
 	Cap   time.Duration // longest retry delay; default 1h

@@ -35,7 +35,7 @@ type Texter struct {
 	Links     *signedlink.Keyring
 	Sender    smsout.Sender // nil: no provider; every job fails with ErrNoSMSSender
 	PublicURL string
-	From      string // the sender id or number, as the provider takes it
+	From      string           // the sender id or number, as the provider takes it
 	Now       func() time.Time // default time.Now
 }
 
