@@ -84,6 +84,8 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	for _, rt := range s.routes() {
 		s.handle(rt)
 	}
+	s.doc.Add(problemOps())
+	s.mux.HandleFunc("GET "+problemPath+"{code}", s.serveProblem)
 	s.mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.ready)
@@ -117,7 +119,10 @@ func (s *Server) handle(rt route) {
 	}
 	op := rt.op
 	op.Roles = roles
-	op.Errors = append([]int{400, 401, 403, 404, 422}, op.Errors...)
+	op.Errors = append(defaultErrors(op), op.Errors...)
+	if op.Description == "" {
+		op.Description = descriptions[op.Method+" "+op.Path]
+	}
 	s.doc.Add(op)
 	allowed := rt.roles
 	s.mux.HandleFunc(op.Method+" "+muxPath(op.Path), func(w http.ResponseWriter, r *http.Request) {
@@ -132,6 +137,22 @@ func (s *Server) handle(rt route) {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// defaultErrors are the error statuses every operation may answer: 400
+// (malformed), 401 and 403 (key and role), 404, 422 (validation) and 500;
+// 409 for a write (a conflict with the stored state, or on PostgreSQL with
+// a write at the same time); 413 for one that reads a body (over its size
+// limit).
+func defaultErrors(op openapi.Operation) []int {
+	errs := []int{400, 401, 403, 404, 422, 500}
+	if op.Method != "GET" {
+		errs = append(errs, 409)
+	}
+	if op.Request != nil || len(op.RequestTypes) > 0 {
+		errs = append(errs, 413)
+	}
+	return errs
 }
 
 // muxPath turns "/v1/parties/{id}:opt-out-all" into a ServeMux pattern:

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,8 +23,11 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/apitest"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/pgtest"
+	"github.com/consentd/consentd/internal/postgres"
 	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
 )
@@ -43,7 +47,7 @@ func (w workspace) key(r consentd.Role) string { return w.keys[r] }
 
 type env struct {
 	t      *testing.T
-	db     *sqlite.DB
+	db     envDB
 	api    *api.Server
 	srv    *httptest.Server
 	signer *ledger.Signer
@@ -52,6 +56,49 @@ type env struct {
 	// nanoseconds: tests of delayed jobs advance it instead of waiting.
 	clockSkew *atomic.Int64
 	logs      *lockedBuffer // the server's log lines
+	http      *http.Client  // checks every exchange against /openapi.json
+}
+
+// envDB is what the tests need of a backend: both of them have it.
+type envDB interface {
+	api.Store
+	index.Source
+	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
+	SetOnCommit(f func(map[string][]consentd.LogRecord))
+	LinkedContactPoints(ctx context.Context, wsID string, hash [32]byte) ([]consentd.PartyContactPoint, []*consentd.Suppression, error)
+	UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, error)
+	ClaimConfirmationMails(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Confirmation, error)
+	Close() error
+}
+
+// backend is the database every newEnv of this run opens: TestMain runs
+// the package's tests once on SQLite, then again on PostgreSQL.
+var backend = "sqlite"
+
+// TestMain runs every test twice: on SQLite, then on PostgreSQL (each test
+// skipped when the server is not reachable, unless CI=true). Set
+// CONSENTD_API_BACKENDS=sqlite or postgres to run on one only.
+func TestMain(m *testing.M) {
+	code := 0
+	for _, b := range []string{"sqlite", "postgres"} {
+		if only := os.Getenv("CONSENTD_API_BACKENDS"); only != "" && only != b {
+			continue
+		}
+		backend = b
+		if c := m.Run(); c != 0 {
+			code = c
+		}
+	}
+	os.Exit(code)
+}
+
+// client is the env's HTTP client: its transport checks every request and
+// answer against the server's /openapi.json.
+func (e *env) client() *http.Client {
+	if e.http == nil {
+		e.http = &http.Client{Transport: apitest.Transport(e.t, e.srv.Client().Transport)}
+	}
+	return e.http
 }
 
 // now is the env's clock: the database's, and the job runner's.
@@ -85,7 +132,8 @@ func (l *lockedBuffer) take() string {
 	return out
 }
 
-// newEnv opens a fresh database in t.TempDir(), serves the API on loopback
+// newEnv opens a fresh database (SQLite in t.TempDir(), or a new PostgreSQL
+// database: see backend), serves the API on loopback
 // and sets up workspaces "alpha" (a) and "beta" (b), each with a key of
 // every role and the same catalog: purpose newsletter (commercial, email
 // non_restrictive, sms restrictive) with topic weekly, and purpose orders
@@ -94,12 +142,26 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Logf("backend: %s", backend)
 	skew := &atomic.Int64{}
-	db.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	var db envDB
+	switch backend {
+	case "postgres":
+		pg, err := postgres.Open(ctx, pgtest.FreshDB(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pg.Now = clock
+		db = pg
+	default:
+		lite, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lite.Now = clock
+		db = lite
+	}
 	t.Cleanup(func() {
 		if err := db.Close(); err != nil {
 			t.Errorf("close db: %v", err)
@@ -114,7 +176,7 @@ func newEnv(t *testing.T) *env {
 	s := api.New(db, signer, logger)
 	// Decide as serve does: from the in-memory index fed by the commits.
 	idx := index.New(db, logger)
-	db.OnCommit = func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) }
+	db.SetOnCommit(func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) })
 	s.Decider = idx
 	links, err := signedlink.LoadOrCreate(filepath.Join(dir, "link-keys.json"))
 	if err != nil {
@@ -226,7 +288,7 @@ func (e *env) do(method, path, key string, body any, header ...string) *response
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	res, err := e.srv.Client().Do(req)
+	res, err := e.client().Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}

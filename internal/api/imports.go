@@ -136,10 +136,10 @@ func (s *Server) importRoutes() []route {
 	return []route{
 		{openapi.Operation{Method: "POST", Path: "/v1/imports", Tags: []string{"imports"},
 			Summary:      "Start a bulk import of the CSV body (text/csv), run in the background; the same file, format and options again answer the existing import (200) and write nothing",
-			RequestTypes: []string{"text/csv"}, Response: consentd.Import{}, Status: http.StatusAccepted,
+			RequestTypes: []string{"text/csv"}, Response: consentd.Import{}, Status: http.StatusAccepted, OtherStatuses: []int{http.StatusOK},
 			Query: []openapi.Param{{Name: "format", Required: true, Enum: importer.Formats()}, {Name: "purpose", Description: "listmonk, mailchimp: the purpose of the subscribers"},
 				{Name: "channel", Description: "listmonk, mailchimp: default email"}, {Name: "topic"}, {Name: "name", Description: "the file's name, as source name; default the format"}},
-			Errors: []int{413, 415, 422}}, writers, s.postImport},
+			Errors: []int{415}}, writers, s.postImport},
 		{openapi.Operation{Method: "GET", Path: "/v1/imports/{id}", Summary: "An import: state, progress and counts", Tags: []string{"imports"},
 			Response: consentd.Import{}, Query: id}, readers, s.getImport},
 		{openapi.Operation{Method: "GET", Path: "/v1/imports/{id}/rejects", Summary: "The rejected rows of an import as CSV: line, code, reason", Tags: []string{"imports"},

@@ -221,7 +221,7 @@ func TestExportCutShort(t *testing.T) {
 	get := func() (*http.Response, []byte, error) {
 		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/consents:export", nil)
 		req.Header.Set("Authorization", "Bearer "+r)
-		res, err := http.DefaultClient.Do(req)
+		res, err := e.client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

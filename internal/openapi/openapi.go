@@ -81,6 +81,9 @@ type Operation struct {
 	OperationID string
 	// Summary is a one-line description.
 	Summary string
+	// Description says what the operation does in a few sentences: its
+	// effect, whether it is idempotent, and its notable errors.
+	Description string
 	// Tags group operations in documentation tools.
 	Tags []string
 	// Roles are the API key roles allowed to call the operation; they are
@@ -102,11 +105,21 @@ type Operation struct {
 	// line-delimited request media type, for when it is not the one derived
 	// from Request. It requires such a type in RequestTypes.
 	RequestItem any
+	// MergePatch says the request body is an RFC 7396 JSON merge patch of
+	// a Request: it is described as application/merge-patch+json (and
+	// application/json, which servers commonly take for it too) with a
+	// schema of Request's type in which no property is required and every
+	// property may be null (a null removes a member).
+	MergePatch bool
 	// Response is nil, or a zero value of the success body's type.
 	Response any
 	// Status is the success status; zero means 200. 204 has no body, so
 	// Response, ResponseTypes and ResponseItem must then be empty.
 	Status int
+	// OtherStatuses are further success statuses (2xx) that answer the
+	// same body as Status, such as 200 beside 201 for an upsert that
+	// answers 201 when it created the resource and 200 when it existed.
+	OtherStatuses []int
 	// ResponseTypes are response media types offered besides
 	// application/json, such as "application/x-ndjson" or "text/csv"; their
 	// schemas follow the rules of RequestTypes.
@@ -227,6 +240,19 @@ func normalize(op Operation) (Operation, error) {
 	if op.Status < 100 || op.Status > 599 {
 		return op, fmt.Errorf("status %d out of range", op.Status)
 	}
+	for _, st := range op.OtherStatuses {
+		if st < 200 || st > 299 || st == op.Status {
+			return op, fmt.Errorf("other success status %d is not a 2xx besides %d", st, op.Status)
+		}
+		if st == http.StatusNoContent || op.Status == http.StatusNoContent {
+			return op, fmt.Errorf("status 204 cannot share a body with another status")
+		}
+	}
+	slices.Sort(op.OtherStatuses)
+	op.OtherStatuses = slices.Compact(op.OtherStatuses)
+	if op.MergePatch && op.Request == nil {
+		return op, fmt.Errorf("a merge patch without a Request type")
+	}
 	if op.Status == http.StatusNoContent && (op.Response != nil || op.ResponseItem != nil || len(op.ResponseTypes) > 0) {
 		return op, fmt.Errorf("status 204 has no body, but a response is given")
 	}
@@ -262,8 +288,8 @@ func normalize(op Operation) (Operation, error) {
 		if s < 400 || s > 599 {
 			return op, fmt.Errorf("error status %d out of range", s)
 		}
-		if s == op.Status {
-			return op, fmt.Errorf("error status %d is also the success status", s)
+		if s == op.Status || slices.Contains(op.OtherStatuses, s) {
+			return op, fmt.Errorf("error status %d is also a success status", s)
 		}
 	}
 	slices.Sort(op.Errors)
@@ -314,6 +340,7 @@ func cloneOp(op Operation) Operation {
 	op.RequestTypes = slices.Clone(op.RequestTypes)
 	op.ResponseTypes = slices.Clone(op.ResponseTypes)
 	op.Errors = slices.Clone(op.Errors)
+	op.OtherStatuses = slices.Clone(op.OtherStatuses)
 	op.Query = slices.Clone(op.Query)
 	for i := range op.Query {
 		op.Query[i].Enum = slices.Clone(op.Query[i].Enum)
@@ -450,6 +477,7 @@ type (
 	operation struct {
 		OperationID string                `json:"operationId"`
 		Summary     string                `json:"summary,omitempty"`
+		Description string                `json:"description,omitempty"`
 		Tags        []string              `json:"tags,omitempty"`
 		Parameters  []parameter           `json:"parameters,omitempty"`
 		RequestBody *requestBody          `json:"requestBody,omitempty"`
@@ -487,10 +515,12 @@ type (
 )
 
 const (
-	problemName  = "Problem"
-	problemType  = "application/problem+json"
-	jsonType     = "application/json"
-	bearerScheme = "bearer"
+	problemName = "Problem"
+	problemType = "application/problem+json"
+	// mergePatchType is RFC 7396's media type of a JSON merge patch.
+	mergePatchType = "application/merge-patch+json"
+	jsonType       = "application/json"
+	bearerScheme   = "bearer"
 )
 
 // build assembles the document. It fails only if a body type cannot be
@@ -514,6 +544,7 @@ func (d *Document) build() (*document, error) {
 		o := &operation{
 			OperationID: op.OperationID,
 			Summary:     op.Summary,
+			Description: op.Description,
 			Tags:        op.Tags,
 			Responses:   map[string]response{},
 			Roles:       op.Roles,
@@ -533,6 +564,14 @@ func (d *Document) build() (*document, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: request: %w", op.Method, op.Path, err)
 			}
+			if op.MergePatch {
+				patch, err := g.patchSchema(op.Request)
+				if err != nil {
+					return nil, fmt.Errorf("%s %s: request: %w", op.Method, op.Path, err)
+				}
+				content[jsonType] = mediaType{Schema: patch}
+				content[mergePatchType] = mediaType{Schema: patch.clone()}
+			}
 			o.RequestBody = &requestBody{Required: true, Content: content}
 			for _, mt := range content {
 				all = append(all, mt.Schema)
@@ -550,6 +589,18 @@ func (d *Document) build() (*document, error) {
 			}
 		}
 		o.Responses[fmt.Sprint(op.Status)] = ok
+		for _, st := range op.OtherStatuses {
+			other := response{Description: statusText(st), Content: map[string]mediaType{}}
+			for mt, m := range ok.Content {
+				c := m.Schema.clone()
+				other.Content[mt] = mediaType{Schema: c}
+				all = append(all, c)
+			}
+			if len(other.Content) == 0 {
+				other.Content = nil
+			}
+			o.Responses[fmt.Sprint(st)] = other
+		}
 		for _, s := range op.Errors {
 			ref := &schema{Ref: "#/components/schemas/" + problemName}
 			o.Responses[fmt.Sprint(s)] = response{
