@@ -59,6 +59,20 @@ type deliveryList struct {
 // eventRoutes are webhooks and their deliveries. Reading them is for every
 // key that may read (the secret is never in an answer); changing them is
 // for admins.
+// webhookInput documents the body of POST /v1/webhooks: the writable
+// fields of a consentd.Webhook, which postWebhook decodes (and whose
+// read-only fields it ignores). Id and events are optional.
+type webhookInput struct {
+	ID             string   `json:"id,omitempty" doc:"slug, stable across environments; generated when empty"`
+	URL            string   `json:"url"`
+	Events         []string `json:"events,omitempty" doc:"log entry types, e.g. consent.changed; empty means all"`
+	Secret         string   `json:"secret,omitempty" doc:"write-only: whsec_ + base64 of 24 to 64 random bytes; generated when empty"`
+	SecretEnv      string   `json:"secret_env,omitempty"`
+	Origin         string   `json:"origin,omitempty" doc:"events about consents with this origin are not sent to this webhook"`
+	Disabled       bool     `json:"disabled,omitempty"`
+	DisabledReason string   `json:"disabled_reason,omitempty"`
+}
+
 func (s *Server) eventRoutes() []route {
 	id := []openapi.Param{{Name: "id", In: "path", Description: "the webhook id"}}
 	page := []openapi.Param{{Name: "id", In: "path", Description: "the webhook id"}, {Name: "limit", Type: "integer", Description: "1 to 1000, default 100"}, {Name: "page_token"}}
@@ -68,7 +82,7 @@ func (s *Server) eventRoutes() []route {
 	return []route{
 		{op("GET", "/v1/webhooks", "The workspace's webhooks (secrets are never shown)", nil, webhookList{}, 0, nil), readers, s.listWebhooks},
 		{op("POST", "/v1/webhooks", "Create a webhook: it receives the events logged from now on, CloudEvents JSON signed per Standard Webhooks; a secret generated when none is given is shown in this answer only",
-			consentd.Webhook{}, consentd.Webhook{}, 201, nil), admins, s.postWebhook},
+			webhookInput{}, consentd.Webhook{}, 201, nil), admins, s.postWebhook},
 		{op("GET", "/v1/webhooks/{id}", "One webhook, with its position and retry state", nil, consentd.Webhook{}, 0, id), readers, s.getWebhook},
 		{op("PATCH", "/v1/webhooks/{id}", "Change a webhook; disabled: false re-enables it, and it resumes where it stopped",
 			consentd.WebhookUpdate{}, consentd.Webhook{}, 0, id), admins, s.patchWebhook},

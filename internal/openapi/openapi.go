@@ -111,6 +111,9 @@ type Operation struct {
 	// schema of Request's type in which no property is required and every
 	// property may be null (a null removes a member).
 	MergePatch bool
+	// RequestOptional says the request body may be left out (an empty
+	// body is the same as the zero value).
+	RequestOptional bool
 	// Response is nil, or a zero value of the success body's type.
 	Response any
 	// Status is the success status; zero means 200. 204 has no body, so
@@ -572,7 +575,7 @@ func (d *Document) build() (*document, error) {
 				content[jsonType] = mediaType{Schema: patch}
 				content[mergePatchType] = mediaType{Schema: patch.clone()}
 			}
-			o.RequestBody = &requestBody{Required: true, Content: content}
+			o.RequestBody = &requestBody{Required: !op.RequestOptional, Content: content}
 			for _, mt := range content {
 				all = append(all, mt.Schema)
 			}
