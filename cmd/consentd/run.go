@@ -45,6 +45,7 @@ Usage:
   consentd export-catalog [-o FILE] [flags]      write the catalog file back
   consentd import --format F FILE [flags]        bulk import consents (native, dynamics, salesforce, listmonk, mailchimp)
   consentd export [--format csv|ndjson] [flags]  export consents in the native format
+  consentd openapi [-o FILE]                     print the API document that /openapi.json serves
 
 Run 'consentd COMMAND -h' for a command's flags.
 `
@@ -136,6 +137,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.importFile(ctx, rest)
 	case "export": // importcmd.go
 		return m.export(ctx, rest)
+	case "openapi": // openapi.go
+		return m.openAPI(rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

@@ -6,7 +6,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -88,6 +87,10 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 		doc: openapi.New("consentd API", Version, "Consent ledger and send-time decisions. See DESIGN.md section 6.")}
 	for _, rt := range s.routes() {
 		s.handle(rt)
+	}
+	s.doc.SetLicense("Apache License 2.0", "Apache-2.0")
+	for name, d := range tagDocs {
+		s.doc.DescribeTag(name, d)
 	}
 	s.doc.Add(problemOps())
 	s.mux.HandleFunc("GET "+problemPath+"{code}", s.serveProblem)
@@ -214,7 +217,7 @@ func (s *Server) authenticate(r *http.Request) (*consentd.APIKey, error) {
 }
 
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
-	b, err := json.MarshalIndent(s.doc, "", "  ")
+	b, err := s.Document()
 	if err != nil {
 		s.writeError(w, r, err)
 		return

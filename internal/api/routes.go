@@ -9,6 +9,7 @@ import (
 // receiptOp documents the receipt's second form: C2SP tlog-proof text.
 func receiptOp(o openapi.Operation) openapi.Operation {
 	o.ResponseTypes = []string{tlogProofType}
+	o.Errors = append(o.Errors, 410) // leaf_erased
 	return o
 }
 

@@ -147,6 +147,8 @@ type Document struct {
 	version     string
 	description string
 	ops         []Operation
+	license     *license
+	tagDocs     map[string]string // tag name -> description
 	ids         map[string]bool   // operation ids in use
 	routes      map[string]bool   // "METHOD template" in use, parameter names erased
 	templates   map[string]string // template with parameter names erased -> path
@@ -163,6 +165,23 @@ func New(title, version, description string) *Document {
 		routes:      map[string]bool{},
 		templates:   map[string]string{},
 	}
+}
+
+// SetLicense sets the API's license: its name and SPDX identifier.
+func (d *Document) SetLicense(name, spdx string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.license = &license{Name: name, Identifier: spdx}
+}
+
+// DescribeTag gives a tag of the operations its description.
+func (d *Document) DescribeTag(name, description string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.tagDocs == nil {
+		d.tagDocs = map[string]string{}
+	}
+	d.tagDocs[name] = description
 }
 
 // Add adds op to the document. Like http.ServeMux.Handle, it panics when the
@@ -464,17 +483,28 @@ type (
 	document struct {
 		OpenAPI    string              `json:"openapi"`
 		Info       info                `json:"info"`
+		Servers    []server            `json:"servers"`
 		Tags       []tag               `json:"tags,omitempty"`
 		Paths      map[string]pathItem `json:"paths"`
 		Components components          `json:"components"`
 	}
 	info struct {
-		Title       string `json:"title"`
-		Version     string `json:"version"`
+		Title       string   `json:"title"`
+		Version     string   `json:"version"`
+		Description string   `json:"description,omitempty"`
+		License     *license `json:"license,omitempty"`
+	}
+	license struct {
+		Name       string `json:"name"`
+		Identifier string `json:"identifier,omitempty"`
+	}
+	server struct {
+		URL         string `json:"url"`
 		Description string `json:"description,omitempty"`
 	}
 	tag struct {
-		Name string `json:"name"`
+		Name        string `json:"name"`
+		Description string `json:"description,omitempty"`
 	}
 	pathItem  map[string]*operation // keyed by lower-case method
 	operation struct {
@@ -532,7 +562,10 @@ func (d *Document) build() (*document, error) {
 	g := newGen()
 	doc := &document{
 		OpenAPI: "3.1.0",
-		Info:    info{Title: d.title, Version: d.version, Description: d.description},
+		Info:    info{Title: d.title, Version: d.version, Description: d.description, License: d.license},
+		// The server the document is served from: paths are relative to
+		// its root.
+		Servers: []server{{URL: "/", Description: "the server that serves this document"}},
 		Paths:   map[string]pathItem{},
 		Components: components{
 			Schemas: map[string]*schema{},
@@ -555,11 +588,14 @@ func (d *Document) build() (*document, error) {
 		for _, t := range op.Tags {
 			if !tagSeen[t] {
 				tagSeen[t] = true
-				doc.Tags = append(doc.Tags, tag{Name: t})
+				doc.Tags = append(doc.Tags, tag{Name: t, Description: d.tagDocs[t]})
 			}
 		}
 		if len(op.Roles) > 0 {
 			o.Security = []map[string][]string{{bearerScheme: {}}}
+		} else {
+			// Public: the empty requirement says no credentials.
+			o.Security = []map[string][]string{{}}
 		}
 		o.Parameters = parameters(op)
 		if op.Request != nil || len(op.RequestTypes) > 0 {
