@@ -47,7 +47,8 @@ func (w workspace) key(r consentd.Role) string { return w.keys[r] }
 
 type env struct {
 	t      *testing.T
-	db     envDB
+	db     *sqlite.DB // nil on PostgreSQL (newEnvOn): store is the backend
+	store  testStore
 	api    *api.Server
 	srv    *httptest.Server
 	signer *ledger.Signer
@@ -59,24 +60,13 @@ type env struct {
 	http      *http.Client  // checks every exchange against /openapi.json
 }
 
-// envDB is what the tests need of a backend: both of them have it.
-type envDB interface {
-	api.Store
-	index.Source
-	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
-	SetOnCommit(f func(map[string][]consentd.LogRecord))
-	LinkedContactPoints(ctx context.Context, wsID string, hash [32]byte) ([]consentd.PartyContactPoint, []*consentd.Suppression, error)
-	UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, error)
-	ClaimConfirmationMails(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Confirmation, error)
-	Close() error
-}
-
 // backend is the database every newEnv of this run opens: TestMain runs
 // the package's tests once on SQLite, then again on PostgreSQL.
 var backend = "sqlite"
 
 // TestMain runs every test twice: on SQLite, then on PostgreSQL (each test
-// skipped when the server is not reachable, unless CI=true). Set
+// skipped when the server is not reachable, unless CI=true), so that every
+// exchange is checked against /openapi.json on both backends. Set
 // CONSENTD_API_BACKENDS=sqlite or postgres to run on one only.
 func TestMain(m *testing.M) {
 	code := 0
@@ -93,7 +83,7 @@ func TestMain(m *testing.M) {
 }
 
 // client is the env's HTTP client: its transport checks every request and
-// answer against the server's /openapi.json.
+// answer against the server's /openapi.json (internal/apitest).
 func (e *env) client() *http.Client {
 	if e.http == nil {
 		e.http = &http.Client{Transport: apitest.Transport(e.t, e.srv.Client().Transport)}
@@ -132,35 +122,69 @@ func (l *lockedBuffer) take() string {
 	return out
 }
 
-// newEnv opens a fresh database (SQLite in t.TempDir(), or a new PostgreSQL
-// database: see backend), serves the API on loopback
+// newEnv opens a fresh database on this pass's backend (SQLite in
+// t.TempDir(), or a new PostgreSQL database; see TestMain), serves the API on loopback
 // and sets up workspaces "alpha" (a) and "beta" (b), each with a key of
 // every role and the same catalog: purpose newsletter (commercial, email
 // non_restrictive, sms restrictive) with topic weekly, and purpose orders
 // (transactional, email disabled).
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	t.Logf("backend: %s", backend)
+	return newEnvOn(t, backend)
+}
+
+// testStore is a backend as the tests set one up.
+type testStore interface {
+	api.Store
+	index.Source
+	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
+	LinkedContactPoints(ctx context.Context, wsID string, hash [32]byte) ([]consentd.PartyContactPoint, []*consentd.Suppression, error)
+	UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, error)
+	ClaimConfirmationMails(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Confirmation, error)
+	Close() error
+}
+
+// backends runs f with an env on SQLite and one on PostgreSQL: a fresh
+// database on CONSENTD_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/test),
+// skipped when that server cannot be reached, unless CI=true.
+func backends(t *testing.T, f func(t *testing.T, e *env)) {
+	if backend != "sqlite" {
+		t.Skip("runs on both backends in TestMain's first pass")
+	}
+	for _, b := range []string{"sqlite", "postgres"} {
+		t.Run(b, func(t *testing.T) { f(t, newEnvOn(t, b)) })
+	}
+}
+
+// newEnvOn is newEnv on the backend named: "sqlite" (e.db is set) or
+// "postgres" (e.db is nil; e.store is the backend).
+func newEnvOn(t *testing.T, backend string) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	t.Logf("backend: %s", backend)
 	skew := &atomic.Int64{}
-	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	var db envDB
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	var db testStore
+	var lite *sqlite.DB
+	var onCommit func(func(map[string][]consentd.LogRecord))
 	switch backend {
+	case "sqlite":
+		d, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Now, db, lite = now, d, d
+		onCommit = func(f func(map[string][]consentd.LogRecord)) { d.OnCommit = f }
 	case "postgres":
-		pg, err := postgres.Open(ctx, pgtest.FreshDB(t))
+		d, err := postgres.Open(ctx, pgtest.FreshDB(t))
 		if err != nil {
 			t.Fatal(err)
 		}
-		pg.Now = clock
-		db = pg
+		d.Now, db = now, d
+		onCommit = func(f func(map[string][]consentd.LogRecord)) { d.OnCommit = f }
 	default:
-		lite, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lite.Now = clock
-		db = lite
+		t.Fatalf("unknown backend %q", backend)
 	}
 	t.Cleanup(func() {
 		if err := db.Close(); err != nil {
@@ -176,7 +200,7 @@ func newEnv(t *testing.T) *env {
 	s := api.New(db, signer, logger)
 	// Decide as serve does: from the in-memory index fed by the commits.
 	idx := index.New(db, logger)
-	db.SetOnCommit(func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) })
+	onCommit(func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) })
 	s.Decider = idx
 	links, err := signedlink.LoadOrCreate(filepath.Join(dir, "link-keys.json"))
 	if err != nil {
@@ -192,7 +216,7 @@ func newEnv(t *testing.T) *env {
 	})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, db: db, api: s, srv: srv, signer: signer, clockSkew: skew, logs: logs}
+	e := &env{t: t, db: lite, store: db, api: s, srv: srv, signer: signer, clockSkew: skew, logs: logs}
 	for _, ws := range []struct {
 		name string
 		dst  *workspace

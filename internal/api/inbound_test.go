@@ -524,7 +524,7 @@ func TestRequestSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, api: api.New(db, signer, logger)}
+	e := &env{t: t, db: db, store: db, api: api.New(db, signer, logger)}
 	e.srv = httptest.NewServer(e.api)
 	e.must("POST", "/v1/purposes", mustAdmin(t, db, ws.ID), `{"id":"newsletter","name":"Newsletter","type":"commercial","channels":{"email":{}}}`, 201)
 	e.must("POST", "/v1/consents", key, write("jane@example.com", "newsletter", "", "email", "opted_in", time.Now().Add(-time.Hour)), 201)
@@ -540,7 +540,7 @@ func TestRequestSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	e = &env{t: t, db: db, api: api.New(db, signer, logger)}
+	e = &env{t: t, db: db, store: db, api: api.New(db, signer, logger)}
 	e.srv = httptest.NewServer(e.api)
 	defer e.srv.Close()
 	if n, err := e.api.ProcessRequests(ctx); err != nil || n != 1 {
