@@ -87,7 +87,7 @@ type recordFields map[string]any
 // source is optional.
 type ruleInput struct {
 	consentd.Rule
-	ID     string           `json:"id,omitempty" doc:"the path's id when empty; must equal it otherwise"`
+	ID     string           `json:"id,omitempty" max:"64" doc:"the path's id when empty; must equal it otherwise"`
 	Source *consentd.Source `json:"source,omitempty"`
 }
 
