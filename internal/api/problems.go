@@ -120,7 +120,7 @@ var problemDocs = []problemDoc{
 		"Too many requests came from this API key or this client address in a short time.",
 		"Each key and each client address has a request rate with a burst; check keys (decisions) are exempt by default. The Retry-After header says how many seconds to wait.",
 		"Wait for Retry-After seconds, then retry; spread requests out, or batch them (consents:batch, decisions:batch)."},
-	{"method_not_allowed", "Method not allowed",
+	{consentd.EMETHODNOTALLOWED, "Method not allowed",
 		"The path exists, but not with this method; the Allow header lists the methods it has.",
 		"Answered for any method a route does not define.",
 		"Use one of the methods in Allow."},
