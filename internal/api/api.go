@@ -47,6 +47,10 @@ type Server struct {
 	// JobMaxAttempts is how many runs a rule job gets before it is failed
 	// (0: consentd.DefaultJobMaxAttempts).
 	JobMaxAttempts int
+	// ClientIP returns the client's address, for the rate limits; the
+	// default is the host of r.RemoteAddr. Behind a reverse proxy, set it
+	// to read the address the proxy adds (clientip.Resolver).
+	ClientIP func(r *http.Request) string
 
 	mux   *http.ServeMux
 	doc   *openapi.Document
@@ -54,6 +58,7 @@ type Server struct {
 	keys  sync.Map                  // key hash -> cachedKey
 
 	imports importsConfig // imports.go: set by EnableImports
+	limits  *limiters     // limits.go: set by SetLimits
 }
 
 // Decider answers one decision.
@@ -94,8 +99,15 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. No API answer may be cached (some
+// show a new key's secret once, all of them name contact points) or
+// sniffed into another type.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
 
 // decide answers one decision through the Decider and records its latency.
 func (s *Server) decide(r *http.Request, wsID string, req *consentd.DecisionRequest) (*consentd.DecisionResult, error) {
@@ -117,11 +129,11 @@ func (s *Server) handle(rt route) {
 	}
 	op := rt.op
 	op.Roles = roles
-	op.Errors = append([]int{400, 401, 403, 404, 422}, op.Errors...)
+	op.Errors = append([]int{400, 401, 403, 404, 422, 429}, op.Errors...)
 	s.doc.Add(op)
 	allowed := rt.roles
 	s.mux.HandleFunc(op.Method+" "+muxPath(op.Path), func(w http.ResponseWriter, r *http.Request) {
-		k, err := s.authenticate(r)
+		k, err := s.admit(w, r)
 		if err == nil && !hasRole(allowed, k.Role) {
 			err = consentd.Errorf(consentd.EFORBIDDEN, "a key with role %s may not do this; allowed: %s", k.Role, strings.Join(roles, ", "))
 		}

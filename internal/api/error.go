@@ -42,6 +42,8 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case consentd.EUNSUPPORTEDMEDIATYPE:
 		return http.StatusUnsupportedMediaType
+	case consentd.ERATELIMITED:
+		return http.StatusTooManyRequests
 	case consentd.EINTERNAL:
 		return http.StatusInternalServerError
 	}
