@@ -1,13 +1,14 @@
 // The README's "A walk through with curl", written against the types that
 // openapi-typescript generates from the document consentd serves at
 // /openapi.json (schema.d.ts, made by .ci/typescript-types). It is
-// type-checked with tsc --strict, not run: every request body and query is
-// an object literal of the documented type, and every answer is read as the
+// type-checked with tsc --strict: every request body and query is an object
+// literal of the documented type, and every answer is read as the
 // documented type of its status and media type, so a change of the document
 // that breaks a client written this way (a renamed or removed property, a
 // new required one, a changed enum, a status or media type gone) fails the
-// check. The Go walk-through in internal/contracttest/oapicodegen runs the
-// same steps against a live server.
+// check. .ci/typescript-types then runs walk() against the server whose
+// document it was; the Go walk-through in internal/contracttest/oapicodegen
+// checks the same steps more closely with a generated client.
 
 import type { paths } from "./schema";
 
@@ -39,6 +40,15 @@ type LinkAnswer = paths["/v1/links"]["post"]["responses"][200]["content"]["appli
 type BatchQuery = NonNullable<paths["/v1/decisions:batch"]["post"]["parameters"]["query"]>;
 type BatchLine = paths["/v1/decisions:batch"]["post"]["requestBody"]["content"]["application/x-ndjson"];
 type BatchAnswerLine = paths["/v1/decisions:batch"]["post"]["responses"][200]["content"]["application/x-ndjson"];
+// Moving consent out and in: the export as CSV, posted back as an import.
+type ExportQuery = NonNullable<paths["/v1/consents:export"]["get"]["parameters"]["query"]>;
+type ExportCSV = paths["/v1/consents:export"]["get"]["responses"][200]["content"]["text/csv"];
+type ImportQuery = paths["/v1/imports"]["post"]["parameters"]["query"];
+type ImportCSV = paths["/v1/imports"]["post"]["requestBody"]["content"]["text/csv"];
+type ImportAccepted = paths["/v1/imports"]["post"]["responses"][202]["content"]["application/json"];
+type ImportPath = paths["/v1/imports/{id}"]["get"]["parameters"]["path"];
+type ImportProgress = paths["/v1/imports/{id}"]["get"]["responses"][200]["content"]["application/json"];
+type ImportRejects = paths["/v1/imports/{id}/rejects"]["get"]["responses"][200]["content"]["text/csv"];
 
 // The README's requests, as typed literals.
 
@@ -85,6 +95,9 @@ export const batchLines: Pick<BatchLine, "contact_point">[] = [
   { contact_point: "jane@example.com" },
   { contact_point: "bob@example.com" },
 ];
+
+export const exportCSV: ExportQuery = { format: "csv" };
+export const importNative: ImportQuery = { format: "native" };
 
 // The README's answers (its "# ->" lines), completed where it elides, as
 // typed literals: a property the document drops or renames, or a required
@@ -155,6 +168,23 @@ export const linkAnswer: LinkAnswer = {
   list_unsubscribe: "<http://127.0.0.1:8080/u/<token>>",
   list_unsubscribe_post: "List-Unsubscribe=One-Click",
   channel_type: "newsletter:email",
+};
+
+export const importQueued: ImportAccepted = {
+  id: "imp_example",
+  state: "queued",
+  format: "native",
+  sha256: "<hex>",
+  size: 312,
+  rows: 0,
+  created: 0,
+  changed: 0,
+  unchanged: 0,
+  superseded: 0,
+  skipped: 0,
+  rejected: 0,
+  committed: 0,
+  created_at: "2026-11-02T10:00:00Z",
 };
 
 export const batchAnswer: BatchAnswerLine[] = [
@@ -231,4 +261,24 @@ export async function walk(base: string, key: string): Promise<void> {
     .filter((line) => line !== "")
     .map((line) => JSON.parse(line) as BatchAnswerLine);
   expect(res.status === 200 && answers.length === 1 && answers[0]?.contact_point === "bob@example.com", "batch", answers);
+
+  const [es, csv] = await call<ExportCSV>("GET", "/v1/consents:export" + qs(exportCSV), undefined, "text/csv");
+  expect(es === 200 && csv.startsWith("contact_point,channel,purpose,"), "export", csv);
+  const body: ImportCSV = csv + "Bob@Example.com,email,newsletter,,opted_in,2026-11-02T10:00:00Z,import,crm,,,,\n";
+  const posted = await fetch(base + "/v1/imports" + qs(importNative), {
+    method: "POST",
+    headers: { ...auth, "Content-Type": "text/csv" },
+    body,
+  });
+  const queued = (await posted.json()) as ImportAccepted;
+  expect(posted.status === 202 && queued.state === "queued", "import", queued);
+  const importID: ImportPath = { id: queued.id };
+  let progress: ImportProgress;
+  do {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    [, progress] = await call<ImportProgress>("GET", "/v1/imports/" + encodeURIComponent(importID.id));
+  } while (progress.state === "queued" || progress.state === "running");
+  expect(progress.state === "succeeded" && progress.created === 1 && progress.unchanged === 1, "import done", progress);
+  const [js, rejects] = await call<ImportRejects>("GET", `/v1/imports/${encodeURIComponent(importID.id)}/rejects`, undefined, "text/csv");
+  expect(js === 200 && rejects === "line,code,reason\n", "import rejects", rejects);
 }

@@ -139,7 +139,8 @@ func moduleRoot(t *testing.T) string {
 
 // startServer serves the API as consentd serve does, on a fresh SQLite
 // database in a temp folder, on 127.0.0.1: decisions from the in-memory
-// index, signed links built on the server's own URL. It returns the base URL
+// index, signed links built on the server's own URL, imports run in the
+// background. It returns the base URL
 // and the admin key of a new workspace, whose catalog is empty as a new
 // server's is.
 func startServer(t *testing.T) (base, adminKey string) {
@@ -174,8 +175,21 @@ func startServer(t *testing.T) (base, adminKey string) {
 	if err := s.EnableLinks(links, base); err != nil {
 		t.Fatal(err)
 	}
+	// Imports as serve runs them: spooled to a folder, run in the
+	// background at once when posted.
+	s.EnableImports(filepath.Join(dir, "imports"), 0)
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.RunImports(runCtx, time.Minute)
+	}()
 	srv.Start()
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		srv.Close()
+		stop()
+		<-done
+	})
 	t.Cleanup(func() {
 		if l := logs.String(); strings.Contains(l, "level=ERROR") {
 			t.Errorf("the server logged errors:\n%s", l)
