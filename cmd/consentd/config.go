@@ -16,6 +16,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/httpbound"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/postgres"
@@ -47,6 +48,7 @@ type config struct {
 	APILimits           api.Limits    // the API's rate limits (limits.go)
 	apiKeyRate          float64
 	apiIPRate           float64
+	HTTP                httpbound.Limits
 }
 
 // flags registers the shared flags on fs with defaults from the
@@ -89,11 +91,27 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		m.limitFlags(fs, c, env)
 		maxImport, _ := strconv.ParseInt(env("CONSENTD_IMPORT_MAX_BODY", ""), 10, 64)
 		fs.Int64Var(&c.ImportMaxBody, "import-max-body", cmp.Or(maxImport, api.DefaultMaxImportBody), "size limit in bytes of a POST /v1/imports body (CONSENTD_IMPORT_MAX_BODY)")
+		httpFlags(fs, &c.HTTP, dur, env)
 		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")
 	}
 	// serve delivers to webhook targets; apply checks them.
 	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", env("CONSENTD_WEBHOOK_ALLOW_PRIVATE", "") == "true", "allow webhook targets on loopback, private and link-local addresses (CONSENTD_WEBHOOK_ALLOW_PRIVATE=true)")
 	fs.StringVar(&c.LinkKeys, "link-keys", env("CONSENTD_LINK_KEYS", ""), "the signed-link keyring; default DATA/link-keys.json (CONSENTD_LINK_KEYS)")
+}
+
+// httpFlags registers the server's time and connection bounds
+// (internal/httpbound; README "Limits").
+func httpFlags(fs *flag.FlagSet, l *httpbound.Limits, dur func(name, def string) time.Duration, env func(name, def string) string) {
+	d := httpbound.Defaults
+	fs.DurationVar(&l.ReadHeaderTimeout, "read-header-timeout", dur("CONSENTD_READ_HEADER_TIMEOUT", d.ReadHeaderTimeout.String()), "longest time to read a request's headers (CONSENTD_READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&l.BodyTimeout, "body-timeout", dur("CONSENTD_BODY_TIMEOUT", d.BodyTimeout.String()), "longest a request body may go without a byte; a body that keeps coming is never cut (CONSENTD_BODY_TIMEOUT)")
+	fs.DurationVar(&l.WriteTimeout, "write-timeout", dur("CONSENTD_WRITE_TIMEOUT", d.WriteTimeout.String()), "longest a response write may wait for a client that does not read (CONSENTD_WRITE_TIMEOUT)")
+	fs.DurationVar(&l.IdleTimeout, "idle-timeout", dur("CONSENTD_IDLE_TIMEOUT", d.IdleTimeout.String()), "how long a keep-alive connection may wait for its next request (CONSENTD_IDLE_TIMEOUT)")
+	conns, err := strconv.Atoi(env("CONSENTD_MAX_CONNS", "0"))
+	if err != nil {
+		conns = 0
+	}
+	fs.IntVar(&l.MaxConns, "max-conns", conns, "most open connections; over it new ones wait in the listen queue; 0: the file descriptor limit less a quarter (at least 256) for the database and files; -1: no cap (CONSENTD_MAX_CONNS)")
 }
 
 // parse parses flags anywhere among the arguments ("receipt verify FILE

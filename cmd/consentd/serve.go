@@ -16,9 +16,10 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
-	"github.com/consentd/consentd/internal/clientip"
 	"github.com/consentd/consentd/internal/automation"
+	"github.com/consentd/consentd/internal/clientip"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/httpbound"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
@@ -98,11 +99,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
 	mux.Handle("/", apiServer)
-	srv := &http.Server{
-		Handler:           accessLog(log, api.Instrument(mux)),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	// Every connection, the public pages' too, is bounded in time and
+	// number (internal/httpbound; README "Limits").
+	srv := httpbound.Server(c.HTTP, accessLog(log, api.Instrument(mux)))
+	ln = httpbound.Listener(ln, c.HTTP.MaxConns)
 	log.Info("consentd listening", "addr", "http://"+ln.Addr().String(), "data", c.Data, "log_key", signer.KeyID())
 	if m.Ready != nil {
 		m.Ready(ln.Addr().String())
@@ -321,5 +321,10 @@ func logMigration(log *slog.Logger, mig consentd.Migration) {
 	}
 	for id, n := range mig.Tiles {
 		log.Info("log moved to tiles", "workspace", id, "tiles", n)
+	}
+	for id, counts := range mig.Stale {
+		// Counts by kind and outcome only: never a contact point.
+		log.Warn("stored contact points no longer normalize to themselves; kept and found by their stored form, listed in stale_contact_points",
+			"workspace", id, "counts", counts)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/openapi"
+	"github.com/consentd/consentd/internal/reqcheck"
 )
 
 // Version is the API document's version.
@@ -132,10 +133,14 @@ func (s *Server) handle(rt route) {
 	op.Errors = append([]int{400, 401, 403, 404, 422, 429}, op.Errors...)
 	s.doc.Add(op)
 	allowed := rt.roles
+	params := wildcards(op.Path)
 	s.mux.HandleFunc(op.Method+" "+muxPath(op.Path), func(w http.ResponseWriter, r *http.Request) {
 		k, err := s.admit(w, r)
 		if err == nil && !hasRole(allowed, k.Role) {
 			err = consentd.Errorf(consentd.EFORBIDDEN, "a key with role %s may not do this; allowed: %s", k.Role, strings.Join(roles, ", "))
+		}
+		if err == nil {
+			err = checkRequestText(r, params)
 		}
 		if err == nil {
 			err = rt.handler(w, r, k)
@@ -154,6 +159,34 @@ func muxPath(p string) string {
 		return p[:i+1]
 	}
 	return p
+}
+
+// checkRequestText refuses, before any handler reads them, path
+// parameters and query parameters that are not storable text (invalid
+// UTF-8, NUL, control characters) or too long: 400 malformed_request, or
+// 422 for a value over reqcheck.MaxParamLen, naming the parameter.
+func checkRequestText(r *http.Request, params []string) error {
+	if err := reqcheck.PathValues(r, params...); err != nil {
+		return err
+	}
+	if err := reqcheck.Path(r); err != nil {
+		return err
+	}
+	return reqcheck.Query(r)
+}
+
+// wildcards returns the names of the {name} parameters of a route's path.
+func wildcards(path string) []string {
+	var names []string
+	for {
+		i := strings.IndexByte(path, '{')
+		j := strings.IndexByte(path, '}')
+		if i < 0 || j < i {
+			return names
+		}
+		names = append(names, path[i+1:j])
+		path = path[j+1:]
+	}
 }
 
 func hasRole(allowed []consentd.Role, r consentd.Role) bool {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -76,12 +77,21 @@ func (s *Server) postConsent(w http.ResponseWriter, r *http.Request, k *consentd
 
 func (s *Server) postConsentBatch(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
 	var in batchWrite
-	if err := decode(r, maxBatchBody, &in); err != nil {
+	var writes []consentd.ConsentWrite
+	err := decodeBatch(w, r, maxBatchBody, batchBody{Field: "consents", MaxItems: MaxBatch,
+		TooMany: fmt.Sprintf("a batch holds at most %d consents", MaxBatch), Head: &in,
+		Item: func(raw []byte) error {
+			var cw consentd.ConsentWrite
+			if err := decodeBytes(raw, &cw); err != nil {
+				return err
+			}
+			writes = append(writes, cw)
+			return nil
+		}})
+	if err != nil {
 		return err
 	}
-	if len(in.Consents) > MaxBatch {
-		return consentd.Errorf(consentd.ETOOLARGE, "a batch holds at most %d consents", MaxBatch)
-	}
+	in.Consents = writes
 	res, confs, err := s.writeConsents(r.Context(), k.WorkspaceID, in.Consents, actor(k))
 	if err != nil {
 		return err
@@ -215,10 +225,22 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, k *consent
 	return s.writeConsentList(w, r, k, f)
 }
 
+// consentSearch is the body of POST /v1/consents:search: a filter whose
+// limit, when given, is 1 to 1000 (a pointer, so that 0 is refused rather
+// than read as absent).
+type consentSearch struct {
+	consentd.ConsentFilter
+	Limit *int `json:"limit,omitempty" min:"1" max:"1000" doc:"1 to 1000, default 100"`
+}
+
 func (s *Server) searchConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	var f consentd.ConsentFilter
-	if err := decode(r, maxBody, &f); err != nil {
+	var in consentSearch
+	if err := decode(r, maxBody, &in); err != nil {
 		return err
+	}
+	f := in.ConsentFilter
+	if in.Limit != nil {
+		f.Limit = *in.Limit
 	}
 	return s.writeConsentList(w, r, k, f)
 }
