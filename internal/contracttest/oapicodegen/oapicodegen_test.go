@@ -98,6 +98,29 @@ func TestGeneratedClientWalk(t *testing.T) {
 		}
 	}
 
+	// On failure, keep the document, the generated client and the walk in
+	// $CONSENTD_TEST_ARTIFACTS (as CI sets it), to read after the run.
+	t.Cleanup(func() {
+		art := os.Getenv("CONSENTD_TEST_ARTIFACTS")
+		if !t.Failed() || art == "" {
+			return
+		}
+		art = filepath.Join(art, t.Name())
+		if err := os.MkdirAll(art, 0o755); err != nil {
+			t.Log(err)
+			return
+		}
+		for _, f := range []string{doc, filepath.Join(mod, "walk", "walk.gen.go"), filepath.Join(mod, "main.go")} {
+			if b, err := os.ReadFile(f); err == nil {
+				err = os.WriteFile(filepath.Join(art, filepath.Base(f)), b, 0o644)
+				if err != nil {
+					t.Log(err)
+				}
+			}
+		}
+		t.Logf("the document, the generated client and the walk are in %s", art)
+	})
+
 	run := func(dir string, args ...string) {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, goBin, args...)
