@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,6 +147,58 @@ func TestGeneratedClientWalk(t *testing.T) {
 	run(root, "tool", "oapi-codegen", "-generate", "types,client", "-package", "walk",
 		"-o", filepath.Join(mod, "walk", "walk.gen.go"), doc)
 	run(mod, "run", ".", base, key)
+}
+
+// walkCovers are the URL paths of the README's walk-through (as its curl
+// commands write them) that testdata/walk/main.go.txt calls.
+var walkCovers = []string{
+	"/v1/purposes",
+	"/v1/consents",
+	"/v1/decisions",
+	"/v1/consents/jane%40example.com%23newsletter%3Aemail",
+	"/v1/consents/jane%40example.com%23newsletter%3Aemail/receipt",
+	"/v1/log/checkpoints",
+	"/v1/log/proof",
+	"/v1/log/verify",
+	"/v1/links",
+	"/v1/decisions:batch",
+}
+
+// TestWalkCoversReadme fails when the README's walk-through (from "A walk
+// through with curl" to the next section) calls a URL path that the
+// generated-client walk does not, so that a step added to the README is
+// added to the walk too, or named here as left out.
+func TestWalkCoversReadme(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "## A walk through with curl")
+	if start < 0 {
+		t.Fatal(`README.md has no "## A walk through with curl" section`)
+	}
+	section := readme[start+2:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	seen := map[string]bool{}
+	for _, m := range regexp.MustCompile(`localhost:8080(/v1/[^"'?\s]*)`).FindAllStringSubmatch(section, -1) {
+		seen[m[1]] = true
+	}
+	if len(seen) == 0 {
+		t.Fatal("no localhost:8080/v1/ URL in the README's walk-through")
+	}
+	for path := range seen {
+		if !slices.Contains(walkCovers, path) {
+			t.Errorf("the README's walk-through calls %s, which testdata/walk/main.go.txt does not", path)
+		}
+	}
+	for _, path := range walkCovers {
+		if !seen[path] {
+			t.Errorf("walkCovers lists %s, which the README's walk-through no longer calls", path)
+		}
+	}
 }
 
 // moduleRoot returns the folder of the consentd module's go.mod.
