@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -120,11 +119,8 @@ func httpFlags(fs *flag.FlagSet, l *httpbound.Limits, dur func(name, def string)
 func parse(fs *flag.FlagSet, args []string) error {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usageError{err.Error()}
+		if err := parseFlags(fs, args); err != nil { // flagerr.go
+			return err
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

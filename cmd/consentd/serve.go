@@ -49,7 +49,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		idx.Apply(context.Background(), entries)
 		afterCommit.run()
 	})
-	if err := m.bootstrap(ctx, db); err != nil {
+	if err := m.bootstrap(ctx, db, c.where()); err != nil {
 		return err
 	}
 	if *demo {
@@ -232,11 +232,23 @@ func watchCatalogs(ctx context.Context, db store, every time.Duration) {
 }
 
 // bootstrap creates the default workspace and its admin key on an empty
-// database: CONSENTD_ADMIN_KEY when set, else a new key printed once.
-func (m *Main) bootstrap(ctx context.Context, db store) error {
+// database: CONSENTD_ADMIN_KEY when set, else a new key printed once. On a
+// store that has workspaces already, a CONSENTD_ADMIN_KEY that is not one of
+// its keys is not used: it says so on stderr rather than let every request
+// with that key fail with 401 unexplained. apply bootstraps through here too.
+func (m *Main) bootstrap(ctx context.Context, db store, where string) error {
 	wss, err := db.Workspaces(ctx)
-	if err != nil || len(wss) > 0 {
+	if err != nil {
 		return err
+	}
+	if len(wss) > 0 {
+		if secret := m.Getenv("CONSENTD_ADMIN_KEY"); secret != "" {
+			if _, err := db.Authenticate(ctx, secret); consentd.ErrorCode(err) == consentd.EUNAUTHORIZED {
+				fmt.Fprintf(m.Stderr, "consentd: warning: CONSENTD_ADMIN_KEY is set but not used: %s already has workspaces and that key is not one of them; "+
+					"use a key it has, create one with consentd keys create --role admin, or point --data at a new folder\n", where)
+			}
+		}
+		return nil
 	}
 	ws, err := db.CreateWorkspace(ctx, consentd.DefaultWorkspace)
 	if consentd.ErrorCode(err) == consentd.ECONFLICT {

@@ -156,5 +156,8 @@ func itemError(path string, err error) error {
 		}
 		out.Fields = append(out.Fields, f)
 	}
+	if len(out.Fields) == 0 { // the element itself is wrong: name it
+		out.Fields = []consentd.FieldError{{Field: path, Code: e.Code, Message: e.Message}}
+	}
 	return out
 }
