@@ -35,10 +35,14 @@ func (c *config) tlsConfig() (*tls.Config, error) {
 	}
 	kp := &keyPair{cert: c.TLSCert, key: c.TLSKey}
 	if _, err := kp.load(); err != nil {
-		return nil, err
+		return nil, usageError{err.Error()} // the files named cannot serve: nothing has started yet
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: kp.get}, nil
 }
+
+// certRecheck is how often the certificate files' modification times are
+// looked at, at most: once per handshake would be a stat per connection.
+var certRecheck = 5 * time.Second
 
 // keyPair is a certificate and key read from files, read again when a
 // file's modification time changes (checked at most every few seconds).
@@ -79,7 +83,7 @@ func (p *keyPair) load() (*tls.Certificate, error) {
 // (a renewal half written), the certificate read last keeps serving.
 func (p *keyPair) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	p.mu.Lock()
-	cur, fresh := p.current, time.Since(p.checked) < 5*time.Second
+	cur, fresh := p.current, time.Since(p.checked) < certRecheck
 	p.mu.Unlock()
 	if fresh {
 		return cur, nil
@@ -97,6 +101,11 @@ func (p *keyPair) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // its connection closed, and serveUntil waits a little more for those
 // handlers to return, since the database closes after it.
 func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, tlsc *tls.Config, grace time.Duration, log *slog.Logger) error {
+	if srv.ErrorLog == nil {
+		// The server's own complaints (TLS handshakes, panics in a
+		// handler) go to the same log as the rest, not to stderr bare.
+		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	}
 	var inflight sync.WaitGroup
 	h := srv.Handler
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
