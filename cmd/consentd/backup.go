@@ -25,7 +25,7 @@ import (
 
 // A backup is one gzip-compressed tar file, mode 0600 (it holds the keys):
 //
-//	checkpoints/<workspace id>.checkpoint   the checkpoint mirror (see below)
+//	checkpoints/<workspace id>.checkpoint   the checkpoint mirror (see below; not with --keys-only)
 //	consentd.db                             a consistent snapshot of the SQLite database
 //	checkpoint.key                          the checkpoint key ring
 //	link-keys.json                          the signed-link keyring
@@ -109,7 +109,7 @@ func (m *Main) backup(ctx context.Context, args []string) error {
 	var c config
 	m.flags(fl, &c, false)
 	out := fl.String("o", "", "the archive to write (gzip-compressed tar, mode 0600: it holds the keys); replaced atomically when it exists")
-	keysOnly := fl.Bool("keys-only", false, "back up the key files and the checkpoint mirror, not the database (required with PostgreSQL, which pg_dump backs up)")
+	keysOnly := fl.Bool("keys-only", false, "back up the key files only, not the database (required with PostgreSQL, which pg_dump backs up)")
 	if err := parse(fl, args); err != nil {
 		return err
 	}
@@ -121,7 +121,7 @@ func (m *Main) backup(ctx context.Context, args []string) error {
 	}
 	if c.postgres() && !*keysOnly {
 		return usageError{"backup: the database is PostgreSQL: back it up with pg_dump or your provider's backups, and run " +
-			"'consentd backup --keys-only -o FILE' for what pg_dump does not hold: the checkpoint key ring, the link keys and the checkpoint mirror"}
+			"'consentd backup --keys-only -o FILE' for what pg_dump does not hold: the checkpoint key ring and the link keys"}
 	}
 	// Fail before the expensive snapshot when the key ring is missing: a
 	// restored log cannot be verified without it.
@@ -192,9 +192,17 @@ func writeBackup(ctx context.Context, c *config, f *os.File, dbPath string, keys
 		mod  time.Time
 	}
 	var mirror []mirrored
-	entries, err := os.ReadDir(cpDir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("backup: checkpoint mirror: %w", err)
+	var entries []os.DirEntry
+	var err error
+	// Without the database (PostgreSQL, backed up by pg_dump at another
+	// moment) the mirror could name a checkpoint newer than the dump, and
+	// the restored log would look cut: a restored server writes a new
+	// mirror at its first checkpoint instead.
+	if !keysOnly {
+		entries, err = os.ReadDir(cpDir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("backup: checkpoint mirror: %w", err)
+		}
 	}
 	for _, e := range entries {
 		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".checkpoint") {

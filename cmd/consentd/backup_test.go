@@ -283,3 +283,38 @@ func TestRestoreRefuses(t *testing.T) {
 		t.Errorf("restore of a keys-only archive = %d, %q, %q; want 0 naming pg_restore", code, stdout, stderr)
 	}
 }
+
+// TestBackupKeysOnlyPostgres backs up the keys of a server on PostgreSQL
+// (the database itself is pg_dump's) and restores them into a new folder,
+// where restore --database verifies the log with the restored keys.
+func TestBackupKeysOnlyPostgres(t *testing.T) {
+	pg := testPostgres(t)
+	dir := t.TempDir()
+	srv := startInProcessServer(t, dir, "--database", pg)
+	if st, raw := apiCall(t, srv.base, "POST", "/v1/purposes", newsletterPurpose, nil); st != 201 {
+		t.Fatalf("POST /v1/purposes = %d %s", st, raw)
+	}
+	at := time.Now().UTC().Add(-time.Minute)
+	for i := range 5 {
+		if st, raw := apiCall(t, srv.base, "POST", "/v1/consents", consentWriteBody(fmt.Sprintf("pg%d@example.com", i), "opted_in", at.Add(time.Duration(i)*time.Millisecond)), nil); st/100 != 2 {
+			t.Fatalf("POST /v1/consents = %d %s", st, raw)
+		}
+	}
+	archive := filepath.Join(t.TempDir(), "keys.tar.gz")
+	if code, _, stderr := runMain(t, "backup", "-o", archive, "--data", dir, "--database", pg); code != 2 || !strings.Contains(stderr, "pg_dump") {
+		t.Errorf("backup of PostgreSQL without --keys-only = %d, %q; want 2 naming pg_dump", code, stderr)
+	}
+	code, stdout, stderr := runMain(t, "backup", "--keys-only", "-o", archive, "--data", dir, "--database", pg)
+	if code != 0 || !strings.Contains(stdout, "pg_dump") {
+		t.Fatalf("backup --keys-only on PostgreSQL = %d, %q, %q; want 0 and a word on pg_dump", code, stdout, stderr)
+	}
+	if names := archiveNames(t, archive); names["consentd.db"] || !names["checkpoint.key"] || !names["link-keys.json"] || len(names) != 3 {
+		t.Errorf("keys-only archive holds %v; want checkpoint.key, link-keys.json and backup.json", names)
+	}
+	srv.stop() // signs a last checkpoint
+	restored := filepath.Join(t.TempDir(), "restored")
+	code, stdout, stderr = runMain(t, "restore", "-i", archive, "--data", restored, "--database", pg)
+	if code != 0 || !strings.Contains(stdout, "workspace default: ok") {
+		t.Fatalf("restore --database = %d, %q, %q; want 0 and the log verified", code, stdout, stderr)
+	}
+}

@@ -194,3 +194,35 @@ func TestSystemdUnit(t *testing.T) {
 		t.Log(strings.TrimSpace(string(out[i:])))
 	}
 }
+
+// TestDockerfile checks what deploy/Dockerfile promises without building
+// it (no Docker engine runs where the tests run): a static build, a
+// non-root distroless final stage, the data volume, and a health check by
+// the binary itself, whose command exists.
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(b)
+	for _, want := range []string{
+		"RUN CGO_ENABLED=0 go build",
+		"FROM gcr.io/distroless/static-debian12:nonroot",
+		"USER 65532:65532",
+		`VOLUME ["/data"]`,
+		"EXPOSE 8080",
+		`CMD ["/usr/local/bin/consentd", "healthcheck"]`,
+	} {
+		if !strings.Contains(df, want) {
+			t.Errorf("deploy/Dockerfile lacks %q", want)
+		}
+	}
+	if strings.Count(df, "\nFROM ") != 2 || !strings.HasPrefix(df[strings.Index(df, "\nFROM ")+1:], "FROM golang:") {
+		t.Errorf("deploy/Dockerfile: want two stages, a golang build stage and the final one")
+	}
+	// The health check's command answers 1, not 2 (usage), when nothing
+	// listens: the image's CONSENTD_ADDR with nothing on it.
+	if code, _, stderr := runMain(t, "healthcheck", "--addr", "0.0.0.0:1", "--timeout", "2s"); code != 1 {
+		t.Errorf("healthcheck with nothing listening = %d, %q; want 1", code, stderr)
+	}
+}
