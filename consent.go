@@ -60,16 +60,16 @@ func ValidSourceType(t string) bool {
 // Source says how a consent was captured.
 type Source struct {
 	Type    string          `json:"type" enum:"form,preference_center,unsubscribe_link,import,api,agent,automation,double_opt_in,dsr,gpc,sync"`
-	Name    string          `json:"name,omitempty"`
-	Details json.RawMessage `json:"details,omitempty"`
+	Name    string          `json:"name,omitempty" max:"200"`
+	Details json.RawMessage `json:"details,omitempty" max:"4096"`
 }
 
 // Proof is evidence of how the person acted.
 type Proof struct {
-	IP          string     `json:"ip,omitempty"`
-	UserAgent   string     `json:"user_agent,omitempty"`
-	FormVersion string     `json:"form_version,omitempty"`
-	TextVersion string     `json:"text_version,omitempty"`
+	IP          string     `json:"ip,omitempty" max:"64"`
+	UserAgent   string     `json:"user_agent,omitempty" max:"512"`
+	FormVersion string     `json:"form_version,omitempty" max:"100"`
+	TextVersion string     `json:"text_version,omitempty" max:"100"`
 	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
 }
 
@@ -111,19 +111,19 @@ func ConsentID(contactPoint, channelType string) string { return contactPoint + 
 
 // ConsentWrite is one upsert: the natural key and the new state.
 type ConsentWrite struct {
-	ContactPoint string    `json:"contact_point"`
-	Channel      string    `json:"channel,omitempty"`
-	Purpose      string    `json:"purpose,omitempty"`
-	Topic        string    `json:"topic,omitempty"`
-	ChannelType  string    `json:"channel_type,omitempty" doc:"own id (newsletter:email) or external id; instead of channel + purpose [+ topic]"`
+	ContactPoint string    `json:"contact_point" max:"1024"`
+	Channel      string    `json:"channel,omitempty" max:"256"`
+	Purpose      string    `json:"purpose,omitempty" max:"256"`
+	Topic        string    `json:"topic,omitempty" max:"256"`
+	ChannelType  string    `json:"channel_type,omitempty" max:"256" doc:"own id (newsletter:email) or external id; instead of channel + purpose [+ topic]"`
 	Status       Status    `json:"status" enum:"opted_in,opted_out,pending"`
 	CapturedAt   time.Time `json:"captured_at"`
 	Source       Source    `json:"source"`
-	Reason       string    `json:"reason,omitempty"`
-	PartyID      string    `json:"party_id,omitempty"`
-	Jurisdiction string    `json:"jurisdiction,omitempty"`
+	Reason       string    `json:"reason,omitempty" max:"1000"`
+	PartyID      string    `json:"party_id,omitempty" max:"200"`
+	Jurisdiction string    `json:"jurisdiction,omitempty" max:"16"`
 	Proof        *Proof    `json:"proof,omitempty"`
-	Origin       string    `json:"origin,omitempty"`
+	Origin       string    `json:"origin,omitempty" max:"200"`
 
 	// OnlyOnChange marks a person's act on a public page (one-click
 	// unsubscribe, preference center, GPC): when the stored consent has
@@ -140,8 +140,10 @@ type ConsentWrite struct {
 const MaxSkew = 5 * time.Minute
 
 // Validate checks the fields of a write that need no catalog or store:
-// status, captured_at (present, not later than now+MaxSkew), source type and
-// jurisdiction. It returns an *Error naming the fields.
+// status, captured_at (present, not later than now+MaxSkew), source type,
+// jurisdiction, party id, and the size and text of every free-text field
+// and of the proof (proof.ip an IP address, proof.confirmed_at a sane
+// time). It returns an *Error naming the fields.
 func (w *ConsentWrite) Validate(now time.Time) error {
 	switch {
 	case w.ContactPoint == "":
@@ -162,8 +164,26 @@ func (w *ConsentWrite) Validate(now time.Time) error {
 		return FieldErrorf(EINVALID, "channel", "channel and purpose, or channel_type, are required")
 	case w.ChannelType == "" && w.Purpose == "":
 		return FieldErrorf(EUNKNOWNPURPOSE, "purpose", "purpose is required with channel")
+	case w.PartyID != "" && !ValidPartyID(w.PartyID):
+		return FieldErrorf(EINVALID, "party_id", "party_id must be 1 to %d printable characters without /", MaxPartyIDLen)
 	}
-	return nil
+	// The free text goes into the log for good: bounded, storable text
+	// (docs/api.md lists the limits). The contact point is checked when
+	// it is normalized.
+	if err := checkTexts(
+		textField{"channel", w.Channel, MaxIDLen},
+		textField{"purpose", w.Purpose, MaxIDLen},
+		textField{"topic", w.Topic, MaxIDLen},
+		textField{"channel_type", w.ChannelType, MaxIDLen},
+		textField{"reason", w.Reason, MaxReasonLen},
+		textField{"origin", w.Origin, MaxOriginLen},
+	); err != nil {
+		return err
+	}
+	if err := w.Source.Validate("source"); err != nil {
+		return err
+	}
+	return w.Proof.Validate(now)
 }
 
 // Apply decides what a write does to the stored consent cur (nil when there

@@ -138,7 +138,11 @@ func (f *Confirmation) ConfirmationWrite(cur *Consent, req ConfirmRequest, now t
 	confirmed := at
 	proof := &Proof{ConfirmedAt: &confirmed}
 	if f.Proof != nil {
-		proof.IP, proof.UserAgent, proof.FormVersion, proof.TextVersion = f.Proof.IP, f.Proof.UserAgent, f.Proof.FormVersion, f.Proof.TextVersion
+		// Through CapturedProof: a confirmation stored before proofs were
+		// checked may hold an ip that is no address, which would make
+		// this write, and so the person's confirmation, fail.
+		p := CapturedProof(f.Proof.IP, f.Proof.UserAgent, f.Proof.FormVersion)
+		proof.IP, proof.UserAgent, proof.FormVersion, proof.TextVersion = p.IP, p.UserAgent, p.FormVersion, f.Proof.TextVersion
 	}
 	details, _ := json.Marshal(confirmationDetails{Confirmation: f.Nonce, RequestedAt: f.IssuedAt.UTC(), RequestSeq: f.ConsentSeq,
 		ConfirmIP: truncate(req.IP, 100), ConfirmUserAgent: truncate(req.UserAgent, 500)})

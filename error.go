@@ -30,6 +30,7 @@ const (
 	EWEBHOOKTARGET        = "webhook_target_not_allowed" // a webhook URL on a loopback, private or link-local address
 	EBEYONDLOG            = "beyond_log"                 // a tree size larger than the log (yet)
 	ELEAFERASED           = "leaf_erased"                // an old (JSON) log leaf whose bytes were erased with its address: only its hash is left
+	ERATELIMITED          = "rate_limited"               // too many requests from this key or address; Retry-After says when to try again
 )
 
 // FieldError names one offending input field.

@@ -70,10 +70,10 @@ type WebhookAttempt struct {
 // kept. Setting Disabled to false re-enables a disabled webhook, which
 // resumes from its stored position.
 type WebhookUpdate struct {
-	URL      *string   `json:"url,omitempty"`
-	Events   *[]string `json:"events,omitempty" doc:"log entry types; empty means all"`
-	Secret   *string   `json:"secret,omitempty" doc:"write-only: a new signing secret"`
-	Origin   *string   `json:"origin,omitempty"`
+	URL      *string   `json:"url,omitempty" max:"2000"`
+	Events   *[]string `json:"events,omitempty" max:"64" doc:"log entry types; empty means all"`
+	Secret   *string   `json:"secret,omitempty" max:"200" doc:"write-only: a new signing secret"`
+	Origin   *string   `json:"origin,omitempty" max:"200"`
 	Disabled *bool     `json:"disabled,omitempty" doc:"false re-enables a disabled webhook: it resumes where it stopped"`
 }
 
@@ -137,6 +137,11 @@ func (w *Webhook) Validate() error {
 	}
 	if len(w.SecretEnv) > 200 {
 		return FieldErrorf(EINVALID, "secret_env", "secret_env is at most 200 characters")
+	}
+	// disabled_reason is not checked here: the deliverer writes it too,
+	// and a stored reason must not block a later PATCH.
+	if err := checkTexts(textField{"origin", w.Origin, 0}, textField{"secret_env", w.SecretEnv, 0}); err != nil {
+		return err
 	}
 	return nil
 }

@@ -96,3 +96,16 @@ type ImportRef struct {
 	WorkspaceID string
 	ID          string
 }
+
+// Validate checks the spec's options as a client gives them: the name
+// (source name of the writes) and purpose, channel and topic bounded,
+// storable text. The format reader checks what the format needs.
+func (s *ImportSpec) Validate() error {
+	return checkTexts(
+		textField{"format", s.Format, MaxIDLen},
+		textField{"name", s.Name, MaxNameLen},
+		textField{"purpose", s.Purpose, MaxIDLen},
+		textField{"channel", s.Channel, MaxIDLen},
+		textField{"topic", s.Topic, MaxIDLen},
+	)
+}

@@ -1,11 +1,14 @@
 package consentd
 
-import "time"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // PartyContactPoint is one address of a party.
 type PartyContactPoint struct {
 	Kind  ContactPointKind `json:"kind" enum:"email,phone,custom"`
-	Value string           `json:"value"`
+	Value string           `json:"value" max:"1024"`
 }
 
 // Party is the person behind several contact points.
@@ -17,10 +20,14 @@ type Party struct {
 	UpdatedAt     time.Time           `json:"updated_at"`
 }
 
-// ValidPartyID reports whether s can be a party id: 1 to 200 printable
-// bytes without '/' (it is a path segment).
+// MaxPartyIDLen is the longest party id, in bytes.
+const MaxPartyIDLen = 200
+
+// ValidPartyID reports whether s can be a party id: 1 to MaxPartyIDLen
+// bytes of valid UTF-8 without control characters or '/' (it is a path
+// segment).
 func ValidPartyID(s string) bool {
-	if len(s) == 0 || len(s) > 200 {
+	if len(s) == 0 || len(s) > MaxPartyIDLen || !utf8.ValidString(s) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

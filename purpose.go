@@ -36,7 +36,7 @@ const (
 // ChannelSetting is a purpose's setting on one channel.
 type ChannelSetting struct {
 	Enforcement Enforcement `json:"enforcement,omitempty" enum:"restrictive,non_restrictive,disabled"`
-	ExternalID  string      `json:"external_id,omitempty" doc:"a foreign channel type id (Salesforce 0eB...) mapped onto this channel type"`
+	ExternalID  string      `json:"external_id,omitempty" max:"256" doc:"a foreign channel type id (Salesforce 0eB...) mapped onto this channel type"`
 }
 
 // Purpose is what a message is for: a newsletter, order updates, tracking.
@@ -87,6 +87,8 @@ func (p *Purpose) Validate() error {
 	}
 	if p.Name == "" {
 		add("name", "name is required")
+	} else if err := CheckText("name", p.Name, MaxNameLen); err != nil {
+		add("name", "%s", ErrorMessage(err))
 	}
 	switch p.Type {
 	case Commercial, Transactional, Tracking:

@@ -50,11 +50,11 @@ func RequestRetryDelay(attempts int) time.Duration {
 // RequestInput is a data-subject request as a client files it.
 type RequestInput struct {
 	Type         string           `json:"type" enum:"withdraw,erase,access" doc:"withdraw opts out everywhere and suppresses (do_not_contact); erase also deletes the plaintext (suppression erased, every purpose); access changes nothing, and its report (GET /v1/requests/{id}/report) shows what is held"`
-	PartyID      string           `json:"party_id,omitempty" doc:"the party whose every contact point the request covers; or contact_point"`
-	ContactPoint string           `json:"contact_point,omitempty" doc:"one contact point the request covers; or party_id"`
+	PartyID      string           `json:"party_id,omitempty" max:"200" doc:"the party whose every contact point the request covers; or contact_point"`
+	ContactPoint string           `json:"contact_point,omitempty" max:"1024" doc:"one contact point the request covers; or party_id"`
 	Kind         ContactPointKind `json:"kind,omitempty" enum:"email,phone,custom" doc:"how to normalize contact_point; default guessed: email with @, phone with a leading + or digit, custom otherwise"`
 	Regulation   string           `json:"regulation" enum:"gdpr,ccpa" doc:"sets the due date: gdpr one month after received_at, ccpa 45 days"`
-	Reference    string           `json:"reference,omitempty" doc:"your case or ticket number"`
+	Reference    string           `json:"reference,omitempty" max:"200" doc:"your case or ticket number"`
 	ReceivedAt   time.Time        `json:"received_at,omitzero" doc:"when the person made the request; default now. The due date counts from it, and the opt-outs are captured at it"`
 }
 
@@ -92,6 +92,9 @@ func (in *RequestInput) Validate(now time.Time) error {
 		return FieldErrorf(EFUTURECAPTUREDAT, "received_at", "received_at is in the future")
 	case in.ReceivedAt.Year() < 1970:
 		return FieldErrorf(EINVALIDTIME, "received_at", "received_at is before 1970")
+	}
+	if err := CheckText("reference", in.Reference, 0); err != nil {
+		return err
 	}
 	if in.ContactPoint != "" && in.Kind == "" {
 		in.Kind = GuessKind("", in.ContactPoint)

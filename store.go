@@ -21,10 +21,10 @@ type WriteResult struct {
 
 // DecisionRequest asks for one decision.
 type DecisionRequest struct {
-	ContactPoint string `json:"contact_point"`
-	Channel      string `json:"channel"`
-	Purpose      string `json:"purpose"`
-	Topic        string `json:"topic,omitempty"`
+	ContactPoint string `json:"contact_point" max:"1024"`
+	Channel      string `json:"channel" max:"256"`
+	Purpose      string `json:"purpose" max:"256"`
+	Topic        string `json:"topic,omitempty" max:"256"`
 }
 
 // DecisionResult is a decision with what it was decided on.
@@ -37,22 +37,22 @@ type DecisionResult struct {
 
 // ConsentFilter selects consents to list. Empty fields match everything.
 type ConsentFilter struct {
-	ContactPoint string `json:"contact_point,omitempty"`
-	PartyID      string `json:"party_id,omitempty"`
-	Purpose      string `json:"purpose,omitempty"`
-	Channel      string `json:"channel,omitempty"`
+	ContactPoint string `json:"contact_point,omitempty" max:"1024"`
+	PartyID      string `json:"party_id,omitempty" max:"200"`
+	Purpose      string `json:"purpose,omitempty" max:"256"`
+	Channel      string `json:"channel,omitempty" max:"256"`
 	Status       Status `json:"status,omitempty" enum:"opted_in,opted_out,pending"`
-	PageToken    string `json:"page_token,omitempty"`
+	PageToken    string `json:"page_token,omitempty" max:"256"`
 	Limit        int    `json:"limit,omitempty"`
 }
 
 // SuppressionInput is a request to suppress a contact point.
 type SuppressionInput struct {
-	ContactPoint string            `json:"contact_point"`
+	ContactPoint string            `json:"contact_point" max:"1024"`
 	Kind         ContactPointKind  `json:"kind,omitempty" enum:"email,phone,custom" doc:"how to normalize contact_point; default from channel, else guessed: email with @, phone with a leading + or digits, custom otherwise"`
-	Channel      string            `json:"channel,omitempty" doc:"empty = every channel"`
+	Channel      string            `json:"channel,omitempty" max:"256" doc:"empty = every channel"`
 	Reason       SuppressionReason `json:"reason" enum:"erased,do_not_contact,hard_bounce,complaint,sms_stop"`
-	Note         string            `json:"note,omitempty"`
+	Note         string            `json:"note,omitempty" max:"2000"`
 
 	// OnlyIfNone marks a person's act on a public page: when the contact
 	// point has a suppression with this channel and reason already,
@@ -64,8 +64,8 @@ type SuppressionInput struct {
 
 // WorkspaceUpdate is a partial update of a workspace's settings.
 type WorkspaceUpdate struct {
-	Name          *string `json:"name,omitempty"`
-	DefaultRegion *string `json:"default_region,omitempty"`
+	Name          *string `json:"name,omitempty" max:"64"`
+	DefaultRegion *string `json:"default_region,omitempty" max:"16"`
 }
 
 // LogRecord is one stored log entry: the entry as JSON, its leaf (the

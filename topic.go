@@ -28,6 +28,8 @@ func (t *Topic) Validate() error {
 	}
 	if t.Name == "" {
 		fields = append(fields, FieldError{Field: "name", Code: EINVALID, Message: "name is required"})
+	} else if err := CheckText("name", t.Name, MaxNameLen); err != nil {
+		fields = append(fields, FieldError{Field: "name", Code: EINVALID, Message: ErrorMessage(err)})
 	}
 	if len(fields) > 0 {
 		return &Error{Code: EINVALID, Message: fields[0].Message, Fields: fields}

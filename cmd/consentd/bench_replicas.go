@@ -37,7 +37,7 @@ func startReplica(ctx context.Context, env map[string]string, stderr io.Writer, 
 		Getenv: func(k string) string { return env[k] }, Ready: func(a string) { ready <- a }}
 	r := &replica{stop: cancel, done: make(chan error, 1)}
 	go func() {
-		if code := m.Run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)); code != 0 {
+		if code := m.Run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--api-key-rate", "0", "--api-ip-rate", "0"}, args...)); code != 0 {
 			r.done <- fmt.Errorf("serve exited %d", code)
 			return
 		}

@@ -45,6 +45,10 @@ type config struct {
 	ImportMaxBody       int64         // size limit of POST /v1/imports bodies
 	TLSCert, TLSKey     string        // serve HTTPS with this certificate chain and key (PEM files)
 	ShutdownGrace       time.Duration // how long a stop waits for in-flight requests
+	TrustedProxies      string        // reverse proxies whose forwarding headers count (limits.go)
+	APILimits           api.Limits    // the API's rate limits (limits.go)
+	apiKeyRate          float64
+	apiIPRate           float64
 }
 
 // flags registers the shared flags on fs with defaults from the
@@ -84,6 +88,7 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 			attempts = 8
 		}
 		fs.IntVar(&c.JobMaxAttempts, "job-max-attempts", attempts, "automation jobs: runs before a job is failed (CONSENTD_JOB_MAX_ATTEMPTS)")
+		m.limitFlags(fs, c, env)
 		maxImport, _ := strconv.ParseInt(env("CONSENTD_IMPORT_MAX_BODY", ""), 10, 64)
 		fs.Int64Var(&c.ImportMaxBody, "import-max-body", cmp.Or(maxImport, api.DefaultMaxImportBody), "size limit in bytes of a POST /v1/imports body (CONSENTD_IMPORT_MAX_BODY)")
 		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")

@@ -212,7 +212,8 @@ func startCrashServer(t *testing.T, bin, dir string) *crashServer {
 			env = append(env, kv)
 		}
 	}
-	s.cmd.Env = append(env, "CONSENTD_ADMIN_KEY="+ledgerTestAdminKey)
+	// No rate limits: the writers go as fast as the server takes them.
+	s.cmd.Env = append(env, "CONSENTD_ADMIN_KEY="+ledgerTestAdminKey, "CONSENTD_API_KEY_RATE=0", "CONSENTD_API_IP_RATE=0")
 	s.cmd.Stdout = &lockedBuffer{}
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {

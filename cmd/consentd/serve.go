@@ -16,6 +16,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/clientip"
 	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/index"
@@ -87,9 +88,19 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		return err
 	}
 	// Public pages (signed links, no API key) beside the API.
+	proxies, err := clientip.Parse(c.TrustedProxies)
+	if err != nil {
+		return usageError{fmt.Sprintf("--trusted-proxies: %v", err)}
+	}
+	apiServer.SetLimits(c.limits())
+	apiServer.ClientIP = proxies.IP
 	mux := http.NewServeMux()
-	web.New(db, links, log).Mount(mux) // /u/ unsubscribe, /p/ preference center
-	mux.Handle("/c/", doi.NewHandler(db, links, log))
+	pages := web.New(db, links, log)
+	pages.ClientIP = proxies.IP
+	pages.Mount(mux) // /u/ unsubscribe, /p/ preference center
+	confirm := doi.NewHandler(db, links, log)
+	confirm.ClientIP = proxies.IP
+	mux.Handle("/c/", confirm)
 	mux.Handle("/", apiServer)
 	srv := &http.Server{
 		Handler:           accessLog(log, api.Instrument(mux)),

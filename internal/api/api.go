@@ -17,6 +17,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/openapi"
+	"github.com/consentd/consentd/internal/reqcheck"
 )
 
 // Version is the API document's version.
@@ -47,6 +48,10 @@ type Server struct {
 	// JobMaxAttempts is how many runs a rule job gets before it is failed
 	// (0: consentd.DefaultJobMaxAttempts).
 	JobMaxAttempts int
+	// ClientIP returns the client's address, for the rate limits; the
+	// default is the host of r.RemoteAddr. Behind a reverse proxy, set it
+	// to read the address the proxy adds (clientip.Resolver).
+	ClientIP func(r *http.Request) string
 
 	mux   *http.ServeMux
 	doc   *openapi.Document
@@ -54,6 +59,7 @@ type Server struct {
 	keys  sync.Map                  // key hash -> cachedKey
 
 	imports importsConfig // imports.go: set by EnableImports
+	limits  *limiters     // limits.go: set by SetLimits
 }
 
 // Decider answers one decision.
@@ -94,8 +100,15 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	return s
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. No API answer may be cached (some
+// show a new key's secret once, all of them name contact points) or
+// sniffed into another type.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
 
 // decide answers one decision through the Decider and records its latency.
 func (s *Server) decide(r *http.Request, wsID string, req *consentd.DecisionRequest) (*consentd.DecisionResult, error) {
@@ -117,13 +130,17 @@ func (s *Server) handle(rt route) {
 	}
 	op := rt.op
 	op.Roles = roles
-	op.Errors = append([]int{400, 401, 403, 404, 422}, op.Errors...)
+	op.Errors = append([]int{400, 401, 403, 404, 422, 429}, op.Errors...)
 	s.doc.Add(op)
 	allowed := rt.roles
+	params := wildcards(op.Path)
 	s.mux.HandleFunc(op.Method+" "+muxPath(op.Path), func(w http.ResponseWriter, r *http.Request) {
-		k, err := s.authenticate(r)
+		k, err := s.admit(w, r)
 		if err == nil && !hasRole(allowed, k.Role) {
 			err = consentd.Errorf(consentd.EFORBIDDEN, "a key with role %s may not do this; allowed: %s", k.Role, strings.Join(roles, ", "))
+		}
+		if err == nil {
+			err = checkRequestText(r, params)
 		}
 		if err == nil {
 			err = rt.handler(w, r, k)
@@ -142,6 +159,34 @@ func muxPath(p string) string {
 		return p[:i+1]
 	}
 	return p
+}
+
+// checkRequestText refuses, before any handler reads them, path
+// parameters and query parameters that are not storable text (invalid
+// UTF-8, NUL, control characters) or too long: 400 malformed_request, or
+// 422 for a value over reqcheck.MaxParamLen, naming the parameter.
+func checkRequestText(r *http.Request, params []string) error {
+	if err := reqcheck.PathValues(r, params...); err != nil {
+		return err
+	}
+	if err := reqcheck.Path(r); err != nil {
+		return err
+	}
+	return reqcheck.Query(r)
+}
+
+// wildcards returns the names of the {name} parameters of a route's path.
+func wildcards(path string) []string {
+	var names []string
+	for {
+		i := strings.IndexByte(path, '{')
+		j := strings.IndexByte(path, '}')
+		if i < 0 || j < i {
+			return names
+		}
+		names = append(names, path[i+1:j])
+		path = path[j+1:]
+	}
 }
 
 func hasRole(allowed []consentd.Role, r consentd.Role) bool {

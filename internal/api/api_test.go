@@ -24,6 +24,8 @@ import (
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/pgtest"
+	"github.com/consentd/consentd/internal/postgres"
 	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
 )
@@ -43,7 +45,8 @@ func (w workspace) key(r consentd.Role) string { return w.keys[r] }
 
 type env struct {
 	t      *testing.T
-	db     *sqlite.DB
+	db     *sqlite.DB // nil on PostgreSQL (newEnvOn): store is the backend
+	store  testStore
 	api    *api.Server
 	srv    *httptest.Server
 	signer *ledger.Signer
@@ -92,14 +95,55 @@ func (l *lockedBuffer) take() string {
 // (transactional, email disabled).
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvOn(t, "sqlite")
+}
+
+// testStore is a backend as the tests set one up.
+type testStore interface {
+	api.Store
+	index.Source
+	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
+	Close() error
+}
+
+// backends runs f with an env on SQLite and one on PostgreSQL: a fresh
+// database on CONSENTD_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/test),
+// skipped when that server cannot be reached, unless CI=true.
+func backends(t *testing.T, f func(t *testing.T, e *env)) {
+	for _, b := range []string{"sqlite", "postgres"} {
+		t.Run(b, func(t *testing.T) { f(t, newEnvOn(t, b)) })
+	}
+}
+
+// newEnvOn is newEnv on the backend named: "sqlite" (e.db is set) or
+// "postgres" (e.db is nil; e.store is the backend).
+func newEnvOn(t *testing.T, backend string) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	skew := &atomic.Int64{}
-	db.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	var db testStore
+	var lite *sqlite.DB
+	var onCommit func(func(map[string][]consentd.LogRecord))
+	switch backend {
+	case "sqlite":
+		d, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Now, db, lite = now, d, d
+		onCommit = func(f func(map[string][]consentd.LogRecord)) { d.OnCommit = f }
+	case "postgres":
+		d, err := postgres.Open(ctx, pgtest.FreshDB(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Now, db = now, d
+		onCommit = func(f func(map[string][]consentd.LogRecord)) { d.OnCommit = f }
+	default:
+		t.Fatalf("unknown backend %q", backend)
+	}
 	t.Cleanup(func() {
 		if err := db.Close(); err != nil {
 			t.Errorf("close db: %v", err)
@@ -114,7 +158,7 @@ func newEnv(t *testing.T) *env {
 	s := api.New(db, signer, logger)
 	// Decide as serve does: from the in-memory index fed by the commits.
 	idx := index.New(db, logger)
-	db.OnCommit = func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) }
+	onCommit(func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) })
 	s.Decider = idx
 	links, err := signedlink.LoadOrCreate(filepath.Join(dir, "link-keys.json"))
 	if err != nil {
@@ -130,7 +174,7 @@ func newEnv(t *testing.T) *env {
 	})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, db: db, api: s, srv: srv, signer: signer, clockSkew: skew, logs: logs}
+	e := &env{t: t, db: lite, store: db, api: s, srv: srv, signer: signer, clockSkew: skew, logs: logs}
 	for _, ws := range []struct {
 		name string
 		dst  *workspace

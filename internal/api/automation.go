@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -102,7 +101,7 @@ func (s *Server) automationRoutes() []route {
 
 		{op("GET", "/v1/jobs", "List jobs, by default the failed ones", "automation", nil, jobList{}, 0,
 			[]openapi.Param{{Name: "state", Enum: []string{"queued", "running", "succeeded", "failed", "all"}, Description: "default failed"},
-				{Name: "limit", Type: "integer", Description: "1 to 1000, default 100"}, {Name: "page_token"}}), readers, s.listJobs},
+				limitParam, {Name: "page_token"}}), readers, s.listJobs},
 		{op("GET", "/v1/jobs/{id}", "A job: its state, attempts, last error and input (cleared once it succeeded)", "automation", nil, consentd.Job{}, 0, id), readers, s.getJob},
 		{op("POST", "/v1/jobs/{id}:retry", "Queue a failed job again, with its attempts reset", "automation", nil, consentd.Job{}, 0, id), writers, s.retryJob},
 	}
@@ -132,12 +131,8 @@ func (s *Server) putRecord(w http.ResponseWriter, r *http.Request, k *consentd.A
 	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
 		return consentd.Errorf(consentd.EMALFORMED, "the body must be a JSON object of the record's fields")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&rec.Fields); err != nil {
-		return consentd.Errorf(consentd.EMALFORMED, "the body must be a JSON object of the record's fields")
-	}
-	if dec.More() {
-		return consentd.Errorf(consentd.EMALFORMED, "the body must be one JSON object")
+	if err := decodeBytes(body, &rec.Fields); err != nil {
+		return err
 	}
 	if rec.Fields == nil {
 		rec.Fields = map[string]any{}

@@ -9,13 +9,13 @@ import (
 
 // purposeInput is the writable part of a purpose.
 type purposeInput struct {
-	ID          string                             `json:"id"`
-	Name        string                             `json:"name"`
+	ID          string                             `json:"id" max:"64"`
+	Name        string                             `json:"name" max:"200"`
 	Type        consentd.PurposeType               `json:"type" enum:"commercial,transactional,tracking"`
-	Channels    map[string]consentd.ChannelSetting `json:"channels"`
-	DoubleOptIn consentd.DoubleOptIn               `json:"double_opt_in,omitempty" doc:"\"never\", \"always\" or a list of jurisdictions"`
+	Channels    map[string]consentd.ChannelSetting `json:"channels" max:"64"`
+	DoubleOptIn consentd.DoubleOptIn               `json:"double_opt_in,omitempty" max:"16" doc:"\"never\", \"always\" or a list of jurisdictions"`
 	SaleOrShare bool                               `json:"sale_or_share,omitempty"`
-	ExternalIDs map[string]string                  `json:"external_ids,omitempty"`
+	ExternalIDs map[string]string                  `json:"external_ids,omitempty" max:"256"`
 }
 
 func (in *purposeInput) purpose() *consentd.Purpose {
@@ -27,11 +27,11 @@ type purposeList struct {
 }
 
 type topicInput struct {
-	ID                 string            `json:"id"`
-	Purpose            string            `json:"purpose"`
-	Name               string            `json:"name"`
-	ExternalIDs        map[string]string `json:"external_ids,omitempty"`
-	ChannelExternalIDs map[string]string `json:"channel_external_ids,omitempty"`
+	ID                 string            `json:"id" max:"64"`
+	Purpose            string            `json:"purpose" max:"64"`
+	Name               string            `json:"name" max:"200"`
+	ExternalIDs        map[string]string `json:"external_ids,omitempty" max:"256"`
+	ChannelExternalIDs map[string]string `json:"channel_external_ids,omitempty" max:"256"`
 }
 
 func (in *topicInput) topic() *consentd.Topic {

@@ -215,10 +215,22 @@ func (s *Server) listConsents(w http.ResponseWriter, r *http.Request, k *consent
 	return s.writeConsentList(w, r, k, f)
 }
 
+// consentSearch is the body of POST /v1/consents:search: a filter whose
+// limit, when given, is 1 to 1000 (a pointer, so that 0 is refused rather
+// than read as absent).
+type consentSearch struct {
+	consentd.ConsentFilter
+	Limit *int `json:"limit,omitempty" min:"1" max:"1000" doc:"1 to 1000, default 100"`
+}
+
 func (s *Server) searchConsents(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	var f consentd.ConsentFilter
-	if err := decode(r, maxBody, &f); err != nil {
+	var in consentSearch
+	if err := decode(r, maxBody, &in); err != nil {
 		return err
+	}
+	f := in.ConsentFilter
+	if in.Limit != nil {
+		f.Limit = *in.Limit
 	}
 	return s.writeConsentList(w, r, k, f)
 }

@@ -21,10 +21,10 @@ func decisionOp(o openapi.Operation) openapi.Operation {
 
 // batchDecisions is the JSON form of a batch decision.
 type batchDecisions struct {
-	Purpose       string   `json:"purpose"`
-	Channel       string   `json:"channel"`
-	Topic         string   `json:"topic,omitempty"`
-	ContactPoints []string `json:"contact_points"`
+	Purpose       string   `json:"purpose" max:"256"`
+	Channel       string   `json:"channel" max:"256"`
+	Topic         string   `json:"topic,omitempty" max:"256"`
+	ContactPoints []string `json:"contact_points" max:"1024"`
 }
 
 // decisionItem documents one answer of a batch: a decision, or for a line

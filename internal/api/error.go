@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/consentd/consentd"
 )
@@ -42,6 +43,8 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case consentd.EUNSUPPORTEDMEDIATYPE:
 		return http.StatusUnsupportedMediaType
+	case consentd.ERATELIMITED:
+		return http.StatusTooManyRequests
 	case consentd.EINTERNAL:
 		return http.StatusInternalServerError
 	}
@@ -101,13 +104,63 @@ func decode(r *http.Request, limit int64, v any) error {
 	return decodeBytes(body, v)
 }
 
+// decodeBytes decodes body into v strictly (see decode) and checks what it
+// decoded: the body valid UTF-8, not null, and its strings storable text
+// within the max tags of v's type (input.go). Every JSON body the API reads
+// goes through it, each item of a batch included.
 func decodeBytes(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		_, at := consentd.JSONTextProblem(body)
+		return consentd.Errorf(consentd.EMALFORMED, "the body is not valid UTF-8 (at byte %d)", at)
+	}
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		return consentd.Errorf(consentd.EMALFORMED, "the body is null; it must be a JSON object")
+	}
+	if err := decodeJSON(body, v); err != nil {
+		return readOnly(v, err)
+	}
+	if err := checkInput(v); err != nil {
+		return err
+	}
+	// Lone surrogate escapes decode to U+FFFD, which checkInput cannot
+	// tell from a U+FFFD sent as such; escaped NULs were named above.
+	if p, at := consentd.JSONTextProblem(body); p != "" {
+		if field := jsonPathAt(body, at); field != "" {
+			return consentd.FieldErrorf(consentd.EINVALID, field, "%s %s", field, p)
+		}
+		return consentd.Errorf(consentd.EINVALID, "the body %s (at byte %d)", p, at)
+	}
+	return nil
+}
+
+// readOnly turns the error of an unknown field that v's type names as
+// read-only (a readOnlyFields method: fields of the resource that consentd
+// sets, which an input type leaves out) into a 422 naming the field.
+func readOnly(v any, err error) error {
+	ro, ok := v.(interface{ readOnlyFields() []string })
+	if !ok {
+		return err
+	}
+	for _, f := range ro.readOnlyFields() {
+		if strings.HasSuffix(consentd.ErrorMessage(err), "unknown field \""+f+"\"") {
+			return consentd.FieldErrorf(consentd.EINVALID, f, "%s is read-only: consentd sets it", f)
+		}
+	}
+	return err
+}
+
+func decodeJSON(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var pe *time.ParseError
 		if errors.As(err, &pe) {
 			field := findString(body, pe.Value)
+			if i := bytes.Index(body, []byte(`"`+pe.Value+`"`)); field == "" && i >= 0 {
+				// time.Time parses the JSON string's raw bytes, escapes
+				// and all: find them in the body.
+				field = jsonPathAt(body, i+1)
+			}
 			return consentd.FieldErrorf(consentd.EINVALIDTIME, field, "%s must be an RFC 3339 time such as 2026-03-14T12:00:00Z", field)
 		}
 		return jsonError(err)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/openapi"
@@ -47,6 +46,26 @@ type EventStore interface {
 	ContactPointByHash(ctx context.Context, wsID string, hash [32]byte) (consentd.ContactPointKind, string, error)
 }
 
+// webhookInput is a webhook as a client creates it: the writable fields
+// of consentd.Webhook only. Its read-only fields (the retry state, the
+// times) are not accepted: decode refuses them by name (readOnlyFields),
+// and /openapi.json does not list them in the request.
+type webhookInput struct {
+	ID             string   `json:"id,omitempty" max:"64" doc:"slug, stable across environments; generated when empty"`
+	URL            string   `json:"url" max:"2000"`
+	Events         []string `json:"events,omitempty" max:"64" doc:"log entry types, e.g. consent.changed; empty means all"`
+	Secret         string   `json:"secret,omitempty" max:"200" doc:"write-only: whsec_ + base64 of 24 to 64 random bytes; generated when empty"`
+	SecretEnv      string   `json:"secret_env,omitempty" max:"200"`
+	Origin         string   `json:"origin,omitempty" max:"200" doc:"events about consents with this origin are not sent to this webhook"`
+	Disabled       bool     `json:"disabled,omitempty"`
+	DisabledReason string   `json:"disabled_reason,omitempty" max:"1000"`
+}
+
+// readOnlyFields are the fields of a webhook that consentd sets.
+func (webhookInput) readOnlyFields() []string {
+	return []string{"position", "failures", "next_attempt_at", "created_at", "updated_at"}
+}
+
 type webhookList struct {
 	Webhooks []*consentd.Webhook `json:"webhooks"`
 }
@@ -61,14 +80,14 @@ type deliveryList struct {
 // for admins.
 func (s *Server) eventRoutes() []route {
 	id := []openapi.Param{{Name: "id", In: "path", Description: "the webhook id"}}
-	page := []openapi.Param{{Name: "id", In: "path", Description: "the webhook id"}, {Name: "limit", Type: "integer", Description: "1 to 1000, default 100"}, {Name: "page_token"}}
+	page := []openapi.Param{{Name: "id", In: "path", Description: "the webhook id"}, limitParam, {Name: "page_token"}}
 	op := func(method, path, summary string, req, resp any, status int, q []openapi.Param) openapi.Operation {
 		return openapi.Operation{Method: method, Path: path, Summary: summary, Tags: []string{"webhooks"}, Request: req, Response: resp, Status: status, Query: q}
 	}
 	return []route{
 		{op("GET", "/v1/webhooks", "The workspace's webhooks (secrets are never shown)", nil, webhookList{}, 0, nil), readers, s.listWebhooks},
 		{op("POST", "/v1/webhooks", "Create a webhook: it receives the events logged from now on, CloudEvents JSON signed per Standard Webhooks; a secret generated when none is given is shown in this answer only",
-			consentd.Webhook{}, consentd.Webhook{}, 201, nil), admins, s.postWebhook},
+			webhookInput{}, consentd.Webhook{}, 201, nil), admins, s.postWebhook},
 		{op("GET", "/v1/webhooks/{id}", "One webhook, with its position and retry state", nil, consentd.Webhook{}, 0, id), readers, s.getWebhook},
 		{op("PATCH", "/v1/webhooks/{id}", "Change a webhook; disabled: false re-enables it, and it resumes where it stopped",
 			consentd.WebhookUpdate{}, consentd.Webhook{}, 0, id), admins, s.patchWebhook},
@@ -91,12 +110,12 @@ func newWebhookID() string {
 }
 
 func (s *Server) postWebhook(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	var in consentd.Webhook
-	if err := decode(r, maxBody, &in); err != nil {
+	var body webhookInput
+	if err := decode(r, maxBody, &body); err != nil {
 		return err
 	}
-	// Read-only fields are ignored.
-	in.WebhookState, in.CreatedAt, in.UpdatedAt, in.WorkspaceID = consentd.WebhookState{}, time.Time{}, time.Time{}, ""
+	in := consentd.Webhook{ID: body.ID, URL: body.URL, Events: body.Events, Secret: body.Secret, SecretEnv: body.SecretEnv,
+		Origin: body.Origin, Disabled: body.Disabled, DisabledReason: body.DisabledReason}
 	if in.ID == "" {
 		in.ID = newWebhookID()
 	}

@@ -31,7 +31,7 @@ type requestList struct {
 
 // optOutAllInput is the optional body of an agent opt-out.
 type optOutAllInput struct {
-	Reason string `json:"reason,omitempty" doc:"why, as the agent was told; recorded on each consent"`
+	Reason string `json:"reason,omitempty" max:"1000" doc:"why, as the agent was told; recorded on each consent"`
 }
 
 // optOutAllAnswer is every consent an agent opt-out wrote.
@@ -43,7 +43,7 @@ type optOutAllAnswer struct {
 // inboundRoutes are SMS replies, agent opt-out and data-subject requests.
 func (s *Server) inboundRoutes() []route {
 	id := []openapi.Param{{Name: "id", In: "path", Description: "the resource id, URL-escaped"}}
-	page := []openapi.Param{{Name: "limit", Type: "integer", Description: "1 to 1000, default 100"}, {Name: "page_token"}}
+	page := []openapi.Param{limitParam, {Name: "page_token"}}
 	op := func(method, path, summary, tag string, req, resp any, status int, q []openapi.Param) openapi.Operation {
 		return openapi.Operation{Method: method, Path: path, Summary: summary, Tags: []string{tag}, Request: req, Response: resp, Status: status, Query: q}
 	}
@@ -92,6 +92,14 @@ func decodeOptional(r *http.Request, v any) error {
 	}
 	return decodeBytes(body, v)
 }
+
+// maxLimit is the largest page a list answers.
+const maxLimit = 1000
+
+// limitParam documents ?limit= (pageLimit reads it).
+var limitParam = openapi.Param{Name: "limit", Type: "integer", Description: "1 to 1000, default 100", Minimum: ptr(1), Maximum: ptr(maxLimit)}
+
+func ptr[T any](v T) *T { return &v }
 
 // pageLimit reads ?limit= (1 to 1000; 0 when absent).
 func pageLimit(r *http.Request) (int, error) {

@@ -8,7 +8,7 @@ import (
 
 type keyInput struct {
 	Role consentd.Role `json:"role" enum:"admin,write,check,read,agent"`
-	Name string        `json:"name,omitempty"`
+	Name string        `json:"name,omitempty" max:"200"`
 }
 
 type keyAnswer struct {

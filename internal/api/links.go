@@ -23,8 +23,8 @@ const maxLinkLifetime = 10 * 365 * 24 * time.Hour
 // linkInput is the body of POST /v1/links.
 type linkInput struct {
 	Kind             string                    `json:"kind" enum:"unsubscribe,preferences"`
-	ContactPoint     string                    `json:"contact_point" doc:"the address the link is for; normalized, stored, and never put in the URL"`
-	ChannelType      string                    `json:"channel_type,omitempty" doc:"own id (newsletter:email) or external id; required for unsubscribe links, optional for preference links (then list_unsubscribe is a one-click link for it)"`
+	ContactPoint     string                    `json:"contact_point" max:"1024" doc:"the address the link is for; normalized, stored, and never put in the URL"`
+	ChannelType      string                    `json:"channel_type,omitempty" max:"256" doc:"own id (newsletter:email) or external id; required for unsubscribe links, optional for preference links (then list_unsubscribe is a one-click link for it)"`
 	ContactPointKind consentd.ContactPointKind `json:"contact_point_kind,omitempty" enum:"email,phone,custom" doc:"how to normalize contact_point when no channel_type says it; default guessed: email with @, phone with a leading + or digit, custom otherwise"`
 	ExpiresIn        int64                     `json:"expires_in,omitempty" doc:"seconds until the link stops working; default never"`
 }

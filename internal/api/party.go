@@ -8,7 +8,7 @@ import (
 
 type partyInput struct {
 	ContactPoints []consentd.PartyContactPoint `json:"contact_points"`
-	ExternalIDs   map[string]string            `json:"external_ids,omitempty"`
+	ExternalIDs   map[string]string            `json:"external_ids,omitempty" max:"256"`
 }
 
 type suppressionList struct {

@@ -18,7 +18,7 @@ func (s *Server) routes() []route {
 	consentID := []openapi.Param{{Name: "id", In: "path", Description: "<contact point>#<channel type id>, URL-escaped (jane%40example.com%23newsletter%3Aemail)"}}
 	listQuery := []openapi.Param{
 		{Name: "contact_point"}, {Name: "party_id"}, {Name: "purpose"}, {Name: "channel"},
-		{Name: "status", Enum: []string{"opted_in", "opted_out", "pending"}}, {Name: "page_token"}, {Name: "limit", Type: "integer"},
+		{Name: "status", Enum: []string{"opted_in", "opted_out", "pending"}}, {Name: "page_token"}, limitParam,
 	}
 	op := func(method, path, summary, tag string) openapi.Operation {
 		return openapi.Operation{Method: method, Path: path, Summary: summary, Tags: []string{tag}}
@@ -47,7 +47,7 @@ func (s *Server) routes() []route {
 		{with(op("POST", "/v1/consents", "Record one consent (idempotent upsert ordered by captured_at)", "consents"), consentd.ConsentWrite{}, writeAnswer{}, 0, nil), writers, s.postConsent},
 		{with(op("POST", "/v1/consents:batch", "Record up to 10,000 consents in one transaction", "consents"), batchWrite{}, batchWriteAnswer{}, 0, nil), writers, s.postConsentBatch},
 		{with(op("GET", "/v1/consents", "List consents", "consents"), nil, consentList{}, 0, listQuery), readers, s.listConsents},
-		{with(op("POST", "/v1/consents:search", "List consents with the filters in the body", "consents"), consentd.ConsentFilter{}, consentList{}, 0, nil), readers, s.searchConsents},
+		{with(op("POST", "/v1/consents:search", "List consents with the filters in the body", "consents"), consentSearch{}, consentList{}, 0, nil), readers, s.searchConsents},
 		{with(op("GET", "/v1/consents/{id}", "Get one consent: now, or the one in effect at a time (as_of: by captured_at; known_at: as recorded by then), with proved_by naming its log entry", "consents"), nil, consentd.Consent{}, 0, append(consentID, timesQuery()...)), readers, s.getConsent},
 		{with(op("GET", "/v1/consents/{id}/history", "A consent's log entries", "consents"), nil, logPage{}, 0, consentID), readers, s.consentHistory},
 		{receiptOp(with(op("GET", "/v1/consents/{id}/receipt", "The consent's latest log entry with its inclusion proof and a signed checkpoint: JSON, or C2SP tlog-proof text with Accept: text/x.tlog-proof", "consents"), nil, ledger.Receipt{}, 0, consentID)), readers, s.consentReceipt},
@@ -67,14 +67,14 @@ func (s *Server) routes() []route {
 		{with(op("POST", "/v1/keys", "Create an API key; the secret is shown once", "keys"), keyInput{}, keyAnswer{}, 201, nil), admins, s.createKey},
 		{with(op("DELETE", "/v1/keys/{id}", "Delete an API key", "keys"), nil, nil, 204, id), admins, s.deleteKey},
 
-		{with(op("GET", "/v1/log", "Consent log entries", "log"), nil, logPage{}, 0, []openapi.Param{{Name: "after", Type: "integer"}, {Name: "limit", Type: "integer"}}), readers, s.getLog},
+		{with(op("GET", "/v1/log", "Consent log entries", "log"), nil, logPage{}, 0, []openapi.Param{{Name: "after", Type: "integer"}, limitParam}), readers, s.getLog},
 		{with(op("GET", "/v1/log/verify", "Recompute the log's tree, check every checkpoint, and compare the log's replay with the stored consents and suppressions", "log"), nil, ledger.Report{}, 0, nil), readers, s.verifyLog},
 		{with(op("POST", "/v1/log/checkpoints", "Sign a checkpoint now", "log"), nil, checkpointAnswer{}, 201, nil), writers, s.postCheckpoint},
 		{with(op("GET", "/v1/log/checkpoints/latest", "The newest signed checkpoint with its public key", "log"), nil, checkpointAnswer{}, 0, nil), readers, s.latestCheckpoint},
 		{with(op("GET", "/v1/log/checkpoints", "Stored signed checkpoints with sizes from..to, by size", "log"), nil, checkpointList{}, 0, []openapi.Param{
 			{Name: "from", Type: "integer", Description: "smallest tree size (default 0)"},
 			{Name: "to", Type: "integer", Description: "largest tree size (default: no limit)"},
-			{Name: "limit", Type: "integer", Description: "1 to 1000, default 100"},
+			limitParam,
 		}), readers, s.listCheckpoints},
 		{with(op("GET", "/v1/log/proof", "An RFC 6962 consistency proof between two tree sizes, with the checkpoints stored at them", "log"), nil, consistencyAnswer{}, 0, []openapi.Param{
 			{Name: "old", Type: "integer", Required: true, Description: "the smaller tree size, at least 1"},

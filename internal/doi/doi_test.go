@@ -542,3 +542,32 @@ func TestPages(t *testing.T) {
 		t.Errorf("the token reached the log")
 	}
 }
+
+// TestBadTextLinksRefused: a confirmation link whose token holds NUL,
+// invalid UTF-8 or a control character gets the 404 of every invalid link,
+// one whose query holds one the invalid-link page with 400; neither changes
+// anything, and the real link still works.
+func TestBadTextLinksRefused(t *testing.T) {
+	e := newEnv(t, "")
+	e.optIn("jane@example.com", "email", "DE", time.Now().Add(-time.Minute))
+	e.mailer.SendDue(e.ctx)
+	_, _, link := parseMail(t, e.smtp.Messages()[0].Data)
+	size := e.logSize()
+	for _, l := range []string{e.srv.URL + "/c/a%00b", e.srv.URL + "/c/a%FFb", e.srv.URL + "/c/a%0Ab", link + "?x=%FF", link + "?x=%00", link + "%00"} {
+		want := 404 // a bad token: the one answer to every invalid link
+		if strings.Contains(l, "?") {
+			want = 400
+		}
+		for _, m := range []string{"GET", "POST"} {
+			if status, page := e.visit(m, l); status != want || !strings.Contains(page, "not valid") {
+				t.Errorf("%s %s = %d; want %d with the invalid-link page\n%.300s", m, l, status, want, page)
+			}
+		}
+	}
+	if n := e.logSize(); n != size {
+		t.Errorf("log size %d after the refused links; want %d", n, size)
+	}
+	if status, _ := e.visit("POST", link); status != 200 || e.decide("jane@example.com") != consentd.ReasonOptedIn {
+		t.Errorf("POST the valid link = %d", status)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/reqcheck"
 	"github.com/consentd/consentd/internal/signedlink"
 )
 
@@ -71,8 +72,22 @@ func NewHandler(db Store, links *signedlink.Keyring, log *slog.Logger) *Handler 
 	return h
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.h.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Text that is not storable (invalid
+// UTF-8, NUL, control characters) is refused before the token is read, the
+// same on every backend: in the path, the token, it is an invalid link like
+// any other (the one generic answer, rate limited); in the query, the
+// invalid-link page with 400.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if reqcheck.Path(r) != nil {
+		h.admit(w, r, false)
+		return
+	}
+	if reqcheck.Query(r) != nil {
+		h.render(w, http.StatusBadRequest, "invalid", page{})
+		return
+	}
+	h.h.ServeHTTP(w, r)
+}
 
 // page is what the templates show.
 type page struct {

@@ -14,6 +14,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/spillsort"
@@ -99,9 +102,13 @@ func Hash(path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// Check opens a reader on the file's head to refuse a bad format, options
-// or header before anything is stored.
+// Check refuses bad options (consentd.ImportSpec.Validate) and opens a
+// reader on the file's head to refuse a bad format, options or header,
+// before anything is stored.
 func (e *Engine) Check(ctx context.Context, wsID string, spec consentd.ImportSpec, path string) error {
+	if err := spec.Validate(); err != nil {
+		return err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -286,10 +293,15 @@ func (e *Engine) read(ctx context.Context, rd Reader, s *spillsort.Sorter, k *ke
 			return rows, fmt.Errorf("read line %d: %w", row.Line, err)
 		}
 		rows++
+		if row.Reject == nil {
+			if err := checkFields(row.Raw); err != nil {
+				row.Reject, row.Writes, row.Skip = err, nil, ""
+			}
+		}
 		ent := entry{line: row.Line, rowFirst: true}
 		switch {
 		case row.Reject != nil:
-			ent.kind, ent.reject = entryReject, consentd.ImportReject{Line: row.Line, Code: row.Reject.Code, Reason: row.Reject.Message, Raw: row.Raw}
+			ent.kind, ent.reject = entryReject, consentd.ImportReject{Line: row.Line, Code: row.Reject.Code, Reason: row.Reject.Message, Raw: storableRaw(row.Raw)}
 		case row.Skip != "":
 			ent.kind, ent.skip = entrySkip, row.Skip
 		case len(row.Writes) == 0:
@@ -354,4 +366,56 @@ func (b *batch) add(e *entry) {
 		b.writes = append(b.writes, e.write)
 		b.lines = append(b.lines, e.line)
 	}
+}
+
+// MaxField is the most bytes one field of an import row may hold. The
+// fields that become a consent's fields have smaller limits of their own,
+// which the write path checks (consentd.ConsentWrite.Validate); this one
+// bounds the others, which a rejects file keeps.
+const MaxField = 64 << 10
+
+// checkFields refuses a row with a field that is not storable text (invalid
+// UTF-8, NUL, a control character) or longer than MaxField: the row is
+// rejected, with the column's position, and nothing of it is written.
+func checkFields(raw []string) *consentd.Error {
+	for i, f := range raw {
+		if p := consentd.TextProblem(f); p != "" {
+			return consentd.Errorf(consentd.EINVALID, "column %d %s", i+1, p)
+		}
+		if len(f) > MaxField {
+			return consentd.Errorf(consentd.EINVALID, "column %d is longer than %d bytes", i+1, MaxField)
+		}
+	}
+	return nil
+}
+
+// maxRawField is how much of each field a reject keeps.
+const maxRawField = 1 << 10
+
+// storableRaw returns a rejected row's fields as the rejects file keeps
+// them: invalid UTF-8 and control characters other than tab and newlines
+// replaced with U+FFFD, each field cut to maxRawField bytes. The raw fields
+// are for a person to find the row by; both backends must be able to store
+// them (PostgreSQL refuses NUL and invalid UTF-8 in text).
+func storableRaw(raw []string) []string {
+	out := raw
+	for i, f := range raw {
+		if consentd.TextProblem(f) == "" && len(f) <= maxRawField {
+			continue
+		}
+		if &out[0] == &raw[0] {
+			out = slices.Clone(raw)
+		}
+		f = strings.Map(func(r rune) rune {
+			if r < 0x20 && r != '\t' && r != '\n' && r != '\r' {
+				return utf8.RuneError
+			}
+			return r
+		}, strings.ToValidUTF8(f, "\uFFFD"))
+		if len(f) > maxRawField {
+			f = strings.ToValidUTF8(f[:maxRawField], "")
+		}
+		out[i] = f
+	}
+	return out
 }

@@ -43,6 +43,9 @@ var dynamicsFormat = format{
 		req("modifiedon", "createdon"),
 	},
 	setup: func(r *Reader, c columns) error {
+		if err := noTarget(r, "purpose", "topic"); err != nil {
+			return err
+		}
 		if r.opt.Catalog == nil {
 			return consentd.FieldErrorf(consentd.EINVALID, "catalog", "the dynamics format needs the workspace's catalog to match purposes and topics by external_ids.dynamics")
 		}

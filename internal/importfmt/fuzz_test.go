@@ -20,9 +20,12 @@ func FuzzReaders(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	opt := Options{Catalog: testCatalog(), Purpose: "newsletter", Channel: "email"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, format := range Formats() {
+			opt := Options{Catalog: testCatalog()}
+			if format == Listmonk || format == Mailchimp {
+				opt.Purpose, opt.Channel = "newsletter", "email"
+			}
 			r, err := NewReader(format, bytes.NewReader(data), opt)
 			if err != nil {
 				continue

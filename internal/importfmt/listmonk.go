@@ -1,6 +1,7 @@
 package importfmt
 
 import (
+	"slices"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -64,6 +65,20 @@ var listmonkTimes = []string{
 	"2006-01-02 15:04:05.999999999Z07:00",
 	"2006-01-02 15:04:05.999999999Z07",
 	time.RFC3339Nano,
+}
+
+// noTarget refuses the options named (purpose, channel, topic: where
+// subscribers go) for a format whose rows say it themselves (native: the
+// purpose, channel and topic columns; dynamics, salesforce: the catalog's
+// external ids). Ignoring them would import into other purposes than the
+// user named; reading them as a filter or an override would be a guess.
+func noTarget(r *Reader, names ...string) error {
+	for _, o := range []struct{ name, value string }{{"purpose", r.opt.Purpose}, {"channel", r.opt.Channel}, {"topic", r.opt.Topic}} {
+		if o.value != "" && slices.Contains(names, o.name) {
+			return consentd.FieldErrorf(consentd.EINVALID, o.name, "the %s format takes the %s from each row; %s is for the listmonk and mailchimp formats", r.format, o.name, o.name)
+		}
+	}
+	return nil
 }
 
 // needPurpose checks that the options name where subscribers go, and

@@ -20,7 +20,8 @@ import (
 // allowed) and is the only time column: there is no fallback, a row without
 // it is rejected. source_type defaults to import, source_name to
 // Options.SourceName or "native"; source_details, when not empty, must be
-// JSON and is kept as the source's details.
+// JSON and is kept as the source's details. The rows say where each consent
+// goes: the options purpose, channel and topic are refused (noTarget).
 //
 // Cells are trimmed of surrounding white space, but for a cell in which
 // the export neutralized a formula (internal/safecsv: a single quote
@@ -32,6 +33,9 @@ import (
 var nativeFormat = format{
 	required: [][]string{req("contact_point"), req("channel"), req("purpose"), req("status"), req("captured_at")},
 	setup: func(r *Reader, c columns) error {
+		if err := noTarget(r, "purpose", "channel", "topic"); err != nil {
+			return err
+		}
 		r.nat = nativeCols{
 			contactPoint:  c.idx("contact_point"),
 			channel:       c.idx("channel"),

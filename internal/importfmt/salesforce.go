@@ -41,6 +41,9 @@ var salesforceFormat = format{
 		req("ConsentCapturedDateTime", "LastModifiedDate", "CreatedDate"),
 	},
 	setup: func(r *Reader, c columns) error {
+		if err := noTarget(r, "purpose", "channel", "topic"); err != nil {
+			return err
+		}
 		if r.opt.Catalog == nil {
 			return consentd.FieldErrorf(consentd.EINVALID, "catalog", "the salesforce format needs the workspace's catalog to match channel types by external id")
 		}

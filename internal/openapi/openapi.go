@@ -27,7 +27,12 @@
 //   - time.Duration is an integer count of nanoseconds, which is what
 //     encoding/json writes for it;
 //   - the struct tag enum:"a,b,c" gives a string field (or the strings of a
-//     slice field) an enum, and doc:"..." gives a property its description.
+//     slice field) an enum, and doc:"..." gives a property its description;
+//   - the struct tag max:"N" gives a string field (or the strings of a slice,
+//     or the keys and values of a map) maxLength N, an integer maximum N,
+//     and a json.RawMessage the words "at most N bytes of JSON" in its
+//     description; min:"N" gives an integer minimum N. The API enforces the
+//     same tags when it decodes a body (internal/api, input.go).
 //
 // Every document also has the RFC 9457 Problem schema, used for each error
 // status an operation lists, and the bearer security scheme, required by
@@ -63,6 +68,8 @@ type Param struct {
 	Type string
 	// Enum lists the values a string parameter may take.
 	Enum []string
+	// Minimum and Maximum, when set, bound an integer parameter.
+	Minimum, Maximum *int
 }
 
 // Operation is one route of the API: a method on a path with its request,
@@ -248,6 +255,8 @@ func normalize(op Operation) (Operation, error) {
 			return op, fmt.Errorf("parameter %q: unknown type %q", p.Name, p.Type)
 		case len(p.Enum) > 0 && p.Type != "string":
 			return op, fmt.Errorf("parameter %q: enum on a %s", p.Name, p.Type)
+		case (p.Minimum != nil || p.Maximum != nil) && p.Type != "integer":
+			return op, fmt.Errorf("parameter %q: minimum or maximum on a %s", p.Name, p.Type)
 		case p.In == "path" && !slices.Contains(names, p.Name):
 			return op, fmt.Errorf("path parameter %q is not in the path", p.Name)
 		case seen[p.In+" "+p.Name]:
@@ -611,7 +620,7 @@ func param(p Param, required bool) parameter {
 		In:          p.In,
 		Description: p.Description,
 		Required:    required,
-		Schema:      &schema{Type: p.Type, Enum: slices.Clone(p.Enum)},
+		Schema:      &schema{Type: p.Type, Enum: slices.Clone(p.Enum), Minimum: p.Minimum, Maximum: p.Maximum},
 	}
 }
 

@@ -23,7 +23,9 @@ type schema struct {
 	Description          string             `json:"description,omitempty"`
 	Enum                 []string           `json:"enum,omitempty"`
 	Pattern              string             `json:"pattern,omitempty"`
+	MaxLength            *int               `json:"maxLength,omitempty"`
 	Minimum              *int               `json:"minimum,omitempty"`
+	Maximum              *int               `json:"maximum,omitempty"`
 	Items                *schema            `json:"items,omitempty"`
 	MinItems             *int               `json:"minItems,omitempty"`
 	MaxItems             *int               `json:"maxItems,omitempty"`
@@ -291,13 +293,73 @@ func (g *gen) fieldSchema(f field) (*schema, error) {
 		}
 		target.Enum = values
 	}
+	note, err := applyLimits(s, f.tag)
+	if err != nil {
+		return nil, err
+	}
 	if f.nullable && !reflect.DeepEqual(s, &schema{}) {
 		s = &schema{AnyOf: []*schema{s, {Type: "null"}}}
 	}
 	if doc := f.tag.Get("doc"); doc != "" {
 		s.Description = doc
 	}
+	if note != "" {
+		s.Description = strings.TrimPrefix(s.Description+"; "+note, "; ")
+	}
 	return s, nil
+}
+
+// applyLimits sets the max and min tags on s: maxLength on strings (those
+// of arrays, and the keys and string values of maps, too), maximum and minimum on
+// integers. For a field of any JSON value (json.RawMessage), whose size
+// JSON Schema cannot state, it returns a note for the description.
+func applyLimits(s *schema, tag reflect.StructTag) (note string, err error) {
+	bound := func(name string) (*int, error) {
+		v, ok := tag.Lookup(name)
+		if !ok {
+			return nil, nil
+		}
+		var n int
+		if _, err := fmt.Sscanf(v, "%d", &n); err != nil || fmt.Sprint(n) != v {
+			return nil, fmt.Errorf("%s tag %q is not an integer", name, v)
+		}
+		return &n, nil
+	}
+	max, err := bound("max")
+	if err != nil {
+		return "", err
+	}
+	min, err := bound("min")
+	if err != nil || max == nil && min == nil {
+		return "", err
+	}
+	target := s
+	for {
+		if target.Type == "array" && target.Items != nil {
+			target = target.Items
+		} else if target.Type == "object" && target.AdditionalProperties != nil {
+			if max != nil && target.PropertyNames == nil {
+				target.PropertyNames = &schema{Type: "string", MaxLength: max}
+			}
+			target = target.AdditionalProperties
+			if target.refType != nil {
+				return "", nil // a map of objects: max bounds its keys
+			}
+		} else {
+			break
+		}
+	}
+	switch {
+	case target.Type == "string" && target.Format == "" && target.ContentEncoding == "" && min == nil:
+		target.MaxLength = max
+	case target.Type == "integer":
+		target.Minimum, target.Maximum = min, max
+	case reflect.DeepEqual(target, &schema{}) && min == nil:
+		return fmt.Sprintf("at most %d bytes of JSON", *max), nil
+	default:
+		return "", fmt.Errorf("max or min tag on a field that is not a string, an integer or a JSON value")
+	}
+	return "", nil
 }
 
 func parseEnum(tag string) ([]string, error) {

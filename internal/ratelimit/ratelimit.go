@@ -39,20 +39,38 @@ func New(every rate.Limit, burst, max int) *Limiter {
 // Allow takes a token from key's bucket at now, reporting whether there
 // was one.
 func (l *Limiter) Allow(key string, now time.Time) bool {
+	ok, _ := l.Take(key, now)
+	return ok
+}
+
+// Take takes a token from key's bucket at now. When there is none it
+// takes nothing and says how long until there is one (for Retry-After).
+func (l *Limiter) Take(key string, now time.Time) (ok bool, wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e, ok := l.keys[key]; ok {
+	var lim *rate.Limiter
+	if e, found := l.keys[key]; found {
 		l.lru.MoveToFront(e)
-		return e.Value.(*bucket).lim.AllowN(now, 1)
+		lim = e.Value.(*bucket).lim
+	} else {
+		if l.lru.Len() >= l.max {
+			old := l.lru.Back()
+			l.lru.Remove(old)
+			delete(l.keys, old.Value.(*bucket).key)
+		}
+		b := &bucket{key: key, lim: rate.NewLimiter(l.every, l.burst)}
+		l.keys[key] = l.lru.PushFront(b)
+		lim = b.lim
 	}
-	if l.lru.Len() >= l.max {
-		old := l.lru.Back()
-		l.lru.Remove(old)
-		delete(l.keys, old.Value.(*bucket).key)
+	if lim.AllowN(now, 1) {
+		return true, 0
 	}
-	b := &bucket{key: key, lim: rate.NewLimiter(l.every, l.burst)}
-	l.keys[key] = l.lru.PushFront(b)
-	return b.lim.AllowN(now, 1)
+	if l.every <= 0 {
+		return false, time.Hour // a bucket that never refills
+	}
+	// The time until one token is back, from what is left now.
+	need := 1 - lim.TokensAt(now)
+	return false, time.Duration(need / float64(l.every) * float64(time.Second))
 }
 
 // Len is the number of keys remembered.

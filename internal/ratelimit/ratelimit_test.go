@@ -53,3 +53,18 @@ func TestLimiterIsBounded(t *testing.T) {
 		t.Errorf("a bucket did not refill")
 	}
 }
+
+func TestTakeSaysHowLongToWait(t *testing.T) {
+	l := ratelimit.New(rate.Every(10*time.Second), 1, 10)
+	now := time.Now()
+	if ok, _ := l.Take("a", now); !ok {
+		t.Fatal("Take #1 = false; want the burst")
+	}
+	ok, wait := l.Take("a", now.Add(4*time.Second))
+	if ok || wait < 5*time.Second || wait > 6100*time.Millisecond {
+		t.Errorf("Take 4 s later = %v, wait %v; want refused, about 6 s to wait", ok, wait)
+	}
+	if ok, _ := l.Take("a", now.Add(10*time.Second)); !ok {
+		t.Error("Take 10 s later = false; want the refilled token (a refused Take takes nothing)")
+	}
+}

@@ -296,7 +296,9 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w, r, ok) {
 		return
 	}
-	parseForm(w, r)
+	if !s.parseForm(w, r) {
+		return
+	}
 	ctx := r.Context()
 	p, err := s.loadPerson(ctx, l)
 	if err != nil {

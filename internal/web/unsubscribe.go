@@ -95,7 +95,9 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		s.admit(w, r, false)
 		return
 	}
-	parseForm(w, r)
+	if !s.parseForm(w, r) {
+		return
+	}
 	form, name := formUnsubscribe, "unsubscribe_page"
 	if r.PostForm.Get("List-Unsubscribe") == "One-Click" {
 		form, name = formOneClick, "one_click"

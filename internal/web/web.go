@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/reqcheck"
 	"github.com/consentd/consentd/internal/signedlink"
 )
 
@@ -118,6 +119,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Robots-Tag", "noindex, nofollow")
 	h.Set("Content-Security-Policy", s.csp)
+	// Text that is not storable (invalid UTF-8, NUL, control characters)
+	// is refused before a handler reads it, the same on every backend: in
+	// the path, the token, it is an invalid link like any other (the one
+	// generic answer, rate limited); in the query, a 400 page.
+	if reqcheck.Path(r) != nil {
+		s.admit(w, r, false)
+		return
+	}
+	if reqcheck.Query(r) != nil {
+		s.render(w, r, http.StatusBadRequest, "invalid", nil)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -240,25 +253,27 @@ func (s *Server) clientIP(r *http.Request) string {
 // proof is the evidence a page records with a consent: the client's
 // address and user agent, and the form that was used.
 func (s *Server) proof(r *http.Request, form string) *consentd.Proof {
-	ua := r.UserAgent()
-	if len(ua) > 512 {
-		ua = ua[:512]
-	}
-	return &consentd.Proof{IP: s.clientIP(r), UserAgent: ua, FormVersion: form}
+	return consentd.CapturedProof(s.clientIP(r), r.UserAgent(), form)
 }
 
 // parseForm reads a urlencoded or multipart body of at most 64 KiB into
-// r.PostForm. A body it cannot read leaves PostForm empty.
-func parseForm(w http.ResponseWriter, r *http.Request) {
+// r.PostForm. A body it cannot read leaves PostForm empty. It returns
+// false, having answered 400, when a field's name or value is not
+// storable text (reqcheck.Values).
+func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	var err error
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-		if err := r.ParseMultipartForm(64 << 10); err == nil {
-			return
-		}
-	} else if err := r.ParseForm(); err == nil {
-		return
+		err = r.ParseMultipartForm(64 << 10)
+	} else {
+		err = r.ParseForm()
 	}
-	if r.PostForm == nil {
+	if err != nil && r.PostForm == nil {
 		r.PostForm = map[string][]string{}
 	}
+	if reqcheck.Values(r.PostForm, "form field") != nil {
+		s.render(w, r, http.StatusBadRequest, "invalid", nil)
+		return false
+	}
+	return true
 }
