@@ -45,7 +45,8 @@ type ackedWrite struct {
 func TestBackupWhileWriting(t *testing.T) {
 	dir := t.TempDir()
 	// Frequent checkpoints: the mirror files change while the backup runs.
-	srv := startInProcessServer(t, dir, "--checkpoint-interval", "20ms")
+	// No rate limits: the writers go as fast as the server takes them.
+	srv := startInProcessServer(t, dir, "--checkpoint-interval", "20ms", "--api-key-rate", "0", "--api-ip-rate", "0")
 	if st, raw := apiCall(t, srv.base, "POST", "/v1/purposes", newsletterPurpose, nil); st != 201 {
 		t.Fatalf("POST /v1/purposes = %d %s", st, raw)
 	}
