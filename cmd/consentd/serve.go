@@ -16,8 +16,8 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
-	"github.com/consentd/consentd/internal/clientip"
 	"github.com/consentd/consentd/internal/automation"
+	"github.com/consentd/consentd/internal/clientip"
 	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
