@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -106,11 +107,13 @@ func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, tlsc *tl
 		// handler) go to the same log as the rest, not to stderr bare.
 		srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	}
-	var inflight sync.WaitGroup
+	// Handlers running: a counter, not a WaitGroup, since a request read
+	// just before the close may still start one while the stop waits.
+	var inflight atomic.Int64
 	h := srv.Handler
 	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		inflight.Add(1)
-		defer inflight.Done()
+		defer inflight.Add(-1)
 		h.ServeHTTP(w, r)
 	})
 	errc := make(chan error, 1)
@@ -139,12 +142,11 @@ func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, tlsc *tl
 	// connection gone and return; a stop asked for is not a failure.
 	log.Warn("shutdown grace over: closing the connections of requests still running", "grace", grace)
 	srv.Close()
-	done := make(chan struct{})
-	go func() { inflight.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		log.Error("shutdown: requests still running 10s after their connections were closed")
+	for deadline := time.Now().Add(10 * time.Second); inflight.Load() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			log.Error("shutdown: requests still running 10s after their connections were closed", "requests", inflight.Load())
+			break
+		}
 	}
 	return nil
 }
