@@ -223,10 +223,12 @@ func archiveNames(t *testing.T, archive string) map[string]bool {
 	}
 }
 
-// TestRestoreRefuses checks what restore and backup turn down: a folder
-// that is not empty and a missing -o (usage, 2), a damaged archive (1,
-// leaving the folder empty), and a PostgreSQL database without
-// --keys-only (2, naming pg_dump).
+// TestRestoreRefuses checks what backup takes and leaves (an unfinished
+// import's spool file in; an upload in progress and the outbox out) and
+// what restore and backup turn down: a folder that is not empty and a
+// missing -o (usage, 2), a damaged archive or one naming a path outside
+// the folder (1, leaving the folder empty), and a PostgreSQL database
+// without --keys-only (2, naming pg_dump).
 func TestRestoreRefuses(t *testing.T) {
 	dir := t.TempDir()
 	srv := startInProcessServer(t, dir)
@@ -234,9 +236,44 @@ func TestRestoreRefuses(t *testing.T) {
 		t.Fatalf("POST /v1/purposes = %d %s", st, raw)
 	}
 	srv.stop()
+	// An unfinished import's spool file goes in; an upload still arriving
+	// and the mail outbox do not.
+	os.MkdirAll(filepath.Join(dir, "imports"), 0o700)
+	os.WriteFile(filepath.Join(dir, "imports", "imp_test.csv"), []byte("contact_point\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "imports", "upload-1.tmp"), []byte("partial"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "outbox"), 0o700)
+	os.WriteFile(filepath.Join(dir, "outbox", "m.eml"), []byte("Subject: x\n\n"), 0o600)
 	archive := filepath.Join(t.TempDir(), "b.tar.gz")
 	if code, stdout, stderr := runMain(t, "backup", "-o", archive, "--data", dir); code != 0 {
 		t.Fatalf("backup = %d, %q, %q", code, stdout, stderr)
+	}
+	names := archiveNames(t, archive)
+	if !names["imports/imp_test.csv"] || names["imports/upload-1.tmp"] || names["outbox/m.eml"] {
+		t.Errorf("archive holds %v; want imports/imp_test.csv and neither the upload nor the outbox", names)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	if code, stdout, stderr := runMain(t, "restore", "-i", archive, "--data", restored); code != 0 {
+		t.Fatalf("restore = %d, %q, %q", code, stdout, stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(restored, "imports", "imp_test.csv")); err != nil || string(b) != "contact_point\n" {
+		t.Errorf("restored spool file: %q, %v", b, err)
+	}
+	for _, f := range []string{"consentd.db", "checkpoint.key", "link-keys.json", "imports/imp_test.csv"} {
+		if st, err := os.Stat(filepath.Join(restored, f)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("restored %s: %v, %v; want mode 0600", f, st, err)
+		}
+	}
+
+	// An archive naming a path outside the folder is refused before
+	// anything is written there.
+	evil := filepath.Join(t.TempDir(), "evil.tar.gz")
+	writeTarGz(t, evil, map[string]string{"../escaped": "x"})
+	target := filepath.Join(t.TempDir(), "t")
+	if code, _, stderr := runMain(t, "restore", "-i", evil, "--data", target); code != 1 || !strings.Contains(stderr, "unexpected entry") {
+		t.Errorf("restore of an archive with ../escaped = %d, %q; want 1", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(target), "escaped")); err == nil {
+		t.Errorf("restore wrote outside its folder")
 	}
 
 	if code, _, stderr := runMain(t, "backup", "--data", dir); code != 2 || !strings.Contains(stderr, "-o FILE is required") {
@@ -264,7 +301,7 @@ func TestRestoreRefuses(t *testing.T) {
 	raw[len(raw)/2] ^= 0xff
 	damaged := filepath.Join(t.TempDir(), "damaged.tar.gz")
 	os.WriteFile(damaged, raw, 0o600)
-	target := filepath.Join(t.TempDir(), "new")
+	target = filepath.Join(t.TempDir(), "new")
 	if code, _, stderr := runMain(t, "restore", "-i", damaged, "--data", target); code != 1 {
 		t.Errorf("restore of a damaged archive = %d, %q; want 1", code, stderr)
 	}
@@ -317,5 +354,24 @@ func TestBackupKeysOnlyPostgres(t *testing.T) {
 	code, stdout, stderr = runMain(t, "restore", "-i", archive, "--data", restored, "--database", pg)
 	if code != 0 || !strings.Contains(stdout, "workspace default: ok") {
 		t.Fatalf("restore --database = %d, %q, %q; want 0 and the log verified", code, stdout, stderr)
+	}
+}
+
+// writeTarGz writes a gzip-compressed tar of the given files.
+func writeTarGz(t *testing.T, path string, files map[string]string) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for name, body := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	zw.Close()
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
