@@ -44,6 +44,9 @@ const (
 //     Results are cached, so a repeated number costs no parse.
 //   - custom: trimmed, otherwise exact.
 //
+// Every kind refuses invalid UTF-8 and control characters. Normalize is
+// idempotent: what it returns normalizes to itself, for any default region.
+//
 // The error is always an *Error with code EINVALIDCONTACTPOINT on the field
 // "contact_point"; its message never contains the contact point.
 func Normalize(kind ContactPointKind, raw, defaultRegion string) (string, error) {
@@ -65,6 +68,94 @@ func Normalize(kind ContactPointKind, raw, defaultRegion string) (string, error)
 // defaultRegion).
 func NormalizeFor(channel, raw, defaultRegion string) (string, error) {
 	return Normalize(KindOf(channel), raw, defaultRegion)
+}
+
+// NormalizeStored is Normalize for finding a contact point that may have been
+// stored by an earlier release, whose normalization was laxer: for reads,
+// decisions, opt-outs, suppressions, erasures and SMS STOP, never for a new
+// opt-in. When Normalize refuses raw, it returns what the earlier
+// normalization made of raw (e-mail domains without the IDNA2008 and
+// mixed-script checks; phone numbers whose E.164 form does not read back as
+// the same number), or, for a phone number, raw trimmed and without
+// separators if that has the shape of a stored E.164 number ("+" and 2 to 15
+// digits, the first not 0), which libphonenumber may no longer call valid.
+// Without it such a contact point could never be read, opted out or erased
+// again. The error is Normalize's.
+func NormalizeStored(kind ContactPointKind, raw, defaultRegion string) (string, error) {
+	cp, err := Normalize(kind, raw, defaultRegion)
+	if err == nil {
+		return cp, nil
+	}
+	switch kind {
+	case KindEmail:
+		if s, lerr := emailSlow(raw, false); lerr == nil {
+			return s, nil
+		}
+	case KindPhone:
+		if s, lerr := phone(raw, defaultRegion, nil, false); lerr == nil {
+			return s, nil
+		}
+		if s := compactE164(raw); storedE164(s) {
+			return s, nil
+		}
+	}
+	return "", err
+}
+
+// Outcomes of StaleContactPoint.
+const (
+	StaleRefused = "refused" // Normalize refuses it; NormalizeStored finds it
+	StaleChanged = "changed" // Normalize makes another contact point of it
+)
+
+// StaleContactPoint says what Normalize makes of a stored contact point: ""
+// when it returns it as it is, StaleRefused or StaleChanged. Migrations use
+// it to find the contact points an earlier, laxer release stored.
+func StaleContactPoint(kind ContactPointKind, value, defaultRegion string) string {
+	cp, err := Normalize(kind, value, defaultRegion)
+	switch {
+	case err != nil:
+		return StaleRefused
+	case cp != value:
+		return StaleChanged
+	}
+	return ""
+}
+
+// NormalizeStoredFor is NormalizeStored for a channel.
+func NormalizeStoredFor(channel, raw, defaultRegion string) (string, error) {
+	return NormalizeStored(KindOf(channel), raw, defaultRegion)
+}
+
+// compactE164 returns raw trimmed and, if it starts with "+", without the
+// ASCII separators a phone number is written with (space, dash, dot,
+// parentheses).
+func compactE164(raw string) string {
+	s := strings.TrimSpace(raw)
+	if !strings.HasPrefix(s, "+") || !strings.ContainsAny(s, " -.()") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '.', '(', ')':
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// storedE164 reports whether s has the shape of an E.164 number: "+", a
+// digit 1-9 and 1 to 14 more digits.
+func storedE164(s string) bool {
+	if len(s) < 3 || len(s) > 1+maxE164Digits || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // cpError returns the error of an invalid contact point. Never pass the
@@ -179,7 +270,12 @@ func fastEmail(s string) (string, bool) {
 }
 
 // slowEmail is the full normalization: trim, NFC, lower-case, IDNA, syntax.
-func slowEmail(raw string) (string, error) {
+func slowEmail(raw string) (string, error) { return emailSlow(raw, true) }
+
+// emailSlow is slowEmail; with strict false it leaves out the checks of the
+// domain's Unicode labels (IDNA2008 and scripts) that earlier releases did
+// not make, for NormalizeStored.
+func emailSlow(raw string, strict bool) (string, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return "", cpError("email address is empty")
@@ -228,6 +324,11 @@ func slowEmail(raw string) (string, error) {
 	}
 	if err := checkDomain(ascii); err != nil {
 		return "", err
+	}
+	if strict {
+		if err := checkIDNLabels(ascii); err != nil {
+			return "", err
+		}
 	}
 	if len(local)+1+len(ascii) > maxEmailLen {
 		return "", cpError("email address is longer than %d bytes", maxEmailLen)
@@ -323,6 +424,14 @@ func asciiSpace(c byte) bool {
 var phones = newPhoneCache(4096)
 
 func normalizePhone(raw, defaultRegion string, cache *phoneCache) (string, error) {
+	return phone(raw, defaultRegion, cache, true)
+}
+
+// phone is normalizePhone; with strict false it leaves out the check that the
+// E.164 form reads back as the same number, which earlier releases did not
+// make, for NormalizeStored. Pass a nil cache then: the cache holds strict
+// results only.
+func phone(raw, defaultRegion string, cache *phoneCache, strict bool) (string, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
 		return "", cpError("phone number is empty")
@@ -348,8 +457,9 @@ func normalizePhone(raw, defaultRegion string, cache *phoneCache) (string, error
 				return "", cpError("phone number has a '+' that is not at its start")
 			}
 		case r == ' ', r == '-', r == '.', r == '(', r == ')':
-		case r >= utf8.RuneSelf && (unicode.IsSpace(r) || unicode.Is(unicode.Pd, r)):
-			// no-break and other spaces, en dashes and the like
+		case r >= utf8.RuneSelf && !unicode.IsControl(r) && (unicode.IsSpace(r) || unicode.Is(unicode.Pd, r)):
+			// no-break and other spaces, en dashes and the like (not NEL,
+			// U+0085, which is white space but a control character)
 		case r == utf8.RuneError:
 			return "", cpError("phone number is not valid UTF-8")
 		case unicode.IsLetter(r):
@@ -423,6 +533,15 @@ func normalizePhone(raw, defaultRegion string, cache *phoneCache) (string, error
 		// German ones validate with 14); E.164, and so SMS gateways, stop at 15.
 		return "", cpError("phone number has more than the %d digits E.164 allows", maxE164Digits)
 	}
+	if strict && e164 != string(key) && !readsBack(e164) {
+		// libphonenumber strips a national prefix from an international
+		// number too: with region BY, "08100000000" is +375 8100000000, but
+		// "+3758100000000" reads as +375 100000000 (the 8 taken for BY's
+		// national prefix), which is not valid. Storing such a form would
+		// make a contact point that no later request can name, so the input
+		// is refused: it has no E.164 form.
+		return "", cpError("phone number has no E.164 form that reads back as the same number")
+	}
 	if cache != nil {
 		k := e164 // the key of a canonical input is the result itself
 		if string(key) != e164 {
@@ -431,6 +550,14 @@ func normalizePhone(raw, defaultRegion string, cache *phoneCache) (string, error
 		cache.put(k, e164)
 	}
 	return e164, nil
+}
+
+// readsBack reports whether an E.164 number parses, as an international
+// number, to a valid number with the same E.164 form: whether it normalizes
+// to itself whatever the default region.
+func readsBack(e164 string) bool {
+	num, err := phonenumbers.Parse(e164, "")
+	return err == nil && phonenumbers.IsValidNumber(num) && phonenumbers.Format(num, phonenumbers.E164) == e164
 }
 
 // phoneCache maps compact phone inputs to their E.164 form. It holds two

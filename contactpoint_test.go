@@ -5,6 +5,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 	"unsafe"
 
@@ -92,6 +93,35 @@ var contactPointCases = []cpCase{
 	{KindEmail, "jane@exam\xffple.com", "", ""},
 	{KindEmail, "ja\xffne@example.com", "", ""},
 	{KindEmail, strings.Repeat("a", 2000) + "@example.com", "", ""},
+	{KindEmail, "jane@example.com\x00", "", ""},
+	{KindEmail, "\x00jane@example.com", "", ""},
+	{KindEmail, "jane@exa\x00mple.com", "", ""},
+	{KindEmail, "ja\x1bne@example.com", "", ""},
+	{KindEmail, "jane@bü\xffcher.de", "", ""},
+	{KindEmail, "jä\xc3ne@example.com", "", ""}, // truncated sequence
+
+	// ---- email: IDNA2008 and scripts of the domain ----
+	{KindEmail, "a@bücher.de", "", "a@xn--bcher-kva.de"},
+	{KindEmail, "a@xn--bcher-kva.de", "", "a@xn--bcher-kva.de"},
+	{KindEmail, "a@例え.jp", "", "a@xn--r8jz45g.jp"},                          // Han + Hiragana
+	{KindEmail, "a@ひらがな漢字.jp", "", "a@xn--v8j0cwa6gy22xv2ya.jp"},            // Hiragana + Han
+	{KindEmail, "a@カタカナとかな.jp", "", "a@xn--u8jxch1xa3j6c.jp"},               // Katakana + Hiragana
+	{KindEmail, "a@sonyソニー.jp", "", "a@xn--sony-jo4c6cxq.jp"},               // Latin + Katakana (and U+30FC, Common)
+	{KindEmail, "a@한국어.kr", "", "a@xn--3e0bk47br7k.kr"},                     // Hangul
+	{KindEmail, "a@пример.рф", "", "a@xn--e1afmkfd.xn--p1ai"},               // Cyrillic only
+	{KindEmail, "a@l·l.cat", "", "a@xn--ll-0ea.cat"},                        // CONTEXTO middle dot between two l
+	{KindEmail, "a@xn--ls8h.la", "", ""},                                    // U+1F4A9, an emoji: disallowed
+	{KindEmail, "a@☃.com", "", ""},                                          // U+2603 SNOWMAN: disallowed
+	{KindEmail, "a@xn--n3h.com", "", ""},                                    // the same in punycode
+	{KindEmail, "a@a\u20d0b.com", "", ""},                                   // IgnorableBlocks (RFC 5892 2.4)
+	{KindEmail, "a@a·b.com", "", ""},                                        // middle dot out of its context
+	{KindEmail, "alice@ex\u0430mple.com", "", ""},                           // Cyrillic а among Latin letters
+	{KindEmail, "alice@xn--exmple-4nf.com", "", ""},                         // the same in punycode
+	{KindEmail, "a@p\u0430yp\u0430l.com", "", ""},                           // Latin and Cyrillic
+	{KindEmail, "a@\u03b1b.com", "", ""},                                    // Greek α and Latin
+	{KindEmail, "a@例え\u0430.jp", "", ""},                                    // Han, Hiragana and Cyrillic
+	{KindEmail, "a@한국ひら.jp", "", ""},                                        // Hangul and Hiragana: not an allowed mixture
+	{KindEmail, "ex\u0430mple@example.com", "", "ex\u0430mple@example.com"}, // mixed-script local part: accepted (docs)
 
 	// ---- phone: valid (libphonenumber example numbers; see TestExampleNumbers) ----
 	{KindPhone, "+12015550123", "", "+12015550123"},
@@ -139,6 +169,16 @@ var contactPointCases = []cpCase{
 	{KindPhone, "+1 " + strings.Repeat("2", 30), "", ""},
 	{KindPhone, "+49 201 00000000000", "", ""}, // valid for libphonenumber, but 16 digits (found by fuzzing)
 	{KindPhone, "+1 201" + strings.Repeat(" ", 80) + "555 0123", "", ""},
+	{KindPhone, "\x00+12015550123", "", ""},
+	{KindPhone, "+1201555\x000123", "", ""},
+	{KindPhone, "+1201555\x1b0123", "", ""},
+	{KindPhone, "\xff+12015550123", "", ""},
+	{KindPhone, "+1201555\u00850123", "", ""}, // C1 control NEL
+	// With region BY, "08100000000" parses as +375 8100000000, but
+	// "+3758100000000" reads back as +375 100000000 (the 8 is taken for the
+	// national prefix), which is invalid: there is no E.164 form to store.
+	{KindPhone, "08100000000", "BY", ""},
+	{KindPhone, "+3758100000000", "", ""},
 
 	// ---- custom ----
 	{KindCustom, "device-token:AbC123", "", "device-token:AbC123"},
@@ -154,6 +194,11 @@ var contactPointCases = []cpCase{
 	{KindCustom, "a\x7fb", "", ""},
 	{KindCustom, "é\u0085x", "", ""}, // C1 control after non-ASCII
 	{KindCustom, "a\xffb", "", ""},
+	{KindCustom, "\xff", "", ""},
+	{KindCustom, "ab\x00", "", ""},
+	{KindCustom, "\x00ab", "", ""},
+	{KindCustom, "a\x1bb", "", ""},
+	{KindCustom, "é\xc3", "", ""},
 
 	// ---- unknown kind ----
 	{"", "jane@example.com", "", ""},
@@ -190,6 +235,53 @@ func TestNormalize(t *testing.T) {
 		}
 		if again, err := Normalize(tc.kind, got, tc.region); err != nil || again != got {
 			t.Errorf("Normalize(%q, %q) = %q, %v; want %q (idempotence)", tc.kind, got, again, err, got)
+		}
+	}
+}
+
+// TestNormalizeStored checks the fallback for contact points that earlier
+// releases stored and Normalize now refuses: what the earlier normalization
+// made of an input, or a stored E.164 number as is; and that it refuses what
+// no release stored.
+func TestNormalizeStored(t *testing.T) {
+	for _, tc := range []cpCase{
+		{KindPhone, "+3758100000000", "", "+3758100000000"},
+		{KindPhone, " +3758100000000 ", "US", "+3758100000000"},
+		{KindPhone, "08100000000", "BY", "+3758100000000"}, // what the earlier release stored for it
+		{KindPhone, "+12015550123", "", "+12015550123"},    // valid: Normalize's answer
+		{KindPhone, "(201) 555-0123", "US", "+12015550123"},
+		{KindEmail, "a@xn--ls8h.la", "", "a@xn--ls8h.la"},
+		{KindEmail, "A@☃.com", "", "a@xn--n3h.com"},
+		{KindEmail, "alice@ex\u0430mple.com", "", "alice@xn--exmple-4nf.com"},
+		{KindEmail, "alice@xn--exmple-4nf.com", "", "alice@xn--exmple-4nf.com"},
+		{KindCustom, " token ", "", "token"},
+
+		{KindPhone, "+0123456789", "", ""},
+		{KindPhone, "+1", "", ""},
+		{KindPhone, "+1234567890123456", "", ""}, // 16 digits
+		{KindPhone, "+3758100000000\x00", "", ""},
+		{KindPhone, "+375 (810) 000-00.00", "", "+3758100000000"}, // separators dropped
+		{KindPhone, "+375 810 0000000x", "", ""},
+		{KindPhone, "3758100000000", "", ""},
+		{KindEmail, "a@xn--ls8h.la\x00", "", ""},
+		{KindEmail, "a@xn--ls8\xffh.la", "", ""},
+		{KindEmail, "a@xn--abc.com", "", ""},
+		{KindCustom, "a\x00b", "", ""},
+	} {
+		got, err := NormalizeStored(tc.kind, tc.raw, tc.region)
+		if tc.want == "" {
+			if err == nil || ErrorCode(err) != EINVALIDCONTACTPOINT {
+				t.Errorf("NormalizeStored(%q, %q, %q) = %q, %v; want code %s", tc.kind, tc.raw, tc.region, got, err, EINVALIDCONTACTPOINT)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("NormalizeStored(%q, %q, %q) = %q, %v; want %q", tc.kind, tc.raw, tc.region, got, err, tc.want)
+		}
+		for _, region := range fuzzRegions {
+			if again, err := NormalizeStored(tc.kind, got, region); err != nil || again != got {
+				t.Errorf("NormalizeStored(%q, %q, %q) = %q, %v; want %q (idempotence)", tc.kind, got, region, again, err, got)
+			}
 		}
 	}
 }
@@ -231,6 +323,9 @@ func TestNormalizeErrorMessages(t *testing.T) {
 		{KindEmail, "jane@", "", "email address has no domain"},
 		{KindEmail, "Jane <jane@example.com>", "", "email address must be a bare address, without a display name or angle brackets"},
 		{KindEmail, "jane@localhost", "", "email domain must have at least two labels"},
+		{KindEmail, "a@xn--ls8h.la", "", "email domain contains a character that IDNA2008 disallows"},
+		{KindEmail, "alice@ex\u0430mple.com", "", "email domain has a label that mixes scripts"},
+		{KindPhone, "08100000000", "BY", "phone number has no E.164 form that reads back as the same number"},
 		{KindPhone, "(201) 555-0123", "", "phone number has no country code and the workspace has no default region"},
 		{KindPhone, "1-800-FLOWERS", "US", "phone number contains letters; only digits, spaces, dashes, dots and parentheses are accepted"},
 		{"fax", "x", "", `unknown contact point kind "fax"`},
@@ -382,7 +477,7 @@ func FuzzNormalize(f *testing.F) {
 	for _, s := range []string{
 		"İ@example.com", "ẞ@example.com", "ǅ@example.com", "Σ@example.com", "ꭰ@example.com",
 		"a@ⓐ.com", "a@xn--ls8h.la", "a@xn--fa-hia.de", "a@ab\u00ad.com", "a@\u0627\u0644.com",
-		"a@x\u200d.com", "+800 1234 5678", "+882 1234 5678", "+39 06 1234 5678", "+225 01 23 45 67 89",
+		"a@x\u200d.com", "a@☃.com", "alice@ex\u0430mple.com", "a@例え.jp", "+800 1234 5678", "+882 1234 5678", "+39 06 1234 5678", "+225 01 23 45 67 89",
 	} {
 		f.Add(s, "")
 	}
@@ -396,37 +491,72 @@ func FuzzNormalize(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw, region string) {
 		for _, kind := range kinds {
-			got, err := Normalize(kind, raw, region)
-			if err != nil {
-				if ErrorCode(err) != EINVALIDCONTACTPOINT || got != "" {
-					t.Fatalf("Normalize(%q, %q) = %q, %v; want code %s", kind, raw, got, err, EINVALIDCONTACTPOINT)
-				}
-				continue
-			}
-			if got == "" {
-				t.Fatalf("Normalize(%q, %q) = %q, %v; want non-empty", kind, raw, got, err)
-			}
-			if again, err := Normalize(kind, got, region); err != nil || again != got {
-				t.Fatalf("Normalize(%q, %q) = %q, %v; want %q (idempotence, from %q)", kind, got, again, err, got, raw)
-			}
-			checkCanonical(t, kind, raw, got)
-			if kind == KindPhone {
-				if uncached, err := normalizePhone(raw, region, nil); err != nil || uncached != got {
-					t.Fatalf("normalizePhone(%q, %q, nil) = %q, %v; want %q as cached", raw, region, uncached, err, got)
-				}
-			}
-			if kind == KindEmail {
-				checkFastSlow(t, raw)
-				checkFastSlow(t, got)
+			for _, region := range append([]string{region}, fuzzRegions...) {
+				fuzzOne(t, kind, raw, region)
 			}
 		}
 	})
+}
+
+// fuzzRegions are the default regions FuzzNormalize tries every input and
+// every result with besides the fuzzed one: none, and regions whose
+// national prefix or international prefix libphonenumber may take from an
+// international number (BY, RU, KZ, UZ, LT: 8; HU: 06; MX, AR, ...).
+var fuzzRegions = []string{"", "US", "GB", "DE", "FR", "BY", "RU", "KZ", "UZ", "LT", "HU", "MX", "AR", "BR", "IN", "JP", "AU", "IT", "CN", "KR"}
+
+// fuzzOne checks Normalize of raw in region: an EINVALIDCONTACTPOINT error,
+// or a canonical result that normalizes to itself in every region, strictly
+// and as a stored form, and that the cache and the fast path agree.
+func fuzzOne(t *testing.T, kind ContactPointKind, raw, region string) {
+	got, err := Normalize(kind, raw, region)
+	if err != nil {
+		if ErrorCode(err) != EINVALIDCONTACTPOINT || got != "" {
+			t.Fatalf("Normalize(%q, %q, %q) = %q, %v; want code %s", kind, raw, region, got, err, EINVALIDCONTACTPOINT)
+		}
+		if stored, err := NormalizeStored(kind, raw, region); err == nil {
+			for _, r2 := range fuzzRegions {
+				if again, err := NormalizeStored(kind, stored, r2); err != nil || again != stored {
+					t.Fatalf("NormalizeStored(%q, %q, %q) = %q, %v; want %q (idempotence, from %q in %q)", kind, stored, r2, again, err, stored, raw, region)
+				}
+			}
+		}
+		return
+	}
+	if got == "" {
+		t.Fatalf("Normalize(%q, %q, %q) = %q, %v; want non-empty", kind, raw, region, got, err)
+	}
+	for _, r2 := range fuzzRegions {
+		if again, err := Normalize(kind, got, r2); err != nil || again != got {
+			t.Fatalf("Normalize(%q, %q, %q) = %q, %v; want %q (idempotence, from %q in %q)", kind, got, r2, again, err, got, raw, region)
+		}
+		if again, err := NormalizeStored(kind, got, r2); err != nil || again != got {
+			t.Fatalf("NormalizeStored(%q, %q, %q) = %q, %v; want %q (from %q in %q)", kind, got, r2, again, err, got, raw, region)
+		}
+	}
+	checkCanonical(t, kind, raw, got)
+	if kind == KindPhone {
+		if uncached, err := normalizePhone(raw, region, nil); err != nil || uncached != got {
+			t.Fatalf("normalizePhone(%q, %q, nil) = %q, %v; want %q as cached", raw, region, uncached, err, got)
+		}
+	}
+	if kind == KindEmail {
+		checkFastSlow(t, raw)
+		checkFastSlow(t, got)
+	}
 }
 
 func checkCanonical(t *testing.T, kind ContactPointKind, raw, got string) {
 	t.Helper()
 	fail := func(why string) {
 		t.Fatalf("Normalize(%q, %q) = %q: %s", kind, raw, got, why)
+	}
+	if !utf8.ValidString(got) {
+		fail("not valid UTF-8")
+	}
+	for _, r := range got {
+		if unicode.IsControl(r) {
+			fail("has a control character")
+		}
 	}
 	switch kind {
 	case KindEmail:

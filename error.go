@@ -31,6 +31,7 @@ const (
 	EBEYONDLOG            = "beyond_log"                 // a tree size larger than the log (yet)
 	ELEAFERASED           = "leaf_erased"                // an old (JSON) log leaf whose bytes were erased with its address: only its hash is left
 	ERATELIMITED          = "rate_limited"               // too many requests from this key or address; Retry-After says when to try again
+	EMETHODNOTALLOWED     = "method_not_allowed"         // a known path asked with a method it does not take; the Allow header lists those it does
 )
 
 // FieldError names one offending input field.

@@ -119,13 +119,15 @@ func (in *InboundSMS) Validate(now time.Time) error {
 		textField{"message_id", in.MessageID, 0})
 }
 
-// NormalizeSender normalizes the sender of an SMS reply as a phone number;
-// its error names the field "from" and never the number.
+// NormalizeSender normalizes the sender of an SMS reply as a phone number,
+// with NormalizeStored: a STOP must reach a number an earlier release
+// stored even if Normalize now refuses it. Its error names the field "from"
+// and never the number.
 func NormalizeSender(raw, defaultRegion string) (string, error) {
 	if strings.TrimSpace(raw) == "" {
 		return "", FieldErrorf(EINVALIDCONTACTPOINT, "from", "from is required: the sender's phone number")
 	}
-	cp, err := Normalize(KindPhone, raw, defaultRegion)
+	cp, err := NormalizeStored(KindPhone, raw, defaultRegion)
 	return cp, renameErrField(err, "contact_point", "from")
 }
 

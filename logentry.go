@@ -167,11 +167,12 @@ func SubjectFromStored(s string) string {
 }
 
 // CandidateHashes returns the contact point hashes of raw normalized as
-// each kind it normalizes as: for filters that do not name the channel.
+// each kind it normalizes as (with NormalizeStored, as it finds what is
+// stored): for filters that do not name the channel.
 func CandidateHashes(secret []byte, region, raw string) [][]byte {
 	var out [][]byte
 	for _, k := range []ContactPointKind{KindEmail, KindPhone, KindCustom} {
-		if cp, err := Normalize(k, raw, region); err == nil {
+		if cp, err := NormalizeStored(k, raw, region); err == nil {
 			h := ContactPointHash(secret, k, cp)
 			out = append(out, h[:])
 		}

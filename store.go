@@ -3,6 +3,7 @@ package consentd
 import (
 	"encoding/json"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -90,6 +91,10 @@ type Migration struct {
 	After   string           // newest migration recorded now
 	Applied []string         // migrations this opening applied, in order
 	Tiles   map[string]int64 // workspace id -> tiles made from the old log_hashes rows, for each workspace that had entries there
+	// Stale counts, when the migration that lists them ran, the stored
+	// contact points that Normalize no longer returns as they are (see
+	// StaleContactPoint): workspace id -> "<kind> <outcome>" -> how many.
+	Stale map[string]map[string]int
 }
 
 // GuessKind returns the kind of a contact point for a channel, or when no
@@ -119,7 +124,9 @@ func ParseConsentID(id string) (contactPoint, channelType string, err error) {
 // ResolveConsentID turns a public consent id into its contact point hash
 // (keyed with secret), normalized contact point and channel type. It
 // returns EINVALID for a malformed id, EUNKNOWNCHANNELTYPE or the
-// normalization's error for a bad one.
+// normalization's error for a bad one. The contact point is normalized with
+// NormalizeStored, so that a consent stored by an earlier release under a
+// form that Normalize now refuses can still be read.
 func ResolveConsentID(cat *Catalog, region string, secret []byte, id string) ([32]byte, string, ChannelType, error) {
 	raw, ctID, err := ParseConsentID(id)
 	if err != nil {
@@ -129,15 +136,33 @@ func ResolveConsentID(cat *Catalog, region string, secret []byte, id string) ([3
 	if err != nil {
 		return [32]byte{}, "", ct, err
 	}
-	cp, err := NormalizeFor(ct.Channel, raw, region)
+	cp, err := NormalizeStoredFor(ct.Channel, raw, region)
 	if err != nil {
 		return [32]byte{}, "", ct, err
 	}
 	return ContactPointHash(secret, KindOf(ct.Channel), cp), cp, ct, nil
 }
 
+// legacyWrites makes PrepareWrite normalize every write with
+// NormalizeStored, the way an earlier release in effect stored contact
+// points that Normalize now refuses. Only tests set it, through
+// LegacyWritesForTest.
+var legacyWrites atomic.Bool
+
+// LegacyWritesForTest makes PrepareWrite accept, for opt-ins too, what
+// NormalizeStored accepts, until the returned function is called: for tests
+// that need a consent stored as an earlier release stored it. Nothing else
+// may call it.
+func LegacyWritesForTest() (restore func()) {
+	legacyWrites.Store(true)
+	return func() { legacyWrites.Store(false) }
+}
+
 // PrepareWrite validates and normalizes a write against the catalog: it
-// returns the channel type and the normalized contact point.
+// returns the channel type and the normalized contact point. An opt-out is
+// normalized with NormalizeStored, so that a contact point an earlier
+// release stored can still be opted out; an opt-in or a pending consent
+// needs a contact point that Normalize accepts.
 func PrepareWrite(cat *Catalog, region string, w *ConsentWrite, now time.Time) (ChannelType, string, error) {
 	if err := w.Validate(now); err != nil {
 		return ChannelType{}, "", err
@@ -152,7 +177,11 @@ func PrepareWrite(cat *Catalog, region string, w *ConsentWrite, now time.Time) (
 	if err != nil {
 		return ct, "", err
 	}
-	cp, err := NormalizeFor(ct.Channel, w.ContactPoint, region)
+	normalize := NormalizeFor
+	if w.Status == OptedOut || legacyWrites.Load() {
+		normalize = NormalizeStoredFor
+	}
+	cp, err := normalize(ct.Channel, w.ContactPoint, region)
 	if err != nil {
 		return ct, "", err
 	}

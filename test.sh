@@ -8,3 +8,10 @@ cd "$(dirname "$0")"
 echo "PostgreSQL: $(go test -count=1 -run '^TestPostgresReachable$' -v ./internal/postgres 2>&1 |
   grep -E -o 'PostgreSQL (is not reachable|reachable|is required).*' | head -1 || echo 'could not check')"
 go test -count=1 "$@" ./...
+# In CI, also fuzz contact point normalization for a short while: the seed
+# corpus (testdata/fuzz/FuzzNormalize) ran above as a test; this looks for
+# new inputs that break its properties (strictness, idempotence in every
+# region).
+if [ "${CI:-}" = true ]; then
+  go test -count=1 -run '^$' -fuzz '^FuzzNormalize$' -fuzztime 10s -parallel 1 .
+fi

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/consentd/consentd"
@@ -53,15 +55,11 @@ func (m *Main) keysCreate(ctx context.Context, args []string) error {
 	if !consentd.Role(*role).Valid() {
 		return usageError{"--role must be admin, write, check, read or agent"}
 	}
-	db, _, err := c.open(true)
+	db, ws, err := m.openWorkspace(ctx, &c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ws, err := db.WorkspaceByName(ctx, c.Workspace)
-	if err != nil {
-		return usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
-	}
 	k, key, err := db.CreateKey(ctx, ws.ID, consentd.Role(*role), *name, "")
 	if err != nil {
 		return err
@@ -79,22 +77,32 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	db, signer, err := c.open(false)
+	db, signer, err := c.openExisting(ctx, true)
 	if err != nil {
-		fmt.Fprintf(m.Stderr, "consentd: %v\n", err)
-		return exitError{exitUsage}
+		var ue usageError
+		if !errors.As(err, &ue) {
+			fmt.Fprintf(m.Stderr, "consentd: %v\n", err)
+			return exitError{exitUsage}
+		}
+		return err
 	}
 	defer db.Close()
 	var wss []*consentd.Workspace
 	if c.Workspace != "" {
-		ws, err := db.WorkspaceByName(ctx, c.Workspace)
+		ws, err := c.workspace(ctx, db)
 		if err != nil {
-			return usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
+			return err
 		}
 		wss = append(wss, ws)
 	} else if wss, err = db.Workspaces(ctx); err != nil {
 		fmt.Fprintf(m.Stderr, "consentd: %v\n", err)
 		return exitError{exitUsage}
+	}
+	if len(wss) == 0 {
+		// A store without workspaces has an empty log: nothing is broken,
+		// but saying "ok" about nothing would mislead.
+		fmt.Fprintf(m.Stdout, "nothing to verify: no workspace in %s\n", c.where())
+		return nil
 	}
 	broken := false
 	for _, ws := range wss {
@@ -199,7 +207,11 @@ func (m *Main) receiptVerify(ctx context.Context, args []string) error {
 			return exitError{exitFailed}
 		}
 	} else if err := json.Unmarshal(raw, &rc); err != nil || rc == nil {
-		fmt.Fprintf(m.Stderr, "consentd: the receipt is not valid JSON, nor a %s proof: %v\n", ledger.TLogProofHeader, err)
+		why := "it holds null"
+		if err != nil {
+			why = consentd.JSONErrorMessage(err, "the receipt")
+		}
+		fmt.Fprintf(m.Stderr, "consentd: the receipt is not a consentd JSON receipt (%s), nor a %s proof\n", why, ledger.TLogProofHeader)
 		return exitError{exitUsage}
 	}
 
@@ -264,6 +276,15 @@ func (m *Main) keysRotateLinks(ctx context.Context, args []string) error {
 	m.flags(fs, &c, false)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	// Rotating a keyring that is not there would make one in a mistyped
+	// folder; serve creates the keyring on its first start.
+	path := c.LinkKeys
+	if path == "" {
+		path = filepath.Join(c.Data, "link-keys.json")
+	}
+	if _, err := os.Stat(path); err != nil {
+		return usageError{fmt.Sprintf("no signed-link keyring to rotate at %s (consentd serve creates it; --link-keys or CONSENTD_LINK_KEYS names another)", path)}
 	}
 	k, err := c.linkKeys()
 	if err != nil {

@@ -40,7 +40,18 @@ func (m *Main) apply(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	db, ws, err := m.openWorkspace(ctx, &c)
+	// The admin key of a new workspace goes where a person reads it; with
+	// --json standard output is the plan alone.
+	var bootOut io.Writer = m.Stdout
+	if *asJSON {
+		bootOut = m.Stderr
+	}
+	// A dry run changes nothing, not even a new folder: it needs data.
+	open := func() (store, *consentd.Workspace, error) { return m.openOrBootstrap(ctx, &c, bootOut) }
+	if *dryRun {
+		open = func() (store, *consentd.Workspace, error) { return m.openWorkspace(ctx, &c) }
+	}
+	db, ws, err := open()
 	if err != nil {
 		return err
 	}
@@ -121,16 +132,45 @@ func (m *Main) readInput(name string) ([]byte, error) {
 	return os.ReadFile(name)
 }
 
-// openWorkspace opens the store offline and finds the workspace c names.
+// openWorkspace opens an existing store offline (creating nothing) and
+// finds the workspace c names; either missing is a usage error naming the
+// folder or database.
 func (m *Main) openWorkspace(ctx context.Context, c *config) (store, *consentd.Workspace, error) {
-	db, _, err := c.open(false)
+	db, _, err := c.openExisting(ctx, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	ws, err := db.WorkspaceByName(ctx, c.Workspace)
+	ws, err := c.workspace(ctx, db)
 	if err != nil {
 		db.Close()
-		return nil, nil, usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
+		return nil, nil, err
+	}
+	return db, ws, nil
+}
+
+// openOrBootstrap is openWorkspace for apply: on a new data folder or an
+// empty database it first does what serve does on its first start (the
+// checkpoint key, the default workspace and its admin key, printed once or
+// taken from CONSENTD_ADMIN_KEY), so a catalog can be applied before the
+// first serve. Other workspaces must exist already.
+func (m *Main) openOrBootstrap(ctx context.Context, c *config, out io.Writer) (store, *consentd.Workspace, error) {
+	if c.Workspace != consentd.DefaultWorkspace {
+		return m.openWorkspace(ctx, c)
+	}
+	db, _, err := c.open(true)
+	if err != nil {
+		return nil, nil, err
+	}
+	boot := *m
+	boot.Stdout = out
+	if err := boot.bootstrap(ctx, db, c.where()); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("create the default workspace in %s: %w", c.where(), err)
+	}
+	ws, err := c.workspace(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
 	}
 	return db, ws, nil
 }

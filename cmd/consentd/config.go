@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/httpbound"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/postgres"
@@ -49,6 +49,7 @@ type config struct {
 	APILimits           api.Limits    // the API's rate limits (limits.go)
 	apiKeyRate          float64
 	apiIPRate           float64
+	HTTP                httpbound.Limits
 }
 
 // flags registers the shared flags on fs with defaults from the
@@ -91,6 +92,7 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		m.limitFlags(fs, c, env)
 		maxImport, _ := strconv.ParseInt(env("CONSENTD_IMPORT_MAX_BODY", ""), 10, 64)
 		fs.Int64Var(&c.ImportMaxBody, "import-max-body", cmp.Or(maxImport, api.DefaultMaxImportBody), "size limit in bytes of a POST /v1/imports body (CONSENTD_IMPORT_MAX_BODY)")
+		httpFlags(fs, &c.HTTP, dur, env)
 		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")
 		fs.StringVar(&c.TLSCert, "tls-cert", env("CONSENTD_TLS_CERT", ""), "serve HTTPS: the certificate chain, PEM; with --tls-key (CONSENTD_TLS_CERT)")
 		fs.StringVar(&c.TLSKey, "tls-key", env("CONSENTD_TLS_KEY", ""), "serve HTTPS: the certificate's private key, PEM; with --tls-cert (CONSENTD_TLS_KEY)")
@@ -101,17 +103,29 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 	fs.StringVar(&c.LinkKeys, "link-keys", env("CONSENTD_LINK_KEYS", ""), "the signed-link keyring; default DATA/link-keys.json (CONSENTD_LINK_KEYS)")
 }
 
+// httpFlags registers the server's time and connection bounds
+// (internal/httpbound; README "Limits").
+func httpFlags(fs *flag.FlagSet, l *httpbound.Limits, dur func(name, def string) time.Duration, env func(name, def string) string) {
+	d := httpbound.Defaults
+	fs.DurationVar(&l.ReadHeaderTimeout, "read-header-timeout", dur("CONSENTD_READ_HEADER_TIMEOUT", d.ReadHeaderTimeout.String()), "longest time to read a request's headers (CONSENTD_READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&l.BodyTimeout, "body-timeout", dur("CONSENTD_BODY_TIMEOUT", d.BodyTimeout.String()), "longest a request body may go without a byte; a body that keeps coming is never cut (CONSENTD_BODY_TIMEOUT)")
+	fs.DurationVar(&l.WriteTimeout, "write-timeout", dur("CONSENTD_WRITE_TIMEOUT", d.WriteTimeout.String()), "longest a response write may wait for a client that does not read (CONSENTD_WRITE_TIMEOUT)")
+	fs.DurationVar(&l.IdleTimeout, "idle-timeout", dur("CONSENTD_IDLE_TIMEOUT", d.IdleTimeout.String()), "how long a keep-alive connection may wait for its next request (CONSENTD_IDLE_TIMEOUT)")
+	conns, err := strconv.Atoi(env("CONSENTD_MAX_CONNS", "0"))
+	if err != nil {
+		conns = 0
+	}
+	fs.IntVar(&l.MaxConns, "max-conns", conns, "most open connections; over it new ones wait in the listen queue; 0: the file descriptor limit less a quarter (at least 256) for the database and files; -1: no cap (CONSENTD_MAX_CONNS)")
+}
+
 // parse parses flags anywhere among the arguments ("receipt verify FILE
 // --data DIR" as well as "receipt verify --data DIR FILE"); the positional
 // arguments are left in fs.Args() in order. "--" ends the flags.
 func parse(fs *flag.FlagSet, args []string) error {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return usageError{err.Error()}
+		if err := parseFlags(fs, args); err != nil { // flagerr.go
+			return err
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

@@ -11,12 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/client"
 	"github.com/consentd/consentd/internal/index"
 )
 
@@ -217,15 +216,11 @@ func (r *csvRows) header(w io.Writer) error {
 // filterLocal decides from a decision index warmed from the data folder or
 // database (offline, also while a server runs on it).
 func (m *Main) filterLocal(ctx context.Context, c *config, purpose, topic, channel string, rows rowReader, out io.Writer, st *filterStats) error {
-	db, _, err := c.open(true)
+	db, ws, err := m.openWorkspace(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	ws, err := db.WorkspaceByName(ctx, c.Workspace)
-	if err != nil {
-		return usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
-	}
 	idx := index.New(db, slog.New(slog.DiscardHandler))
 	p, err := idx.Prepare(ctx, ws.ID, purpose, topic, channel)
 	if err != nil {
@@ -269,28 +264,22 @@ func (m *Main) filterLocal(ctx context.Context, c *config, purpose, topic, chann
 // endpoint and pairs its answers, one per line and in order, with the rows
 // kept in a bounded queue.
 func filterRemote(ctx context.Context, server, key, purpose, topic, channel string, rows rowReader, out io.Writer, st *filterStats) error {
-	q := url.Values{"purpose": {purpose}, "channel": {channel}}
-	if topic != "" {
-		q.Set("topic", topic)
-	}
 	type pending struct {
 		row  []byte
 		none bool // no contact point: no line was sent
 	}
 	queue := make(chan pending, 1<<16)
-	pr, pw := io.Pipe()
-	readErr := make(chan error, 1)
-	go func() {
+	var readErr error // the rows' error; read once queue is closed
+	// The client runs reqs on a goroutine of its own: it reads the rows,
+	// queues each, and sends the contact points.
+	reqs := func(yield func(consentd.DecisionRequest) bool) {
 		defer close(queue)
-		bw := bufio.NewWriterSize(pw, 64<<10)
-		enc := json.NewEncoder(bw)
 		for {
 			cp, err := rows.next()
 			if err == io.EOF {
-				break
+				return
 			} else if err != nil {
-				readErr <- err
-				pw.CloseWithError(err)
+				readErr = err
 				return
 			}
 			var row bytes.Buffer
@@ -300,51 +289,35 @@ func filterRemote(ctx context.Context, server, key, purpose, topic, channel stri
 				continue
 			}
 			queue <- pending{row: row.Bytes()}
-			enc.Encode(map[string]string{"contact_point": cp})
+			if !yield(consentd.DecisionRequest{ContactPoint: cp}) {
+				return
+			}
 		}
-		readErr <- bw.Flush()
-		pw.Close()
-	}()
-	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimRight(server, "/")+"/v1/decisions:batch?"+q.Encode(), pr)
+	}
+	s, err := newClient(server, key).DecideStream(ctx, client.StreamOptions{Purpose: purpose, Channel: channel, Topic: topic}, reqs)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("server answered %d: %s", resp.StatusCode, bytes.TrimSpace(b))
-	}
+	defer s.Close()
 	if err := rows.header(out); err != nil {
 		return err
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for p := range queue {
 		st.rows++
 		if p.none {
 			st.invalid++
 			continue
 		}
-		if !sc.Scan() {
-			return fmt.Errorf("the server's answer ended early: %v", sc.Err())
+		if !s.Next() {
+			if err := s.Err(); err != nil {
+				return err
+			}
+			return fmt.Errorf("the server's answer ended early")
 		}
-		var a struct {
-			Allowed bool            `json:"allowed"`
-			Error   json.RawMessage `json:"error"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
-			return fmt.Errorf("the server's answer is not JSON: %w", err)
-		}
-		switch {
-		case a.Error != nil:
+		switch it := s.Item(); {
+		case it.Error != nil:
 			st.invalid++
-		case !a.Allowed:
+		case !it.Allowed():
 			st.denied++
 		default:
 			st.kept++
@@ -353,5 +326,8 @@ func filterRemote(ctx context.Context, server, key, purpose, topic, channel stri
 			}
 		}
 	}
-	return <-readErr
+	if readErr != nil {
+		return readErr
+	}
+	return s.Err()
 }

@@ -5,13 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -20,7 +17,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
-	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/client"
 	"github.com/consentd/consentd/internal/importer"
 	"github.com/consentd/consentd/internal/safecsv"
 	"golang.org/x/term"
@@ -141,15 +138,11 @@ func hashFile(path string, spec *consentd.ImportSpec) (int64, error) {
 }
 
 func (m *Main) importLocal(ctx context.Context, c *config, spec consentd.ImportSpec, path string, batch int, p *progress) (*consentd.Import, bool, error) {
-	db, _, err := c.open(true)
+	db, ws, err := m.openWorkspace(ctx, c)
 	if err != nil {
 		return nil, false, err
 	}
 	defer db.Close()
-	ws, err := db.WorkspaceByName(ctx, c.Workspace)
-	if err != nil {
-		return nil, false, usageError{fmt.Sprintf("no workspace %q", c.Workspace)}
-	}
 	// The import streams: its working set is a batch. A soft memory limit
 	// (unless GOMEMLIMIT set one) makes the GC keep the heap near it rather
 	// than doubling it (DESIGN.md section 10: peak memory <= 150 MB).
@@ -182,63 +175,31 @@ func (m *Main) importRemote(ctx context.Context, server, key string, spec consen
 		return nil, false, err
 	}
 	defer f.Close()
-	q := url.Values{"format": {spec.Format}, "name": {spec.Name}}
-	for k, v := range map[string]string{"purpose": spec.Purpose, "channel": spec.Channel, "topic": spec.Topic} {
-		if v != "" {
-			q.Set(k, v)
-		}
-	}
-	base := strings.TrimSuffix(server, "/")
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/imports?"+q.Encode(), f)
+	c := newClient(server, key)
+	opts := client.ImportOptions{Format: spec.Format, Purpose: spec.Purpose, Channel: spec.Channel, Topic: spec.Topic, Name: spec.Name}
+	im, created, err := c.CreateImport(ctx, opts, f, spec.Size)
 	if err != nil {
 		return nil, false, err
 	}
-	req.ContentLength = spec.Size
-	req.Header.Set("Content-Type", "text/csv")
-	req.Header.Set("Authorization", "Bearer "+key)
-	var im consentd.Import
-	status, err := doJSON(req, &im)
+	// The same file imported before: the server answers that import.
+	done := !created && im.State == consentd.ImportSucceeded
+	p.update(im)
+	if im.State != consentd.ImportQueued && im.State != consentd.ImportRunning {
+		return im, done, nil
+	}
+	last, err := c.WaitImport(ctx, im.ID, 500*time.Millisecond, p.update)
+	if last != nil {
+		im = last
+	}
 	if err != nil {
-		return nil, false, err
+		return im, false, err
 	}
-	done := status == http.StatusOK && im.State == consentd.ImportSucceeded
-	for im.State == consentd.ImportQueued || im.State == consentd.ImportRunning {
-		p.update(&im)
-		select {
-		case <-ctx.Done():
-			return &im, false, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/imports/"+url.PathEscape(im.ID), nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		if _, err := doJSON(req, &im); err != nil {
-			return &im, false, err
-		}
-	}
-	p.update(&im)
-	return &im, done, nil
+	return im, done, nil
 }
 
-// doJSON sends req and decodes a 2xx JSON answer into v; a problem answer
-// is an error with its detail.
-func doJSON(req *http.Request, v any) (int, error) {
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return resp.StatusCode, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var p api.Problem
-		if json.Unmarshal(body, &p) == nil && p.Code != "" {
-			return resp.StatusCode, fmt.Errorf("%s %s: %d %s: %s", req.Method, req.URL.Path, resp.StatusCode, p.Code, p.Detail)
-		}
-		return resp.StatusCode, fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status)
-	}
-	return resp.StatusCode, json.Unmarshal(body, v)
+// newClient is the API client of the --server modes.
+func newClient(server, key string) *client.Client {
+	return client.New(server, key, client.WithUserAgent("consentd-cli"))
 }
 
 // writeRejects writes an import's rejects to a CSV file.
@@ -249,20 +210,12 @@ func (m *Main) writeRejects(ctx context.Context, c *config, server, key, id, pat
 	}
 	defer out.Close()
 	if server != "" {
-		req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(server, "/")+"/v1/imports/"+url.PathEscape(id)+"/rejects", nil)
+		body, err := newClient(server, key).ImportRejects(ctx, id)
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("GET rejects: %s", resp.Status)
-		}
-		if _, err := io.Copy(out, resp.Body); err != nil {
+		defer body.Close()
+		if _, err := io.Copy(out, body); err != nil {
 			return err
 		}
 		return out.Close()
@@ -363,7 +316,8 @@ func (p *progress) finish() {
 	}
 }
 
-// export is `consentd export [--format csv|ndjson] [--as-of T] [--known-at K] [-o FILE]`.
+// export is `consentd export [--format csv|ndjson] [--as-of T] [--known-at K] [-o FILE]`,
+// offline on the data folder or --database, or through --server URL --key K.
 func (m *Main) export(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	var c config
@@ -372,12 +326,14 @@ func (m *Main) export(ctx context.Context, args []string) error {
 	asOf := fs.String("as-of", "", "export each consent in effect at this RFC 3339 time by captured_at, as the log says")
 	knownAt := fs.String("known-at", "", "export what the log had recorded by this RFC 3339 time (with --as-of: what was believed then)")
 	out := fs.String("o", "", "write to this file instead of standard output")
+	server := fs.String("server", "", "export through this consentd server (URL) instead of the data folder")
+	key := fs.String("key", "", "with --server: an API key that may read")
 	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
-		return usageError{"usage: consentd export [--format csv|ndjson] [--as-of T] [--known-at K] [--workspace NAME] [-o FILE]"}
+		return usageError{"usage: consentd export [--format csv|ndjson] [--as-of T] [--known-at K] [--workspace NAME | --server URL --key K] [-o FILE]"}
 	}
 	var at consentd.Times
 	for _, f := range []struct {
@@ -393,42 +349,61 @@ func (m *Main) export(ctx context.Context, args []string) error {
 		}
 		*f.dst = t
 	}
+	if *server != "" {
+		if *format != "csv" && *format != "ndjson" {
+			return usageError{"--format must be csv or ndjson"}
+		}
+		return m.writeOutput(*out, func(w io.Writer) error {
+			body, err := newClient(*server, *key).ExportConsents(ctx, client.ExportOptions{Format: *format, AsOf: at.AsOf, KnownAt: at.KnownAt})
+			if err != nil {
+				return err
+			}
+			defer body.Close()
+			// A transfer the server broke off is a read error here: no
+			// short file that looks whole.
+			_, err = io.Copy(w, body)
+			return err
+		})
+	}
 	db, ws, err := m.openWorkspace(ctx, &c)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	var w io.Writer = m.Stdout
-	var tmp *os.File
-	if *out != "" {
-		// A temporary file renamed when the export is whole: -o FILE is
-		// never a short file that looks complete.
-		if tmp, err = os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".*"); err != nil {
+	return m.writeOutput(*out, func(w io.Writer) error {
+		ew, err := importer.NewExportWriter(w, *format)
+		if err != nil {
+			return usageError{"--format must be csv or ndjson"}
+		}
+		if err := db.ExportConsents(ctx, ws.ID, at, ew.Write); err != nil {
 			return err
 		}
-		defer func() {
-			tmp.Close()
-			os.Remove(tmp.Name()) // gone already when renamed
-		}()
-		w = tmp
+		return ew.Flush()
+	})
+}
+
+// writeOutput runs write on standard output, or with -o FILE on a
+// temporary file renamed to FILE when write succeeded: -o FILE is never a
+// short file that looks complete.
+func (m *Main) writeOutput(out string, write func(io.Writer) error) error {
+	if out == "" {
+		return write(m.Stdout)
 	}
-	ew, err := importer.NewExportWriter(w, *format)
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
 	if err != nil {
-		return usageError{"--format must be csv or ndjson"}
-	}
-	if err := db.ExportConsents(ctx, ws.ID, at, ew.Write); err != nil {
 		return err
 	}
-	if err := ew.Flush(); err != nil {
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name()) // gone already when renamed
+	}()
+	if err := write(tmp); err != nil {
 		return err
-	}
-	if tmp == nil {
-		return nil
 	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), *out)
+	return os.Rename(tmp.Name(), out)
 }
 
 // startImports starts the runner of imports posted to the API:

@@ -145,7 +145,7 @@ func purgeOutbox(ctx context.Context, st automation.ErasureStore, o *mail.Outbox
 		return 0, err
 	}
 	return o.Purge(ctx, func(to string) (bool, error) {
-		cp, err := consentd.Normalize(consentd.KindEmail, to, ws.DefaultRegion)
+		cp, err := consentd.NormalizeStored(consentd.KindEmail, to, ws.DefaultRegion)
 		if err != nil {
 			return false, nil
 		}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/consentd/consentd"
 )
 
 // migrate opens the store, which applies the pending schema migrations and
@@ -46,6 +49,12 @@ func (m *Main) migrate(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(m.Stdout, "schema %s -> %s: applied %s\n", before, mig.After, strings.Join(mig.Applied, ", "))
 	}
+	if mig.Stale != nil {
+		if err := m.printStale(ctx, db, mig.Stale); err != nil {
+			fmt.Fprintf(m.Stderr, "consentd: %v\n", err)
+			return exitError{exitUsage}
+		}
+	}
 	if len(mig.Tiles) == 0 {
 		fmt.Fprintln(m.Stdout, "log: stored in tiles, nothing to move")
 		return nil
@@ -75,6 +84,33 @@ func (m *Main) migrate(ctx context.Context, args []string) error {
 			name = id
 		}
 		fmt.Fprintf(m.Stdout, "workspace %s: log moved to tiles, %d full tiles for %d entries\n", name, mig.Tiles[id], n)
+	}
+	return nil
+}
+
+// printStale says, per workspace, how many stored contact points the
+// current normalization no longer returns as they are, by kind and outcome:
+// counts only, never a contact point. It says nothing when there are none.
+func (m *Main) printStale(ctx context.Context, db interface {
+	Workspaces(context.Context) ([]*consentd.Workspace, error)
+}, stale map[string]map[string]int) error {
+	wss, err := db.Workspaces(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ws := range wss {
+		counts := stale[ws.ID]
+		if len(counts) == 0 {
+			continue
+		}
+		keys := slices.Sorted(maps.Keys(counts))
+		total, parts := 0, make([]string, len(keys))
+		for i, k := range keys {
+			total += counts[k]
+			parts[i] = fmt.Sprintf("%s %d", k, counts[k])
+		}
+		fmt.Fprintf(m.Stdout, "workspace %s: %d stored contact points no longer normalize to themselves (%s); kept, still found by reads, opt-outs, erasures and SMS STOP, listed by hash in stale_contact_points\n",
+			ws.Name, total, strings.Join(parts, ", "))
 	}
 	return nil
 }

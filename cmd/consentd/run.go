@@ -31,8 +31,12 @@ const usage = `consentd: consent ledger and send-time decisions
 Usage:
   consentd serve [flags]                         run the server
   consentd migrate [flags]                       bring the store up to date with this release, say what changed
+  consentd version                               the release and revision of this binary (also --version)
   consentd workspace create NAME [flags]         create a workspace, print its admin key
+  consentd workspace list [flags]                list the workspaces
   consentd keys create --role ROLE [flags]       create an API key, print it on the last line
+  consentd keys list [flags]                     list a workspace's API keys (id, role, name, created; no secrets)
+  consentd keys revoke ID... [flags]             delete API keys
   consentd keys rotate-links [flags]             add a new signed-link key (old links keep working)
   consentd keys rotate-log [flags]               add a new checkpoint key (old checkpoints keep verifying)
   consentd log verify [--workspace NAME] [flags] verify every workspace's consent log
@@ -99,14 +103,23 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.serve(ctx, rest)
 	case "migrate":
 		return m.migrate(ctx, rest)
+	case "version", "--version": // inspect.go
+		return m.version(rest)
 	case "workspace":
-		if s, r := sub(); s == "create" {
+		switch s, r := sub(); s {
+		case "create":
 			return m.workspaceCreate(ctx, r)
+		case "list": // inspect.go
+			return m.workspaceList(ctx, r)
 		}
 	case "keys":
 		switch s, r := sub(); s {
 		case "create":
 			return m.keysCreate(ctx, r)
+		case "list": // inspect.go
+			return m.keysList(ctx, r)
+		case "revoke": // inspect.go
+			return m.keysRevoke(ctx, r)
 		case "rotate-links":
 			return m.keysRotateLinks(ctx, r)
 		case "rotate-log":
@@ -149,6 +162,41 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		fmt.Fprint(m.Stdout, usage)
 		return nil
 	}
+	return m.unknownCommand(args)
+}
+
+// unknownCommand says what was not understood and, when a known command is
+// a typo or two away (or the group word was right), what was meant; the
+// full usage only when nothing is close.
+func (m *Main) unknownCommand(args []string) error {
+	typed := strings.Join(args[:min(2, len(args))], " ")
+	var subs []string
+	for _, c := range commands {
+		if group, sub, ok := strings.Cut(c, " "); ok && group == args[0] {
+			subs = append(subs, sub)
+		}
+	}
+	if len(subs) > 0 && len(args) == 1 {
+		return usageError{fmt.Sprintf("%s needs a subcommand: %s", args[0], strings.Join(subs, ", "))}
+	}
+	if close := suggest(args); len(close) > 0 {
+		return usageError{fmt.Sprintf("unknown command %q; did you mean %s? (consentd help lists the commands)", typed, quoteList(close))}
+	}
+	if len(subs) > 0 {
+		return usageError{fmt.Sprintf("unknown command %q; %s has: %s", typed, args[0], strings.Join(subs, ", "))}
+	}
 	fmt.Fprint(m.Stderr, usage)
-	return usageError{fmt.Sprintf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))}
+	return usageError{fmt.Sprintf("unknown command %q", typed)}
+}
+
+// quoteList is "a", "a or b", or "a, b or c", each in quotes.
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = fmt.Sprintf("%q", "consentd "+v)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/clientip"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/httpbound"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
@@ -52,7 +53,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		idx.Apply(context.Background(), entries)
 		afterCommit.run()
 	})
-	if err := m.bootstrap(ctx, db); err != nil {
+	if err := m.bootstrap(ctx, db, c.where()); err != nil {
 		return err
 	}
 	if *demo {
@@ -102,11 +103,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
 	mux.Handle("/", apiServer)
-	srv := &http.Server{
-		Handler:           accessLog(log, api.Instrument(mux)),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
+	// Every connection, the public pages' too, is bounded in time and
+	// number (internal/httpbound; README "Limits").
+	srv := httpbound.Server(c.HTTP, accessLog(log, api.Instrument(mux)))
+	ln = httpbound.Listener(ln, c.HTTP.MaxConns)
 	log.Info("consentd listening", "addr", c.scheme()+"://"+ln.Addr().String(), "data", c.Data, "log_key", signer.KeyID())
 	if m.Ready != nil {
 		m.Ready(ln.Addr().String())
@@ -228,11 +228,23 @@ func watchCatalogs(ctx context.Context, db store, every time.Duration) {
 }
 
 // bootstrap creates the default workspace and its admin key on an empty
-// database: CONSENTD_ADMIN_KEY when set, else a new key printed once.
-func (m *Main) bootstrap(ctx context.Context, db store) error {
+// database: CONSENTD_ADMIN_KEY when set, else a new key printed once. On a
+// store that has workspaces already, a CONSENTD_ADMIN_KEY that is not one of
+// its keys is not used: it says so on stderr rather than let every request
+// with that key fail with 401 unexplained. apply bootstraps through here too.
+func (m *Main) bootstrap(ctx context.Context, db store, where string) error {
 	wss, err := db.Workspaces(ctx)
-	if err != nil || len(wss) > 0 {
+	if err != nil {
 		return err
+	}
+	if len(wss) > 0 {
+		if secret := m.Getenv("CONSENTD_ADMIN_KEY"); secret != "" {
+			if _, err := db.Authenticate(ctx, secret); consentd.ErrorCode(err) == consentd.EUNAUTHORIZED {
+				fmt.Fprintf(m.Stderr, "consentd: warning: CONSENTD_ADMIN_KEY is set but not used: %s already has workspaces and that key is not one of them; "+
+					"use a key it has, create one with consentd keys create --role admin, or point --data at a new folder\n", where)
+			}
+		}
+		return nil
 	}
 	ws, err := db.CreateWorkspace(ctx, consentd.DefaultWorkspace)
 	if consentd.ErrorCode(err) == consentd.ECONFLICT {
@@ -317,5 +329,10 @@ func logMigration(log *slog.Logger, mig consentd.Migration) {
 	}
 	for id, n := range mig.Tiles {
 		log.Info("log moved to tiles", "workspace", id, "tiles", n)
+	}
+	for id, counts := range mig.Stale {
+		// Counts by kind and outcome only: never a contact point.
+		log.Warn("stored contact points no longer normalize to themselves; kept and found by their stored form, listed in stale_contact_points",
+			"workspace", id, "counts", counts)
 	}
 }

@@ -94,10 +94,39 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.Handle("GET /metrics", serveMetrics())
+	// The catch-all answers problem JSON instead of the mux's plain text;
+	// it also takes the requests the mux would answer 405 itself (a known
+	// path, another method), so it tells those apart from unknown paths.
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, consentd.Errorf(consentd.EMETHODNOTALLOWED, "%s is not allowed on this path; allowed: %s", r.Method, strings.Join(allow, ", ")))
+			return
+		}
 		s.writeError(w, r, consentd.Errorf(consentd.ENOTFOUND, "no such route"))
 	})
 	return s
+}
+
+// probeMethods are the methods allowed tries on a path.
+var probeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowed returns the methods that have a route for r's path, asking the
+// mux itself (so wildcards match as they do for real requests): a method
+// is allowed when a probe with it finds a pattern other than the
+// catch-all.
+func (s *Server) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range probeMethods {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // ServeHTTP implements http.Handler. No API answer may be cached (some

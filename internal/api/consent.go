@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -76,12 +77,21 @@ func (s *Server) postConsent(w http.ResponseWriter, r *http.Request, k *consentd
 
 func (s *Server) postConsentBatch(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
 	var in batchWrite
-	if err := decode(r, maxBatchBody, &in); err != nil {
+	var writes []consentd.ConsentWrite
+	err := decodeBatch(w, r, maxBatchBody, batchBody{Field: "consents", MaxItems: MaxBatch,
+		TooMany: fmt.Sprintf("a batch holds at most %d consents", MaxBatch), Head: &in,
+		Item: func(raw []byte) error {
+			var cw consentd.ConsentWrite
+			if err := decodeBytes(raw, &cw); err != nil {
+				return err
+			}
+			writes = append(writes, cw)
+			return nil
+		}})
+	if err != nil {
 		return err
 	}
-	if len(in.Consents) > MaxBatch {
-		return consentd.Errorf(consentd.ETOOLARGE, "a batch holds at most %d consents", MaxBatch)
-	}
+	in.Consents = writes
 	res, confs, err := s.writeConsents(r.Context(), k.WorkspaceID, in.Consents, actor(k))
 	if err != nil {
 		return err

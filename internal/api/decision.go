@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"github.com/consentd/consentd/internal/index"
 	"mime"
 	"net/http"
@@ -44,12 +45,6 @@ type batchDecisionAnswer struct {
 	Results []decisionItem `json:"results"`
 }
 
-// batchDecisionResults is what a JSON batch writes: *consentd.DecisionResult
-// or decisionError items.
-type batchDecisionResults struct {
-	Results []any `json:"results"`
-}
-
 func batchDecisionOp(o openapi.Operation) openapi.Operation {
 	o.Request, o.Response = batchDecisions{}, batchDecisionAnswer{}
 	o.RequestTypes, o.ResponseTypes = []string{"application/x-ndjson"}, []string{"application/x-ndjson"}
@@ -85,30 +80,82 @@ func (s *Server) postDecisionBatch(w http.ResponseWriter, r *http.Request, k *co
 		return s.streamDecisions(w, r, k, onlyAllowed)
 	}
 	var in batchDecisions
-	if err := decode(r, maxBatchBody, &in); err != nil {
+	var cps []string
+	err := decodeBatch(w, r, maxBatchBody, batchBody{Field: "contact_points", MaxItems: MaxBatchDecisions,
+		TooMany: fmt.Sprintf("a JSON batch holds at most %d contact points; stream NDJSON for more", MaxBatchDecisions), Head: &in,
+		Item: func(raw []byte) error {
+			var cp string
+			if err := decodeBytes(raw, &cp); err != nil {
+				if len(raw) == 0 || raw[0] != '"' {
+					return consentd.Errorf(consentd.EMALFORMED, "must be a string")
+				}
+				return err
+			}
+			cps = append(cps, cp)
+			return nil
+		}})
+	if err != nil {
 		return err
 	}
-	if len(in.ContactPoints) > MaxBatchDecisions {
-		return consentd.Errorf(consentd.ETOOLARGE, "a JSON batch holds at most %d contact points; stream NDJSON for more", MaxBatchDecisions)
-	}
-	out := batchDecisionResults{Results: make([]any, 0, len(in.ContactPoints))}
+	in.ContactPoints = cps
+	// The answer, the same bytes writeJSON would write for {"results":
+	// [...]} (a *consentd.DecisionResult or a decisionError each), is written as it is decided rather than built
+	// whole: 100,000 answers would hold about 100 MB. It is sent once 32
+	// KiB are ready; until then an error that is the whole batch's (an
+	// unknown purpose or topic, found by the first decision, or an internal
+	// error) is still answered as a problem. After that such an error
+	// aborts the answer, cutting the connection, so that no client takes
+	// a partial answer for a whole one.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	buf.WriteString(`{"results":[`)
+	sent, items := false, 0
 	for _, cp := range in.ContactPoints {
 		d, err := s.decide(r, k.WorkspaceID, &consentd.DecisionRequest{ContactPoint: cp, Channel: in.Channel, Purpose: in.Purpose, Topic: in.Topic})
+		var item any
 		switch code := consentd.ErrorCode(err); {
-		case code == consentd.EINTERNAL:
-			return err
-		case code == consentd.EUNKNOWNPURPOSE || code == consentd.EUNKNOWNTOPIC:
-			return err // the whole batch is wrong, not one item
+		case code == consentd.EINTERNAL, code == consentd.EUNKNOWNPURPOSE || code == consentd.EUNKNOWNTOPIC:
+			if !sent {
+				return err // the whole batch is wrong, not one item
+			}
+			s.Log.Error("decision batch cut short", "code", code, "err", err)
+			panic(http.ErrAbortHandler)
 		case err != nil:
 			if !onlyAllowed {
 				p := problemOf(err)
-				out.Results = append(out.Results, decisionError{ContactPoint: cp, Error: &p})
+				item = decisionError{ContactPoint: cp, Error: &p}
 			}
 		case d.Allowed || !onlyAllowed:
-			out.Results = append(out.Results, d)
+			item = d
+		}
+		if item == nil {
+			continue
+		}
+		if items > 0 {
+			buf.WriteByte(',')
+		}
+		items++
+		enc.Encode(item)
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		if buf.Len() >= 32<<10 {
+			if !sent {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(200)
+				sent = true
+			}
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return nil // the client went away
+			}
+			buf.Reset()
 		}
 	}
-	writeJSON(w, 200, out)
+	buf.WriteString("]}\n")
+	if !sent {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+	}
+	w.Write(buf.Bytes())
 	return nil
 }
 

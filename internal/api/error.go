@@ -2,11 +2,13 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,6 +37,8 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case consentd.ENOTFOUND, consentd.ENOTINEFFECT:
 		return http.StatusNotFound
+	case consentd.EMETHODNOTALLOWED:
+		return http.StatusMethodNotAllowed
 	case consentd.ECONFLICT:
 		return http.StatusConflict
 	case consentd.ELEAFERASED:
@@ -87,10 +91,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// Body size limits.
+// Body size limits. A batch (10,000 consents, 100,000 contact points) is
+// read item by item within maxBatchBody: about 800 bytes a consent (a
+// typical one is 150 to 600), 80 a contact point.
 const (
 	maxBody      = 1 << 20
-	maxBatchBody = 32 << 20
+	maxBatchBody = 8 << 20
 )
 
 // decode reads a JSON body strictly: one value, known fields only. It
@@ -163,12 +169,48 @@ func decodeJSON(body []byte, v any) error {
 			}
 			return consentd.FieldErrorf(consentd.EINVALIDTIME, field, "%s must be an RFC 3339 time such as 2026-03-14T12:00:00Z", field)
 		}
+		if strings.HasPrefix(err.Error(), "Time.UnmarshalJSON") { // a time given as a number, object...
+			field := nonStringTime(body, v)
+			return consentd.FieldErrorf(consentd.EINVALIDTIME, field, "%s must be an RFC 3339 time string such as \"2026-03-14T12:00:00Z\"", cmp.Or(field, "a time"))
+		}
 		return jsonError(err)
 	}
 	if dec.More() {
 		return consentd.Errorf(consentd.EMALFORMED, "the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// nonStringTime returns the JSON name of the first top-level field of the
+// struct v points to that is a time in Go but not a string in body, or "".
+func nonStringTime(body []byte, v any) string {
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return ""
+	}
+	timeType := reflect.TypeFor[time.Time]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if ft != timeType || name == "" || name == "-" {
+			continue
+		}
+		if raw, ok := doc[name]; ok && len(raw) > 0 && raw[0] != '"' && string(raw) != "null" {
+			return name
+		}
+	}
+	return ""
 }
 
 // findString returns the dotted path of the first string value s in the
@@ -213,8 +255,10 @@ func jsonError(err error) error {
 	switch {
 	case errors.As(err, &mbe):
 		return consentd.Errorf(consentd.ETOOLARGE, "the body is larger than %d bytes", mbe.Limit)
+	case errors.As(err, &te) && te.Field == "":
+		return consentd.Errorf(consentd.EMALFORMED, "%s", consentd.JSONErrorMessage(err, "the body"))
 	case errors.As(err, &te):
-		return consentd.FieldErrorf(consentd.EMALFORMED, te.Field, "field %s must be a %s", te.Field, te.Type)
+		return consentd.FieldErrorf(consentd.EMALFORMED, te.Field, "%s", consentd.JSONErrorMessage(err, "the body"))
 	case errors.As(err, &se):
 		return consentd.Errorf(consentd.EMALFORMED, "the body is not valid JSON (at byte %d)", se.Offset)
 	case errors.Is(err, io.EOF):

@@ -135,7 +135,7 @@ func (s *Server) importRoutes() []route {
 	id := []openapi.Param{{Name: "id", In: "path", Description: "the import id"}}
 	return []route{
 		{openapi.Operation{Method: "POST", Path: "/v1/imports", Tags: []string{"imports"},
-			Summary:      "Start a bulk import of the CSV body (text/csv), run in the background; the same file, format and options again answer the existing import (200) and write nothing",
+			Summary:      "Start a bulk import of the CSV body (text/csv), run in the background; the same file, format and options again answer the existing import (200) and write nothing. The body is spooled to disk, up to the server's --import-max-body (default 2 GiB); a declared Content-Length over it is answered 413 before any is read",
 			RequestTypes: []string{"text/csv"}, Response: consentd.Import{}, Status: http.StatusAccepted,
 			Query: []openapi.Param{{Name: "format", Required: true, Enum: importer.Formats()}, {Name: "purpose", Description: "listmonk, mailchimp (required): the purpose of the subscribers; refused (422) for native, dynamics and salesforce, whose rows name it"},
 				{Name: "channel", Description: "listmonk, mailchimp: default email; dynamics: the channel of custom contact points; refused (422) for native and salesforce"},
@@ -158,6 +158,12 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request, k *consentd.
 	cfg := s.imports
 	if cfg.dir == "" {
 		return consentd.Errorf(consentd.ENOTFOUND, "this server does not take imports")
+	}
+	if r.ContentLength > cfg.maxBody {
+		// Refused on the declared length, before a byte is spooled; the
+		// connection closes after the answer rather than read the rest.
+		w.Header().Set("Connection", "close")
+		return consentd.Errorf(consentd.ETOOLARGE, "an import body holds at most %d bytes", cfg.maxBody)
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "text/csv" && mt != "application/csv" && mt != "text/plain") {
 		return consentd.Errorf(consentd.EUNSUPPORTEDMEDIATYPE, "the body must be a CSV file (Content-Type: text/csv)")

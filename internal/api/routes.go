@@ -45,7 +45,7 @@ func (s *Server) routes() []route {
 		{with(op("GET", "/v1/channel-types", "Derived channel types with external ids", "catalog"), nil, channelTypeList{}, 0, nil), readers, s.listChannelTypes},
 
 		{with(op("POST", "/v1/consents", "Record one consent (idempotent upsert ordered by captured_at)", "consents"), consentd.ConsentWrite{}, writeAnswer{}, 0, nil), writers, s.postConsent},
-		{with(op("POST", "/v1/consents:batch", "Record up to 10,000 consents in one transaction", "consents"), batchWrite{}, batchWriteAnswer{}, 0, nil), writers, s.postConsentBatch},
+		{with(op("POST", "/v1/consents:batch", "Record up to 10,000 consents (a body of at most 8 MiB, read item by item) in one transaction", "consents"), batchWrite{}, batchWriteAnswer{}, 0, nil), writers, s.postConsentBatch},
 		{with(op("GET", "/v1/consents", "List consents", "consents"), nil, consentList{}, 0, listQuery), readers, s.listConsents},
 		{with(op("POST", "/v1/consents:search", "List consents with the filters in the body", "consents"), consentSearch{}, consentList{}, 0, nil), readers, s.searchConsents},
 		{with(op("GET", "/v1/consents/{id}", "Get one consent: now, or the one in effect at a time (as_of: by captured_at; known_at: as recorded by then), with proved_by naming its log entry", "consents"), nil, consentd.Consent{}, 0, append(consentID, timesQuery()...)), readers, s.getConsent},

@@ -84,7 +84,7 @@ func namesErased(v any, region string, secret []byte, isErased func([32]byte) (b
 	switch v := v.(type) {
 	case string:
 		for _, k := range []consentd.ContactPointKind{consentd.KindEmail, consentd.KindPhone} {
-			cp, err := consentd.Normalize(k, v, region)
+			cp, err := consentd.NormalizeStored(k, v, region)
 			if err != nil {
 				continue
 			}

@@ -105,7 +105,7 @@ func Parse(data []byte) (*File, error) {
 	dec.DisallowUnknownFields()
 	var f File
 	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("catalog file: %w", err)
+		return nil, fmt.Errorf("catalog file: %s", consentd.JSONErrorMessage(err, "the file"))
 	}
 	if err := f.checkIDs(); err != nil {
 		return nil, err

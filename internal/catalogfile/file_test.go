@@ -63,7 +63,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate purpose", "purposes:\n  - {id: a, name: A}\n  - {id: a, name: B}\n", `purpose "a" is defined twice`},
 		{"topic with a purpose's id", "purposes:\n  - {id: a, name: A}\ntopics:\n  - {id: a, purpose: a, name: B}\n", `topic "a" is defined twice (also as a purpose)`},
 		{"rule without id", "rules:\n  - {contact_point: record.Email}\n", "a rule without an id"},
-		{"wrong type", "purposes: {id: a}\n", "cannot unmarshal"},
+		{"wrong type", "purposes: {id: a}\n", "field purposes must be a list, not a JSON object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.file))

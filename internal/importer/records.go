@@ -37,7 +37,7 @@ const Records = "records"
 func ParseMapping(data []byte) (string, error) {
 	var r consentd.Rule
 	if err := yaml.UnmarshalStrict(data, &r); err != nil {
-		return "", consentd.FieldErrorf(consentd.EINVALID, "mapping", "the mapping is not a rule: %v", err)
+		return "", consentd.FieldErrorf(consentd.EINVALID, "mapping", "the mapping is not a rule: %s", consentd.JSONErrorMessage(err, "the mapping"))
 	}
 	if _, err := compileMapping(&r); err != nil {
 		return "", err
@@ -78,7 +78,7 @@ func openRecords(r io.Reader, mapping string) (Reader, error) {
 	}
 	var rule consentd.Rule
 	if err := json.Unmarshal([]byte(mapping), &rule); err != nil {
-		return nil, consentd.FieldErrorf(consentd.EINVALID, "mapping", "the mapping is not a rule: %v", err)
+		return nil, consentd.FieldErrorf(consentd.EINVALID, "mapping", "the mapping is not a rule: %s", consentd.JSONErrorMessage(err, "the mapping"))
 	}
 	prg, err := compileMapping(&rule)
 	if err != nil {

@@ -45,7 +45,7 @@ func (w *workspace) decide(req *consentd.DecisionRequest, res *consentd.Decision
 		return consentd.FieldErrorf(consentd.EINVALID, "channel", "channel is required")
 	}
 	kind := consentd.KindOf(req.Channel)
-	cp, err := consentd.Normalize(kind, req.ContactPoint, w.region)
+	cp, err := consentd.NormalizeStored(kind, req.ContactPoint, w.region)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (p *Prepared) Decide(contactPoint string, res *consentd.DecisionResult) err
 			return err
 		}
 	}
-	cp, err := consentd.Normalize(p.kind, contactPoint, w.region)
+	cp, err := consentd.NormalizeStored(p.kind, contactPoint, w.region)
 	if err != nil {
 		return err
 	}

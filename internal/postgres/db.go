@@ -111,6 +111,10 @@ func (db *DB) Ping(ctx context.Context) error { return db.pool.Ping(ctx) }
 // the work; the others find it done.
 func (db *DB) Migration() consentd.Migration { return db.migration }
 
+// staleContactPoints is the migration after which the stored contact points
+// that Normalize no longer returns as they are get listed.
+const staleContactPoints = "0008_stale_contact_points"
+
 // migrate applies the embedded migrations that schema_migrations does not
 // list, each in its own transaction, holding a session advisory lock so that
 // concurrent Opens take turns; then it moves a log written before tiles
@@ -156,6 +160,11 @@ func (db *DB) migrate(ctx context.Context) (err error) {
 	}
 	if mig.Tiles, err = upgradeTiles(ctx, conn); err != nil {
 		return fmt.Errorf("moving the log to tiles: %w", err)
+	}
+	if slices.Contains(mig.Applied, staleContactPoints) {
+		if mig.Stale, err = listStaleContactPoints(ctx, conn); err != nil {
+			return fmt.Errorf("listing stale contact points: %w", err)
+		}
 	}
 	return nil
 }

@@ -72,7 +72,7 @@ func (db *DB) decide(ctx context.Context, c *wsCache, req *consentd.DecisionRequ
 		return nil, c.version, consentd.FieldErrorf(consentd.EINVALID, "channel", "channel is required")
 	}
 	kind := consentd.KindOf(req.Channel)
-	cp, err := consentd.Normalize(kind, req.ContactPoint, c.ws.DefaultRegion)
+	cp, err := consentd.NormalizeStored(kind, req.ContactPoint, c.ws.DefaultRegion)
 	if err != nil {
 		return nil, c.version, err
 	}

@@ -9,9 +9,12 @@ import (
 // PutContactPoint normalizes raw as a contact point of kind (phone numbers
 // with the workspace's default region), stores its plaintext so that the
 // public pages of a signed link can show it, and returns the normalized
-// value and its hash. Nothing is logged: no consent changes. It returns
-// EINVALIDCONTACTPOINT, ENOTFOUND for an unknown workspace, or ECONFLICT
-// when the contact point was erased (its plaintext must not come back).
+// value and its hash. Nothing is logged: no consent changes. It normalizes
+// with NormalizeStored, so that a contact point an earlier release stored
+// gets links (to opt out; an opt-in through them still needs Normalize).
+// It returns EINVALIDCONTACTPOINT, ENOTFOUND for an unknown workspace, or
+// ECONFLICT when the contact point was erased (its plaintext must not come
+// back).
 func (db *DB) PutContactPoint(ctx context.Context, wsID string, kind consentd.ContactPointKind, raw string) (string, [32]byte, error) {
 	var hash [32]byte
 	if !kind.Valid() {
@@ -21,7 +24,7 @@ func (db *DB) PutContactPoint(ctx context.Context, wsID string, kind consentd.Co
 	if err != nil {
 		return "", hash, err
 	}
-	cp, err := consentd.Normalize(kind, raw, c.ws.DefaultRegion)
+	cp, err := consentd.NormalizeStored(kind, raw, c.ws.DefaultRegion)
 	if err != nil {
 		return "", hash, err
 	}

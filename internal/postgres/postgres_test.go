@@ -309,3 +309,19 @@ func TestMethodsMatchSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleUpgrade runs the upgrade that lists stale contact points on a
+// new database, undoing its migration with a second connection.
+func TestStaleUpgrade(t *testing.T) {
+	u := freshDB(t)
+	storetest.RunStaleUpgrade(t, func(t *testing.T) storetest.Migrator { return open(t, u) },
+		func(ctx context.Context, query string, args ...any) (int64, error) {
+			raw, err := pgx.Connect(ctx, u)
+			if err != nil {
+				return 0, err
+			}
+			defer raw.Close(ctx)
+			tag, err := raw.Exec(ctx, query, args...)
+			return tag.RowsAffected(), err
+		})
+}

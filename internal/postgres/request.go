@@ -30,7 +30,7 @@ func (db *DB) CreateRequest(ctx context.Context, wsID string, in consentd.Reques
 	var hash [32]byte
 	var cpHash []byte
 	if in.ContactPoint != "" {
-		if r.ContactPoint, err = consentd.Normalize(in.Kind, in.ContactPoint, c.ws.DefaultRegion); err != nil {
+		if r.ContactPoint, err = consentd.NormalizeStored(in.Kind, in.ContactPoint, c.ws.DefaultRegion); err != nil {
 			return nil, err
 		}
 		r.Kind = in.Kind

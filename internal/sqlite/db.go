@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -151,6 +152,10 @@ func (db *DB) Ping(ctx context.Context) error { return db.r.PingContext(ctx) }
 // Migration returns what Open did to bring the schema up to date.
 func (db *DB) Migration() consentd.Migration { return db.migration }
 
+// staleContactPoints is the migration after which the stored contact points
+// that Normalize no longer returns as they are get listed.
+const staleContactPoints = "0008_stale_contact_points"
+
 // migrate applies the embedded migrations that schema_migrations does not
 // list, each in its own transaction, then moves a log written before tiles
 // into tiles, and records what it did in db.migration.
@@ -181,6 +186,11 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	if mig.Tiles, err = db.upgradeTiles(ctx); err != nil {
 		return fmt.Errorf("moving the log to tiles: %w", err)
+	}
+	if slices.Contains(mig.Applied, staleContactPoints) {
+		if mig.Stale, err = db.listStaleContactPoints(ctx); err != nil {
+			return fmt.Errorf("listing stale contact points: %w", err)
+		}
 	}
 	return nil
 }

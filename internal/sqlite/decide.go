@@ -31,7 +31,7 @@ func (db *DB) Decide(ctx context.Context, wsID string, req *consentd.DecisionReq
 		return nil, consentd.FieldErrorf(consentd.EINVALID, "channel", "channel is required")
 	}
 	kind := consentd.KindOf(req.Channel)
-	cp, err := consentd.Normalize(kind, req.ContactPoint, c.ws.DefaultRegion)
+	cp, err := consentd.NormalizeStored(kind, req.ContactPoint, c.ws.DefaultRegion)
 	if err != nil {
 		return nil, err
 	}

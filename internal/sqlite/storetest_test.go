@@ -50,3 +50,27 @@ func TestStoreTampered(t *testing.T) {
 		}
 	})
 }
+
+// TestStaleUpgrade runs the upgrade that lists stale contact points on a
+// database file, undoing its migration with a second connection.
+func TestStaleUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "consentd.db")
+	storetest.RunStaleUpgrade(t, func(t *testing.T) storetest.Migrator {
+		db, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatalf("Open() = %v", err)
+		}
+		return db
+	}, func(ctx context.Context, query string, args ...any) (int64, error) {
+		raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			return 0, err
+		}
+		defer raw.Close()
+		res, err := raw.ExecContext(ctx, placeholder.ReplaceAllString(query, "?$1"), args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	})
+}

@@ -27,7 +27,7 @@ func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.Suppr
 	if err != nil {
 		return nil, err
 	}
-	cp, err := consentd.Normalize(in.Kind, in.ContactPoint, c.ws.DefaultRegion)
+	cp, err := consentd.NormalizeStored(in.Kind, in.ContactPoint, c.ws.DefaultRegion)
 	if err != nil {
 		return nil, err
 	}

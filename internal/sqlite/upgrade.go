@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
@@ -128,4 +129,55 @@ func (r storedHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 		copy(out[i][:], b)
 	}
 	return out, nil
+}
+
+// listStaleContactPoints fills stale_contact_points with the stored contact
+// points that consentd.Normalize no longer returns as they are, in one
+// transaction, and counts them by workspace, kind and outcome. They are not
+// rewritten: their hashes key the consents and are in the log.
+func (db *DB) listStaleContactPoints(ctx context.Context) (map[string]map[string]int, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	type stale struct {
+		ws, kind, outcome string
+		hash              []byte
+	}
+	var found []stale
+	rows, err := tx.QueryContext(ctx, `SELECT p.workspace_id, p.hash, p.kind, p.value, w.default_region
+		FROM contact_points p JOIN workspaces w ON w.id = p.workspace_id`)
+	if err != nil {
+		return nil, fmt.Errorf("contact points: %w", err)
+	}
+	for rows.Next() {
+		var s stale
+		var value, region string
+		if err := rows.Scan(&s.ws, &s.hash, &s.kind, &value, &region); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("contact points: %w", err)
+		}
+		if s.outcome = consentd.StaleContactPoint(consentd.ContactPointKind(s.kind), value, region); s.outcome != "" {
+			found = append(found, s)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("contact points: %w", err)
+	}
+	counts := map[string]map[string]int{}
+	now := time.Now().UnixNano()
+	for _, s := range found {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO stale_contact_points (workspace_id, hash, kind, outcome, found_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (workspace_id, hash) DO UPDATE SET outcome = excluded.outcome, found_at = excluded.found_at`,
+			s.ws, s.hash, s.kind, s.outcome, now); err != nil {
+			return nil, fmt.Errorf("stale contact points: %w", err)
+		}
+		if counts[s.ws] == nil {
+			counts[s.ws] = map[string]int{}
+		}
+		counts[s.ws][s.kind+" "+s.outcome]++
+	}
+	return counts, tx.Commit()
 }

@@ -96,6 +96,7 @@ var tests = []struct {
 	{"ErasedJobInputs", testErasedJobInputs},     // erasure.go: erasing an address purges job inputs
 	{"ErasedPlaintext", testErasedPlaintext},     // erasure.go: erasing an address deletes its plaintext
 	{"Imports", testImports},                     // imports.go: bulk imports
+	{"StoredForms", testStoredForms},             // storedform.go: contact points stored before Normalize refused them
 }
 
 // env is a store with one workspace holding the standard catalog.
