@@ -42,7 +42,7 @@ Usage:
   consentd log verify [--workspace NAME] [flags] verify every workspace's consent log
   consentd receipt verify [FILE] [flags]         verify a consent receipt (JSON or tlog-proof) offline
   consentd filter --purpose P --channel C [FILE]  keep the rows of a recipient list that may be messaged
-  consentd bench [--json] [SCENARIO...]          measure against references (DESIGN.md section 10)
+  consentd bench [--json] [SCENARIO...]          measure against references (docs/architecture.md (figures))
   consentd jobs list [--state S] [flags]         automation jobs (default: failed ones)
   consentd jobs retry (--all | ID...) [flags]    resubmit failed jobs
   consentd apply -f catalog.yaml [--dry-run]     create or update purposes, topics, rules, webhooks

@@ -85,7 +85,7 @@ var (
 // New builds the server and its routes.
 func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	s := &Server{DB: db, Ledger: db, Decider: db, Signer: signer, Log: log, Now: time.Now, mux: http.NewServeMux(),
-		doc: openapi.New("consentd API", Version, "Consent ledger and send-time decisions. See DESIGN.md section 6.")}
+		doc: openapi.New("consentd API", Version, "Consent ledger and send-time decisions. See docs/api.md in the repository.")}
 	for _, rt := range s.routes() {
 		s.handle(rt)
 	}

@@ -750,7 +750,7 @@ func TestRoles(t *testing.T) {
 		})
 	}
 
-	// The role sets of DESIGN.md section 6, checked against the table.
+	// The role sets of docs/api.md, checked against the table.
 	rolesOf := map[string][]string{}
 	for _, op := range ops {
 		rolesOf[op.Method+" "+op.Path] = op.Roles
@@ -1125,7 +1125,7 @@ func mustTime(t *testing.T, s string) time.Time {
 	return tm
 }
 
-// ---- 6. the decision rules of DESIGN.md section 4 over HTTP ----
+// ---- 6. the decision rules of docs/decisions.md over HTTP ----
 
 type decision struct {
 	Allowed      bool         `json:"allowed"`
@@ -1510,7 +1510,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 
-	// The routes of DESIGN.md section 6 that this server implements.
+	// The routes of docs/api.md that this server implements.
 	design := []string{
 		"GET /v1/workspace", "PATCH /v1/workspace",
 		"GET /v1/purposes", "POST /v1/purposes", "GET /v1/purposes/{id}", "PATCH /v1/purposes/{id}", "DELETE /v1/purposes/{id}",
@@ -1527,10 +1527,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	for _, route := range design {
 		method, path, _ := strings.Cut(route, " ")
 		if !have[route] {
-			t.Errorf("Operations() has no %s (DESIGN.md section 6)", route)
+			t.Errorf("Operations() has no %s (docs/api.md)", route)
 		}
 		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
-			t.Errorf("GET /openapi.json has no %s (DESIGN.md section 6)", route)
+			t.Errorf("GET /openapi.json has no %s (docs/api.md)", route)
 		}
 	}
 	// The batch decision documents its NDJSON form.
