@@ -47,13 +47,17 @@ Usage:
   consentd log verify [--workspace NAME] [flags] verify every workspace's consent log
   consentd receipt verify [FILE] [flags]         verify a consent receipt (JSON or tlog-proof) offline
   consentd filter --purpose P --channel C [FILE]  keep the rows of a recipient list that may be messaged
-  consentd bench [--json] [SCENARIO...]          measure against references (DESIGN.md section 10)
+  consentd bench [--json] [SCENARIO...]          measure against references (docs/architecture.md (figures))
   consentd jobs list [--state S] [flags]         automation jobs (default: failed ones)
   consentd jobs retry (--all | ID...) [flags]    resubmit failed jobs
   consentd apply -f catalog.yaml [--dry-run]     create or update purposes, topics, rules, webhooks
   consentd export-catalog [-o FILE] [flags]      write the catalog file back
   consentd import --format F FILE [flags]        bulk import consents (native, dynamics, salesforce, listmonk, mailchimp)
   consentd export [--format csv|ndjson] [flags]  export consents in the native format
+  consentd backup -o FILE [flags]                online backup: database snapshot and keys, one archive
+  consentd restore -i FILE --data NEWDIR         unpack a backup into a new folder and verify its log
+  consentd healthcheck [--url URL]               GET /readyz: exit 0 when ready (container health checks)
+  consentd openapi [-o FILE]                     print the API document that /openapi.json serves
 
 Run 'consentd COMMAND -h' for a command's flags.
 `
@@ -154,6 +158,14 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.importFile(ctx, rest)
 	case "export": // importcmd.go
 		return m.export(ctx, rest)
+	case "backup": // backup.go
+		return m.backup(ctx, rest)
+	case "restore": // backup.go
+		return m.restore(ctx, rest)
+	case "healthcheck": // healthcheck.go
+		return m.healthcheck(ctx, rest)
+	case "openapi": // openapi.go
+		return m.openAPI(rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

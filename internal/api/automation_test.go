@@ -225,7 +225,7 @@ func TestLeadRuleScheduledPathAndDoubleOptIn(t *testing.T) {
 		}
 	}
 	// Before the minute: nothing ran.
-	if n, err := automation.New(e.db, e.api, nil).RunOnce(t.Context()); err != nil || n != 0 {
+	if n, err := automation.New(e.store, e.api, nil).RunOnce(t.Context()); err != nil || n != 0 {
 		t.Fatalf("RunOnce before the delay = %d, %v; want 0", n, err)
 	}
 	if _, status := e.consentOf(read, "joe@example.com#newsletter:email"); status != 404 {
@@ -447,7 +447,7 @@ func TestErasureDeletesJobInputs(t *testing.T) {
 	e := newEnv(t)
 	e.startRunner()
 	e.api.AfterErasure = func(ctx context.Context, wsID string) error {
-		_, err := automation.PurgeErased(ctx, e.db, wsID)
+		_, err := automation.PurgeErased(ctx, e.store, wsID)
 		return err
 	}
 	admin, w, read := e.a.key(consentd.RoleAdmin), e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleRead)
