@@ -325,3 +325,20 @@ func TestStaleUpgrade(t *testing.T) {
 			return tag.RowsAffected(), err
 		})
 }
+
+// TestJobKindsUpgrade runs the upgrade that moves the confirmation mail
+// outbox and the pending requests into jobs, on a new database, undoing
+// its migration with a second connection.
+func TestJobKindsUpgrade(t *testing.T) {
+	u := freshDB(t)
+	storetest.RunJobKindsUpgrade(t, func(t *testing.T) storetest.Store { return open(t, u) },
+		func(ctx context.Context, query string, args ...any) (int64, error) {
+			raw, err := pgx.Connect(ctx, u)
+			if err != nil {
+				return 0, err
+			}
+			defer raw.Close(ctx)
+			tag, err := raw.Exec(ctx, query, args...)
+			return tag.RowsAffected(), err
+		})
+}

@@ -74,3 +74,28 @@ func TestStaleUpgrade(t *testing.T) {
 		return res.RowsAffected()
 	})
 }
+
+// TestJobKindsUpgrade runs the upgrade that moves the confirmation mail
+// outbox and the pending requests into jobs, on a database file, undoing
+// its migration with a second connection.
+func TestJobKindsUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "consentd.db")
+	storetest.RunJobKindsUpgrade(t, func(t *testing.T) storetest.Store {
+		db, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatalf("Open() = %v", err)
+		}
+		return db
+	}, func(ctx context.Context, query string, args ...any) (int64, error) {
+		raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			return 0, err
+		}
+		defer raw.Close()
+		res, err := raw.ExecContext(ctx, placeholder.ReplaceAllString(query, "?$1"), args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	})
+}
