@@ -23,8 +23,8 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
-	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/apitest"
+	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
