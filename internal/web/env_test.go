@@ -18,6 +18,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/apitest"
+	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/pgtest"
@@ -97,6 +98,7 @@ var catalog = []struct{ path, body string }{
 type envDB interface {
 	api.Store
 	web.Store
+	doi.Store
 	index.Source
 	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
 	CreateKey(ctx context.Context, wsID string, role consentd.Role, name, secret string) (*consentd.APIKey, string, error)
@@ -157,6 +159,7 @@ func newEnvOn(t *testing.T, db envDB) *env {
 	mux := http.NewServeMux()
 	mux.Handle("/", a)
 	pages.Mount(mux)
+	mux.Handle("/c/", doi.NewHandler(db, keys, log)) // confirmation links
 	patterns := &patternLog{}
 	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)

@@ -1,0 +1,83 @@
+package web_test
+
+import (
+	"context"
+	"html"
+	"log/slog"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/automation"
+	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/mail"
+	"github.com/consentd/consentd/internal/mail/mailtest"
+)
+
+var confirmLink = regexp.MustCompile(`http://[^\s]+/c/[A-Za-z0-9_.~-]+`)
+
+// TestPreferenceCenterDoubleOptIn: ticking a purpose whose double_opt_in
+// is "always" on the preference page goes through the API's double
+// opt-in: the consent is stored pending, the page says to check the mail,
+// the confirmation mail reaches a real SMTP server (sent by the job queue,
+// as serve runs it), and its link confirms: opted_in.
+func TestPreferenceCenterDoubleOptIn(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		e.api201("/v1/purposes", `{"id":"letters","name":"Letters","type":"commercial","double_opt_in":"always","channels":{"email":{"enforcement":"restrictive"}}}`)
+		withParty(t, e)
+		relay := mailtest.Start(t, "", "")
+		sender, err := mail.Open(relay.URL(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		runner := automation.New(e.db, e.api, slog.New(slog.DiscardHandler))
+		runner.Poll, runner.Base = 20*time.Millisecond, time.Millisecond
+		runner.Handlers = map[string]automation.Handler{
+			consentd.JobKindConfirmationMail: doi.NewMailer(e.db, e.links, sender, e.srv.URL, "", slog.New(slog.DiscardHandler)),
+		}
+		e.pages.JobsNudge = runner.Nudge
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); runner.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+
+		l := e.link("preferences", "jane@example.com", "")
+		f := parseHTMLForm(t, e.do("GET", l.URL, "", "").body)
+		if on, ok := f.checked["0/letters:email"]; !ok || on {
+			t.Fatalf("letters by email: present %v, checked %v; want an unticked box", ok, on)
+		}
+		v := f.values("save")
+		v.Add("on", "0/letters:email")
+		p := e.do("POST", l.URL, form, v.Encode(), "Origin", e.srv.URL, "Sec-Fetch-Site", "same-origin")
+		body := html.UnescapeString(p.body)
+		if p.status != 200 || !strings.Contains(body, "please check your mail") || !strings.Contains(body, "Waiting for your confirmation") {
+			t.Fatalf("save = %d; want the page to ask to check the mail\n%s", p.status, p.body)
+		}
+		if c := e.consent("jane@example.com", "letters:email"); c == nil || c.Status != consentd.Pending || c.Source.Type != consentd.SourcePreferenceCenter {
+			t.Fatalf("letters consent = %+v; want pending from the preference center", c)
+		}
+		if d := e.decide("jane@example.com", "email", "letters", ""); d.Allowed || d.Reason != consentd.ReasonPendingConfirmation {
+			t.Errorf("Decide before confirming = %v %s; want pending_confirmation", d.Allowed, d.Reason)
+		}
+
+		msgs := relay.Wait(t, 1, 10*time.Second)
+		if len(msgs) != 1 || msgs[0].To[0] != "jane@example.com" {
+			t.Fatalf("mail = %+v; want one to jane", msgs)
+		}
+		link := confirmLink.FindString(strings.ReplaceAll(string(msgs[0].Data), "=\r\n", ""))
+		if link == "" {
+			t.Fatalf("no confirmation link in\n%s", msgs[0].Data)
+		}
+		if p := e.do("POST", link, form, "", "Origin", e.srv.URL, "Sec-Fetch-Site", "same-origin"); p.status != 200 {
+			t.Fatalf("POST the confirmation link = %d\n%s", p.status, p.body)
+		}
+		if d := e.decide("jane@example.com", "email", "letters", ""); !d.Allowed || d.Reason != consentd.ReasonOptedIn {
+			t.Errorf("Decide after confirming = %v %s; want opted_in", d.Allowed, d.Reason)
+		}
+		if c := e.consent("jane@example.com", "letters:email"); c == nil || c.Status != consentd.OptedIn || c.Source.Type != consentd.SourceDoubleOptIn {
+			t.Errorf("letters consent after confirming = %+v; want opted_in by the confirmation", c)
+		}
+	})
+}
