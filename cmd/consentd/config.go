@@ -41,6 +41,7 @@ type config struct {
 	WebhookAllowPrivate bool          // webhook targets on private addresses
 	JobRetryBase        time.Duration // automation jobs: first retry delay
 	JobRetryCap         time.Duration // automation jobs: longest retry delay
+	JobLease            time.Duration // jobs: how long a claimed job is its runner's before another may take it
 	JobMaxAttempts      int           // automation jobs: runs before a job is failed
 	ImportMaxBody       int64         // size limit of POST /v1/imports bodies
 	TLSCert, TLSKey     string        // serve HTTPS with this certificate chain and key (PEM files)
@@ -84,6 +85,7 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		}
 		fs.DurationVar(&c.JobRetryBase, "job-retry-base", dur("CONSENTD_JOB_RETRY_BASE", "10s"), "automation jobs: first retry delay; later ones double, with full jitter (CONSENTD_JOB_RETRY_BASE)")
 		fs.DurationVar(&c.JobRetryCap, "job-retry-cap", dur("CONSENTD_JOB_RETRY_CAP", "1h"), "automation jobs: longest retry delay (CONSENTD_JOB_RETRY_CAP)")
+		fs.DurationVar(&c.JobLease, "job-lease", dur("CONSENTD_JOB_LEASE", "5m"), "jobs: how long a claimed job is its runner's; a job whose process died runs again after it (CONSENTD_JOB_LEASE)")
 		attempts, err := strconv.Atoi(env("CONSENTD_JOB_MAX_ATTEMPTS", "8"))
 		if err != nil || attempts < 1 {
 			attempts = 8

@@ -201,11 +201,12 @@ func (w *listenWatcher) Write(p []byte) (int, error) {
 }
 
 // startCrashServer starts the binary on dir and waits (bounded) for its
-// address. The process is killed in t.Cleanup if it still runs.
-func startCrashServer(t *testing.T, bin, dir string) *crashServer {
+// address, with extra flags. The process is killed in t.Cleanup if it
+// still runs.
+func startCrashServer(t *testing.T, bin, dir string, extra ...string) *crashServer {
 	t.Helper()
 	s := &crashServer{stderr: &listenWatcher{addr: make(chan string, 1)}, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--data", dir, "--addr", "127.0.0.1:0", "--checkpoint-interval", "50ms")
+	s.cmd = exec.Command(bin, append([]string{"serve", "--data", dir, "--addr", "127.0.0.1:0", "--checkpoint-interval", "50ms"}, extra...)...)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CONSENTD_") {

@@ -114,7 +114,7 @@ func (m *Main) jobsRetry(ctx context.Context, args []string) error {
 // connection of its own), and polling in any case.
 func (m *Main) startAutomation(r *running) error {
 	runner := automation.New(r.db, r.api, r.log)
-	runner.Base, runner.Cap = r.cfg.JobRetryBase, r.cfg.JobRetryCap
+	runner.Base, runner.Cap, runner.Lease = r.cfg.JobRetryBase, r.cfg.JobRetryCap, r.cfg.JobLease
 	runner.Handlers = r.handlers
 	if r.cfg.postgres() {
 		runner.Wake = postgres.ListenJobs(r.ctx, r.cfg.Database, r.log)

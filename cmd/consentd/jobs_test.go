@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consentd/consentd/internal/mail/mailtest"
 )
 
 // runJobs runs `consentd jobs ...` in this process.
@@ -202,5 +206,110 @@ func TestDelayedJobSurvivesKill9(t *testing.T) {
 	code, out, _ = runJobs(t, "list", "--data", dir, "--state", "all")
 	if code != 0 || strings.Count(out, "succeeded") != 1 {
 		t.Errorf("jobs list = %d\n%s\nwant one succeeded job", code, out)
+	}
+}
+
+// TestQueuedWorkSurvivesKill9: confirmation mail and data-subject requests
+// are jobs in the database from the moment the write that causes them
+// commits. The relay refuses every mail, so the mail jobs are waiting for
+// their retry when the server is killed with SIGKILL; after a restart, with
+// the relay accepting, each confirmation arrives once and every request is
+// carried out.
+func TestQueuedWorkSurvivesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the consentd binary")
+	}
+	bin := buildConsentd(t)
+	dir := t.TempDir()
+	relay := mailtest.Start(t, "", "")
+	relay.Fail(1<<20, 451) // try again later, every time
+	flags := []string{"--smtp-url", relay.URL(), "--job-retry-base", "100ms", "--job-retry-cap", "500ms", "--job-lease", "1s"}
+	srv := startCrashServer(t, bin, dir, flags...)
+	letters := map[string]any{"id": "letters", "name": "Letters", "type": "commercial", "double_opt_in": "always",
+		"channels": map[string]any{"email": map[string]any{"enforcement": "restrictive"}}}
+	if st, raw := apiCall(t, srv.base, "POST", "/v1/purposes", letters, nil); st != 201 {
+		t.Fatalf("POST /v1/purposes = %d %s", st, raw)
+	}
+	var want []string
+	for i := range 5 {
+		cp := fmt.Sprintf("user%d@example.com", i)
+		want = append(want, cp)
+		w := map[string]any{"contact_point": cp, "purpose": "letters", "channel": "email", "status": "opted_in",
+			"captured_at": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano), "source": map[string]any{"type": "form"}}
+		if st, raw := apiCall(t, srv.base, "POST", "/v1/consents", w, nil); st != 201 {
+			t.Fatalf("POST /v1/consents = %d %s", st, raw)
+		}
+	}
+	var reqs []string
+	for i := range 3 {
+		var r struct {
+			ID string `json:"id"`
+		}
+		body := map[string]any{"type": "withdraw", "contact_point": fmt.Sprintf("gone%d@example.com", i), "regulation": "gdpr"}
+		if st, raw := apiCall(t, srv.base, "POST", "/v1/requests", body, &r); st != 201 {
+			t.Fatalf("POST /v1/requests = %d %s", st, raw)
+		}
+		reqs = append(reqs, r.ID)
+	}
+	time.Sleep(200 * time.Millisecond) // a few refused attempts
+	srv.kill(t)
+	if n := len(relay.Messages()); n != 0 {
+		t.Fatalf("the refusing relay holds %d messages", n)
+	}
+	// The work is in the database: listed offline.
+	code, out, errOut := runJobs(t, "list", "--data", dir, "--state", "all", "--json")
+	if code != 0 {
+		t.Fatalf("jobs list after kill = %d %s", code, errOut)
+	}
+	kinds := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var j struct {
+			Kind  string `json:"kind"`
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal([]byte(line), &j); err != nil {
+			t.Fatalf("jobs list line %q: %v", line, err)
+		}
+		kinds[j.Kind]++
+		if j.Kind == "confirmation_mail" && j.State != "queued" && j.State != "running" {
+			t.Errorf("mail job %s after the kill; want waiting", j.State)
+		}
+	}
+	if kinds["confirmation_mail"] != 5 || kinds["request"] != 3 {
+		t.Fatalf("jobs after kill by kind = %v; want 5 confirmation_mail, 3 request", kinds)
+	}
+
+	relay.Fail(0, 0)
+	srv = startCrashServer(t, bin, dir, flags...)
+	relay.Wait(t, 5, 30*time.Second)
+	time.Sleep(300 * time.Millisecond) // a second copy would be here by now
+	var got []string
+	for _, m := range relay.Messages() {
+		got = append(got, m.To...)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("mail after the restart went to %v; want each of %v once", got, want)
+	}
+	for _, id := range reqs {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var r struct {
+				State string `json:"state"`
+			}
+			if st, raw := apiCall(t, srv.base, "GET", "/v1/requests/"+id, nil, &r); st != 200 {
+				t.Fatalf("GET /v1/requests/%s = %d %s", id, st, raw)
+			}
+			if r.State == "completed" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request %s still %s", id, r.State)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if code := srv.terminate(t); code != 0 {
+		t.Errorf("consentd exited %d after SIGTERM", code)
 	}
 }
