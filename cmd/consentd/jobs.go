@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -38,7 +39,7 @@ func (m *Main) jobsList(ctx context.Context, args []string) error {
 	var tw *tabwriter.Writer
 	if !*asJSON {
 		tw = tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tRULE\tSTATE\tATTEMPTS\tRUN AT\tLAST ERROR")
+		fmt.Fprintln(tw, "ID\tKIND\tRULE OR REF\tSTATE\tATTEMPTS\tRUN AT\tLAST ERROR")
 	}
 	for {
 		js, next, err := db.Jobs(ctx, ws.ID, f)
@@ -54,7 +55,7 @@ func (m *Main) jobsList(ctx context.Context, args []string) error {
 			if len(msg) > 120 {
 				msg = msg[:117] + "..."
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.RuleID, j.State, j.Attempts, j.MaxAttempts, j.RunAt.Format("2006-01-02T15:04:05Z07:00"), msg)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", j.ID, j.Kind, cmp.Or(j.RuleID, j.Ref), j.State, j.Attempts, j.MaxAttempts, j.RunAt.Format("2006-01-02T15:04:05Z07:00"), msg)
 		}
 		if next == "" {
 			break
