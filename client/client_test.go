@@ -96,10 +96,11 @@ func newServer(t *testing.T) *server {
 	s.EnableImports(filepath.Join(dir, "imports"), 1<<20)
 	s.WebhookAllowPrivate = true // the webhook targets loopback; no deliverer runs
 
-	// The automation runner, as serve runs it, with backoff in
-	// milliseconds and 3 attempts.
+	// The job runner, as serve runs it (rule and request jobs), with
+	// backoff in milliseconds and 3 attempts.
 	r := automation.New(db, s, log)
 	r.Base, r.Cap, r.Poll = time.Millisecond, 4*time.Millisecond, 10*time.Millisecond
+	r.Handlers = map[string]automation.Handler{consentd.JobKindRequest: automation.HandlerFunc(s.RunRequestJob)}
 	s.JobsNudge, s.JobMaxAttempts = r.Nudge, 3
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -366,14 +367,16 @@ func TestClientEndToEnd(t *testing.T) {
 	}
 
 	if oo := must[*client.OptOutAllAnswer](t, "OptOutAll")(c.OptOutAll(ctx, "crm 42#a?b", "asked the agent")); oo.PartyID != "crm 42#a?b" || len(oo.Consents) == 0 ||
-		oo.Consents[0].WriteAnswer == nil || oo.Consents[0].Status != consentd.OptedOut {
+		oo.Consents[0].WriteAnswer == nil || oo.Consents[0].Status != consentd.OptedOut ||
+		len(oo.Suppressions) != 1 || oo.Suppressions[0].Reason != consentd.SuppressDoNotContact {
 		t.Errorf("OptOutAll = %+v", oo)
 	}
 
 	// Suppressions.
 	sup := must[*consentd.Suppression](t, "CreateSuppression")(c.CreateSuppression(ctx, consentd.SuppressionInput{ContactPoint: "carol@example.com", Reason: consentd.SuppressHardBounce}))
-	if ss := must[[]*consentd.Suppression](t, "ListSuppressions")(c.ListSuppressions(ctx)); len(ss) != 1 {
-		t.Errorf("ListSuppressions = %d; want 1", len(ss))
+	// This one, and the do_not_contact of the agent's opt-out-all.
+	if ss := must[[]*consentd.Suppression](t, "ListSuppressions")(c.ListSuppressions(ctx)); len(ss) != 2 {
+		t.Errorf("ListSuppressions = %d; want 2", len(ss))
 	}
 	ok(t, "DeleteSuppression", c.DeleteSuppression(ctx, sup.ID))
 
@@ -457,8 +460,9 @@ func TestClientEndToEnd(t *testing.T) {
 	if job = waitJob(t, c, job.ID); job.State != consentd.JobSucceeded {
 		t.Errorf("retried job = %+v; want succeeded", job)
 	}
-	if js := collect(t, "AllJobs", c.AllJobs(ctx, client.PageQuery{State: "all", Limit: 1})); len(js) != 1 {
-		t.Errorf("AllJobs = %d; want 1", len(js))
+	// The rule's job, and the access request's.
+	if js := collect(t, "AllJobs", c.AllJobs(ctx, client.PageQuery{State: "all", Limit: 1})); len(js) != 2 {
+		t.Errorf("AllJobs = %d; want 2", len(js))
 	}
 	if r := must[*consentd.Rule](t, "GetRule")(c.GetRule(ctx, "signup")); r.ContactPoint != "record.mail" {
 		t.Errorf("GetRule = %+v", r)

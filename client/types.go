@@ -254,10 +254,14 @@ type InboundPage struct {
 	NextPageToken string                     `json:"next_page_token,omitempty"`
 }
 
-// OptOutAllAnswer is every consent an agent opt-out wrote.
+// OptOutAllAnswer is every consent an agent opt-out wrote, and the
+// suppressions it added.
 type OptOutAllAnswer struct {
 	PartyID  string      `json:"party_id"`
 	Consents []WriteItem `json:"consents"`
+	// Suppressions: a do_not_contact suppression per contact point, which
+	// also covers purposes made later.
+	Suppressions []*consentd.Suppression `json:"suppressions"`
 }
 
 // RequestPage is a page of data-subject requests.
