@@ -25,7 +25,8 @@ import (
 )
 
 // config holds the flags shared by the commands. Every flag has a CONSENTD_*
-// variable; this file is the only place that reads the environment.
+// variable; this file is the only place that reads the environment, but for
+// the variable an SMS HTTP sender's file names for its secret (sms.go).
 type config struct {
 	Data                string
 	Database            string

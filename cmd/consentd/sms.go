@@ -15,16 +15,18 @@ type smsConfig struct {
 	Provider       string // "", twilio or http
 	TwilioAccount  string
 	twilioToken    string // secret: never logged, never in an error
+	envToken       string // CONSENTD_SMS_TWILIO_TOKEN, used when the flag is not given
 	TwilioBaseURL  string
 	From           string
 	HTTPConfigFile string
-	getenv         func(string) string // for the generic sender's secret_env
+	getenv         func(string) string // reads the variable a generic sender's secret_env names
 }
 
 // smsFlags registers serve's SMS sender flags, with defaults from the
 // environment.
 func (m *Main) smsFlags(fs *flag.FlagSet, c *smsConfig, env func(name, def string) string) {
 	c.getenv = m.Getenv
+	c.envToken = env("CONSENTD_SMS_TWILIO_TOKEN", "")
 	fs.StringVar(&c.Provider, "sms-provider", env("CONSENTD_SMS_PROVIDER", ""), "send texts (double opt-in, keyword replies) through twilio or http (a generic HTTP API, --sms-http-config); default none (CONSENTD_SMS_PROVIDER)")
 	fs.StringVar(&c.TwilioAccount, "sms-twilio-account", env("CONSENTD_SMS_TWILIO_ACCOUNT", ""), "Twilio Account SID (CONSENTD_SMS_TWILIO_ACCOUNT)")
 	fs.StringVar(&c.twilioToken, "sms-twilio-token", "", "Twilio auth token; prefer the variable, which no process list shows (CONSENTD_SMS_TWILIO_TOKEN)")
@@ -37,8 +39,8 @@ func (m *Main) smsFlags(fs *flag.FlagSet, c *smsConfig, env func(name, def strin
 // --sms-provider. Its errors name the flag, never the token.
 func newSMSSender(c *config) (smsout.Sender, error) {
 	s := c.SMS
-	if s.twilioToken == "" && s.getenv != nil {
-		s.twilioToken = s.getenv("CONSENTD_SMS_TWILIO_TOKEN")
+	if s.twilioToken == "" {
+		s.twilioToken = s.envToken
 	}
 	switch s.Provider {
 	case "":
