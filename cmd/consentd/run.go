@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/consentd/consentd/internal/smsout"
 	"io"
 	"strings"
 )
@@ -25,10 +24,6 @@ type Main struct {
 	Getenv         func(string) string
 	// Ready, when set, receives the server's address once it listens.
 	Ready func(addr string)
-	// SMS, when set, sends the confirmation SMS of double opt-in
-	// (confirmation_sms jobs); nil: no SMS provider, and those jobs fail
-	// with a clear error, to be retried once one is configured.
-	SMS smsout.Sender
 }
 
 const usage = `consentd: consent ledger and send-time decisions

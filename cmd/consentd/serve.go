@@ -24,6 +24,7 @@ import (
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/natspub"
+	"github.com/consentd/consentd/internal/smsout"
 	"github.com/consentd/consentd/internal/web"
 	"github.com/consentd/consentd/internal/webhook"
 )
@@ -81,6 +82,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("mail: %w", err)
 	}
+	sms, err := newSMSSender(&c) // sms.go; nil without --sms-provider
+	if err != nil {
+		return err
+	}
 	logStore := c.ledger(db) // one Mirror: it orders its file updates
 	apiServer := api.New(db, signer, log)
 	apiServer.Ledger = logStore
@@ -126,11 +131,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	defer stopWorkers()
 	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, afterCommit: &afterCommit, pages: pages}
 	run.outbox, _ = sender.(*mail.Outbox)
+	run.sms = sms
 	// The job queue runs the confirmations' mail and SMS and the
 	// data-subject requests, as it runs rule jobs (startAutomation).
 	run.handlers = map[string]automation.Handler{
 		consentd.JobKindConfirmationMail: doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log),
-		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: db, Links: links, Sender: m.SMS, PublicURL: publicURL},
+		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: db, Links: links, Sender: sms, PublicURL: publicURL},
 		consentd.JobKindRequest:          automation.HandlerFunc(apiServer.RunRequestJob),
 	}
 	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors())...)
@@ -179,6 +185,9 @@ type running struct {
 	pages *web.Server
 	// handlers run the jobs of other kinds than rule, by kind.
 	handlers map[string]automation.Handler
+	// sms sends texts (double opt-in, keyword replies) through the
+	// provider of --sms-provider; nil without one.
+	sms smsout.Sender
 }
 
 // afterCommitHooks are functions called after each commit of this process;

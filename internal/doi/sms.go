@@ -12,10 +12,12 @@ import (
 	"github.com/consentd/consentd/internal/smsout"
 )
 
-// SMSStore is what Texter needs of a backend: Store, and suppressions for
-// a number that the provider reports opted out.
+// SMSStore is what Texter needs of a backend: Store, the workspace (the
+// name texts go out under), and suppressions for a number that the
+// provider reports opted out.
 type SMSStore interface {
 	Store
+	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
 	AddSuppression(ctx context.Context, wsID string, in consentd.SuppressionInput, actor string) (*consentd.Suppression, error)
 }
 
@@ -95,8 +97,9 @@ func (x *Texter) RunJob(ctx context.Context, j *consentd.Job) (string, error) {
 	}
 }
 
-// Body is the text of the confirmation SMS of f: what it subscribes to
-// and the link. No advertising: the person has agreed to none yet.
+// Body is the text of the confirmation SMS of f (smsout.ConfirmText): who
+// sends (the workspace's SMS sender name), what for, the link, and how to
+// stop. No advertising: the person has agreed to none yet.
 func (x *Texter) Body(ctx context.Context, f *consentd.Confirmation) (string, error) {
 	if f.CPKind != consentd.KindPhone {
 		return "", permanentError{fmt.Errorf("no SMS to %s contact points", f.CPKind)}
@@ -113,5 +116,10 @@ func (x *Texter) Body(ctx context.Context, f *consentd.Confirmation) (string, er
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("Confirm your subscription to %s: %s/c/%s (ignore this if it was not you)", name, strings.TrimRight(x.PublicURL, "/"), token), nil
+	ws, err := x.DB.Workspace(ctx, f.WorkspaceID)
+	if err != nil {
+		return "", err
+	}
+	return smsout.ConfirmText(smsout.Confirmation{Sender: ws.SMSSender(), Purpose: name,
+		Link: strings.TrimRight(x.PublicURL, "/") + "/c/" + token}), nil
 }
