@@ -127,12 +127,16 @@ func (s *Server) writeConsents(ctx context.Context, wsID string, writes []consen
 		return nil, nil, err
 	}
 	out := make([]*confirmationAnswer, len(res))
+	issued := false
 	for i, f := range confs {
 		if f != nil {
 			out[i] = &confirmationAnswer{SentTo: consentd.MaskContactPoint(res[i].Consent.ContactPoint), ExpiresAt: f.ExpiresAt}
+			issued = true
 		}
 	}
-	s.nudge() // a confirmation queues its mail
+	if issued {
+		s.nudge() // a confirmation queued its message
+	}
 	return res, out, nil
 }
 
