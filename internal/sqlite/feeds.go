@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/consentd/consentd"
+)
+
+// This file stores provider feeds and applies their events.
+
+const feedColumns = `id, provider, name, public_key, username, secret, secret_env, soft_limit, soft_window, created_at, updated_at`
+
+func scanFeed(wsID string, row interface{ Scan(...any) error }) (*consentd.Feed, error) {
+	f := &consentd.Feed{}
+	var created, updated int64
+	if err := row.Scan(&f.ID, &f.Provider, &f.Name, &f.PublicKey, &f.Username, &f.StoredSecret, &f.SecretEnv,
+		&f.SoftBounce.Limit, &f.SoftBounce.Window, &created, &updated); err != nil {
+		return nil, err
+	}
+	f.CreatedAt, f.UpdatedAt = fromNanos(created), fromNanos(updated)
+	f.URL = consentd.FeedPath(wsID, f.Provider, f.ID)
+	return f, nil
+}
+
+// PutFeed stores f, which the caller validated (StoredSecret set). With
+// create it returns ECONFLICT when the id exists; without, it creates or
+// replaces (consentd apply). It sets f's times and URL. ENOTFOUND for an
+// unknown workspace.
+func (db *DB) PutFeed(ctx context.Context, wsID string, f *consentd.Feed, create bool) error {
+	if _, err := db.loadWS(ctx, db.r, wsID); err != nil {
+		return err
+	}
+	var out *consentd.Feed
+	err := db.write(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM feeds WHERE workspace_id = ? AND id = ?`, wsID, f.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 && create {
+			return consentd.FieldErrorf(consentd.ECONFLICT, "id", "a feed with this id exists")
+		}
+		now := nanos(tx.now)
+		if _, err := tx.ExecContext(tx.ctx, `INSERT INTO feeds (workspace_id, id, provider, name, public_key, username, secret, secret_env, soft_limit, soft_window, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (workspace_id, id) DO UPDATE SET provider = excluded.provider, name = excluded.name, public_key = excluded.public_key,
+			username = excluded.username, secret = excluded.secret, secret_env = excluded.secret_env, soft_limit = excluded.soft_limit,
+			soft_window = excluded.soft_window, updated_at = excluded.updated_at`,
+			wsID, f.ID, string(f.Provider), f.Name, f.PublicKey, f.Username, f.StoredSecret, f.SecretEnv, f.SoftBounce.Limit, f.SoftBounce.Window, now, now); err != nil {
+			return err
+		}
+		var err error
+		out, err = scanFeed(wsID, tx.QueryRowContext(tx.ctx, `SELECT `+feedColumns+` FROM feeds WHERE workspace_id = ? AND id = ?`, wsID, f.ID))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	secret := f.Secret
+	*f = *out
+	f.Secret = secret
+	return nil
+}
+
+// Feed returns one feed with its stored secret; ENOTFOUND.
+func (db *DB) Feed(ctx context.Context, wsID, id string) (*consentd.Feed, error) {
+	f, err := scanFeed(wsID, db.r.QueryRowContext(ctx, `SELECT `+feedColumns+` FROM feeds WHERE workspace_id = ? AND id = ?`, wsID, id))
+	return f, notFound(err, "feed")
+}
+
+// Feeds returns the workspace's feeds by id, stored secrets included.
+func (db *DB) Feeds(ctx context.Context, wsID string) ([]*consentd.Feed, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+feedColumns+` FROM feeds WHERE workspace_id = ? ORDER BY id`, wsID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*consentd.Feed{}
+	for rows.Next() {
+		f, err := scanFeed(wsID, rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// DeleteFeed deletes a feed and the event ids it kept; ENOTFOUND.
+func (db *DB) DeleteFeed(ctx context.Context, wsID, id string) error {
+	return db.write(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(tx.ctx, `DELETE FROM feeds WHERE workspace_id = ? AND id = ?`, wsID, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return consentd.Errorf(consentd.ENOTFOUND, "feed not found")
+		}
+		_, err = tx.ExecContext(tx.ctx, `DELETE FROM feed_events WHERE workspace_id = ? AND feed_id = ?`, wsID, id)
+		return err
+	})
+}
+
+// ApplyFeedEvents applies a batch of provider events in one transaction:
+// each act whose event id the feed has not processed is recorded with it
+// and does what it says (suppressions unless one stands, consent writes
+// that change something); an act seen before does nothing. A soft bounce
+// is counted under its recipient's hash, and when the count within the
+// policy's window reaches the limit, its Escalate suppression is added. A
+// ReplayKey seen before gives ECONFLICT and changes nothing. Event ids
+// older than consentd.FeedEventRetention are pruned.
+func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.FeedApply, actor string) (*consentd.FeedOutcome, error) {
+	out := &consentd.FeedOutcome{}
+	write := db.write
+	if len(in.Acts) > aloneWrites {
+		write = db.writeAlone
+	}
+	err := write(ctx, func(tx *Tx) error {
+		*out = consentd.FeedOutcome{}
+		c, err := db.loadWS(tx.ctx, tx, wsID)
+		if err != nil {
+			return err
+		}
+		now := nanos(tx.now)
+		if in.ReplayKey != "" {
+			res, err := tx.ExecContext(tx.ctx, `INSERT INTO feed_events (workspace_id, feed_id, event_id, kind, occurred_at, processed_at)
+				VALUES (?, ?, ?, 'replay_key', ?, ?) ON CONFLICT DO NOTHING`, wsID, in.FeedID, "replay:"+in.ReplayKey, now, now)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return consentd.Errorf(consentd.ECONFLICT, "this request was processed before")
+			}
+		}
+		done := map[string]bool{} // suppressions ensured in this batch
+		ensure := func(hash [32]byte, cp string, s *consentd.SuppressionInput) error {
+			key := fmt.Sprintf("%x\x00%s\x00%s", hash, s.Channel, s.Reason)
+			if done[key] {
+				return nil
+			}
+			done[key] = true
+			sup, err := tx.ensureSuppression(wsID, hash, s.Kind, cp, s.Channel, s.Reason, s.Note, actor)
+			if err != nil {
+				return err
+			}
+			if sup.CreatedAt.Equal(tx.now) {
+				out.Suppressions++ // added now, not one that stood
+			}
+			return nil
+		}
+		var writes []consentd.ConsentWrite
+		for i := range in.Acts {
+			a := &in.Acts[i]
+			out.Events++
+			var hash any
+			if a.Hash != ([32]byte{}) {
+				hash = a.Hash[:]
+			}
+			res, err := tx.ExecContext(tx.ctx, `INSERT INTO feed_events (workspace_id, feed_id, event_id, kind, cp_hash, occurred_at, processed_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, wsID, in.FeedID, a.EventID, string(a.Kind), hash, nanos(a.OccurredAt), now)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				out.Duplicates++
+				continue
+			}
+			for j := range a.Suppressions {
+				if err := ensure(a.Hash, a.ContactPoint, &a.Suppressions[j]); err != nil {
+					return err
+				}
+			}
+			if a.Kind == consentd.FeedSoftBounce && a.Escalate != nil && in.SoftBounce.Limit > 0 {
+				var n int
+				since := a.OccurredAt.Add(-in.SoftBounce.WindowDuration())
+				if err := tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM feed_events WHERE workspace_id = ? AND feed_id = ? AND cp_hash = ?
+					AND kind = 'soft_bounce' AND occurred_at >= ? AND occurred_at <= ?`, wsID, in.FeedID, a.Hash[:], nanos(since), nanos(a.OccurredAt)).Scan(&n); err != nil {
+					return err
+				}
+				if n >= in.SoftBounce.Limit {
+					out.Escalations++
+					if err := ensure(a.Hash, a.ContactPoint, a.Escalate); err != nil {
+						return err
+					}
+				}
+			}
+			writes = append(writes, a.Writes...)
+		}
+		if len(writes) > 0 {
+			results, err := tx.writeConsents(c, writes, actor, nil)
+			if err != nil {
+				return err
+			}
+			for _, r := range results {
+				if r.Err == nil && r.Applied {
+					out.Consents++
+				}
+			}
+		}
+		_, err = tx.ExecContext(tx.ctx, `DELETE FROM feed_events WHERE workspace_id = ? AND feed_id = ? AND processed_at < ?`,
+			wsID, in.FeedID, nanos(tx.now.Add(-consentd.FeedEventRetention)))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
