@@ -60,7 +60,7 @@ type Feed struct {
 // SoftBouncePolicy turns soft bounces into a hard bounce: Limit soft
 // bounces of one address reported by one feed within Window.
 type SoftBouncePolicy struct {
-	Limit  int      `json:"limit,omitempty" doc:"soft bounces within window that make a hard bounce; default 3; -1 never"`
+	Limit  int    `json:"limit,omitempty" doc:"soft bounces within window that make a hard bounce; default 3; -1 never"`
 	Window string `json:"window,omitempty" max:"32" doc:"a Go duration, e.g. 72h; default 72h, at most 720h"`
 }
 
