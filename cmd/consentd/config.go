@@ -43,6 +43,8 @@ type config struct {
 	JobRetryCap         time.Duration // automation jobs: longest retry delay
 	JobMaxAttempts      int           // automation jobs: runs before a job is failed
 	ImportMaxBody       int64         // size limit of POST /v1/imports bodies
+	TLSCert, TLSKey     string        // serve HTTPS with this certificate chain and key (PEM files)
+	ShutdownGrace       time.Duration // how long a stop waits for in-flight requests
 	TrustedProxies      string        // reverse proxies whose forwarding headers count (limits.go)
 	APILimits           api.Limits    // the API's rate limits (limits.go)
 	apiKeyRate          float64
@@ -92,6 +94,9 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		fs.Int64Var(&c.ImportMaxBody, "import-max-body", cmp.Or(maxImport, api.DefaultMaxImportBody), "size limit in bytes of a POST /v1/imports body (CONSENTD_IMPORT_MAX_BODY)")
 		httpFlags(fs, &c.HTTP, dur, env)
 		fs.StringVar(&c.MailFrom, "mail-from", env("CONSENTD_MAIL_FROM", "consentd@localhost"), "From address of confirmation mail (CONSENTD_MAIL_FROM)")
+		fs.StringVar(&c.TLSCert, "tls-cert", env("CONSENTD_TLS_CERT", ""), "serve HTTPS: the certificate chain, PEM; with --tls-key (CONSENTD_TLS_CERT)")
+		fs.StringVar(&c.TLSKey, "tls-key", env("CONSENTD_TLS_KEY", ""), "serve HTTPS: the certificate's private key, PEM; with --tls-cert (CONSENTD_TLS_KEY)")
+		fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", dur("CONSENTD_SHUTDOWN_GRACE", "30s"), "on SIGTERM or SIGINT, how long in-flight requests may take to finish before their connections are closed (CONSENTD_SHUTDOWN_GRACE)")
 	}
 	// serve delivers to webhook targets; apply checks them.
 	fs.BoolVar(&c.WebhookAllowPrivate, "webhook-allow-private", env("CONSENTD_WEBHOOK_ALLOW_PRIVATE", "") == "true", "allow webhook targets on loopback, private and link-local addresses (CONSENTD_WEBHOOK_ALLOW_PRIVATE=true)")

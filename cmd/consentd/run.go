@@ -49,6 +49,9 @@ Usage:
   consentd export-catalog [-o FILE] [flags]      write the catalog file back
   consentd import --format F FILE [flags]        bulk import consents (native, dynamics, salesforce, listmonk, mailchimp)
   consentd export [--format csv|ndjson] [flags]  export consents in the native format
+  consentd backup -o FILE [flags]                online backup: database snapshot and keys, one archive
+  consentd restore -i FILE --data NEWDIR         unpack a backup into a new folder and verify its log
+  consentd healthcheck [--url URL]               GET /readyz: exit 0 when ready (container health checks)
 
 Run 'consentd COMMAND -h' for a command's flags.
 `
@@ -149,6 +152,12 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.importFile(ctx, rest)
 	case "export": // importcmd.go
 		return m.export(ctx, rest)
+	case "backup": // backup.go
+		return m.backup(ctx, rest)
+	case "restore": // backup.go
+		return m.restore(ctx, rest)
+	case "healthcheck": // healthcheck.go
+		return m.healthcheck(ctx, rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

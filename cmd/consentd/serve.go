@@ -36,6 +36,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	tlsc, err := c.tlsConfig() // listen.go
+	if err != nil {
+		return err
+	}
 	log := slog.New(slog.NewTextHandler(m.Stderr, nil))
 	db, signer, err := c.open(true)
 	if err != nil {
@@ -67,7 +71,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	}
 	publicURL := c.PublicURL
 	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
+		publicURL = c.scheme() + "://" + ln.Addr().String()
 	}
 	links, err := c.linkKeys()
 	if err != nil {
@@ -103,7 +107,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	// number (internal/httpbound; README "Limits").
 	srv := httpbound.Server(c.HTTP, accessLog(log, api.Instrument(mux)))
 	ln = httpbound.Listener(ln, c.HTTP.MaxConns)
-	log.Info("consentd listening", "addr", "http://"+ln.Addr().String(), "data", c.Data, "log_key", signer.KeyID())
+	log.Info("consentd listening", "addr", c.scheme()+"://"+ln.Addr().String(), "data", c.Data, "log_key", signer.KeyID())
 	if m.Ready != nil {
 		m.Ready(ln.Addr().String())
 	}
@@ -140,16 +144,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if !c.postgres() { // PostgreSQL checks its catalog_version on every use
 		go watchCatalogs(followCtx, db, time.Second)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = srv.Shutdown(sctx)
-		cancel()
-	}
+	// Until ctx is done; then in-flight requests finish (listen.go).
+	err = serveUntil(ctx, srv, ln, tlsc, c.ShutdownGrace, log)
 	stopWorkers() // they write too: stop them before the last checkpoint
 	stopCheckpoints()
 	<-cpDone
