@@ -19,6 +19,7 @@ import (
 	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/clientip"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/feeds"
 	"github.com/consentd/consentd/internal/httpbound"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
@@ -102,6 +103,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	confirm := doi.NewHandler(db, links, log)
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
+	feeds.NewHandler(db, links, log).Mount(mux) // POST /feeds/...: providers' bounces, complaints, unsubscribes
 	mux.Handle("/", apiServer)
 	// Every connection, the public pages' too, is bounded in time and
 	// number (internal/httpbound; README "Limits").
@@ -129,7 +131,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	defer stopWorkers()
 	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, afterCommit: &afterCommit}
 	run.outbox, _ = sender.(*mail.Outbox)
-	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors())...)
+	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors(), feeds.Collectors())...)
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
 			stopCheckpoints()
