@@ -183,3 +183,18 @@ func TestBenchBatchWriteAndLog(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchFeeds runs the feeds scenario and checks that it produces its
+// figure with a goal: never how fast anything was.
+func TestBenchFeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("serves and posts a few thousand events")
+	}
+	results := runBench(t, "", "feeds")
+	r := results["feeds"]
+	if r == nil {
+		t.Fatalf("bench printed no feeds result: %v", results)
+	}
+	f := figure(t, r, "sqlite SendGrid feed events")
+	checkAgainstReference(t, r, f, f.Value/f.Reference, true)
+}
