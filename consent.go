@@ -191,7 +191,7 @@ func (w *ConsentWrite) Validate(now time.Time) error {
 }
 
 // Apply decides what a write does to the stored consent cur (nil when there
-// is none), by DESIGN.md section 3: order is by captured_at, not arrival; at
+// is none), by docs/decisions.md: order is by captured_at, not arrival; at
 // equal captured_at the more restrictive status wins (opted_out over pending
 // over opted_in); the same write twice changes nothing. It returns whether
 // the write is applied and its outcome. Writes are totally ordered by

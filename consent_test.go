@@ -7,7 +7,7 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// TestApply covers the write ordering rules of DESIGN.md section 3.
+// TestApply covers the write ordering rules of docs/decisions.md.
 func TestApply(t *testing.T) {
 	t0 := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 	cur := &consentd.Consent{Status: consentd.OptedIn, CapturedAt: t0}

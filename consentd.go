@@ -5,5 +5,5 @@
 //
 // The storage backends live in internal/sqlite (and later internal/postgres),
 // the HTTP API in internal/api, the Merkle log in internal/ledger, and only
-// cmd/consentd knows them all. DESIGN.md is the contract this package follows.
+// cmd/consentd knows them all. docs/decisions.md is the contract this package follows.
 package consentd

@@ -3,7 +3,7 @@ package consentd
 // Reason explains a decision. The values are part of the public contract.
 type Reason string
 
-// Decision reasons, DESIGN.md section 4.
+// Decision reasons, docs/decisions.md.
 const (
 	ReasonSuppressed                 Reason = "suppressed"
 	ReasonChannelNotOffered          Reason = "channel_not_offered"
@@ -44,7 +44,7 @@ type Decision struct {
 	Status Status `json:"status,omitempty" enum:"opted_in,opted_out,pending"`
 }
 
-// Decide applies the decision rules of DESIGN.md section 4. It is a pure
+// Decide applies the decision rules of docs/decisions.md. It is a pure
 // function: no I/O, no allocation.
 func Decide(in *DecisionInput) Decision {
 	p := in.Purpose

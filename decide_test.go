@@ -23,7 +23,7 @@ func sup(r consentd.SuppressionReason, channel string) []consentd.Suppression {
 	return []consentd.Suppression{{Reason: r, Channel: channel}}
 }
 
-// TestDecide has one row per rule of DESIGN.md section 4.
+// TestDecide has one row per rule of docs/decisions.md.
 func TestDecide(t *testing.T) {
 	const (
 		in  = consentd.OptedIn

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// This file answers the two times of DESIGN.md section 3 from a consent's
+// This file answers the two times of docs/decisions.md from a consent's
 // log entries: which write was in effect at a valid time (captured_at), as
 // the entries recorded up to a transaction time (the entry's at) say. The
 // backends read the entries; the rule is here, once.

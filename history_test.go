@@ -18,7 +18,7 @@ func lw(seq int64, typ string, status consentd.Status, captured, at time.Time) c
 	return consentd.LoggedWrite{Seq: seq, At: at, Type: typ, State: &consentd.LoggedConsent{Status: status, CapturedAt: captured}}
 }
 
-// TestInEffect covers the two times of DESIGN.md section 3: as_of is valid
+// TestInEffect covers the two times of docs/decisions.md: as_of is valid
 // time (captured_at), known_at is transaction time (the entry's at).
 func TestInEffect(t *testing.T) {
 	// Imported on 1 June: opted in on 1 March. Recorded on 10 June: an

@@ -11,7 +11,7 @@ import (
 )
 
 // SMS opt-out keywords, as SMSKeyword returns them. STOP, QUIT, END,
-// REVOKE, OPT OUT, CANCEL and UNSUBSCRIBE are DESIGN.md's list; STOPALL is
+// REVOKE, OPT OUT, CANCEL and UNSUBSCRIBE are the usual list; STOPALL is
 // the CTIA's sixth standard opt-out keyword.
 var smsKeywords = map[string]string{
 	"STOP":        "STOP",

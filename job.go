@@ -28,7 +28,7 @@ const JobKindRule = "rule"
 // DefaultJobMaxAttempts is how many times a job runs before it is failed.
 const DefaultJobMaxAttempts = 8
 
-// Job is one durable run of a rule for one record (DESIGN.md section 7).
+// Job is one durable run of a rule for one record (docs/architecture.md (automation)).
 type Job struct {
 	ID          string    `json:"id"`
 	WorkspaceID string    `json:"workspace_id"`

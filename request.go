@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Data-subject request types (DESIGN.md section 7).
+// Data-subject request types (docs/architecture.md (automation)).
 const (
 	RequestWithdraw = "withdraw" // opt out everywhere for a party or a contact point
 	RequestErase    = "erase"    // withdraw, then delete the plaintext and suppress (erased); the hashed proof stays

@@ -1,6 +1,6 @@
 package consentd
 
-// Rule is a record-triggered automation (DESIGN.md section 7): when a
+// Rule is a record-triggered automation (docs/architecture.md (automation)): when a
 // record of type On.Record is created or updated, and When holds, write
 // the consents it names for the contact point it computes. Expressions are
 // CEL over the variable `record` (the record's JSON fields) and are

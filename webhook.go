@@ -2,7 +2,7 @@ package consentd
 
 import "time"
 
-// Webhook is an outbound event subscription (DESIGN.md section 7): events
+// Webhook is an outbound event subscription (docs/architecture.md (automation)): events
 // of the listed types are POSTed to URL as CloudEvents JSON, signed per the
 // Standard Webhooks spec with Secret, in log order, at least once, each with
 // a stable id.

@@ -18,12 +18,19 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/client"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/apitest"
 	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
 )
+
+// checked makes a client's HTTP exchanges checked against the server's
+// /openapi.json (internal/apitest).
+func checked(t *testing.T) client.Option {
+	return client.WithHTTPClient(&http.Client{Transport: apitest.Transport(t, nil)})
+}
 
 // server is the real API on loopback: SQLite in a temporary folder,
 // decisions from the in-memory index as serve has them, signed links,
@@ -191,7 +198,7 @@ func collect[T any](t *testing.T, what string, seq func(func(T, error) bool)) []
 func TestClientEndToEnd(t *testing.T) {
 	srv := newServer(t)
 	ctx := t.Context()
-	c := client.New(srv.url+"/", srv.admin, client.WithUserAgent("client-test"), client.WithHTTPClient(&http.Client{Timeout: time.Minute}))
+	c := client.New(srv.url+"/", srv.admin, client.WithUserAgent("client-test"), client.WithHTTPClient(&http.Client{Timeout: time.Minute, Transport: apitest.Transport(t, nil)}))
 	past := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 
 	// Workspace.
@@ -375,7 +382,7 @@ func TestClientEndToEnd(t *testing.T) {
 	if k.Key == "" || k.Role != consentd.RoleRead {
 		t.Fatalf("CreateKey = %+v", k)
 	}
-	reader := client.New(srv.url, k.Key)
+	reader := client.New(srv.url, k.Key, checked(t))
 	must[*consentd.Workspace](t, "GetWorkspace with the new key")(reader.GetWorkspace(ctx))
 	if ks := must[[]*consentd.APIKey](t, "ListKeys")(c.ListKeys(ctx)); len(ks) != 2 {
 		t.Errorf("ListKeys = %d; want 2", len(ks))
@@ -535,7 +542,7 @@ func TestClientEndToEnd(t *testing.T) {
 	// Errors: 404, 422 with the field, 401, a transport error.
 	_, err = c.GetPurpose(ctx, "nope")
 	e := wantError(t, "GetPurpose nope", err, 404, consentd.ENOTFOUND)
-	if e.Type != "urn:consentd:problem:not_found" || e.Title == "" || e.Method != "GET" || e.Path != "/v1/purposes/nope" {
+	if e.Type != "/problems/not_found" || e.Title == "" || e.Method != "GET" || e.Path != "/v1/purposes/nope" {
 		t.Errorf("404 error = %+v", e)
 	}
 	if !strings.Contains(e.Error(), "404") || !strings.Contains(e.Error(), "not_found") {
@@ -550,7 +557,7 @@ func TestClientEndToEnd(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != consentd.EINVALIDSTATUS {
 		t.Errorf("errors.As *consentd.Error = %v", ce)
 	}
-	_, err = client.New(srv.url, "wrong").ListConsents(ctx, consentd.ConsentFilter{})
+	_, err = client.New(srv.url, "wrong", checked(t)).ListConsents(ctx, consentd.ConsentFilter{})
 	wantError(t, "ListConsents with a wrong key", err, 401, consentd.EUNAUTHORIZED)
 
 	if m := srv.missing(); len(m) > 0 {

@@ -19,7 +19,7 @@ import (
 func TestRateLimited(t *testing.T) {
 	srv := newServer(t)
 	srv.api.SetLimits(api.Limits{PerKey: 0.001, KeyBurst: 1, Entries: 10})
-	c := client.New(srv.url, srv.admin)
+	c := client.New(srv.url, srv.admin, checked(t))
 	if _, err := c.GetWorkspace(t.Context()); err != nil {
 		t.Fatalf("first request: %v", err)
 	}

@@ -16,7 +16,7 @@ import (
 func TestDecideStreamLong(t *testing.T) {
 	srv := newServer(t)
 	ctx := t.Context()
-	c := client.New(srv.url, srv.admin)
+	c := client.New(srv.url, srv.admin, checked(t))
 	if _, err := c.CreatePurpose(ctx, client.PurposeInput{ID: "news", Name: "News", Type: consentd.Commercial,
 		Channels: map[string]consentd.ChannelSetting{"email": {Enforcement: consentd.NonRestrictive}}}); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// catalogFile is the DESIGN.md section 7 example, with the webhook on
+// catalogFile is the docs/architecture.md (automation) example, with the webhook on
 // loopback (allowed by --webhook-allow-private) because these machines
 // resolve no public names.
 const catalogFile = `purposes:

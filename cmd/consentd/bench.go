@@ -24,7 +24,7 @@ import (
 )
 
 // benchResult is one scenario's figures: each next to the reference measured
-// in the same run, and the ratio the product is held to (DESIGN.md §10).
+// in the same run, and the ratio the product is held to (docs/architecture.md, figures).
 type benchResult struct {
 	Scenario string         `json:"scenario"`
 	Figures  []benchFigure  `json:"figures"`

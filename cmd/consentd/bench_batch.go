@@ -16,7 +16,7 @@ import (
 )
 
 // benchBatchSize is the consents of one batch-write request: the most one
-// batch may hold (DESIGN.md: consents:batch of 10,000).
+// batch may hold (docs/api.md: consents:batch of 10,000).
 const benchBatchSize = api.MaxBatch
 
 // benchBatchClients is how many batch requests are in flight at once: two,

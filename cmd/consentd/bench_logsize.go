@@ -15,7 +15,7 @@ import (
 // What the previous release, which stored one row per tree hash
 // (log_hashes) and JSON leaves, cost in bytes on disk per log entry; 0
 // where it was not measured, and then the figure's note points to the issue
-// note. DESIGN.md holds the log to half of it. Measured with this
+// note. docs/architecture.md holds the log to half of it. Measured with this
 // scenario's queries (log_hashes counted with the tiles) on the last commit
 // before the tiles, e76f172, after importing 1M rows.
 const (

@@ -22,7 +22,7 @@ import (
 // TestKill9LosesNoAcknowledgedWrite runs the real binary, kills it with
 // SIGKILL while concurrent writers are in flight, restarts it on the same
 // data folder and checks that every write it acknowledged is there and that
-// the log verifies (DESIGN.md section 11: "kill -9 at any moment loses no
+// the log verifies (docs/architecture.md (reliability and security): "kill -9 at any moment loses no
 // acknowledged write and leaves the log verifiable"). It does so twice, the
 // second round also changing consents written before the first kill.
 func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {

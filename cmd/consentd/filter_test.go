@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/consentd/consentd/internal/apitest"
 )
 
 // TestFilter filters a CSV and an NDJSON recipient list, against a running
@@ -25,7 +27,7 @@ func TestFilter(t *testing.T) {
 	}
 	defer r.close()
 	base := "http://" + r.addr
-	c := &http.Client{Timeout: 10 * time.Second}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: apitest.Transport(t, nil)} // checked against /openapi.json
 	must := func(method, path string, body any) {
 		t.Helper()
 		if err := httpJSON(ctx, c, method, base+path, body, nil); err != nil {

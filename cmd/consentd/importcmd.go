@@ -145,7 +145,7 @@ func (m *Main) importLocal(ctx context.Context, c *config, spec consentd.ImportS
 	defer db.Close()
 	// The import streams: its working set is a batch. A soft memory limit
 	// (unless GOMEMLIMIT set one) makes the GC keep the heap near it rather
-	// than doubling it (DESIGN.md section 10: peak memory <= 150 MB).
+	// than doubling it (docs/architecture.md (figures): peak memory <= 150 MB).
 	if prev := debug.SetMemoryLimit(-1); prev == math.MaxInt64 {
 		debug.SetMemoryLimit(importMemoryLimit)
 		defer debug.SetMemoryLimit(prev)
@@ -266,7 +266,7 @@ func (p *progress) reading(rows int64, done bool) {
 	if done {
 		p.start = now
 		// The sort's arena is garbage now: give it back before the
-		// writes take their share (peak memory, DESIGN.md section 10).
+		// writes take their share (peak memory, docs/architecture.md (figures)).
 		debug.FreeOSMemory()
 	}
 	if !done && now.Sub(p.last) < time.Second && p.printed {

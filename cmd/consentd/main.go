@@ -1,5 +1,5 @@
 // Command consentd is the consent ledger and send-time decision service.
-// See README.md and DESIGN.md.
+// See README.md and docs/.
 package main
 
 import (

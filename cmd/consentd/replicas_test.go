@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+
+	"github.com/consentd/consentd/internal/apitest"
 )
 
 // testPostgres returns a fresh database URL, skipping the test when no
@@ -71,7 +73,7 @@ func TestTwoReplicas(t *testing.T) {
 		t.FailNow()
 	}
 	a, b := "http://"+reps[0].addr, "http://"+reps[1].addr
-	c := &http.Client{Timeout: 10 * time.Second}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: apitest.Transport(t, nil)} // checked against /openapi.json
 	if err := httpJSON(ctx, c, "POST", a+"/v1/purposes", map[string]any{"id": "news", "name": "News", "type": "commercial",
 		"channels": map[string]any{"email": map[string]any{"enforcement": "non_restrictive"}}}, nil); err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ Usage:
   consentd log verify [--workspace NAME] [flags] verify every workspace's consent log
   consentd receipt verify [FILE] [flags]         verify a consent receipt (JSON or tlog-proof) offline
   consentd filter --purpose P --channel C [FILE]  keep the rows of a recipient list that may be messaged
-  consentd bench [--json] [SCENARIO...]          measure against references (DESIGN.md section 10)
+  consentd bench [--json] [SCENARIO...]          measure against references (docs/architecture.md (figures))
   consentd jobs list [--state S] [flags]         automation jobs (default: failed ones)
   consentd jobs retry (--all | ID...) [flags]    resubmit failed jobs
   consentd apply -f catalog.yaml [--dry-run]     create or update purposes, topics, rules, webhooks
@@ -52,6 +52,7 @@ Usage:
   consentd backup -o FILE [flags]                online backup: database snapshot and keys, one archive
   consentd restore -i FILE --data NEWDIR         unpack a backup into a new folder and verify its log
   consentd healthcheck [--url URL]               GET /readyz: exit 0 when ready (container health checks)
+  consentd openapi [-o FILE]                     print the API document that /openapi.json serves
 
 Run 'consentd COMMAND -h' for a command's flags.
 `
@@ -158,6 +159,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 		return m.restore(ctx, rest)
 	case "healthcheck": // healthcheck.go
 		return m.healthcheck(ctx, rest)
+	case "openapi": // openapi.go
+		return m.openAPI(rest)
 	case "help", "-h", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil

@@ -6,7 +6,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -86,10 +85,16 @@ var (
 // New builds the server and its routes.
 func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	s := &Server{DB: db, Ledger: db, Decider: db, Signer: signer, Log: log, Now: time.Now, mux: http.NewServeMux(),
-		doc: openapi.New("consentd API", Version, "Consent ledger and send-time decisions. See DESIGN.md section 6.")}
+		doc: openapi.New("consentd API", Version, "Consent ledger and send-time decisions. See docs/api.md in the repository.")}
 	for _, rt := range s.routes() {
 		s.handle(rt)
 	}
+	s.doc.SetLicense("Apache License 2.0", "Apache-2.0")
+	for name, d := range tagDocs {
+		s.doc.DescribeTag(name, d)
+	}
+	s.doc.Add(problemOps())
+	s.mux.HandleFunc("GET "+problemPath+"{code}", s.serveProblem)
 	s.mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.ready)
@@ -159,7 +164,10 @@ func (s *Server) handle(rt route) {
 	}
 	op := rt.op
 	op.Roles = roles
-	op.Errors = append([]int{400, 401, 403, 404, 422, 429}, op.Errors...)
+	op.Errors = append(defaultErrors(op), op.Errors...)
+	if op.Description == "" {
+		op.Description = descriptions[op.Method+" "+op.Path]
+	}
 	s.doc.Add(op)
 	allowed := rt.roles
 	params := wildcards(op.Path)
@@ -178,6 +186,23 @@ func (s *Server) handle(rt route) {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// defaultErrors are the error statuses every operation may answer: 400
+// (malformed), 401 and 403 (key and role), 404, 422 (validation), 429
+// (rate limited) and 500;
+// 409 for a write (a conflict with the stored state, or on PostgreSQL with
+// a write at the same time); 413 for one that reads a body (over its size
+// limit).
+func defaultErrors(op openapi.Operation) []int {
+	errs := []int{400, 401, 403, 404, 422, 429, 500}
+	if op.Method != "GET" {
+		errs = append(errs, 409)
+	}
+	if op.Request != nil || len(op.RequestTypes) > 0 {
+		errs = append(errs, 413)
+	}
+	return errs
 }
 
 // muxPath turns "/v1/parties/{id}:opt-out-all" into a ServeMux pattern:
@@ -254,7 +279,7 @@ func (s *Server) authenticate(r *http.Request) (*consentd.APIKey, error) {
 }
 
 func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
-	b, err := json.MarshalIndent(s.doc, "", "  ")
+	b, err := s.Document()
 	if err != nil {
 		s.writeError(w, r, err)
 		return

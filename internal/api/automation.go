@@ -82,6 +82,15 @@ type enqueuedJob struct {
 type recordFields map[string]any
 
 // automationRoutes are records, rules and jobs.
+// ruleInput documents the body of PUT /v1/rules/{id}, which putRule
+// decodes as a consentd.Rule: the id may be left to the path, and the
+// source is optional.
+type ruleInput struct {
+	consentd.Rule
+	ID     string           `json:"id,omitempty" max:"64" doc:"the path's id when empty; must equal it otherwise"`
+	Source *consentd.Source `json:"source,omitempty"`
+}
+
 func (s *Server) automationRoutes() []route {
 	id := []openapi.Param{{Name: "id", In: "path", Description: "the resource id, URL-escaped"}}
 	record := []openapi.Param{{Name: "type", In: "path", Description: "record type, e.g. contact or lead"}, {Name: "id", In: "path", Description: "the record's id in its system"},
@@ -96,7 +105,7 @@ func (s *Server) automationRoutes() []route {
 		{op("GET", "/v1/rules", "List rules", "automation", nil, ruleList{}, 0, nil), readers, s.listRules},
 		{op("GET", "/v1/rules/{id}", "Get a rule", "automation", nil, consentd.Rule{}, 0, id), readers, s.getRule},
 		{op("PUT", "/v1/rules/{id}", "Create or replace a rule; its CEL expressions are type-checked (invalid_rule names the field and position)", "automation",
-			consentd.Rule{}, consentd.Rule{}, 0, id), admins, s.putRule},
+			ruleInput{}, consentd.Rule{}, 0, id), admins, s.putRule},
 		{op("DELETE", "/v1/rules/{id}", "Delete a rule; its queued jobs fail when they run", "automation", nil, nil, 204, id), admins, s.deleteRule},
 
 		{op("GET", "/v1/jobs", "List jobs, by default the failed ones", "automation", nil, jobList{}, 0,

@@ -18,7 +18,7 @@ import (
 // API, the env's clock), with backoff in milliseconds and 3 attempts.
 func (e *env) startRunner() *automation.Runner {
 	e.t.Helper()
-	r := automation.New(e.db, e.api, slog.New(slog.DiscardHandler))
+	r := automation.New(e.store, e.api, slog.New(slog.DiscardHandler))
 	r.Now, r.Base, r.Cap, r.Poll = e.now, time.Millisecond, 4*time.Millisecond, 10*time.Millisecond
 	e.api.JobsNudge = r.Nudge
 	e.api.JobMaxAttempts = 3
@@ -203,7 +203,7 @@ func TestLeadRuleScheduledPathAndDoubleOptIn(t *testing.T) {
 		}
 	}
 	// Before the minute: nothing ran.
-	if n, err := automation.New(e.db, e.api, nil).RunOnce(t.Context()); err != nil || n != 0 {
+	if n, err := automation.New(e.store, e.api, nil).RunOnce(t.Context()); err != nil || n != 0 {
 		t.Fatalf("RunOnce before the delay = %d, %v; want 0", n, err)
 	}
 	if _, status := e.consentOf(read, "joe@example.com#newsletter:email"); status != 404 {
@@ -219,7 +219,7 @@ func TestLeadRuleScheduledPathAndDoubleOptIn(t *testing.T) {
 	if c.Status != "pending" || c.Jurisdiction != "DE" || c.Source.Type != "sync" {
 		t.Errorf("DE consent = %+v; want pending (double opt-in), DE", c)
 	}
-	confs, err := e.db.ClaimConfirmationMails(t.Context(), time.Minute, 100)
+	confs, err := e.store.ClaimConfirmationMails(t.Context(), time.Minute, 100)
 	if err != nil || len(confs) != 1 || confs[0].ContactPoint != "hans@example.de" {
 		t.Errorf("confirmations = %+v, %v; want one to hans@example.de", confs, err)
 	}
@@ -426,7 +426,7 @@ func TestErasureDeletesJobInputs(t *testing.T) {
 	e := newEnv(t)
 	e.startRunner()
 	e.api.AfterErasure = func(ctx context.Context, wsID string) error {
-		_, err := automation.PurgeErased(ctx, e.db, wsID)
+		_, err := automation.PurgeErased(ctx, e.store, wsID)
 		return err
 	}
 	admin, w, read := e.a.key(consentd.RoleAdmin), e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleRead)

@@ -28,6 +28,15 @@ type batchDecisions struct {
 	ContactPoints []string `json:"contact_points" max:"1024"`
 }
 
+// decisionLine documents one line of an NDJSON batch: a DecisionRequest
+// whose purpose and channel may be left to the query's defaults.
+type decisionLine struct {
+	ContactPoint string `json:"contact_point"`
+	Channel      string `json:"channel,omitempty" doc:"default: the channel query parameter"`
+	Purpose      string `json:"purpose,omitempty" doc:"default: the purpose query parameter"`
+	Topic        string `json:"topic,omitempty" doc:"default: the topic query parameter"`
+}
+
 // decisionItem documents one answer of a batch: a decision, or for a line
 // that could not be decided, its contact point and a problem.
 type decisionItem struct {
@@ -48,7 +57,7 @@ type batchDecisionAnswer struct {
 func batchDecisionOp(o openapi.Operation) openapi.Operation {
 	o.Request, o.Response = batchDecisions{}, batchDecisionAnswer{}
 	o.RequestTypes, o.ResponseTypes = []string{"application/x-ndjson"}, []string{"application/x-ndjson"}
-	o.RequestItem, o.ResponseItem = consentd.DecisionRequest{}, decisionItem{}
+	o.RequestItem, o.ResponseItem = decisionLine{}, decisionItem{}
 	o.Query = []openapi.Param{
 		{Name: "purpose", Description: "default for NDJSON lines that do not say"},
 		{Name: "channel", Description: "default for NDJSON lines that do not say"},

@@ -130,7 +130,7 @@ func TestDoubleOptInWrites(t *testing.T) {
 	}
 
 	// One confirmation per pending consent version, each due for mailing.
-	due, err := e.db.ClaimConfirmationMails(t.Context(), time.Minute, 100)
+	due, err := e.store.ClaimConfirmationMails(t.Context(), time.Minute, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

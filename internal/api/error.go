@@ -60,7 +60,7 @@ func statusOf(code string) int {
 func problemOf(err error) Problem {
 	code := consentd.ErrorCode(err)
 	status := statusOf(code)
-	p := Problem{Type: "urn:consentd:problem:" + code, Title: http.StatusText(status), Status: status, Detail: consentd.ErrorMessage(err), Code: code}
+	p := Problem{Type: problemTypeOf(code), Title: http.StatusText(status), Status: status, Detail: consentd.ErrorMessage(err), Code: code}
 	var e *consentd.Error
 	if errors.As(err, &e) {
 		p.Fields = e.Fields

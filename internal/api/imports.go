@@ -136,7 +136,7 @@ func (s *Server) importRoutes() []route {
 	return []route{
 		{openapi.Operation{Method: "POST", Path: "/v1/imports", Tags: []string{"imports"},
 			Summary:      "Start a bulk import of the CSV body (text/csv), run in the background; the same file, format and options again answer the existing import (200) and write nothing. The body is spooled to disk, up to the server's --import-max-body (default 2 GiB); a declared Content-Length over it is answered 413 before any is read",
-			RequestTypes: []string{"text/csv"}, Response: consentd.Import{}, Status: http.StatusAccepted,
+			RequestTypes: []string{"text/csv"}, Response: consentd.Import{}, Status: http.StatusAccepted, OtherStatuses: []int{http.StatusOK},
 			Query: []openapi.Param{{Name: "format", Required: true, Enum: importer.Formats()}, {Name: "purpose", Description: "listmonk, mailchimp (required): the purpose of the subscribers; refused (422) for native, dynamics and salesforce, whose rows name it"},
 				{Name: "channel", Description: "listmonk, mailchimp: default email; dynamics: the channel of custom contact points; refused (422) for native and salesforce"},
 				{Name: "topic", Description: "listmonk, mailchimp: the topic of the subscribers; refused (422) for the other formats"},

@@ -61,7 +61,7 @@ func TestImportsOverHTTP(t *testing.T) {
 	if files, _ := os.ReadDir(dir); len(files) != 0 {
 		t.Errorf("refused imports left files: %v", files)
 	}
-	if n, _ := e.db.UnfinishedImports(ctx); len(n) != 0 {
+	if n, _ := e.store.UnfinishedImports(ctx); len(n) != 0 {
 		t.Errorf("refused imports stored %v", n)
 	}
 
@@ -215,13 +215,13 @@ func TestExportCutShort(t *testing.T) {
 		writes = append(writes, consentd.ConsentWrite{ContactPoint: fmt.Sprintf("user%d@example.com", i), Channel: "email", Purpose: "newsletter",
 			Status: consentd.OptedIn, CapturedAt: time.Now().Add(-time.Hour), Source: consentd.Source{Type: "import"}})
 	}
-	if _, err := e.db.WriteConsents(t.Context(), e.a.id, writes, "test"); err != nil {
+	if _, err := e.store.WriteConsents(t.Context(), e.a.id, writes, "test"); err != nil {
 		t.Fatal(err)
 	}
 	get := func() (*http.Response, []byte, error) {
 		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/consents:export", nil)
 		req.Header.Set("Authorization", "Bearer "+r)
-		res, err := http.DefaultClient.Do(req)
+		res, err := e.client().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -44,19 +44,21 @@ type optOutAllAnswer struct {
 func (s *Server) inboundRoutes() []route {
 	id := []openapi.Param{{Name: "id", In: "path", Description: "the resource id, URL-escaped"}}
 	page := []openapi.Param{limitParam, {Name: "page_token"}}
-	op := func(method, path, summary, tag string, req, resp any, status int, q []openapi.Param) openapi.Operation {
-		return openapi.Operation{Method: method, Path: path, Summary: summary, Tags: []string{tag}, Request: req, Response: resp, Status: status, Query: q}
+	op := func(method, path, summary, tag string, req, resp any, status int, q []openapi.Param, errs ...int) openapi.Operation {
+		return openapi.Operation{Method: method, Path: path, Summary: summary, Tags: []string{tag}, Request: req, Response: resp, Status: status, Query: q, Errors: errs}
 	}
+	// The bodies that decodeOptional reads may be left out.
+	optional := func(o openapi.Operation) openapi.Operation { o.RequestOptional = true; return o }
 	return []route{
 		{op("POST", "/v1/inbound/sms", "An SMS reply from a provider's webhook: an opt-out keyword (STOP, STOPALL, QUIT, END, REVOKE, OPT OUT, CANCEL, UNSUBSCRIBE, alone, any case and punctuation) opts the number out of SMS; other text is kept for review",
 			"inbound", consentd.InboundSMS{}, consentd.InboundResult{}, 0, nil), writers, s.postInboundSMS},
 		{op("GET", "/v1/inbound/sms", "Stored SMS replies, by default those waiting for review", "inbound", nil, inboundList{}, 0,
 			append([]openapi.Param{{Name: "state", Enum: []string{"review", "resolved", "opted_out", "all"}, Description: "default review"}}, page...)), readers, s.listInboundSMS},
-		{op("POST", "/v1/inbound/sms/{id}:resolve", "Mark an SMS reply reviewed; action opt_out opts the number out as a keyword does", "inbound",
-			consentd.InboundResolution{}, consentd.InboundResult{}, 0, id), writers, s.resolveInboundSMS},
+		{optional(op("POST", "/v1/inbound/sms/{id}:resolve", "Mark an SMS reply reviewed; action opt_out opts the number out as a keyword does", "inbound",
+			consentd.InboundResolution{}, consentd.InboundResult{}, 0, id)), writers, s.resolveInboundSMS},
 
-		{op("POST", "/v1/parties/{id}:opt-out-all", "Agent opt-out: opted_out on every channel type of every contact point of the party, whatever its state was", "parties",
-			optOutAllInput{}, optOutAllAnswer{}, 0, id), agents, s.optOutAll},
+		{optional(op("POST", "/v1/parties/{id}:opt-out-all", "Agent opt-out: opted_out on every channel type of every contact point of the party, whatever its state was", "parties",
+			optOutAllInput{}, optOutAllAnswer{}, 0, id)), agents, s.optOutAll},
 
 		{op("POST", "/v1/requests", "File a data-subject request; a background job carries it out", "requests",
 			consentd.RequestInput{}, consentd.Request{}, 201, nil), writers, s.postRequest},
@@ -65,7 +67,7 @@ func (s *Server) inboundRoutes() []route {
 		{op("GET", "/v1/requests/{id}", "A data-subject request: its state, due date, result and errors", "requests",
 			nil, consentd.Request{}, 0, id), readers, s.getRequest},
 		{op("GET", "/v1/requests/{id}/report", "The report of a completed access request: what is held on its subject, as it is now", "requests",
-			nil, consentd.AccessReport{}, 0, id), readers, s.accessReport},
+			nil, consentd.AccessReport{}, 0, id, 409), readers, s.accessReport},
 	}
 }
 

@@ -58,7 +58,7 @@ type linkMaker struct {
 func (s *Server) linkRoutes() []route {
 	op := openapi.Operation{Method: "POST", Path: "/v1/links", Tags: []string{"links"},
 		Summary: "Make a signed unsubscribe or preference link and its List-Unsubscribe headers",
-		Request: linkInput{}, Response: linkAnswer{}, Errors: []int{503}}
+		Request: linkInput{}, Response: linkAnswer{}}
 	return []route{{op, writers, func(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
 		l := s.links.Load()
 		if l == nil {

@@ -74,13 +74,13 @@ func TestPostLinkUnsubscribe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secret, _ := e.db.WorkspaceSecret(context.Background(), e.a.id)
+	secret, _ := e.store.WorkspaceSecret(context.Background(), e.a.id)
 	h := consentd.ContactPointHash(secret, consentd.KindEmail, "jane@example.com")
 	if c.Kind != "unsubscribe" || c.Workspace != e.a.id || c.Hash != base64.RawURLEncoding.EncodeToString(h[:]) || c.CPKind != "email" || c.ChannelType != "weekly:email" || c.ExpiresAt != 0 {
 		t.Errorf("claims = %+v; want unsubscribe, workspace alpha, the normalized address's hash, weekly:email, no expiry", c)
 	}
 	// The plaintext is stored, normalized, for the pages.
-	cps, _, err := e.db.LinkedContactPoints(context.Background(), e.a.id, h)
+	cps, _, err := e.store.LinkedContactPoints(context.Background(), e.a.id, h)
 	if err != nil || len(cps) != 1 || cps[0].Value != "jane@example.com" {
 		t.Errorf("stored contact point = %v, %v; want jane@example.com", cps, err)
 	}

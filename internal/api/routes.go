@@ -9,6 +9,7 @@ import (
 // receiptOp documents the receipt's second form: C2SP tlog-proof text.
 func receiptOp(o openapi.Operation) openapi.Operation {
 	o.ResponseTypes = []string{tlogProofType}
+	o.Errors = append(o.Errors, 410) // leaf_erased
 	return o
 }
 
@@ -27,6 +28,11 @@ func (s *Server) routes() []route {
 		o.Request, o.Response, o.Status, o.Query = req, resp, status, q
 		return o
 	}
+	// POST /v1/consents answers 201 when it created the consent, 200 when
+	// the consent existed (whether or not the write applied).
+	created := func(o openapi.Operation) openapi.Operation { o.OtherStatuses = []int{200}; return o }
+	// PATCH of catalog entries takes an RFC 7396 merge patch.
+	patch := func(o openapi.Operation) openapi.Operation { o.MergePatch = true; return o }
 	rs := []route{
 		{with(op("GET", "/v1/workspace", "This workspace's settings", "workspace"), nil, consentd.Workspace{}, 0, nil), readers, s.getWorkspace},
 		{with(op("PATCH", "/v1/workspace", "Change this workspace's settings", "workspace"), consentd.WorkspaceUpdate{}, consentd.Workspace{}, 0, nil), admins, s.patchWorkspace},
@@ -34,17 +40,17 @@ func (s *Server) routes() []route {
 		{with(op("GET", "/v1/purposes", "List purposes", "catalog"), nil, purposeList{}, 0, nil), readers, s.listPurposes},
 		{with(op("POST", "/v1/purposes", "Create a purpose", "catalog"), purposeInput{}, consentd.Purpose{}, 201, nil), admins, s.createPurpose},
 		{with(op("GET", "/v1/purposes/{id}", "Get a purpose", "catalog"), nil, consentd.Purpose{}, 0, id), readers, s.getPurpose},
-		{with(op("PATCH", "/v1/purposes/{id}", "Change a purpose (JSON merge patch)", "catalog"), purposeInput{}, consentd.Purpose{}, 0, id), admins, s.patchPurpose},
+		{patch(with(op("PATCH", "/v1/purposes/{id}", "Change a purpose (JSON merge patch)", "catalog"), purposeInput{}, consentd.Purpose{}, 0, id)), admins, s.patchPurpose},
 		{with(op("DELETE", "/v1/purposes/{id}", "Delete a purpose without topics", "catalog"), nil, nil, 204, id), admins, s.deletePurpose},
 
 		{with(op("GET", "/v1/topics", "List topics", "catalog"), nil, topicList{}, 0, nil), readers, s.listTopics},
 		{with(op("POST", "/v1/topics", "Create a topic", "catalog"), topicInput{}, consentd.Topic{}, 201, nil), admins, s.createTopic},
 		{with(op("GET", "/v1/topics/{id}", "Get a topic", "catalog"), nil, consentd.Topic{}, 0, id), readers, s.getTopic},
-		{with(op("PATCH", "/v1/topics/{id}", "Change a topic (JSON merge patch)", "catalog"), topicInput{}, consentd.Topic{}, 0, id), admins, s.patchTopic},
+		{patch(with(op("PATCH", "/v1/topics/{id}", "Change a topic (JSON merge patch)", "catalog"), topicInput{}, consentd.Topic{}, 0, id)), admins, s.patchTopic},
 		{with(op("DELETE", "/v1/topics/{id}", "Delete a topic", "catalog"), nil, nil, 204, id), admins, s.deleteTopic},
 		{with(op("GET", "/v1/channel-types", "Derived channel types with external ids", "catalog"), nil, channelTypeList{}, 0, nil), readers, s.listChannelTypes},
 
-		{with(op("POST", "/v1/consents", "Record one consent (idempotent upsert ordered by captured_at)", "consents"), consentd.ConsentWrite{}, writeAnswer{}, 0, nil), writers, s.postConsent},
+		{created(with(op("POST", "/v1/consents", "Record one consent (idempotent upsert ordered by captured_at)", "consents"), consentd.ConsentWrite{}, writeAnswer{}, 201, nil)), writers, s.postConsent},
 		{with(op("POST", "/v1/consents:batch", "Record up to 10,000 consents (a body of at most 8 MiB, read item by item) in one transaction", "consents"), batchWrite{}, batchWriteAnswer{}, 0, nil), writers, s.postConsentBatch},
 		{with(op("GET", "/v1/consents", "List consents", "consents"), nil, consentList{}, 0, listQuery), readers, s.listConsents},
 		{with(op("POST", "/v1/consents:search", "List consents with the filters in the body", "consents"), consentSearch{}, consentList{}, 0, nil), readers, s.searchConsents},

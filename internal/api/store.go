@@ -33,7 +33,7 @@ type Store interface {
 	WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error)
 	Consent(ctx context.Context, wsID, id string, asOf time.Time) (*consentd.Consent, error)
 	// ConsentAt returns the consent in effect at the two times of
-	// DESIGN.md section 3 (consentd.InEffect); ENOTINEFFECT when none
+	// docs/decisions.md (consentd.InEffect); ENOTINEFFECT when none
 	// was. Backends: history.go.
 	ConsentAt(ctx context.Context, wsID, id string, at consentd.Times) (*consentd.Consent, error)
 	ConsentHistory(ctx context.Context, wsID, id string) ([]consentd.LogRecord, error)

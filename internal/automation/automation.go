@@ -1,4 +1,4 @@
-// Package automation runs rule jobs (DESIGN.md section 7): it claims due
+// Package automation runs rule jobs (docs/architecture.md (automation)): it claims due
 // jobs from the store, across workspaces, with a lease, runs the current
 // version of each job's rule on the record snapshot the job holds, writes
 // the consents through the API's double-opt-in-aware write path, and

@@ -1,4 +1,4 @@
-// Package catalogfile is configuration as code (DESIGN.md section 7): the
+// Package catalogfile is configuration as code (docs/architecture.md (automation)): the
 // catalog file that `consentd apply -f catalog.yaml` reads and `consentd
 // export-catalog` writes, with purposes, topics, rules, webhooks and
 // provider feeds by id,

@@ -1,4 +1,4 @@
-// Package doi is consentd's double opt-in (DESIGN.md sections 2 and 6): the
+// Package doi is consentd's double opt-in (docs/decisions.md and docs/api.md): the
 // confirmation mail and the confirmation page.
 //
 // The API stores an opt-in that needs confirmation (see
@@ -18,7 +18,7 @@
 //     one transaction), so that a replayed confirmation never undoes a
 //     later opt-out.
 //     Requests are rate limited per client address and per invalid token,
-//     as the other public pages are (DESIGN.md section 11); a POST of a
+//     as the other public pages are (docs/architecture.md (reliability and security)); a POST of a
 //     valid token never is.
 //
 // The token is a signedlink token of kind confirm: workspace, contact

@@ -23,6 +23,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/apitest"
 	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
@@ -47,6 +48,7 @@ type env struct {
 	key    string // admin
 	skew   atomic.Int64
 	logs   *lockedBuffer
+	client *http.Client // checks API exchanges against /openapi.json
 }
 
 type lockedBuffer struct {
@@ -147,7 +149,10 @@ func (e *env) api(method, path, body string, want int) map[string]any {
 	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.key)
 	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
+	if e.client == nil {
+		e.client = apitest.Client(e.t)
+	}
+	res, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

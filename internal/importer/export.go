@@ -10,7 +10,7 @@ import (
 	"github.com/consentd/consentd/internal/safecsv"
 )
 
-// NativeColumns are the columns of the native format (DESIGN.md section 8),
+// NativeColumns are the columns of the native format (docs/architecture.md (imports and exports)),
 // which the export writes and the native reader reads.
 var NativeColumns = []string{"contact_point", "channel", "purpose", "topic", "status", "captured_at", "source_type", "source_name",
 	"source_details", "party_id", "jurisdiction", "reason"}

@@ -1,4 +1,4 @@
-// Package importer runs bulk imports (DESIGN.md section 8): it streams a
+// Package importer runs bulk imports (docs/architecture.md (imports and exports)): it streams a
 // file through a format reader into batches, and writes each batch, with
 // its rejects and the import's progress, in one transaction of the store,
 // so that an import killed at any moment resumes at a batch boundary and

@@ -11,7 +11,7 @@ import (
 // This file puts an import's entries in the order they are written: by
 // contact point hash, the key order of the stored consents, contact points
 // and log subjects, so that each batch touches a narrow range of every
-// index instead of pages all over it (DESIGN.md section 10: a bulk load in
+// index instead of pages all over it (docs/architecture.md (figures): a bulk load in
 // key order is what keeps an import near the backend's raw insert rate once
 // the tables outgrow the cache). The entries of one contact point keep
 // their file order, so the write path sees each consent's writes as the

@@ -9,7 +9,7 @@ import (
 	"github.com/consentd/consentd/internal/safecsv"
 )
 
-// The native format is consentd's own (DESIGN.md section 8), the shape
+// The native format is consentd's own (docs/architecture.md (imports and exports)), the shape
 // `consentd export` writes:
 //
 //	contact_point,channel,purpose,topic,status,captured_at,source_type,source_name,source_details,party_id,jurisdiction,reason

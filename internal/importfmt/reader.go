@@ -1,4 +1,4 @@
-// Package importfmt reads consent import files (DESIGN.md section 8) in
+// Package importfmt reads consent import files (docs/architecture.md (imports and exports)) in
 // their source systems' CSV shapes and turns each row into consent writes,
 // a skip with its reason, or a reject with a line number and a stable code.
 //

@@ -14,7 +14,7 @@ import (
 
 // This file replays a workspace's log and compares the result with the
 // stored consents and suppressions, the rows that decisions are warmed
-// from (DESIGN.md section 5). A valid tree proves the log was not
+// from (docs/log-format.md). A valid tree proves the log was not
 // rewritten; only the replay shows a row that was edited, deleted or added
 // behind the log's back.
 //

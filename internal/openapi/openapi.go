@@ -88,6 +88,9 @@ type Operation struct {
 	OperationID string
 	// Summary is a one-line description.
 	Summary string
+	// Description says what the operation does in a few sentences: its
+	// effect, whether it is idempotent, and its notable errors.
+	Description string
 	// Tags group operations in documentation tools.
 	Tags []string
 	// Roles are the API key roles allowed to call the operation; they are
@@ -109,11 +112,24 @@ type Operation struct {
 	// line-delimited request media type, for when it is not the one derived
 	// from Request. It requires such a type in RequestTypes.
 	RequestItem any
+	// MergePatch says the request body is an RFC 7396 JSON merge patch of
+	// a Request: it is described as application/merge-patch+json (and
+	// application/json, which servers commonly take for it too) with a
+	// schema of Request's type in which no property is required and every
+	// property may be null (a null removes a member).
+	MergePatch bool
+	// RequestOptional says the request body may be left out (an empty
+	// body is the same as the zero value).
+	RequestOptional bool
 	// Response is nil, or a zero value of the success body's type.
 	Response any
 	// Status is the success status; zero means 200. 204 has no body, so
 	// Response, ResponseTypes and ResponseItem must then be empty.
 	Status int
+	// OtherStatuses are further success statuses (2xx) that answer the
+	// same body as Status, such as 200 beside 201 for an upsert that
+	// answers 201 when it created the resource and 200 when it existed.
+	OtherStatuses []int
 	// ResponseTypes are response media types offered besides
 	// application/json, such as "application/x-ndjson" or "text/csv"; their
 	// schemas follow the rules of RequestTypes.
@@ -138,6 +154,8 @@ type Document struct {
 	version     string
 	description string
 	ops         []Operation
+	license     *license
+	tagDocs     map[string]string // tag name -> description
 	ids         map[string]bool   // operation ids in use
 	routes      map[string]bool   // "METHOD template" in use, parameter names erased
 	templates   map[string]string // template with parameter names erased -> path
@@ -154,6 +172,23 @@ func New(title, version, description string) *Document {
 		routes:      map[string]bool{},
 		templates:   map[string]string{},
 	}
+}
+
+// SetLicense sets the API's license: its name and SPDX identifier.
+func (d *Document) SetLicense(name, spdx string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.license = &license{Name: name, Identifier: spdx}
+}
+
+// DescribeTag gives a tag of the operations its description.
+func (d *Document) DescribeTag(name, description string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.tagDocs == nil {
+		d.tagDocs = map[string]string{}
+	}
+	d.tagDocs[name] = description
 }
 
 // Add adds op to the document. Like http.ServeMux.Handle, it panics when the
@@ -234,6 +269,19 @@ func normalize(op Operation) (Operation, error) {
 	if op.Status < 100 || op.Status > 599 {
 		return op, fmt.Errorf("status %d out of range", op.Status)
 	}
+	for _, st := range op.OtherStatuses {
+		if st < 200 || st > 299 || st == op.Status {
+			return op, fmt.Errorf("other success status %d is not a 2xx besides %d", st, op.Status)
+		}
+		if st == http.StatusNoContent || op.Status == http.StatusNoContent {
+			return op, fmt.Errorf("status 204 cannot share a body with another status")
+		}
+	}
+	slices.Sort(op.OtherStatuses)
+	op.OtherStatuses = slices.Compact(op.OtherStatuses)
+	if op.MergePatch && op.Request == nil {
+		return op, fmt.Errorf("a merge patch without a Request type")
+	}
 	if op.Status == http.StatusNoContent && (op.Response != nil || op.ResponseItem != nil || len(op.ResponseTypes) > 0) {
 		return op, fmt.Errorf("status 204 has no body, but a response is given")
 	}
@@ -271,8 +319,8 @@ func normalize(op Operation) (Operation, error) {
 		if s < 400 || s > 599 {
 			return op, fmt.Errorf("error status %d out of range", s)
 		}
-		if s == op.Status {
-			return op, fmt.Errorf("error status %d is also the success status", s)
+		if s == op.Status || slices.Contains(op.OtherStatuses, s) {
+			return op, fmt.Errorf("error status %d is also a success status", s)
 		}
 	}
 	slices.Sort(op.Errors)
@@ -323,6 +371,7 @@ func cloneOp(op Operation) Operation {
 	op.RequestTypes = slices.Clone(op.RequestTypes)
 	op.ResponseTypes = slices.Clone(op.ResponseTypes)
 	op.Errors = slices.Clone(op.Errors)
+	op.OtherStatuses = slices.Clone(op.OtherStatuses)
 	op.Query = slices.Clone(op.Query)
 	for i := range op.Query {
 		op.Query[i].Enum = slices.Clone(op.Query[i].Enum)
@@ -443,22 +492,34 @@ type (
 	document struct {
 		OpenAPI    string              `json:"openapi"`
 		Info       info                `json:"info"`
+		Servers    []server            `json:"servers"`
 		Tags       []tag               `json:"tags,omitempty"`
 		Paths      map[string]pathItem `json:"paths"`
 		Components components          `json:"components"`
 	}
 	info struct {
-		Title       string `json:"title"`
-		Version     string `json:"version"`
+		Title       string   `json:"title"`
+		Version     string   `json:"version"`
+		Description string   `json:"description,omitempty"`
+		License     *license `json:"license,omitempty"`
+	}
+	license struct {
+		Name       string `json:"name"`
+		Identifier string `json:"identifier,omitempty"`
+	}
+	server struct {
+		URL         string `json:"url"`
 		Description string `json:"description,omitempty"`
 	}
 	tag struct {
-		Name string `json:"name"`
+		Name        string `json:"name"`
+		Description string `json:"description,omitempty"`
 	}
 	pathItem  map[string]*operation // keyed by lower-case method
 	operation struct {
 		OperationID string                `json:"operationId"`
 		Summary     string                `json:"summary,omitempty"`
+		Description string                `json:"description,omitempty"`
 		Tags        []string              `json:"tags,omitempty"`
 		Parameters  []parameter           `json:"parameters,omitempty"`
 		RequestBody *requestBody          `json:"requestBody,omitempty"`
@@ -496,10 +557,12 @@ type (
 )
 
 const (
-	problemName  = "Problem"
-	problemType  = "application/problem+json"
-	jsonType     = "application/json"
-	bearerScheme = "bearer"
+	problemName = "Problem"
+	problemType = "application/problem+json"
+	// mergePatchType is RFC 7396's media type of a JSON merge patch.
+	mergePatchType = "application/merge-patch+json"
+	jsonType       = "application/json"
+	bearerScheme   = "bearer"
 )
 
 // build assembles the document. It fails only if a body type cannot be
@@ -508,7 +571,10 @@ func (d *Document) build() (*document, error) {
 	g := newGen()
 	doc := &document{
 		OpenAPI: "3.1.0",
-		Info:    info{Title: d.title, Version: d.version, Description: d.description},
+		Info:    info{Title: d.title, Version: d.version, Description: d.description, License: d.license},
+		// The server the document is served from: paths are relative to
+		// its root.
+		Servers: []server{{URL: "/", Description: "the server that serves this document"}},
 		Paths:   map[string]pathItem{},
 		Components: components{
 			Schemas: map[string]*schema{},
@@ -523,6 +589,7 @@ func (d *Document) build() (*document, error) {
 		o := &operation{
 			OperationID: op.OperationID,
 			Summary:     op.Summary,
+			Description: op.Description,
 			Tags:        op.Tags,
 			Responses:   map[string]response{},
 			Roles:       op.Roles,
@@ -530,11 +597,14 @@ func (d *Document) build() (*document, error) {
 		for _, t := range op.Tags {
 			if !tagSeen[t] {
 				tagSeen[t] = true
-				doc.Tags = append(doc.Tags, tag{Name: t})
+				doc.Tags = append(doc.Tags, tag{Name: t, Description: d.tagDocs[t]})
 			}
 		}
 		if len(op.Roles) > 0 {
 			o.Security = []map[string][]string{{bearerScheme: {}}}
+		} else {
+			// Public: the empty requirement says no credentials.
+			o.Security = []map[string][]string{{}}
 		}
 		o.Parameters = parameters(op)
 		if op.Request != nil || len(op.RequestTypes) > 0 {
@@ -542,7 +612,15 @@ func (d *Document) build() (*document, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: request: %w", op.Method, op.Path, err)
 			}
-			o.RequestBody = &requestBody{Required: true, Content: content}
+			if op.MergePatch {
+				patch, err := g.patchSchema(op.Request)
+				if err != nil {
+					return nil, fmt.Errorf("%s %s: request: %w", op.Method, op.Path, err)
+				}
+				content[jsonType] = mediaType{Schema: patch}
+				content[mergePatchType] = mediaType{Schema: patch.clone()}
+			}
+			o.RequestBody = &requestBody{Required: !op.RequestOptional, Content: content}
 			for _, mt := range content {
 				all = append(all, mt.Schema)
 			}
@@ -559,6 +637,18 @@ func (d *Document) build() (*document, error) {
 			}
 		}
 		o.Responses[fmt.Sprint(op.Status)] = ok
+		for _, st := range op.OtherStatuses {
+			other := response{Description: statusText(st), Content: map[string]mediaType{}}
+			for mt, m := range ok.Content {
+				c := m.Schema.clone()
+				other.Content[mt] = mediaType{Schema: c}
+				all = append(all, c)
+			}
+			if len(other.Content) == 0 {
+				other.Content = nil
+			}
+			o.Responses[fmt.Sprint(st)] = other
+		}
 		for _, s := range op.Errors {
 			ref := &schema{Ref: "#/components/schemas/" + problemName}
 			o.Responses[fmt.Sprint(s)] = response{

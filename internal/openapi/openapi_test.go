@@ -335,8 +335,12 @@ func TestStructure(t *testing.T) {
 				t.Errorf("%s %s: path parameters %v, path has %v", method, path, declared, names)
 			}
 			op := ops[id]
-			_, secured := o["security"]
-			if secured != (len(op.Roles) > 0) {
+			// An operation with roles needs the bearer scheme; a public
+			// one has the empty requirement, which says so.
+			sec, _ := o["security"].([]any)
+			secured := len(sec) == 1 && len(sec[0].(map[string]any)) == 1
+			public := len(sec) == 1 && len(sec[0].(map[string]any)) == 0
+			if secured != (len(op.Roles) > 0) || public != (len(op.Roles) == 0) {
 				t.Errorf("%s %s: security %v with roles %v", method, path, o["security"], op.Roles)
 			}
 			if len(o["responses"].(map[string]any)) == 0 {
@@ -1006,5 +1010,98 @@ func TestZeroDocument(t *testing.T) {
 	}
 	if doc.Paths.Find("/healthz") == nil {
 		t.Error("operation of a zero Document lost")
+	}
+}
+
+// TestStatusesPatchesAndPublicOperations covers OtherStatuses, MergePatch,
+// RequestOptional, Description, tags' descriptions, the license, the
+// server and the empty security requirement of a public operation.
+func TestStatusesPatchesAndPublicOperations(t *testing.T) {
+	type Inner struct {
+		A string `json:"a"`
+		B int    `json:"b"`
+	}
+	type Thing struct {
+		ID    string           `json:"id"`
+		Inner Inner            `json:"inner"`
+		Tags  map[string]Inner `json:"tags"`
+	}
+	d := New("t", "1", "")
+	d.SetLicense("Apache License 2.0", "Apache-2.0")
+	d.DescribeTag("things", "Things.")
+	d.Add(Operation{Method: "POST", Path: "/things", Tags: []string{"things"}, Description: "Makes a thing.", Roles: []string{"admin"},
+		Request: Thing{}, Response: Thing{}, Status: 201, OtherStatuses: []int{200}})
+	d.Add(Operation{Method: "PATCH", Path: "/things/{id}", Tags: []string{"things"}, Roles: []string{"admin"},
+		Request: Thing{}, Response: Thing{}, MergePatch: true})
+	d.Add(Operation{Method: "POST", Path: "/things/{id}:poke", Request: Inner{}, RequestOptional: true, Status: 204, Roles: []string{"admin"}})
+	d.Add(Operation{Method: "GET", Path: "/public"})
+	b := marshal(t, d)
+	loaded, err := openapi3.NewLoader().LoadFromData(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loaded.Validate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	post := loaded.Paths.Find("/things").Post
+	for _, st := range []int{200, 201} {
+		if r := post.Responses.Status(st); r == nil || r.Value.Content.Get("application/json") == nil {
+			t.Errorf("POST /things: no JSON %d answer", st)
+		}
+	}
+	if post.Description != "Makes a thing." {
+		t.Errorf("description %q", post.Description)
+	}
+	patch := loaded.Paths.Find("/things/{id}").Patch
+	for _, mt := range []string{"application/json", "application/merge-patch+json"} {
+		m := patch.RequestBody.Value.Content.Get(mt)
+		if m == nil {
+			t.Fatalf("PATCH: no %s body", mt)
+		}
+		s := m.Schema.Value
+		if len(s.Required) != 0 {
+			t.Errorf("PATCH %s: required %v", mt, s.Required)
+		}
+		opts := []openapi3.SchemaValidationOption{openapi3.EnableJSONSchema2020()}
+		for _, ok := range []string{`{}`, `{"inner":{"b":2}}`, `{"inner":null}`, `{"tags":{"x":{"a":"y"},"z":null}}`} {
+			var v any
+			json.Unmarshal([]byte(ok), &v)
+			if err := s.VisitJSON(v, opts...); err != nil {
+				t.Errorf("PATCH %s refuses the patch %s: %v", mt, ok, err)
+			}
+		}
+		var v any
+		json.Unmarshal([]byte(`{"inner":{"b":"two"}}`), &v)
+		if err := s.VisitJSON(v, opts...); err == nil {
+			t.Errorf("PATCH %s takes a patch of the wrong type", mt)
+		}
+	}
+	if rb := loaded.Paths.Find("/things/{id}:poke").Post.RequestBody.Value; rb.Required {
+		t.Error("an optional body is required")
+	}
+	if sec := loaded.Paths.Find("/public").Get.Security; sec == nil || len(*sec) != 1 || len((*sec)[0]) != 0 {
+		t.Errorf("public operation: security %v, want [{}]", sec)
+	}
+	if loaded.Info.License == nil || loaded.Info.License.Name != "Apache License 2.0" || len(loaded.Servers) != 1 || loaded.Servers[0].URL != "/" {
+		t.Errorf("info %+v, servers %v", loaded.Info, loaded.Servers)
+	}
+	if tg := loaded.Tags.Get("things"); tg == nil || tg.Description != "Things." {
+		t.Errorf("tag %+v", tg)
+	}
+	for name, op := range map[string]Operation{
+		"other status not 2xx":  {Method: "GET", Path: "/x", OtherStatuses: []int{302}},
+		"other status twice":    {Method: "GET", Path: "/x", OtherStatuses: []int{200}},
+		"other status with 204": {Method: "GET", Path: "/x", Status: 204, OtherStatuses: []int{200}},
+		"error is other status": {Method: "GET", Path: "/x", Status: 201, OtherStatuses: []int{200}, Errors: []int{200}},
+		"patch without request": {Method: "PATCH", Path: "/x", MergePatch: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			New("t", "1", "").Add(op)
+		})
 	}
 }

@@ -535,3 +535,59 @@ func validTagName(s string) bool {
 	}
 	return true
 }
+
+// patchSchema returns the schema of an RFC 7396 JSON merge patch of a value
+// of v's type: its object schemas, inlined, with no required property and
+// every property nullable, since a patch names only what it changes and a
+// null removes a member.
+func (g *gen) patchSchema(v any) (*schema, error) {
+	s, err := g.bodySchemas(v)
+	if err != nil {
+		return nil, err
+	}
+	return g.patchOf(s, 0), nil
+}
+
+// maxPatchDepth bounds how deep patchOf inlines components; below it a
+// component is referenced whole, which also ends recursive types.
+const maxPatchDepth = 4
+
+func (g *gen) patchOf(s *schema, depth int) *schema {
+	if s.refType != nil && depth < maxPatchDepth && g.structs[s.refType] != nil {
+		inline := g.structs[s.refType].clone()
+		if s.Description != "" {
+			inline.Description = s.Description
+		}
+		s = inline
+	} else {
+		s = s.clone()
+	}
+	for i, a := range s.AnyOf {
+		s.AnyOf[i] = g.patchOf(a, depth)
+	}
+	if s.Type == "object" {
+		s.Required = nil
+		for k, p := range s.Properties {
+			s.Properties[k] = nullable(g.patchOf(p, depth+1))
+		}
+		if s.AdditionalProperties != nil {
+			s.AdditionalProperties = nullable(g.patchOf(s.AdditionalProperties, depth+1))
+		}
+	}
+	return s
+}
+
+// nullable returns s, also admitting null.
+func nullable(s *schema) *schema {
+	if reflect.DeepEqual(s, &schema{}) || reflect.DeepEqual(s, &schema{Description: s.Description}) {
+		return s // any value already
+	}
+	for _, a := range s.AnyOf {
+		if a.Type == "null" {
+			return s
+		}
+	}
+	desc := s.Description
+	s.Description = ""
+	return &schema{AnyOf: []*schema{s, {Type: "null"}}, Description: desc}
+}

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// This file reads consents at the two times of DESIGN.md section 3 from
+// This file reads consents at the two times of docs/decisions.md from
 // the log (consentd.InEffect decides which write was in effect), and the
 // snapshot that `log verify` replays (ledger.VerifyState compares).
 

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// This file stores bulk imports (DESIGN.md section 8): the import jobs,
+// This file stores bulk imports (docs/architecture.md (imports and exports)): the import jobs,
 // their batches (consent writes, rejects and progress in one transaction)
 // and rejects, and the export of a workspace's consents.
 

@@ -48,8 +48,8 @@ func (db *DB) AddSuppression(ctx context.Context, wsID string, in consentd.Suppr
 		if s.Seq, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionAdded, Subject: consentd.HashedConsentID(hash, "*"), After: logged, Actor: actor}); err != nil {
 			return err
 		}
-		// Erasure deletes the plaintext and keeps the proof (DESIGN.md
-		// section 3): the hash in the log, the consents and the suppression.
+		// Erasure deletes the plaintext and keeps the proof (docs/decisions.md
+		// and docs/operations.md): the hash in the log, the consents and the suppression.
 		if s.Reason == consentd.SuppressErased {
 			tx.erase(wsID, hash, cp)
 		} else {

@@ -1,5 +1,5 @@
 // Package rules compiles and evaluates record-triggered automation rules
-// (DESIGN.md section 7). A rule's expressions are CEL over one variable,
+// (docs/architecture.md (automation)). A rule's expressions are CEL over one variable,
 // `record` (the record's JSON fields, map(string, dyn); numbers compare
 // across int and double, and optional field selection record.?x is on);
 // they are

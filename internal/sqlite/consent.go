@@ -16,7 +16,7 @@ import (
 )
 
 // WriteConsents upserts consents in one transaction, in order, each with its
-// log entry (DESIGN.md section 3). A refused write gets its error in its
+// log entry (docs/decisions.md). A refused write gets its error in its
 // result and changes nothing; the others go on. When WriteConsents returns
 // without error every accepted write is durable.
 func (db *DB) WriteConsents(ctx context.Context, wsID string, writes []consentd.ConsentWrite, actor string) ([]consentd.WriteResult, error) {

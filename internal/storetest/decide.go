@@ -6,7 +6,7 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// testDecisions covers every rule and reason of DESIGN.md section 4 on the
+// testDecisions covers every rule and reason of docs/decisions.md on the
 // standard catalog, through the store.
 func testDecisions(t *testing.T, s Store) {
 	e := newEnv(t, s, "test")

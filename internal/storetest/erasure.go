@@ -71,7 +71,7 @@ func testErasedJobInputs(t *testing.T, s Store) {
 }
 
 // testErasedPlaintext: an `erased` suppression deletes the address's
-// plaintext and keeps the proof (DESIGN.md section 3): the export and the
+// plaintext and keeps the proof (docs/decisions.md): the export and the
 // suppression list no longer show it, the decision still denies it by its
 // hash, and its consent history is still there. Other suppressions keep the
 // plaintext.

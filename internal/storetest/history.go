@@ -49,7 +49,7 @@ func timesHistory(e *env) []logEntry {
 	return h
 }
 
-// testTimes covers the two times of DESIGN.md section 3: as_of is valid
+// testTimes covers the two times of docs/decisions.md: as_of is valid
 // time (the write in effect by captured_at, as everything recorded says),
 // known_at is transaction time (only the entries recorded by then).
 func testTimes(t *testing.T, s Store) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
+	"github.com/consentd/consentd/internal/apitest"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/pgtest"
@@ -40,6 +41,10 @@ type env struct {
 	check    string // check key
 	logs     *lockedBuffer
 	patterns *patternLog
+	// client checks every API exchange against /openapi.json
+	// (internal/apitest); the public pages are not in it and pass as they
+	// are.
+	client *http.Client
 }
 
 type lockedBuffer struct {
@@ -160,7 +165,8 @@ func newEnvOn(t *testing.T, db envDB) *env {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	e := &env{t: t, db: db, api: a, pages: pages, links: keys, srv: srv, logs: logs, patterns: patterns}
+	e := &env{t: t, db: db, api: a, pages: pages, links: keys, srv: srv, logs: logs, patterns: patterns,
+		client: &http.Client{Transport: apitest.Transport(t, nil)}}
 	w, err := db.CreateWorkspace(ctx, "alpha")
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +195,7 @@ func (e *env) call(method, path, body string, out any) int {
 	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.admin)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -239,7 +245,7 @@ func (e *env) decide(cp, channel, purpose, topic string) consentd.DecisionResult
 	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/decisions", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+e.check)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -311,7 +317,7 @@ func (e *env) do(method, rawURL, contentType, body string, header ...string) pag
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Transport: e.client.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)

@@ -88,7 +88,7 @@ type person struct {
 }
 
 // checked is whether a channel type is on: the decision rules for one
-// record without suppressions (DESIGN.md section 4, rule 2).
+// record without suppressions (docs/decisions.md, the decision).
 func checked(cur *consentd.Consent, e consentd.Enforcement) bool {
 	var st consentd.Status
 	if cur != nil {
