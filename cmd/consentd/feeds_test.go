@@ -66,7 +66,25 @@ func TestApplyFeeds(t *testing.T) {
 		t.Errorf("apply of a postmark feed without secret_env = %d %s", code, errOut)
 	}
 
-	// The server takes the provider's events at the feed's URL.
+	// The server takes the provider's events at the feed's URL; the
+	// decision API then refuses even transactional mail to the address.
+	if st, raw := apiCall(t, srv.base, "POST", "/v1/purposes", map[string]any{"id": "orders", "name": "Orders", "type": "transactional",
+		"channels": map[string]any{"email": map[string]any{"enforcement": "non_restrictive"}}}, nil); st != 201 {
+		t.Fatalf("POST /v1/purposes = %d %s", st, raw)
+	}
+	decide := func() (d struct {
+		Allowed bool   `json:"allowed"`
+		Reason  string `json:"reason"`
+	}) {
+		t.Helper()
+		if st, raw := apiCall(t, srv.base, "POST", "/v1/decisions", map[string]any{"contact_point": "gone@example.com", "channel": "email", "purpose": "orders"}, &d); st != 200 {
+			t.Fatalf("POST /v1/decisions = %d %s", st, raw)
+		}
+		return d
+	}
+	if d := decide(); !d.Allowed {
+		t.Fatalf("decision before the bounce = %+v; want allowed", d)
+	}
 	var ws struct {
 		ID string `json:"id"`
 	}
@@ -83,6 +101,9 @@ func TestApplyFeeds(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("POST to the feed = %d", resp.StatusCode)
+	}
+	if d := decide(); d.Allowed || d.Reason != "suppressed" {
+		t.Errorf("decision after the hard bounce = %+v; want suppressed", d)
 	}
 	var sups struct {
 		Suppressions []struct {
