@@ -169,21 +169,14 @@ func (h *Handler) act(wsID string, f *consentd.Feed, secret []byte, e *Event, no
 	if at.IsZero() || at.After(now) || at.Year() < 1970 {
 		at = now
 	}
-	id := e.ID
-	if len(id) > 200 {
-		s := sha256.Sum256([]byte(id))
-		id = "sha256:" + base64.RawURLEncoding.EncodeToString(s[:])
-	}
+	id, typ := cleanID(e.ID), cleanType(e.Type)
 	a := consentd.FeedAct{EventID: id, Kind: e.Kind, OccurredAt: at, ContactPoint: cp, Hash: consentd.ContactPointHash(secret, kind, cp)}
-	note := fmt.Sprintf("%s %s, event %s, feed %s", provider, e.Type, id, f.ID)
-	if len(note) > 2000 {
-		note = note[:2000]
-	}
+	note := fmt.Sprintf("%s %s, event %s, feed %s", provider, typ, id, f.ID)
 	sup := func(r consentd.SuppressionReason) consentd.SuppressionInput {
 		return consentd.SuppressionInput{ContactPoint: cp, Kind: kind, Channel: channel, Reason: r, Note: note, OnlyIfNone: true}
 	}
 	ct := h.reference(wsID, provider, e.Ref, a.Hash, kind, at)
-	details, _ := json.Marshal(map[string]string{"feed_id": f.ID, "event_id": id, "event": e.Type})
+	details, _ := json.Marshal(map[string]string{"feed_id": f.ID, "event_id": id, "event": typ})
 	optOut := func() {
 		if ct == "" {
 			return
@@ -229,7 +222,7 @@ func (h *Handler) reference(wsID, provider, ref string, hash [32]byte, kind cons
 	case err != nil:
 		unmatched.WithLabelValues(provider, "bad_reference").Inc()
 		return ""
-	case c.Workspace != wsID || c.ChannelType == "" || (c.CPKind != "" && c.CPKind != string(kind)):
+	case c.Kind != signedlink.Unsubscribe || c.Workspace != wsID || c.ChannelType == "" || (c.CPKind != "" && c.CPKind != string(kind)):
 		unmatched.WithLabelValues(provider, "foreign_reference").Inc()
 		return ""
 	case c.Hash != base64.RawURLEncoding.EncodeToString(hash[:]):
@@ -237,6 +230,34 @@ func (h *Handler) reference(wsID, provider, ref string, hash [32]byte, kind cons
 		return ""
 	}
 	return c.ChannelType
+}
+
+// cleanID returns a provider's event id as stored and logged: as it is
+// when it is 1 to 200 printable ASCII characters, else a hash of it, so
+// that what goes into the log is bounded, storable text.
+func cleanID(id string) string {
+	ok := id != "" && len(id) <= 200
+	for i := 0; ok && i < len(id); i++ {
+		ok = id[i] > ' ' && id[i] < 0x7f
+	}
+	if ok {
+		return id
+	}
+	s := sha256.Sum256([]byte(id))
+	return "sha256:" + base64.RawURLEncoding.EncodeToString(s[:])
+}
+
+// cleanType returns a provider's event type for notes and provenance:
+// letters, digits and _ / . - only, at most 64 of them.
+func cleanType(t string) string {
+	b := make([]byte, 0, min(len(t), 64))
+	for i := 0; i < len(t) && len(b) < 64; i++ {
+		c := t[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '/' || c == '.' || c == '-' {
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // refuseErr answers an adapter's error by its kind.
