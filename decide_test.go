@@ -19,6 +19,11 @@ var (
 	topic          = &consentd.Topic{ID: "t", Purpose: "p"}
 )
 
+// smsPurpose is a purpose of type t offered on sms with enforcement e.
+func smsPurpose(t consentd.PurposeType, e consentd.Enforcement) *consentd.Purpose {
+	return &consentd.Purpose{ID: "p", Type: t, Channels: map[string]consentd.ChannelSetting{"sms": {Enforcement: e}}}
+}
+
 func sup(r consentd.SuppressionReason, channel string) []consentd.Suppression {
 	return []consentd.Suppression{{Reason: r, Channel: channel}}
 }
@@ -44,6 +49,9 @@ func TestDecide(t *testing.T) {
 		{"do_not_contact does not cover transactional", consentd.DecisionInput{Purpose: transactional, Channel: "email", Suppressions: sup(consentd.SuppressDoNotContact, "")}, true, consentd.ReasonNotOptedOut},
 		{"erased covers transactional", consentd.DecisionInput{Purpose: transactional, Channel: "email", PurposeState: in, Suppressions: sup(consentd.SuppressErased, "")}, false, consentd.ReasonSuppressed},
 		{"erased covers disabled enforcement", consentd.DecisionInput{Purpose: disabled, Channel: "email", Suppressions: sup(consentd.SuppressErased, "")}, false, consentd.ReasonSuppressed},
+		{"sms_stop covers transactional", consentd.DecisionInput{Purpose: smsPurpose(consentd.Transactional, consentd.NonRestrictive), Channel: "sms", PurposeState: in, Suppressions: sup(consentd.SuppressSMSStop, "sms")}, false, consentd.ReasonSuppressed},
+		{"sms_stop covers disabled enforcement", consentd.DecisionInput{Purpose: smsPurpose(consentd.Transactional, consentd.Disabled), Channel: "sms", Suppressions: sup(consentd.SuppressSMSStop, "sms")}, false, consentd.ReasonSuppressed},
+		{"sms_stop covers commercial", consentd.DecisionInput{Purpose: smsPurpose(consentd.Commercial, consentd.Restrictive), Channel: "sms", PurposeState: in, Suppressions: sup(consentd.SuppressSMSStop, "sms")}, false, consentd.ReasonSuppressed},
 		{"do_not_contact does not cover disabled", consentd.DecisionInput{Purpose: disabled, Channel: "email", Suppressions: sup(consentd.SuppressDoNotContact, "")}, true, consentd.ReasonDisabled},
 		// 2. purpose
 		{"channel not offered", consentd.DecisionInput{Purpose: restrictive, Channel: "sms", PurposeState: in}, false, consentd.ReasonChannelNotOffered},

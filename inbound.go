@@ -10,38 +10,65 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// SMS opt-out keywords, as SMSKeyword returns them. STOP, QUIT, END,
-// REVOKE, OPT OUT, CANCEL and UNSUBSCRIBE are the usual list; STOPALL is
-// the CTIA's sixth standard opt-out keyword.
-var smsKeywords = map[string]string{
-	"STOP":        "STOP",
-	"STOPALL":     "STOPALL",
-	"STOP ALL":    "STOPALL",
-	"QUIT":        "QUIT",
-	"END":         "END",
-	"REVOKE":      "REVOKE",
-	"OPT OUT":     "OPT OUT",
-	"OPTOUT":      "OPT OUT",
-	"CANCEL":      "CANCEL",
-	"UNSUBSCRIBE": "UNSUBSCRIBE",
+// SMS keyword kinds: what a keyword asks for.
+const (
+	SMSStop  = "stop"  // opt the number out of every text
+	SMSStart = "start" // lift an earlier STOP
+	SMSHelp  = "help"  // say who sends and how to stop; consent unchanged
+)
+
+// smsKeyword is a keyword as SMSCommand returns it, and its kind.
+type smsKeyword struct{ keyword, kind string }
+
+// SMS keywords, as SMSCommand reads them. STOP, QUIT, END, REVOKE, OPT
+// OUT, CANCEL and UNSUBSCRIBE are the opt-out list consentd started with;
+// STOPALL is the CTIA's sixth standard opt-out keyword. START, UNSTOP and
+// YES are the carriers' opt-in keywords, HELP and INFO their help keywords.
+var smsKeywords = map[string]smsKeyword{
+	"STOP":        {"STOP", SMSStop},
+	"STOPALL":     {"STOPALL", SMSStop},
+	"STOP ALL":    {"STOPALL", SMSStop},
+	"QUIT":        {"QUIT", SMSStop},
+	"END":         {"END", SMSStop},
+	"REVOKE":      {"REVOKE", SMSStop},
+	"OPT OUT":     {"OPT OUT", SMSStop},
+	"OPTOUT":      {"OPT OUT", SMSStop},
+	"CANCEL":      {"CANCEL", SMSStop},
+	"UNSUBSCRIBE": {"UNSUBSCRIBE", SMSStop},
+	"START":       {"START", SMSStart},
+	"UNSTOP":      {"UNSTOP", SMSStart},
+	"YES":         {"YES", SMSStart},
+	"HELP":        {"HELP", SMSHelp},
+	"INFO":        {"INFO", SMSHelp},
 }
 
-// maxKeywordInput bounds the texts SMSKeyword reads: no keyword with its
+// maxKeywordInput bounds the texts SMSCommand reads: no keyword with its
 // punctuation is longer, so a longer text is not one.
 const maxKeywordInput = 256
 
-// SMSKeyword reports whether an SMS reply is an opt-out keyword, and which.
-// The message must be the keyword alone: letters in any case (and in any
-// Unicode compatibility form, such as full-width), with anything that is
-// not a letter or a digit around it ignored (spaces, punctuation, quotes,
-// emoji), and any such run between two words read as one space, so that
-// "Stop.", " stop!! ", "🛑 STOP 🛑", "opt-out", "Opt  Out" and "OPTOUT"
-// are keywords. A keyword inside a longer message ("please stop",
-// "stop please", "STOP 2", "stop stop") is not: such a reply is kept for a
-// person to review, because "don't stop" is not an opt-out.
+// SMSKeyword reports whether an SMS reply is an opt-out keyword, and which
+// (SMSCommand of kind SMSStop).
 func SMSKeyword(text string) (keyword string, ok bool) {
-	if len(text) > maxKeywordInput {
+	keyword, kind, ok := SMSCommand(text)
+	if !ok || kind != SMSStop {
 		return "", false
+	}
+	return keyword, true
+}
+
+// SMSCommand reports whether an SMS reply is a keyword, which, and its
+// kind: SMSStop, SMSStart or SMSHelp. The message must be the keyword
+// alone: letters in any case (and in any Unicode compatibility form, such
+// as full-width), with anything that is not a letter or a digit around it
+// ignored (spaces, punctuation, quotes, emoji), and any such run between
+// two words read as one space, so that "Stop.", " stop!! ", "🛑 STOP 🛑",
+// "opt-out", "Opt  Out" and "OPTOUT" are keywords. A keyword inside a
+// longer message ("please stop", "stop please", "STOP 2", "stop stop") is
+// not: such a reply is kept for a person to review, because "don't stop"
+// is not an opt-out.
+func SMSCommand(text string) (keyword, kind string, ok bool) {
+	if len(text) > maxKeywordInput {
+		return "", "", false
 	}
 	s := norm.NFKC.String(text)
 	var b strings.Builder
@@ -57,13 +84,66 @@ func SMSKeyword(text string) (keyword string, ok bool) {
 		}
 		b.WriteRune(unicode.ToUpper(r))
 	}
-	keyword, ok = smsKeywords[b.String()]
-	return keyword, ok
+	k, ok := smsKeywords[b.String()]
+	return k.keyword, k.kind, ok
+}
+
+// Limits of the workspace's SMS settings, in bytes.
+const (
+	MaxSMSSenderName = 64
+	MaxSMSHelpText   = 480 // three GSM-7 segments
+)
+
+// SMSSender returns the name the workspace's texts go out under: its
+// sms_sender_name, else its name.
+func (w *Workspace) SMSSender() string {
+	if w.SMSSenderName != "" {
+		return w.SMSSenderName
+	}
+	return w.Name
+}
+
+// SMSReply returns the text to answer an SMS keyword with, for a provider
+// that takes a reply; keyword may be the reply as it came (SMSCommand
+// reads it). HELP and INFO are answered with the workspace's sms_help_text,
+// or by default with who sends and how to stop; STOP and START with a
+// confirmation. ok is false for text that is not a keyword. The reply
+// never changes consent: the caller sends it or not.
+func SMSReply(keyword string, ws Workspace) (text string, ok bool) {
+	_, kind, ok := SMSCommand(keyword)
+	if !ok {
+		return "", false
+	}
+	sender := ws.SMSSender()
+	switch kind {
+	case SMSHelp:
+		if ws.SMSHelpText != "" {
+			return ws.SMSHelpText, true
+		}
+		return sender + " texts: reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.", true
+	case SMSStop:
+		return sender + ": you are unsubscribed and will get no more texts from us. Reply START to resubscribe.", true
+	}
+	return sender + ": you are resubscribed to texts. Reply HELP for help, STOP to unsubscribe.", true
+}
+
+// InboundReply returns the reply to a stored SMS reply: SMSReply of its
+// keyword when the keyword acted (opted out, opted in, help), "" for text
+// kept for review.
+func InboundReply(m *InboundMessage, ws Workspace) string {
+	switch m.Action {
+	case InboundOptedOut, InboundOptedIn, InboundHelp:
+		text, _ := SMSReply(m.Keyword, ws)
+		return text
+	}
+	return ""
 }
 
 // Actions an inbound SMS reply leads to, and the states of a stored reply.
 const (
 	InboundOptedOut = "opted_out" // action and state: a keyword opted the number out of SMS
+	InboundOptedIn  = "opted_in"  // action and state: START lifted an earlier STOP
+	InboundHelp     = "help"      // action and state: HELP or INFO, answered; consent unchanged
 	InboundReview   = "review"    // action and state: other text, kept for a person to read
 	InboundResolved = "resolved"  // state: reviewed
 )
@@ -167,10 +247,10 @@ type InboundMessage struct {
 	MessageID     string     `json:"message_id,omitempty"`
 	ReceivedAt    time.Time  `json:"received_at"`
 	RecordedAt    time.Time  `json:"recorded_at"`
-	Action        string     `json:"action" enum:"opted_out,review" doc:"what the reply did when it arrived"`
-	Keyword       string     `json:"keyword,omitempty" doc:"the opt-out keyword it was read as"`
-	State         string     `json:"state" enum:"opted_out,review,resolved"`
-	SuppressionID string     `json:"suppression_id,omitempty" doc:"the sms_stop suppression of the number"`
+	Action        string     `json:"action" enum:"opted_out,opted_in,help,review" doc:"what the reply did when it arrived"`
+	Keyword       string     `json:"keyword,omitempty" doc:"the keyword it was read as (STOP, START, HELP and their synonyms)"`
+	State         string     `json:"state" enum:"opted_out,opted_in,help,review,resolved"`
+	SuppressionID string     `json:"suppression_id,omitempty" doc:"the sms_stop suppression of the number: the one a STOP added or stands under, or the one a START lifted"`
 	ResolvedAt    *time.Time `json:"resolved_at,omitempty"`
 	ResolvedBy    string     `json:"resolved_by,omitempty"`
 	Resolution    string     `json:"resolution,omitempty" enum:"dismiss,opt_out"`
@@ -186,16 +266,18 @@ type WrittenConsent struct {
 
 // InboundResult is what an SMS reply, or its review, did.
 type InboundResult struct {
-	Action      string           `json:"action" enum:"opted_out,review"`
+	Action      string           `json:"action" enum:"opted_out,opted_in,help,review"`
 	Duplicate   bool             `json:"duplicate,omitempty" doc:"the provider's message id was seen before: nothing was done again"`
 	Message     *InboundMessage  `json:"message"`
-	Suppression *Suppression     `json:"suppression,omitempty" doc:"the sms_stop suppression on channel sms: it covers every commercial and tracking purpose, also those created later"`
-	Consents    []WrittenConsent `json:"consents,omitempty" doc:"the number's SMS consents, each written opted_out"`
+	Suppression *Suppression     `json:"suppression,omitempty" doc:"STOP: the sms_stop suppression on channel sms, which blocks every text to the number, transactional too, also for purposes created later"`
+	Lifted      []string         `json:"lifted,omitempty" doc:"START: the ids of the sms_stop suppressions it lifted"`
+	Consents    []WrittenConsent `json:"consents,omitempty" doc:"STOP: the number's SMS consents, each written opted_out. START: those a STOP had opted out, written opted_in again"`
+	Reply       string           `json:"reply,omitempty" doc:"the text to answer the sender with, when the provider takes a reply: for STOP, START, HELP and INFO; none for text kept for review"`
 }
 
 // InboundFilter selects stored replies.
 type InboundFilter struct {
-	State     string // review (default), resolved, opted_out, or all
+	State     string // review (default), resolved, opted_out, opted_in, help, or all
 	Limit     int
 	PageToken string
 }
@@ -223,7 +305,7 @@ func (r *InboundResolution) Validate() error {
 // ValidInboundState reports whether s selects stored replies.
 func ValidInboundState(s string) bool {
 	switch s {
-	case InboundReview, InboundResolved, InboundOptedOut, "all":
+	case InboundReview, InboundResolved, InboundOptedOut, InboundOptedIn, InboundHelp, "all":
 		return true
 	}
 	return false
@@ -239,4 +321,23 @@ func SMSStopWrites(from string, existing []ChannelType, at time.Time, src Source
 			Status: OptedOut, CapturedAt: at, Source: src, Reason: string(SuppressSMSStop)})
 	}
 	return out
+}
+
+// SMSStartWrites returns the opt-in writes of an SMS START: opted_in, at
+// the reply's time, on each channel type in stopped, the number's SMS
+// consents that a STOP keyword opted out and nothing changed since.
+func SMSStartWrites(from string, stopped []ChannelType, at time.Time, src Source) []ConsentWrite {
+	out := make([]ConsentWrite, 0, len(stopped))
+	for _, ct := range stopped {
+		out = append(out, ConsentWrite{ContactPoint: from, Channel: ChannelSMS, Purpose: ct.Purpose, Topic: ct.Topic,
+			Status: OptedIn, CapturedAt: at, Source: src, Reason: "sms_start"})
+	}
+	return out
+}
+
+// StoppedBySMS reports whether a stored SMS consent is as a STOP keyword
+// left it: opted_out with source {type: api, name: sms_stop}. START opts
+// such consents in again, and no other: a later choice stands.
+func StoppedBySMS(status Status, src Source) bool {
+	return status == OptedOut && src.Type == SourceAPI && src.Name == "sms_stop"
 }

@@ -49,6 +49,46 @@ func TestSMSKeyword(t *testing.T) {
 	}
 }
 
+func TestSMSCommand(t *testing.T) {
+	for _, c := range []struct{ text, keyword, kind string }{
+		{"STOP", "STOP", consentd.SMSStop}, {"stop all", "STOPALL", consentd.SMSStop}, {"Unsubscribe.", "UNSUBSCRIBE", consentd.SMSStop},
+		{"Start", "START", consentd.SMSStart}, {" unstop! ", "UNSTOP", consentd.SMSStart}, {"Yes", "YES", consentd.SMSStart}, {"ＹＥＳ", "YES", consentd.SMSStart},
+		{"help", "HELP", consentd.SMSHelp}, {"Info?", "INFO", consentd.SMSHelp},
+		{"yes please", "", ""}, {"help me stop", "", ""}, {"start over", "", ""}, {"", "", ""},
+	} {
+		kw, kind, ok := consentd.SMSCommand(c.text)
+		if kw != c.keyword || kind != c.kind || ok != (c.keyword != "") {
+			t.Errorf("SMSCommand(%q) = %q, %q, %v; want %q, %q", c.text, kw, kind, ok, c.keyword, c.kind)
+		}
+	}
+}
+
+func TestSMSReply(t *testing.T) {
+	ws := consentd.Workspace{Name: "shop"}
+	for _, c := range []struct{ keyword, prefix, names string }{
+		{"HELP", "shop texts:", "STOP"}, {"info", "shop texts:", "STOP"}, {"STOP", "shop:", "START"}, {"Quit", "shop:", "START"}, {"START", "shop:", "STOP"}, {"yes", "shop:", "STOP"},
+	} {
+		text, ok := consentd.SMSReply(c.keyword, ws)
+		if !ok || !strings.HasPrefix(text, c.prefix) || !strings.Contains(text, c.names) {
+			t.Errorf("SMSReply(%q) = %q, %v; want it to start %q and name %s", c.keyword, text, ok, c.prefix, c.names)
+		}
+	}
+	if text, ok := consentd.SMSReply("who is this", ws); ok || text != "" {
+		t.Errorf("SMSReply(not a keyword) = %q, %v; want nothing", text, ok)
+	}
+	ws.SMSSenderName, ws.SMSHelpText = "Acme", "Acme: call 0800 123 for help. Reply STOP to end."
+	if text, _ := consentd.SMSReply("HELP", ws); text != ws.SMSHelpText {
+		t.Errorf("SMSReply(HELP) = %q; want the workspace's help text", text)
+	}
+	if text, _ := consentd.SMSReply("STOP", ws); !strings.HasPrefix(text, "Acme:") {
+		t.Errorf("SMSReply(STOP) = %q; want the sender name", text)
+	}
+	m := &consentd.InboundMessage{Action: consentd.InboundReview, Keyword: "YES"}
+	if r := consentd.InboundReply(m, ws); r != "" {
+		t.Errorf("InboundReply(review) = %q; want none", r)
+	}
+}
+
 func TestInboundSMSValidate(t *testing.T) {
 	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 	ok := consentd.InboundSMS{From: "+4915112345678", Text: "STOP"}

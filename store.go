@@ -67,6 +67,22 @@ type SuppressionInput struct {
 type WorkspaceUpdate struct {
 	Name          *string `json:"name,omitempty" max:"64"`
 	DefaultRegion *string `json:"default_region,omitempty" max:"16"`
+	SMSSenderName *string `json:"sms_sender_name,omitempty" max:"64" doc:"the name texts go out under; empty: the workspace's name"`
+	SMSHelpText   *string `json:"sms_help_text,omitempty" max:"480" doc:"the reply to SMS HELP and INFO; empty: the default"`
+}
+
+// ValidateSMS checks the SMS settings of an update: storable text within
+// their limits. It returns an *Error naming the field.
+func (u *WorkspaceUpdate) ValidateSMS() error {
+	if u.SMSSenderName != nil {
+		if err := CheckText("sms_sender_name", *u.SMSSenderName, MaxSMSSenderName); err != nil {
+			return err
+		}
+	}
+	if u.SMSHelpText != nil {
+		return CheckText("sms_help_text", *u.SMSHelpText, MaxSMSHelpText)
+	}
+	return nil
 }
 
 // LogRecord is one stored log entry: the entry as JSON, its leaf (the

@@ -37,15 +37,18 @@ type Suppression struct {
 }
 
 // Covers reports whether the suppression applies to a message of purpose
-// type pt on channel: an erased address and an address that does not exist
-// (hard_bounce) take every purpose on their channel, transactional too;
-// the others take commercial and tracking purposes.
+// type pt on channel: an erased address, an address that does not exist
+// (hard_bounce) and a number that replied STOP (sms_stop: carriers block
+// every text from the sender after it, so a transactional text would not
+// arrive either) take every purpose on their channel, transactional too,
+// also with enforcement disabled; the others take commercial and tracking
+// purposes.
 func (s *Suppression) Covers(pt PurposeType, channel string) bool {
 	if s.Channel != "" && s.Channel != channel {
 		return false
 	}
 	switch s.Reason {
-	case SuppressErased, SuppressHardBounce:
+	case SuppressErased, SuppressHardBounce, SuppressSMSStop:
 		return true
 	}
 	return pt == Commercial || pt == Tracking

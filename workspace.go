@@ -7,6 +7,8 @@ type Workspace struct {
 	ID            string    `json:"id"`
 	Name          string    `json:"name"`
 	DefaultRegion string    `json:"default_region,omitempty" doc:"ISO 3166 alpha-2, for phone numbers written without +"`
+	SMSSenderName string    `json:"sms_sender_name,omitempty" doc:"the name texts go out under (double opt-in texts, keyword replies); default the workspace's name"`
+	SMSHelpText   string    `json:"sms_help_text,omitempty" doc:"the reply to HELP and INFO; default: the sender's name and how to stop"`
 	CreatedAt     time.Time `json:"created_at"`
 }
 

@@ -26,7 +26,8 @@ import (
 )
 
 // config holds the flags shared by the commands. Every flag has a CONSENTD_*
-// variable; this file is the only place that reads the environment.
+// variable; this file is the only place that reads the environment, but for
+// the variable an SMS HTTP sender's file names for its secret (sms.go).
 type config struct {
 	Data                string
 	Database            string
@@ -51,6 +52,7 @@ type config struct {
 	apiKeyRate          float64
 	apiIPRate           float64
 	HTTP                httpbound.Limits
+	SMS                 smsConfig // the SMS sender (sms.go)
 }
 
 // flags registers the shared flags on fs with defaults from the
@@ -91,6 +93,7 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		}
 		fs.IntVar(&c.JobMaxAttempts, "job-max-attempts", attempts, "automation jobs: runs before a job is failed (CONSENTD_JOB_MAX_ATTEMPTS)")
 		m.limitFlags(fs, c, env)
+		m.smsFlags(fs, &c.SMS, env)
 		maxImport, _ := strconv.ParseInt(env("CONSENTD_IMPORT_MAX_BODY", ""), 10, 64)
 		fs.Int64Var(&c.ImportMaxBody, "import-max-body", cmp.Or(maxImport, api.DefaultMaxImportBody), "size limit in bytes of a POST /v1/imports body (CONSENTD_IMPORT_MAX_BODY)")
 		httpFlags(fs, &c.HTTP, dur, env)

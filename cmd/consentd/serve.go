@@ -25,6 +25,7 @@ import (
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/natspub"
+	"github.com/consentd/consentd/internal/smsout"
 	"github.com/consentd/consentd/internal/web"
 	"github.com/consentd/consentd/internal/webhook"
 )
@@ -82,6 +83,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("mail: %w", err)
 	}
+	sms, err := newSMSSender(&c) // sms.go; nil without --sms-provider
+	if err != nil {
+		return err
+	}
 	logStore := c.ledger(db) // one Mirror: it orders its file updates
 	apiServer := api.New(db, signer, log)
 	apiServer.Ledger = logStore
@@ -131,6 +136,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	defer stopWorkers()
 	run := &running{ctx: workCtx, work: &work, db: db, api: apiServer, cfg: &c, log: log, afterCommit: &afterCommit}
 	run.outbox, _ = sender.(*mail.Outbox)
+	run.sms = sms
 	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors(), feeds.Collectors())...)
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
@@ -173,6 +179,9 @@ type running struct {
 	afterCommit *afterCommitHooks
 	// outbox is the folder mail goes to without an SMTP relay; nil with one.
 	outbox *mail.Outbox
+	// sms sends texts (double opt-in, keyword replies) through the
+	// provider of --sms-provider; nil without one.
+	sms smsout.Sender
 }
 
 // afterCommitHooks are functions called after each commit of this process;

@@ -94,6 +94,61 @@ type inboundAnswer struct {
 		Chan   string `json:"channel"`
 	} `json:"suppression"`
 	Consents []consentJSON `json:"consents"`
+	Lifted   []string      `json:"lifted"`
+	Reply    string        `json:"reply"`
+}
+
+// TestSMSKeywordsOverHTTP: STOP blocks transactional texts too, START
+// lifts it and opts in again, HELP answers with the workspace's text and
+// changes nothing, and each answer carries the reply to send.
+func TestSMSKeywordsOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	w, admin, read, check := e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleAdmin), e.a.key(consentd.RoleRead), e.a.key(consentd.RoleCheck)
+	const number = "+4915123456789"
+	e.must("POST", "/v1/purposes", admin, `{"id":"otp","name":"Login codes","type":"transactional","channels":{"sms":{}}}`, 201)
+	e.must("POST", "/v1/consents", w, write(number, "newsletter", "", "sms", "opted_in", time.Now().Add(-time.Hour)), 201)
+	e.wantDecision(check, number, "sms", "otp", "", true, "not_opted_out")
+
+	var a inboundAnswer
+	e.must("POST", "/v1/inbound/sms", w, map[string]string{"from": number, "text": "STOP", "provider": "twilio", "message_id": "SM-1"}, 200).decode(t, &a)
+	if a.Action != "opted_out" || !strings.Contains(a.Reply, "START") {
+		t.Fatalf("POST /v1/inbound/sms STOP = %+v; want opted_out with a reply", a)
+	}
+	e.wantDecision(check, number, "sms", "otp", "", false, "suppressed")
+
+	e.must("PATCH", "/v1/workspace", admin, `{"sms_sender_name":"Acme","sms_help_text":"Acme alerts. Reply STOP to end."}`, 200)
+	size := e.logSize(read)
+	a = inboundAnswer{}
+	e.must("POST", "/v1/inbound/sms", w, map[string]string{"from": number, "text": "help", "provider": "twilio", "message_id": "SM-2"}, 200).decode(t, &a)
+	if a.Action != "help" || a.Message.State != "help" || a.Reply != "Acme alerts. Reply STOP to end." || len(a.Consents) != 0 {
+		t.Errorf("POST /v1/inbound/sms HELP = %+v; want help with the workspace's text", a)
+	}
+	if n := e.logSize(read); n != size {
+		t.Errorf("HELP: the log grew from %d to %d", size, n)
+	}
+
+	a = inboundAnswer{}
+	e.must("POST", "/v1/inbound/sms", w, map[string]string{"from": number, "text": "Start", "provider": "twilio", "message_id": "SM-3"}, 200).decode(t, &a)
+	if a.Action != "opted_in" || len(a.Lifted) != 1 || len(a.Consents) != 1 || a.Consents[0].Status != "opted_in" || !strings.HasPrefix(a.Reply, "Acme:") {
+		t.Fatalf("POST /v1/inbound/sms START = %+v; want opted_in, the suppression lifted, the newsletter opted in", a)
+	}
+	e.wantDecision(check, number, "sms", "otp", "", true, "not_opted_out")
+	e.wantDecision(check, number, "sms", "newsletter", "", true, "opted_in")
+	size = e.logSize(read)
+	var again inboundAnswer
+	e.must("POST", "/v1/inbound/sms", w, map[string]string{"from": number, "text": "Start", "provider": "twilio", "message_id": "SM-3"}, 200).decode(t, &again)
+	if !again.Duplicate || again.Reply != a.Reply || e.logSize(read) != size {
+		t.Errorf("POST /v1/inbound/sms START again = %+v; want the stored answer, nothing logged", again)
+	}
+	var list struct {
+		Messages []struct {
+			State string `json:"state"`
+		} `json:"messages"`
+	}
+	e.must("GET", "/v1/inbound/sms?state=help", read, nil, 200).decode(t, &list)
+	if len(list.Messages) != 1 {
+		t.Errorf("GET /v1/inbound/sms?state=help = %+v; want the HELP", list.Messages)
+	}
 }
 
 func TestInboundSMSOverHTTP(t *testing.T) {

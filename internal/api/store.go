@@ -63,8 +63,10 @@ type Store interface {
 
 	// InboundSMS handles an SMS reply in one transaction: an opt-out keyword
 	// adds an sms_stop suppression and opts the number's SMS consents out;
-	// other text is stored for review. A message id seen before answers the
-	// stored reply, Duplicate set, and changes nothing. Backends: inbound.go.
+	// START lifts it and opts in again what STOP opted out; HELP changes
+	// nothing; other text is stored for review. The result carries the
+	// reply to send. A message id seen before answers the stored reply,
+	// Duplicate set, and changes nothing. Backends: inbound.go.
 	InboundSMS(ctx context.Context, wsID string, in consentd.InboundSMS, actor string) (*consentd.InboundResult, error)
 	InboundMessages(ctx context.Context, wsID string, f consentd.InboundFilter) ([]*consentd.InboundMessage, string, error)
 	ResolveInboundMessage(ctx context.Context, wsID, id string, r consentd.InboundResolution, actor string) (*consentd.InboundResult, error)

@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/jackc/pgx/v5"
@@ -14,14 +16,19 @@ import (
 
 // InboundSMS handles an SMS reply in one transaction, under the
 // workspace's log lock, so that a message id is handled once across
-// processes. An opt-out keyword (consentd.SMSKeyword) adds an sms_stop
-// suppression of the number on channel sms, unless one stands, and writes
-// opted_out, captured at the reply's time with source {type: api, name:
-// sms_stop}, on each of the number's existing SMS consents; any other text
-// is stored for review. The reply is stored either way. A provider's
-// message id seen before answers the stored reply with Duplicate set and
-// changes nothing. It returns EINVALIDCONTACTPOINT (field from), EINVALID,
-// EINVALIDTIME or EFUTURECAPTUREDAT for bad input.
+// processes, as its keyword (consentd.SMSCommand) says. STOP and its
+// synonyms add an sms_stop suppression of the number on channel sms,
+// unless one stands, and write opted_out, captured at the reply's time
+// with source {type: api, name: sms_stop}, on each of the number's
+// existing SMS consents. START, UNSTOP and YES lift the number's sms_stop
+// suppressions and opt in again the SMS consents a STOP opted out
+// (smsStart); with nothing to lift they are kept for review. HELP and INFO
+// change nothing. Any other text is stored for review. The reply is
+// stored either way, and the result carries the text to answer with
+// (consentd.InboundReply). A provider's message id seen before answers the
+// stored reply with Duplicate set and changes nothing. It returns
+// EINVALIDCONTACTPOINT (field from), EINVALID, EINVALIDTIME or
+// EFUTURECAPTUREDAT for bad input.
 func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSMS, actor string) (*consentd.InboundResult, error) {
 	if err := in.Validate(db.Now().UTC()); err != nil {
 		return nil, err
@@ -35,7 +42,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 		return nil, err
 	}
 	hash := consentd.ContactPointHash(c.secret, consentd.KindPhone, from)
-	keyword, stop := consentd.SMSKeyword(in.Text)
+	keyword, kind, _ := consentd.SMSCommand(in.Text)
 	var res *consentd.InboundResult
 	err = db.write(ctx, wsID, func(tx *Tx) error {
 		if in.MessageID != "" {
@@ -43,7 +50,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			} else if err == nil {
-				res = &consentd.InboundResult{Action: m.Action, Duplicate: true, Message: m}
+				res = &consentd.InboundResult{Action: m.Action, Duplicate: true, Message: m, Reply: consentd.InboundReply(m, c.ws)}
 				return nil
 			}
 		}
@@ -54,12 +61,21 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 			ReceivedAt: in.ReceivedAt, RecordedAt: tx.now, Action: consentd.InboundReview, State: consentd.InboundReview}
 		res = &consentd.InboundResult{Action: consentd.InboundReview, Message: m}
 		tx.queue(`INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, wsID, hash[:], string(consentd.KindPhone), from)
-		if stop {
-			m.Action, m.State, m.Keyword = consentd.InboundOptedOut, consentd.InboundOptedOut, keyword
+		m.Keyword = keyword
+		switch kind {
+		case consentd.SMSStop:
+			m.Action, m.State = consentd.InboundOptedOut, consentd.InboundOptedOut
 			if err := tx.smsStop(wsID, hash, m, res, actor); err != nil {
 				return err
 			}
+		case consentd.SMSStart:
+			if err := tx.smsStart(wsID, hash, m, res, actor); err != nil {
+				return err
+			}
+		case consentd.SMSHelp:
+			m.Action, m.State, res.Action = consentd.InboundHelp, consentd.InboundHelp, consentd.InboundHelp
 		}
+		res.Reply = consentd.InboundReply(m, c.ws)
 		tx.queue(`INSERT INTO inbound_sms (workspace_id, id, cp_hash, recipient, body, provider, message_id,
 			received_at, recorded_at, action, keyword, state, suppression_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			wsID, m.ID, hash[:], m.To, m.Text, m.Provider, m.MessageID, nanos(m.ReceivedAt), nanos(m.RecordedAt), m.Action, m.Keyword, m.State, m.SuppressionID)
@@ -155,6 +171,86 @@ func (tx *Tx) smsStop(wsID string, hash [32]byte, m *consentd.InboundMessage, re
 	return nil
 }
 
+// smsStart answers START (or UNSTOP, YES) from the sender of m, as of
+// m.ReceivedAt: it lifts the number's sms_stop suppressions on channel sms
+// or on every channel, each logged as DeleteSuppression logs it, and
+// writes opted_in, with source {type: api, name: sms_start} and the
+// message in its details, on each of the number's SMS consents that a
+// STOP left opted out and nothing changed since (consentd.StoppedBySMS).
+// A consent opted out another way stays as it is. When there is neither a
+// suppression to lift nor a consent to opt in, m stays for review (a YES
+// may answer a question a person asked). It fills in res and
+// m.SuppressionID (the first suppression lifted).
+func (tx *Tx) smsStart(wsID string, hash [32]byte, m *consentd.InboundMessage, res *consentd.InboundResult, actor string) error {
+	c, err := tx.lockedWS(wsID)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.Query(tx.ctx, `SELECT id FROM suppressions WHERE workspace_id = $1 AND cp_hash = $2 AND reason = $3 AND channel IN ('', $4)
+		ORDER BY created_at, id`, wsID, hash[:], string(consentd.SuppressSMSStop), consentd.ChannelSMS)
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	rows, err = tx.Query(tx.ctx, `SELECT channel_type, purpose_id, topic_id, status, source FROM consents
+		WHERE workspace_id = $1 AND cp_hash = $2 AND channel = $3 ORDER BY channel_type`, wsID, hash[:], consentd.ChannelSMS)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		ct     consentd.ChannelType
+		status string
+		source string
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		err := r.Scan(&x.ct.ID, &x.ct.Purpose, &x.ct.Topic, &x.status, &x.source)
+		return x, err
+	})
+	if err != nil {
+		return err
+	}
+	var stopped []consentd.ChannelType
+	for _, x := range all {
+		var src consentd.Source
+		if err := json.Unmarshal([]byte(x.source), &src); err != nil {
+			return fmt.Errorf("consent %s source: %w", x.ct.ID, err)
+		}
+		if consentd.StoppedBySMS(consentd.Status(x.status), src) {
+			stopped = append(stopped, x.ct)
+		}
+	}
+	if len(ids) == 0 && len(stopped) == 0 {
+		return nil
+	}
+	m.Action, m.State, res.Action, res.Lifted = consentd.InboundOptedIn, consentd.InboundOptedIn, consentd.InboundOptedIn, ids
+	for _, id := range ids {
+		if err := tx.liftSuppression(wsID, id, actor); err != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 {
+		m.SuppressionID = ids[0]
+	}
+	src := consentd.Source{Type: consentd.SourceAPI, Name: "sms_start", Details: json.RawMessage(mustJSON(map[string]string{
+		"inbound_id": m.ID, "keyword": m.Keyword, "provider": m.Provider, "message_id": m.MessageID,
+		"received_at": m.ReceivedAt.Format(time.RFC3339Nano)}))}
+	results, err := tx.writeLocked(c, consentd.SMSStartWrites(m.From, stopped, m.ReceivedAt, src), actor)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			continue // its purpose or topic left the catalog, or no longer offers sms
+		}
+		res.Consents = append(res.Consents, consentd.WrittenConsent{Consent: r.Consent, Applied: r.Applied, Outcome: r.Outcome})
+	}
+	return nil
+}
+
 // ensureSuppression returns the suppression of the contact point with this
 // channel and reason, adding and logging it, as AddSuppression does, when
 // there is none. tx holds the workspace's log lock.
@@ -228,7 +324,7 @@ func (db *DB) InboundMessages(ctx context.Context, wsID string, f consentd.Inbou
 		f.State = consentd.InboundReview
 	}
 	if !consentd.ValidInboundState(f.State) {
-		return nil, "", consentd.FieldErrorf(consentd.EINVALID, "state", "state must be review, resolved, opted_out or all")
+		return nil, "", consentd.FieldErrorf(consentd.EINVALID, "state", "state must be review, resolved, opted_out, opted_in, help or all")
 	}
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100

@@ -59,11 +59,11 @@ func (db *DB) loadWS(ctx context.Context, q querier, wsID string) (*wsCache, err
 	c := &wsCache{}
 	var created int64
 	var purposes, topics []string
-	err := q.QueryRow(ctx, `SELECT w.id, w.name, w.default_region, w.secret, w.created_at, w.catalog_version,
+	err := q.QueryRow(ctx, `SELECT w.id, w.name, w.default_region, w.sms_sender_name, w.sms_help_text, w.secret, w.created_at, w.catalog_version,
 			ARRAY(SELECT body FROM purposes WHERE workspace_id = w.id ORDER BY id),
 			ARRAY(SELECT body FROM topics WHERE workspace_id = w.id ORDER BY id)
 		FROM workspaces w WHERE w.id = $1`, wsID).
-		Scan(&c.ws.ID, &c.ws.Name, &c.ws.DefaultRegion, &c.secret, &created, &c.version, &purposes, &topics)
+		Scan(&c.ws.ID, &c.ws.Name, &c.ws.DefaultRegion, &c.ws.SMSSenderName, &c.ws.SMSHelpText, &c.secret, &created, &c.version, &purposes, &topics)
 	if err != nil {
 		return nil, notFound(err, "workspace")
 	}
@@ -177,7 +177,7 @@ func (db *DB) WorkspaceByName(ctx context.Context, name string) (*consentd.Works
 
 // Workspaces lists every workspace, by name.
 func (db *DB) Workspaces(ctx context.Context) ([]*consentd.Workspace, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, name, default_region, created_at FROM workspaces ORDER BY name`)
+	rows, err := db.pool.Query(ctx, `SELECT id, name, default_region, sms_sender_name, sms_help_text, created_at FROM workspaces ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func (db *DB) Workspaces(ctx context.Context) ([]*consentd.Workspace, error) {
 	for rows.Next() {
 		ws := &consentd.Workspace{}
 		var created int64
-		if err := rows.Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &created); err != nil {
+		if err := rows.Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &ws.SMSSenderName, &ws.SMSHelpText, &created); err != nil {
 			return nil, err
 		}
 		ws.CreatedAt = fromNanos(created)
@@ -204,6 +204,9 @@ func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.Workspa
 	if u.DefaultRegion != nil && *u.DefaultRegion != "" && !consentd.ValidRegion(*u.DefaultRegion) {
 		return nil, consentd.FieldErrorf(consentd.EINVALID, "default_region", "default_region must be an ISO 3166 alpha-2 code such as DE")
 	}
+	if err := u.ValidateSMS(); err != nil {
+		return nil, err
+	}
 	// Under the log lock: the change is ordered with the writes that
 	// normalize contact points by the default region.
 	err := db.write(ctx, id, func(tx *Tx) error {
@@ -215,9 +218,16 @@ func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.Workspa
 		if u.DefaultRegion != nil {
 			tx.queue(`UPDATE workspaces SET default_region = $1 WHERE id = $2`, *u.DefaultRegion, id)
 		}
+		if u.SMSSenderName != nil {
+			tx.queue(`UPDATE workspaces SET sms_sender_name = $1 WHERE id = $2`, *u.SMSSenderName, id)
+		}
+		if u.SMSHelpText != nil {
+			tx.queue(`UPDATE workspaces SET sms_help_text = $1 WHERE id = $2`, *u.SMSHelpText, id)
+		}
 		var ws consentd.Workspace
 		var created int64
-		if err := tx.QueryRow(tx.ctx, `SELECT id, name, default_region, created_at FROM workspaces WHERE id = $1`, id).Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &created); err != nil {
+		if err := tx.QueryRow(tx.ctx, `SELECT id, name, default_region, sms_sender_name, sms_help_text, created_at FROM workspaces WHERE id = $1`, id).
+			Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &ws.SMSSenderName, &ws.SMSHelpText, &created); err != nil {
 			return notFound(err, "workspace")
 		}
 		ws.CreatedAt = fromNanos(created)

@@ -7,18 +7,24 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/consentd/consentd"
 )
 
-// InboundSMS handles an SMS reply in one transaction. An opt-out keyword
-// (consentd.SMSKeyword) adds an sms_stop suppression of the number on
-// channel sms, unless one stands, and writes opted_out, captured at the
-// reply's time with source {type: api, name: sms_stop}, on each of the
-// number's existing SMS consents; any other text is stored for review. The
-// reply is stored either way. A provider's message id seen before answers
-// the stored reply with Duplicate set and changes nothing. It returns
-// EINVALIDCONTACTPOINT (field from), EINVALID, EINVALIDTIME or
+// InboundSMS handles an SMS reply in one transaction, as its keyword
+// (consentd.SMSCommand) says. STOP and its synonyms add an sms_stop
+// suppression of the number on channel sms, unless one stands, and write
+// opted_out, captured at the reply's time with source {type: api, name:
+// sms_stop}, on each of the number's existing SMS consents. START, UNSTOP
+// and YES lift the number's sms_stop suppressions and opt in again the SMS
+// consents a STOP opted out (smsStart); with nothing to lift they are kept
+// for review. HELP and INFO change nothing. Any other text is stored for
+// review. The reply is stored either way, and the result carries the text
+// to answer with (consentd.InboundReply). A provider's message id seen
+// before answers the stored reply with Duplicate set and changes nothing.
+// It returns EINVALIDCONTACTPOINT (field from), EINVALID, EINVALIDTIME or
 // EFUTURECAPTUREDAT for bad input.
 func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSMS, actor string) (*consentd.InboundResult, error) {
 	if err := in.Validate(db.Now().UTC()); err != nil {
@@ -33,7 +39,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 		return nil, err
 	}
 	hash := consentd.ContactPointHash(c.secret, consentd.KindPhone, from)
-	keyword, stop := consentd.SMSKeyword(in.Text)
+	keyword, kind, _ := consentd.SMSCommand(in.Text)
 	var res *consentd.InboundResult
 	err = db.write(ctx, func(tx *Tx) error {
 		if in.MessageID != "" {
@@ -41,7 +47,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			} else if err == nil {
-				res = &consentd.InboundResult{Action: m.Action, Duplicate: true, Message: m}
+				res = &consentd.InboundResult{Action: m.Action, Duplicate: true, Message: m, Reply: consentd.InboundReply(m, c.ws)}
 				return nil
 			}
 		}
@@ -51,12 +57,21 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 		if err := tx.putContactPoint(wsID, hash[:], consentd.KindPhone, from); err != nil {
 			return err
 		}
-		if stop {
-			m.Action, m.State, m.Keyword = consentd.InboundOptedOut, consentd.InboundOptedOut, keyword
+		m.Keyword = keyword
+		switch kind {
+		case consentd.SMSStop:
+			m.Action, m.State = consentd.InboundOptedOut, consentd.InboundOptedOut
 			if err := tx.smsStop(wsID, hash, m, res, actor); err != nil {
 				return err
 			}
+		case consentd.SMSStart:
+			if err := tx.smsStart(wsID, hash, m, res, actor); err != nil {
+				return err
+			}
+		case consentd.SMSHelp:
+			m.Action, m.State, res.Action = consentd.InboundHelp, consentd.InboundHelp, consentd.InboundHelp
 		}
+		res.Reply = consentd.InboundReply(m, c.ws)
 		_, err := tx.ExecContext(tx.ctx, `INSERT INTO inbound_sms (workspace_id, id, cp_hash, recipient, body, provider, message_id,
 			received_at, recorded_at, action, keyword, state, suppression_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			wsID, m.ID, hash[:], m.To, m.Text, m.Provider, m.MessageID, nanos(m.ReceivedAt), nanos(m.RecordedAt), m.Action, m.Keyword, m.State, m.SuppressionID)
@@ -116,6 +131,97 @@ func (tx *Tx) smsStop(wsID string, hash [32]byte, m *consentd.InboundMessage, re
 		res.Consents = append(res.Consents, consentd.WrittenConsent{Consent: r.Consent, Applied: r.Applied, Outcome: r.Outcome})
 	}
 	return nil
+}
+
+// smsStart answers START (or UNSTOP, YES) from the sender of m, as of
+// m.ReceivedAt: it lifts the number's sms_stop suppressions on channel sms
+// or on every channel, each logged as DeleteSuppression logs it, and
+// writes opted_in, with source {type: api, name: sms_start} and the
+// message in its details, on each of the number's SMS consents that a
+// STOP left opted out and nothing changed since (consentd.StoppedBySMS).
+// A consent opted out another way stays as it is. When there is neither a
+// suppression to lift nor a consent to opt in, m stays for review (a YES
+// may answer a question a person asked). It fills in res and
+// m.SuppressionID (the first suppression lifted).
+func (tx *Tx) smsStart(wsID string, hash [32]byte, m *consentd.InboundMessage, res *consentd.InboundResult, actor string) error {
+	c, err := tx.db.loadWS(tx.ctx, tx, wsID)
+	if err != nil {
+		return err
+	}
+	ids, err := tx.strings(`SELECT id FROM suppressions WHERE workspace_id = ? AND cp_hash = ? AND reason = ? AND channel IN ('', ?)
+		ORDER BY created_at, id`, wsID, hash[:], string(consentd.SuppressSMSStop), consentd.ChannelSMS)
+	if err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(tx.ctx, `SELECT channel_type, purpose_id, topic_id, status, source FROM consents
+		WHERE workspace_id = ? AND cp_hash = ? AND channel = ? ORDER BY channel_type`, wsID, hash[:], consentd.ChannelSMS)
+	if err != nil {
+		return err
+	}
+	var stopped []consentd.ChannelType
+	for rows.Next() {
+		var ct consentd.ChannelType
+		var status, source string
+		var src consentd.Source
+		if err := rows.Scan(&ct.ID, &ct.Purpose, &ct.Topic, &status, &source); err != nil {
+			rows.Close()
+			return err
+		}
+		if err := json.Unmarshal([]byte(source), &src); err != nil {
+			rows.Close()
+			return fmt.Errorf("consent %s source: %w", ct.ID, err)
+		}
+		if consentd.StoppedBySMS(consentd.Status(status), src) {
+			stopped = append(stopped, ct)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(ids) == 0 && len(stopped) == 0 {
+		return nil
+	}
+	m.Action, m.State, res.Action, res.Lifted = consentd.InboundOptedIn, consentd.InboundOptedIn, consentd.InboundOptedIn, ids
+	for _, id := range ids {
+		if err := tx.liftSuppression(wsID, id, actor); err != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 {
+		m.SuppressionID = ids[0]
+	}
+	src := consentd.Source{Type: consentd.SourceAPI, Name: "sms_start", Details: json.RawMessage(mustJSON(map[string]string{
+		"inbound_id": m.ID, "keyword": m.Keyword, "provider": m.Provider, "message_id": m.MessageID,
+		"received_at": m.ReceivedAt.Format(time.RFC3339Nano)}))}
+	for _, w := range consentd.SMSStartWrites(m.From, stopped, m.ReceivedAt, src) {
+		r, err := tx.writeConsent(c, &w, actor)
+		if consentd.ErrorCode(err) == consentd.EINTERNAL {
+			return err
+		} else if err != nil {
+			continue // its purpose or topic left the catalog, or no longer offers sms
+		}
+		res.Consents = append(res.Consents, consentd.WrittenConsent{Consent: r.Consent, Applied: r.Applied, Outcome: r.Outcome})
+	}
+	return nil
+}
+
+// strings runs a query of one text column in tx and returns its values.
+func (tx *Tx) strings(query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(tx.ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // ensureSuppression returns the suppression of the contact point with this
@@ -195,7 +301,7 @@ func (db *DB) InboundMessages(ctx context.Context, wsID string, f consentd.Inbou
 		f.State = consentd.InboundReview
 	}
 	if !consentd.ValidInboundState(f.State) {
-		return nil, "", consentd.FieldErrorf(consentd.EINVALID, "state", "state must be review, resolved, opted_out or all")
+		return nil, "", consentd.FieldErrorf(consentd.EINVALID, "state", "state must be review, resolved, opted_out, opted_in, help or all")
 	}
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100

@@ -93,21 +93,27 @@ func (db *DB) Suppressions(ctx context.Context, wsID string) ([]*consentd.Suppre
 // none.
 func (db *DB) DeleteSuppression(ctx context.Context, wsID, id, actor string) error {
 	return db.write(ctx, func(tx *Tx) error {
-		var hash []byte
-		var kind, channel, reason string
-		err := tx.QueryRowContext(tx.ctx, `SELECT cp_hash, kind, channel, reason FROM suppressions WHERE workspace_id = ? AND id = ?`, wsID, id).Scan(&hash, &kind, &channel, &reason)
-		if err != nil {
-			return notFound(err, "suppression")
-		}
-		if _, err := tx.ExecContext(tx.ctx, `DELETE FROM suppressions WHERE workspace_id = ? AND id = ?`, wsID, id); err != nil {
-			return err
-		}
-		var h [32]byte
-		copy(h[:], hash)
-		before := consentd.Suppression{ID: id, Kind: consentd.ContactPointKind(kind), Channel: channel, Reason: consentd.SuppressionReason(reason)}
-		_, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionLifted, Subject: consentd.HashedConsentID(h, "*"), Before: before, Actor: actor})
-		return err
+		return tx.liftSuppression(wsID, id, actor)
 	})
+}
+
+// liftSuppression deletes a suppression and logs its lifting; ENOTFOUND
+// when there is none.
+func (tx *Tx) liftSuppression(wsID, id, actor string) error {
+	var hash []byte
+	var kind, channel, reason string
+	err := tx.QueryRowContext(tx.ctx, `SELECT cp_hash, kind, channel, reason FROM suppressions WHERE workspace_id = ? AND id = ?`, wsID, id).Scan(&hash, &kind, &channel, &reason)
+	if err != nil {
+		return notFound(err, "suppression")
+	}
+	if _, err := tx.ExecContext(tx.ctx, `DELETE FROM suppressions WHERE workspace_id = ? AND id = ?`, wsID, id); err != nil {
+		return err
+	}
+	var h [32]byte
+	copy(h[:], hash)
+	before := consentd.Suppression{ID: id, Kind: consentd.ContactPointKind(kind), Channel: channel, Reason: consentd.SuppressionReason(reason)}
+	_, err = tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionLifted, Subject: consentd.HashedConsentID(h, "*"), Before: before, Actor: actor})
+	return err
 }
 
 // erase deletes what is held of a contact point's plaintext: its row in

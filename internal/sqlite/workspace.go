@@ -65,8 +65,8 @@ func (db *DB) loadWS(ctx context.Context, q querier, wsID string) (*wsCache, err
 	}
 	c := &wsCache{}
 	var created int64
-	err := q.QueryRowContext(ctx, `SELECT id, name, default_region, secret, created_at FROM workspaces WHERE id = ?`, wsID).
-		Scan(&c.ws.ID, &c.ws.Name, &c.ws.DefaultRegion, &c.secret, &created)
+	err := q.QueryRowContext(ctx, `SELECT id, name, default_region, sms_sender_name, sms_help_text, secret, created_at FROM workspaces WHERE id = ?`, wsID).
+		Scan(&c.ws.ID, &c.ws.Name, &c.ws.DefaultRegion, &c.ws.SMSSenderName, &c.ws.SMSHelpText, &c.secret, &created)
 	if err != nil {
 		return nil, notFound(err, "workspace")
 	}
@@ -174,6 +174,9 @@ func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.Workspa
 	if u.DefaultRegion != nil && *u.DefaultRegion != "" && !consentd.ValidRegion(*u.DefaultRegion) {
 		return nil, consentd.FieldErrorf(consentd.EINVALID, "default_region", "default_region must be an ISO 3166 alpha-2 code such as DE")
 	}
+	if err := u.ValidateSMS(); err != nil {
+		return nil, err
+	}
 	err := db.write(ctx, func(tx *Tx) error {
 		if u.Name != nil {
 			var n int
@@ -191,9 +194,20 @@ func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.Workspa
 				return err
 			}
 		}
+		if u.SMSSenderName != nil {
+			if _, err := tx.ExecContext(tx.ctx, `UPDATE workspaces SET sms_sender_name = ? WHERE id = ?`, *u.SMSSenderName, id); err != nil {
+				return err
+			}
+		}
+		if u.SMSHelpText != nil {
+			if _, err := tx.ExecContext(tx.ctx, `UPDATE workspaces SET sms_help_text = ? WHERE id = ?`, *u.SMSHelpText, id); err != nil {
+				return err
+			}
+		}
 		var ws consentd.Workspace
 		var created int64
-		if err := tx.QueryRowContext(tx.ctx, `SELECT id, name, default_region, created_at FROM workspaces WHERE id = ?`, id).Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &created); err != nil {
+		if err := tx.QueryRowContext(tx.ctx, `SELECT id, name, default_region, sms_sender_name, sms_help_text, created_at FROM workspaces WHERE id = ?`, id).
+			Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &ws.SMSSenderName, &ws.SMSHelpText, &created); err != nil {
 			return notFound(err, "workspace")
 		}
 		ws.CreatedAt = fromNanos(created)

@@ -89,10 +89,11 @@ func testDecisions(t *testing.T, s Store) {
 		{"erased@x.test", "email", "newsletter", "", false, consentd.ReasonSuppressed, R, ""},
 		{"lifted@x.test", "email", "newsletter", "", true, consentd.ReasonOptedIn, R, consentd.OptedIn},
 		// Channels: a suppression on one channel leaves the others; disabled
-		// enforcement skips every check but erasure.
+		// enforcement skips every check but the suppressions that take
+		// transactional messages too (erased, hard_bounce, sms_stop).
 		{"+4915112345678", "sms", "newsletter", "", false, consentd.ReasonSuppressed, R, ""},
 		{"+49 151 12345678", "whatsapp", "newsletter", "", true, consentd.ReasonOptedIn, R, consentd.OptedIn},
-		{"+4915112345678", "sms", "orders", "", true, consentd.ReasonDisabled, D, ""},
+		{"+4915112345678", "sms", "orders", "", false, consentd.ReasonSuppressed, D, ""}, // sms_stop: every text, transactional too
 		{"+4915112345670", "sms", "orders", "", true, consentd.ReasonDisabled, D, ""},
 		{"+4915112345679", "sms", "orders", "", false, consentd.ReasonSuppressed, D, ""},
 	}

@@ -16,6 +16,8 @@ import (
 func testInbound(t *testing.T, s Store) {
 	t.Run("SMSStop", func(t *testing.T) { testSMSStop(t, s) })
 	t.Run("SMSReview", func(t *testing.T) { testSMSReview(t, s) })
+	t.Run("SMSStart", func(t *testing.T) { testSMSStart(t, s) })
+	t.Run("SMSHelp", func(t *testing.T) { testSMSHelp(t, s) })
 	t.Run("SMSBadInput", func(t *testing.T) { testSMSBadInput(t, s) })
 	t.Run("SMSConcurrentRedelivery", func(t *testing.T) { testSMSConcurrentRedelivery(t, s) })
 	t.Run("WithdrawParty", func(t *testing.T) { testWithdrawParty(t, s) })
@@ -104,12 +106,17 @@ func testSMSStop(t *testing.T, s Store) {
 
 	// Denied on SMS for existing purposes and topics, and for a purpose
 	// created later, whatever its consent; not on other channels or other
-	// numbers; transactional SMS with enforcement disabled still goes.
+	// numbers. Transactional SMS is denied too, even with enforcement
+	// disabled: carriers block every text from the sender after a STOP.
 	e.wantDecision(phone, "sms", "newsletter", "", false, consentd.ReasonSuppressed)
 	e.wantDecision(phone, "sms", "newsletter", "weekly", false, consentd.ReasonSuppressed)
 	e.wantDecision(phone, "whatsapp", "newsletter", "", true, consentd.ReasonOptedIn)
 	e.wantDecision("+4915112345679", "sms", "newsletter", "", true, consentd.ReasonOptedIn)
-	e.wantDecision(phone, "sms", "orders", "", true, consentd.ReasonDisabled)
+	e.wantDecision(phone, "sms", "orders", "", false, consentd.ReasonSuppressed)
+	e.wantDecision("+4915112345679", "sms", "orders", "", true, consentd.ReasonDisabled)
+	if res.Reply == "" || !strings.Contains(res.Reply, "START") {
+		t.Errorf("InboundSMS(STOP).Reply = %q; want a confirmation naming START", res.Reply)
+	}
 	if err := s.PutPurpose(e.ctx, e.ws, &consentd.Purpose{ID: "flash", Name: "Flash sales", Type: consentd.Commercial,
 		Channels: map[string]consentd.ChannelSetting{"sms": {}}}, true, "test"); err != nil {
 		t.Fatal(err)

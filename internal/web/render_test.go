@@ -41,7 +41,7 @@ var fixed = []struct {
 		}},
 		[]string{"Your communication preferences", "Your browser sent a Global Privacy Control signal", "turned off: Partner offers",
 			`<input type="hidden" name="csrf" value="kid.payload.mac">`, `<input type="checkbox" id="c0" name="on" value="0/newsletter:email" checked>`,
-			`<label for="c1">Email</label>`, `disabled aria-describedby="c2-note"`, "Always sent", "Marketing messages by text message to this address are blocked because you replied STOP.",
+			`<label for="c1">Email</label>`, `disabled aria-describedby="c2-note"`, "Always sent", "Messages by text message to this address are blocked because you replied STOP. Reply START to receive them again.",
 			"There is nothing to choose for this address.", `value="unsubscribe_all"`, "Your choices are saved."}},
 	{"preferences", 403, preferencesView{Error: noticeStaleForm}, []string{`role="alert"`, "out of date"}},
 	{"invalid", 404, nil, []string{"This link does not work", "Nothing was changed"}},

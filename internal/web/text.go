@@ -70,7 +70,11 @@ func suppressionText(s *consentd.Suppression) string {
 		if s.Channel != "" {
 			what = "Messages by " + channelNoun(s.Channel)
 		}
-		return what + " to this address are blocked because " + why + "."
+		text := what + " to this address are blocked because " + why + "."
+		if s.Reason == consentd.SuppressSMSStop {
+			text += " Reply START to receive them again." // the keyword lifts the block
+		}
+		return text
 	}
 	what := "Marketing messages"
 	if s.Channel != "" {
