@@ -30,13 +30,43 @@ const benchFeedRounds = 20
 
 // benchFeeds posts SendGrid batches of benchFeedBatch events on distinct
 // addresses (64 hard bounces: a suppression each; 64 unsubscribes: an
-// opt-out each) to a feed of a real `consentd serve` on SQLite, against
-// POST /v1/consents:batch of benchFeedBatch opt-outs of new addresses to
-// the same server: the same number of logged writes per request.
+// opt-out each) to a feed of a real `consentd serve` on SQLite and, when
+// PostgreSQL answers, on PostgreSQL, against POST /v1/consents:batch of
+// benchFeedBatch opt-outs of new addresses to the same server: the same
+// number of logged writes per request.
 func benchFeeds(ctx context.Context, e *benchEnv) (*benchResult, error) {
-	srv, err := startReplica(ctx, map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey}, io.Discard, "--data", filepath.Join(e.dir, "feeds"))
+	r := &benchResult{Scenario: "feeds", Notes: map[string]any{"batch": benchFeedBatch, "rounds": benchFeedRounds,
+		"events": "half hard bounces, half unsubscribes with a message reference, distinct addresses",
+		"server": "consentd serve in this process, HTTP on loopback"}}
+	add := func(backend string, ours, ref float64) {
+		r.Figures = append(r.Figures, benchFigure{Name: backend + " SendGrid feed events", Unit: "events/s", Value: ours,
+			Reference: ref, RefName: "POST /v1/consents:batch of as many opt-outs", Ratio: ours / ref, Goal: ">= 0.5", Met: met(ours/ref >= 0.5)})
+	}
+	ours, ref, err := benchFeedsServe(ctx, "--data", filepath.Join(e.dir, "feeds-sqlite"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	add("sqlite", ours, ref)
+	url, drop, err := freshPostgres(ctx, e.pgURL, "consentd_bench_feeds_")
+	if err != nil {
+		r.Notes["postgres"] = "skipped: " + err.Error()
+		return r, nil
+	}
+	defer drop()
+	if ours, ref, err = benchFeedsServe(ctx, "--database", url, "--data", filepath.Join(e.dir, "feeds-pg")); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	add("postgres", ours, ref)
+	return r, nil
+}
+
+// benchFeedsServe starts serve with args, makes a purpose and a SendGrid
+// feed, and returns the events/s through the feed and the consents/s of
+// consents:batch, timed in alternating rounds.
+func benchFeedsServe(ctx context.Context, args ...string) (ours, ref float64, err error) {
+	srv, err := startReplica(ctx, map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey}, io.Discard, args...)
+	if err != nil {
+		return 0, 0, err
 	}
 	defer srv.close()
 	base := "http://" + srv.addr
@@ -65,18 +95,18 @@ func benchFeeds(ctx context.Context, e *benchEnv) (*benchResult, error) {
 	}
 	if err := auth("POST", "/v1/purposes", map[string]any{"id": "news", "name": "News", "type": "commercial",
 		"channels": map[string]any{"email": map[string]any{}}}, nil); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	var feed struct {
 		URL string `json:"url"`
 	}
 	if err := auth("POST", "/v1/feeds", map[string]any{"id": "sg", "provider": "sendgrid", "public_key": base64.StdEncoding.EncodeToString(der)}, &feed); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 
 	// The bodies, with a message reference per unsubscribe, made before
@@ -96,7 +126,7 @@ func benchFeeds(ctx context.Context, e *benchEnv) (*benchResult, error) {
 					MessageRef string `json:"message_ref"`
 				}
 				if err := auth("POST", "/v1/links", map[string]any{"kind": "unsubscribe", "contact_point": addr, "channel_type": "news:email"}, &link); err != nil {
-					return nil, err
+					return 0, 0, err
 				}
 				ev["event"], ev["consentd"] = "unsubscribe", link.MessageRef
 			}
@@ -144,28 +174,24 @@ func benchFeeds(ctx context.Context, e *benchEnv) (*benchResult, error) {
 	// One of each to warm up, then the timed rounds, alternating so that
 	// both sides meet the same database size and machine load.
 	if err := postFeed(bodies[0]); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	if err := writeBatch(0); err != nil {
-		return nil, err
+		return 0, 0, err
 	}
 	var feedTime, batchTime time.Duration
 	for r := 1; r < rounds; r++ {
 		start := time.Now()
 		if err := postFeed(bodies[r]); err != nil {
-			return nil, err
+			return 0, 0, err
 		}
 		feedTime += time.Since(start)
 		start = time.Now()
 		if err := writeBatch(r); err != nil {
-			return nil, err
+			return 0, 0, err
 		}
 		batchTime += time.Since(start)
 	}
-	ours := float64(benchFeedRounds*benchFeedBatch) / feedTime.Seconds()
-	ref := float64(benchFeedRounds*benchFeedBatch) / batchTime.Seconds()
-	return &benchResult{Scenario: "feeds", Figures: []benchFigure{{Name: "sqlite SendGrid feed events", Unit: "events/s", Value: ours,
-		Reference: ref, RefName: "POST /v1/consents:batch of as many opt-outs", Ratio: ours / ref, Goal: ">= 0.5", Met: met(ours/ref >= 0.5)}},
-		Notes: map[string]any{"batch": benchFeedBatch, "rounds": benchFeedRounds, "events": "half hard bounces, half unsubscribes with a message reference, distinct addresses",
-			"server": "consentd serve in this process, HTTP on loopback"}}, nil
+	n := float64(benchFeedRounds * benchFeedBatch)
+	return n / feedTime.Seconds(), n / batchTime.Seconds(), nil
 }
