@@ -13,8 +13,8 @@
 //
 // # Adding a provider
 //
-// A provider is one type implementing Provider, registered in providers
-// (adapters.go):
+// A provider is one file with a type implementing Provider, which the
+// file's init registers (register(sendGrid{})), and its testdata payloads:
 //
 //	type Provider interface {
 //		Name() consentd.FeedProvider
