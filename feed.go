@@ -46,6 +46,9 @@ type Feed struct {
 	// SecretEnv names the environment variable that holds Secret in a
 	// catalog file; kept for export.
 	SecretEnv string `json:"secret_env,omitempty"`
+	// Settings are a provider's other settings, by name (an Amazon SNS
+	// topic ARN, an account id); the adapter says which it takes.
+	Settings map[string]string `json:"settings,omitempty" doc:"other provider settings by name; sendgrid, postmark and mailgun take none"`
 	// SoftBounce is when soft bounces become a hard bounce.
 	SoftBounce SoftBouncePolicy `json:"soft_bounce,omitzero"`
 	// URL is the feed's public URL path (read-only).
@@ -102,6 +105,17 @@ func (f *Feed) Validate() error {
 		return FieldErrorf(EINVALID, "soft_bounce.limit", "soft_bounce.limit is a count, or -1 for never")
 	case f.SoftBounce.Window != "" && (f.SoftBounce.WindowDuration() <= 0 || f.SoftBounce.WindowDuration() > FeedEventRetention):
 		return FieldErrorf(EINVALID, "soft_bounce.window", "soft_bounce.window is at most 720h")
+	}
+	if len(f.Settings) > 16 {
+		return FieldErrorf(EINVALID, "settings", "at most 16 settings")
+	}
+	for k, v := range f.Settings {
+		if !ValidID(k) {
+			return FieldErrorf(EINVALID, "settings", "setting names are slugs")
+		}
+		if err := checkTexts(textField{"settings." + k, v, 1000}); err != nil {
+			return err
+		}
 	}
 	return checkTexts(textField{"name", f.Name, 200}, textField{"username", f.Username, 200},
 		textField{"secret_env", f.SecretEnv, 200}, textField{"public_key", f.PublicKey, 4096}, textField{"secret", f.Secret, 500})

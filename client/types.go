@@ -240,6 +240,7 @@ type FeedInput struct {
 	Username   string                    `json:"username,omitempty"`   // postmark
 	Secret     string                    `json:"secret,omitempty"`     // postmark password, mailgun signing key
 	SecretEnv  string                    `json:"secret_env,omitempty"`
+	Settings   map[string]string         `json:"settings,omitempty"` // other provider settings; none for today's providers
 	SoftBounce consentd.SoftBouncePolicy `json:"soft_bounce,omitzero"`
 }
 

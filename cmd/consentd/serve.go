@@ -108,7 +108,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	confirm := doi.NewHandler(db, links, log)
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
-	feeds.NewHandler(db, links, log).Mount(mux) // POST /feeds/...: providers' bounces, complaints, unsubscribes
+	feedsHandler := feeds.NewHandler(db, links, log)
+	feedsHandler.PublicURL = publicURL
+	feedsHandler.Mount(mux) // POST /feeds/...: providers' bounces, complaints, unsubscribes
 	mux.Handle("/", apiServer)
 	// Every connection, the public pages' too, is bounded in time and
 	// number (internal/httpbound; README "Limits").

@@ -37,6 +37,7 @@ type feedInput struct {
 	Username   string                    `json:"username,omitempty" max:"200" doc:"postmark: the HTTP Basic user name to put in the webhook URL; default consentd"`
 	Secret     string                    `json:"secret,omitempty" max:"500" doc:"write-only: postmark: the HTTP Basic password, generated (and shown in this answer only) when empty; mailgun: the HTTP webhook signing key"`
 	SecretEnv  string                    `json:"secret_env,omitempty" max:"200" doc:"the environment variable a catalog file reads the secret from"`
+	Settings   map[string]string         `json:"settings,omitempty" doc:"other provider settings by name; sendgrid, postmark and mailgun take none"`
 	SoftBounce consentd.SoftBouncePolicy `json:"soft_bounce,omitzero" doc:"soft bounces of one address within window that make a hard bounce; default 3 within 72h"`
 }
 
@@ -84,7 +85,7 @@ func (s *Server) postFeed(w http.ResponseWriter, r *http.Request, k *consentd.AP
 		return err
 	}
 	f := consentd.Feed{ID: body.ID, Name: body.Name, Provider: body.Provider, PublicKey: body.PublicKey, Username: body.Username,
-		Secret: body.Secret, SecretEnv: body.SecretEnv, SoftBounce: body.SoftBounce}
+		Secret: body.Secret, SecretEnv: body.SecretEnv, Settings: body.Settings, SoftBounce: body.SoftBounce}
 	if f.ID == "" {
 		f.ID = newFeedID()
 	}

@@ -38,6 +38,7 @@ func TestFeedsCRUD(t *testing.T) {
 			`{"id":"x","provider":"mailgun"}`,
 			`{"id":"x","provider":"sendgrid","public_key":"bm9wZQ=="}`,
 			`{"id":"x","provider":"postmark","soft_bounce":{"window":"forever"}}`,
+			`{"id":"x","provider":"mailgun","secret":"k","settings":{"region":"eu"}}`,
 		} {
 			if r := e.do("POST", "/v1/feeds", admin, bad); r.status != 422 && r.status != 400 {
 				t.Errorf("POST %s = %s; want 400 or 422", bad, r)

@@ -65,11 +65,13 @@ type Feed struct {
 	PublicKey  string                     `json:"public_key,omitempty"`
 	Username   string                     `json:"username,omitempty"`
 	SecretEnv  string                     `json:"secret_env,omitempty"`
+	Settings   map[string]string          `json:"settings,omitempty"`
 	SoftBounce *consentd.SoftBouncePolicy `json:"soft_bounce,omitempty"`
 }
 
 func feedOf(f *consentd.Feed) *Feed {
-	out := &Feed{ID: f.ID, Name: f.Name, Provider: f.Provider, PublicKey: f.PublicKey, Username: f.Username, SecretEnv: f.SecretEnv}
+	out := &Feed{ID: f.ID, Name: f.Name, Provider: f.Provider, PublicKey: f.PublicKey, Username: f.Username, SecretEnv: f.SecretEnv,
+		Settings: cloneMap(f.Settings)}
 	if f.SoftBounce != (consentd.SoftBouncePolicy{}) {
 		sb := f.SoftBounce
 		out.SoftBounce = &sb

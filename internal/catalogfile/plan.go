@@ -238,7 +238,8 @@ func planFeeds(ctx context.Context, st Store, wsID string, feeds []*Feed, o Opti
 		byID[fd.ID] = fd
 	}
 	for _, ff := range feeds {
-		fd := &consentd.Feed{ID: ff.ID, Name: ff.Name, Provider: ff.Provider, PublicKey: ff.PublicKey, Username: ff.Username, SecretEnv: ff.SecretEnv}
+		fd := &consentd.Feed{ID: ff.ID, Name: ff.Name, Provider: ff.Provider, PublicKey: ff.PublicKey, Username: ff.Username, SecretEnv: ff.SecretEnv,
+			Settings: cloneMap(ff.Settings)}
 		if ff.SoftBounce != nil {
 			fd.SoftBounce = *ff.SoftBounce
 		}

@@ -30,6 +30,9 @@
 // generates when none is given and returns once as shown), the key itself
 // for one needed to compute a MAC (Mailgun's signing key, kept as webhook
 // secrets are). A feed whose Secret is empty but StoredSecret set keeps it.
+// A provider that needs other settings (an SNS topic ARN, an account id)
+// reads them from Feed.Settings and has a TakesSettings() method; Configure
+// refuses settings for the others.
 //
 // Verify authenticates a request from its headers and raw body, at r.Now:
 // an error wrapping ErrUnauthenticated (answered 401: bad or missing
@@ -98,6 +101,9 @@ type Handshaker interface {
 
 // Request is what an adapter sees of a provider's request.
 type Request struct {
+	// URL is the URL the provider was given and posted to: the server's
+	// public URL and the request's path and query (Twilio signs it).
+	URL    string
 	Header http.Header
 	Body   []byte
 	Now    time.Time
@@ -149,8 +155,15 @@ func Configure(f *consentd.Feed) (string, error) {
 	if !ok {
 		return "", consentd.FieldErrorf(consentd.EINVALID, "provider", "provider must be sendgrid, postmark or mailgun")
 	}
+	if _, ok := p.(settingsTaker); !ok && len(f.Settings) > 0 {
+		return "", consentd.FieldErrorf(consentd.EINVALID, "settings", "a %s feed takes no settings", f.Provider)
+	}
 	return p.Configure(f)
 }
+
+// settingsTaker is implemented by a provider that reads Feed.Settings
+// (its Configure checks them); the others refuse a feed that has any.
+type settingsTaker interface{ TakesSettings() }
 
 // stale reports whether a provider's timestamp is too far from now.
 func stale(at, now time.Time) bool {

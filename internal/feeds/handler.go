@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -40,6 +41,10 @@ type Handler struct {
 	Links *signedlink.Keyring // verifies message references; nil: references are ignored
 	Log   *slog.Logger
 	Now   func() time.Time
+	// PublicURL is the server's public URL (scheme, host, optional path
+	// prefix), from which Request.URL is made; "" takes the request's
+	// Host over http.
+	PublicURL string
 }
 
 // NewHandler returns the feed endpoint.
@@ -94,7 +99,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.Now().UTC()
-	req := &Request{Header: r.Header, Body: body, Now: now}
+	req := &Request{URL: h.requestURL(r), Header: r.Header, Body: body, Now: now}
 	replay, err := p.Verify(f, req)
 	if err != nil {
 		h.refuseErr(w, provider, err)
@@ -145,6 +150,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	outcomes.WithLabelValues(string(provider), "duplicate").Add(float64(out.Duplicates))
 	outcomes.WithLabelValues(string(provider), "ignored").Add(float64(ignored))
 	writeJSON(w, http.StatusOK, answer{Status: "ok", FeedOutcome: out, Ignored: ignored})
+}
+
+// requestURL is the URL the provider posted to, as it was given it.
+func (h *Handler) requestURL(r *http.Request) string {
+	base := strings.TrimRight(h.PublicURL, "/")
+	if base == "" {
+		base = "http://" + r.Host
+	}
+	return base + r.URL.RequestURI()
 }
 
 // act prepares what an event does; false for an event that does nothing

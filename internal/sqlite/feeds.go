@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/consentd/consentd"
@@ -9,18 +10,31 @@ import (
 
 // This file stores provider feeds and applies their events.
 
-const feedColumns = `id, provider, name, public_key, username, secret, secret_env, soft_limit, soft_window, created_at, updated_at`
+const feedColumns = `id, provider, name, public_key, username, secret, secret_env, settings, soft_limit, soft_window, created_at, updated_at`
 
 func scanFeed(wsID string, row interface{ Scan(...any) error }) (*consentd.Feed, error) {
 	f := &consentd.Feed{}
 	var created, updated int64
-	if err := row.Scan(&f.ID, &f.Provider, &f.Name, &f.PublicKey, &f.Username, &f.StoredSecret, &f.SecretEnv,
+	var settings string
+	if err := row.Scan(&f.ID, &f.Provider, &f.Name, &f.PublicKey, &f.Username, &f.StoredSecret, &f.SecretEnv, &settings,
 		&f.SoftBounce.Limit, &f.SoftBounce.Window, &created, &updated); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal([]byte(settings), &f.Settings); err != nil {
+		return nil, fmt.Errorf("feed %s settings: %w", f.ID, err)
 	}
 	f.CreatedAt, f.UpdatedAt = fromNanos(created), fromNanos(updated)
 	f.URL = consentd.FeedPath(wsID, f.Provider, f.ID)
 	return f, nil
+}
+
+// feedSettings is f's settings as stored: a JSON object.
+func feedSettings(f *consentd.Feed) string {
+	if len(f.Settings) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(f.Settings)
+	return string(b)
 }
 
 // PutFeed stores f, which the caller validated (StoredSecret set). With
@@ -41,12 +55,12 @@ func (db *DB) PutFeed(ctx context.Context, wsID string, f *consentd.Feed, create
 			return consentd.FieldErrorf(consentd.ECONFLICT, "id", "a feed with this id exists")
 		}
 		now := nanos(tx.now)
-		if _, err := tx.ExecContext(tx.ctx, `INSERT INTO feeds (workspace_id, id, provider, name, public_key, username, secret, secret_env, soft_limit, soft_window, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		if _, err := tx.ExecContext(tx.ctx, `INSERT INTO feeds (workspace_id, id, provider, name, public_key, username, secret, secret_env, settings, soft_limit, soft_window, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (workspace_id, id) DO UPDATE SET provider = excluded.provider, name = excluded.name, public_key = excluded.public_key,
-			username = excluded.username, secret = excluded.secret, secret_env = excluded.secret_env, soft_limit = excluded.soft_limit,
+			username = excluded.username, secret = excluded.secret, secret_env = excluded.secret_env, settings = excluded.settings, soft_limit = excluded.soft_limit,
 			soft_window = excluded.soft_window, updated_at = excluded.updated_at`,
-			wsID, f.ID, string(f.Provider), f.Name, f.PublicKey, f.Username, f.StoredSecret, f.SecretEnv, f.SoftBounce.Limit, f.SoftBounce.Window, now, now); err != nil {
+			wsID, f.ID, string(f.Provider), f.Name, f.PublicKey, f.Username, f.StoredSecret, f.SecretEnv, feedSettings(f), f.SoftBounce.Limit, f.SoftBounce.Window, now, now); err != nil {
 			return err
 		}
 		var err error

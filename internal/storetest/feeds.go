@@ -12,7 +12,7 @@ import (
 func testFeeds(t *testing.T, s Store) {
 	e := newEnv(t, s, "test")
 	f := &consentd.Feed{ID: "pm", Name: "Postmark", Provider: consentd.ProviderPostmark, Username: "u", StoredSecret: "sha256:00",
-		SecretEnv: "PM_PASSWORD", SoftBounce: consentd.SoftBouncePolicy{Limit: 2, Window: "24h"}}
+		SecretEnv: "PM_PASSWORD", Settings: map[string]string{"topic_arn": "arn:aws:sns:eu-west-1:123:bounces"}, SoftBounce: consentd.SoftBouncePolicy{Limit: 2, Window: "24h"}}
 	if err := s.PutFeed(e.ctx, e.ws, f, true); err != nil {
 		t.Fatalf("PutFeed() = %v", err)
 	}
@@ -21,7 +21,8 @@ func testFeeds(t *testing.T, s Store) {
 	}
 	wantCode(t, "PutFeed(again, create)", s.PutFeed(e.ctx, e.ws, &consentd.Feed{ID: "pm", Provider: consentd.ProviderMailgun}, true), consentd.ECONFLICT)
 	got, err := s.Feed(e.ctx, e.ws, "pm")
-	if err != nil || got.StoredSecret != "sha256:00" || got.Username != "u" || got.SecretEnv != "PM_PASSWORD" || got.SoftBounce.Limit != 2 || got.SoftBounce.Window != "24h" {
+	if err != nil || got.StoredSecret != "sha256:00" || got.Username != "u" || got.SecretEnv != "PM_PASSWORD" || got.SoftBounce.Limit != 2 || got.SoftBounce.Window != "24h" ||
+		got.Settings["topic_arn"] != "arn:aws:sns:eu-west-1:123:bounces" {
 		t.Errorf("Feed() = %+v, %v", got, err)
 	}
 	f.Name = "renamed"

@@ -11,6 +11,7 @@ CREATE TABLE feeds (
 	username     TEXT NOT NULL DEFAULT '',
 	secret       TEXT NOT NULL DEFAULT '',
 	secret_env   TEXT NOT NULL DEFAULT '',
+	settings     TEXT NOT NULL DEFAULT '{}', -- JSON object of other provider settings
 	soft_limit   INTEGER NOT NULL DEFAULT 0,
 	soft_window  TEXT NOT NULL DEFAULT '',
 	created_at   INTEGER NOT NULL,
