@@ -175,4 +175,5 @@ type FeedOutcome struct {
 	Suppressions int `json:"suppressions"`
 	Consents     int `json:"consents" doc:"consent writes applied"`
 	Escalations  int `json:"escalations" doc:"soft bounces that reached the limit"`
+	Erased       int `json:"erased,omitempty" doc:"events about erased addresses: recorded, not acted on"`
 }

@@ -21,7 +21,7 @@ import (
 type recorder struct{ got chan *Request }
 
 func (recorder) Name() consentd.FeedProvider { return "recorder" }
-func (recorder) TakesSettings()               {}
+func (recorder) TakesSettings()              {}
 func (recorder) Configure(f *consentd.Feed) (string, error) {
 	if f.Settings["account"] == "" {
 		return "", consentd.FieldErrorf(consentd.EINVALID, "settings", "settings.account is required")

@@ -175,6 +175,24 @@ func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.Feed
 		for _, id := range seenIDs {
 			seen[id] = true
 		}
+		// An erased address stays erased: its events are recorded (a replay
+		// does nothing) but store no plaintext and act on nothing.
+		hashes := make([][]byte, len(in.Acts))
+		for i := range in.Acts {
+			hashes[i] = in.Acts[i].Hash[:]
+		}
+		rows, err = tx.Query(tx.ctx, `SELECT DISTINCT cp_hash FROM suppressions WHERE workspace_id = $1 AND reason = 'erased' AND cp_hash = ANY($2::bytea[])`, wsID, hashes)
+		if err != nil {
+			return err
+		}
+		erasedHashes, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+		if err != nil {
+			return err
+		}
+		erased := make(map[[32]byte]bool, len(erasedHashes))
+		for _, h := range erasedHashes {
+			erased[[32]byte(h)] = true
+		}
 		var writes []consentd.ConsentWrite
 		for i := range in.Acts {
 			a := &in.Acts[i]
@@ -190,6 +208,10 @@ func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.Feed
 			}
 			tx.queue(`INSERT INTO feed_events (workspace_id, feed_id, event_id, kind, cp_hash, occurred_at, processed_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7)`, wsID, in.FeedID, a.EventID, string(a.Kind), hash, nanos(a.OccurredAt), now)
+			if erased[a.Hash] {
+				out.Erased++
+				continue
+			}
 			for j := range a.Suppressions {
 				if err := ensure(a.Hash, a.ContactPoint, &a.Suppressions[j]); err != nil {
 					return err

@@ -162,6 +162,16 @@ func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.Feed
 			}
 			return nil
 		}
+		// An erased address stays erased: its events are recorded (a replay
+		// does nothing) but store no plaintext and act on nothing.
+		hashes := make([][32]byte, 0, len(in.Acts))
+		for i := range in.Acts {
+			hashes = append(hashes, in.Acts[i].Hash)
+		}
+		erased, err := tx.erasedAmong(wsID, hashes)
+		if err != nil {
+			return err
+		}
 		var writes []consentd.ConsentWrite
 		for i := range in.Acts {
 			a := &in.Acts[i]
@@ -177,6 +187,10 @@ func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.Feed
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				out.Duplicates++
+				continue
+			}
+			if erased[a.Hash] {
+				out.Erased++
 				continue
 			}
 			for j := range a.Suppressions {

@@ -143,6 +143,20 @@ func testFeedEvents(t *testing.T, s Store) {
 		t.Errorf("Decide(after three soft bounces) = %+v; want suppressed", d)
 	}
 
+	// An erased address stays erased: its events store no plaintext and
+	// act on nothing, and are recorded as processed.
+	if _, err := s.AddSuppression(e.ctx, e.ws, consentd.SuppressionInput{ContactPoint: "gone@example.com", Reason: consentd.SuppressErased}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	size = e.logSize()
+	erasedAct := e.feedAct("ev-erased", consentd.FeedComplaint, "gone@example.com", at)
+	if out := e.applyFeed(consentd.FeedApply{FeedID: "sg", SoftBounce: policy, Acts: []consentd.FeedAct{erasedAct}}); out.Erased != 1 || out.Suppressions != 0 || e.logSize() != size {
+		t.Errorf("ApplyFeedEvents(erased address) = %+v, log +%d; want erased 1 and nothing written", out, e.logSize()-size)
+	}
+	if _, _, err := s.ContactPointByHash(e.ctx, e.ws, erasedAct.Hash); consentd.ErrorCode(err) != consentd.ENOTFOUND {
+		t.Errorf("ContactPointByHash(erased, after a feed event) = %v; want not_found", err)
+	}
+
 	// A replay key is accepted once; its second use changes nothing.
 	keyed := consentd.FeedApply{FeedID: "mg", ReplayKey: "tok", SoftBounce: policy, Acts: []consentd.FeedAct{e.feedAct("m1", consentd.FeedHardBounce, "k@example.com", at)}}
 	e.applyFeed(keyed)
