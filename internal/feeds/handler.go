@@ -76,7 +76,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wsID, provider, feedID := r.PathValue("workspace"), consentd.FeedProvider(r.PathValue("provider")), r.PathValue("feed")
 	p, ok := providers[provider]
 	if !ok {
-		h.refuse(w, provider, "unknown_provider", http.StatusNotFound)
+		// The metrics' label is a known provider's name, never the path's
+		// text: their series stay few whatever is posted.
+		h.refuse(w, "unknown", "unknown_provider", http.StatusNotFound)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
