@@ -116,6 +116,21 @@ func (db *DB) DeleteFeed(ctx context.Context, wsID, id string) error {
 	})
 }
 
+// addFeedSuppression adds and logs a suppression that the caller knows is
+// not there, as ensureSuppression does when it finds none; s.Reason is
+// never erased.
+func (tx *Tx) addFeedSuppression(wsID string, hash [32]byte, cp string, s *consentd.SuppressionInput, actor string) error {
+	sup := consentd.Suppression{ID: "sup_" + randomID(12), Kind: s.Kind, Channel: s.Channel, Reason: s.Reason, Note: s.Note, CreatedAt: tx.now}
+	seq, err := tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionAdded, Subject: consentd.HashedConsentID(hash, "*"), After: sup, Actor: actor})
+	if err != nil {
+		return err
+	}
+	tx.queue(`INSERT INTO contact_points (workspace_id, hash, kind, value) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, wsID, hash[:], string(s.Kind), cp)
+	tx.queue(`INSERT INTO suppressions (workspace_id, id, cp_hash, kind, channel, reason, note, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		wsID, sup.ID, hash[:], string(s.Kind), s.Channel, string(s.Reason), s.Note, nanos(tx.now), seq)
+	return nil
+}
+
 // ApplyFeedEvents applies a batch of provider events in one transaction:
 // each act whose event id the feed has not processed is recorded with it
 // and does what it says (suppressions unless one stands, consent writes
@@ -143,22 +158,6 @@ func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.Feed
 				return consentd.Errorf(consentd.ECONFLICT, "this request was processed before")
 			}
 		}
-		done := map[string]bool{} // suppressions ensured in this batch
-		ensure := func(hash [32]byte, cp string, s *consentd.SuppressionInput) error {
-			key := fmt.Sprintf("%x\x00%s\x00%s", hash, s.Channel, s.Reason)
-			if done[key] {
-				return nil
-			}
-			done[key] = true
-			sup, err := tx.ensureSuppression(wsID, hash, s.Kind, cp, s.Channel, s.Reason, s.Note, actor)
-			if err != nil {
-				return err
-			}
-			if sup.CreatedAt.Equal(tx.now) {
-				out.Suppressions++ // added now, not one that stood
-			}
-			return nil
-		}
 		ids := make([]string, len(in.Acts))
 		for i := range in.Acts {
 			ids[i] = in.Acts[i].EventID
@@ -175,23 +174,42 @@ func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.Feed
 		for _, id := range seenIDs {
 			seen[id] = true
 		}
-		// An erased address stays erased: its events are recorded (a replay
-		// does nothing) but store no plaintext and act on nothing.
+		// The suppressions that stand for the batch's addresses, read at
+		// once under the log lock: a new one is added without a query of
+		// its own. An erased address stays erased: its events are recorded
+		// (a replay does nothing) but store no plaintext and act on nothing.
 		hashes := make([][]byte, len(in.Acts))
 		for i := range in.Acts {
 			hashes[i] = in.Acts[i].Hash[:]
 		}
-		rows, err = tx.Query(tx.ctx, `SELECT DISTINCT cp_hash FROM suppressions WHERE workspace_id = $1 AND reason = 'erased' AND cp_hash = ANY($2::bytea[])`, wsID, hashes)
+		rows, err = tx.Query(tx.ctx, `SELECT DISTINCT cp_hash, channel, reason FROM suppressions WHERE workspace_id = $1 AND cp_hash = ANY($2::bytea[])`, wsID, hashes)
 		if err != nil {
 			return err
 		}
-		erasedHashes, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
-		if err != nil {
+		stand := map[string]bool{} // hash, channel, reason
+		erased := map[[32]byte]bool{}
+		key := func(hash []byte, channel string, reason consentd.SuppressionReason) string {
+			return string(hash) + "\x00" + channel + "\x00" + string(reason)
+		}
+		var h []byte
+		var channel, reason string
+		if _, err := pgx.ForEachRow(rows, []any{&h, &channel, &reason}, func() error {
+			stand[key(h, channel, consentd.SuppressionReason(reason))] = true
+			if reason == string(consentd.SuppressErased) {
+				erased[[32]byte(h)] = true
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
-		erased := make(map[[32]byte]bool, len(erasedHashes))
-		for _, h := range erasedHashes {
-			erased[[32]byte(h)] = true
+		ensure := func(hash [32]byte, cp string, s *consentd.SuppressionInput) error {
+			k := key(hash[:], s.Channel, s.Reason)
+			if stand[k] {
+				return nil
+			}
+			stand[k] = true
+			out.Suppressions++
+			return tx.addFeedSuppression(wsID, hash, cp, s, actor)
 		}
 		var writes []consentd.ConsentWrite
 		for i := range in.Acts {

@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/consentd/consentd"
 )
@@ -118,11 +120,12 @@ func (db *DB) DeleteFeed(ctx context.Context, wsID, id string) error {
 // ApplyFeedEvents applies a batch of provider events in one transaction:
 // each act whose event id the feed has not processed is recorded with it
 // and does what it says (suppressions unless one stands, consent writes
-// that change something); an act seen before does nothing. A soft bounce
-// is counted under its recipient's hash, and when the count within the
-// policy's window reaches the limit, its Escalate suppression is added. A
-// ReplayKey seen before gives ECONFLICT and changes nothing. Event ids
-// older than consentd.FeedEventRetention are pruned.
+// that change something); an act seen before does nothing, and so does one
+// about an erased address (recorded, so that a replay does nothing too). A
+// soft bounce is counted under its recipient's hash, and when the count
+// within the policy's window reaches the limit, its Escalate suppression is
+// added. A ReplayKey seen before gives ECONFLICT and changes nothing.
+// Event ids older than consentd.FeedEventRetention are pruned.
 func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.FeedApply, actor string) (*consentd.FeedOutcome, error) {
 	out := &consentd.FeedOutcome{}
 	write := db.write
@@ -146,59 +149,90 @@ func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.Feed
 				return consentd.Errorf(consentd.ECONFLICT, "this request was processed before")
 			}
 		}
-		done := map[string]bool{} // suppressions ensured in this batch
-		ensure := func(hash [32]byte, cp string, s *consentd.SuppressionInput) error {
-			key := fmt.Sprintf("%x\x00%s\x00%s", hash, s.Channel, s.Reason)
-			if done[key] {
+		// What the batch needs to know, read at once: the event ids the
+		// feed has processed, and the suppressions that stand for its
+		// addresses (an erased address stays erased: its events store no
+		// plaintext and act on nothing).
+		ids := make([]any, len(in.Acts))
+		hashes := make([]any, len(in.Acts))
+		for i := range in.Acts {
+			ids[i], hashes[i] = in.Acts[i].EventID, in.Acts[i].Hash[:]
+		}
+		seen := map[string]bool{}
+		if err := tx.queryIn(`SELECT event_id FROM feed_events WHERE workspace_id = ? AND feed_id = ? AND event_id IN `, []any{wsID, in.FeedID}, ids,
+			func(rows *sql.Rows) error {
+				var id string
+				err := rows.Scan(&id)
+				seen[id] = true
+				return err
+			}); err != nil {
+			return err
+		}
+		key := func(hash []byte, channel string, reason consentd.SuppressionReason) string {
+			return string(hash) + "\x00" + channel + "\x00" + string(reason)
+		}
+		stand := map[string]bool{} // hash, channel, reason
+		erased := map[[32]byte]bool{}
+		if err := tx.queryIn(`SELECT cp_hash, channel, reason FROM suppressions WHERE workspace_id = ? AND cp_hash IN `, []any{wsID}, hashes,
+			func(rows *sql.Rows) error {
+				var h []byte
+				var channel, reason string
+				if err := rows.Scan(&h, &channel, &reason); err != nil {
+					return err
+				}
+				stand[key(h, channel, consentd.SuppressionReason(reason))] = true
+				if reason == string(consentd.SuppressErased) {
+					erased[[32]byte(h)] = true
+				}
+				return nil
+			}); err != nil {
+			return err
+		}
+		ensure := func(a *consentd.FeedAct, s *consentd.SuppressionInput) error {
+			k := key(a.Hash[:], s.Channel, s.Reason)
+			if stand[k] {
 				return nil
 			}
-			done[key] = true
-			sup, err := tx.ensureSuppression(wsID, hash, s.Kind, cp, s.Channel, s.Reason, s.Note, actor)
-			if err != nil {
-				return err
-			}
-			if sup.CreatedAt.Equal(tx.now) {
-				out.Suppressions++ // added now, not one that stood
-			}
-			return nil
+			stand[k] = true
+			out.Suppressions++
+			return tx.addFeedSuppression(wsID, a.Hash, a.ContactPoint, s, actor)
 		}
-		// An erased address stays erased: its events are recorded (a replay
-		// does nothing) but store no plaintext and act on nothing.
-		hashes := make([][32]byte, 0, len(in.Acts))
-		for i := range in.Acts {
-			hashes = append(hashes, in.Acts[i].Hash)
-		}
-		erased, err := tx.erasedAmong(wsID, hashes)
-		if err != nil {
+		// The event rows go in with multi-row statements, flushed before a
+		// soft bounce is counted so that the count sees the batch's own.
+		var rows []any
+		flush := func() error {
+			err := tx.insertRows(`INSERT INTO feed_events (workspace_id, feed_id, event_id, kind, cp_hash, occurred_at, processed_at) VALUES `,
+				`(?, ?, ?, ?, ?, ?, ?)`, ``, 7, rows)
+			rows = rows[:0]
 			return err
 		}
 		var writes []consentd.ConsentWrite
 		for i := range in.Acts {
 			a := &in.Acts[i]
 			out.Events++
+			if seen[a.EventID] {
+				out.Duplicates++
+				continue
+			}
+			seen[a.EventID] = true
 			var hash any
 			if a.Hash != ([32]byte{}) {
 				hash = a.Hash[:]
 			}
-			res, err := tx.ExecContext(tx.ctx, `INSERT INTO feed_events (workspace_id, feed_id, event_id, kind, cp_hash, occurred_at, processed_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, wsID, in.FeedID, a.EventID, string(a.Kind), hash, nanos(a.OccurredAt), now)
-			if err != nil {
-				return err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				out.Duplicates++
-				continue
-			}
+			rows = append(rows, wsID, in.FeedID, a.EventID, string(a.Kind), hash, nanos(a.OccurredAt), now)
 			if erased[a.Hash] {
 				out.Erased++
 				continue
 			}
 			for j := range a.Suppressions {
-				if err := ensure(a.Hash, a.ContactPoint, &a.Suppressions[j]); err != nil {
+				if err := ensure(a, &a.Suppressions[j]); err != nil {
 					return err
 				}
 			}
 			if a.Kind == consentd.FeedSoftBounce && a.Escalate != nil && in.SoftBounce.Limit > 0 {
+				if err := flush(); err != nil {
+					return err
+				}
 				var n int
 				since := a.OccurredAt.Add(-in.SoftBounce.WindowDuration())
 				if err := tx.QueryRowContext(tx.ctx, `SELECT count(*) FROM feed_events WHERE workspace_id = ? AND feed_id = ? AND cp_hash = ?
@@ -207,12 +241,15 @@ func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.Feed
 				}
 				if n >= in.SoftBounce.Limit {
 					out.Escalations++
-					if err := ensure(a.Hash, a.ContactPoint, a.Escalate); err != nil {
+					if err := ensure(a, a.Escalate); err != nil {
 						return err
 					}
 				}
 			}
 			writes = append(writes, a.Writes...)
+		}
+		if err := flush(); err != nil {
+			return err
 		}
 		if len(writes) > 0 {
 			results, err := tx.writeConsents(c, writes, actor, nil)
@@ -233,4 +270,46 @@ func (db *DB) ApplyFeedEvents(ctx context.Context, wsID string, in consentd.Feed
 		return nil, err
 	}
 	return out, nil
+}
+
+// queryIn runs query, which ends in "IN ", with args and then the values
+// of in as the list, up to 500 at a time, calling fn on each row.
+func (tx *Tx) queryIn(query string, args []any, in []any, fn func(*sql.Rows) error) error {
+	for len(in) > 0 {
+		chunk := in[:min(len(in), 500)]
+		in = in[len(chunk):]
+		// Not prepared (tx.Tx): the last chunk's length varies.
+		rows, err := tx.Tx.QueryContext(tx.ctx, query+`(?`+strings.Repeat(`, ?`, len(chunk)-1)+`)`, append(append([]any(nil), args...), chunk...)...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := fn(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addFeedSuppression adds and logs a suppression that the caller knows is
+// not there, as ensureSuppression does when it finds none; s.Reason is
+// never erased.
+func (tx *Tx) addFeedSuppression(wsID string, hash [32]byte, cp string, s *consentd.SuppressionInput, actor string) error {
+	sup := consentd.Suppression{ID: "sup_" + randomID(12), Kind: s.Kind, Channel: s.Channel, Reason: s.Reason, Note: s.Note, CreatedAt: tx.now}
+	seq, err := tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogSuppressionAdded, Subject: consentd.HashedConsentID(hash, "*"), After: sup, Actor: actor})
+	if err != nil {
+		return err
+	}
+	if err := tx.putContactPoint(wsID, hash[:], s.Kind, cp); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(tx.ctx, `INSERT INTO suppressions (workspace_id, id, cp_hash, kind, channel, reason, note, created_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		wsID, sup.ID, hash[:], string(s.Kind), s.Channel, string(s.Reason), s.Note, nanos(tx.now), seq)
+	return err
 }
