@@ -64,6 +64,10 @@ func TestAdapterContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	region := "DE" // a national number is read in the workspace's region
+	if _, err := db.UpdateWorkspace(ctx, ws.ID, consentd.WorkspaceUpdate{DefaultRegion: &region}, "test"); err != nil {
+		t.Fatal(err)
+	}
 	f := &consentd.Feed{ID: "r", Provider: "recorder", Settings: map[string]string{"account": "AC123"}}
 	if _, err := Configure(f); err != nil {
 		t.Fatal(err)
@@ -78,7 +82,7 @@ func TestAdapterContract(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	at := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
-	body := `[{"Kind":"hard_bounce","ID":"e1","Recipient":"+4915112345678","Channel":"sms","At":"` + at + `"}]`
+	body := `[{"Kind":"hard_bounce","ID":"e1","Recipient":"0151 12345678","Channel":"sms","At":"` + at + `"}]`
 	resp, err := http.Post(srv.URL+"/feeds/"+ws.ID+"/recorder/r?x=1", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +96,7 @@ func TestAdapterContract(t *testing.T) {
 		t.Errorf("the adapter got URL %q, body %q", req.URL, req.Body)
 	}
 	sups, err := db.Suppressions(ctx, ws.ID)
-	if err != nil || len(sups) != 1 || sups[0].Channel != "sms" || sups[0].Kind != consentd.KindPhone || sups[0].Reason != consentd.SuppressHardBounce {
+	if err != nil || len(sups) != 1 || sups[0].Channel != "sms" || sups[0].Kind != consentd.KindPhone || sups[0].ContactPoint != "+4915112345678" || sups[0].Reason != consentd.SuppressHardBounce {
 		t.Errorf("suppressions = %+v, %v; want a hard_bounce of the number on sms", sups, err)
 	}
 }

@@ -25,6 +25,9 @@ type Store interface {
 	// WorkspaceSecret returns the key of the workspace's contact point
 	// hashes; ENOTFOUND.
 	WorkspaceSecret(ctx context.Context, id string) ([]byte, error)
+	// Workspace returns the workspace's settings (its default region reads
+	// national phone numbers); ENOTFOUND.
+	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
 	// ApplyFeedEvents applies a batch in one transaction, each event once
 	// per feed; ECONFLICT when its replay key was seen.
 	ApplyFeedEvents(ctx context.Context, wsID string, in consentd.FeedApply, actor string) (*consentd.FeedOutcome, error)
@@ -127,10 +130,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, provider, "read workspace", err)
 		return
 	}
+	ws, err := h.DB.Workspace(ctx, wsID)
+	if err != nil {
+		h.fail(w, provider, "read workspace", err)
+		return
+	}
 	in := consentd.FeedApply{FeedID: f.ID, SoftBounce: f.SoftBounce.Effective(), ReplayKey: replay}
 	ignored := 0
 	for i := range events {
-		a, ok := h.act(wsID, f, secret, &events[i], now)
+		a, ok := h.act(ws, f, secret, &events[i], now)
 		if !ok {
 			ignored++
 			continue
@@ -166,7 +174,7 @@ func (h *Handler) requestURL(r *http.Request) string {
 // act prepares what an event does; false for an event that does nothing
 // (an ignored kind, an address that is not one, an unsubscribe without a
 // reference), which is not stored.
-func (h *Handler) act(wsID string, f *consentd.Feed, secret []byte, e *Event, now time.Time) (consentd.FeedAct, bool) {
+func (h *Handler) act(ws *consentd.Workspace, f *consentd.Feed, secret []byte, e *Event, now time.Time) (consentd.FeedAct, bool) {
 	if e.Kind == consentd.FeedIgnored || e.Kind == "" {
 		return consentd.FeedAct{}, false
 	}
@@ -176,7 +184,7 @@ func (h *Handler) act(wsID string, f *consentd.Feed, secret []byte, e *Event, no
 		channel = consentd.ChannelEmail
 	}
 	kind := consentd.KindOf(channel)
-	cp, err := consentd.NormalizeStored(kind, e.Recipient, "")
+	cp, err := consentd.NormalizeStored(kind, e.Recipient, ws.DefaultRegion)
 	if err != nil {
 		unmatched.WithLabelValues(provider, "bad_address").Inc()
 		return consentd.FeedAct{}, false
@@ -191,7 +199,7 @@ func (h *Handler) act(wsID string, f *consentd.Feed, secret []byte, e *Event, no
 	sup := func(r consentd.SuppressionReason) consentd.SuppressionInput {
 		return consentd.SuppressionInput{ContactPoint: cp, Kind: kind, Channel: channel, Reason: r, Note: note, OnlyIfNone: true}
 	}
-	ct := h.reference(wsID, provider, e.Ref, a.Hash, kind, at)
+	ct := h.reference(ws.ID, provider, e.Ref, a.Hash, kind, at)
 	details, _ := json.Marshal(map[string]string{"feed_id": f.ID, "event_id": id, "event": typ})
 	optOut := func() {
 		if ct == "" {
