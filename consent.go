@@ -45,13 +45,17 @@ const (
 	SourceDSR              = "dsr"
 	SourceGPC              = "gpc"
 	SourceSync             = "sync"
+	// SourceProviderFeed is an event a mailbox or SMS provider reported
+	// through a feed (internal/feeds): name is the provider, details the
+	// feed and the provider's event id.
+	SourceProviderFeed = "provider_feed"
 )
 
 // ValidSourceType reports whether t is a known source type.
 func ValidSourceType(t string) bool {
 	switch t {
 	case SourceForm, SourcePreferenceCenter, SourceUnsubscribeLink, SourceImport, SourceAPI,
-		SourceAgent, SourceAutomation, SourceDoubleOptIn, SourceDSR, SourceGPC, SourceSync:
+		SourceAgent, SourceAutomation, SourceDoubleOptIn, SourceDSR, SourceGPC, SourceSync, SourceProviderFeed:
 		return true
 	}
 	return false
@@ -59,7 +63,7 @@ func ValidSourceType(t string) bool {
 
 // Source says how a consent was captured.
 type Source struct {
-	Type    string          `json:"type" enum:"form,preference_center,unsubscribe_link,import,api,agent,automation,double_opt_in,dsr,gpc,sync"`
+	Type    string          `json:"type" enum:"form,preference_center,unsubscribe_link,import,api,agent,automation,double_opt_in,dsr,gpc,sync,provider_feed"`
 	Name    string          `json:"name,omitempty" max:"200"`
 	Details json.RawMessage `json:"details,omitempty" max:"4096"`
 }
@@ -157,7 +161,7 @@ func (w *ConsentWrite) Validate(now time.Time) error {
 	case w.CapturedAt.Year() < 1970:
 		return FieldErrorf(EINVALIDTIME, "captured_at", "captured_at is before 1970")
 	case !ValidSourceType(w.Source.Type):
-		return FieldErrorf(EINVALID, "source.type", "source.type must be one of form, preference_center, unsubscribe_link, import, api, agent, automation, double_opt_in, dsr, gpc, sync")
+		return FieldErrorf(EINVALID, "source.type", "source.type must be one of form, preference_center, unsubscribe_link, import, api, agent, automation, double_opt_in, dsr, gpc, sync, provider_feed")
 	case w.Jurisdiction != "" && !ValidJurisdiction(w.Jurisdiction):
 		return FieldErrorf(EINVALID, "jurisdiction", "jurisdiction must be an ISO 3166 code such as DE or US-CA")
 	case w.Channel == "" && w.ChannelType == "":

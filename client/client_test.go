@@ -491,6 +491,19 @@ func TestClientEndToEnd(t *testing.T) {
 	}
 	ok(t, "DeleteWebhook", c.DeleteWebhook(ctx, wh.ID))
 
+	// Provider feeds.
+	fd := must[*consentd.Feed](t, "CreateFeed")(c.CreateFeed(ctx, client.FeedInput{Provider: consentd.ProviderPostmark}))
+	if fd.ID == "" || fd.Secret == "" || fd.URL == "" {
+		t.Fatalf("CreateFeed = %+v; want an id, the generated password and the URL", fd)
+	}
+	if g := must[*consentd.Feed](t, "GetFeed")(c.GetFeed(ctx, fd.ID)); g.Secret != "" {
+		t.Errorf("GetFeed shows the secret")
+	}
+	if fs := must[[]*consentd.Feed](t, "ListFeeds")(c.ListFeeds(ctx)); len(fs) != 1 {
+		t.Errorf("ListFeeds = %d", len(fs))
+	}
+	ok(t, "DeleteFeed", c.DeleteFeed(ctx, fd.ID))
+
 	// Imports and the export.
 	csv := "contact_point,channel,purpose,topic,status,captured_at,source_type,source_name,source_details,party_id,jurisdiction,reason\n" +
 		"frank@example.com,email,newsletter,,opted_in,2024-03-14T09:30:00Z,form,signup,,,,\n" +

@@ -74,6 +74,10 @@ var operations = map[string][]string{
 	"PATCH /v1/webhooks/{id}":          {"UpdateWebhook"},
 	"DELETE /v1/webhooks/{id}":         {"DeleteWebhook"},
 	"GET /v1/webhooks/{id}/deliveries": {"ListWebhookDeliveries", "AllWebhookDeliveries"},
+	"GET /v1/feeds":                    {"ListFeeds"},
+	"POST /v1/feeds":                   {"CreateFeed"},
+	"GET /v1/feeds/{id}":               {"GetFeed"},
+	"DELETE /v1/feeds/{id}":            {"DeleteFeed"},
 
 	"POST /v1/imports":             {"CreateImport", "WaitImport"},
 	"GET /v1/imports/{id}":         {"GetImport"},

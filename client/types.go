@@ -223,6 +223,25 @@ type Link struct {
 	ListUnsubscribePost string     `json:"list_unsubscribe_post,omitempty"`
 	ChannelType         string     `json:"channel_type,omitempty"`
 	ExpiresAt           *time.Time `json:"expires_at,omitempty"`
+	// MessageRef goes under the key "consentd" of the provider's message
+	// metadata (SendGrid custom_args, Postmark Metadata, Mailgun
+	// user-variables), for the feeds (docs/feeds.md).
+	MessageRef string `json:"message_ref,omitempty"`
+}
+
+// FeedInput is a provider feed as a client creates it (POST /v1/feeds):
+// the writable fields of consentd.Feed. An empty ID is generated; so is
+// an empty Postmark password, shown in the answer only.
+type FeedInput struct {
+	ID         string                    `json:"id,omitempty"`
+	Name       string                    `json:"name,omitempty"`
+	Provider   consentd.FeedProvider     `json:"provider"`             // sendgrid, postmark or mailgun
+	PublicKey  string                    `json:"public_key,omitempty"` // sendgrid
+	Username   string                    `json:"username,omitempty"`   // postmark
+	Secret     string                    `json:"secret,omitempty"`     // postmark password, mailgun signing key
+	SecretEnv  string                    `json:"secret_env,omitempty"`
+	Settings   map[string]string         `json:"settings,omitempty"` // other provider settings; none for today's providers
+	SoftBounce consentd.SoftBouncePolicy `json:"soft_bounce,omitzero"`
 }
 
 // WebhookInput is a webhook as a client creates it (POST /v1/webhooks):

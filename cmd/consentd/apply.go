@@ -10,6 +10,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/catalogfile"
+	"github.com/consentd/consentd/internal/feeds"
 	"github.com/consentd/consentd/internal/rules"
 	"github.com/consentd/consentd/internal/webhook"
 )
@@ -57,7 +58,8 @@ func (m *Main) apply(ctx context.Context, args []string) error {
 	}
 	defer db.Close()
 	plan, err := catalogfile.MakePlan(ctx, db, ws.ID, f, catalogfile.Options{
-		Getenv: m.Getenv,
+		Getenv:        m.Getenv,
+		ConfigureFeed: feeds.Configure,
 		CheckRule: func(r *consentd.Rule) (*consentd.Rule, error) {
 			p, err := rules.Compile(r)
 			if err != nil {

@@ -83,6 +83,7 @@ func scenarios() []scenario {
 		{"batch-write", benchBatchWrite, "--batches POST /v1/consents:batch of 10,000 new consents over HTTP to serve on SQLite and PostgreSQL, against the import scenario's raw insert of the same rows"},
 		{"log-size", benchLogSize, "bytes on disk per log entry (leaf table and its indexes, tiles, checkpoints) after importing --entries rows, SQLite and PostgreSQL"},
 		{"log-verify", benchLogVerify, "consentd log verify (a child process: entries/s and peak RSS) on the log-size store of --entries and on one of a quarter of them"},
+		{"feeds", benchFeeds, "SendGrid batches of 128 events (hard bounces, unsubscribes with a message reference) on distinct addresses to a feed, against POST /v1/consents:batch of as many opt-outs, on loopback"},
 		{"replicas", benchReplicas, "PostgreSQL: staleness from a write acknowledged by replica A to the changed decision on replica B; writes and decisions/s on PostgreSQL next to SQLite"},
 	}
 }

@@ -183,3 +183,26 @@ func TestBenchBatchWriteAndLog(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchFeeds runs the feeds scenario and checks that it produces its
+// figures with a goal, for SQLite and, when it answers, PostgreSQL: never
+// how fast anything was.
+func TestBenchFeeds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("serves and posts a few thousand events")
+	}
+	pgURL, pgUp := benchTestPostgres(t)
+	results := runBench(t, pgURL, "feeds")
+	r := results["feeds"]
+	if r == nil {
+		t.Fatalf("bench printed no feeds result: %v", results)
+	}
+	backends := []string{"sqlite"}
+	if pgUp {
+		backends = append(backends, "postgres")
+	}
+	for _, b := range backends {
+		f := figure(t, r, b+" SendGrid feed events")
+		checkAgainstReference(t, r, f, f.Value/f.Reference, true)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/feeds"
 	"github.com/consentd/consentd/internal/httpbound"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
@@ -153,6 +154,7 @@ type store interface {
 	index.Source
 	doi.Store
 	web.Store
+	feeds.Store
 	Workspaces(ctx context.Context) ([]*consentd.Workspace, error)
 	WorkspaceByName(ctx context.Context, name string) (*consentd.Workspace, error)
 	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)

@@ -19,6 +19,7 @@ import (
 	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/clientip"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/feeds"
 	"github.com/consentd/consentd/internal/httpbound"
 	"github.com/consentd/consentd/internal/index"
 	"github.com/consentd/consentd/internal/ledger"
@@ -107,6 +108,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	confirm := doi.NewHandler(db, links, log)
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
+	feedsHandler := feeds.NewHandler(db, links, log)
+	feedsHandler.PublicURL = publicURL
+	feedsHandler.Mount(mux) // POST /feeds/...: providers' bounces, complaints, unsubscribes
 	mux.Handle("/", apiServer)
 	// Every connection, the public pages' too, is bounded in time and
 	// number (internal/httpbound; README "Limits").
@@ -139,7 +143,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: db, Links: links, Sender: sms, PublicURL: publicURL},
 		consentd.JobKindRequest:          automation.HandlerFunc(apiServer.RunRequestJob),
 	}
-	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors())...)
+	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors(), feeds.Collectors())...)
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
 			stopCheckpoints()

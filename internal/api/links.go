@@ -37,6 +37,12 @@ type linkAnswer struct {
 	ListUnsubscribePost string     `json:"list_unsubscribe_post,omitempty" doc:"the List-Unsubscribe-Post header value (RFC 8058), present when list_unsubscribe is a one-click link"`
 	ChannelType         string     `json:"channel_type,omitempty" doc:"the channel type's own id"`
 	ExpiresAt           *time.Time `json:"expires_at,omitempty"`
+	// MessageRef is the value a sender attaches to the message under the
+	// key "consentd" of the provider's metadata (SendGrid custom_args,
+	// Postmark Metadata, Mailgun user variables), so that a complaint or
+	// an unsubscribe the provider reports through a feed opts out of
+	// this channel type (docs/feeds.md).
+	MessageRef string `json:"message_ref,omitempty" doc:"put this under the key consentd in the provider's message metadata (SendGrid custom_args, Postmark Metadata, Mailgun user-variables): a feed's complaint or unsubscribe then opts out of this channel type; present when the link names a channel type"`
 }
 
 // linkMaker signs the links of POST /v1/links.
@@ -141,6 +147,7 @@ func (l *linkMaker) post(w http.ResponseWriter, r *http.Request, k *consentd.API
 	switch {
 	case in.Kind == signedlink.Unsubscribe:
 		ans.ListUnsubscribe = "<" + ans.URL + ">"
+		ans.MessageRef = ans.Token
 	case ct.ID != "":
 		// A preference link for mail of one channel type: the header is a
 		// one-click unsubscribe from that channel type.
@@ -150,6 +157,7 @@ func (l *linkMaker) post(w http.ResponseWriter, r *http.Request, k *consentd.API
 			return err
 		}
 		ans.ListUnsubscribe = "<" + l.url(signedlink.Unsubscribe, u) + ">"
+		ans.MessageRef = u
 	default:
 		ans.ListUnsubscribe = "<" + ans.URL + ">" // a page, not one-click
 		oneClick = false

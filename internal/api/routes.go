@@ -92,5 +92,6 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.automationRoutes()...) // automation.go: records, rules, jobs
 	rs = append(rs, s.eventRoutes()...)      // events.go: webhooks and their deliveries
 	rs = append(rs, s.importRoutes()...)     // imports.go: bulk imports and export
+	rs = append(rs, s.feedRoutes()...)       // feeds.go: provider feeds
 	return rs
 }

@@ -17,6 +17,7 @@ type Store interface {
 	AutomationStore    // automation.go
 	EventStore         // events.go
 	ImportStore        // imports.go
+	FeedStore          // feeds.go
 	Ping(ctx context.Context) error
 	Authenticate(ctx context.Context, secret string) (*consentd.APIKey, error)
 

@@ -1,6 +1,7 @@
 // Package catalogfile is configuration as code (docs/architecture.md (automation)): the
 // catalog file that `consentd apply -f catalog.yaml` reads and `consentd
-// export-catalog` writes, with purposes, topics, rules and webhooks by id,
+// export-catalog` writes, with purposes, topics, rules, webhooks and
+// provider feeds by id,
 // and the plan that turns a file into creates and updates.
 package catalogfile
 
@@ -21,6 +22,7 @@ type File struct {
 	Topics   []*Topic         `json:"topics,omitempty"`
 	Rules    []*consentd.Rule `json:"rules,omitempty"`
 	Webhooks []*Webhook       `json:"webhooks,omitempty"`
+	Feeds    []*Feed          `json:"feeds,omitempty"`
 }
 
 // Purpose is the writable part of a consentd.Purpose.
@@ -51,6 +53,30 @@ type Webhook struct {
 	Events    []string `json:"events,omitempty"`
 	SecretEnv string   `json:"secret_env,omitempty"`
 	Origin    string   `json:"origin,omitempty"`
+}
+
+// Feed is a provider feed as the file has it: never its secret (a
+// Postmark password, a Mailgun signing key), only the environment
+// variable that holds it.
+type Feed struct {
+	ID         string                     `json:"id"`
+	Name       string                     `json:"name,omitempty"`
+	Provider   consentd.FeedProvider      `json:"provider"`
+	PublicKey  string                     `json:"public_key,omitempty"`
+	Username   string                     `json:"username,omitempty"`
+	SecretEnv  string                     `json:"secret_env,omitempty"`
+	Settings   map[string]string          `json:"settings,omitempty"`
+	SoftBounce *consentd.SoftBouncePolicy `json:"soft_bounce,omitempty"`
+}
+
+func feedOf(f *consentd.Feed) *Feed {
+	out := &Feed{ID: f.ID, Name: f.Name, Provider: f.Provider, PublicKey: f.PublicKey, Username: f.Username, SecretEnv: f.SecretEnv,
+		Settings: cloneMap(f.Settings)}
+	if f.SoftBounce != (consentd.SoftBouncePolicy{}) {
+		sb := f.SoftBounce
+		out.SoftBounce = &sb
+	}
+	return out
 }
 
 func (p *Purpose) purpose() *consentd.Purpose {
@@ -149,17 +175,24 @@ func (f *File) checkIDs() error {
 			return err
 		}
 	}
+	for _, fd := range f.Feeds {
+		if err := check("feed", fd.ID); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // Marshal writes f as YAML, keys in the order of the types' fields, lists
 // sorted by id.
 func Marshal(f *File) ([]byte, error) {
-	g := File{Purposes: slices.Clone(f.Purposes), Topics: slices.Clone(f.Topics), Rules: slices.Clone(f.Rules), Webhooks: slices.Clone(f.Webhooks)}
+	g := File{Purposes: slices.Clone(f.Purposes), Topics: slices.Clone(f.Topics), Rules: slices.Clone(f.Rules), Webhooks: slices.Clone(f.Webhooks),
+		Feeds: slices.Clone(f.Feeds)}
 	sortByID(g.Purposes, func(p *Purpose) string { return p.ID })
 	sortByID(g.Topics, func(t *Topic) string { return t.ID })
 	sortByID(g.Rules, func(r *consentd.Rule) string { return r.ID })
 	sortByID(g.Webhooks, func(w *Webhook) string { return w.ID })
+	sortByID(g.Feeds, func(f *Feed) string { return f.ID })
 	j, err := json.Marshal(&g)
 	if err != nil {
 		return nil, err

@@ -22,6 +22,8 @@ type Store interface {
 	PutRule(ctx context.Context, wsID string, r *consentd.Rule, actor string) error
 	Webhooks(ctx context.Context, wsID string) ([]*consentd.Webhook, error)
 	PutWebhook(ctx context.Context, wsID string, w *consentd.Webhook, create bool) error
+	Feeds(ctx context.Context, wsID string) ([]*consentd.Feed, error)
+	PutFeed(ctx context.Context, wsID string, f *consentd.Feed, create bool) error
 }
 
 // Options are what a plan needs besides the store.
@@ -33,6 +35,10 @@ type Options struct {
 	CheckRule func(*consentd.Rule) (*consentd.Rule, error)
 	// CheckWebhook checks a webhook's target (internal/events).
 	CheckWebhook func(*consentd.Webhook) error
+	// ConfigureFeed checks a provider feed and sets its stored secret
+	// (internal/feeds.Configure); it returns a generated secret, which a
+	// file cannot show, so a plan refuses a feed that needs one.
+	ConfigureFeed func(*consentd.Feed) (string, error)
 }
 
 // Op is what a change does.
@@ -46,7 +52,7 @@ const (
 
 // Change is one create or update of the plan.
 type Change struct {
-	Kind string   `json:"kind"` // purpose, topic, rule, webhook
+	Kind string   `json:"kind"` // purpose, topic, rule, webhook, feed
 	ID   string   `json:"id"`
 	Op   Op       `json:"op"`
 	Diff []string `json:"diff,omitempty"` // for updates: "field: old -> new"
@@ -210,7 +216,68 @@ func MakePlan(ctx context.Context, st Store, wsID string, f *File, o Options) (*
 		}
 		add("webhook", w.ID, cur, want, apply, create)
 	}
+	if len(f.Feeds) > 0 {
+		if err := planFeeds(ctx, st, wsID, f.Feeds, o, plan, add); err != nil {
+			return nil, err
+		}
+	}
 	return plan, nil
+}
+
+// planFeeds adds the creates and updates of provider feeds to plan. A
+// feed's secret comes from the environment variable secret_env names; a
+// feed that has one stored keeps it when the variable is not set.
+func planFeeds(ctx context.Context, st Store, wsID string, feeds []*Feed, o Options, plan *Plan,
+	add func(kind, id string, cur, want any, apply func(ctx context.Context, st Store, wsID, actor string) error, isNew bool)) error {
+	stored, err := st.Feeds(ctx, wsID)
+	if err != nil {
+		return err
+	}
+	byID := map[string]*consentd.Feed{}
+	for _, fd := range stored {
+		byID[fd.ID] = fd
+	}
+	for _, ff := range feeds {
+		fd := &consentd.Feed{ID: ff.ID, Name: ff.Name, Provider: ff.Provider, PublicKey: ff.PublicKey, Username: ff.Username, SecretEnv: ff.SecretEnv,
+			Settings: cloneMap(ff.Settings)}
+		if ff.SoftBounce != nil {
+			fd.SoftBounce = *ff.SoftBounce
+		}
+		old := byID[fd.ID]
+		if ff.SecretEnv != "" && o.Getenv != nil {
+			fd.Secret = o.Getenv(ff.SecretEnv)
+		}
+		if ff.SecretEnv != "" && fd.Secret == "" && old == nil {
+			return fmt.Errorf("feed %s: the environment variable %s named by secret_env is not set", fd.ID, ff.SecretEnv)
+		}
+		if old != nil && fd.Secret == "" && old.Provider == fd.Provider {
+			fd.StoredSecret = old.StoredSecret // no secret in the environment: keep the stored one
+		}
+		if o.ConfigureFeed != nil {
+			shown, err := o.ConfigureFeed(fd)
+			if err != nil {
+				return fmt.Errorf("feed %s: %s", fd.ID, message(err))
+			}
+			if shown != "" {
+				return fmt.Errorf("feed %s: a %s feed needs secret_env: the environment variable that holds its secret", fd.ID, fd.Provider)
+			}
+		}
+		var cur *Feed
+		if old != nil {
+			cur = feedOf(old)
+		}
+		want := feedOf(fd)
+		create := old == nil
+		apply := func(ctx context.Context, st Store, wsID, actor string) error {
+			return st.PutFeed(ctx, wsID, fd, create)
+		}
+		if old != nil && fd.StoredSecret != old.StoredSecret {
+			plan.Changes = append(plan.Changes, &Change{Kind: "feed", ID: fd.ID, Op: Update, Diff: append(diff(cur, want), "secret: (changed)"), apply: apply})
+			continue
+		}
+		add("feed", fd.ID, cur, want, apply, create)
+	}
+	return nil
 }
 
 // Apply carries out the plan's changes in order. It stops at the first
@@ -225,7 +292,8 @@ func Apply(ctx context.Context, st Store, wsID string, p *Plan, actor string) er
 	return nil
 }
 
-// Export reads the workspace's catalog, rules and webhooks back into a file.
+// Export reads the workspace's catalog, rules, webhooks and feeds back into
+// a file.
 func Export(ctx context.Context, st Store, wsID string) (*File, error) {
 	cat, err := st.Catalog(ctx, wsID)
 	if err != nil {
@@ -247,6 +315,13 @@ func Export(ctx context.Context, st Store, wsID string) (*File, error) {
 	}
 	for _, w := range hooks {
 		f.Webhooks = append(f.Webhooks, webhookOf(w))
+	}
+	feeds, err := st.Feeds(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	for _, fd := range feeds {
+		f.Feeds = append(f.Feeds, feedOf(fd))
 	}
 	return f, nil
 }

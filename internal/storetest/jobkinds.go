@@ -53,7 +53,7 @@ func RunJobKindsUpgrade(t *testing.T, open func(t *testing.T) Store, exec Exec) 
 		`UPDATE confirmations SET next_send_at = issued_at WHERE used_at IS NULL`,
 		`DROP INDEX jobs_ref`,
 		`ALTER TABLE jobs DROP COLUMN ref`,
-		`DELETE FROM schema_migrations WHERE version = '0010_job_kinds'`,
+		`DELETE FROM schema_migrations WHERE version = '0011_job_kinds'`,
 	} {
 		if _, err := exec(e.ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -31,6 +31,7 @@ type Store interface {
 	ProveRecord(ctx context.Context, wsID string, seq, n int64) (tlog.RecordProof, error)
 	WorkspaceSecret(ctx context.Context, id string) ([]byte, error)
 	LinkedContactPoints(ctx context.Context, wsID string, hash [32]byte) ([]consentd.PartyContactPoint, []*consentd.Suppression, error)
+	ApplyFeedEvents(ctx context.Context, wsID string, in consentd.FeedApply, actor string) (*consentd.FeedOutcome, error)
 	Close() error
 }
 
@@ -97,6 +98,8 @@ var tests = []struct {
 	{"ErasedPlaintext", testErasedPlaintext},     // erasure.go: erasing an address deletes its plaintext
 	{"Imports", testImports},                     // imports.go: bulk imports
 	{"StoredForms", testStoredForms},             // storedform.go: contact points stored before Normalize refused them
+	{"Feeds", testFeeds},                         // feeds.go: provider feeds
+	{"FeedEvents", testFeedEvents},               // feeds.go: provider events act once
 }
 
 // env is a store with one workspace holding the standard catalog.
