@@ -15,8 +15,9 @@ import (
 // mail outbox (next_send_at) and whose requests wait for the worker, with
 // no jobs of those kinds and no jobs.ref column, is opened again; each
 // confirmation still to be sent (not used) and each request not done gets
-// its job, due when it was. exec runs SQL on the same database; open opens
-// it each time.
+// its job, due when it was. Then retrying a failed request job (RetryJob,
+// RetryFailedJobs) makes its failed request pending again. exec runs SQL
+// on the same database; open opens it each time.
 func RunJobKindsUpgrade(t *testing.T, open func(t *testing.T) Store, exec Exec) {
 	s := open(t)
 	e := newEnv(t, s, "jobkinds")
@@ -78,6 +79,48 @@ func RunJobKindsUpgrade(t *testing.T, open func(t *testing.T) Store, exec Exec) 
 	if !slices.Equal(got, want) {
 		t.Errorf("jobs after the upgrade = %q; want %q", got, want)
 	}
+	// Retrying a failed request job makes its failed request pending
+	// again, for the job to carry it out.
+	if _, err := exec(e.ctx, `UPDATE requests SET state = 'failed' WHERE id = $1`, pending.ID); err != nil {
+		t.Fatal(err)
+	}
+	var reqJob *consentd.Job
+	for _, j := range js {
+		if j.Kind == consentd.JobKindRequest {
+			reqJob = j
+		}
+	}
+	claimed, err := s.ClaimJobs(e.ctx, time.Minute, 1000)
+	if err != nil || !slices.ContainsFunc(claimed, func(j *consentd.Job) bool { return j.ID == reqJob.ID }) {
+		t.Fatalf("ClaimJobs() = %v, %v; want the request job among them", claimed, err)
+	}
+	if err := s.FailJob(e.ctx, e.ws, reqJob.ID, "gave up", time.Time{}); err != nil {
+		t.Fatalf("FailJob() = %v", err)
+	}
+	if j, err := s.RetryJob(e.ctx, e.ws, reqJob.ID); err != nil || j.State != consentd.JobQueued {
+		t.Fatalf("RetryJob() = %+v, %v", j, err)
+	}
+	if r, err := s.Request(e.ctx, e.ws, pending.ID); err != nil || r.State != consentd.RequestPending {
+		t.Errorf("the request after its job was retried = %+v, %v; want pending", r, err)
+	}
+
+	// The same through RetryFailedJobs.
+	if _, err := exec(e.ctx, `UPDATE requests SET state = 'failed' WHERE id = $1`, pending.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimJobs(e.ctx, time.Minute, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FailJob(e.ctx, e.ws, reqJob.ID, "gave up", time.Time{}); err != nil {
+		t.Fatalf("FailJob() = %v", err)
+	}
+	if n, err := s.RetryFailedJobs(e.ctx, e.ws); err != nil || n != 1 {
+		t.Fatalf("RetryFailedJobs() = %d, %v; want 1", n, err)
+	}
+	if r, err := s.Request(e.ctx, e.ws, pending.ID); err != nil || r.State != consentd.RequestPending {
+		t.Errorf("the request after RetryFailedJobs = %+v, %v; want pending", r, err)
+	}
+
 	// The outbox schedule moved into the jobs: none is left.
 	if n, err := exec(e.ctx, `UPDATE confirmations SET send_error = send_error WHERE next_send_at IS NOT NULL`); err != nil || n != 0 {
 		t.Errorf("confirmations still scheduled by the outbox after the upgrade: %d, %v; want none", n, err)
