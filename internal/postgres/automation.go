@@ -158,6 +158,9 @@ func (db *DB) PutRecord(ctx context.Context, wsID string, rec consentd.Record, t
 				VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $9)`, wsID, j.ID, j.RuleID, j.Kind, string(j.State), j.MaxAttempts, nanos(j.RunAt), input, nanos(j.CreatedAt))
 			jobs = append(jobs, j)
 		}
+		if len(jobs) > 0 {
+			tx.notifyJobs() // wake the runners of every replica
+		}
 		return nil
 	})
 	if err != nil {
