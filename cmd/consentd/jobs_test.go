@@ -214,16 +214,22 @@ func TestDelayedJobSurvivesKill9(t *testing.T) {
 // commits. The relay refuses every mail, so the mail jobs are waiting for
 // their retry when the server is killed with SIGKILL; after a restart, with
 // the relay accepting, each confirmation arrives once and every request is
-// carried out.
+// carried out. On SQLite and on PostgreSQL (where the runner is also woken
+// by the enqueuing commits' notifications).
 func TestQueuedWorkSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the consentd binary")
 	}
 	bin := buildConsentd(t)
+	t.Run("sqlite", func(t *testing.T) { testQueuedWorkSurvivesKill9(t, bin) })
+	t.Run("postgres", func(t *testing.T) { testQueuedWorkSurvivesKill9(t, bin, "--database", testPostgres(t)) })
+}
+
+func testQueuedWorkSurvivesKill9(t *testing.T, bin string, db ...string) {
 	dir := t.TempDir()
 	relay := mailtest.Start(t, "", "")
 	relay.Fail(1<<20, 451) // try again later, every time
-	flags := []string{"--smtp-url", relay.URL(), "--job-retry-base", "100ms", "--job-retry-cap", "500ms", "--job-lease", "1s"}
+	flags := append([]string{"--smtp-url", relay.URL(), "--job-retry-base", "100ms", "--job-retry-cap", "500ms", "--job-lease", "1s"}, db...)
 	srv := startCrashServer(t, bin, dir, flags...)
 	letters := map[string]any{"id": "letters", "name": "Letters", "type": "commercial", "double_opt_in": "always",
 		"channels": map[string]any{"email": map[string]any{"enforcement": "restrictive"}}}
@@ -257,7 +263,7 @@ func TestQueuedWorkSurvivesKill9(t *testing.T) {
 		t.Fatalf("the refusing relay holds %d messages", n)
 	}
 	// The work is in the database: listed offline.
-	code, out, errOut := runJobs(t, "list", "--data", dir, "--state", "all", "--json")
+	code, out, errOut := runJobs(t, append([]string{"list", "--data", dir, "--state", "all", "--json"}, db...)...)
 	if code != 0 {
 		t.Fatalf("jobs list after kill = %d %s", code, errOut)
 	}
