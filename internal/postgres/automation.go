@@ -357,9 +357,10 @@ func (db *DB) RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, err
 		j.State, j.Attempts, j.RunAt, j.UpdatedAt = consentd.JobQueued, 0, tx.now, tx.now
 		tx.queue(`UPDATE jobs SET state = 'queued', attempts = 0, run_at = $3, updated_at = $3 WHERE workspace_id = $1 AND id = $2`, wsID, id, nanos(tx.now))
 		if j.Kind == consentd.JobKindRequest {
-			// The request failed with its job: pending again, for the job
+			// The request failed with its job: pending again, with attempts
+			// reset as the job's are (its errors stay), for the job
 			// to carry it out.
-			tx.queue(`UPDATE requests SET state = 'pending' WHERE workspace_id = $1 AND id = $2 AND state = 'failed'`, wsID, j.Ref)
+			tx.queue(`UPDATE requests SET state = 'pending', attempts = 0 WHERE workspace_id = $1 AND id = $2 AND state = 'failed'`, wsID, j.Ref)
 		}
 		tx.notifyJobs()
 		return nil
@@ -375,7 +376,7 @@ func (db *DB) RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, err
 func (db *DB) RetryFailedJobs(ctx context.Context, wsID string) (int, error) {
 	var n int64
 	err := db.write(ctx, "", func(tx *Tx) error {
-		if _, err := tx.Exec(tx.ctx, `UPDATE requests r SET state = 'pending' FROM jobs j
+		if _, err := tx.Exec(tx.ctx, `UPDATE requests r SET state = 'pending', attempts = 0 FROM jobs j
 			WHERE j.workspace_id = $1 AND j.kind = 'request' AND j.state = 'failed' AND r.workspace_id = j.workspace_id AND r.id = j.ref AND r.state = 'failed'`, wsID); err != nil {
 			return err
 		}

@@ -368,9 +368,10 @@ func (db *DB) RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, err
 			return err
 		}
 		if j.Kind == consentd.JobKindRequest {
-			// The request failed with its job: pending again, for the job
+			// The request failed with its job: pending again, with attempts
+			// reset as the job's are (its errors stay), for the job
 			// to carry it out.
-			_, err = tx.ExecContext(tx.ctx, `UPDATE requests SET state = 'pending' WHERE workspace_id = ? AND id = ? AND state = 'failed'`, wsID, j.Ref)
+			_, err = tx.ExecContext(tx.ctx, `UPDATE requests SET state = 'pending', attempts = 0 WHERE workspace_id = ? AND id = ? AND state = 'failed'`, wsID, j.Ref)
 		}
 		return err
 	})
@@ -385,7 +386,7 @@ func (db *DB) RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, err
 func (db *DB) RetryFailedJobs(ctx context.Context, wsID string) (int, error) {
 	var n int64
 	err := db.write(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(tx.ctx, `UPDATE requests SET state = 'pending' WHERE workspace_id = ? AND state = 'failed'
+		if _, err := tx.ExecContext(tx.ctx, `UPDATE requests SET state = 'pending', attempts = 0 WHERE workspace_id = ? AND state = 'failed'
 			AND id IN (SELECT ref FROM jobs WHERE workspace_id = ? AND kind = 'request' AND state = 'failed')`, wsID, wsID); err != nil {
 			return err
 		}

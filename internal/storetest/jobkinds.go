@@ -16,7 +16,8 @@ import (
 // no jobs of those kinds and no jobs.ref column, is opened again; each
 // confirmation still to be sent (not used) and each request not done gets
 // its job, due when it was. Then retrying a failed request job (RetryJob,
-// RetryFailedJobs) makes its failed request pending again. exec runs SQL
+// RetryFailedJobs) makes its failed request pending again, its attempts
+// reset. exec runs SQL
 // on the same database; open opens it each time.
 func RunJobKindsUpgrade(t *testing.T, open func(t *testing.T) Store, exec Exec) {
 	s := open(t)
@@ -81,7 +82,7 @@ func RunJobKindsUpgrade(t *testing.T, open func(t *testing.T) Store, exec Exec) 
 	}
 	// Retrying a failed request job makes its failed request pending
 	// again, for the job to carry it out.
-	if _, err := exec(e.ctx, `UPDATE requests SET state = 'failed' WHERE id = $1`, pending.ID); err != nil {
+	if _, err := exec(e.ctx, `UPDATE requests SET state = 'failed', attempts = 20 WHERE id = $1`, pending.ID); err != nil {
 		t.Fatal(err)
 	}
 	var reqJob *consentd.Job
@@ -100,8 +101,8 @@ func RunJobKindsUpgrade(t *testing.T, open func(t *testing.T) Store, exec Exec) 
 	if j, err := s.RetryJob(e.ctx, e.ws, reqJob.ID); err != nil || j.State != consentd.JobQueued {
 		t.Fatalf("RetryJob() = %+v, %v", j, err)
 	}
-	if r, err := s.Request(e.ctx, e.ws, pending.ID); err != nil || r.State != consentd.RequestPending {
-		t.Errorf("the request after its job was retried = %+v, %v; want pending", r, err)
+	if r, err := s.Request(e.ctx, e.ws, pending.ID); err != nil || r.State != consentd.RequestPending || r.Attempts != 0 {
+		t.Errorf("the request after its job was retried = %+v, %v; want pending, no attempts", r, err)
 	}
 
 	// The same through RetryFailedJobs.
