@@ -68,6 +68,12 @@
 // channel type says what to opt out of, and the event's recipient must
 // have the token's contact point hash, or the reference is dropped (and
 // counted) as if there were none.
+//
+// A provider that redacts the recipient (a mailbox provider's ARF
+// complaint) leaves Event.Recipient empty: the handler then takes the
+// contact point whose hash the reference carries, from the store's
+// plaintext (when the store can look it up by hash, as both backends can),
+// and counts and skips an event without a usable reference.
 package feeds
 
 import (
@@ -113,7 +119,7 @@ type Request struct {
 type Event struct {
 	Kind      consentd.FeedEventKind
 	ID        string    // the provider's event id, unique per provider account
-	Recipient string    // the address as the provider reports it
+	Recipient string    // the address as the provider reports it; "" when redacted (see below)
 	Channel   string    // "" (email) or sms
 	At        time.Time // when the provider saw it; zero for unknown
 	Ref       string    // the consentd message reference, or ""
@@ -153,7 +159,7 @@ func Configure(f *consentd.Feed) (string, error) {
 	}
 	p, ok := providers[f.Provider]
 	if !ok {
-		return "", consentd.FieldErrorf(consentd.EINVALID, "provider", "provider must be sendgrid, postmark or mailgun")
+		return "", consentd.FieldErrorf(consentd.EINVALID, "provider", "provider must be sendgrid, postmark, mailgun, ses or rfc822")
 	}
 	if _, ok := p.(settingsTaker); !ok && len(f.Settings) > 0 {
 		return "", consentd.FieldErrorf(consentd.EINVALID, "settings", "a %s feed takes no settings", f.Provider)
