@@ -63,8 +63,11 @@
 // are about. The sender says which when it sends: it attaches the token of
 // an unsubscribe link (POST /v1/links answers it as message_ref) under the
 // key "consentd" in the provider's per-message metadata (SendGrid
-// custom_args, Postmark Metadata, Mailgun user variables), and the provider
-// sends it back with each event. The token's signature is checked; its
+// custom_args, Postmark Metadata, Mailgun user variables), and the
+// provider sends it back with each event; where a provider
+// returns the message's headers instead (SES, raw reports), the header
+// X-Consentd-Ref (RefHeader) carries it, or the List-Unsubscribe link of
+// the token, /u/{token}, does. The token's signature is checked; its
 // channel type says what to opt out of, and the event's recipient must
 // have the token's contact point hash, or the reference is dropped (and
 // counted) as if there were none.

@@ -289,7 +289,6 @@ type sesEvent struct {
 			Name  string `json:"name"`
 			Value string `json:"value"`
 		} `json:"headers"`
-		Tags map[string][]string `json:"tags"`
 	} `json:"mail"`
 }
 
@@ -358,16 +357,14 @@ func (ses) Parse(body []byte) ([]Event, error) {
 	return out, nil
 }
 
-// sesRef returns an SES event's message reference: the message tag
-// "consentd" (SES event publishing returns the tags it was sent with),
-// else the X-Consentd-Ref header or the token of the List-Unsubscribe
-// link among the original headers (SES includes them when the identity's
-// notifications include original headers, and in published events; a
-// truncated list may lack them).
+// sesRef returns an SES event's message reference: the X-Consentd-Ref
+// header, else the token of the List-Unsubscribe link, among the original
+// headers. SES includes those in published events, and in notifications
+// when the identity's notifications include original headers; a list SES
+// truncated (headersTruncated) may lack them. A message tag cannot carry
+// the reference: SES refuses tag values with dots or longer than 256
+// characters, and a token has dots and can be longer.
 func sesRef(s *sesEvent) string {
-	if v := s.Mail.Tags[RefKey]; len(v) > 0 && v[0] != "" {
-		return v[0]
-	}
 	h := make(map[string]string, 2)
 	for _, kv := range s.Mail.Headers {
 		k := http.CanonicalHeaderKey(kv.Name)

@@ -292,11 +292,11 @@ func TestSES(t *testing.T) {
 			t.Errorf("two transient bounces within the window do not block mail")
 		}
 	})
-	t.Run("complaint with a message tag, signature version 1", func(t *testing.T) {
+	t.Run("complaint with the List-Unsubscribe link, signature version 1", func(t *testing.T) {
 		e.optIn(e.ws, "angry@example.com")
 		ev := `{"eventType":"Complaint","complaint":{"complainedRecipients":[{"emailAddress":"angry@example.com"}],"complaintFeedbackType":"abuse",` +
 			`"timestamp":"2025-12-03T08:05:00.000Z","feedbackId":"0100018c-cccc","userAgent":"Mail provider FBL"},` +
-			`"mail":{"messageId":"0100018c-dddd","headersTruncated":false,"headers":[],"tags":{"ses:configuration-set":["news"],"consentd":["` + e.ref(e.ws, "angry@example.com") + `"]}}}`
+			`"mail":{"messageId":"0100018c-dddd","headersTruncated":false,"headers":[{"name":"List-Unsubscribe","value":"<mailto:u@example.org>, <https://consent.example.com/u/` + e.ref(e.ws, "angry@example.com") + `>"}],"tags":{"ses:configuration-set":["news"]}}}`
 		m := notification("11111111-0000-0000-0000-000000000004", e.now, ev)
 		m["Subject"] = "Amazon SES Email Event Notification"
 		if code, ans := post(sns.sign(t, m, "1"), "Notification"); code != http.StatusOK || ans["consents"] != 1.0 {
