@@ -166,12 +166,8 @@ func readReport(body []byte) (*report, error) {
 // events: failed with a 5.x.x status is a hard bounce, with 4.x.x a soft
 // one; delayed, delivered, relayed and expanded change nothing.
 func parseDSN(b []byte, date time.Time, ref string, id func(int) string) ([]Event, error) {
-	blocks := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n\n")
 	var out []Event
-	for _, blk := range blocks {
-		if strings.TrimSpace(blk) == "" {
-			continue
-		}
+	for _, blk := range fieldBlocks(b) {
 		f, err := readFields([]byte(blk))
 		if err != nil {
 			return nil, fmt.Errorf("%w: the delivery status: %v", ErrMalformed, err)
@@ -203,6 +199,28 @@ func parseDSN(b []byte, date time.Time, ref string, id func(int) string) ([]Even
 		return nil, fmt.Errorf("%w: the delivery status has no recipient", ErrMalformed)
 	}
 	return out, nil
+}
+
+// fieldBlocks splits a delivery-status part into its blocks of fields,
+// which lines that are empty or blank separate.
+func fieldBlocks(b []byte) []string {
+	var blocks []string
+	var cur strings.Builder
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" {
+			if cur.Len() > 0 {
+				blocks = append(blocks, cur.String())
+				cur.Reset()
+			}
+			continue
+		}
+		cur.WriteString(line + "\r\n")
+	}
+	if cur.Len() > 0 {
+		blocks = append(blocks, cur.String())
+	}
+	return blocks
 }
 
 // readFields reads one block of header-like fields (a feedback report, a
