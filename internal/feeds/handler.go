@@ -136,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i := range events {
-		if events[i].Recipient == "" && events[i].Kind != consentd.FeedIgnored {
+		if e := &events[i]; e.Recipient == "" && e.Kind != consentd.FeedIgnored && e.Kind != "" {
 			if err := h.recipientOf(ctx, wsID, provider, &events[i], now); err != nil {
 				h.fail(w, provider, "read contact point", err)
 				return
