@@ -137,7 +137,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for i := range events {
 		if e := &events[i]; e.Recipient == "" && e.Kind != consentd.FeedIgnored && e.Kind != "" {
-			if err := h.recipientOf(ctx, wsID, provider, &events[i], now); err != nil {
+			if err := h.recipientOf(ctx, wsID, provider, e, now); err != nil {
 				h.fail(w, provider, "read contact point", err)
 				return
 			}
