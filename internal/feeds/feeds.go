@@ -63,11 +63,20 @@
 // are about. The sender says which when it sends: it attaches the token of
 // an unsubscribe link (POST /v1/links answers it as message_ref) under the
 // key "consentd" in the provider's per-message metadata (SendGrid
-// custom_args, Postmark Metadata, Mailgun user variables), and the provider
-// sends it back with each event. The token's signature is checked; its
+// custom_args, Postmark Metadata, Mailgun user variables), and the
+// provider sends it back with each event; where a provider
+// returns the message's headers instead (SES, raw reports), the header
+// X-Consentd-Ref (RefHeader) carries it, or the List-Unsubscribe link of
+// the token, /u/{token}, does. The token's signature is checked; its
 // channel type says what to opt out of, and the event's recipient must
 // have the token's contact point hash, or the reference is dropped (and
 // counted) as if there were none.
+//
+// A provider that redacts the recipient (a mailbox provider's ARF
+// complaint) leaves Event.Recipient empty: the handler then takes the
+// contact point whose hash the reference carries, from the store's
+// plaintext (when the store can look it up by hash, as both backends can),
+// and counts and skips an event without a usable reference.
 package feeds
 
 import (
@@ -113,7 +122,7 @@ type Request struct {
 type Event struct {
 	Kind      consentd.FeedEventKind
 	ID        string    // the provider's event id, unique per provider account
-	Recipient string    // the address as the provider reports it
+	Recipient string    // the address as the provider reports it; "" when redacted (see below)
 	Channel   string    // "" (email) or sms
 	At        time.Time // when the provider saw it; zero for unknown
 	Ref       string    // the consentd message reference, or ""
@@ -153,7 +162,7 @@ func Configure(f *consentd.Feed) (string, error) {
 	}
 	p, ok := providers[f.Provider]
 	if !ok {
-		return "", consentd.FieldErrorf(consentd.EINVALID, "provider", "provider must be sendgrid, postmark or mailgun")
+		return "", consentd.FieldErrorf(consentd.EINVALID, "provider", "provider must be sendgrid, postmark, mailgun, ses or rfc822")
 	}
 	if _, ok := p.(settingsTaker); !ok && len(f.Settings) > 0 {
 		return "", consentd.FieldErrorf(consentd.EINVALID, "settings", "a %s feed takes no settings", f.Provider)
