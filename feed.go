@@ -8,12 +8,15 @@ import (
 // is open: a provider is known when internal/feeds has an adapter for it.
 type FeedProvider string
 
-// Feed providers with adapters today; ses, twilio, vonage and rfc822 are
-// the names reserved for the next ones.
+// Feed providers with adapters today; ses and rfc822 are the names
+// reserved for the next ones. Twilio and Vonage feeds receive inbound SMS
+// replies, the others delivery events.
 const (
 	ProviderSendGrid FeedProvider = "sendgrid"
 	ProviderPostmark FeedProvider = "postmark"
 	ProviderMailgun  FeedProvider = "mailgun"
+	ProviderTwilio   FeedProvider = "twilio"
+	ProviderVonage   FeedProvider = "vonage"
 )
 
 // Defaults of the soft-bounce policy: three soft bounces of one address
@@ -33,7 +36,7 @@ const (
 type Feed struct {
 	ID       string       `json:"id" doc:"slug, stable across environments"`
 	Name     string       `json:"name,omitempty"`
-	Provider FeedProvider `json:"provider" doc:"sendgrid, postmark or mailgun (ses, twilio, vonage and rfc822 are reserved)"`
+	Provider FeedProvider `json:"provider" doc:"sendgrid, postmark, mailgun, twilio or vonage (ses and rfc822 are reserved)"`
 	// PublicKey is SendGrid's signed event webhook verification key
 	// (ECDSA P-256, PEM or base64 DER as SendGrid shows it).
 	PublicKey string `json:"public_key,omitempty" doc:"sendgrid: the signed event webhook's verification key, PEM or base64 DER"`
@@ -41,14 +44,15 @@ type Feed struct {
 	Username string `json:"username,omitempty" doc:"postmark: the HTTP Basic user name of the webhook URL; generated when empty"`
 	// Secret is write-only: Postmark's Basic password (chosen by consentd
 	// when empty, shown once, stored hashed) or Mailgun's HTTP webhook
-	// signing key (stored as webhook secrets are, for the HMAC).
-	Secret string `json:"secret,omitempty" doc:"write-only: postmark: the HTTP Basic password (generated and shown once when empty); mailgun: the HTTP webhook signing key"`
+	// signing key, Twilio's Auth Token or Vonage's signature secret (stored
+	// as webhook secrets are, for the MAC).
+	Secret string `json:"secret,omitempty" doc:"write-only: postmark: the HTTP Basic password (generated and shown once when empty); mailgun: the HTTP webhook signing key; twilio: the Auth Token; vonage: the signature secret"`
 	// SecretEnv names the environment variable that holds Secret in a
 	// catalog file; kept for export.
 	SecretEnv string `json:"secret_env,omitempty"`
 	// Settings are a provider's other settings, by name (an Amazon SNS
 	// topic ARN, an account id); the adapter says which it takes.
-	Settings map[string]string `json:"settings,omitempty" doc:"other provider settings by name; sendgrid, postmark and mailgun take none"`
+	Settings map[string]string `json:"settings,omitempty" doc:"other provider settings by name: twilio: account_sid (required); vonage: signature_method (md5hash, sha256 or sha512; default sha256); sendgrid, postmark and mailgun take none"`
 	// SoftBounce is when soft bounces become a hard bounce.
 	SoftBounce SoftBouncePolicy `json:"soft_bounce,omitzero"`
 	// URL is the feed's public URL path (read-only).
@@ -133,6 +137,10 @@ const (
 	FeedUnsubscribe      FeedEventKind = "unsubscribe"
 	FeedGroupUnsubscribe FeedEventKind = "group_unsubscribe"
 	FeedIgnored          FeedEventKind = "ignored"
+	// FeedSMSInbound is an SMS reply a provider received (Twilio, Vonage):
+	// it goes through the inbound SMS path (the store's InboundSMS), not
+	// through FeedApply.
+	FeedSMSInbound FeedEventKind = "sms_inbound"
 )
 
 // FeedAct is one provider event prepared for the store: its id, and what
