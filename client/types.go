@@ -235,12 +235,12 @@ type Link struct {
 type FeedInput struct {
 	ID         string                    `json:"id,omitempty"`
 	Name       string                    `json:"name,omitempty"`
-	Provider   consentd.FeedProvider     `json:"provider"`             // sendgrid, postmark or mailgun
+	Provider   consentd.FeedProvider     `json:"provider"`             // sendgrid, postmark, mailgun, twilio or vonage
 	PublicKey  string                    `json:"public_key,omitempty"` // sendgrid
 	Username   string                    `json:"username,omitempty"`   // postmark
-	Secret     string                    `json:"secret,omitempty"`     // postmark password, mailgun signing key
+	Secret     string                    `json:"secret,omitempty"`     // postmark password, mailgun signing key, twilio auth token, vonage signature secret
 	SecretEnv  string                    `json:"secret_env,omitempty"`
-	Settings   map[string]string         `json:"settings,omitempty"` // other provider settings; none for today's providers
+	Settings   map[string]string         `json:"settings,omitempty"` // other provider settings: twilio account_sid, vonage signature_method
 	SoftBounce consentd.SoftBouncePolicy `json:"soft_bounce,omitzero"`
 }
 

@@ -86,7 +86,7 @@ var descriptions = map[string]string{
 	"GET /v1/imports/{id}":         "Returns an import: its state, progress and counts of written and rejected rows. Read-only.",
 	"GET /v1/imports/{id}/rejects": "Returns the rejected rows of an import as CSV (line, code, reason), with formula cells neutralized. Read-only.",
 	"GET /v1/feeds":                "Lists the workspace's provider feeds with their public URLs and soft-bounce policies; secrets and password hashes are never shown. Read-only.",
-	"POST /v1/feeds":               "Creates a provider feed (sendgrid, postmark or mailgun): the provider posts its bounces, complaints and unsubscribes to the answer's url, authenticated its own way (SendGrid's ECDSA signature, Postmark's HTTP Basic credentials, Mailgun's HMAC signing key), and each event becomes a suppression or an opt-out, once per provider event id. A Postmark password generated when none is given is in this answer only. Not idempotent: 409 conflict when the id is taken; 422 for a bad key or setting.",
+	"POST /v1/feeds":               "Creates a provider feed (sendgrid, postmark, mailgun, twilio or vonage): the provider posts its bounces, complaints and unsubscribes, or (twilio, vonage) its inbound SMS replies, to the answer's url, authenticated its own way (SendGrid's ECDSA signature, Postmark's HTTP Basic credentials, Mailgun's HMAC signing key, Twilio's X-Twilio-Signature with the Auth Token, Vonage's signed webhooks with the signature secret), and each event becomes a suppression or an opt-out, once per provider event id; an SMS reply is handled as POST /v1/inbound/sms handles it, once per message id. A Postmark password generated when none is given is in this answer only. Not idempotent: 409 conflict when the id is taken; 422 for a bad key or setting.",
 	"GET /v1/feeds/{id}":           "Returns one provider feed with its public URL. 404 when it does not exist.",
 	"DELETE /v1/feeds/{id}":        "Deletes a provider feed: its URL answers 404 from then on, and the provider event ids it kept are deleted; the suppressions and opt-outs it wrote stay. 404 when it does not exist.",
 	"GET /v1/consents:export":      "Streams every consent of the workspace in the native import format, as CSV or NDJSON: now, or each consent in effect at a time (as_of, known_at). An export that fails midway breaks the transfer rather than ending early. Read-only.",
@@ -108,6 +108,6 @@ var tagDocs = map[string]string{
 	"automation":   "CRM records, the rules that turn them into consents, and their jobs.",
 	"webhooks":     "Webhooks that receive logged events, and their deliveries.",
 	"imports":      "Bulk imports of consents from CSV files, and their rejected rows.",
-	"feeds":        "Provider feeds: where SendGrid, Postmark and Mailgun report bounces, complaints and unsubscribes.",
+	"feeds":        "Provider feeds: where SendGrid, Postmark and Mailgun report bounces, complaints and unsubscribes, and Twilio and Vonage post inbound SMS replies.",
 	"problems":     "The documentation of each error code, which a problem's type points to.",
 }

@@ -335,7 +335,7 @@ func (db *DB) InboundMessages(ctx context.Context, wsID string, f consentd.Inbou
 		f.State = consentd.InboundReview
 	}
 	if !consentd.ValidInboundState(f.State) {
-		return nil, "", consentd.FieldErrorf(consentd.EINVALID, "state", "state must be review, resolved, opted_out, opted_in, help or all")
+		return nil, "", consentd.FieldErrorf(consentd.EINVALID, "state", "state must be review, resolved, opted_out, opted_in, confirmed, help or all")
 	}
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
