@@ -1,9 +1,11 @@
 package feeds_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/feeds"
+	"github.com/consentd/consentd/internal/sqlite"
 )
 
 const (
@@ -320,5 +323,31 @@ func TestTwilioYesConfirms(t *testing.T) {
 	ms := e.inbound(e.ws)
 	if len(ms) != 2 || ms[0].Action != consentd.InboundConfirmed || ms[1].Action != consentd.InboundReview {
 		t.Errorf("stored = %+v; want confirmed, then review", ms)
+	}
+}
+
+// failingInbound is the real store whose inbound SMS path fails, as a
+// database that is down does.
+type failingInbound struct{ *sqlite.DB }
+
+func (failingInbound) InboundSMS(context.Context, string, consentd.InboundSMS, string) (*consentd.InboundResult, error) {
+	return nil, errors.New("database is locked")
+}
+
+// TestTwilioNotStored: a message that could not be stored is answered 503,
+// so that Twilio tries again.
+func TestTwilioNotStored(t *testing.T) {
+	e := newEnv(t)
+	e.feed(e.ws, &consentd.Feed{ID: "tw", Provider: consentd.ProviderTwilio, Secret: twilioToken, Settings: map[string]string{"account_sid": twilioAccount}})
+	h := feeds.NewHandler(failingInbound{e.db}, e.links, slog.New(slog.DiscardHandler))
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	if code, _, _ := postTwilio(t, srv.URL, "/feeds/"+e.ws+"/twilio/tw", "", twilioToken, twilioForm("SM-x", twilioFrom, "STOP")); code != http.StatusServiceUnavailable {
+		t.Errorf("= %d; want 503", code)
+	}
+	if s := e.suppressions(e.ws, twilioFrom); len(s) != 0 {
+		t.Errorf("suppressions = %v; want none", s)
 	}
 }
