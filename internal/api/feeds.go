@@ -37,7 +37,7 @@ type feedInput struct {
 	Username   string                    `json:"username,omitempty" max:"200" doc:"postmark: the HTTP Basic user name to put in the webhook URL; default consentd"`
 	Secret     string                    `json:"secret,omitempty" max:"500" doc:"write-only: postmark: the HTTP Basic password, generated (and shown in this answer only) when empty; mailgun: the HTTP webhook signing key; twilio: the Auth Token; vonage: the signature secret"`
 	SecretEnv  string                    `json:"secret_env,omitempty" max:"200" doc:"the environment variable a catalog file reads the secret from"`
-	Settings   map[string]string         `json:"settings,omitempty" doc:"other provider settings by name: twilio: account_sid (required); vonage: signature_method (md5hash, sha256 or sha512; default sha256); sendgrid, postmark and mailgun take none"`
+	Settings   map[string]string         `json:"settings,omitempty" max:"1000" doc:"other provider settings by name: twilio: account_sid (required); vonage: signature_method (md5hash, sha256 or sha512; default sha256); sendgrid, postmark and mailgun take none"`
 	SoftBounce consentd.SoftBouncePolicy `json:"soft_bounce,omitzero" doc:"soft bounces of one address within window that make a hard bounce; default 3 within 72h"`
 }
 
