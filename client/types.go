@@ -225,22 +225,23 @@ type Link struct {
 	ExpiresAt           *time.Time `json:"expires_at,omitempty"`
 	// MessageRef goes under the key "consentd" of the provider's message
 	// metadata (SendGrid custom_args, Postmark Metadata, Mailgun
-	// user-variables), for the feeds (docs/feeds.md).
+	// user-variables) or in the message's X-Consentd-Ref header (SES, raw
+	// reports), for the feeds (docs/feeds.md).
 	MessageRef string `json:"message_ref,omitempty"`
 }
 
 // FeedInput is a provider feed as a client creates it (POST /v1/feeds):
 // the writable fields of consentd.Feed. An empty ID is generated; so is
-// an empty Postmark password, shown in the answer only.
+// an empty Postmark or rfc822 password, shown in the answer only.
 type FeedInput struct {
 	ID         string                    `json:"id,omitempty"`
 	Name       string                    `json:"name,omitempty"`
-	Provider   consentd.FeedProvider     `json:"provider"`             // sendgrid, postmark, mailgun, twilio or vonage
+	Provider   consentd.FeedProvider     `json:"provider"`             // sendgrid, postmark, mailgun, ses, rfc822, twilio or vonage
 	PublicKey  string                    `json:"public_key,omitempty"` // sendgrid
-	Username   string                    `json:"username,omitempty"`   // postmark
-	Secret     string                    `json:"secret,omitempty"`     // postmark password, mailgun signing key, twilio auth token, vonage signature secret
+	Username   string                    `json:"username,omitempty"`   // postmark, rfc822
+	Secret     string                    `json:"secret,omitempty"`     // postmark or rfc822 password, mailgun signing key, twilio auth token, vonage signature secret
 	SecretEnv  string                    `json:"secret_env,omitempty"`
-	Settings   map[string]string         `json:"settings,omitempty"` // other provider settings: twilio account_sid, vonage signature_method
+	Settings   map[string]string         `json:"settings,omitempty"` // other provider settings: ses's topic_arns, twilio's account_sid, vonage's signature_method
 	SoftBounce consentd.SoftBouncePolicy `json:"soft_bounce,omitzero"`
 }
 

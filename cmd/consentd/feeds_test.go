@@ -28,6 +28,13 @@ const feedsFile = `feeds:
   - id: sg
     provider: sendgrid
     public_key: MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw+2fNNRaINXvVpiglSI8eNEc6wEA3F+g==
+  - id: ses
+    provider: ses
+    settings:
+      topic_arns: arn:aws:sns:eu-west-1:123456789012:ses-feedback
+  - id: mx
+    provider: rfc822
+    secret_env: MX_REPORTS_PASSWORD
 `
 
 // TestApplyFeeds: feeds are declared in catalog files with their secrets
@@ -40,21 +47,22 @@ func TestApplyFeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	const signingKey = "key-mailgun-signing-key-for-test"
-	env := map[string]string{"MAILGUN_SIGNING_KEY": signingKey, "POSTMARK_FEED_PASSWORD": "a-long-postmark-password"}
-	if code, out, errOut := runCLI(t, env, "apply", "--data", dir, "-f", file); code != 0 || !strings.Contains(out, "Plan: 3 to create") {
+	env := map[string]string{"MAILGUN_SIGNING_KEY": signingKey, "POSTMARK_FEED_PASSWORD": "a-long-postmark-password", "MX_REPORTS_PASSWORD": "a-long-rfc822-password"}
+	if code, out, errOut := runCLI(t, env, "apply", "--data", dir, "-f", file); code != 0 || !strings.Contains(out, "Plan: 5 to create") {
 		t.Fatalf("apply = %d\n%s%s", code, out, errOut)
 	}
 	var list struct {
 		Feeds []map[string]any `json:"feeds"`
 	}
-	if st, raw := apiCall(t, srv.base, "GET", "/v1/feeds", nil, &list); st != 200 || len(list.Feeds) != 3 || bytes.Contains(raw, []byte(signingKey)) {
+	if st, raw := apiCall(t, srv.base, "GET", "/v1/feeds", nil, &list); st != 200 || len(list.Feeds) != 5 || bytes.Contains(raw, []byte(signingKey)) {
 		t.Fatalf("GET /v1/feeds = %d %s", st, raw)
 	}
-	if code, out, errOut := runCLI(t, env, "apply", "--data", dir, "-f", file); code != 0 || !strings.Contains(out, "Plan: 0 to create, 0 to update, 3 unchanged.") {
+	if code, out, errOut := runCLI(t, env, "apply", "--data", dir, "-f", file); code != 0 || !strings.Contains(out, "Plan: 0 to create, 0 to update, 5 unchanged.") {
 		t.Errorf("second apply = %d\n%s%s", code, out, errOut)
 	}
 	code, exported, errOut := runCLI(t, env, "export-catalog", "--data", dir)
 	if code != 0 || !strings.Contains(exported, "secret_env: MAILGUN_SIGNING_KEY") || !strings.Contains(exported, "provider: sendgrid") ||
+		!strings.Contains(exported, "topic_arns: arn:aws:sns:eu-west-1:123456789012:ses-feedback") ||
 		strings.Contains(exported, signingKey) || strings.Contains(exported, "sha256:") {
 		t.Errorf("export-catalog = %d %s\n%s", code, errOut, exported)
 	}

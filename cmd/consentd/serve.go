@@ -108,6 +108,10 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	confirm := doi.NewHandler(db, links, log)
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
+	// The ses adapter fetches SNS signing certificates and confirms
+	// subscriptions with its own bounded client; its trust store is the
+	// system's roots (SSL_CERT_FILE and SSL_CERT_DIR change them).
+	feeds.SetSNSOptions(feeds.SNSOptions{Client: &http.Client{Timeout: 10 * time.Second}, Log: log})
 	feedsHandler := feeds.NewHandler(db, links, log)
 	feedsHandler.PublicURL = publicURL
 	feedsHandler.Mount(mux) // POST /feeds/...: providers' bounces, complaints, unsubscribes

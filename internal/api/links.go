@@ -39,10 +39,11 @@ type linkAnswer struct {
 	ExpiresAt           *time.Time `json:"expires_at,omitempty"`
 	// MessageRef is the value a sender attaches to the message under the
 	// key "consentd" of the provider's metadata (SendGrid custom_args,
-	// Postmark Metadata, Mailgun user variables), so that a complaint or
+	// Postmark Metadata, Mailgun user variables) or in its X-Consentd-Ref
+	// header (SES, raw reports), so that a complaint or
 	// an unsubscribe the provider reports through a feed opts out of
 	// this channel type (docs/feeds.md).
-	MessageRef string `json:"message_ref,omitempty" doc:"put this under the key consentd in the provider's message metadata (SendGrid custom_args, Postmark Metadata, Mailgun user-variables): a feed's complaint or unsubscribe then opts out of this channel type; present when the link names a channel type"`
+	MessageRef string `json:"message_ref,omitempty" doc:"put this under the key consentd in the provider's message metadata (SendGrid custom_args, Postmark Metadata, Mailgun user-variables) or in the message header X-Consentd-Ref (SES, raw ARF and DSN reports): a feed's complaint or unsubscribe then opts out of this channel type; present when the link names a channel type"`
 }
 
 // linkMaker signs the links of POST /v1/links.

@@ -52,7 +52,11 @@
 //
 // An adapter for an SMS provider's delivery events sets Event.Channel to
 // "sms": the recipient is then normalized as a phone number and the
-// suppressions are on channel sms.
+// suppressions are on channel sms. A provider that must answer a
+// handshake before it sends events (Amazon SNS's subscription
+// confirmation) also implements Handshaker; one that posts a message
+// rather than JSON (an RFC 5965 ARF report, a DSN) parses the raw message
+// in Parse all the same.
 //
 // # Inbound SMS
 //
@@ -64,10 +68,7 @@
 // path of POST /v1/inbound/sms, so that the keyword rules (STOP, START,
 // HELP, YES confirming an SMS double opt-in), the review queue and the
 // idempotence on provider and message id are one and the same. A
-// provider that takes an answer (Twilio's TwiML) implements Responder. A provider that must answer a handshake
-// before it sends events (Amazon SNS's subscription confirmation) also
-// implements Handshaker; one that posts a message rather than JSON (an
-// RFC 5965 ARF report, a DSN) parses the raw message in Parse all the same.
+// provider that takes an answer (Twilio's TwiML) implements Responder.
 //
 // # The message reference
 //
@@ -75,11 +76,20 @@
 // are about. The sender says which when it sends: it attaches the token of
 // an unsubscribe link (POST /v1/links answers it as message_ref) under the
 // key "consentd" in the provider's per-message metadata (SendGrid
-// custom_args, Postmark Metadata, Mailgun user variables), and the provider
-// sends it back with each event. The token's signature is checked; its
+// custom_args, Postmark Metadata, Mailgun user variables), and the
+// provider sends it back with each event; where a provider
+// returns the message's headers instead (SES, raw reports), the header
+// X-Consentd-Ref (RefHeader) carries it, or the List-Unsubscribe link of
+// the token, /u/{token}, does. The token's signature is checked; its
 // channel type says what to opt out of, and the event's recipient must
 // have the token's contact point hash, or the reference is dropped (and
 // counted) as if there were none.
+//
+// A provider that redacts the recipient (a mailbox provider's ARF
+// complaint) leaves Event.Recipient empty: the handler then takes the
+// contact point whose hash the reference carries, from the store's
+// plaintext (when the store can look it up by hash, as both backends can),
+// and counts and skips an event without a usable reference.
 package feeds
 
 import (
@@ -135,7 +145,7 @@ type Request struct {
 type Event struct {
 	Kind      consentd.FeedEventKind
 	ID        string    // the provider's event id, unique per provider account
-	Recipient string    // the address as the provider reports it
+	Recipient string    // the address as the provider reports it; "" when redacted (see below)
 	Channel   string    // "" (email) or sms
 	At        time.Time // when the provider saw it; zero for unknown
 	Ref       string    // the consentd message reference, or ""
@@ -179,7 +189,7 @@ func Configure(f *consentd.Feed) (string, error) {
 	}
 	p, ok := providers[f.Provider]
 	if !ok {
-		return "", consentd.FieldErrorf(consentd.EINVALID, "provider", "provider must be sendgrid, postmark, mailgun, twilio or vonage")
+		return "", consentd.FieldErrorf(consentd.EINVALID, "provider", "provider must be sendgrid, postmark, mailgun, ses, rfc822, twilio or vonage")
 	}
 	if _, ok := p.(settingsTaker); !ok && len(f.Settings) > 0 {
 		return "", consentd.FieldErrorf(consentd.EINVALID, "settings", "a %s feed takes no settings", f.Provider)

@@ -138,6 +138,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, provider, "read workspace", err)
 		return
 	}
+	for i := range events {
+		if e := &events[i]; e.Recipient == "" && e.Kind != consentd.FeedIgnored && e.Kind != "" {
+			if err := h.recipientOf(ctx, wsID, provider, e, now); err != nil {
+				h.fail(w, provider, "read contact point", err)
+				return
+			}
+		}
+	}
 	in := consentd.FeedApply{FeedID: f.ID, SoftBounce: f.SoftBounce.Effective(), ReplayKey: replay}
 	ignored := 0
 	var texts []Event
@@ -316,6 +324,58 @@ func (h *Handler) reference(wsID, provider, ref string, hash [32]byte, kind cons
 		return ""
 	}
 	return c.ChannelType
+}
+
+// contactPoints is implemented by a store that returns the contact point
+// behind a hash (internal/sqlite, internal/postgres: their links.go).
+type contactPoints interface {
+	LinkedContactPoints(ctx context.Context, wsID string, hash [32]byte) ([]consentd.PartyContactPoint, []*consentd.Suppression, error)
+}
+
+// recipientOf sets the recipient of an event the provider reported
+// without one (a redacted complaint) to the contact point its message
+// reference names: the reference must be a valid unsubscribe token of this
+// workspace, and the store must still have the address (an erased one has
+// no plaintext). Otherwise the event is made ignored and counted by why.
+// It returns an error only when the store could not be read.
+func (h *Handler) recipientOf(ctx context.Context, wsID string, provider consentd.FeedProvider, e *Event, now time.Time) error {
+	skip := func(reason string) error {
+		unmatched.WithLabelValues(string(provider), reason).Inc()
+		e.Kind = consentd.FeedIgnored
+		return nil
+	}
+	db, ok := h.DB.(contactPoints)
+	switch {
+	case e.Ref == "":
+		return skip("no_recipient")
+	case h.Links == nil:
+		return skip("links_not_configured")
+	case !ok:
+		return skip("no_recipient")
+	}
+	at := e.At
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
+	c, err := h.Links.Verify(e.Ref, at)
+	if err != nil {
+		return skip("bad_reference")
+	}
+	hash, err := base64.RawURLEncoding.DecodeString(c.Hash)
+	if c.Kind != signedlink.Unsubscribe || c.Workspace != wsID || c.ChannelType == "" || err != nil || len(hash) != 32 {
+		return skip("foreign_reference")
+	}
+	cps, _, err := db.LinkedContactPoints(ctx, wsID, [32]byte(hash))
+	if consentd.ErrorCode(err) == consentd.ENOTFOUND || (err == nil && len(cps) == 0) {
+		return skip("unknown_contact_point")
+	} else if err != nil {
+		return fmt.Errorf("contact point of a reference: %w", err)
+	}
+	if c.CPKind != "" && string(cps[0].Kind) != c.CPKind {
+		return skip("foreign_reference")
+	}
+	e.Recipient = cps[0].Value
+	return nil
 }
 
 // cleanID returns a provider's event id as stored and logged: as it is

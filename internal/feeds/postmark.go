@@ -1,14 +1,8 @@
 package feeds
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -25,51 +19,9 @@ func init() { register(postmark{}) }
 
 func (postmark) Name() consentd.FeedProvider { return consentd.ProviderPostmark }
 
-func (postmark) Configure(f *consentd.Feed) (string, error) {
-	if f.PublicKey != "" {
-		return "", consentd.FieldErrorf(consentd.EINVALID, "public_key", "a postmark feed takes username and secret, not public_key")
-	}
-	if f.Username == "" {
-		f.Username = "consentd"
-	}
-	if strings.ContainsAny(f.Username, ":") {
-		return "", consentd.FieldErrorf(consentd.EINVALID, "username", "username may not contain ':'")
-	}
-	shown := ""
-	switch {
-	case f.Secret != "":
-		if len(f.Secret) < 16 {
-			return "", consentd.FieldErrorf(consentd.EINVALID, "secret", "the password must be at least 16 characters; leave it out to have one generated")
-		}
-	case f.StoredSecret != "":
-		return "", nil // kept
-	default:
-		b := make([]byte, 24)
-		rand.Read(b)
-		f.Secret = base64.RawURLEncoding.EncodeToString(b)
-		shown = f.Secret
-	}
-	f.StoredSecret = hashPassword(f.Secret)
-	return shown, nil
-}
+func (postmark) Configure(f *consentd.Feed) (string, error) { return configureBasic(f) }
 
-func hashPassword(p string) string {
-	h := sha256.Sum256([]byte(p))
-	return "sha256:" + hex.EncodeToString(h[:])
-}
-
-func (postmark) Verify(f *consentd.Feed, r *Request) (string, error) {
-	user, pass, ok := (&http.Request{Header: r.Header}).BasicAuth()
-	if !ok {
-		return "", fmt.Errorf("%w: no Basic credentials", ErrUnauthenticated)
-	}
-	u := subtle.ConstantTimeCompare([]byte(user), []byte(f.Username))
-	p := subtle.ConstantTimeCompare([]byte(hashPassword(pass)), []byte(f.StoredSecret))
-	if u&p != 1 {
-		return "", fmt.Errorf("%w: bad credentials", ErrUnauthenticated)
-	}
-	return "", nil
-}
+func (postmark) Verify(f *consentd.Feed, r *Request) (string, error) { return "", verifyBasic(f, r) }
 
 // postmarkRecord is the part of a Postmark webhook the ledger reads.
 type postmarkRecord struct {
