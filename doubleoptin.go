@@ -83,10 +83,13 @@ type ConfirmationInput struct {
 	ExpiresAt      time.Time // zero: issued at plus ConfirmationTTL
 }
 
-// ConfirmRequest is the person's confirmation: where it came from.
+// ConfirmRequest is the person's confirmation: where it came from. A
+// confirmation by SMS reply (YES to the confirmation text) has Reply, the
+// stored inbound message, and no IP or user agent.
 type ConfirmRequest struct {
 	IP        string
 	UserAgent string
+	Reply     *InboundMessage
 }
 
 // ConfirmOutcome is what a confirmation did.
@@ -125,6 +128,12 @@ type confirmationDetails struct {
 	RequestSeq       int64     `json:"request_seq"`
 	ConfirmIP        string    `json:"confirm_ip,omitempty"`
 	ConfirmUserAgent string    `json:"confirm_user_agent,omitempty"`
+	// A confirmation by SMS reply: the stored reply and the provider's
+	// message, the proof of the confirmation.
+	InboundID  string     `json:"inbound_id,omitempty"`
+	Provider   string     `json:"provider,omitempty"`
+	MessageID  string     `json:"message_id,omitempty"`
+	ReceivedAt *time.Time `json:"received_at,omitempty"`
 }
 
 // ConfirmationWrite is the opt-in that confirming f writes over cur (see
@@ -132,9 +141,16 @@ type confirmationDetails struct {
 // disagree, so that it orders after the request it confirms), source
 // double_opt_in, the party and jurisdiction of the request, and as proof
 // the request's ip, user agent, form and text version with confirmed_at;
-// the confirmation's own ip and user agent are in the source details.
+// the confirmation's own ip and user agent are in the source details. A
+// confirmation by SMS reply is captured when the provider received the
+// reply, with source name "sms reply" and the reply's id, provider,
+// message id and time in the details.
 func (f *Confirmation) ConfirmationWrite(cur *Consent, req ConfirmRequest, now time.Time) ConsentWrite {
 	at := now.UTC()
+	name := "confirmation link"
+	if req.Reply != nil {
+		at, name = req.Reply.ReceivedAt.UTC(), "sms reply"
+	}
 	if !at.After(cur.CapturedAt) {
 		at = cur.CapturedAt.Add(time.Microsecond)
 	}
@@ -147,14 +163,19 @@ func (f *Confirmation) ConfirmationWrite(cur *Consent, req ConfirmRequest, now t
 		p := CapturedProof(f.Proof.IP, f.Proof.UserAgent, f.Proof.FormVersion)
 		proof.IP, proof.UserAgent, proof.FormVersion, proof.TextVersion = p.IP, p.UserAgent, p.FormVersion, f.Proof.TextVersion
 	}
-	details, _ := json.Marshal(confirmationDetails{Confirmation: f.Nonce, RequestedAt: f.IssuedAt.UTC(), RequestSeq: f.ConsentSeq,
-		ConfirmIP: truncate(req.IP, 100), ConfirmUserAgent: truncate(req.UserAgent, 500)})
+	d := confirmationDetails{Confirmation: f.Nonce, RequestedAt: f.IssuedAt.UTC(), RequestSeq: f.ConsentSeq,
+		ConfirmIP: truncate(req.IP, 100), ConfirmUserAgent: truncate(req.UserAgent, 500)}
+	if m := req.Reply; m != nil {
+		received := m.ReceivedAt.UTC()
+		d.InboundID, d.Provider, d.MessageID, d.ReceivedAt = m.ID, m.Provider, m.MessageID, &received
+	}
+	details, _ := json.Marshal(d)
 	return ConsentWrite{
 		ContactPoint: f.ContactPoint,
 		ChannelType:  f.ChannelType,
 		Status:       OptedIn,
 		CapturedAt:   at,
-		Source:       Source{Type: SourceDoubleOptIn, Name: "confirmation link", Details: details},
+		Source:       Source{Type: SourceDoubleOptIn, Name: name, Details: details},
 		PartyID:      cur.PartyID,
 		Jurisdiction: cur.Jurisdiction,
 		Proof:        proof,

@@ -8,16 +8,18 @@ import (
 // is open: a provider is known when internal/feeds has an adapter for it.
 type FeedProvider string
 
-// Feed providers with adapters today; twilio and vonage are the names
-// reserved for the next ones. ses is Amazon SES's notifications through
-// Amazon SNS; rfc822 takes raw report messages (ARF complaints, DSN
-// bounces) from any mail system.
+// Feed providers with adapters today. ses is Amazon SES's notifications
+// through Amazon SNS; rfc822 takes raw report messages (ARF complaints,
+// DSN bounces) from any mail system. Twilio and Vonage feeds receive
+// inbound SMS replies, the others delivery events.
 const (
 	ProviderSendGrid FeedProvider = "sendgrid"
 	ProviderPostmark FeedProvider = "postmark"
 	ProviderMailgun  FeedProvider = "mailgun"
 	ProviderSES      FeedProvider = "ses"
 	ProviderRFC822   FeedProvider = "rfc822"
+	ProviderTwilio   FeedProvider = "twilio"
+	ProviderVonage   FeedProvider = "vonage"
 )
 
 // Defaults of the soft-bounce policy: three soft bounces of one address
@@ -37,23 +39,24 @@ const (
 type Feed struct {
 	ID       string       `json:"id" doc:"slug, stable across environments"`
 	Name     string       `json:"name,omitempty"`
-	Provider FeedProvider `json:"provider" doc:"sendgrid, postmark, mailgun, ses or rfc822 (twilio and vonage are reserved)"`
+	Provider FeedProvider `json:"provider" doc:"sendgrid, postmark, mailgun, ses, rfc822, twilio or vonage"`
 	// PublicKey is SendGrid's signed event webhook verification key
 	// (ECDSA P-256, PEM or base64 DER as SendGrid shows it).
 	PublicKey string `json:"public_key,omitempty" doc:"sendgrid: the signed event webhook's verification key, PEM or base64 DER"`
 	// Username is Postmark's (or an rfc822 feed's) HTTP Basic user name.
 	Username string `json:"username,omitempty" doc:"postmark, rfc822: the HTTP Basic user name of the webhook URL; default consentd"`
 	// Secret is write-only: Postmark's or an rfc822 feed's Basic password
-	// (chosen by consentd when empty, shown once, stored hashed) or
-	// Mailgun's HTTP webhook signing key (stored as webhook secrets are,
-	// for the HMAC).
-	Secret string `json:"secret,omitempty" doc:"write-only: postmark, rfc822: the HTTP Basic password (generated and shown once when empty); mailgun: the HTTP webhook signing key"`
+	// (chosen by consentd when empty, shown once, stored hashed), or
+	// Mailgun's HTTP webhook signing key, Twilio's Auth Token or Vonage's
+	// signature secret (stored as webhook secrets are, for the MAC).
+	Secret string `json:"secret,omitempty" doc:"write-only: postmark, rfc822: the HTTP Basic password (generated and shown once when empty); mailgun: the HTTP webhook signing key; twilio: the Auth Token; vonage: the signature secret"`
 	// SecretEnv names the environment variable that holds Secret in a
 	// catalog file; kept for export.
 	SecretEnv string `json:"secret_env,omitempty"`
 	// Settings are a provider's other settings, by name (the Amazon SNS
-	// topic ARNs of a ses feed); the adapter says which it takes.
-	Settings map[string]string `json:"settings,omitempty" doc:"other provider settings by name; ses: topic_arns (required), the SNS topic ARNs it accepts, separated by commas or spaces; the others take none"`
+	// topic ARNs of a ses feed, a Twilio account); the adapter says which
+	// it takes.
+	Settings map[string]string `json:"settings,omitempty" doc:"other provider settings by name; ses: topic_arns (required), the SNS topic ARNs it accepts, separated by commas or spaces; twilio: account_sid (required); vonage: signature_method (md5hash, sha256 or sha512; default sha256); the others take none"`
 	// SoftBounce is when soft bounces become a hard bounce.
 	SoftBounce SoftBouncePolicy `json:"soft_bounce,omitzero"`
 	// URL is the feed's public URL path (read-only).
@@ -138,6 +141,10 @@ const (
 	FeedUnsubscribe      FeedEventKind = "unsubscribe"
 	FeedGroupUnsubscribe FeedEventKind = "group_unsubscribe"
 	FeedIgnored          FeedEventKind = "ignored"
+	// FeedSMSInbound is an SMS reply a provider received (Twilio, Vonage):
+	// it goes through the inbound SMS path (the store's InboundSMS), not
+	// through FeedApply.
+	FeedSMSInbound FeedEventKind = "sms_inbound"
 )
 
 // FeedAct is one provider event prepared for the store: its id, and what

@@ -127,11 +127,20 @@ func SMSReply(keyword string, ws Workspace) (text string, ok bool) {
 	return sender + ": you are resubscribed to texts. Reply HELP for help, STOP to unsubscribe.", true
 }
 
+// SMSConfirmKeyword is the reply that confirms an SMS double opt-in (the
+// confirmation text asks for it): from a number with a confirmation
+// waiting, it confirms the most recent one; from any other it is read as
+// START, its kind.
+const SMSConfirmKeyword = "YES"
+
 // InboundReply returns the reply to a stored SMS reply: SMSReply of its
-// keyword when the keyword acted (opted out, opted in, help), "" for text
-// kept for review.
+// keyword when the keyword acted (opted out, opted in, help), a short
+// acknowledgement when it confirmed a double opt-in, "" for text kept for
+// review.
 func InboundReply(m *InboundMessage, ws Workspace) string {
 	switch m.Action {
+	case InboundConfirmed:
+		return ws.SMSSender() + ": thanks, your subscription is confirmed. Reply HELP for help, STOP to unsubscribe."
 	case InboundOptedOut, InboundOptedIn, InboundHelp:
 		text, _ := SMSReply(m.Keyword, ws)
 		return text
@@ -141,11 +150,12 @@ func InboundReply(m *InboundMessage, ws Workspace) string {
 
 // Actions an inbound SMS reply leads to, and the states of a stored reply.
 const (
-	InboundOptedOut = "opted_out" // action and state: a keyword opted the number out of SMS
-	InboundOptedIn  = "opted_in"  // action and state: START lifted an earlier STOP
-	InboundHelp     = "help"      // action and state: HELP or INFO, answered; consent unchanged
-	InboundReview   = "review"    // action and state: other text, kept for a person to read
-	InboundResolved = "resolved"  // state: reviewed
+	InboundOptedOut  = "opted_out" // action and state: a keyword opted the number out of SMS
+	InboundOptedIn   = "opted_in"  // action and state: START lifted an earlier STOP
+	InboundHelp      = "help"      // action and state: HELP or INFO, answered; consent unchanged
+	InboundConfirmed = "confirmed" // action and state: YES confirmed a pending SMS double opt-in
+	InboundReview    = "review"    // action and state: other text, kept for a person to read
+	InboundResolved  = "resolved"  // state: reviewed
 )
 
 // Resolutions of a reviewed reply.
@@ -169,6 +179,28 @@ type InboundSMS struct {
 	ReceivedAt time.Time `json:"received_at,omitzero" doc:"when the provider received the reply; default now. The opt-outs are captured at this time"`
 	Provider   string    `json:"provider,omitempty" max:"64"`
 	MessageID  string    `json:"message_id,omitempty" max:"256" doc:"the provider's id of the message: a reply delivered twice is handled once"`
+	// ProviderKind is the keyword kind a provider already read the reply
+	// as (Twilio's Advanced Opt-Out OptOutType, which knows the account's
+	// own keywords): SMSStop, SMSStart or SMSHelp. When set it takes
+	// precedence over reading Text; feeds set it, the API does not.
+	ProviderKind string `json:"-"`
+}
+
+// Command returns the keyword and kind the reply is handled as: Text read
+// by SMSCommand, or ProviderKind when a provider set it (the keyword is
+// then the one Text spells when it is of that kind, else the kind's own:
+// STOP, START or HELP).
+func (in *InboundSMS) Command() (keyword, kind string) {
+	keyword, kind, _ = SMSCommand(in.Text)
+	switch in.ProviderKind {
+	case "":
+		return keyword, kind
+	case kind:
+		return keyword, kind
+	case SMSStop, SMSStart, SMSHelp:
+		return strings.ToUpper(in.ProviderKind), in.ProviderKind
+	}
+	return keyword, kind
 }
 
 // Validate checks the fields of a reply that need no store, and fills in
@@ -247,9 +279,9 @@ type InboundMessage struct {
 	MessageID     string     `json:"message_id,omitempty"`
 	ReceivedAt    time.Time  `json:"received_at"`
 	RecordedAt    time.Time  `json:"recorded_at"`
-	Action        string     `json:"action" enum:"opted_out,opted_in,help,review" doc:"what the reply did when it arrived"`
+	Action        string     `json:"action" enum:"opted_out,opted_in,confirmed,help,review" doc:"what the reply did when it arrived"`
 	Keyword       string     `json:"keyword,omitempty" doc:"the keyword it was read as (STOP, START, HELP and their synonyms)"`
-	State         string     `json:"state" enum:"opted_out,opted_in,help,review,resolved"`
+	State         string     `json:"state" enum:"opted_out,opted_in,confirmed,help,review,resolved"`
 	SuppressionID string     `json:"suppression_id,omitempty" doc:"the sms_stop suppression of the number: the one a STOP added or stands under, or the one a START lifted"`
 	ResolvedAt    *time.Time `json:"resolved_at,omitempty"`
 	ResolvedBy    string     `json:"resolved_by,omitempty"`
@@ -266,18 +298,18 @@ type WrittenConsent struct {
 
 // InboundResult is what an SMS reply, or its review, did.
 type InboundResult struct {
-	Action      string           `json:"action" enum:"opted_out,opted_in,help,review"`
+	Action      string           `json:"action" enum:"opted_out,opted_in,confirmed,help,review"`
 	Duplicate   bool             `json:"duplicate,omitempty" doc:"the provider's message id was seen before: nothing was done again"`
 	Message     *InboundMessage  `json:"message"`
 	Suppression *Suppression     `json:"suppression,omitempty" doc:"STOP: the sms_stop suppression on channel sms, which blocks every text to the number, transactional too, also for purposes created later"`
 	Lifted      []string         `json:"lifted,omitempty" doc:"START: the ids of the sms_stop suppressions it lifted"`
-	Consents    []WrittenConsent `json:"consents,omitempty" doc:"STOP: the number's SMS consents, each written opted_out. START: those a STOP had opted out, written opted_in again"`
+	Consents    []WrittenConsent `json:"consents,omitempty" doc:"STOP: the number's SMS consents, each written opted_out. START: those a STOP had opted out, written opted_in again. YES confirming a double opt-in: the consent it confirmed, opted_in"`
 	Reply       string           `json:"reply,omitempty" doc:"the text to answer the sender with, when the provider takes a reply: for STOP, START, HELP and INFO; none for text kept for review"`
 }
 
 // InboundFilter selects stored replies.
 type InboundFilter struct {
-	State     string // review (default), resolved, opted_out, opted_in, help, or all
+	State     string // review (default), resolved, opted_out, opted_in, confirmed, help, or all
 	Limit     int
 	PageToken string
 }
@@ -305,7 +337,7 @@ func (r *InboundResolution) Validate() error {
 // ValidInboundState reports whether s selects stored replies.
 func ValidInboundState(s string) bool {
 	switch s {
-	case InboundReview, InboundResolved, InboundOptedOut, InboundOptedIn, InboundHelp, "all":
+	case InboundReview, InboundResolved, InboundOptedOut, InboundOptedIn, InboundHelp, InboundConfirmed, "all":
 		return true
 	}
 	return false

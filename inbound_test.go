@@ -129,3 +129,26 @@ func TestInboundSMSValidate(t *testing.T) {
 		t.Errorf("NormalizeSender(national, DE) = %q, %v; want +4915112345678", cp, err)
 	}
 }
+
+func TestInboundCommandProviderKind(t *testing.T) {
+	for _, tc := range []struct {
+		text, provider, keyword, kind string
+	}{
+		{"Stop!", "", "STOP", consentd.SMSStop},
+		{"ARRET", consentd.SMSStop, "STOP", consentd.SMSStop},    // the account's own keyword, read by the provider
+		{"cancel", consentd.SMSStop, "CANCEL", consentd.SMSStop}, // both agree: the text's keyword
+		{"stop", consentd.SMSStart, "START", consentd.SMSStart},  // the provider's reading wins
+		{"AIDE", consentd.SMSHelp, "HELP", consentd.SMSHelp},     //
+		{"hello", "", "", ""},                                    // for review
+		{"hello", "bogus", "", ""},                               // an unknown kind is ignored
+	} {
+		in := consentd.InboundSMS{Text: tc.text, ProviderKind: tc.provider}
+		if kw, kind := in.Command(); kw != tc.keyword || kind != tc.kind {
+			t.Errorf("Command(%q, %q) = %q %q; want %q %q", tc.text, tc.provider, kw, kind, tc.keyword, tc.kind)
+		}
+	}
+	ws := consentd.Workspace{Name: "Acme"}
+	if r := consentd.InboundReply(&consentd.InboundMessage{Action: consentd.InboundConfirmed, Keyword: "YES"}, ws); !strings.HasPrefix(r, "Acme: ") || strings.Contains(r, "resubscribed") {
+		t.Errorf("consentd.InboundReply(confirmed) = %q; want an acknowledgement of the confirmation", r)
+	}
+}

@@ -236,12 +236,12 @@ type Link struct {
 type FeedInput struct {
 	ID         string                    `json:"id,omitempty"`
 	Name       string                    `json:"name,omitempty"`
-	Provider   consentd.FeedProvider     `json:"provider"`             // sendgrid, postmark, mailgun, ses or rfc822
+	Provider   consentd.FeedProvider     `json:"provider"`             // sendgrid, postmark, mailgun, ses, rfc822, twilio or vonage
 	PublicKey  string                    `json:"public_key,omitempty"` // sendgrid
 	Username   string                    `json:"username,omitempty"`   // postmark, rfc822
-	Secret     string                    `json:"secret,omitempty"`     // postmark or rfc822 password, mailgun signing key
+	Secret     string                    `json:"secret,omitempty"`     // postmark or rfc822 password, mailgun signing key, twilio auth token, vonage signature secret
 	SecretEnv  string                    `json:"secret_env,omitempty"`
-	Settings   map[string]string         `json:"settings,omitempty"` // other provider settings: ses's topic_arns
+	Settings   map[string]string         `json:"settings,omitempty"` // other provider settings: ses's topic_arns, twilio's account_sid, vonage's signature_method
 	SoftBounce consentd.SoftBouncePolicy `json:"soft_bounce,omitzero"`
 }
 

@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,4 +173,59 @@ func (e *env) confirmationJobs(w workspace) []string {
 		out = append(out, f.ContactPoint+" "+f.ChannelType)
 	}
 	return out
+}
+
+// TestSMSDoubleOptInByYes: an SMS opt-in that needs double opt-in is
+// confirmed by the number's YES to POST /v1/inbound/sms, with the reply as
+// the proof; a START does not confirm, and a YES without a request waiting
+// is START. Both backends.
+func TestSMSDoubleOptInByYes(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		key, admin := e.a.key(consentd.RoleWrite), e.a.key(consentd.RoleAdmin)
+		e.must("PATCH", "/v1/purposes/newsletter", admin, `{"double_opt_in":["DE"]}`, 200)
+		const number = "+4915112345678"
+		w := write(number, "newsletter", "", "sms", "opted_in", time.Now().Add(-time.Hour))
+		w["jurisdiction"] = "DE"
+		var a struct {
+			Status       string          `json:"status"`
+			Confirmation json.RawMessage `json:"confirmation"`
+		}
+		e.must("POST", "/v1/consents", key, w, 201).decode(t, &a)
+		if a.Status != "pending" || a.Confirmation == nil {
+			t.Fatalf("DE SMS opt-in = %+v; want pending with a confirmation", a)
+		}
+		type result struct {
+			Action   string `json:"action"`
+			Consents []struct {
+				ID     string          `json:"id"`
+				Status string          `json:"status"`
+				Source consentd.Source `json:"source"`
+			} `json:"consents"`
+		}
+		var start result
+		e.must("POST", "/v1/inbound/sms", key, map[string]any{"from": number, "text": "START", "provider": "twilio", "message_id": "SM-start"}, 200).decode(t, &start)
+		if start.Action != "review" {
+			t.Errorf("START with a request waiting = %+v; want review, nothing confirmed", start)
+		}
+		e.wantDecision(key, number, "sms", "newsletter", "", false, "pending_confirmation")
+		var yes result
+		e.must("POST", "/v1/inbound/sms", key, map[string]any{"from": number, "text": "yes", "provider": "twilio", "message_id": "SM-yes"}, 200).decode(t, &yes)
+		if yes.Action != "confirmed" || len(yes.Consents) != 1 || yes.Consents[0].Status != "opted_in" || yes.Consents[0].Source.Type != consentd.SourceDoubleOptIn ||
+			!strings.Contains(string(yes.Consents[0].Source.Details), `"message_id":"SM-yes"`) {
+			t.Fatalf("YES = %+v; want confirmed, the consent opted_in by double opt-in with the message as proof", yes)
+		}
+		e.wantDecision(key, number, "sms", "newsletter", "", true, "opted_in")
+		var again result
+		e.must("POST", "/v1/inbound/sms", key, map[string]any{"from": number, "text": "YES", "provider": "twilio", "message_id": "SM-yes-2"}, 200).decode(t, &again)
+		if again.Action != "review" {
+			t.Errorf("YES with nothing waiting = %+v; want review (START with nothing to lift)", again)
+		}
+		var list struct {
+			Messages []consentd.InboundMessage `json:"messages"`
+		}
+		e.must("GET", "/v1/inbound/sms?state=confirmed", key, nil, 200).decode(t, &list)
+		if len(list.Messages) != 1 || list.Messages[0].MessageID != "SM-yes" {
+			t.Errorf("GET ?state=confirmed = %+v; want the YES", list.Messages)
+		}
+	})
 }

@@ -32,12 +32,12 @@ type FeedStore interface {
 type feedInput struct {
 	ID         string                    `json:"id,omitempty" max:"64" doc:"slug, stable across environments; generated when empty"`
 	Name       string                    `json:"name,omitempty" max:"200"`
-	Provider   consentd.FeedProvider     `json:"provider" max:"64" doc:"sendgrid, postmark, mailgun, ses (Amazon SES through SNS) or rfc822 (raw ARF and DSN reports); twilio and vonage are reserved for later adapters"`
+	Provider   consentd.FeedProvider     `json:"provider" max:"64" doc:"sendgrid, postmark, mailgun, ses (Amazon SES through SNS) or rfc822 (raw ARF and DSN reports) for delivery events; twilio or vonage for inbound SMS replies"`
 	PublicKey  string                    `json:"public_key,omitempty" max:"4096" doc:"sendgrid: the signed event webhook's verification key (ECDSA P-256), PEM or base64 DER"`
 	Username   string                    `json:"username,omitempty" max:"200" doc:"postmark, rfc822: the HTTP Basic user name to put in the webhook URL; default consentd"`
-	Secret     string                    `json:"secret,omitempty" max:"500" doc:"write-only: postmark, rfc822: the HTTP Basic password, generated (and shown in this answer only) when empty; mailgun: the HTTP webhook signing key"`
+	Secret     string                    `json:"secret,omitempty" max:"500" doc:"write-only: postmark, rfc822: the HTTP Basic password, generated (and shown in this answer only) when empty; mailgun: the HTTP webhook signing key; twilio: the Auth Token; vonage: the signature secret"`
 	SecretEnv  string                    `json:"secret_env,omitempty" max:"200" doc:"the environment variable a catalog file reads the secret from"`
-	Settings   map[string]string         `json:"settings,omitempty" max:"1000" doc:"other provider settings by name; ses: topic_arns (required), the SNS topic ARNs the feed accepts, separated by commas or spaces; the others take none"`
+	Settings   map[string]string         `json:"settings,omitempty" max:"1000" doc:"other provider settings by name; ses: topic_arns (required), the SNS topic ARNs the feed accepts, separated by commas or spaces; twilio: account_sid (required); vonage: signature_method (md5hash, sha256 or sha512; default sha256); the others take none"`
 	SoftBounce consentd.SoftBouncePolicy `json:"soft_bounce,omitzero" doc:"soft bounces of one address within window that make a hard bounce; default 3 within 72h"`
 }
 
@@ -54,7 +54,7 @@ func (s *Server) feedRoutes() []route {
 	}
 	return []route{
 		{op("GET", "/v1/feeds", "The workspace's provider feeds (secrets are never shown)", nil, feedList{}, 0, nil), readers, s.listFeeds},
-		{op("POST", "/v1/feeds", "Create a provider feed: SendGrid, Postmark, Mailgun, Amazon SES (through SNS) or a mail system posting raw reports (rfc822) sends its bounces, complaints and unsubscribes to the answer's url, "+
+		{op("POST", "/v1/feeds", "Create a provider feed: SendGrid, Postmark, Mailgun, Amazon SES (through SNS) or a mail system posting raw reports (rfc822) sends its bounces, complaints and unsubscribes, Twilio or Vonage its inbound SMS replies, to the answer's url, "+
 			"authenticated the provider's way; a Postmark or rfc822 password generated when none is given is shown in this answer only",
 			feedInput{}, consentd.Feed{}, 201, nil, 409), admins, s.postFeed},
 		{op("GET", "/v1/feeds/{id}", "One provider feed, with its URL", nil, consentd.Feed{}, 0, id), readers, s.getFeed},

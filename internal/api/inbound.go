@@ -54,10 +54,10 @@ func (s *Server) inboundRoutes() []route {
 	// The bodies that decodeOptional reads may be left out.
 	optional := func(o openapi.Operation) openapi.Operation { o.RequestOptional = true; return o }
 	return []route{
-		{op("POST", "/v1/inbound/sms", "An SMS reply from a provider's webhook, read as a keyword alone (any case and punctuation): STOP, STOPALL, QUIT, END, REVOKE, OPT OUT, CANCEL, UNSUBSCRIBE block every text to the number; START, UNSTOP, YES lift that block and opt in again what STOP opted out; HELP, INFO change nothing. Other text is kept for review. The answer's reply is the text to send back",
+		{op("POST", "/v1/inbound/sms", "An SMS reply from a provider's webhook, read as a keyword alone (any case and punctuation): STOP, STOPALL, QUIT, END, REVOKE, OPT OUT, CANCEL, UNSUBSCRIBE block every text to the number; START, UNSTOP, YES lift that block and opt in again what STOP opted out, except that YES from a number with an SMS double opt-in waiting confirms it; HELP, INFO change nothing. Other text is kept for review. The answer's reply is the text to send back",
 			"inbound", consentd.InboundSMS{}, consentd.InboundResult{}, 0, nil), writers, s.postInboundSMS},
 		{op("GET", "/v1/inbound/sms", "Stored SMS replies, by default those waiting for review", "inbound", nil, inboundList{}, 0,
-			append([]openapi.Param{{Name: "state", Enum: []string{"review", "resolved", "opted_out", "opted_in", "help", "all"}, Description: "default review"}}, page...)), readers, s.listInboundSMS},
+			append([]openapi.Param{{Name: "state", Enum: []string{"review", "resolved", "opted_out", "opted_in", "confirmed", "help", "all"}, Description: "default review"}}, page...)), readers, s.listInboundSMS},
 		{optional(op("POST", "/v1/inbound/sms/{id}:resolve", "Mark an SMS reply reviewed; action opt_out opts the number out as a keyword does", "inbound",
 			consentd.InboundResolution{}, consentd.InboundResult{}, 0, id)), writers, s.resolveInboundSMS},
 

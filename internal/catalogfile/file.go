@@ -56,7 +56,8 @@ type Webhook struct {
 }
 
 // Feed is a provider feed as the file has it: never its secret (a
-// Postmark password, a Mailgun signing key), only the environment
+// Postmark password, a Mailgun signing key, a Twilio Auth Token, a Vonage
+// signature secret), only the environment
 // variable that holds it.
 type Feed struct {
 	ID         string                     `json:"id"`

@@ -126,8 +126,15 @@ func fixture(t *testing.T, name string, repl ...string) []byte {
 	return []byte(strings.NewReplacer(repl...).Replace(string(b)))
 }
 
-// post sends body to a feed path and returns the status and answer.
+// post sends a JSON body to a feed path and returns the status and answer.
 func (e *env) post(path string, body []byte, header http.Header) (int, map[string]any) {
+	e.t.Helper()
+	return e.postType(path, body, "application/json", header)
+}
+
+// postType sends body of a content type to a feed path and returns the
+// status and answer.
+func (e *env) postType(path string, body []byte, contentType string, header http.Header) (int, map[string]any) {
 	e.t.Helper()
 	req, err := http.NewRequest("POST", e.srv.URL+path, bytes.NewReader(body))
 	if err != nil {
@@ -137,7 +144,7 @@ func (e *env) post(path string, body []byte, header http.Header) (int, map[strin
 		req.Header[k] = v
 	}
 	if req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

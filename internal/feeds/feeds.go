@@ -50,12 +50,25 @@
 // the provider saw it, and Ref, the consentd message reference the sender
 // attached to the message (see below), or "".
 //
-// An adapter for an SMS provider (Twilio, Vonage) sets Event.Channel to
+// An adapter for an SMS provider's delivery events sets Event.Channel to
 // "sms": the recipient is then normalized as a phone number and the
-// suppressions are on channel sms. A provider that must answer a handshake
-// before it sends events (Amazon SNS's subscription confirmation) also
-// implements Handshaker; one that posts a message rather than JSON (an
-// RFC 5965 ARF report, a DSN) parses the raw message in Parse all the same.
+// suppressions are on channel sms. A provider that must answer a
+// handshake before it sends events (Amazon SNS's subscription
+// confirmation) also implements Handshaker; one that posts a message
+// rather than JSON (an RFC 5965 ARF report, a DSN) parses the raw message
+// in Parse all the same.
+//
+// # Inbound SMS
+//
+// An SMS provider's inbound webhook (Twilio, Vonage) posts the replies
+// people send. Its adapter parses each into an Event of Kind
+// consentd.FeedSMSInbound with the reply in Event.SMS, the provider's
+// message id as ID and its receipt time as At. The handler does not apply
+// these through FeedApply: it hands each to the store's InboundSMS, the
+// path of POST /v1/inbound/sms, so that the keyword rules (STOP, START,
+// HELP, YES confirming an SMS double opt-in), the review queue and the
+// idempotence on provider and message id are one and the same. A
+// provider that takes an answer (Twilio's TwiML) implements Responder.
 //
 // # The message reference
 //
@@ -101,6 +114,16 @@ type Provider interface {
 	Parse(body []byte) ([]Event, error)
 }
 
+// Responder is implemented by a provider that takes an answer to the
+// inbound SMS replies it posts (Twilio's TwiML). It is called once the
+// request's events are handled, with its FeedSMSInbound events in order
+// and what each did (nil for one not stored: a sender that is no phone
+// number), and writes the whole 2xx answer. A provider without it gets
+// the JSON answer every feed gets.
+type Responder interface {
+	Respond(w http.ResponseWriter, texts []Event, results []*consentd.InboundResult)
+}
+
 // Handshaker is implemented by a provider that must answer some requests
 // itself instead of having them parsed (a subscription confirmation). It
 // is called after Verify; handled true means it wrote the answer.
@@ -127,6 +150,10 @@ type Event struct {
 	At        time.Time // when the provider saw it; zero for unknown
 	Ref       string    // the consentd message reference, or ""
 	Type      string    // the provider's own name of the event, for provenance
+	// SMS is the reply of a FeedSMSInbound event: From, To, Text and,
+	// when the provider read the keyword itself, ProviderKind. The handler
+	// sets Provider (the feed's), MessageID (ID) and ReceivedAt (At).
+	SMS *consentd.InboundSMS
 }
 
 // Errors of Verify and Parse, by the answer they get.
@@ -162,7 +189,7 @@ func Configure(f *consentd.Feed) (string, error) {
 	}
 	p, ok := providers[f.Provider]
 	if !ok {
-		return "", consentd.FieldErrorf(consentd.EINVALID, "provider", "provider must be sendgrid, postmark, mailgun, ses or rfc822")
+		return "", consentd.FieldErrorf(consentd.EINVALID, "provider", "provider must be sendgrid, postmark, mailgun, ses, rfc822, twilio or vonage")
 	}
 	if _, ok := p.(settingsTaker); !ok && len(f.Settings) > 0 {
 		return "", consentd.FieldErrorf(consentd.EINVALID, "settings", "a %s feed takes no settings", f.Provider)

@@ -31,6 +31,9 @@ type Store interface {
 	// ApplyFeedEvents applies a batch in one transaction, each event once
 	// per feed; ECONFLICT when its replay key was seen.
 	ApplyFeedEvents(ctx context.Context, wsID string, in consentd.FeedApply, actor string) (*consentd.FeedOutcome, error)
+	// InboundSMS handles an SMS reply as POST /v1/inbound/sms does: in one
+	// transaction, once per provider and message id.
+	InboundSMS(ctx context.Context, wsID string, in consentd.InboundSMS, actor string) (*consentd.InboundResult, error)
 }
 
 // MaxBody bounds a provider's request: SendGrid posts batches of events
@@ -145,7 +148,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in := consentd.FeedApply{FeedID: f.ID, SoftBounce: f.SoftBounce.Effective(), ReplayKey: replay}
 	ignored := 0
+	var texts []Event
 	for i := range events {
+		if events[i].Kind == consentd.FeedSMSInbound {
+			texts = append(texts, events[i])
+			continue
+		}
 		a, ok := h.act(ws, f, secret, &events[i], now)
 		if !ok {
 			ignored++
@@ -164,10 +172,64 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	results := make([]*consentd.InboundResult, len(texts))
+	for i := range texts {
+		res, err := h.inbound(ctx, wsID, f, &texts[i], now)
+		if err != nil {
+			h.fail(w, provider, "inbound sms", err)
+			return
+		}
+		results[i] = res
+		switch {
+		case res == nil:
+			ignored++
+		case res.Duplicate:
+			out.Events++
+			out.Duplicates++
+		default:
+			out.Events++
+			out.Consents += len(res.Consents)
+		}
+	}
 	outcomes.WithLabelValues(string(provider), "applied").Add(float64(out.Events - out.Duplicates))
 	outcomes.WithLabelValues(string(provider), "duplicate").Add(float64(out.Duplicates))
 	outcomes.WithLabelValues(string(provider), "ignored").Add(float64(ignored))
+	if rp, ok := p.(Responder); ok {
+		rp.Respond(w, texts, results)
+		return
+	}
 	writeJSON(w, http.StatusOK, answer{Status: "ok", FeedOutcome: out, Ignored: ignored})
+}
+
+// inbound hands an SMS reply to the store's inbound SMS path, as POST
+// /v1/inbound/sms does, with the feed's provider and actor feed:<id>: the
+// keyword rules, the review queue, once per provider message id. It
+// returns nil, and no error, for a reply the store refuses as input (a
+// sender that is no phone number, a text that is not UTF-8): the provider
+// would only send it again.
+func (h *Handler) inbound(ctx context.Context, wsID string, f *consentd.Feed, e *Event, now time.Time) (*consentd.InboundResult, error) {
+	if e.SMS == nil {
+		unmatched.WithLabelValues(string(f.Provider), "bad_message").Inc()
+		return nil, nil
+	}
+	in := *e.SMS
+	in.Provider, in.MessageID = string(f.Provider), cleanID(e.ID)
+	in.ReceivedAt = e.At
+	if in.ReceivedAt.IsZero() || in.ReceivedAt.After(now) || in.ReceivedAt.Year() < 1970 {
+		in.ReceivedAt = now
+	}
+	res, err := h.DB.InboundSMS(ctx, wsID, in, "feed:"+f.ID)
+	switch consentd.ErrorCode(err) {
+	case "":
+		return res, nil
+	case consentd.EINVALIDCONTACTPOINT:
+		unmatched.WithLabelValues(string(f.Provider), "bad_address").Inc()
+		return nil, nil
+	case consentd.EINVALID, consentd.EINVALIDTIME, consentd.EFUTURECAPTUREDAT:
+		unmatched.WithLabelValues(string(f.Provider), "bad_message").Inc()
+		return nil, nil
+	}
+	return nil, fmt.Errorf("inbound sms: %w", err)
 }
 
 // requestURL is the URL the provider posted to, as it was given it.

@@ -19,7 +19,7 @@ var (
 	// not be used: they act without the reference, or not at all.
 	unmatched = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "consentd_feed_events_unmatched_total",
-		Help: "Provider feed events whose reference or address was not usable, by provider and reason (address_mismatch, bad_reference, unsubscribe_without_reference, no_recipient...).",
+		Help: "Provider feed events whose reference, address or SMS message was not usable, by provider and reason (address_mismatch, bad_reference, unsubscribe_without_reference, no_recipient, bad_address, bad_message...).",
 	}, []string{"provider", "reason"})
 )
 

@@ -170,9 +170,9 @@ func (db *DB) Confirmation(ctx context.Context, wsID, nonce string) (*consentd.C
 // confirmation used. Any other outcome writes nothing. A confirmation
 // whose channel type left the catalog is stale. Errors are internal only.
 func (db *DB) ConfirmConsent(ctx context.Context, wsID, nonce string, req consentd.ConfirmRequest, actor string) (*consentd.ConfirmResult, error) {
-	var res consentd.ConfirmResult
+	var res confirmOutcome
 	err := db.write(ctx, wsID, func(tx *Tx) error {
-		res = consentd.ConfirmResult{}
+		res = confirmOutcome{}
 		f, err := scanConfirmation(tx.QueryRow(tx.ctx, `SELECT `+confirmationCols+` FROM confirmations f WHERE f.workspace_id = $1 AND f.nonce = $2`, wsID, nonce))
 		if errors.Is(err, pgx.ErrNoRows) {
 			res.Outcome = consentd.ConfirmNotFound
@@ -180,48 +180,102 @@ func (db *DB) ConfirmConsent(ctx context.Context, wsID, nonce string, req consen
 		} else if err != nil {
 			return err
 		}
-		res.Confirmation = f
-		switch {
-		case f.UsedAt != nil:
-			res.Outcome = consentd.ConfirmUsed
-			return nil
-		case !tx.now.Before(f.ExpiresAt):
-			res.Outcome = consentd.ConfirmExpired
-			return nil
-		}
-		res.Outcome = consentd.ConfirmStale
-		cur, err := tx.consentRow(wsID, f.CPHash[:], f.ChannelType)
-		if err != nil {
-			return err
-		}
-		if !f.Confirms(cur) || f.ContactPoint == "" {
-			return nil
-		}
-		c, err := db.loadWS(tx.ctx, tx, wsID) // the catalog as committed, under the lock
-		if err != nil {
-			return err
-		}
-		w := f.ConfirmationWrite(cur, req, tx.now)
-		wr, err := tx.writeOne(c, &w, actor)
-		if consentd.ErrorCode(err) != consentd.EINTERNAL && err != nil {
-			return nil // the catalog changed under it: stale
-		} else if err != nil {
-			return err
-		}
-		if !wr.Applied {
-			return nil
-		}
-		tx.queue(`UPDATE confirmations SET used_at = $1, confirm_ip = $2, confirm_user_agent = $3, confirmed_seq = $4, next_send_at = NULL
-			WHERE workspace_id = $5 AND nonce = $6 AND used_at IS NULL`, nanos(tx.now), req.IP, req.UserAgent, wr.Consent.Seq, wsID, nonce)
-		now := tx.now
-		f.UsedAt, f.ConfirmIP, f.ConfirmUserAgent, f.ConfirmedSeq, f.NextSendAt = &now, req.IP, req.UserAgent, wr.Consent.Seq, nil
-		res.Outcome, res.Consent = consentd.ConfirmConfirmed, wr.Consent
-		return nil
+		res = tx.confirm(wsID, f, req, actor)
+		return res.err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &res, nil
+	return &res.ConfirmResult, nil
+}
+
+// confirmOutcome is a ConfirmResult with the error that stopped it.
+type confirmOutcome struct {
+	consentd.ConfirmResult
+	err error
+}
+
+// confirm confirms f in tx, as ConfirmConsent says: used, expired, stale
+// or confirmed, with the opt-in written and f marked used.
+func (tx *Tx) confirm(wsID string, f *consentd.Confirmation, req consentd.ConfirmRequest, actor string) confirmOutcome {
+	res := confirmOutcome{ConfirmResult: consentd.ConfirmResult{Confirmation: f}}
+	switch {
+	case f.UsedAt != nil:
+		res.Outcome = consentd.ConfirmUsed
+		return res
+	case !tx.now.Before(f.ExpiresAt):
+		res.Outcome = consentd.ConfirmExpired
+		return res
+	}
+	res.Outcome = consentd.ConfirmStale
+	cur, err := tx.consentRow(wsID, f.CPHash[:], f.ChannelType)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	if !f.Confirms(cur) || f.ContactPoint == "" {
+		return res
+	}
+	c, err := tx.db.loadWS(tx.ctx, tx, wsID) // the catalog as committed, under the lock
+	if err != nil {
+		res.err = err
+		return res
+	}
+	w := f.ConfirmationWrite(cur, req, tx.now)
+	wr, err := tx.writeOne(c, &w, actor)
+	if consentd.ErrorCode(err) != consentd.EINTERNAL && err != nil {
+		return res // the catalog changed under it: stale
+	} else if err != nil {
+		res.err = err
+		return res
+	}
+	if !wr.Applied {
+		return res
+	}
+	tx.queue(`UPDATE confirmations SET used_at = $1, confirm_ip = $2, confirm_user_agent = $3, confirmed_seq = $4, next_send_at = NULL
+		WHERE workspace_id = $5 AND nonce = $6 AND used_at IS NULL`, nanos(tx.now), req.IP, req.UserAgent, wr.Consent.Seq, wsID, f.Nonce)
+	now := tx.now
+	f.UsedAt, f.ConfirmIP, f.ConfirmUserAgent, f.ConfirmedSeq, f.NextSendAt = &now, req.IP, req.UserAgent, wr.Consent.Seq, nil
+	res.Outcome, res.Consent = consentd.ConfirmConfirmed, wr.Consent
+	return res
+}
+
+// smsConfirm confirms, with the SMS reply m as the proof, the most recent
+// of the sender's double opt-in confirmations for an SMS channel type that
+// is unused, unexpired and still names its pending consent. It fills in
+// res and m (action and state confirmed) and reports whether it confirmed
+// one; with none to confirm it changes nothing. tx holds the workspace's
+// log lock.
+func (tx *Tx) smsConfirm(wsID string, hash [32]byte, m *consentd.InboundMessage, res *consentd.InboundResult, actor string) (bool, error) {
+	c, err := tx.lockedWS(wsID)
+	if err != nil {
+		return false, err
+	}
+	rows, err := tx.Query(tx.ctx, `SELECT `+confirmationCols+` FROM confirmations f
+		WHERE f.workspace_id = $1 AND f.cp_hash = $2 AND f.used_at IS NULL AND f.expires_at > $3 ORDER BY f.issued_at DESC, f.nonce`,
+		wsID, hash[:], nanos(tx.now))
+	if err != nil {
+		return false, fmt.Errorf("read confirmations: %w", err)
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*consentd.Confirmation, error) { return scanConfirmation(r) })
+	if err != nil {
+		return false, fmt.Errorf("read confirmations: %w", err)
+	}
+	for _, f := range all {
+		if ct, err := c.catalog.ResolveID(f.ChannelType); err != nil || ct.Channel != consentd.ChannelSMS {
+			continue
+		}
+		out := tx.confirm(wsID, f, consentd.ConfirmRequest{Reply: m}, actor)
+		if out.err != nil {
+			return false, out.err
+		}
+		if out.Outcome == consentd.ConfirmConfirmed {
+			m.Action, m.State, res.Action = consentd.InboundConfirmed, consentd.InboundConfirmed, consentd.InboundConfirmed
+			res.Consents = append(res.Consents, consentd.WrittenConsent{Consent: out.Consent, Applied: true, Outcome: consentd.Changed})
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ConfirmationMailed records an attempt to send a confirmation's mail:

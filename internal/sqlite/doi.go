@@ -143,9 +143,9 @@ func (db *DB) Confirmation(ctx context.Context, wsID, nonce string) (*consentd.C
 // confirmation used. Any other outcome writes nothing. A confirmation
 // whose channel type left the catalog is stale. Errors are internal only.
 func (db *DB) ConfirmConsent(ctx context.Context, wsID, nonce string, req consentd.ConfirmRequest, actor string) (*consentd.ConfirmResult, error) {
-	var res consentd.ConfirmResult
+	var res confirmOutcome
 	err := db.write(ctx, func(tx *Tx) error {
-		res = consentd.ConfirmResult{}
+		res = confirmOutcome{}
 		row := tx.QueryRowContext(tx.ctx, `SELECT `+confirmationCols+confirmationFrom+` WHERE f.workspace_id = ? AND f.nonce = ?`, wsID, nonce)
 		f, err := scanConfirmation(row)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -154,51 +154,113 @@ func (db *DB) ConfirmConsent(ctx context.Context, wsID, nonce string, req consen
 		} else if err != nil {
 			return err
 		}
-		res.Confirmation = f
-		switch {
-		case f.UsedAt != nil:
-			res.Outcome = consentd.ConfirmUsed
-			return nil
-		case !tx.now.Before(f.ExpiresAt):
-			res.Outcome = consentd.ConfirmExpired
-			return nil
-		}
-		res.Outcome = consentd.ConfirmStale
-		cur, err := tx.consentRow(wsID, f.CPHash[:], f.ChannelType)
-		if err != nil {
-			return err
-		}
-		if !f.Confirms(cur) || f.ContactPoint == "" {
-			return nil
-		}
-		c, err := db.loadWS(tx.ctx, tx, wsID)
-		if err != nil {
-			return err
-		}
-		w := f.ConfirmationWrite(cur, req, tx.now)
-		wr, err := tx.writeConsent(c, &w, actor)
-		if consentd.ErrorCode(err) != consentd.EINTERNAL && err != nil {
-			return nil // the catalog changed under it: stale
-		} else if err != nil {
-			return err
-		}
-		if !wr.Applied {
-			return nil
-		}
-		if _, err := tx.ExecContext(tx.ctx, `UPDATE confirmations SET used_at = ?, confirm_ip = ?, confirm_user_agent = ?, confirmed_seq = ?,
-			next_send_at = NULL WHERE workspace_id = ? AND nonce = ? AND used_at IS NULL`,
-			nanos(tx.now), req.IP, req.UserAgent, wr.Consent.Seq, wsID, nonce); err != nil {
-			return fmt.Errorf("mark confirmation used: %w", err)
-		}
-		now := tx.now
-		f.UsedAt, f.ConfirmIP, f.ConfirmUserAgent, f.ConfirmedSeq, f.NextSendAt = &now, req.IP, req.UserAgent, wr.Consent.Seq, nil
-		res.Outcome, res.Consent = consentd.ConfirmConfirmed, wr.Consent
-		return nil
+		res = tx.confirm(wsID, f, req, actor)
+		return res.err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &res, nil
+	return &res.ConfirmResult, nil
+}
+
+// confirmOutcome is a ConfirmResult with the error that stopped it.
+type confirmOutcome struct {
+	consentd.ConfirmResult
+	err error
+}
+
+// confirm confirms f in tx, as ConfirmConsent says: used, expired, stale
+// or confirmed, with the opt-in written and f marked used.
+func (tx *Tx) confirm(wsID string, f *consentd.Confirmation, req consentd.ConfirmRequest, actor string) confirmOutcome {
+	res := confirmOutcome{ConfirmResult: consentd.ConfirmResult{Confirmation: f}}
+	switch {
+	case f.UsedAt != nil:
+		res.Outcome = consentd.ConfirmUsed
+		return res
+	case !tx.now.Before(f.ExpiresAt):
+		res.Outcome = consentd.ConfirmExpired
+		return res
+	}
+	res.Outcome = consentd.ConfirmStale
+	cur, err := tx.consentRow(wsID, f.CPHash[:], f.ChannelType)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	if !f.Confirms(cur) || f.ContactPoint == "" {
+		return res
+	}
+	c, err := tx.db.loadWS(tx.ctx, tx, wsID)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	w := f.ConfirmationWrite(cur, req, tx.now)
+	wr, err := tx.writeConsent(c, &w, actor)
+	if consentd.ErrorCode(err) != consentd.EINTERNAL && err != nil {
+		return res // the catalog changed under it: stale
+	} else if err != nil {
+		res.err = err
+		return res
+	}
+	if !wr.Applied {
+		return res
+	}
+	if _, err := tx.ExecContext(tx.ctx, `UPDATE confirmations SET used_at = ?, confirm_ip = ?, confirm_user_agent = ?, confirmed_seq = ?,
+		next_send_at = NULL WHERE workspace_id = ? AND nonce = ? AND used_at IS NULL`,
+		nanos(tx.now), req.IP, req.UserAgent, wr.Consent.Seq, wsID, f.Nonce); err != nil {
+		res.err = fmt.Errorf("mark confirmation used: %w", err)
+		return res
+	}
+	now := tx.now
+	f.UsedAt, f.ConfirmIP, f.ConfirmUserAgent, f.ConfirmedSeq, f.NextSendAt = &now, req.IP, req.UserAgent, wr.Consent.Seq, nil
+	res.Outcome, res.Consent = consentd.ConfirmConfirmed, wr.Consent
+	return res
+}
+
+// smsConfirm confirms, with the SMS reply m as the proof, the most recent
+// of the sender's double opt-in confirmations for an SMS channel type that
+// is unused, unexpired and still names its pending consent. It fills in
+// res and m (action and state confirmed) and reports whether it confirmed
+// one; with none to confirm it changes nothing.
+func (tx *Tx) smsConfirm(wsID string, hash [32]byte, m *consentd.InboundMessage, res *consentd.InboundResult, actor string) (bool, error) {
+	c, err := tx.db.loadWS(tx.ctx, tx, wsID)
+	if err != nil {
+		return false, err
+	}
+	rows, err := tx.QueryContext(tx.ctx, `SELECT `+confirmationCols+confirmationFrom+`
+		WHERE f.workspace_id = ? AND f.cp_hash = ? AND f.used_at IS NULL AND f.expires_at > ? ORDER BY f.issued_at DESC, f.nonce`,
+		wsID, hash[:], nanos(tx.now))
+	if err != nil {
+		return false, fmt.Errorf("read confirmations: %w", err)
+	}
+	var fs []*consentd.Confirmation
+	for rows.Next() {
+		f, err := scanConfirmation(rows)
+		if err != nil {
+			rows.Close()
+			return false, err
+		}
+		if ct, err := c.catalog.ResolveID(f.ChannelType); err == nil && ct.Channel == consentd.ChannelSMS {
+			fs = append(fs, f)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	for _, f := range fs {
+		out := tx.confirm(wsID, f, consentd.ConfirmRequest{Reply: m}, actor)
+		if out.err != nil {
+			return false, out.err
+		}
+		if out.Outcome == consentd.ConfirmConfirmed {
+			m.Action, m.State, res.Action = consentd.InboundConfirmed, consentd.InboundConfirmed, consentd.InboundConfirmed
+			res.Consents = append(res.Consents, consentd.WrittenConsent{Consent: out.Consent, Applied: true, Outcome: consentd.Changed})
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ConfirmationMailed records an attempt to send a confirmation's mail:

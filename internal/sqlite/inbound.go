@@ -14,7 +14,10 @@ import (
 )
 
 // InboundSMS handles an SMS reply in one transaction, as its keyword
-// (consentd.SMSCommand) says. STOP and its synonyms add an sms_stop
+// (consentd.InboundSMS.Command: the text, or the kind a provider read it
+// as) says. YES from a number with an SMS double opt-in waiting confirms
+// the most recent one, with the reply as the proof (smsConfirm); only
+// without one is it read as START. STOP and its synonyms add an sms_stop
 // suppression of the number on channel sms, unless one stands, and write
 // opted_out, captured at the reply's time with source {type: api, name:
 // sms_stop}, on each of the number's existing SMS consents. START, UNSTOP
@@ -39,7 +42,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 		return nil, err
 	}
 	hash := consentd.ContactPointHash(c.secret, consentd.KindPhone, from)
-	keyword, kind, _ := consentd.SMSCommand(in.Text)
+	keyword, kind := in.Command()
 	var res *consentd.InboundResult
 	err = db.write(ctx, func(tx *Tx) error {
 		if in.MessageID != "" {
@@ -65,6 +68,14 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 				return err
 			}
 		case consentd.SMSStart:
+			if keyword == consentd.SMSConfirmKeyword {
+				// YES answers a double opt-in text when one waits.
+				if ok, err := tx.smsConfirm(wsID, hash, m, res, actor); err != nil {
+					return err
+				} else if ok {
+					break
+				}
+			}
 			if err := tx.smsStart(wsID, hash, m, res, actor); err != nil {
 				return err
 			}
@@ -301,7 +312,7 @@ func (db *DB) InboundMessages(ctx context.Context, wsID string, f consentd.Inbou
 		f.State = consentd.InboundReview
 	}
 	if !consentd.ValidInboundState(f.State) {
-		return nil, "", consentd.FieldErrorf(consentd.EINVALID, "state", "state must be review, resolved, opted_out, opted_in, help or all")
+		return nil, "", consentd.FieldErrorf(consentd.EINVALID, "state", "state must be review, resolved, opted_out, opted_in, confirmed, help or all")
 	}
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100

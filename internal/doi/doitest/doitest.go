@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Expired", testExpired},
 		{"Isolation", testIsolation},
 		{"MailJob", testMailJob},
+		{"SMSConfirm", testSMSConfirm},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
