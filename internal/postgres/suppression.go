@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/consentd/consentd"
+	"github.com/jackc/pgx/v5"
 )
 
 // AddSuppression suppresses a contact point and logs it; an `erased`
@@ -137,4 +139,25 @@ func (tx *Tx) erase(wsID string, hash [32]byte, cp string) {
 // containing s.
 func likeContains(s string) string {
 	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}
+
+// liftHardBounces lifts the hard_bounce suppressions of a contact point on
+// email (or on every channel) and logs each: a double opt-in confirmed
+// from a link in a mail proves that the address receives mail again.
+func (tx *Tx) liftHardBounces(wsID string, hash [32]byte, actor string) error {
+	rows, err := tx.Query(tx.ctx, `SELECT id FROM suppressions WHERE workspace_id = $1 AND cp_hash = $2 AND reason = $3 AND channel IN ($4, '') ORDER BY id`,
+		wsID, hash[:], string(consentd.SuppressHardBounce), consentd.ChannelEmail)
+	if err != nil {
+		return fmt.Errorf("read hard bounces: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("read hard bounces: %w", err)
+	}
+	for _, id := range ids {
+		if err := tx.liftSuppression(wsID, id, actor); err != nil {
+			return err
+		}
+	}
+	return nil
 }

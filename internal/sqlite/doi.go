@@ -214,6 +214,14 @@ func (tx *Tx) confirm(wsID string, f *consentd.Confirmation, req consentd.Confir
 	}
 	now := tx.now
 	f.UsedAt, f.ConfirmIP, f.ConfirmUserAgent, f.ConfirmedSeq, f.NextSendAt = &now, req.IP, req.UserAgent, wr.Consent.Seq, nil
+	if wr.Consent.Channel == consentd.ChannelEmail && req.Reply == nil {
+		// The person opened a link from a mail to this address: it is
+		// not the address that bounced hard any more.
+		if err := tx.liftHardBounces(wsID, f.CPHash, actor); err != nil {
+			res.err = err
+			return res
+		}
+	}
 	res.Outcome, res.Consent = consentd.ConfirmConfirmed, wr.Consent
 	return res
 }

@@ -159,3 +159,33 @@ func (tx *Tx) erase(wsID string, hash [32]byte, cp string) error {
 func likeContains(s string) string {
 	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
 }
+
+// liftHardBounces lifts the hard_bounce suppressions of a contact point on
+// email (or on every channel) and logs each: a double opt-in confirmed
+// from a link in a mail proves that the address receives mail again.
+func (tx *Tx) liftHardBounces(wsID string, hash [32]byte, actor string) error {
+	rows, err := tx.QueryContext(tx.ctx, `SELECT id FROM suppressions WHERE workspace_id = ? AND cp_hash = ? AND reason = ? AND channel IN (?, '') ORDER BY id`,
+		wsID, hash[:], string(consentd.SuppressHardBounce), consentd.ChannelEmail)
+	if err != nil {
+		return fmt.Errorf("read hard bounces: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := tx.liftSuppression(wsID, id, actor); err != nil {
+			return err
+		}
+	}
+	return nil
+}
