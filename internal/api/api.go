@@ -51,6 +51,9 @@ type Server struct {
 	// default is the host of r.RemoteAddr. Behind a reverse proxy, set it
 	// to read the address the proxy adds (clientip.Resolver).
 	ClientIP func(r *http.Request) string
+	// MetricsToken, when set, is the bearer token GET /metrics requires
+	// (--metrics-token); empty: /metrics is open, as /healthz is.
+	MetricsToken string
 
 	mux   *http.ServeMux
 	doc   *openapi.Document
@@ -98,7 +101,7 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.ready)
-	s.mux.Handle("GET /metrics", serveMetrics())
+	s.mux.Handle("GET /metrics", s.serveMetrics())
 	// The catch-all answers problem JSON instead of the mux's plain text;
 	// it also takes the requests the mux would answer 405 itself (a known
 	// path, another method), so it tells those apart from unknown paths.
