@@ -140,7 +140,11 @@ func dashboardMetrics(t *testing.T, path string) []string {
 	walk(doc, "")
 	var out []string
 	for _, e := range exprs {
-		for _, id := range promIdent.FindAllString(promString.ReplaceAllString(e, `""`), -1) {
+		bare := promString.ReplaceAllString(e, `""`)
+		if !balanced(bare) {
+			t.Errorf("%s: unbalanced brackets in %q", path, e)
+		}
+		for _, id := range promIdent.FindAllString(bare, -1) {
 			if strings.HasPrefix(id, "consentd_") || strings.HasPrefix(id, "go_") || strings.HasPrefix(id, "process_") {
 				out = append(out, id)
 			}
@@ -148,4 +152,23 @@ func dashboardMetrics(t *testing.T, path string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// balanced reports whether the (), [] and {} of s nest: a check of the
+// dashboard's PromQL short of a parser.
+func balanced(s string) bool {
+	var open []rune
+	pair := map[rune]rune{')': '(', ']': '[', '}': '{'}
+	for _, r := range s {
+		switch r {
+		case '(', '[', '{':
+			open = append(open, r)
+		case ')', ']', '}':
+			if len(open) == 0 || open[len(open)-1] != pair[r] {
+				return false
+			}
+			open = open[:len(open)-1]
+		}
+	}
+	return len(open) == 0
 }
