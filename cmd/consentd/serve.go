@@ -18,6 +18,7 @@ import (
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/clientip"
+	"github.com/consentd/consentd/internal/console"
 	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/feeds"
 	"github.com/consentd/consentd/internal/httpbound"
@@ -109,6 +110,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	confirm := doi.NewHandler(db, links, log)
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
+	// The operator console: sign-in with an API key, then a session cookie.
+	console.New(db, apiServer, log).Mount(mux) // /admin/
 	// The ses adapter fetches SNS signing certificates and confirms
 	// subscriptions with its own bounded client; its trust store is the
 	// system's roots (SSL_CERT_FILE and SSL_CERT_DIR change them).

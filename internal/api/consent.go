@@ -238,25 +238,9 @@ func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request, k *conse
 }
 
 func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	h, err := s.DB.ConsentHistory(r.Context(), k.WorkspaceID, r.PathValue("id"))
+	rc, err := s.Receipt(r.Context(), k.WorkspaceID, r.PathValue("id"))
 	if err != nil {
 		return err
-	}
-	if len(h) == 0 {
-		return consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
-	}
-	last := h[len(h)-1]
-	if len(last.Leaf) == 0 {
-		return consentd.Errorf(consentd.ELEAFERASED, "the consent's latest log entry %d was erased with its address: the log keeps its hash, and no receipt can show its content", last.Seq)
-	}
-	rc, err := ledger.ReceiptFor(r.Context(), s.Ledger, s.Signer, k.WorkspaceID, last.Seq, last.Leaf)
-	if err != nil {
-		return err
-	}
-	if len(last.Evidence) > 0 || len(last.Opening) > 0 {
-		if err := rc.SetEvidence(last.Evidence, last.Opening); err != nil {
-			return err
-		}
 	}
 	w.Header().Add("Vary", "Accept")
 	if prefers(r, tlogProofType, "application/json") {
@@ -267,6 +251,35 @@ func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, k *conse
 	}
 	writeJSON(w, 200, rc)
 	return nil
+}
+
+// Receipt builds the receipt of a consent: its latest log entry with an
+// inclusion proof, a signed checkpoint and, when the write carried them,
+// its evidence. GET /v1/consents/{id}/receipt answers it; the operator
+// console offers it for download. ENOTFOUND when the consent has no log
+// entries; ELEAFERASED when its latest entry was erased with its address.
+func (s *Server) Receipt(ctx context.Context, wsID, id string) (*ledger.Receipt, error) {
+	h, err := s.DB.ConsentHistory(ctx, wsID, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) == 0 {
+		return nil, consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
+	}
+	last := h[len(h)-1]
+	if len(last.Leaf) == 0 {
+		return nil, consentd.Errorf(consentd.ELEAFERASED, "the consent's latest log entry %d was erased with its address: the log keeps its hash, and no receipt can show its content", last.Seq)
+	}
+	rc, err := ledger.ReceiptFor(ctx, s.Ledger, s.Signer, wsID, last.Seq, last.Leaf)
+	if err != nil {
+		return nil, err
+	}
+	if len(last.Evidence) > 0 || len(last.Opening) > 0 {
+		if err := rc.SetEvidence(last.Evidence, last.Opening); err != nil {
+			return nil, err
+		}
+	}
+	return rc, nil
 }
 
 func (s *Server) getLog(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {

@@ -1,0 +1,80 @@
+package console
+
+import (
+	"net/http"
+
+	"github.com/consentd/consentd"
+)
+
+type signinPage struct{ Error string }
+
+// home is the sign-in form, or once signed in, the person search.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		s.render(w, r, http.StatusOK, "signin", nil, signinPage{})
+		return
+	}
+	if _, ok := s.sessions.get(c.Value, s.Now()); !ok {
+		s.render(w, r, http.StatusOK, "signin", nil, signinPage{})
+		return
+	}
+	_, op, ok := s.signedIn(w, r)
+	if !ok {
+		return
+	}
+	s.render(w, r, http.StatusOK, "home", op, nil)
+}
+
+// signIn checks a posted API key the way the API does (the store's
+// Authenticate) and starts a session. The key travels only in the body and
+// is never stored: the session keeps its id, workspace and role.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		s.render(w, r, http.StatusBadRequest, "signin", nil, signinPage{Error: "The form could not be read."})
+		return
+	}
+	secret := r.PostForm.Get("key")
+	if secret == "" {
+		s.render(w, r, http.StatusUnauthorized, "signin", nil, signinPage{Error: "Enter an API key."})
+		return
+	}
+	k, err := s.DB.Authenticate(r.Context(), secret)
+	switch consentd.ErrorCode(err) {
+	case "":
+	case consentd.EUNAUTHORIZED, consentd.ENOTFOUND:
+		s.render(w, r, http.StatusUnauthorized, "signin", nil, signinPage{Error: "That API key is not valid."})
+		return
+	default:
+		s.fail(w, r, nil, err)
+		return
+	}
+	if !hasRole(readers, k.Role) {
+		s.render(w, r, http.StatusForbidden, "signin", nil, signinPage{Error: "A " + string(k.Role) + " key cannot sign in to the console: use a read, agent, write or admin key."})
+		return
+	}
+	if c, err := r.Cookie(cookieName); err == nil {
+		s.sessions.end(c.Value) // signing in again replaces the session
+	}
+	v, ok := s.sessions.create(k, s.Now())
+	if !ok {
+		s.render(w, r, http.StatusServiceUnavailable, "signin", nil, signinPage{Error: "Too many people are signed in. Try again later."})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v.id, Path: "/admin/", Expires: v.expires, MaxAge: int(SessionTTL.Seconds()),
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+}
+
+// signOut ends the session and clears its cookie.
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	v, op, ok := s.signedIn(w, r)
+	if !ok || !s.postForm(w, r, v, op) {
+		return
+	}
+	s.sessions.end(v.id)
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/admin/", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+}
