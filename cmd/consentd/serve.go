@@ -26,6 +26,7 @@ import (
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/natspub"
 	"github.com/consentd/consentd/internal/smsout"
+	"github.com/consentd/consentd/internal/tally"
 	"github.com/consentd/consentd/internal/web"
 	"github.com/consentd/consentd/internal/webhook"
 )
@@ -147,6 +148,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: db, Links: links, Sender: sms, PublicURL: publicURL},
 		consentd.JobKindRequest:          automation.HandlerFunc(apiServer.RunRequestJob),
 	}
+	// Decisions are counted in memory and their counts added to the
+	// database every few seconds, and once more at shutdown, after the
+	// last request (internal/tally).
+	apiServer.Tally = tally.New()
+	work.Add(1)
+	go func() { defer work.Done(); apiServer.Tally.Run(workCtx, 5*time.Second, db.AddDecisionCounts, log) }()
 	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors(), feeds.Collectors())...)
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
