@@ -231,11 +231,7 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 			if timed {
 				start = time.Now()
 			}
-			err := prepared.Decide(string(cp), &res)
-			if err == nil {
-				tl[streamKey{res.Allowed, res.Reason}]++
-			}
-			if err != nil {
+			if err := prepared.Decide(string(cp), &res); err != nil {
 				if consentd.ErrorCode(err) == consentd.EINTERNAL {
 					s.Log.Error("decision stream", "err", err)
 					break
@@ -243,6 +239,7 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 				p := problemOf(err)
 				item = decisionError{ContactPoint: string(cp), Error: &p}
 			} else {
+				tl[streamKey{res.Allowed, res.Reason}]++
 				if timed {
 					observeDecision(start, res.Allowed)
 				}
