@@ -22,6 +22,7 @@ import (
 	"github.com/consentd/consentd/internal/postgres"
 	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
+	"github.com/consentd/consentd/internal/statemetrics"
 	"github.com/consentd/consentd/internal/web"
 )
 
@@ -40,6 +41,7 @@ type config struct {
 	MailFrom            string
 	LinkKeys            string
 	NATSURL             string        // events to NATS JetStream
+	MetricsToken        string        // bearer token /metrics requires; "" leaves it open
 	WebhookAllowPrivate bool          // webhook targets on private addresses
 	JobRetryBase        time.Duration // automation jobs: first retry delay
 	JobRetryCap         time.Duration // automation jobs: longest retry delay
@@ -79,6 +81,7 @@ func (m *Main) flags(fs *flag.FlagSet, c *config, serve bool) {
 		fs.StringVar(&c.PublicURL, "public-url", env("CONSENTD_PUBLIC_URL", ""), "base URL of the public pages in links and mail; default http://ADDR (CONSENTD_PUBLIC_URL)")
 		fs.StringVar(&c.SMTPURL, "smtp-url", env("CONSENTD_SMTP_URL", ""), "smtp://user:pass@host:port for confirmation mail; default: write it to DATA/outbox (CONSENTD_SMTP_URL)")
 		fs.StringVar(&c.NATSURL, "nats-url", env("CONSENTD_NATS_URL", ""), "nats://host:4222: also publish events to NATS JetStream (CONSENTD_NATS_URL)")
+		fs.StringVar(&c.MetricsToken, "metrics-token", env("CONSENTD_METRICS_TOKEN", ""), "when set, GET /metrics requires Authorization: Bearer <this token>; prefer the variable, which ps does not show (CONSENTD_METRICS_TOKEN)")
 		dur := func(name, def string) time.Duration {
 			d, err := time.ParseDuration(env(name, def))
 			if err != nil {
@@ -155,6 +158,7 @@ type store interface {
 	doi.Store
 	web.Store
 	feeds.Store
+	statemetrics.Store // the gauges of /metrics
 	Workspaces(ctx context.Context) ([]*consentd.Workspace, error)
 	WorkspaceByName(ctx context.Context, name string) (*consentd.Workspace, error)
 	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)

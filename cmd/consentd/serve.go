@@ -26,6 +26,7 @@ import (
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/natspub"
 	"github.com/consentd/consentd/internal/smsout"
+	"github.com/consentd/consentd/internal/statemetrics"
 	"github.com/consentd/consentd/internal/tally"
 	"github.com/consentd/consentd/internal/web"
 	"github.com/consentd/consentd/internal/webhook"
@@ -155,6 +156,13 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	work.Add(1)
 	go func() { defer work.Done(); apiServer.Tally.Run(workCtx, 5*time.Second, db.AddDecisionCounts, log) }()
 	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors(), feeds.Collectors())...)
+	// The store's state as gauges, read when /metrics is scraped.
+	state := statemetrics.New(db, log)
+	if c.NATSURL != "" {
+		state.NATSCursor = natspub.Cursor
+	}
+	api.SetStateCollector(state)
+	apiServer.MetricsToken = c.MetricsToken
 	for _, start := range []func(*running) error{m.startAutomation, m.startEvents, m.startImports} {
 		if err := start(run); err != nil {
 			stopCheckpoints()

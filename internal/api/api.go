@@ -55,6 +55,9 @@ type Server struct {
 	// Tally, when set, counts every decision answered, for the reports
 	// (internal/tally); serve flushes it to the DB.
 	Tally *tally.Counter
+	// MetricsToken, when set, is the bearer token GET /metrics requires
+	// (--metrics-token); empty: /metrics is open, as /healthz is.
+	MetricsToken string
 
 	mux   *http.ServeMux
 	doc   *openapi.Document
@@ -102,7 +105,7 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.ready)
-	s.mux.Handle("GET /metrics", serveMetrics())
+	s.mux.Handle("GET /metrics", s.serveMetrics())
 	// The catch-all answers problem JSON instead of the mux's plain text;
 	// it also takes the requests the mux would answer 405 itself (a known
 	// path, another method), so it tells those apart from unknown paths.

@@ -1,10 +1,16 @@
 package api
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/consentd/consentd"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -26,27 +32,89 @@ var (
 	}, []string{"route", "status"})
 )
 
+// served are the collectors registered in metricsRegistry, kept so that
+// Describe can list every metric /metrics may serve; state is the one
+// SetStateCollector registered last.
+var served = struct {
+	sync.Mutex
+	cs    []prometheus.Collector
+	state prometheus.Collector
+}{cs: []prometheus.Collector{decisionSeconds, requestSeconds, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}}
+
 var metricsRegistry = func() *prometheus.Registry {
 	r := prometheus.NewRegistry()
-	r.MustRegister(decisionSeconds, requestSeconds, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(served.cs...)
 	return r
 }()
 
 // RegisterCollectors adds other packages' metrics (jobs, webhooks, NATS)
 // to /metrics; one already registered is kept.
 func RegisterCollectors(cs ...prometheus.Collector) {
+	served.Lock()
+	defer served.Unlock()
 	for _, c := range cs {
 		if err := metricsRegistry.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
 				panic(err) // a metric definition error: a bug
 			}
+			continue
 		}
+		served.cs = append(served.cs, c)
 	}
 }
 
-func serveMetrics() http.Handler {
-	return promhttp.HandlerFor(metricsRegistry, promhttp.HandlerOpts{})
+// Describe sends the descriptor of every metric /metrics serves, those
+// with no series yet (a vector before its first observation) included:
+// what a dashboard or an alert may name.
+func Describe(ch chan<- *prometheus.Desc) {
+	served.Lock()
+	cs := slices.Clone(served.cs)
+	if served.state != nil {
+		cs = append(cs, served.state)
+	}
+	served.Unlock()
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
+
+// SetStateCollector registers c, the gauges of one store's state
+// (internal/statemetrics), in place of the one registered before: the
+// registry is the process's, and a process that opens a store again (or a
+// test that starts servers one after another) must not keep reading the
+// store it closed.
+func SetStateCollector(c prometheus.Collector) {
+	served.Lock()
+	defer served.Unlock()
+	if served.state != nil {
+		metricsRegistry.Unregister(served.state)
+	}
+	served.state = nil
+	if c != nil {
+		if err := metricsRegistry.Register(c); err != nil {
+			panic(err) // a metric definition error, or a name taken twice: a bug
+		}
+		served.state = c
+	}
+}
+
+// serveMetrics serves the registry. With s.MetricsToken set, it answers
+// 401 to a request without Authorization: Bearer <that token>, compared in
+// constant time; the token is read per request, so it may be set after
+// New.
+func (s *Server) serveMetrics() http.Handler {
+	h := promhttp.HandlerFor(metricsRegistry, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if want := s.MetricsToken; want != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+				s.writeError(w, r, consentd.Errorf(consentd.EUNAUTHORIZED, "/metrics needs Authorization: Bearer <the metrics token>"))
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // observeDecision records one in-process decision's latency.

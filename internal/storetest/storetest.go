@@ -32,6 +32,7 @@ type Store interface {
 	WorkspaceSecret(ctx context.Context, id string) ([]byte, error)
 	LinkedContactPoints(ctx context.Context, wsID string, hash [32]byte) ([]consentd.PartyContactPoint, []*consentd.Suppression, error)
 	ApplyFeedEvents(ctx context.Context, wsID string, in consentd.FeedApply, actor string) (*consentd.FeedOutcome, error)
+	QueueCounts(ctx context.Context, now time.Time) (*consentd.QueueCounts, error)
 	Close() error
 }
 
@@ -102,6 +103,7 @@ var tests = []struct {
 	{"StoredForms", testStoredForms},             // storedform.go: contact points stored before Normalize refused them
 	{"Feeds", testFeeds},                         // feeds.go: provider feeds
 	{"FeedEvents", testFeedEvents},               // feeds.go: provider events act once
+	{"QueueCounts", testQueueCounts},             // queuecount.go: monitoring counts of jobs and requests
 }
 
 // env is a store with one workspace holding the standard catalog.
