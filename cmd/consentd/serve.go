@@ -28,6 +28,7 @@ import (
 	"github.com/consentd/consentd/internal/natspub"
 	"github.com/consentd/consentd/internal/smsout"
 	"github.com/consentd/consentd/internal/statemetrics"
+	"github.com/consentd/consentd/internal/tally"
 	"github.com/consentd/consentd/internal/web"
 	"github.com/consentd/consentd/internal/webhook"
 )
@@ -151,6 +152,12 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: db, Links: links, Sender: sms, PublicURL: publicURL},
 		consentd.JobKindRequest:          automation.HandlerFunc(apiServer.RunRequestJob),
 	}
+	// Decisions are counted in memory and their counts added to the
+	// database every few seconds, and once more at shutdown, after the
+	// last request (internal/tally).
+	apiServer.Tally = tally.New()
+	work.Add(1)
+	go func() { defer work.Done(); apiServer.Tally.Run(workCtx, 5*time.Second, db.AddDecisionCounts, log) }()
 	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors(), feeds.Collectors())...)
 	// The store's state as gauges, read when /metrics is scraped.
 	state := statemetrics.New(db, log)

@@ -17,6 +17,7 @@ import (
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/openapi"
 	"github.com/consentd/consentd/internal/reqcheck"
+	"github.com/consentd/consentd/internal/tally"
 )
 
 // Version is the API document's version.
@@ -51,6 +52,9 @@ type Server struct {
 	// default is the host of r.RemoteAddr. Behind a reverse proxy, set it
 	// to read the address the proxy adds (clientip.Resolver).
 	ClientIP func(r *http.Request) string
+	// Tally, when set, counts every decision answered, for the reports
+	// (internal/tally); serve flushes it to the DB.
+	Tally *tally.Counter
 	// MetricsToken, when set, is the bearer token GET /metrics requires
 	// (--metrics-token); empty: /metrics is open, as /healthz is.
 	MetricsToken string
@@ -147,12 +151,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// decide answers one decision through the Decider and records its latency.
+// decide answers one decision through the Decider, records its latency
+// and counts it for the reports.
 func (s *Server) decide(r *http.Request, wsID string, req *consentd.DecisionRequest) (*consentd.DecisionResult, error) {
 	start := time.Now()
 	d, err := s.Decider.Decide(r.Context(), wsID, req)
 	if err == nil {
 		observeDecision(start, d.Allowed)
+		s.Tally.Count(wsID, req.Purpose, req.Channel, d.Allowed, d.Reason, start)
 	}
 	return d, err
 }

@@ -192,7 +192,21 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 	out := make([]byte, 0, 64<<10)
 	var res consentd.DecisionResult
 	line := 0
+	// The fast path's decisions share a workspace, purpose and channel:
+	// they are counted here by outcome and handed to the Tally in one call
+	// per kind each time the answers are flushed and when the stream ends,
+	// rather than in one locked call per line.
+	tl := streamTally{}
+	handOver := func() {
+		now := time.Now()
+		for kind, n := range tl {
+			s.Tally.CountN(k.WorkspaceID, defaults.Purpose, defaults.Channel, kind.allowed, kind.reason, now, n)
+		}
+		clear(tl)
+	}
+	defer handOver()
 	flush := func() bool {
+		handOver()
 		if _, err := w.Write(out); err != nil {
 			return false // the client went away
 		}
@@ -225,6 +239,7 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 				p := problemOf(err)
 				item = decisionError{ContactPoint: string(cp), Error: &p}
 			} else {
+				tl[streamKey{res.Allowed, res.Reason}]++
 				if timed {
 					observeDecision(start, res.Allowed)
 				}
@@ -263,4 +278,12 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 	}
 	flush()
 	return nil
+}
+
+// streamTally counts a stream's fast-path decisions by outcome and reason.
+type streamTally map[streamKey]int64
+
+type streamKey struct {
+	allowed bool
+	reason  consentd.Reason
 }

@@ -90,6 +90,11 @@ var descriptions = map[string]string{
 	"GET /v1/feeds/{id}":           "Returns one provider feed with its public URL. 404 when it does not exist.",
 	"DELETE /v1/feeds/{id}":        "Deletes a provider feed: its URL answers 404 from then on, and the provider event ids it kept are deleted; the suppressions and opt-outs it wrote stay. 404 when it does not exist.",
 	"GET /v1/consents:export":      "Streams every consent of the workspace in the native import format, as CSV or NDJSON: now, or each consent in effect at a time (as_of, known_at). An export that fails midway breaks the transfer rather than ending early. Read-only.",
+
+	"GET /v1/reports/decisions": "Counts the decisions this workspace was answered (POST /v1/decisions and each line of POST /v1/decisions:batch) per UTC day, week (from Monday) or month, optionally split by purpose, channel or reason: allowed, blocked, and blocked by reason in percent of the bucket's decisions. " +
+		"Only aggregates are kept, never contact points. The server counts in memory and stores the counts every few seconds, so the last seconds' decisions may be missing. from..to are UTC days, both included, at most 731 days apart; default the last 30 days. JSON, or CSV with Accept: text/csv. Read-only. 422 naming the parameter for a bad date, span, interval or group_by.",
+	"GET /v1/reports/consents": "Counts the workspace's consents by the UTC day, week (from Monday) or month their write in effect was captured (captured_at, not the day it was recorded: an import of old history lands in the days it was captured), optionally split by purpose, channel, source type or jurisdiction: opted in, opted out and pending. " +
+		"Each consent counts once, with its current status, in the bucket of its captured_at. from..to are UTC days, both included, at most 731 days apart; default the last 30 days. JSON, or CSV with Accept: text/csv. Read-only. 422 naming the parameter for a bad date, span, interval or group_by.",
 }
 
 // tagDocs describes the tags that group the operations.
@@ -109,5 +114,6 @@ var tagDocs = map[string]string{
 	"webhooks":     "Webhooks that receive logged events, and their deliveries.",
 	"imports":      "Bulk imports of consents from CSV files, and their rejected rows.",
 	"feeds":        "Provider feeds: where SendGrid, Postmark, Mailgun, Amazon SES (through SNS) and mail systems posting raw ARF and DSN reports report bounces, complaints and unsubscribes, and Twilio and Vonage post inbound SMS replies.",
+	"reports":      "Counts for an operator console: decisions answered, and consents by the day they were captured.",
 	"problems":     "The documentation of each error code, which a problem's type points to.",
 }

@@ -93,5 +93,6 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.eventRoutes()...)      // events.go: webhooks and their deliveries
 	rs = append(rs, s.importRoutes()...)     // imports.go: bulk imports and export
 	rs = append(rs, s.feedRoutes()...)       // feeds.go: provider feeds
+	rs = append(rs, s.reportRoutes()...)     // reports.go: decision and consent reports
 	return rs
 }

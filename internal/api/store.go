@@ -18,6 +18,7 @@ type Store interface {
 	EventStore         // events.go
 	ImportStore        // imports.go
 	FeedStore          // feeds.go
+	ReportStore        // reports.go
 	Ping(ctx context.Context) error
 	Authenticate(ctx context.Context, secret string) (*consentd.APIKey, error)
 

@@ -60,6 +60,8 @@ var tests = []struct {
 	fn   func(*testing.T, Store)
 }{
 	{"Workspaces", testWorkspaces},
+	{"DecisionCounts", testDecisionCounts}, // reports.go
+	{"ConsentReport", testConsentReport},   // reports.go
 	{"UpdateWorkspace", testUpdateWorkspace},
 	{"UnknownWorkspace", testUnknownWorkspace},
 	{"Keys", testKeys},

@@ -1,0 +1,126 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/consentd/consentd"
+)
+
+// This file stores decision counts and answers the reports' grouped
+// counts. Days are UTC; a consent's time is captured_at in nanoseconds,
+// which to_timestamp reads in seconds.
+
+// AddDecisionCounts adds counts to the stored ones, in one transaction.
+func (db *DB) AddDecisionCounts(ctx context.Context, counts []consentd.DecisionCount) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	return db.writeAlone(ctx, func(tx *Tx) error {
+		for _, n := range counts {
+			if _, err := tx.Exec(tx.ctx, `INSERT INTO decision_counts (workspace_id, day, purpose, channel, allowed, reason, count)
+				VALUES ($1, $2::date, $3, $4, $5, $6, $7)
+				ON CONFLICT (workspace_id, day, purpose, channel, allowed, reason) DO UPDATE SET count = decision_counts.count + excluded.count`,
+				n.WorkspaceID, n.Day, n.Purpose, n.Channel, n.Allowed, string(n.Reason), n.Count); err != nil {
+				return fmt.Errorf("adding decision counts: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// bucketOf returns the SQL for the first day (YYYY-MM-DD) of the bucket
+// of the timestamp (without time zone, UTC) expression t.
+func bucketOf(interval, t string) (string, error) {
+	switch interval {
+	case "day", "week", "month": // weeks start on Monday
+		return "to_char(date_trunc('" + interval + "', " + t + "), 'YYYY-MM-DD')", nil
+	}
+	return "", consentd.FieldErrorf(consentd.EINVALID, "interval", "interval is day, week or month")
+}
+
+// groupColumn returns the column of a grouping among allowed ones
+// (name -> column), or ” for none.
+func groupColumn(groupBy string, allowed map[string]string) (string, error) {
+	if groupBy == "" {
+		return "''", nil
+	}
+	c, ok := allowed[groupBy]
+	if !ok {
+		return "", consentd.FieldErrorf(consentd.EINVALID, "group_by", "cannot group by %q", groupBy)
+	}
+	return c, nil
+}
+
+var (
+	decisionGroups = map[string]string{"purpose": "purpose", "channel": "channel", "reason": "reason"}
+	consentGroups  = map[string]string{"purpose": "purpose_id", "channel": "channel", "source": "(source::jsonb ->> 'type')", "jurisdiction": "jurisdiction"}
+)
+
+// DecisionReport returns the workspace's decision counts of the days
+// q.From..q.To grouped by bucket, q.GroupBy, outcome and reason, ordered.
+func (db *DB) DecisionReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.DecisionReportRow, error) {
+	bucket, err := bucketOf(q.Interval, "day::timestamp")
+	if err != nil {
+		return nil, err
+	}
+	group, err := groupColumn(q.GroupBy, decisionGroups)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+bucket+` AS b, `+group+` AS g, allowed, reason, sum(count)
+		FROM decision_counts WHERE workspace_id = $1 AND day >= $2::date AND day <= $3::date
+		GROUP BY b, g, allowed, reason ORDER BY b, g, allowed, reason`,
+		wsID, q.From.UTC().Format(time.DateOnly), q.To.UTC().Format(time.DateOnly))
+	if err != nil {
+		return nil, fmt.Errorf("decision report: %w", err)
+	}
+	defer rows.Close()
+	out := []consentd.DecisionReportRow{}
+	for rows.Next() {
+		var r consentd.DecisionReportRow
+		if err := rows.Scan(&r.Bucket, &r.Group, &r.Allowed, &r.Reason, &r.Count); err != nil {
+			return nil, fmt.Errorf("decision report: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	return out, nil
+}
+
+// ConsentReport returns the workspace's consents whose write in effect was
+// captured on the days q.From..q.To, grouped by the bucket of captured_at,
+// q.GroupBy and status, ordered.
+func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error) {
+	bucket, err := bucketOf(q.Interval, "(to_timestamp(captured_at / 1000000000) AT TIME ZONE 'UTC')")
+	if err != nil {
+		return nil, err
+	}
+	group, err := groupColumn(q.GroupBy, consentGroups)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+bucket+` AS b, `+group+` AS g, status, count(*)
+		FROM consents WHERE workspace_id = $1 AND captured_at >= $2 AND captured_at < $3
+		GROUP BY b, g, status ORDER BY b, g, status`,
+		wsID, nanos(q.From), nanos(q.To.AddDate(0, 0, 1)))
+	if err != nil {
+		return nil, fmt.Errorf("consent report: %w", err)
+	}
+	defer rows.Close()
+	out := []consentd.ConsentReportRow{}
+	for rows.Next() {
+		var r consentd.ConsentReportRow
+		if err := rows.Scan(&r.Bucket, &r.Group, &r.Status, &r.Count); err != nil {
+			return nil, fmt.Errorf("consent report: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	return out, nil
+}
