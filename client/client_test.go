@@ -380,6 +380,14 @@ func TestClientEndToEnd(t *testing.T) {
 	}
 	ok(t, "DeleteSuppression", c.DeleteSuppression(ctx, sup.ID))
 
+	// Reports: consents by the day they were captured, decisions by reason.
+	if r := must[*client.ConsentReport](t, "ConsentReport")(c.ConsentReport(ctx, client.ReportOptions{Interval: "month", GroupBy: "purpose"})); r.Interval != "month" || len(r.Buckets) == 0 {
+		t.Errorf("ConsentReport = %+v; want monthly buckets", r)
+	}
+	if r := must[*client.DecisionReport](t, "DecisionReport")(c.DecisionReport(ctx, client.ReportOptions{GroupBy: "reason"})); r.Interval != "day" || r.GroupBy != "reason" {
+		t.Errorf("DecisionReport = %+v; want daily buckets by reason", r)
+	}
+
 	// Keys: a new key works until it is deleted, then 401.
 	k := must[*client.KeyAnswer](t, "CreateKey")(c.CreateKey(ctx, consentd.RoleRead, "reader"))
 	if k.Key == "" || k.Role != consentd.RoleRead {

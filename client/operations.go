@@ -35,6 +35,9 @@ var operations = map[string][]string{
 	"GET /v1/parties/{id}/consents":     {"PartyConsents"},
 	"POST /v1/parties/{id}:opt-out-all": {"OptOutAll"},
 
+	"GET /v1/reports/decisions": {"DecisionReport"},
+	"GET /v1/reports/consents":  {"ConsentReport"},
+
 	"GET /v1/suppressions":         {"ListSuppressions"},
 	"POST /v1/suppressions":        {"CreateSuppression"},
 	"DELETE /v1/suppressions/{id}": {"DeleteSuppression"},
