@@ -312,7 +312,7 @@ func (s *Server) getLog(w http.ResponseWriter, r *http.Request, k *consentd.APIK
 }
 
 func (s *Server) verifyLog(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	rep, err := ledger.Verify(r.Context(), s.Ledger, s.DB, s.Signer.PublicKeyRing(), k.WorkspaceID)
+	rep, err := s.VerifyLog(r.Context(), k.WorkspaceID)
 	if err != nil {
 		return err
 	}
