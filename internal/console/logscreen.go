@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -33,7 +34,7 @@ type checkpointView struct {
 	Behind   int64 // entries appended since
 	SignedAt string
 	Age      string
-	Signed   string // the signed note as stored
+	Signed   []string // the signed note as stored, by line: shown as wrapping text, since a <pre> would overflow a phone's width
 }
 
 // logScreen answers GET /admin/log.
@@ -108,7 +109,7 @@ func (s *Server) logState(ctx context.Context, v *session) (*logPage, error) {
 	}
 	rec := recs[0]
 	p.Checkpoint = &checkpointView{Size: rec.Size, Behind: p.Size - rec.Size, SignedAt: rec.CreatedAt.UTC().Format(time.RFC3339),
-		Age: age(s.Now().Sub(rec.CreatedAt)), Signed: rec.Signed}
+		Age: age(s.Now().Sub(rec.CreatedAt)), Signed: strings.Split(strings.TrimRight(rec.Signed, "\n"), "\n")}
 	return p, nil
 }
 
