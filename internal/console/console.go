@@ -2,9 +2,13 @@
 // rendered pages (html/template, assets embedded, no JavaScript) for the
 // people who run a workspace. An operator signs in with an API key of the
 // workspace (any role but check); the console then keeps a session in a
-// cookie, never the key. Screens today: sign-in, and "a person" (every
+// cookie, never the key. Screens today: sign-in; "a person" (every
 // consent, decision and suppression of a contact point or party, each
-// consent's receipt, and opting out on the person's behalf).
+// consent's receipt, and opting out on the person's behalf); blocked sends
+// (decisions allowed and blocked by reason, against the previous period);
+// the log (size, newest checkpoint, verification); and queues
+// (data-subject requests with their days left, retrying and failed jobs
+// with retry, webhooks and their lag).
 //
 // Every form carries the session's CSRF token and passes Go's
 // cross-origin protection; pages are never cached, framed or sniffed, and
