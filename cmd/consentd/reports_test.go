@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -17,13 +20,30 @@ func TestDecisionCountsSurviveShutdown(t *testing.T) {
 	if st, raw := apiCall(t, srv.base, "POST", "/v1/decisions", map[string]string{"contact_point": "one@example.com", "channel": "email", "purpose": "newsletter"}, nil); st != 200 {
 		t.Fatalf("POST /v1/decisions = %d %s", st, raw)
 	}
+	// A stream of lines, the whole body sent before its answers are read.
 	const lines = 2000
-	ds := startDecisionStream(t, srv.base, lines)
-	ds.body.Close()
-	if n := <-ds.lines; n != lines {
-		t.Fatalf("the stream answered %d lines; want %d", n, lines)
+	var body strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&body, "{\"contact_point\":\"s%d@example.com\"}\n", i)
 	}
-	ds.res.Body.Close()
+	req, err := http.NewRequest("POST", srv.base+"/v1/decisions:batch?purpose=newsletter&channel=email", strings.NewReader(body.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ledgerTestAdminKey)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	res, err := ledgerTestClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /v1/decisions:batch (NDJSON): %v", err)
+	}
+	n := 0
+	for sc := bufio.NewScanner(res.Body); sc.Scan(); {
+		n++
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || n != lines {
+		t.Fatalf("the stream = %d with %d lines; want 200 with %d", res.StatusCode, n, lines)
+	}
 	if code := srv.stop(); code != 0 {
 		t.Fatalf("serve exited %d; stderr:\n%s", code, srv.stderr)
 	}
