@@ -12,9 +12,11 @@ import (
 	"github.com/consentd/consentd/internal/sqlite"
 )
 
-// TestRolesAreTheAPIs keeps the console's role sets the API's: reading a
-// consent (GET /v1/consents) and acting for a person (POST
-// /v1/suppressions, an agent's act).
+// TestRolesAreTheAPIs keeps the console's role sets the API's, for the
+// routes each screen stands for: reading a consent and acting for a person
+// (an agent's act), the queues' reads and a job's retry, the reports and
+// the log. It also asserts that the store the server runs on, and the
+// API server, have what the screens read.
 func TestRolesAreTheAPIs(t *testing.T) {
 	dir := t.TempDir()
 	db, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
@@ -26,7 +28,14 @@ func TestRolesAreTheAPIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string][]consentd.Role{"GET /v1/consents": readers, "POST /v1/suppressions": agents}
+	var _ queueStore = db
+	var _ reportStore = db
+	var _ logVerifier = api.New(db, signer, slog.Default())
+	want := map[string][]consentd.Role{
+		"GET /v1/consents": readers, "POST /v1/suppressions": agents,
+		"POST /v1/jobs/{id}:retry": retriers, "GET /v1/jobs": readers, "GET /v1/requests": readers, "GET /v1/webhooks": readers,
+		"GET /v1/reports/decisions": readers, "GET /v1/log": readers, "GET /v1/log/verify": readers, "GET /v1/log/checkpoints/latest": readers,
+	}
 	for _, op := range api.New(db, signer, slog.Default()).Operations() {
 		set, ok := want[op.Method+" "+op.Path]
 		if !ok {
