@@ -54,3 +54,18 @@ type ConsentReportRow struct {
 	Status Status
 	Count  int64
 }
+
+// ReportColumn returns the SQL expression a backend groups a report by:
+// the one allowed names for groupBy (group name -> its dialect's column
+// expression), or the constant ” without grouping. Only names from
+// allowed reach the SQL; any other is EINVALID naming group_by.
+func ReportColumn(groupBy string, allowed map[string]string) (string, error) {
+	if groupBy == "" {
+		return "''", nil
+	}
+	c, ok := allowed[groupBy]
+	if !ok {
+		return "", FieldErrorf(EINVALID, "group_by", "cannot group by %q", groupBy)
+	}
+	return c, nil
+}

@@ -43,19 +43,6 @@ func bucketOf(interval, d string) (string, error) {
 	return "", consentd.FieldErrorf(consentd.EINVALID, "interval", "interval is day, week or month")
 }
 
-// groupColumn returns the column of a grouping among allowed ones
-// (name -> column), or ” for none.
-func groupColumn(groupBy string, allowed map[string]string) (string, error) {
-	if groupBy == "" {
-		return "''", nil
-	}
-	c, ok := allowed[groupBy]
-	if !ok {
-		return "", consentd.FieldErrorf(consentd.EINVALID, "group_by", "cannot group by %q", groupBy)
-	}
-	return c, nil
-}
-
 var (
 	decisionGroups = map[string]string{"purpose": "purpose", "channel": "channel", "reason": "reason"}
 	consentGroups  = map[string]string{"purpose": "purpose_id", "channel": "channel", "source": "json_extract(source, '$.type')", "jurisdiction": "jurisdiction"}
@@ -68,7 +55,7 @@ func (db *DB) DecisionReport(ctx context.Context, wsID string, q consentd.Report
 	if err != nil {
 		return nil, err
 	}
-	group, err := groupColumn(q.GroupBy, decisionGroups)
+	group, err := consentd.ReportColumn(q.GroupBy, decisionGroups)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +86,7 @@ func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQ
 	if err != nil {
 		return nil, err
 	}
-	group, err := groupColumn(q.GroupBy, consentGroups)
+	group, err := consentd.ReportColumn(q.GroupBy, consentGroups)
 	if err != nil {
 		return nil, err
 	}
