@@ -57,7 +57,7 @@ type ConsentReportRow struct {
 
 // ReportColumn returns the SQL expression a backend groups a report by:
 // the one allowed names for groupBy (group name -> its dialect's column
-// expression), or the constant ” without grouping. Only names from
+// expression), or an empty SQL string literal without grouping. Only names from
 // allowed reach the SQL; any other is EINVALID naming group_by.
 func ReportColumn(groupBy string, allowed map[string]string) (string, error) {
 	if groupBy == "" {
