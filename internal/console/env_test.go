@@ -67,6 +67,7 @@ type env struct {
 	t    *testing.T
 	db   testStore
 	srv  *httptest.Server
+	con  *console.Server // its Now may be moved forward
 	ws   string
 	keys map[consentd.Role]string // a key of each role
 	logs *lockedBuffer
@@ -114,7 +115,8 @@ func newEnv(t *testing.T) *env {
 	a := api.New(db, signer, log)
 	mux := http.NewServeMux()
 	mux.Handle("/", a)
-	console.New(db, a, log).Mount(mux)
+	con := console.New(db, a, log)
+	con.Mount(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -122,7 +124,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, srv: srv, ws: w.ID, keys: map[consentd.Role]string{}, logs: logs}
+	e := &env{t: t, db: db, srv: srv, con: con, ws: w.ID, keys: map[consentd.Role]string{}, logs: logs}
 	for _, r := range []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite, consentd.RoleCheck, consentd.RoleRead, consentd.RoleAgent} {
 		if _, e.keys[r], err = db.CreateKey(ctx, w.ID, r, string(r), ""); err != nil {
 			t.Fatal(err)
