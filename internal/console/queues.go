@@ -146,7 +146,6 @@ type importRow struct {
 	State    consentd.ImportState
 	Progress string // in words
 	consentd.ImportCounts
-	Created  string
 	Started  string
 	Finished string
 	Error    string
@@ -286,8 +285,7 @@ func (s *Server) readQueues(ctx context.Context, db queueStore, ws string) (*que
 		return nil, fmt.Errorf("list imports: %w", err)
 	}
 	for _, im := range ims {
-		row := importRow{ID: im.ID, Name: im.Name, Format: im.Format, State: im.State, ImportCounts: im.ImportCounts,
-			Created: stamp(im.CreatedAt), Error: im.Error}
+		row := importRow{ID: im.ID, Name: im.Name, Format: im.Format, State: im.State, ImportCounts: im.ImportCounts, Error: im.Error}
 		if im.StartedAt != nil {
 			row.Started = stamp(*im.StartedAt)
 		}
