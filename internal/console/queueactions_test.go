@@ -145,7 +145,7 @@ func TestQueuesWebhooksImportsReplies(t *testing.T) {
 	}
 	for _, want := range []string{
 		// webhooks: the failing one, with its lag (the whole log) and error
-		"wh-fail", `class="no">failing`, "the endpoint answered 500 Internal Server Error",
+		"wh-fail", `class="no">failing <span class="note">(1 failed attempt at the next event; next try `, "the endpoint answered 500 Internal Server Error",
 		// the disabled one, with its Resume button, disabled for a read key
 		"wh-gone", `class="no">disabled: the endpoint answered 410 Gone`, "the endpoint answered 410 Gone <span",
 		`disabled aria-label="Resume webhook wh-gone"`, "sign in with an admin key to resume one",

@@ -132,9 +132,8 @@ type webhookRow struct {
 	URL            string
 	State          string // active, failing or disabled
 	DisabledReason string
-	Lag            int64 // log entries not yet delivered or skipped
-	Failures       int
-	NextAttemptAt  string
+	Lag            int64  // log entries not yet delivered or skipped
+	Retrying       string // failed attempts at the next event, and the next try, in words
 	LastError      string // the newest failed attempt's error, "" when none is kept
 	LastErrorAt    string
 }
@@ -254,15 +253,18 @@ func (s *Server) readQueues(ctx context.Context, db queueStore, ws string) (*que
 		return nil, fmt.Errorf("list webhooks: %w", err)
 	}
 	for _, wh := range whs {
-		row := webhookRow{ID: wh.ID, URL: wh.URL, State: "active", DisabledReason: wh.DisabledReason, Lag: wh.Lag(size), Failures: wh.Failures}
+		row := webhookRow{ID: wh.ID, URL: wh.URL, State: "active", DisabledReason: wh.DisabledReason, Lag: wh.Lag(size)}
 		switch {
 		case wh.Disabled:
 			row.State = "disabled"
 		case wh.Failures > 0:
 			row.State = "failing"
 		}
-		if !wh.NextAttemptAt.IsZero() {
-			row.NextAttemptAt = stamp(wh.NextAttemptAt)
+		if wh.Failures > 0 {
+			row.Retrying = plural(wh.Failures, "failed attempt") + " at the next event"
+			if !wh.NextAttemptAt.IsZero() && !wh.Disabled {
+				row.Retrying += "; next try " + stamp(wh.NextAttemptAt)
+			}
 		}
 		ds, _, err := db.WebhookDeliveries(ctx, ws, wh.ID, consentd.DeliveryFilter{Limit: deliveriesScanned})
 		if err != nil {

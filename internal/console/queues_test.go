@@ -94,7 +94,7 @@ func TestQueues(t *testing.T) {
 		"withdraw", "erase", "access", "CCPA",
 		// the jobs: one failed, with its button (disabled for a read key),
 		// one retrying by itself
-		failed, "mail server refused the connection", `class="no">failed`, "1 of ",
+		failed, "mail server refused the connection", `class="no">failed`, "1 of 20 attempts",
 		"timed out", "retrying", "retries by itself",
 		`aria-label="Retry job ` + failed + `"`,
 		// the webhooks
