@@ -125,6 +125,7 @@ type jobRow struct {
 	Fields      string // a rule job's record fields, as JSON
 	RunAt       string
 	Failed      bool
+	Retried     bool // queued again by a retry, not yet run: its error is the failed run's
 }
 
 type webhookRow struct {
@@ -233,7 +234,7 @@ func (s *Server) readQueues(ctx context.Context, db queueStore, ws string) (*que
 			}
 			for _, j := range js {
 				if j.State == consentd.JobQueued && j.LastError == "" {
-					continue // queued for its first run, or after a retry: nothing wrong
+					continue // queued for its first run: nothing wrong
 				}
 				p.Jobs = append(p.Jobs, newJobRow(j))
 			}
@@ -318,7 +319,8 @@ func (s *Server) readQueues(ctx context.Context, db queueStore, ws string) (*que
 // change, and its fields as JSON); another job's is what it works on.
 func newJobRow(j *consentd.Job) jobRow {
 	row := jobRow{ID: j.ID, Kind: j.Kind, State: j.State, Attempts: j.Attempts, MaxAttempts: j.MaxAttempts,
-		LastError: j.LastError, RunAt: stamp(j.RunAt), Failed: j.State == consentd.JobFailed}
+		LastError: j.LastError, RunAt: stamp(j.RunAt), Failed: j.State == consentd.JobFailed,
+		Retried: j.State == consentd.JobQueued && j.Attempts == 0}
 	switch {
 	case j.Input != nil:
 		row.Input = j.Input.Type + " " + j.Input.ID + " (" + string(j.Input.Change) + ")"

@@ -187,6 +187,9 @@ func TestRetryJob(t *testing.T) {
 		t.Errorf("the console's retry woke the job runner %d times; want once", n-nudges)
 	}
 	page := o.do("GET", p.header.Get("Location"), nil)
+	if !strings.Contains(page.body, "queued again by a retry") {
+		t.Errorf("the retried job is not shown queued again by a retry")
+	}
 	if !strings.Contains(page.body, "The job is queued again") || strings.Contains(page.body, `aria-label="Retry job `+failed+`"`) {
 		t.Errorf("the page after the retry:\n%s", page.body)
 	}
