@@ -171,6 +171,12 @@ func TestResumeWebhook(t *testing.T) {
 	moreQueues(t, e)
 	form := func(token, id string) url.Values { return url.Values{"csrf": {token}, "webhook": {id}} }
 
+	// Signed out, no action is taken: the sign-in page answers.
+	for _, path := range []string{"/admin/resume-webhook", "/admin/resolve-sms", "/admin/retry-job"} {
+		if p := e.operator().do("POST", path, url.Values{"webhook": {"wh-gone"}}); p.status != http.StatusUnauthorized {
+			t.Errorf("signed out, POST %s = %d; want 401", path, p.status)
+		}
+	}
 	// Changing a webhook is an admin's act, as PATCH /v1/webhooks/{id} is.
 	for _, role := range []consentd.Role{consentd.RoleRead, consentd.RoleAgent, consentd.RoleWrite} {
 		o := e.operator()
