@@ -90,4 +90,3 @@ func TestConsentCountsUpgrade(t *testing.T) {
 		`DELETE FROM schema_migrations WHERE version = '0013_consent_counts'`,
 	})
 }
-
