@@ -42,7 +42,13 @@ func bucketOf(interval, t string) (string, error) {
 
 var (
 	decisionGroups = map[string]string{"purpose": "purpose", "channel": "channel", "reason": "reason"}
-	consentGroups  = map[string]string{"purpose": "purpose", "topic": "topic", "channel": "channel", "source": "source", "jurisdiction": "jurisdiction"}
+	// consentGroups maps a grouping to its dim in consent_counts, as an
+	// SQL literal ('' without grouping, ReportColumn's answer).
+	consentGroups = map[string]string{"purpose": "'purpose'", "topic": "'topic'", "channel": "'channel'", "source": "'source'", "jurisdiction": "'jurisdiction'"}
+	// consentOrder is how the consent report orders a grouping's values:
+	// as the consents table's column collates them (source and
+	// jurisdiction in the database's default collation, the ids bytewise).
+	consentOrder = map[string]string{"source": `value COLLATE "default"`, "jurisdiction": `value COLLATE "default"`}
 )
 
 // DecisionReport returns the workspace's decision counts of the days
@@ -81,19 +87,23 @@ func (db *DB) DecisionReport(ctx context.Context, wsID string, q consentd.Report
 // ConsentReport returns the workspace's consents whose write in effect was
 // captured on the days q.From..q.To, by their current status, grouped by
 // the bucket of captured_at's day, q.GroupBy and status, ordered: the sums
-// of consent_counts, whose rows at zero it leaves out.
+// of consent_counts' rows of the grouping, leaving out those at zero.
 func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error) {
 	bucket, err := bucketOf(q.Interval, "day::timestamp")
 	if err != nil {
 		return nil, err
 	}
-	group, err := consentd.ReportColumn(q.GroupBy, consentGroups)
+	dim, err := consentd.ReportColumn(q.GroupBy, consentGroups)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+bucket+` AS b, `+group+` AS g, status, sum(count)::bigint
-		FROM consent_counts WHERE workspace_id = $1 AND day >= $2::date AND day <= $3::date
-		GROUP BY b, g, status HAVING sum(count) > 0 ORDER BY b, g, status`,
+	order := "value"
+	if o, ok := consentOrder[q.GroupBy]; ok {
+		order = o
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+bucket+` AS b, value, status, sum(count)::bigint
+		FROM consent_counts WHERE workspace_id = $1 AND dim = `+dim+` AND day >= $2::date AND day <= $3::date
+		GROUP BY b, value, status HAVING sum(count) > 0 ORDER BY b, `+order+`, status`,
 		wsID, q.From.UTC().Format(time.DateOnly), q.To.UTC().Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("consent report: %w", err)

@@ -47,7 +47,9 @@ func bucketOf(interval, d string) (string, error) {
 
 var (
 	decisionGroups = map[string]string{"purpose": "purpose", "channel": "channel", "reason": "reason"}
-	consentGroups  = map[string]string{"purpose": "purpose", "topic": "topic", "channel": "channel", "source": "source", "jurisdiction": "jurisdiction"}
+	// consentGroups maps a grouping to its dim in consent_counts, as an
+	// SQL literal ('' without grouping, ReportColumn's answer).
+	consentGroups = map[string]string{"purpose": "'purpose'", "topic": "'topic'", "channel": "'channel'", "source": "'source'", "jurisdiction": "'jurisdiction'"}
 )
 
 // DecisionReport returns the workspace's decision counts of the days
@@ -83,19 +85,19 @@ func (db *DB) DecisionReport(ctx context.Context, wsID string, q consentd.Report
 // ConsentReport returns the workspace's consents whose write in effect was
 // captured on the days q.From..q.To, by their current status, grouped by
 // the bucket of captured_at's day, q.GroupBy and status, ordered: the sums
-// of consent_counts, whose rows at zero it leaves out.
+// of consent_counts' rows of the grouping, leaving out those at zero.
 func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error) {
 	bucket, err := bucketOf(q.Interval, "day")
 	if err != nil {
 		return nil, err
 	}
-	group, err := consentd.ReportColumn(q.GroupBy, consentGroups)
+	dim, err := consentd.ReportColumn(q.GroupBy, consentGroups)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS b, `+group+` AS g, status, sum(count)
-		FROM consent_counts WHERE workspace_id = ? AND day >= ? AND day <= ?
-		GROUP BY b, g, status HAVING sum(count) > 0 ORDER BY b, g, status`,
+	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS b, value, status, sum(count)
+		FROM consent_counts WHERE workspace_id = ? AND dim = `+dim+` AND day >= ? AND day <= ?
+		GROUP BY b, value, status HAVING sum(count) > 0 ORDER BY b, value, status`,
 		wsID, q.From.UTC().Format(time.DateOnly), q.To.UTC().Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("consent report: %w", err)

@@ -1,28 +1,38 @@
--- Consents counted per workspace, UTC day of captured_at, purpose, topic,
--- channel, source type, jurisdiction and current status: the consent
--- report reads these instead of scanning consents. Triggers keep them
--- exact on every insert (COPY included), update and delete of consents, so
--- no write path (writes, imports, feeds, requests, erasure, raw SQL) can
--- miss them; a consent whose captured_at or status changes moves from one
--- count to another. Counts that reach zero stay, at zero. The collations
--- are the consents columns', so that the report orders groups as before.
+-- Consents counted per workspace, grouping, UTC day of captured_at, the
+-- consent's value for the grouping and its current status: what the
+-- consent report reads instead of scanning consents. Each consent counts
+-- once under each grouping the report offers: dim '' (value '', every
+-- consent), 'purpose', 'topic' (the purpose's own consents under ''),
+-- 'channel', 'source' (the source's type) and 'jurisdiction'. One row per
+-- value of each grouping (its marginal), not one per combination of them
+-- all: a day holds at most the values of one grouping times the statuses,
+-- so a report over a year reads about as many rows for a million consents
+-- as for ten thousand. Values are compared bytewise (COLLATE "C"); the
+-- report orders the groups of source and jurisdiction, which consents
+-- holds in the default collation, in that collation, as it did before.
+--
+-- Triggers keep the counts exact on every insert (COPY included), update
+-- and delete of consents, so no write path (writes, imports, feeds,
+-- requests, erasure, raw SQL) can miss them; a consent whose captured_at
+-- day or status changes moves from one count to another. Counts that
+-- reach zero stay, at zero. The report skips them.
 CREATE TABLE consent_counts (
 	workspace_id TEXT COLLATE "C" NOT NULL,
+	dim          TEXT COLLATE "C" NOT NULL,
 	day          DATE NOT NULL,
-	purpose      TEXT COLLATE "C" NOT NULL,
-	topic        TEXT COLLATE "C" NOT NULL,
-	channel      TEXT COLLATE "C" NOT NULL,
-	source       TEXT NOT NULL,
-	jurisdiction TEXT NOT NULL,
+	value        TEXT COLLATE "C" NOT NULL,
 	status       TEXT NOT NULL,
 	count        BIGINT NOT NULL,
-	PRIMARY KEY (workspace_id, day, purpose, topic, channel, source, jurisdiction, status)
+	PRIMARY KEY (workspace_id, dim, day, value, status)
 );
 
-INSERT INTO consent_counts (workspace_id, day, purpose, topic, channel, source, jurisdiction, status, count)
-SELECT workspace_id, (to_timestamp(captured_at / 1000000000) AT TIME ZONE 'UTC')::date, purpose_id, topic_id, channel,
-	coalesce(source::jsonb ->> 'type', ''), jurisdiction, status, count(*)
-FROM consents GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+INSERT INTO consent_counts (workspace_id, dim, day, value, status, count)
+SELECT r.workspace_id, g.dim, (to_timestamp(r.captured_at / 1000000000) AT TIME ZONE 'UTC')::date, g.value, r.status, count(*)
+FROM consents r
+CROSS JOIN LATERAL (VALUES ('', ''::text COLLATE "C"), ('purpose', r.purpose_id COLLATE "C"), ('topic', r.topic_id COLLATE "C"),
+	('channel', r.channel COLLATE "C"), ('source', coalesce(r.source::jsonb ->> 'type', '') COLLATE "C"),
+	('jurisdiction', r.jurisdiction COLLATE "C")) AS g(dim, value)
+GROUP BY 1, 2, 3, 4, 5;
 
 -- Statement-level triggers: one upsert per count a statement changed, not
 -- one per row, so a batch of thousands of consents (an INSERT from
@@ -35,23 +45,32 @@ CREATE FUNCTION consent_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	-- Each branch names only the transition tables of its trigger.
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO consent_counts AS c (workspace_id, day, purpose, topic, channel, source, jurisdiction, status, count)
-		SELECT workspace_id, (to_timestamp(captured_at / 1000000000) AT TIME ZONE 'UTC')::date, purpose_id, topic_id, channel,
-			coalesce(source::jsonb ->> 'type', ''), jurisdiction, status, count(*)
-		FROM new_rows GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-		ON CONFLICT (workspace_id, day, purpose, topic, channel, source, jurisdiction, status) DO UPDATE SET count = c.count + excluded.count;
+		INSERT INTO consent_counts AS c (workspace_id, dim, day, value, status, count)
+		SELECT r.workspace_id, g.dim, (to_timestamp(r.captured_at / 1000000000) AT TIME ZONE 'UTC')::date, g.value, r.status, count(*)
+		FROM new_rows r
+		CROSS JOIN LATERAL (VALUES ('', ''::text COLLATE "C"), ('purpose', r.purpose_id COLLATE "C"), ('topic', r.topic_id COLLATE "C"),
+			('channel', r.channel COLLATE "C"), ('source', coalesce(r.source::jsonb ->> 'type', '') COLLATE "C"),
+			('jurisdiction', r.jurisdiction COLLATE "C")) AS g(dim, value)
+		GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+		ON CONFLICT (workspace_id, dim, day, value, status) DO UPDATE SET count = c.count + excluded.count;
 	ELSIF TG_OP = 'UPDATE' THEN
-		INSERT INTO consent_counts AS c (workspace_id, day, purpose, topic, channel, source, jurisdiction, status, count)
-		SELECT workspace_id, (to_timestamp(captured_at / 1000000000) AT TIME ZONE 'UTC')::date, purpose_id, topic_id, channel,
-			coalesce(source::jsonb ->> 'type', ''), jurisdiction, status, sum(n)
-		FROM (SELECT *, 1 AS n FROM new_rows UNION ALL SELECT *, -1 AS n FROM old_rows) d GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING sum(n) <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-		ON CONFLICT (workspace_id, day, purpose, topic, channel, source, jurisdiction, status) DO UPDATE SET count = c.count + excluded.count;
+		INSERT INTO consent_counts AS c (workspace_id, dim, day, value, status, count)
+		SELECT r.workspace_id, g.dim, (to_timestamp(r.captured_at / 1000000000) AT TIME ZONE 'UTC')::date, g.value, r.status, sum(r.n)
+		FROM (SELECT *, 1 AS n FROM new_rows UNION ALL SELECT *, -1 AS n FROM old_rows) r
+		CROSS JOIN LATERAL (VALUES ('', ''::text COLLATE "C"), ('purpose', r.purpose_id COLLATE "C"), ('topic', r.topic_id COLLATE "C"),
+			('channel', r.channel COLLATE "C"), ('source', coalesce(r.source::jsonb ->> 'type', '') COLLATE "C"),
+			('jurisdiction', r.jurisdiction COLLATE "C")) AS g(dim, value)
+		GROUP BY 1, 2, 3, 4, 5 HAVING sum(r.n) <> 0 ORDER BY 1, 2, 3, 4, 5
+		ON CONFLICT (workspace_id, dim, day, value, status) DO UPDATE SET count = c.count + excluded.count;
 	ELSE
-		INSERT INTO consent_counts AS c (workspace_id, day, purpose, topic, channel, source, jurisdiction, status, count)
-		SELECT workspace_id, (to_timestamp(captured_at / 1000000000) AT TIME ZONE 'UTC')::date, purpose_id, topic_id, channel,
-			coalesce(source::jsonb ->> 'type', ''), jurisdiction, status, -count(*)
-		FROM old_rows GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-		ON CONFLICT (workspace_id, day, purpose, topic, channel, source, jurisdiction, status) DO UPDATE SET count = c.count + excluded.count;
+		INSERT INTO consent_counts AS c (workspace_id, dim, day, value, status, count)
+		SELECT r.workspace_id, g.dim, (to_timestamp(r.captured_at / 1000000000) AT TIME ZONE 'UTC')::date, g.value, r.status, -count(*)
+		FROM old_rows r
+		CROSS JOIN LATERAL (VALUES ('', ''::text COLLATE "C"), ('purpose', r.purpose_id COLLATE "C"), ('topic', r.topic_id COLLATE "C"),
+			('channel', r.channel COLLATE "C"), ('source', coalesce(r.source::jsonb ->> 'type', '') COLLATE "C"),
+			('jurisdiction', r.jurisdiction COLLATE "C")) AS g(dim, value)
+		GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+		ON CONFLICT (workspace_id, dim, day, value, status) DO UPDATE SET count = c.count + excluded.count;
 	END IF;
 	RETURN NULL;
 END $$;
