@@ -1,13 +1,9 @@
 package api
 
 import (
-	"time"
-
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/consentd/consentd/internal/index"
 	"mime"
 	"net/http"
 
@@ -166,124 +162,4 @@ func (s *Server) postDecisionBatch(w http.ResponseWriter, r *http.Request, k *co
 	}
 	w.Write(buf.Bytes())
 	return nil
-}
-
-// streamDecisions answers an NDJSON stream line by line, in order, reading
-// and writing at once: memory stays flat whatever the stream's length. Lines
-// that are just {"contact_point": "..."} under the query's purpose and
-// channel take a fast path (a prepared decider, no JSON decoding, the answer
-// appended by hand); any other line is decoded and decided on its own.
-func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *consentd.APIKey, onlyAllowed bool) error {
-	q := r.URL.Query()
-	defaults := consentd.DecisionRequest{Purpose: q.Get("purpose"), Channel: q.Get("channel"), Topic: q.Get("topic")}
-	var prepared *index.Prepared
-	if p, ok := s.Decider.(Preparer); ok && defaults.Purpose != "" && defaults.Channel != "" {
-		var err error
-		if prepared, err = p.Prepare(r.Context(), k.WorkspaceID, defaults.Purpose, defaults.Topic, defaults.Channel); err != nil {
-			return err // the stream's own purpose, topic or channel is wrong: say so before any line
-		}
-	}
-	rc := http.NewResponseController(w)
-	rc.EnableFullDuplex()
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(200)
-	sc := bufio.NewScanner(r.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	out := make([]byte, 0, 64<<10)
-	var res consentd.DecisionResult
-	line := 0
-	// The fast path's decisions share a workspace, purpose and channel:
-	// they are counted here by outcome and handed to the Tally in one call
-	// per kind each time the answers are flushed and when the stream ends,
-	// rather than in one locked call per line.
-	tl := streamTally{}
-	handOver := func() {
-		now := time.Now()
-		for kind, n := range tl {
-			s.Tally.CountN(k.WorkspaceID, defaults.Purpose, defaults.Channel, kind.allowed, kind.reason, now, n)
-		}
-		clear(tl)
-	}
-	defer handOver()
-	flush := func() bool {
-		handOver()
-		if _, err := w.Write(out); err != nil {
-			return false // the client went away
-		}
-		out = out[:0]
-		rc.Flush()
-		return true
-	}
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if len(bytes.TrimSpace(b)) == 0 {
-			continue
-		}
-		var item any
-		if cp, ok := simpleLine(b); ok && prepared != nil {
-			res = consentd.DecisionResult{}
-			// Time one line in 16: the histogram stays faithful, and two
-			// clock reads and an observation per line cost a tenth of the
-			// stream's CPU.
-			timed := line&15 == 0
-			var start time.Time
-			if timed {
-				start = time.Now()
-			}
-			if err := prepared.Decide(string(cp), &res); err != nil {
-				if consentd.ErrorCode(err) == consentd.EINTERNAL {
-					s.Log.Error("decision stream", "err", err)
-					break
-				}
-				p := problemOf(err)
-				item = decisionError{ContactPoint: string(cp), Error: &p}
-			} else {
-				tl[streamKey{res.Allowed, res.Reason}]++
-				if timed {
-					observeDecision(start, res.Allowed)
-				}
-				if res.Allowed || !onlyAllowed {
-					out = appendDecision(out, &res)
-				}
-			}
-		} else {
-			req := defaults
-			if err := decodeBytes(b, &req); err != nil {
-				p := problemOf(consentd.Errorf(consentd.EMALFORMED, "line %d is not a JSON decision request: %s", line, consentd.ErrorMessage(err)))
-				item = decisionError{Error: &p}
-			} else if d, err := s.decide(r, k.WorkspaceID, &req); err != nil {
-				if consentd.ErrorCode(err) == consentd.EINTERNAL {
-					s.Log.Error("decision stream", "err", err)
-					break // the status is sent; the stream ends short
-				}
-				p := problemOf(err)
-				item = decisionError{ContactPoint: req.ContactPoint, Error: &p}
-			} else if d.Allowed || !onlyAllowed {
-				out = appendDecision(out, d)
-			}
-		}
-		if item != nil && !onlyAllowed {
-			b, _ := json.Marshal(item)
-			out = append(append(out, b...), '\n')
-		}
-		if len(out) > 32<<10 && !flush() {
-			return nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		p := problemOf(consentd.Errorf(consentd.EMALFORMED, "reading line %d: %v", line+1, err))
-		b, _ := json.Marshal(decisionError{Error: &p})
-		out = append(append(out, b...), '\n')
-	}
-	flush()
-	return nil
-}
-
-// streamTally counts a stream's fast-path decisions by outcome and reason.
-type streamTally map[streamKey]int64
-
-type streamKey struct {
-	allowed bool
-	reason  consentd.Reason
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/consentd/consentd"
@@ -38,7 +39,11 @@ func jsonEqual(a, b []byte) bool {
 
 func mustMarshal(v any) []byte { b, _ := json.Marshal(v); return b }
 
-func TestSimpleLine(t *testing.T) {
+// TestFastContactPoint: the lines the fast path takes, and those it leaves
+// to the slow path because decoding them would not give the bytes as they
+// are, or would refuse them.
+func TestFastContactPoint(t *testing.T) {
+	long := strings.Repeat("a", 1020) + "@x.y"
 	for _, tt := range []struct {
 		line string
 		want string
@@ -46,15 +51,53 @@ func TestSimpleLine(t *testing.T) {
 	}{
 		{`{"contact_point":"jane@example.com"}`, "jane@example.com", true},
 		{` { "contact_point" : "jane@example.com" } `, "jane@example.com", true},
+		{"\t{\"contact_point\":\"jane@example.com\"}\r", "jane@example.com", true},
+		{`{"contact_point":"jörg@bücher.de"}`, "jörg@bücher.de", true},
+		{`{"contact_point":""}`, "", true},
+		{`{"contact_point":"` + long[:1024] + `"}`, long[:1024], true},
+		{`{"contact_point":"` + long + "x" + `"}`, "", false}, // over the field's 1024 bytes
 		{`{"contact_point":"a\"b"}`, "", false},
+		{`{"contact_point":"a\u0041b"}`, "", false},
+		{"{\"contact_point\":\"a\tb@example.com\"}", "", false},   // a raw control character is not JSON
+		{"{\"contact_point\":\"a\xffb@example.com\"}", "", false}, // not UTF-8
+		{"\v{\"contact_point\":\"jane@example.com\"}", "", false}, // not JSON whitespace
+		{"\u00a0{\"contact_point\":\"jane@example.com\"}", "", false},
 		{`{"contact_point":"jane@example.com","purpose":"x"}`, "", false},
 		{`{"purpose":"x","contact_point":"jane@example.com"}`, "", false},
+		{`{"Contact_Point":"jane@example.com"}`, "", false},
+		{`{"contact_point":"jane@example.com"}}`, "", false},
+		{`{"contact_point":"jane@example.com"`, "", false},
+		{`{"contact_point":"jane@example.com`, "", false},
 		{`["jane@example.com"]`, "", false},
 		{`{"contact_point":42}`, "", false},
+		{`{"contact_point":null}`, "", false},
+		{``, "", false},
 	} {
-		got, ok := simpleLine([]byte(tt.line))
-		if string(got) != tt.want || ok != tt.ok {
-			t.Errorf("simpleLine(%q) = %q, %v; want %q, %v", tt.line, got, ok, tt.want, tt.ok)
+		got, ok := fastContactPoint(tt.line)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("fastContactPoint(%q) = %q, %v; want %q, %v", tt.line, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// TestAppendStringMatchesEncodingJSON checks appendString, which tests
+// eight bytes at a time, against encoding/json on strings with a byte to
+// escape (or not) at every position of runs of every length.
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	specials := []string{"\"", "\\", "\x00", "\x1f", " ", "\x7f", "é", "\xff", "\u2028", "~", "<", "&"}
+	for n := range 20 {
+		for at := 0; at <= n; at++ {
+			for _, sp := range specials {
+				s := strings.Repeat("a", at) + sp + strings.Repeat("b", n-at)
+				var want bytes.Buffer
+				enc := json.NewEncoder(&want)
+				enc.SetEscapeHTML(false)
+				enc.Encode(s)
+				got := append(appendString(nil, s), '\n')
+				if !bytes.Equal(got, want.Bytes()) && !jsonEqual(got, want.Bytes()) {
+					t.Errorf("appendString(%q) = %s; want %s", s, got, want.Bytes())
+				}
+			}
 		}
 	}
 }
