@@ -13,12 +13,13 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// reportStore is what the blocked-sends and log screens read beyond Store.
-// Both backends (internal/sqlite, internal/postgres) have these methods;
+// reportStore is what the overview, blocked-sends and log screens read
+// beyond Store. Both backends (internal/sqlite, internal/postgres) have these methods;
 // the screens assert them on the store when they answer, so that Store
 // stays the list the first screens need.
 type reportStore interface {
 	DecisionReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.DecisionReportRow, error)
+	ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error)
 	LogSize(ctx context.Context, wsID string) (int64, error)
 	LatestCheckpoint(ctx context.Context, wsID string) (string, int64, error)
 	CheckpointsBetween(ctx context.Context, wsID string, from, to int64, limit int) ([]consentd.CheckpointRecord, error)

@@ -102,6 +102,7 @@ func New(db Store, receipts Receipts, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /admin/receipt", s.receipt)
 	s.mountQueues()
 	s.addReportScreens() // blocked.go
+	s.addOverview()      // overview.go
 	s.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusNotFound, nil, "Not found", "There is no such page in the console.")
 	})
