@@ -263,8 +263,8 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		p.Buckets = append(p.Buckets, groupRow{Name: bucketLabel(starts[i], p.Interval, true), In: c.In, Out: c.Out, Pending: c.Pending, Rate: c.rate()})
 	}
 	p.Chart = newChart("all", "Consents captured "+p.IntervalInText, fmt.Sprintf(
-		"Bars above the line are opt-ins with pending confirmations stacked on them, bars below are opt-outs, %s from %s to %s: %s opt-ins, %s pending, %s opt-outs in all. The table of the figures per %s follows the chart.",
-		p.IntervalInText, p.From, p.To, itoa(cur.In), itoa(cur.Pending), itoa(cur.Out), p.Interval), starts, p.Interval, all)
+		"Bars above the line are opt-ins with pending confirmations stacked on them, bars below are opt-outs, %s from %s to %s: %s, %d pending, %s in all. The table of the figures per %s follows the chart.",
+		p.IntervalInText, p.From, p.To, plural(int(cur.In), "opt-in"), cur.Pending, plural(int(cur.Out), "opt-out"), p.Interval), starts, p.Interval, all)
 	p.Chart.Note = "Above the line: opt-ins, with pending confirmations on top of them. Below the line: opt-outs."
 
 	cat, err := s.DB.Catalog(ctx, v.workspace)
@@ -390,7 +390,7 @@ func breakdown(grouping string, rows, prev []consentd.ConsentReportRow, starts [
 			sumOut += c.Out
 		}
 		ss = append(ss, in, out)
-		said = append(said, fmt.Sprintf("%s %d opt-ins, %d opt-outs", name, sumIn, sumOut))
+		said = append(said, name+" "+plural(int(sumIn), "opt-in")+", "+plural(int(sumOut), "opt-out"))
 	}
 	for i, g := range drawn {
 		if i == maxChartGroups && len(drawn) > maxChartGroups+1 {

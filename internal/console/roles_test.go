@@ -14,8 +14,8 @@ import (
 
 // TestRolesAreTheAPIs keeps the console's role sets the API's, for the
 // routes each screen stands for: reading a consent and acting for a person
-// (an agent's act), the queues' reads and a job's retry, the reports and
-// the log. It also asserts that the store the server runs on, and the
+// (an agent's act), the queues' reads and a job's retry, the reports (the
+// overview's and blocked sends') and the log. It also asserts that the store the server runs on, and the
 // API server, have what the screens read.
 func TestRolesAreTheAPIs(t *testing.T) {
 	dir := t.TempDir()
@@ -34,7 +34,7 @@ func TestRolesAreTheAPIs(t *testing.T) {
 	want := map[string][]consentd.Role{
 		"GET /v1/consents": readers, "POST /v1/suppressions": agents,
 		"POST /v1/jobs/{id}:retry": retriers, "GET /v1/jobs": readers, "GET /v1/requests": readers, "GET /v1/webhooks": readers,
-		"GET /v1/reports/decisions": readers, "GET /v1/log": readers, "GET /v1/log/verify": readers, "GET /v1/log/checkpoints/latest": readers,
+		"GET /v1/reports/decisions": readers, "GET /v1/reports/consents": readers, "GET /v1/log": readers, "GET /v1/log/verify": readers, "GET /v1/log/checkpoints/latest": readers,
 	}
 	for _, op := range api.New(db, signer, slog.Default()).Operations() {
 		set, ok := want[op.Method+" "+op.Path]
