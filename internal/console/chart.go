@@ -42,14 +42,14 @@ type legendItem struct{ Name, Class string }
 // text is about 10 px on a 390 px phone; the page caps its width on wide
 // screens.
 const (
-	chartW, chartH                            = 400, 220
-	padLeft, padRight, padTop, padBottom      = 34.0, 22.0, 12.0, 24.0
-	chartFont                                 = 11
-	maxXLabels                                = 6
-	minLabelGap                               = 12.0 // between y labels
-	barShare                                  = 0.7  // of a bucket's width
-	minBarHeight                              = 1.0  // a count above 0 stays visible
-	chartPlotW, chartPlotH            float64 = chartW - padLeft - padRight, chartH - padTop - padBottom
+	chartW, chartH                               = 400, 220
+	padLeft, padRight, padTop, padBottom         = 34.0, 22.0, 12.0, 24.0
+	chartFont                                    = 11
+	maxXLabels                                   = 6
+	minLabelGap                                  = 12.0 // between y labels
+	barShare                                     = 0.7  // of a bucket's width
+	minBarHeight                                 = 1.0  // a count above 0 stays visible
+	chartPlotW, chartPlotH               float64 = chartW - padLeft - padRight, chartH - padTop - padBottom
 )
 
 // newChart lays out stacked bars, one bar per bucket of starts: the Up
