@@ -25,7 +25,7 @@ type series struct {
 // chart is an SVG bar chart ready for the template: numbers as text.
 type chart struct {
 	ID, Title, Desc string
-	W, H            int
+	W, H, Font      int
 	Rects           []svgRect
 	Lines           []svgLine
 	Labels          []svgText
@@ -38,13 +38,13 @@ type svgLine struct{ X1, X2, Y, Class string }
 type svgText struct{ X, Y, Anchor, Text string }
 type legendItem struct{ Name, Class string }
 
-// The chart's geometry in viewBox units: 400 wide, so that its 11-unit
-// text is about 10 px on a 390 px phone; the page caps its width on wide
+// The chart's geometry in viewBox units: 400 wide, so that its 12-unit
+// text is about 11 px on a 390 px phone; the page caps its width on wide
 // screens.
 const (
 	chartW, chartH                               = 400, 220
 	padLeft, padRight, padTop, padBottom         = 34.0, 22.0, 12.0, 24.0
-	chartFont                                    = 11
+	chartFont                                    = 12
 	maxXLabels                                   = 6
 	minLabelGap                                  = 12.0 // between y labels
 	barShare                                     = 0.7  // of a bucket's width
@@ -56,7 +56,7 @@ const (
 // series stacked above a line, the others below it, each axis scaled to
 // its tallest stack.
 func newChart(id, title, desc string, starts []time.Time, interval string, ss []series) chart {
-	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH}
+	c := chart{ID: id, Title: title, Desc: desc, W: chartW, H: chartH, Font: chartFont}
 	n := len(starts)
 	if n == 0 {
 		return c

@@ -213,3 +213,8 @@ func TestOverviewBadInput(t *testing.T) {
 		t.Errorf("bad periods logged %d entries", after-before)
 	}
 }
+
+// day is today (UTC) plus offset days, YYYY-MM-DD.
+func (e *env) day(offset int) string {
+	return time.Now().UTC().AddDate(0, 0, offset).Format(time.DateOnly)
+}
