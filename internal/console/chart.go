@@ -118,8 +118,14 @@ func newChart(id, title, desc string, starts []time.Time, interval string, ss []
 	}
 	// At most maxXLabels bucket names, the newest always among them.
 	step := (n + maxXLabels - 1) / maxXLabels
+	// Months are named short ("Mar"), with the year on the oldest label
+	// and on January's, so that six fit a phone's width.
 	for i := n - 1; i >= 0; i -= step {
-		c.Labels = append(c.Labels, svgText{X: num(padLeft + (float64(i)+0.5)*slot), Y: num(chartH - 6), Anchor: "middle", Text: bucketLabel(starts[i], interval, false)})
+		text := bucketLabel(starts[i], interval, false)
+		if interval == "month" && i-step >= 0 && starts[i].Month() != time.January {
+			text = starts[i].Format("Jan")
+		}
+		c.Labels = append(c.Labels, svgText{X: num(padLeft + (float64(i)+0.5)*slot), Y: num(chartH - 6), Anchor: "middle", Text: text})
 	}
 	seen := map[string]bool{}
 	for _, s := range ss {

@@ -52,9 +52,15 @@ func TestBrowserOverview(t *testing.T) {
 	b.FitsWidth()
 	b.Shot("2-overview-custom-390")
 
+	// Twelve months, per month: the month names fit under the bars.
+	b.Do(chromedp.Click(chromedp.CSS(`nav a[href="/admin/overview?period=12m"]`)))
+	b.WaitText("Last 12 months against the period before")
+	b.FitsWidth()
+	b.Shot("3-overview-12m-390")
+
 	b.Do(chromedp.EmulateViewport(1280, 900))
 	b.Do(chromedp.Navigate(e.srv.URL + "/admin/overview?period=7d"))
 	b.WaitText("Last 7 days against the period before")
 	b.FitsWidth()
-	b.Shot("3-overview-7d-1280")
+	b.Shot("4-overview-7d-1280")
 }
