@@ -1,8 +1,11 @@
 package console_test
 
 import (
+	"context"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/browsertest"
@@ -63,4 +66,12 @@ func TestBrowserOverview(t *testing.T) {
 	b.WaitText("Last 7 days against the period before")
 	b.FitsWidth()
 	b.Shot("4-overview-7d-1280")
+
+	// The dark palette, for a look at its contrast.
+	b.Do(func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return chromedp.Void{}, err
+	})
+	b.Shot("5-overview-7d-1280-dark")
 }
