@@ -82,3 +82,24 @@ func TestBreakdownOther(t *testing.T) {
 		t.Errorf("rows %+v", sec.Rows)
 	}
 }
+
+// TestGroupName: groups in words, by the catalog's names.
+func TestGroupName(t *testing.T) {
+	cat := consentd.NewCatalog([]*consentd.Purpose{{ID: "newsletter", Name: "Newsletter"}}, []*consentd.Topic{{ID: "weekly", Purpose: "newsletter", Name: "Weekly digest"}})
+	for _, c := range []struct{ grouping, value, want string }{
+		{"purpose", "newsletter", "Newsletter"},
+		{"purpose", "gone", "gone"},
+		{"topic", "weekly", "Newsletter — Weekly digest"},
+		{"topic", "", "no topic (the whole purpose)"},
+		{"source", "preference_center", "preference center"},
+		{"source", "sms_keyword", "SMS keyword"},
+		{"source", "something_new", "something_new"},
+		{"jurisdiction", "", "not given"},
+		{"jurisdiction", "US-CA", "US-CA"},
+		{"channel", "", "none"},
+	} {
+		if got := groupName(c.grouping, c.value, cat); got != c.want {
+			t.Errorf("groupName(%s, %q) = %q; want %q", c.grouping, c.value, got, c.want)
+		}
+	}
+}

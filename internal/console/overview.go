@@ -120,7 +120,8 @@ var sourceWords = map[string]string{
 }
 
 // groupName says a group's value in words: purposes and topics by their
-// catalog names, source types in words, an empty value as such.
+// catalog names (a topic after its purpose's), source types in words, an
+// empty value as such.
 func groupName(grouping, value string, cat *consentd.Catalog) string {
 	switch grouping {
 	case "purpose":
@@ -132,6 +133,9 @@ func groupName(grouping, value string, cat *consentd.Catalog) string {
 			return "no topic (the whole purpose)"
 		}
 		if t := cat.Topics[value]; t != nil && t.Name != "" {
+			if p := cat.Purposes[t.Purpose]; p != nil && p.Name != "" {
+				return p.Name + " — " + t.Name
+			}
 			return t.Name
 		}
 	case "source":
