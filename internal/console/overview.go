@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,9 +42,7 @@ type overviewPage struct {
 	Buckets        []groupRow // per bucket, newest first
 	Sections       []section
 	MaxReportDays  int
-	CustomFrom     string // the custom form's values
-	CustomTo       string
-	IntervalInText string
+	IntervalInText string // "per day", "per week (…)" or "per month"
 }
 
 // figure is one headline number of the period beside the previous one.
@@ -166,46 +165,12 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	q := r.URL.Query()
-	p := &overviewPage{Periods: periods, Key: q.Get("period"), MaxReportDays: consentd.MaxReportDays}
-	if p.Key == "" {
-		p.Key = "30d"
-		if q.Get("from") != "" || q.Get("to") != "" {
-			p.Key = "custom"
-		}
-	}
-	var to, from, prevFrom time.Time
-	switch i := slices.IndexFunc(periods, func(x period) bool { return x.Key == p.Key }); {
-	case i >= 0:
-		to, from, prevFrom, p.Interval = presetSpan(p.Key, s.Now())
-		p.Name = periods[i].Name
-	case p.Key == "custom":
-		if q.Get("from") == "" || q.Get("to") == "" {
-			s.message(w, r, http.StatusBadRequest, op, "Bad request", "A custom period needs both a first and a last day.")
-			return
-		}
-		// The API's checks: days as YYYY-MM-DD, to not before from, at
-		// most MaxReportDays.
-		rq, err := consentd.ParseReportQuery(q.Get("from"), q.Get("to"), "", "", nil, s.Now())
-		if err != nil {
-			s.message(w, r, http.StatusBadRequest, op, "Bad request", "The period cannot be shown: "+consentd.ErrorMessage(err)+".")
-			return
-		}
-		from, to = rq.From, rq.To
-		days := int(to.Sub(from).Hours()/24) + 1
-		prevFrom = from.AddDate(0, 0, -days)
-		p.Interval = customInterval(days)
-		p.Name = from.Format(time.DateOnly) + " to " + to.Format(time.DateOnly)
-	default:
-		s.message(w, r, http.StatusBadRequest, op, "Bad request", "The period is one of 7d, 30d, 12m or custom.")
+	p := &overviewPage{Periods: periods, MaxReportDays: consentd.MaxReportDays}
+	sp, bad := choosePeriod(r.URL.Query(), s.Now(), p)
+	if bad != "" {
+		s.message(w, r, http.StatusBadRequest, op, "Bad request", bad)
 		return
 	}
-	prevTo := from.AddDate(0, 0, -1)
-	p.From, p.To = from.Format(time.DateOnly), to.Format(time.DateOnly)
-	p.PrevFrom, p.PrevTo = prevFrom.Format(time.DateOnly), prevTo.Format(time.DateOnly)
-	p.CustomFrom, p.CustomTo = p.From, p.To
-	p.IntervalInText = map[string]string{"day": "per day", "week": "per week (weeks start on Monday)", "month": "per month"}[p.Interval]
-
 	ctx := r.Context()
 	report := func(from, to time.Time, groupBy string) ([]consentd.ConsentReportRow, error) {
 		rows, err := rs.ConsentReport(ctx, v.workspace, consentd.ReportQuery{From: from, To: to, Interval: p.Interval, GroupBy: groupBy})
@@ -214,16 +179,92 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		}
 		return rows, nil
 	}
-	rows, err := report(from, to, "")
+	rows, err := report(sp.from, sp.to, "")
 	if err != nil {
 		s.fail(w, r, op, err)
 		return
 	}
-	prev, err := report(prevFrom, prevTo, "")
+	prev, err := report(sp.prevFrom, sp.prevTo, "")
 	if err != nil {
 		s.fail(w, r, op, err)
 		return
 	}
+	starts := bucketStarts(sp.from, sp.to, p.Interval)
+	if p.headline(rows, prev, starts); p.Empty {
+		s.render(w, r, http.StatusOK, "overview", op, p)
+		return
+	}
+	cat, err := s.DB.Catalog(ctx, v.workspace)
+	if err != nil {
+		s.fail(w, r, op, fmt.Errorf("read catalog: %w", err))
+		return
+	}
+	for _, g := range consentd.ConsentReportGroupings {
+		rows, err := report(sp.from, sp.to, g)
+		if err != nil {
+			s.fail(w, r, op, err)
+			return
+		}
+		prev, err := report(sp.prevFrom, sp.prevTo, g)
+		if err != nil {
+			s.fail(w, r, op, err)
+			return
+		}
+		p.Sections = append(p.Sections, breakdown(g, rows, prev, starts, p, cat))
+	}
+	s.render(w, r, http.StatusOK, "overview", op, p)
+}
+
+// span is a period of whole UTC days, both ends included, and the period
+// of the same length just before it.
+type span struct{ from, to, prevFrom, prevTo time.Time }
+
+// choosePeriod reads the period q asks for into p: a preset (period=7d,
+// 30d or 12m; 30d when q names none) or custom days (from and to, with or
+// without period=custom), checked as the API checks a report's. A period
+// that cannot be shown returns the sentence that says why.
+func choosePeriod(q url.Values, now time.Time, p *overviewPage) (span, string) {
+	var sp span
+	p.Key = q.Get("period")
+	if p.Key == "" {
+		p.Key = "30d"
+		if q.Get("from") != "" || q.Get("to") != "" {
+			p.Key = "custom"
+		}
+	}
+	switch i := slices.IndexFunc(periods, func(x period) bool { return x.Key == p.Key }); {
+	case i >= 0:
+		sp.to, sp.from, sp.prevFrom, p.Interval = presetSpan(p.Key, now)
+		p.Name = periods[i].Name
+	case p.Key == "custom":
+		if q.Get("from") == "" || q.Get("to") == "" {
+			return sp, "A custom period needs both a first and a last day."
+		}
+		// The API's checks: days as YYYY-MM-DD, to not before from, at
+		// most MaxReportDays.
+		rq, err := consentd.ParseReportQuery(q.Get("from"), q.Get("to"), "", "", nil, now)
+		if err != nil {
+			return sp, "The period cannot be shown: " + consentd.ErrorMessage(err) + "."
+		}
+		sp.from, sp.to = rq.From, rq.To
+		days := int(sp.to.Sub(sp.from).Hours()/24) + 1
+		sp.prevFrom = sp.from.AddDate(0, 0, -days)
+		p.Interval = customInterval(days)
+		p.Name = sp.from.Format(time.DateOnly) + " to " + sp.to.Format(time.DateOnly)
+	default:
+		return sp, "The period is one of 7d, 30d, 12m or custom."
+	}
+	sp.prevTo = sp.from.AddDate(0, 0, -1)
+	p.From, p.To = sp.from.Format(time.DateOnly), sp.to.Format(time.DateOnly)
+	p.PrevFrom, p.PrevTo = sp.prevFrom.Format(time.DateOnly), sp.prevTo.Format(time.DateOnly)
+	p.IntervalInText = map[string]string{"day": "per day", "week": "per week (weeks start on Monday)", "month": "per month"}[p.Interval]
+	return sp, ""
+}
+
+// headline fills the page's figures from the period's rows and the
+// previous period's, and unless the period is empty, its chart and the
+// table of its buckets (starts), newest first.
+func (p *overviewPage) headline(rows, prev []consentd.ConsentReportRow, starts []time.Time) {
 	var cur, before counts
 	byBucket := map[string]*counts{}
 	for _, row := range rows {
@@ -244,25 +285,22 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Empty = cur.total() == 0
 	if p.Empty {
-		s.render(w, r, http.StatusOK, "overview", op, p)
 		return
 	}
-
-	starts := bucketStarts(from, to, p.Interval)
 	all := []series{{Name: "Opt-ins", Class: "k-in", Up: true}, {Name: "Pending confirmations", Class: "k-pend", Up: true}, {Name: "Opt-outs", Class: "k-out"}}
 	for _, d := range starts {
-		c := byBucket[d.Format(time.DateOnly)]
-		if c == nil {
-			c = &counts{}
+		var c counts
+		if x := byBucket[d.Format(time.DateOnly)]; x != nil {
+			c = *x
 		}
 		all[0].Values = append(all[0].Values, c.In)
 		all[1].Values = append(all[1].Values, c.Pending)
 		all[2].Values = append(all[2].Values, c.Out)
 	}
 	for i := len(starts) - 1; i >= 0; i-- {
-		c := byBucket[starts[i].Format(time.DateOnly)]
-		if c == nil {
-			c = &counts{}
+		var c counts
+		if x := byBucket[starts[i].Format(time.DateOnly)]; x != nil {
+			c = *x
 		}
 		p.Buckets = append(p.Buckets, groupRow{Name: bucketLabel(starts[i], p.Interval, true), In: c.In, Out: c.Out, Pending: c.Pending, Rate: c.rate()})
 	}
@@ -270,26 +308,6 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		"Bars above the line are opt-ins with pending confirmations stacked on them, bars below are opt-outs, %s from %s to %s: %s, %d pending, %s in all. The table of the figures per %s follows the chart.",
 		p.IntervalInText, p.From, p.To, plural(int(cur.In), "opt-in"), cur.Pending, plural(int(cur.Out), "opt-out"), p.Interval), starts, p.Interval, all)
 	p.Chart.Note = "Above the line: opt-ins, with pending confirmations on top of them. Below the line: opt-outs."
-
-	cat, err := s.DB.Catalog(ctx, v.workspace)
-	if err != nil {
-		s.fail(w, r, op, fmt.Errorf("read catalog: %w", err))
-		return
-	}
-	for _, g := range consentd.ConsentReportGroupings {
-		rows, err := report(from, to, g)
-		if err != nil {
-			s.fail(w, r, op, err)
-			return
-		}
-		prev, err := report(prevFrom, prevTo, g)
-		if err != nil {
-			s.fail(w, r, op, err)
-			return
-		}
-		p.Sections = append(p.Sections, breakdown(g, rows, prev, starts, p, cat))
-	}
-	s.render(w, r, http.StatusOK, "overview", op, p)
 }
 
 // customInterval is the buckets' size for a custom period of days: days
