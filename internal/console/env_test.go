@@ -10,25 +10,64 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/console"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/pgtest"
+	"github.com/consentd/consentd/internal/postgres"
 	"github.com/consentd/consentd/internal/sqlite"
 )
 
+// backend is the pass TestMain runs: "sqlite" or "postgres".
+var backend = "sqlite"
+
+// TestMain runs every test of the package on SQLite, then again on
+// PostgreSQL (a fresh database per test on CONSENTD_TEST_POSTGRES; skipped
+// when the server cannot be reached, unless CI=true), so that every screen
+// and action is checked on both backends. CONSENTD_CONSOLE_BACKENDS=sqlite
+// or postgres runs one pass only.
+func TestMain(m *testing.M) {
+	code := 0
+	for _, b := range []string{"sqlite", "postgres"} {
+		if only := os.Getenv("CONSENTD_CONSOLE_BACKENDS"); only != "" && only != b {
+			continue
+		}
+		backend = b
+		if c := m.Run(); c != 0 {
+			code = c
+		}
+	}
+	os.Exit(code)
+}
+
+// testStore is a backend as the tests use one: what the API serves with,
+// and what the tests set up directly.
+type testStore interface {
+	api.Store
+	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
+	ClaimJobs(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Job, error)
+	FailJob(ctx context.Context, wsID, id, msg string, retryAt time.Time) error
+	AddDecisionCounts(ctx context.Context, counts []consentd.DecisionCount) error
+	Close() error
+}
+
 // env is the API and the console on one mux on loopback, as serve mounts
-// them, on a real SQLite database in t.TempDir().
+// them, on a real database of this pass's backend: SQLite in t.TempDir(),
+// or a fresh PostgreSQL database.
 type env struct {
 	t    *testing.T
-	db   *sqlite.DB
+	db   testStore
 	srv  *httptest.Server
+	con  *console.Server // its Now may be moved forward
 	ws   string
 	keys map[consentd.Role]string // a key of each role
 	logs *lockedBuffer
@@ -55,7 +94,14 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
+	t.Logf("backend: %s", backend)
+	var db testStore
+	var err error
+	if backend == "postgres" {
+		db, err = postgres.Open(ctx, pgtest.FreshDB(t))
+	} else {
+		db, err = sqlite.Open(filepath.Join(dir, "consentd.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +115,8 @@ func newEnv(t *testing.T) *env {
 	a := api.New(db, signer, log)
 	mux := http.NewServeMux()
 	mux.Handle("/", a)
-	console.New(db, a, log).Mount(mux)
+	con := console.New(db, a, log)
+	con.Mount(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -77,7 +124,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, srv: srv, ws: w.ID, keys: map[consentd.Role]string{}, logs: logs}
+	e := &env{t: t, db: db, srv: srv, con: con, ws: w.ID, keys: map[consentd.Role]string{}, logs: logs}
 	for _, r := range []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite, consentd.RoleCheck, consentd.RoleRead, consentd.RoleAgent} {
 		if _, e.keys[r], err = db.CreateKey(ctx, w.ID, r, string(r), ""); err != nil {
 			t.Fatal(err)
