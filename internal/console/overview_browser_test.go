@@ -13,8 +13,9 @@ import (
 
 // TestBrowserOverview signs in, lands on the overview with a week of
 // consents against the week before, and reads it on a phone and a
-// desktop: its figures, its charts (named images) and their tables, and a
-// custom period chosen in the form.
+// desktop: its figures, its charts (named images) and their tables, a
+// custom period chosen in the form, the dark palette, and an empty period.
+// Every shot is checked with axe-core.
 func TestBrowserOverview(t *testing.T) {
 	b := browsertest.New(t) // a 390 px wide phone
 	e := newEnv(t)
@@ -74,4 +75,12 @@ func TestBrowserOverview(t *testing.T) {
 		return chromedp.Void{}, err
 	})
 	b.Shot("5-overview-7d-1280-dark")
+
+	// A period without consents says so, and draws nothing.
+	b.Do(chromedp.Navigate(e.srv.URL + "/admin/overview?from=2020-01-01&to=2020-12-31"))
+	b.WaitText("No consents were captured in this period.")
+	if n := browsertest.Eval[int](b, `document.querySelectorAll('svg[role=img]').length`); n != 0 {
+		t.Errorf("an empty period draws %d charts", n)
+	}
+	b.Shot("6-overview-empty-1280-dark")
 }
