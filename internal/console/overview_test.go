@@ -166,10 +166,18 @@ func TestOverview(t *testing.T) {
 		!strings.Contains(txt, "Opt-ins 2 before: 0") || !strings.Contains(txt, "Pending confirmations 0 before: 1") {
 		t.Errorf("a custom period = %d:\n%s", p.status, txt)
 	}
-	// Longer custom periods are counted per week, then per month.
-	for q, want := range map[string]string{"from=2026-01-01&to=2026-03-31": `<th scope="col">Week</th>`, "from=2025-01-01&to=2026-03-31": `<th scope="col">Month</th>`} {
-		if p := o.do("GET", "/admin/overview?"+q, nil); p.status != 200 || !strings.Contains(p.body, want) {
-			t.Errorf("%s = %d, lacks %q", q, p.status, want)
+	// Longer custom periods are counted per week (from Monday), then per
+	// month: the env's two consents of Friday 2026-01-02 are in the week
+	// of Monday 2025-12-29, and in January 2026.
+	for q, wants := range map[string][]string{
+		"from=2026-01-01&to=2026-03-31": {"Week Opt-ins Opt-outs Pending Opt-in rate", "week of 2025-12-29 1 1 0 50%"},
+		"from=2025-01-01&to=2026-03-31": {"Month Opt-ins Opt-outs Pending Opt-in rate", "Jan 2026 1 1 0 50%"},
+	} {
+		p := o.do("GET", "/admin/overview?"+q, nil)
+		for _, want := range wants {
+			if txt := text(p.body); p.status != 200 || !strings.Contains(txt, want) {
+				t.Errorf("%s = %d, lacks %q:\n%s", q, p.status, want, txt)
+			}
 		}
 	}
 	if strings.Contains(e.logs.String(), "@example.com") {
