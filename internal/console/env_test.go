@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,6 +72,9 @@ type env struct {
 	ws   string
 	keys map[consentd.Role]string // a key of each role
 	logs *lockedBuffer
+
+	a      *api.Server   // its imports spool to t.TempDir(), run by a.ProcessImports
+	nudges *atomic.Int64 // calls of a.JobsNudge: the job runner's wake-ups
 }
 
 type lockedBuffer struct {
@@ -113,18 +117,21 @@ func newEnv(t *testing.T) *env {
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := api.New(db, signer, log)
+	a.EnableImports(filepath.Join(dir, "imports"), 0)
+	e := &env{t: t, db: db, a: a, nudges: new(atomic.Int64), keys: map[consentd.Role]string{}, logs: logs}
+	a.JobsNudge = func() { e.nudges.Add(1) }
 	mux := http.NewServeMux()
 	mux.Handle("/", a)
-	con := console.New(db, a, log)
-	con.Mount(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	e.con = console.New(db, a, log)
+	e.con.Mount(mux)
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
 
 	w, err := db.CreateWorkspace(ctx, "alpha")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, srv: srv, con: con, ws: w.ID, keys: map[consentd.Role]string{}, logs: logs}
+	e.ws = w.ID
 	for _, r := range []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite, consentd.RoleCheck, consentd.RoleRead, consentd.RoleAgent} {
 		if _, e.keys[r], err = db.CreateKey(ctx, w.ID, r, string(r), ""); err != nil {
 			t.Fatal(err)
