@@ -108,7 +108,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	pages := web.New(db, links, log)
 	pages.ClientIP = proxies.IP
 	pages.Receipts = apiServer // the record download's receipts
-	pages.Mount(mux) // /u/ unsubscribe, /p/ preference center
+	pages.Mount(mux)           // /u/ unsubscribe, /p/ preference center
 	confirm := doi.NewHandler(db, links, log)
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
