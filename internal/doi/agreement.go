@@ -28,7 +28,7 @@ type agreement struct {
 }
 
 // timeFormat is how the mail and the page write times.
-const timeFormat = "2 January 2006, 15:04 MST"
+const timeFormat = "2 January 2006, 15:04:05 MST"
 
 func showTime(t time.Time) string { return t.UTC().Format(timeFormat) }
 

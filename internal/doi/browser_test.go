@@ -53,8 +53,16 @@ func TestBrowserConfirm(t *testing.T) {
 
 	b.Do(chromedp.Click(chromedp.CSS("button[type=submit]")))
 	b.WaitText("your subscription is confirmed")
+	b.WaitText("What is new in our products, twice a month.")
 	b.FitsWidth()
 	b.Shot("2-confirmed")
+	// The page links to the person's record, which lists the
+	// confirmation.
+	b.Do(chromedp.Click(chromedp.CSS(`a[href*="/record"]`)))
+	b.WaitText("Your record of consents")
+	b.WaitText("Your confirmation (confirmation link)")
+	b.FitsWidth()
+	b.Shot("2b-record")
 	if d := e.decision(cp); !d.Allowed || d.Reason != consentd.ReasonOptedIn {
 		t.Errorf("after the button: Decide = %v %s; want allowed opted_in", d.Allowed, d.Reason)
 	}
@@ -69,6 +77,12 @@ func TestBrowserConfirm(t *testing.T) {
 		t.Errorf("a used link shows a form")
 	}
 	b.Shot("3-already-confirmed")
+	b.Do(chromedp.EmulateViewport(1280, 900))
+	b.Do(chromedp.Navigate(link))
+	b.WaitText("Already confirmed")
+	b.FitsWidth()
+	b.Shot("3b-already-confirmed-1280")
+	b.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 
 	// An invalid link gets the generic page, then, tried too often, 429.
 	bad := link[:len(link)-3] + "AAA"

@@ -362,8 +362,8 @@ func TestConfirmationOverSMTP(t *testing.T) {
 	}
 	for _, want := range []string{"What:       Product News\n              What is new in our products, twice a month.",
 		"How:        by email", "To:         " + cp, "Asked by:   default",
-		"Requested:  " + issued.IssuedAt.UTC().Format("2 January 2006, 15:04 MST"),
-		"The link works until " + issued.ExpiresAt.UTC().Format("2 January 2006, 15:04 MST")} {
+		"Requested:  " + issued.IssuedAt.UTC().Format("2 January 2006, 15:04:05 MST"),
+		"The link works until " + issued.ExpiresAt.UTC().Format("2 January 2006, 15:04:05 MST")} {
 		if !strings.Contains(strings.ReplaceAll(body, "\r\n", "\n"), want) {
 			t.Errorf("the mail does not say %q:\n%s", want, body)
 		}
@@ -398,8 +398,8 @@ func TestConfirmationOverSMTP(t *testing.T) {
 	// The page after the click states what was agreed, when the log
 	// recorded it as confirmed, that entry, and links to the record.
 	for _, want := range []string{"Product News", "What is new in our products, twice a month.", "j***@e***.com", "<dd>default</dd>",
-		"<dt>Confirmed</dt><dd>" + c.CapturedAt.UTC().Format("2 January 2006, 15:04 MST") + "</dd>",
-		"<dt>Requested</dt><dd>" + issued.IssuedAt.UTC().Format("2 January 2006, 15:04 MST") + "</dd>",
+		"<dt>Confirmed</dt><dd>" + c.CapturedAt.UTC().Format("2 January 2006, 15:04:05 MST") + "</dd>",
+		"<dt>Requested</dt><dd>" + issued.IssuedAt.UTC().Format("2 January 2006, 15:04:05 MST") + "</dd>",
 		"<dd>number " + strconv.FormatInt(c.Seq, 10) + "</dd>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the confirmed page does not say %q:\n%s", want, page)
@@ -419,7 +419,7 @@ func TestConfirmationOverSMTP(t *testing.T) {
 		t.Errorf("POST link again = %d, log %d -> %d\n%s", status, size, e.logSize(), page)
 	}
 	if status, page := e.visit("GET", link); status != 200 || !strings.Contains(page, "Already confirmed") || strings.Contains(page, "<form") ||
-		!strings.Contains(page, "<dt>Confirmed</dt><dd>"+c.CapturedAt.UTC().Format("2 January 2006, 15:04 MST")+"</dd>") {
+		!strings.Contains(page, "<dt>Confirmed</dt><dd>"+c.CapturedAt.UTC().Format("2 January 2006, 15:04:05 MST")+"</dd>") {
 		t.Errorf("GET a used link = %d\n%s", status, page)
 	} else {
 		checkRecordLink(t, e, link, page)
