@@ -131,7 +131,7 @@ func (s *Server) loadRecord(ctx context.Context, l *link) (*recordFile, *consent
 	if err != nil {
 		return nil, nil, err
 	}
-	f := &recordFile{Format: RecordFormat, Workspace: w.Name, GeneratedAt: s.Now().UTC(), HowToVerify: recordVerifyText}
+	f := &recordFile{Format: RecordFormat, Workspace: w.Name, GeneratedAt: s.Now().UTC(), HowToVerify: recordVerifyText, ContactPoints: []*recordFileCP{}}
 	for _, cp := range cps {
 		cur, err := s.consentsOf(ctx, ws, cp)
 		if err != nil {
