@@ -102,7 +102,7 @@ type recordFileConsent struct {
 	Seq                int64             `json:"seq"`
 	Receipt            *ledger.Receipt   `json:"receipt,omitempty"`
 	NoReceipt          string            `json:"no_receipt,omitempty"`
-	consent            *consentd.Consent `json:"-"`
+	consent            *consentd.Consent // the stored consent, whose receipt the download carries
 }
 
 // verifyRecord checks the token of a record request: a preference link's
