@@ -681,3 +681,26 @@ func TestBadTextLinksRefused(t *testing.T) {
 		t.Errorf("POST the valid link = %d", status)
 	}
 }
+
+// TestMailNamesTheTopic: a confirmation for a topic's channel type states
+// the purpose and the topic, each with its description.
+func TestMailNamesTheTopic(t *testing.T) {
+	e := newEnv(t, "")
+	e.api("POST", "/v1/topics", `{"id":"weekly","purpose":"news","name":"Weekly digest","description":"The week's releases, every Monday."}`, 201)
+	e.api("POST", "/v1/consents", `{"contact_point":"max@example.com","channel":"email","purpose":"news","topic":"weekly","status":"opted_in",
+		"captured_at":"`+time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)+`","jurisdiction":"DE","source":{"type":"form"}}`, 201)
+	if n, err := e.sendDue(); n != 1 || err != nil {
+		t.Fatalf("SendDue() = %d, %v", n, err)
+	}
+	h, body, _ := parseMail(t, e.smtp.Messages()[0].Data)
+	body = strings.ReplaceAll(body, "\r\n", "\n")
+	for _, want := range []string{"What:       Product News\n              What is new in our products, twice a month.\n" +
+		"  Topic:      Weekly digest\n              The week's releases, every Monday.\n  How:        by email"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the mail does not say %q:\n%s", want, body)
+		}
+	}
+	if subject, _ := new(mime.WordDecoder).DecodeHeader(h.Get("Subject")); subject != "Please confirm your subscription to Weekly digest" {
+		t.Errorf("Subject = %q", subject)
+	}
+}
