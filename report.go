@@ -32,7 +32,7 @@ type ReportQuery struct {
 var (
 	ReportIntervals         = []string{"day", "week", "month"}
 	DecisionReportGroupings = []string{"purpose", "channel", "reason"}
-	ConsentReportGroupings  = []string{"purpose", "channel", "source", "jurisdiction"}
+	ConsentReportGroupings  = []string{"purpose", "topic", "channel", "source", "jurisdiction"}
 )
 
 // DecisionReportRow is one grouped count of a decision report: the

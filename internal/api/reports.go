@@ -62,7 +62,7 @@ type consentReport struct {
 	From     string          `json:"from" doc:"the first day, UTC"`
 	To       string          `json:"to" doc:"the last day, UTC"`
 	Interval string          `json:"interval" enum:"day,week,month"`
-	GroupBy  string          `json:"group_by,omitempty" enum:"purpose,channel,source,jurisdiction"`
+	GroupBy  string          `json:"group_by,omitempty" enum:"purpose,topic,channel,source,jurisdiction"`
 	Buckets  []consentBucket `json:"buckets" doc:"buckets with consents, by start then group"`
 }
 

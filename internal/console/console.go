@@ -8,7 +8,8 @@
 // (decisions allowed and blocked by reason, against the previous period);
 // the log (size, newest checkpoint, verification); and queues
 // (data-subject requests with their days left, retrying and failed jobs
-// with retry, webhooks and their lag).
+// with retry, webhooks with their lag, last error and resume, imports with
+// their rejects, and SMS replies to review).
 //
 // Every form carries the session's CSRF token and passes Go's
 // cross-origin protection; pages are never cached, framed or sniffed, and

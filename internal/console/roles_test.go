@@ -14,7 +14,7 @@ import (
 
 // TestRolesAreTheAPIs keeps the console's role sets the API's, for the
 // routes each screen stands for: reading a consent and acting for a person
-// (an agent's act), the queues' reads and a job's retry, the reports and
+// (an agent's act), the queues' reads and their actions (a job's retry, a webhook's resume, an SMS reply's resolution, an import's rejects), the reports and
 // the log. It also asserts that the store the server runs on, and the
 // API server, have what the screens read.
 func TestRolesAreTheAPIs(t *testing.T) {
@@ -31,9 +31,13 @@ func TestRolesAreTheAPIs(t *testing.T) {
 	var _ queueStore = db
 	var _ reportStore = db
 	var _ logVerifier = api.New(db, signer, slog.Default())
+	var _ queueActions = api.New(db, signer, slog.Default())
 	want := map[string][]consentd.Role{
 		"GET /v1/consents": readers, "POST /v1/suppressions": agents,
-		"POST /v1/jobs/{id}:retry": retriers, "GET /v1/jobs": readers, "GET /v1/requests": readers, "GET /v1/webhooks": readers,
+		"POST /v1/jobs/{id}:retry": writers, "GET /v1/jobs": readers, "GET /v1/requests": readers, "GET /v1/webhooks": readers,
+		"PATCH /v1/webhooks/{id}": admins, "GET /v1/webhooks/{id}/deliveries": readers,
+		"GET /v1/imports": readers, "GET /v1/imports/{id}/rejects": readers,
+		"GET /v1/inbound/sms": readers, "POST /v1/inbound/sms/{id}:resolve": writers,
 		"GET /v1/reports/decisions": readers, "GET /v1/log": readers, "GET /v1/log/verify": readers, "GET /v1/log/checkpoints/latest": readers,
 	}
 	for _, op := range api.New(db, signer, slog.Default()).Operations() {
