@@ -131,6 +131,7 @@ func TestBrowserRecord(t *testing.T) {
 	b.WaitText("Your record of consents")
 	b.WaitText("News about our products, once a month.")
 	b.FitsWidth()
+	b.Axe("record, 390 px")
 	b.Shot("1-record-390")
 	if got := browsertest.Eval[string](b, "location.href"); got != l.URL+"/record" {
 		t.Errorf("the link opened %s; want %s/record", got, l.URL)
@@ -177,8 +178,10 @@ func TestBrowserRecord(t *testing.T) {
 	b.Do(chromedp.Navigate(l.URL + "/record"))
 	b.WaitText("Your record of consents")
 	b.FitsWidth()
+	b.Axe("record, 1280 px")
 	b.Shot("2-record-1280")
 	b.Do(chromedp.Navigate(l.URL))
 	b.WaitText("Download my record")
+	b.Axe("preferences with the record link, 1280 px")
 	b.Shot("3-preferences-1280")
 }
