@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -86,18 +87,30 @@ func benchBatchFilter(ctx context.Context, e *benchEnv) (*benchResult, error) {
 		return nil, err
 	}
 	defer stop()
+	// CPU time of the whole process (server and client) per line, next to
+	// the rate: it says what a line costs even when other work on the
+	// machine takes the cores.
+	cpuPerLine := func(f func() error) (float64, error) {
+		before := processCPU()
+		err := f()
+		return float64(processCPU()-before) / n, err
+	}
 	measure := func(backend, base string) error {
-		ours, kept, err := streamFilter(ctx, base+path, n)
+		var ours, ref float64
+		var kept int
+		oursCPU, err := cpuPerLine(func() (err error) { ours, kept, err = streamFilter(ctx, base+path, n); return err })
 		if err != nil {
 			return fmt.Errorf("%s: %w", backend, err)
 		}
 		if kept != n-n/100 {
 			return fmt.Errorf("%s: the stream kept %d of %d contact points; want %d", backend, kept, n, n-n/100)
 		}
-		ref, _, err := streamFilter(ctx, bare+"/", n)
+		refCPU, err := cpuPerLine(func() (err error) { ref, _, err = streamFilter(ctx, bare+"/", n); return err })
 		if err != nil {
 			return err
 		}
+		res.Notes[backend+" cpu_ns_per_line"] = int(oursCPU)
+		res.Notes[backend+" reference_cpu_ns_per_line"] = int(refCPU)
 		res.Figures = append(res.Figures, benchFigure{Name: backend + " contact points streamed", Unit: "/s", Value: ours, Reference: ref,
 			RefName: "bare net/http NDJSON echo, same client", Ratio: ours / ref, Goal: ">= 1M/s", Met: met(ours >= 1e6)})
 		return nil
@@ -313,4 +326,14 @@ func openLoop(ctx context.Context, url string, perSecond float64, d time.Duratio
 		return 0, err
 	}
 	return percentile(lat, 99), nil
+}
+
+// processCPU is the user and system CPU time this process has used, in
+// nanoseconds (0 where rusage is not available).
+func processCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
