@@ -144,8 +144,9 @@ func (st *decisionStream) run(w http.ResponseWriter, rc *http.ResponseController
 			p = st.prepared[i]
 		}
 		go func() {
+			var head answerHead
 			for c := range work {
-				st.answerChunk(c, p)
+				st.answerChunk(c, p, &head)
 				c.done <- struct{}{}
 			}
 		}()
@@ -283,7 +284,7 @@ func readChunks(body io.Reader, free <-chan *streamChunk, work, ordered chan<- *
 // answerChunk answers the lines of c into c.out with the worker's
 // prepared decider (nil: every line takes the slow path). A panic stops
 // the stream like an internal error.
-func (st *decisionStream) answerChunk(c *streamChunk, p *index.Prepared) {
+func (st *decisionStream) answerChunk(c *streamChunk, p *index.Prepared, head *answerHead) {
 	defer func() {
 		if v := recover(); v != nil {
 			st.s.Log.Error("decision stream", "panic", fmt.Sprint(v))
@@ -304,7 +305,7 @@ func (st *decisionStream) answerChunk(c *streamChunk, p *index.Prepared) {
 		if len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
 		}
-		if !st.answerLine(c, p, line, n, &res) {
+		if !st.answerLine(c, p, head, line, n, &res) {
 			c.stopped = true
 			return
 		}
@@ -318,7 +319,7 @@ func (st *decisionStream) answerChunk(c *streamChunk, p *index.Prepared) {
 
 // answerLine appends the answer to line number n, if any, to c.out. It
 // returns false on an internal error, which ends the stream.
-func (st *decisionStream) answerLine(c *streamChunk, p *index.Prepared, line string, n int, res *consentd.DecisionResult) bool {
+func (st *decisionStream) answerLine(c *streamChunk, p *index.Prepared, head *answerHead, line string, n int, res *consentd.DecisionResult) bool {
 	if len(line) == 0 || line[0] != '{' && len(strings.TrimSpace(line)) == 0 {
 		return true // a blank line
 	}
@@ -346,7 +347,7 @@ func (st *decisionStream) answerLine(c *streamChunk, p *index.Prepared, line str
 				observeDecision(start, res.Allowed)
 			}
 			if res.Allowed || !st.onlyAllowed {
-				c.out = appendDecision(c.out, res)
+				c.out = head.appendDecision(c.out, res)
 			}
 		}
 	} else {
@@ -411,7 +412,9 @@ func fastContactPoint(line string) (string, bool) {
 	}
 	start := i + 1
 	ascii := true
-	for i = start; i < len(line); i++ {
+	// The value's plain ASCII at once, then byte by byte from the first
+	// byte that is not (the closing quote, most often).
+	for i = start + plainRun(line[start:]); i < len(line); i++ {
 		c := line[i]
 		if c == '"' {
 			break
@@ -449,6 +452,12 @@ func skipJSONSpace(s string, i int) int {
 // appendDecision appends d as one JSON line, the same fields encoding/json
 // writes for consentd.DecisionResult.
 func appendDecision(b []byte, d *consentd.DecisionResult) []byte {
+	return appendDecisionTail(appendDecisionHead(b, d), d)
+}
+
+// appendDecisionHead appends an answer line's fields before the contact
+// point: the decision, which many lines of a stream share.
+func appendDecisionHead(b []byte, d *consentd.DecisionResult) []byte {
 	b = append(b, `{"allowed":`...)
 	b = strconv.AppendBool(b, d.Allowed)
 	b = append(b, `,"reason":`...)
@@ -461,13 +470,47 @@ func appendDecision(b []byte, d *consentd.DecisionResult) []byte {
 		b = append(b, `,"status":`...)
 		b = appendString(b, string(d.Status))
 	}
-	b = append(b, `,"contact_point":`...)
-	b = appendString(b, d.ContactPoint)
-	b = append(b, `,"consent_id":`...)
-	b = appendString(b, d.ConsentID)
-	b = append(b, `,"seq":`...)
+	return b
+}
+
+// appendDecisionTail appends the rest: the contact point, the consent id
+// (which starts with the contact point, whose escaped text is copied) and
+// the seq.
+func appendDecisionTail(b []byte, d *consentd.DecisionResult) []byte {
+	b = append(b, `,"contact_point":"`...)
+	start := len(b)
+	b = appendStringText(b, d.ContactPoint)
+	end := len(b)
+	b = append(b, `","consent_id":"`...)
+	if rest, ok := strings.CutPrefix(d.ConsentID, d.ContactPoint); ok && (rest == "" || rest[0] < utf8.RuneSelf) {
+		b = append(b, b[start:end]...)
+		b = appendStringText(b, rest)
+	} else {
+		b = appendStringText(b, d.ConsentID)
+	}
+	b = append(b, `","seq":`...)
 	b = strconv.AppendInt(b, d.Seq, 10)
 	return append(b, "}\n"...)
+}
+
+// answerHead keeps the head of the last answer a worker wrote: the next
+// line most often has the same decision.
+type answerHead struct {
+	valid       bool
+	allowed     bool
+	reason      consentd.Reason
+	enforcement consentd.Enforcement
+	status      consentd.Status
+	head        []byte
+}
+
+// appendDecision is appendDecision, the head copied when it is the last one's.
+func (h *answerHead) appendDecision(b []byte, d *consentd.DecisionResult) []byte {
+	if !h.valid || h.allowed != d.Allowed || h.reason != d.Reason || h.enforcement != d.Enforcement || h.status != d.Status {
+		h.valid, h.allowed, h.reason, h.enforcement, h.status = true, d.Allowed, d.Reason, d.Enforcement, d.Status
+		h.head = appendDecisionHead(h.head[:0], d)
+	}
+	return appendDecisionTail(append(b, h.head...), d)
 }
 
 // jsonPlain marks the bytes a JSON string holds as they are.
@@ -506,8 +549,13 @@ func plainRun(s string) int {
 // appendString appends s as a JSON string: quotes, backslashes and control
 // characters escaped, invalid UTF-8 replaced, everything else as is.
 func appendString(b []byte, s string) []byte {
+	return append(appendStringText(append(b, '"'), s), '"')
+}
+
+// appendStringText appends the text of s as a JSON string, without the
+// quotes.
+func appendStringText(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
-	b = append(b, '"')
 	for i := 0; i < len(s); {
 		// Copy the run of plain ASCII at once.
 		j := i + plainRun(s[i:])
@@ -533,5 +581,5 @@ func appendString(b []byte, s string) []byte {
 			i += size
 		}
 	}
-	return append(b, '"')
+	return b
 }

@@ -90,7 +90,7 @@ func TestDecisionStreamEqualsReference(t *testing.T) {
 			}
 			got := streamAround(t, e.srv.URL+"/v1/decisions:batch?"+q, e.a.key(consentd.RoleCheck), lines, change(e.a))
 			want := streamAround(t, ref.URL+"/?"+q, "", lines, change(e.b))
-			t.Logf("%s: %d answer lines, %d of them no_consent (after the switch to restrictive)", q, len(got), strings.Count(strings.Join(got, "\n"), `"reason":"no_consent"`))
+			t.Logf("%s: %d answer lines, %d of them no_consent", q, len(got), strings.Count(strings.Join(got, "\n"), `"reason":"no_consent"`))
 			if len(got) != len(want) {
 				t.Errorf("%s: %d answer lines; the reference answers %d", q, len(got), len(want))
 			}

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,14 +13,32 @@ import (
 // TestAppendDecisionMatchesEncodingJSON checks the stream's hand-built
 // answer lines against encoding/json, byte for byte.
 func TestAppendDecisionMatchesEncodingJSON(t *testing.T) {
-	for _, d := range []consentd.DecisionResult{
+	decisions := []consentd.DecisionResult{
 		{Decision: consentd.Decision{Allowed: true, Reason: consentd.ReasonOptedIn, Enforcement: consentd.Restrictive, Status: consentd.OptedIn},
 			ContactPoint: "jane@example.com", ConsentID: "jane@example.com#news:email", Seq: 42},
 		{Decision: consentd.Decision{Reason: consentd.ReasonChannelNotOffered}, ContactPoint: "+14155552671", ConsentID: "+14155552671#news:sms"},
 		{Decision: consentd.Decision{Allowed: true, Reason: consentd.ReasonNotOptedOut, Enforcement: consentd.NonRestrictive},
 			ContactPoint: "jörg@xn--bcher-kva.de", ConsentID: "jörg@xn--bcher-kva.de#news:email", Seq: 1},
 		{Decision: consentd.Decision{Reason: consentd.ReasonNoConsent}, ContactPoint: "odd \"quoted\" \\ \x01 \u2028 custom", ConsentID: "x#y:z"},
-	} {
+		{Decision: consentd.Decision{Reason: consentd.ReasonNoConsent}, ContactPoint: "odd \"quoted\" \\ \x01 \xff", ConsentID: "odd \"quoted\" \\ \x01 \xff#news:email"},
+		{Decision: consentd.Decision{Reason: consentd.ReasonNoConsent}, ContactPoint: "cut\xe2\x80", ConsentID: "cut\xe2\x80\xa8#news:email"},
+		{Decision: consentd.Decision{Allowed: true, Reason: consentd.ReasonOptedIn, Enforcement: consentd.Restrictive, Status: consentd.OptedIn},
+			ContactPoint: "jane@example.com", ConsentID: "jane@example.com", Seq: -1},
+	}
+	// Each decision alone, then through one answerHead, which keeps the
+	// last head: in order, twice over.
+	var head answerHead
+	for i, d := range append(slices.Clone(decisions), decisions...) {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		enc.Encode(&d)
+		got := head.appendDecision([]byte("x"), &d)[1:]
+		if !bytes.Equal(got, want.Bytes()) && !jsonEqual(got, want.Bytes()) {
+			t.Errorf("answerHead.appendDecision(%+v), decision %d =\n%s; want\n%s", d, i, got, want.Bytes())
+		}
+	}
+	for _, d := range decisions {
 		var want bytes.Buffer
 		enc := json.NewEncoder(&want)
 		enc.SetEscapeHTML(false)
@@ -100,4 +119,30 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkStreamLine measures the stream's own per-line work around the
+// decision: reading a common line and appending its answer.
+func BenchmarkStreamLine(b *testing.B) {
+	line := `{"contact_point":"user123456@example.com"}`
+	d := consentd.DecisionResult{Decision: consentd.Decision{Allowed: true, Reason: consentd.ReasonNotOptedOut, Enforcement: consentd.NonRestrictive},
+		ContactPoint: "user123456@example.com", ConsentID: "user123456@example.com#news:email", Seq: 100001}
+	b.Run("fastContactPoint", func(b *testing.B) {
+		for range b.N {
+			fastContactPoint(line)
+		}
+	})
+	b.Run("appendDecision", func(b *testing.B) {
+		out := make([]byte, 0, 4096)
+		for range b.N {
+			out = appendDecision(out[:0], &d)
+		}
+	})
+	b.Run("answerHead.appendDecision", func(b *testing.B) {
+		out := make([]byte, 0, 4096)
+		var h answerHead
+		for range b.N {
+			out = h.appendDecision(out[:0], &d)
+		}
+	})
 }
