@@ -31,8 +31,8 @@ func TestSendPreferenceLink(t *testing.T) {
 
 		for _, c := range []struct {
 			name, key string
-			body  any
-			want  int
+			body      any
+			want      int
 		}{
 			{"no address", write, map[string]any{"contact_point": ""}, 422},
 			{"not an address", write, map[string]any{"contact_point": "not-an-address"}, 422},
