@@ -100,6 +100,7 @@ func New(db Store, receipts Receipts, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /admin/person", s.person)
 	s.mux.HandleFunc("POST /admin/opt-out", s.optOut)
 	s.mux.HandleFunc("GET /admin/receipt", s.receipt)
+	s.mountPersonActions() // personacts.go
 	s.mountQueues()
 	s.addReportScreens() // blocked.go
 	s.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
