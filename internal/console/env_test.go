@@ -26,12 +26,13 @@ import (
 // env is the API and the console on one mux on loopback, as serve mounts
 // them, on a real SQLite database in t.TempDir().
 type env struct {
-	t    *testing.T
-	db   *sqlite.DB
-	srv  *httptest.Server
-	ws   string
-	keys map[consentd.Role]string // a key of each role
-	logs *lockedBuffer
+	t      *testing.T
+	db     *sqlite.DB
+	srv    *httptest.Server
+	ws     string
+	keys   map[consentd.Role]string // a key of each role
+	logs   *lockedBuffer
+	srvAPI *api.Server // the API server, to configure what a test needs (links, link mail)
 }
 
 type lockedBuffer struct {
@@ -77,7 +78,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, srv: srv, ws: w.ID, keys: map[consentd.Role]string{}, logs: logs}
+	e := &env{t: t, db: db, srv: srv, ws: w.ID, keys: map[consentd.Role]string{}, logs: logs, srvAPI: a}
 	for _, r := range []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite, consentd.RoleCheck, consentd.RoleRead, consentd.RoleAgent} {
 		if _, e.keys[r], err = db.CreateKey(ctx, w.ID, r, string(r), ""); err != nil {
 			t.Fatal(err)

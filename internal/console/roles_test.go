@@ -31,8 +31,11 @@ func TestRolesAreTheAPIs(t *testing.T) {
 	var _ queueStore = db
 	var _ reportStore = db
 	var _ logVerifier = api.New(db, signer, slog.Default())
+	var _ personActions = api.New(db, signer, slog.Default())
+	var _ requestReader = db
 	want := map[string][]consentd.Role{
-		"GET /v1/consents": readers, "POST /v1/suppressions": agents,
+		"GET /v1/consents": readers, "POST /v1/suppressions": agents, "GET /v1/consents/{id}/history": readers,
+		"DELETE /v1/suppressions/{id}": lifters, "POST /v1/requests": writers, "POST /v1/links:send": writers,
 		"POST /v1/jobs/{id}:retry": retriers, "GET /v1/jobs": readers, "GET /v1/requests": readers, "GET /v1/webhooks": readers,
 		"GET /v1/reports/decisions": readers, "GET /v1/log": readers, "GET /v1/log/verify": readers, "GET /v1/log/checkpoints/latest": readers,
 	}
