@@ -264,11 +264,12 @@ func TestFileRequest(t *testing.T) {
 
 var prefLink = regexp.MustCompile(`/p/([A-Za-z0-9_.~-]+)`)
 
-// TestSendLink: a writer mails the person a signed preference link, as
-// POST /v1/links:send would: a link_mail job sends it through a real SMTP
-// server. Bad input answers 400 and queues nothing; an agent is refused.
-func TestSendLink(t *testing.T) {
-	e := newEnv(t)
+// linkMail gives the API server signed links and link mail through a
+// real SMTP server started here, and runs link_mail jobs; it returns the
+// keyring and the SMTP server.
+func (e *env) linkMail() (*signedlink.Keyring, *mailtest.Server) {
+	t := e.t
+	t.Helper()
 	keys, err := signedlink.LoadOrCreate(filepath.Join(t.TempDir(), "links.keys"))
 	if err != nil {
 		t.Fatal(err)
@@ -290,6 +291,15 @@ func TestSendLink(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); runner.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return keys, relay
+}
+
+// TestSendLink: a writer mails the person a signed preference link, as
+// POST /v1/links:send would: a link_mail job sends it through a real SMTP
+// server. Bad input answers 400 and queues nothing; an agent is refused.
+func TestSendLink(t *testing.T) {
+	e := newEnv(t)
+	keys, relay := e.linkMail()
 
 	writer, agent := e.operator(), e.operator()
 	writer.signIn(consentd.RoleWrite)
