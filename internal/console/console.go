@@ -4,7 +4,9 @@
 // workspace (any role but check); the console then keeps a session in a
 // cookie, never the key. Screens today: sign-in; "a person" (every
 // consent, decision and suppression of a contact point or party, each
-// consent's receipt, and opting out on the person's behalf); blocked sends
+// consent's receipt and history; opting out on the person's behalf,
+// suppressing and lifting, starting a data-subject request, mailing a
+// preference link); blocked sends
 // (decisions allowed and blocked by reason, against the previous period);
 // the log (size, newest checkpoint, verification); and queues
 // (data-subject requests with their days left, retrying and failed jobs
