@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -78,9 +79,14 @@ func (s *Server) history(ctx context.Context, acts personActions, wsID, id strin
 	var out []historyRow
 	for _, rec := range recs {
 		w, ok, err := consentd.ParseLoggedWrite(rec.Entry)
-		if err != nil && !ok {
+		switch {
+		case errors.Is(err, consentd.ErrNoState):
 			out = append(out, historyRow{Seq: rec.Seq, Type: "content erased", RecordedAt: w.At.UTC().Format(time.RFC3339)})
 			continue
+		case err != nil:
+			return nil, fmt.Errorf("read log entry %d: %w", rec.Seq, err)
+		case !ok:
+			continue // not a write of the consent
 		}
 		var e struct {
 			Actor string `json:"actor"`
