@@ -71,7 +71,8 @@ func (s *Server) linkSendRoutes() []route {
 // stored as a link's is; the job names only its hash, so that job lists
 // show no address, and an erasure before the send leaves nothing to mail.
 // EINVALIDCONTACTPOINT for no or a bad address, ECONFLICT for an erased
-// one, EINTERNAL when the server has no signed links.
+// one or one suppressed on e-mail (a suppression added before the job
+// runs stops it too), EINTERNAL when the server has no signed links.
 func (s *Server) SendPreferenceLink(ctx context.Context, k *consentd.APIKey, contactPoint string) (string, error) {
 	if err := checkInput(&linkSendInput{ContactPoint: contactPoint}); err != nil {
 		return "", err
@@ -82,9 +83,14 @@ func (s *Server) SendPreferenceLink(ctx context.Context, k *consentd.APIKey, con
 	if s.links.Load() == nil {
 		return "", consentd.Errorf(consentd.EINTERNAL, "signed links are not configured on this server")
 	}
-	_, hash, err := s.DB.PutContactPoint(ctx, k.WorkspaceID, consentd.KindEmail, contactPoint)
+	cp, hash, err := s.DB.PutContactPoint(ctx, k.WorkspaceID, consentd.KindEmail, contactPoint)
 	if err != nil {
 		return "", err
+	}
+	if sup, err := s.mailSuppressed(ctx, k.WorkspaceID, cp); err != nil {
+		return "", err
+	} else if sup != nil {
+		return "", consentd.FieldErrorf(consentd.ECONFLICT, "contact_point", "the address is suppressed (%s, %s): no mail goes to it", sup.Reason, channelWords(sup.Channel))
 	}
 	nonce := make([]byte, 8)
 	rand.Read(nonce)
@@ -122,6 +128,11 @@ func (s *Server) RunLinkMailJob(ctx context.Context, j *consentd.Job) (string, e
 	case kind != consentd.KindEmail:
 		return "", permanentError{fmt.Errorf("link_mail job %s: not an e-mail address", j.ID)}
 	}
+	if sup, err := s.mailSuppressed(ctx, j.WorkspaceID, cp); err != nil {
+		return "", err
+	} else if sup != nil {
+		return "the address was suppressed (" + string(sup.Reason) + "): not sent", nil
+	}
 	ws, err := s.DB.Workspace(ctx, j.WorkspaceID)
 	if err != nil {
 		return "", fmt.Errorf("read workspace: %w", err)
@@ -153,4 +164,27 @@ If you did not ask for this, you may ignore this message: nothing changes.
 		return "", fmt.Errorf("preference link mail not sent: %s", masked)
 	}
 	return "sent", nil
+}
+
+// mailSuppressed returns a suppression that stops mail to the e-mail
+// address cp: one on every channel or on an e-mail channel; nil when none.
+func (s *Server) mailSuppressed(ctx context.Context, wsID, cp string) (*consentd.Suppression, error) {
+	sups, err := s.DB.Suppressions(ctx, wsID)
+	if err != nil {
+		return nil, fmt.Errorf("list suppressions: %w", err)
+	}
+	for _, sup := range sups {
+		if sup.ContactPoint == cp && (sup.Channel == "" || consentd.KindOf(sup.Channel) == consentd.KindEmail) {
+			return sup, nil
+		}
+	}
+	return nil, nil
+}
+
+// channelWords names a suppression's channel: "every channel" for none.
+func channelWords(ch string) string {
+	if ch == "" {
+		return "every channel"
+	}
+	return ch
 }

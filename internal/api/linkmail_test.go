@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/base64"
 	"regexp"
 	"strings"
 	"testing"
@@ -67,6 +68,30 @@ func TestSendPreferenceLink(t *testing.T) {
 		c, err := e.links.Verify(m[1], time.Now())
 		if err != nil || c.Kind != signedlink.Preferences || c.Workspace != e.a.id || c.ExpiresAt == 0 {
 			t.Errorf("the mailed link's claims = %+v, %v; want a preference link of the workspace that expires", c, err)
+		}
+
+		// A suppressed address gets no mail: refused at once (409), and a
+		// job queued before the suppression sends nothing.
+		e.must("POST", "/v1/suppressions", write, map[string]any{"contact_point": "bob@example.com", "reason": "complaint"}, 201)
+		if r := e.do("POST", "/v1/links:send", write, map[string]any{"contact_point": "Bob@example.com"}); r.status != 409 {
+			t.Errorf("a link to a suppressed address: %s; want 409", r)
+		}
+		for _, c := range []struct{ cp, reason, want string }{
+			{"carl@example.com", "hard_bounce", "the address was suppressed (hard_bounce): not sent"},
+			{"dora@example.com", "erased", "the contact point was erased: not sent"},
+		} {
+			_, hash, err := e.store.PutContactPoint(t.Context(), e.a.id, consentd.KindEmail, c.cp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.must("POST", "/v1/suppressions", e.a.key(consentd.RoleAdmin), map[string]any{"contact_point": c.cp, "reason": c.reason}, 201)
+			j := &consentd.Job{ID: "job_test", WorkspaceID: e.a.id, Kind: consentd.JobKindLinkMail, Ref: base64.RawURLEncoding.EncodeToString(hash[:]) + ".n"}
+			if res, err := e.api.RunLinkMailJob(t.Context(), j); err != nil || res != c.want {
+				t.Errorf("a job for an address %s since it was queued = %q, %v; want %q", c.reason, res, err, c.want)
+			}
+		}
+		if n := len(relay.Messages()); n != 1 {
+			t.Errorf("the relay got %d messages; want jane's only", n)
 		}
 		js, _, _ := e.store.Jobs(t.Context(), e.a.id, consentd.JobFilter{Limit: 1000})
 		for _, j := range js {

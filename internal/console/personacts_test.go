@@ -353,6 +353,18 @@ func TestSendLink(t *testing.T) {
 	if !strings.Contains(page.body, "A preference link is on its way by mail") {
 		t.Errorf("the page after sending lacks the notice")
 	}
+
+	// An address suppressed on e-mail gets no mail: 409, no job.
+	if st, b := e.api("POST", "/v1/suppressions", `{"contact_point":"jane@example.com","channel":"email","reason":"complaint"}`); st != 201 {
+		t.Fatalf("suppress = %d %s", st, b)
+	}
+	jobs, _, _ := e.db.Jobs(t.Context(), e.ws, consentd.JobFilter{Limit: 100})
+	if p := send(writer, "jane@example.com"); p.status != http.StatusConflict || !strings.Contains(p.body, "the address is suppressed (complaint, email)") {
+		t.Errorf("a link to a suppressed address = %d\n%s", p.status, p.body)
+	}
+	if after, _, _ := e.db.Jobs(t.Context(), e.ws, consentd.JobFilter{Limit: 100}); len(after) != len(jobs) {
+		t.Errorf("a refused send queued a job: %d jobs, %d before", len(after), len(jobs))
+	}
 	if strings.Contains(e.logs.String(), "jane@") {
 		t.Errorf("the log names the address:\n%s", e.logs.String())
 	}
