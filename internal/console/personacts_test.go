@@ -369,3 +369,39 @@ func TestSendLink(t *testing.T) {
 		t.Errorf("the log names the address:\n%s", e.logs.String())
 	}
 }
+
+// TestPersonActionsRefuseForgedForms: each action of the person page,
+// posted without the session's CSRF token, or from another site, is
+// refused with 403 and changes nothing the API reads.
+func TestPersonActionsRefuseForgedForms(t *testing.T) {
+	e := newEnv(t)
+	e.linkMail()
+	admin := e.operator()
+	admin.signIn(consentd.RoleAdmin)
+	supID := e.suppressions()[0].ID
+	forms := map[string]url.Values{
+		"/admin/suppress":         {"q": {"jane@example.com"}, "contact_point": {"jane@example.com"}, "kind": {"email"}, "reason": {"complaint"}},
+		"/admin/lift-suppression": {"q": {"p-1"}, "suppression": {supID}},
+		"/admin/request":          {"q": {"jane@example.com"}, "contact_point": {"jane@example.com"}, "type": {"withdraw"}, "regulation": {"gdpr"}},
+		"/admin/send-link":        {"q": {"jane@example.com"}, "contact_point": {"jane@example.com"}},
+	}
+	token := admin.csrf()
+	for path, f := range forms {
+		if p := admin.do("POST", path, f); p.status != http.StatusForbidden {
+			t.Errorf("%s without a token = %d; want 403", path, p.status)
+		}
+		f.Set("csrf", token)
+		if p := admin.do("POST", path, f, "Sec-Fetch-Site", "cross-site"); p.status != http.StatusForbidden {
+			t.Errorf("%s from another site = %d; want 403", path, p.status)
+		}
+	}
+	if s := e.suppressions(); len(s) != 1 || s[0].ID != supID {
+		t.Errorf("the suppressions changed: %+v", s)
+	}
+	if rs := e.requests(); len(rs) != 0 {
+		t.Errorf("a request was filed: %+v", rs)
+	}
+	if js, _, _ := e.db.Jobs(t.Context(), e.ws, consentd.JobFilter{Limit: 100}); len(js) != 0 {
+		t.Errorf("a job was queued: %d", len(js))
+	}
+}
