@@ -145,6 +145,16 @@ func (s *Server) lookUp(r *http.Request, ws *consentd.Workspace, q string) (*per
 		return nil, fmt.Errorf("list suppressions: %w", err)
 	}
 	acts, _ := s.Receipts.(personActions)
+	actors := map[string]string{} // a log entry's actor "key:<id>" -> the key's name and role
+	if acts != nil {
+		keys, err := s.DB.Keys(ctx, ws.ID)
+		if err != nil {
+			return nil, fmt.Errorf("list keys: %w", err)
+		}
+		for _, k := range keys {
+			actors["key:"+k.ID] = "key " + k.Name + " (" + string(k.Role) + ")"
+		}
+	}
 	seen := map[string]bool{}
 	for _, cp := range cps {
 		if cp.Value == "" || seen[cp.Value] {
@@ -162,6 +172,11 @@ func (s *Server) lookUp(r *http.Request, ws *consentd.Workspace, q string) (*per
 			if acts != nil {
 				if row.History, err = s.history(ctx, acts, ws.ID, c.ID); err != nil {
 					return nil, err
+				}
+				for i, h := range row.History {
+					if name, ok := actors[h.Actor]; ok {
+						row.History[i].Actor = name
+					}
 				}
 			}
 			pv.Consents = append(pv.Consents, row)

@@ -70,15 +70,28 @@ func TestPersonHistory(t *testing.T) {
 	if !strings.Contains(p.body, "<details><summary>History of Newsletter by email: 2 log entries</summary>") {
 		t.Fatalf("no history of the newsletter:\n%s", p.body)
 	}
+	// Each entry by its number, and its actor: a key by its name and role.
+	keys, err := e.db.Keys(t.Context(), e.ws)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, en := range h.Entries {
 		var x struct {
 			Actor string `json:"actor"`
 		}
 		json.Unmarshal(en.Entry, &x)
+		for _, k := range keys {
+			if x.Actor == "key:"+k.ID {
+				x.Actor = "key " + k.Name + " (" + string(k.Role) + ")"
+			}
+		}
 		row := fmt.Sprintf(`<td data-label="Log entry">%d</td>`, en.Seq)
 		if !strings.Contains(p.body, row) || !strings.Contains(p.body, `<td data-label="Actor">`+x.Actor+`</td>`) {
 			t.Errorf("the page lacks entry %d by %s", en.Seq, x.Actor)
 		}
+	}
+	if !strings.Contains(p.body, `<td data-label="Actor">key agent (agent)</td>`) {
+		t.Errorf("the console's opt-out is not shown as the agent key's")
 	}
 	for _, want := range []string{`<td data-label="Source">agent (console)</td>`, `<td data-label="Source">form (signup)</td>`, `<td data-label="What">changed</td>`,
 		"History of Partner offers by email: 1 log entry</summary>"} {
@@ -150,8 +163,8 @@ func TestSuppressAndLift(t *testing.T) {
 			t.Errorf("the page after suppressing lacks %q", want)
 		}
 	}
-	if strings.Contains(pg.body, "/admin/lift-suppression") {
-		t.Errorf("an agent is offered to lift a suppression")
+	if strings.Contains(pg.body, "/admin/lift-suppression") || !strings.Contains(pg.body, "Lifting a suppression needs an admin key.") {
+		t.Errorf("an agent is offered to lift a suppression, or not told who may")
 	}
 
 	lift := func(o *operator, id string) page {
