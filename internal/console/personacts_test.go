@@ -278,8 +278,8 @@ func TestFileRequest(t *testing.T) {
 var prefLink = regexp.MustCompile(`/p/([A-Za-z0-9_.~-]+)`)
 
 // linkMail gives the API server signed links and link mail through a
-// real SMTP server started here, and runs link_mail jobs; it returns the
-// keyring and the SMTP server.
+// real SMTP server started here, and runs link_mail and request jobs as
+// serve does; it returns the keyring and the SMTP server.
 func (e *env) linkMail() (*signedlink.Keyring, *mailtest.Server) {
 	t := e.t
 	t.Helper()
@@ -298,7 +298,10 @@ func (e *env) linkMail() (*signedlink.Keyring, *mailtest.Server) {
 	e.srvAPI.EnableLinkMail(sender, "")
 	runner := automation.New(e.db, e.srvAPI, slog.New(slog.DiscardHandler))
 	runner.Poll = 10 * time.Millisecond
-	runner.Handlers = map[string]automation.Handler{consentd.JobKindLinkMail: automation.HandlerFunc(e.srvAPI.RunLinkMailJob)}
+	runner.Handlers = map[string]automation.Handler{
+		consentd.JobKindLinkMail: automation.HandlerFunc(e.srvAPI.RunLinkMailJob),
+		consentd.JobKindRequest:  automation.HandlerFunc(e.srvAPI.RunRequestJob),
+	}
 	e.srvAPI.JobsNudge = runner.Nudge
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
