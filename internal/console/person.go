@@ -152,7 +152,11 @@ func (s *Server) lookUp(r *http.Request, ws *consentd.Workspace, q string) (*per
 			return nil, fmt.Errorf("list keys: %w", err)
 		}
 		for _, k := range keys {
-			actors["key:"+k.ID] = "key " + k.Name + " (" + string(k.Role) + ")"
+			name := k.Name
+			if name == "" {
+				name = k.ID
+			}
+			actors["key:"+k.ID] = "key " + name + " (" + string(k.Role) + ")"
 		}
 	}
 	seen := map[string]bool{}
