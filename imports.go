@@ -66,6 +66,12 @@ type Import struct {
 	Error       string           `json:"error,omitempty"`
 }
 
+// ImportFilter pages a workspace's imports, newest first.
+type ImportFilter struct {
+	Limit     int // 1 to 1000; default 100
+	PageToken string
+}
+
 // ImportReject is one rejected row of an import: its line, the error code
 // and the reason. Raw is the row's fields as read (the customer's data,
 // kept with the import in the database; never logged).

@@ -36,3 +36,7 @@ type WebhookState struct {
 	Failures      int       `json:"failures,omitempty" doc:"read-only: failed attempts at the next event"`
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero" doc:"read-only: when the next event is tried again after a failure"`
 }
+
+// Lag is how many entries of a log of logSize entries the webhook has yet
+// to deliver or skip: the entries after its position, never below zero.
+func (s WebhookState) Lag(logSize int64) int64 { return max(0, logSize-s.Position) }

@@ -535,6 +535,17 @@ func TestClientEndToEnd(t *testing.T) {
 	if g := must[*consentd.Import](t, "GetImport")(c.GetImport(ctx, im.ID)); g.ID != im.ID {
 		t.Errorf("GetImport = %+v", g)
 	}
+	if l := must[*client.ImportPage](t, "ListImports")(c.ListImports(ctx, client.PageQuery{Limit: 10})); len(l.Imports) != 1 || l.Imports[0].ID != im.ID || l.NextPageToken != "" {
+		t.Errorf("ListImports = %+v", l)
+	}
+	var imports []string
+	for x, err := range c.AllImports(ctx, client.PageQuery{Limit: 1}) {
+		ok(t, "AllImports", err)
+		imports = append(imports, x.ID)
+	}
+	if len(imports) != 1 || imports[0] != im.ID {
+		t.Errorf("AllImports = %v; want [%s]", imports, im.ID)
+	}
 	rj := must[io.ReadCloser](t, "ImportRejects")(c.ImportRejects(ctx, im.ID))
 	b, err := io.ReadAll(rj)
 	rj.Close()

@@ -84,6 +84,7 @@ var operations = map[string][]string{
 	"DELETE /v1/feeds/{id}":            {"DeleteFeed"},
 
 	"POST /v1/imports":             {"CreateImport", "WaitImport"},
+	"GET /v1/imports":              {"ListImports", "AllImports"},
 	"GET /v1/imports/{id}":         {"GetImport"},
 	"GET /v1/imports/{id}/rejects": {"ImportRejects"},
 }

@@ -746,6 +746,28 @@ func (c *Client) CreateImport(ctx context.Context, opts ImportOptions, body io.R
 	return &out, status == http.StatusAccepted, nil
 }
 
+// ListImports returns a page of the workspace's imports, newest first
+// (q.State is not used).
+func (c *Client) ListImports(ctx context.Context, q PageQuery) (*ImportPage, error) {
+	var out ImportPage
+	q.State = ""
+	_, err := c.do(ctx, "GET", "/v1/imports", q.values(), nil, &out)
+	return ret(&out, err)
+}
+
+// AllImports yields every import of the workspace, newest first, page
+// after page.
+func (c *Client) AllImports(ctx context.Context, q PageQuery) iter.Seq2[*consentd.Import, error] {
+	return pages(q.PageToken, func(token string) ([]*consentd.Import, string, error) {
+		q.PageToken = token
+		p, err := c.ListImports(ctx, q)
+		if err != nil {
+			return nil, "", err
+		}
+		return p.Imports, p.NextPageToken, nil
+	})
+}
+
 // GetImport returns an import: its state, progress and counts.
 func (c *Client) GetImport(ctx context.Context, id string) (*consentd.Import, error) {
 	var out consentd.Import

@@ -78,8 +78,9 @@ func (c *Client) DecisionReport(ctx context.Context, o ReportOptions) (*Decision
 	return ret(&out, err)
 }
 
-// ConsentReport reads the consent report (group_by purpose, channel,
-// source or jurisdiction).
+// ConsentReport reads the consent report (group_by purpose, topic,
+// channel, source or jurisdiction; topic groups a purpose's own consents
+// under "").
 func (c *Client) ConsentReport(ctx context.Context, o ReportOptions) (*ConsentReport, error) {
 	var out ConsentReport
 	_, err := c.do(ctx, "GET", "/v1/reports/consents", o.query(), nil, &out)

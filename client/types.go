@@ -268,6 +268,12 @@ type PageQuery struct {
 	PageToken string
 }
 
+// ImportPage is a page of imports, newest first.
+type ImportPage struct {
+	Imports       []*consentd.Import `json:"imports"`
+	NextPageToken string             `json:"next_page_token,omitempty"`
+}
+
 // InboundPage is a page of stored SMS replies.
 type InboundPage struct {
 	Messages      []*consentd.InboundMessage `json:"messages"`

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
@@ -110,6 +111,12 @@ func (m *Main) logVerify(ctx context.Context, args []string) error {
 		if err != nil {
 			fmt.Fprintf(m.Stderr, "consentd: workspace %s: %v\n", ws.Name, err)
 			return exitError{exitUsage}
+		}
+		// Saved as the workspace's newest verification, which the console
+		// shows; a database that cannot take it (a read-only replica)
+		// does not make the verification fail.
+		if err := ledger.RecordVerification(ctx, db, ws.ID, "cli", time.Now(), rep); err != nil {
+			fmt.Fprintf(m.Stderr, "consentd: workspace %s: the result was not saved: %v\n", ws.Name, err)
 		}
 		if *asJSON {
 			json.NewEncoder(m.Stdout).Encode(struct {

@@ -52,6 +52,8 @@ type benchEnv struct {
 	batches int // batch-write: requests of benchBatchSize consents
 	entries int // log-size and log-verify: log entries in the big store
 
+	consoleSize int // console: consents (and log entries) of the big workspace
+
 	logStores map[string]*logStore // made by log-size, reused by log-verify
 	cleanups  []func()             // run when the bench ends (drop databases)
 }
@@ -84,6 +86,7 @@ func scenarios() []scenario {
 		{"log-size", benchLogSize, "bytes on disk per log entry (leaf table and its indexes, tiles, checkpoints) after importing --entries rows, SQLite and PostgreSQL"},
 		{"log-verify", benchLogVerify, "consentd log verify (a child process: entries/s and peak RSS) on the log-size store of --entries and on one of a quarter of them"},
 		{"feeds", benchFeeds, "SendGrid batches of 128 events (hard bounces, unsubscribes with a message reference) on distinct addresses to a feed, against POST /v1/consents:batch of as many opt-outs, on loopback"},
+		{"console", benchConsole, "p95 of the reports API and the console's report screens for a workspace of --console-size consents (and log entries) against the same pages of one a hundredth of its size, same server, SQLite and PostgreSQL"},
 		{"replicas", benchReplicas, "PostgreSQL: staleness from a write acknowledged by replica A to the changed decision on replica B; writes and decisions/s on PostgreSQL next to SQLite"},
 	}
 }
@@ -97,6 +100,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	rows := fs.Int("rows", 1_000_000, "rows in the generated file of the import scenario")
 	batches := fs.Int("batches", 100, "requests of 10,000 consents in the batch-write scenario")
 	entries := fs.Int("entries", 1_000_000, "log entries written for the log-size and log-verify scenarios")
+	consoleSize := fs.Int("console-size", 1_000_000, "consents (one log entry each) of the console scenario's big workspace; the reference workspace has a hundredth")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (server and load client share the process) to this file")
 	pg := fs.String("database", m.Getenv("CONSENTD_BENCH_POSTGRES"), "PostgreSQL admin URL for the scenarios that measure PostgreSQL; each makes a fresh database next to it and drops it (CONSENTD_BENCH_POSTGRES)")
 	fs.Usage = func() {
@@ -109,8 +113,8 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *batches < 1 || *entries < 4 {
-		return usageError{"--batches must be at least 1 and --entries at least 4"}
+	if *batches < 1 || *entries < 4 || *consoleSize < 100 {
+		return usageError{"--batches must be at least 1, --entries at least 4 and --console-size at least 100"}
 	}
 	want := map[string]bool{}
 	for _, a := range fs.Args() {
@@ -140,7 +144,7 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 	if *pg == "" {
 		*pg = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}
-	e := &benchEnv{m: m, dir: dir, size: *size, seconds: *seconds, pgURL: *pg, rows: *rows, batches: *batches, entries: *entries}
+	e := &benchEnv{m: m, dir: dir, size: *size, seconds: *seconds, pgURL: *pg, rows: *rows, batches: *batches, entries: *entries, consoleSize: *consoleSize}
 	defer e.close()
 	var results []*benchResult
 	for _, s := range scenarios() {

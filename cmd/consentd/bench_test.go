@@ -206,3 +206,36 @@ func TestBenchFeeds(t *testing.T) {
 		checkAgainstReference(t, r, f, f.Value/f.Reference, true)
 	}
 }
+
+// TestBenchConsole runs the console scenario at a tiny size and checks
+// that it measures every report page against the small workspace, with a
+// goal, for SQLite and, when it answers, PostgreSQL: never how fast
+// anything was.
+func TestBenchConsole(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds and serves two workspaces on both backends")
+	}
+	pgURL, pgUp := benchTestPostgres(t)
+	results := runBench(t, pgURL, "--console-size", "2000", "console")
+	r := results["console"]
+	if r == nil {
+		t.Fatalf("bench printed no console result: %v", results)
+	}
+	if note, skipped := r.Notes["postgres"]; skipped == pgUp {
+		t.Errorf("console: PostgreSQL reachable = %v, but the note on it is %v", pgUp, note)
+	}
+	if r.Notes["consents"] != float64(2000) || r.Notes["reference_consents"] != float64(20) {
+		t.Errorf("console notes = %v; want 2000 consents against 20", r.Notes)
+	}
+	backends := []string{"sqlite"}
+	if pgUp {
+		backends = append(backends, "postgres")
+	}
+	for _, b := range backends {
+		for _, page := range []string{"GET /v1/reports/consents 30d", "GET /v1/reports/consents 12m group_by=purpose",
+			"GET /v1/reports/decisions 30d", "GET /v1/reports/decisions 12m group_by=purpose", "GET /admin/blocked 30d", "GET /admin/blocked 12m"} {
+			f := figure(t, r, b+" "+page+" p95")
+			checkAgainstReference(t, r, f, f.Reference/f.Value, true)
+		}
+	}
+}

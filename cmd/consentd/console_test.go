@@ -34,7 +34,11 @@ func TestServeMountsConsole(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 {
 		t.Fatalf("sign-in with the admin key = %d", resp.StatusCode)
 	}
-	req, _ := http.NewRequest("GET", s.base+"/admin/", nil)
+	// Signed in, the console's address leads to the overview.
+	if loc := resp.Header.Get("Location"); loc != "/admin/overview" {
+		t.Errorf("sign-in leads to %q; want /admin/overview", loc)
+	}
+	req, _ := http.NewRequest("GET", s.base+"/admin/overview", nil)
 	req.AddCookie(resp.Cookies()[0])
 	resp, err = client.Do(req)
 	if err != nil {
@@ -43,7 +47,7 @@ func TestServeMountsConsole(t *testing.T) {
 	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `<span class="ws">default</span>`) {
-		t.Errorf("signed in, GET /admin/ = %d:\n%s", resp.StatusCode, b)
+		t.Errorf("signed in, GET /admin/overview = %d:\n%s", resp.StatusCode, b)
 	}
 	if resp, err := client.Get(s.base + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("GET /healthz = %v %v", resp, err)

@@ -370,3 +370,27 @@ func TestImportExportCommands(t *testing.T) {
 		t.Errorf("import --server --format csv2000 = %d %s; want the problem", code, errOut)
 	}
 }
+
+// TestLogVerifySavesItsResult: `consentd log verify` saves its report as
+// the workspace's newest verification, which the console shows.
+func TestLogVerifySavesItsResult(t *testing.T) {
+	dir := importData(t)
+	var stdout, stderr bytes.Buffer
+	m := &Main{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	if code := m.Run(t.Context(), []string{"log", "verify", "--data", dir}); code != 0 {
+		t.Fatalf("log verify = %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	db, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ws, err := db.WorkspaceByName(t.Context(), "imp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := ledger.ReadLastVerification(t.Context(), db, ws.ID)
+	if err != nil || last == nil || last.By != "cli" || !last.Report.OK || last.Report.Entries == 0 || time.Since(last.At) > time.Hour {
+		t.Errorf("the saved verification = %+v, %v; want one by cli, OK, with entries, just now", last, err)
+	}
+}

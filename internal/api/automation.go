@@ -261,11 +261,24 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request, k *consentd.AP
 	if err != nil {
 		return err
 	}
-	j, err := s.DB.RetryJob(r.Context(), k.WorkspaceID, id)
+	j, err := s.RetryJob(r.Context(), k.WorkspaceID, id)
 	if err != nil {
 		return err
 	}
-	s.nudge()
 	writeJSON(w, 200, j)
 	return nil
+}
+
+// RetryJob queues a failed job again with its attempts reset, as
+// POST /v1/jobs/{id}:retry does (a request's job makes its request pending
+// again), and wakes the job runner so that it runs now rather than at the
+// runner's next poll. ENOTFOUND when there is no such job, ECONFLICT when
+// it is not failed.
+func (s *Server) RetryJob(ctx context.Context, wsID, id string) (*consentd.Job, error) {
+	j, err := s.DB.RetryJob(ctx, wsID, id)
+	if err != nil {
+		return nil, err
+	}
+	s.nudge()
+	return j, nil
 }

@@ -84,6 +84,7 @@ var descriptions = map[string]string{
 	"GET /v1/webhooks/{id}/deliveries": "Lists a webhook's delivery attempts, newest first, with status and error; the newest 1000 are kept. Read-only.",
 
 	"POST /v1/imports":             "Starts a bulk import of the CSV body in one of the formats (native, listmonk, mailchimp, ...), run in the background; answers 202 with the import to poll. Idempotent: the same file, format and options again answer the existing import with 200 and write nothing. 413 over the size limit, 415 for a body that is not CSV.",
+	"GET /v1/imports":              "Lists the workspace's imports, newest first, each with its state, progress and counts; paged. Read-only.",
 	"GET /v1/imports/{id}":         "Returns an import: its state, progress and counts of written and rejected rows. Read-only.",
 	"GET /v1/imports/{id}/rejects": "Returns the rejected rows of an import as CSV (line, code, reason), with formula cells neutralized. Read-only.",
 	"GET /v1/feeds":                "Lists the workspace's provider feeds with their public URLs and soft-bounce policies; secrets and password hashes are never shown. Read-only.",

@@ -171,32 +171,46 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, k *consent
 	if err := decode(r, maxBody, &u); err != nil {
 		return err
 	}
-	wh, err := s.DB.Webhook(r.Context(), k.WorkspaceID, r.PathValue("id"))
+	wh, err := s.UpdateWebhook(r.Context(), k.WorkspaceID, r.PathValue("id"), u, actor(k))
 	if err != nil {
 		return err
+	}
+	writeJSON(w, 200, public(wh))
+	return nil
+}
+
+// UpdateWebhook changes webhook id as PATCH /v1/webhooks/{id} does, for
+// actor ("key:<id>"): disabled false re-enables a disabled webhook, which
+// then resumes where it stopped; disabling it records who did. A new URL
+// is checked as a target. ENOTFOUND when there is no such webhook,
+// EINVALID for a bad change. The answer holds the secret: strip it
+// before showing it.
+func (s *Server) UpdateWebhook(ctx context.Context, wsID, id string, u consentd.WebhookUpdate, actor string) (*consentd.Webhook, error) {
+	wh, err := s.DB.Webhook(ctx, wsID, id)
+	if err != nil {
+		return nil, err
 	}
 	oldURL := wh.URL
 	wasDisabled := wh.Disabled
 	u.Apply(wh)
 	if err := wh.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	if wh.Secret == "" {
-		return consentd.FieldErrorf(consentd.EINVALID, "secret", "secret may not be empty")
+		return nil, consentd.FieldErrorf(consentd.EINVALID, "secret", "secret may not be empty")
 	}
 	if wh.URL != oldURL {
-		if err := webhook.CheckTarget(r.Context(), wh.URL, s.WebhookAllowPrivate); err != nil {
-			return err
+		if err := webhook.CheckTarget(ctx, wh.URL, s.WebhookAllowPrivate); err != nil {
+			return nil, err
 		}
 	}
 	if wh.Disabled && !wasDisabled {
-		wh.DisabledReason = "disabled by " + actor(k)
+		wh.DisabledReason = "disabled by " + actor
 	}
-	if err := s.DB.PutWebhook(r.Context(), k.WorkspaceID, wh, false); err != nil {
-		return err
+	if err := s.DB.PutWebhook(ctx, wsID, wh, false); err != nil {
+		return nil, err
 	}
-	writeJSON(w, 200, public(wh))
-	return nil
+	return wh, nil
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {

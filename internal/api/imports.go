@@ -27,6 +27,8 @@ type ImportStore interface {
 	// before, otherwise a new queued one.
 	CreateImport(ctx context.Context, wsID string, spec consentd.ImportSpec) (*consentd.Import, bool, error)
 	Import(ctx context.Context, wsID, id string) (*consentd.Import, error)
+	// Imports returns a page of the workspace's imports, newest first.
+	Imports(ctx context.Context, wsID string, f consentd.ImportFilter) ([]*consentd.Import, string, error)
 	// ImportBatch writes one batch of an import in one transaction: the
 	// writes (lines[i] the line of writes[i]) through the consent write
 	// path, skipping those to erased contact points; the reader's rejects
@@ -142,6 +144,8 @@ func (s *Server) importRoutes() []route {
 				{Name: "topic", Description: "listmonk, mailchimp: the topic of the subscribers; refused (422) for the other formats"},
 				{Name: "name", Description: "the file's name, as source name (at most 200 bytes); default the format"}},
 			Errors: []int{413, 415, 422}}, writers, s.postImport},
+		{openapi.Operation{Method: "GET", Path: "/v1/imports", Summary: "The workspace's imports, newest first: state, progress and counts", Tags: []string{"imports"},
+			Response: importList{}, Query: []openapi.Param{limitParam, {Name: "page_token"}}}, readers, s.listImports},
 		{openapi.Operation{Method: "GET", Path: "/v1/imports/{id}", Summary: "An import: state, progress and counts", Tags: []string{"imports"},
 			Response: consentd.Import{}, Query: id}, readers, s.getImport},
 		{openapi.Operation{Method: "GET", Path: "/v1/imports/{id}/rejects", Summary: "The rejected rows of an import as CSV: line, code, reason", Tags: []string{"imports"},
@@ -231,6 +235,25 @@ func (s *Server) postImport(w http.ResponseWriter, r *http.Request, k *consentd.
 	return nil
 }
 
+// importList is a page of imports.
+type importList struct {
+	Imports       []*consentd.Import `json:"imports"`
+	NextPageToken string             `json:"next_page_token,omitempty"`
+}
+
+func (s *Server) listImports(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return err
+	}
+	ims, next, err := s.DB.Imports(r.Context(), k.WorkspaceID, consentd.ImportFilter{Limit: limit, PageToken: r.URL.Query().Get("page_token")})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, importList{Imports: ims, NextPageToken: next})
+	return nil
+}
+
 func (s *Server) getImport(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
 	im, err := s.DB.Import(r.Context(), k.WorkspaceID, r.PathValue("id"))
 	if err != nil {
@@ -241,14 +264,22 @@ func (s *Server) getImport(w http.ResponseWriter, r *http.Request, k *consentd.A
 }
 
 func (s *Server) getImportRejects(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	id := r.PathValue("id")
-	if _, err := s.DB.Import(r.Context(), k.WorkspaceID, id); err != nil {
+	return s.WriteImportRejects(r.Context(), w, k.WorkspaceID, r.PathValue("id"))
+}
+
+// WriteImportRejects answers the rejected rows of import id as CSV (line,
+// code, reason), as GET /v1/imports/{id}/rejects does: ENOTFOUND, with
+// nothing written, when the workspace has no such import. Cells that
+// would start a formula are neutralized, since a reason quotes the row's
+// values. A store error once the header is out is logged and ends the body.
+func (s *Server) WriteImportRejects(ctx context.Context, w http.ResponseWriter, wsID, id string) error {
+	if _, err := s.DB.Import(ctx, wsID, id); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	cw := safecsv.NewWriter(w) // a reason quotes the row's values: no formulas
+	cw := safecsv.NewWriter(w)
 	cw.Write([]string{"line", "code", "reason"})
-	err := s.DB.ImportRejects(r.Context(), k.WorkspaceID, id, func(rj *consentd.ImportReject) error {
+	err := s.DB.ImportRejects(ctx, wsID, id, func(rj *consentd.ImportReject) error {
 		return cw.Write([]string{strconv.FormatInt(rj.Line, 10), rj.Code, rj.Reason})
 	})
 	cw.Flush()

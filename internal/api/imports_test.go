@@ -79,6 +79,16 @@ func TestImportsOverHTTP(t *testing.T) {
 	if im.State != consentd.ImportSucceeded || im.ImportCounts != want || im.Committed != 5 {
 		t.Errorf("GET /v1/imports/%s = %+v; want succeeded with %+v", im.ID, im, want)
 	}
+	// The list has it, as any role that reads sees it; a bad limit is refused.
+	var list struct {
+		Imports       []consentd.Import `json:"imports"`
+		NextPageToken string            `json:"next_page_token"`
+	}
+	e.must("GET", "/v1/imports?limit=10", r, nil, 200).decode(t, &list)
+	if len(list.Imports) != 1 || list.Imports[0].ID != im.ID || list.Imports[0].ImportCounts != want || list.NextPageToken != "" {
+		t.Errorf("GET /v1/imports = %+v; want the one import", list)
+	}
+	e.must("GET", "/v1/imports?limit=0", r, nil, 422)
 	if _, err := os.Stat(filepath.Join(dir, im.ID+".csv")); !os.IsNotExist(err) {
 		t.Errorf("the spool file of a finished import is still there: %v", err)
 	}

@@ -103,7 +103,8 @@ func TestConsentReport(t *testing.T) {
 		e.must("POST", "/v1/consents:batch", write, `{"consents":[
 			{"contact_point":"a@example.com","channel":"email","purpose":"newsletter","status":"opted_in","captured_at":"2025-01-06T10:00:00Z","source":{"type":"import"}},
 			{"contact_point":"b@example.com","channel":"email","purpose":"newsletter","status":"opted_out","captured_at":"2025-01-12T23:59:00Z","source":{"type":"import"}},
-			{"contact_point":"c@example.com","channel":"email","purpose":"newsletter","status":"pending","captured_at":"2025-01-13T00:00:00Z","source":{"type":"form"}}]}`, 200)
+			{"contact_point":"c@example.com","channel":"email","purpose":"newsletter","status":"pending","captured_at":"2025-01-13T00:00:00Z","source":{"type":"form"}},
+			{"contact_point":"c@example.com","channel":"email","purpose":"newsletter","topic":"weekly","status":"opted_in","captured_at":"2025-02-03T00:00:00Z","source":{"type":"form"}}]}`, 200)
 		var rep struct {
 			Buckets []struct {
 				Start, Group string
@@ -116,6 +117,13 @@ func TestConsentReport(t *testing.T) {
 		got := fmt.Sprint(rep.Buckets)
 		if want := "[{2025-01-06 import 1 1 0} {2025-01-13 form 0 0 1}]"; got != want {
 			t.Errorf("weekly consent report = %s; want %s", got, want)
+		}
+		// By topic: a purpose's own consents are the group "" (which the
+		// JSON leaves out: decode into new buckets).
+		rep.Buckets = nil
+		e.must("GET", "/v1/reports/consents?from=2025-01-01&to=2025-02-28&interval=month&group_by=topic", e.a.key(consentd.RoleRead), nil, 200).decode(t, &rep)
+		if got, want := fmt.Sprint(rep.Buckets), "[{2025-01-01  1 1 1} {2025-02-01 weekly 1 0 0}]"; got != want {
+			t.Errorf("consent report by topic = %s; want %s", got, want)
 		}
 		r := e.do("GET", "/v1/reports/consents?from=2025-01-01&to=2025-01-31&interval=month", e.a.key(consentd.RoleRead), nil, "Accept", "text/csv")
 		if want := "start,group,opted_in,opted_out,pending\n2025-01-01,,1,1,1\n"; string(r.body) != want {

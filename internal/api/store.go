@@ -19,6 +19,7 @@ type Store interface {
 	ImportStore        // imports.go
 	FeedStore          // feeds.go
 	ReportStore        // reports.go
+	ledger.VerificationStore
 	Ping(ctx context.Context) error
 	Authenticate(ctx context.Context, secret string) (*consentd.APIKey, error)
 

@@ -1,14 +1,18 @@
 // Package browsertest drives Debian's headless Chromium (chromedp) for the
 // tests of consentd's public pages: a phone-sized tab on a fresh profile,
-// waits, JavaScript evaluation and screenshots saved as test artifacts.
-// Tests only; it skips when Chromium is missing, unless CI=true.
+// waits, JavaScript evaluation, screenshots saved as test artifacts, and
+// axe-core's accessibility checks of every screen shot. Tests only; it skips when Chromium is missing, unless CI=true.
 package browsertest
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,9 +120,11 @@ func JSString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
-// Shot saves a full-page PNG screenshot as name.png.
+// Shot saves a full-page PNG screenshot as name.png, then checks the page
+// with axe-core (Axe): every screen a test shows is also checked.
 func (b *Browser) Shot(name string) {
 	b.t.Helper()
+	defer b.Axe(name)
 	ctx, cancel := context.WithTimeout(b.Ctx, 30*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -138,5 +144,97 @@ func (b *Browser) FitsWidth() {
 	if Eval[bool](b, "document.documentElement.scrollWidth > window.innerWidth") {
 		b.t.Errorf("the page is wider than the screen: %v > %v",
 			Eval[float64](b, "document.documentElement.scrollWidth"), Eval[float64](b, "window.innerWidth"))
+	}
+}
+
+// axeSource is axe-core's script (tools/axe, installed by npm ci), read
+// once per test binary; axeErr says why it could not be.
+var (
+	axeOnce   sync.Once
+	axeSource string
+	axeErr    error
+)
+
+// loadAxe reads tools/axe/node_modules/axe-core/axe.min.js from the module
+// root, found by walking up from the test's folder to go.mod.
+func loadAxe() {
+	dir, err := os.Getwd()
+	if err != nil {
+		axeErr = err
+		return
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			axeErr = errors.New("go.mod not found above the test's folder")
+			return
+		}
+		dir = parent
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "tools", "axe", "node_modules", "axe-core", "axe.min.js"))
+	if err != nil {
+		axeErr = fmt.Errorf("%w (run: cd tools/axe && npm ci)", err)
+		return
+	}
+	axeSource = string(b)
+}
+
+// axeViolation is one rule axe-core found broken, with the elements that
+// break it.
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []any  `json:"target"`
+		HTML   string `json:"html"`
+	} `json:"nodes"`
+}
+
+// Axe runs axe-core on the page as it is now (WCAG 2.x A and AA rules and
+// axe's best practices) and fails the test on every violation of impact
+// serious or critical; lesser ones are logged. name says which screen it
+// was, in the messages. Without axe-core installed it skips the check
+// (logged), unless CI=true, where it fails.
+func (b *Browser) Axe(name string) {
+	b.t.Helper()
+	axeOnce.Do(loadAxe)
+	if axeErr != nil {
+		if os.Getenv("CI") == "true" {
+			b.t.Fatalf("axe-core: %v", axeErr)
+		}
+		b.t.Logf("axe-core not installed, accessibility check of %s skipped: %v", name, axeErr)
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.Ctx, 60*time.Second)
+	defer cancel()
+	// The script goes in through DevTools, which the pages' CSP (no
+	// script at all) does not govern.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](axeSource+";undefined")); err != nil {
+		b.t.Fatalf("axe-core: load into %s: %v", name, err)
+	}
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+		`axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify(r.violations))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("axe-core: run on %s: %v", name, err)
+	}
+	var vs []axeViolation
+	if err := json.Unmarshal([]byte(res), &vs); err != nil {
+		b.t.Fatalf("axe-core: read its answer on %s: %v", name, err)
+	}
+	for _, v := range vs {
+		var where []string
+		for _, n := range v.Nodes {
+			where = append(where, fmt.Sprint(n.Target)+" "+n.HTML)
+		}
+		msg := fmt.Sprintf("axe-core on %s: %s (%s): %s\n  %s", name, v.ID, v.Impact, v.Help, strings.Join(where, "\n  "))
+		if v.Impact == "serious" || v.Impact == "critical" {
+			b.t.Error(msg)
+		} else {
+			b.t.Log(msg)
+		}
 	}
 }

@@ -2,7 +2,9 @@
 // rendered pages (html/template, assets embedded, no JavaScript) for the
 // people who run a workspace. An operator signs in with an API key of the
 // workspace (any role but check); the console then keeps a session in a
-// cookie, never the key. Screens today: sign-in; "a person" (every
+// cookie, never the key. Screens today: sign-in; the overview, where
+// sign-in lands (consents captured in a period against the one before,
+// with server-drawn SVG charts and a table per breakdown); "a person" (every
 // consent, decision and suppression of a contact point or party, each
 // consent's receipt and history; opting out on the person's behalf,
 // suppressing and lifting, starting a data-subject request, mailing a
@@ -10,7 +12,8 @@
 // (decisions allowed and blocked by reason, against the previous period);
 // the log (size, newest checkpoint, verification); and queues
 // (data-subject requests with their days left, retrying and failed jobs
-// with retry, webhooks and their lag).
+// with retry, webhooks with their lag, last error and resume, imports with
+// their rejects, and SMS replies to review).
 //
 // Every form carries the session's CSRF token and passes Go's
 // cross-origin protection; pages are never cached, framed or sniffed, and
@@ -105,6 +108,7 @@ func New(db Store, receipts Receipts, log *slog.Logger) *Server {
 	s.mountPersonActions() // personacts.go
 	s.mountQueues()
 	s.addReportScreens() // blocked.go
+	s.addOverview()      // overview.go
 	s.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusNotFound, nil, "Not found", "There is no such page in the console.")
 	})

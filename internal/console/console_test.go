@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/console"
 )
 
 func TestSignIn(t *testing.T) {
@@ -54,9 +56,18 @@ func TestSignIn(t *testing.T) {
 	if strings.Contains(p.header.Get("Set-Cookie"), e.keys[consentd.RoleRead]) {
 		t.Errorf("the cookie holds the key")
 	}
-	p = o.do("GET", "/admin/", nil)
-	if p.status != 200 || !strings.Contains(p.body, "Workspace <span class=\"ws\">alpha</span>") || !strings.Contains(p.body, `action="/admin/person"`) {
-		t.Errorf("signed in, GET /admin/ = %d:\n%s", p.status, p.body)
+	// Signed in, the console's address leads to the overview, and the
+	// person search is a screen of its own.
+	if p := o.do("GET", "/admin/", nil); p.status != http.StatusSeeOther || p.header.Get("Location") != "/admin/overview" {
+		t.Errorf("signed in, GET /admin/ = %d %q; want a redirect to the overview", p.status, p.header.Get("Location"))
+	}
+	p = o.do("GET", "/admin/overview", nil)
+	if p.status != 200 || !strings.Contains(p.body, "Workspace <span class=\"ws\">alpha</span>") || !strings.Contains(p.body, `<a href="/admin/person">A person</a>`) {
+		t.Errorf("signed in, GET /admin/overview = %d:\n%s", p.status, p.body)
+	}
+	p = o.do("GET", "/admin/person", nil)
+	if p.status != 200 || !strings.Contains(p.body, `action="/admin/person"`) {
+		t.Errorf("signed in, GET /admin/person = %d:\n%s", p.status, p.body)
 	}
 }
 
@@ -224,5 +235,45 @@ func TestOptOut(t *testing.T) {
 	agent.do("POST", "/admin/opt-out", form(agent.csrf()))
 	if after, _ := e.db.LogSize(t.Context(), e.ws); after != before {
 		t.Errorf("a repeated opt-out logged %d entries", after-before)
+	}
+}
+
+// TestExpiredAndTamperedSessions: a session past its time, and a cookie
+// changed by one character, answer the sign-in page and read nothing.
+func TestExpiredAndTamperedSessions(t *testing.T) {
+	e := newEnv(t)
+	o := e.operator()
+	o.signIn(consentd.RoleAdmin)
+	u, _ := url.Parse(e.srv.URL + "/admin/")
+	cookies := o.client.Jar.Cookies(u)
+	if len(cookies) != 1 {
+		t.Fatalf("cookies = %v", cookies)
+	}
+	value := cookies[0].Value
+
+	tampered := e.operator()
+	last := value[len(value)-1]
+	swap := byte('A')
+	if last == 'A' {
+		swap = 'B'
+	}
+	tampered.client.Jar.SetCookies(u, []*http.Cookie{{Name: cookies[0].Name, Value: value[:len(value)-1] + string(swap), Path: "/admin/"}})
+	if p := tampered.do("GET", "/admin/person?q=jane%40example.com", nil); p.status != http.StatusUnauthorized || strings.Contains(p.body, "jane@") || !strings.Contains(p.body, `name="key"`) {
+		t.Errorf("a tampered cookie: %d; want 401 and the sign-in form", p.status)
+	}
+	csrf := o.csrf()
+	if p := tampered.do("POST", "/admin/opt-out", url.Values{"csrf": {csrf}, "consent": {"jane@example.com#newsletter:email"}}); p.status < 400 {
+		t.Errorf("an opt-out with a tampered cookie = %d", p.status)
+	}
+
+	e.con.Now = func() time.Time { return time.Now().Add(console.SessionTTL + time.Minute) }
+	if p := o.do("GET", "/admin/person?q=jane%40example.com", nil); p.status != http.StatusUnauthorized || strings.Contains(p.body, "jane@") || !strings.Contains(p.body, `name="key"`) {
+		t.Errorf("an expired session: %d; want 401 and the sign-in form", p.status)
+	}
+	if p := o.do("POST", "/admin/opt-out", url.Values{"csrf": {csrf}, "consent": {"jane@example.com#newsletter:email"}}); p.status < 400 {
+		t.Errorf("an opt-out in an expired session = %d", p.status)
+	}
+	if c := e.consent("jane@example.com#newsletter:email"); c.Status != consentd.OptedIn {
+		t.Errorf("a refused opt-out changed the consent: %s", c.Status)
 	}
 }

@@ -10,29 +10,71 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/api"
 	"github.com/consentd/consentd/internal/console"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/pgtest"
+	"github.com/consentd/consentd/internal/postgres"
 	"github.com/consentd/consentd/internal/sqlite"
 )
 
+// backend is the pass TestMain runs: "sqlite" or "postgres".
+var backend = "sqlite"
+
+// TestMain runs every test of the package on SQLite, then again on
+// PostgreSQL (a fresh database per test on CONSENTD_TEST_POSTGRES; skipped
+// when the server cannot be reached, unless CI=true), so that every screen
+// and action is checked on both backends. CONSENTD_CONSOLE_BACKENDS=sqlite
+// or postgres runs one pass only.
+func TestMain(m *testing.M) {
+	code := 0
+	for _, b := range []string{"sqlite", "postgres"} {
+		if only := os.Getenv("CONSENTD_CONSOLE_BACKENDS"); only != "" && only != b {
+			continue
+		}
+		backend = b
+		if c := m.Run(); c != 0 {
+			code = c
+		}
+	}
+	os.Exit(code)
+}
+
+// testStore is a backend as the tests use one: what the API serves with,
+// and what the tests set up directly.
+type testStore interface {
+	api.Store
+	CreateWorkspace(ctx context.Context, name string) (*consentd.Workspace, error)
+	ClaimJobs(ctx context.Context, lease time.Duration, limit int) ([]*consentd.Job, error)
+	FailJob(ctx context.Context, wsID, id, msg string, retryAt time.Time) error
+	AddDecisionCounts(ctx context.Context, counts []consentd.DecisionCount) error
+	Close() error
+}
+
 // env is the API and the console on one mux on loopback, as serve mounts
-// them, on a real SQLite database in t.TempDir().
+// them, on a real database of this pass's backend: SQLite in t.TempDir(),
+// or a fresh PostgreSQL database.
 type env struct {
-	t      *testing.T
-	db     *sqlite.DB
-	srv    *httptest.Server
-	ws     string
-	keys   map[consentd.Role]string // a key of each role
-	logs   *lockedBuffer
-	srvAPI *api.Server // the API server, to configure what a test needs (links, link mail)
+	t    *testing.T
+	db   testStore
+	srv  *httptest.Server
+	con  *console.Server // its Now may be moved forward
+	ws   string
+	keys map[consentd.Role]string // a key of each role
+	logs *lockedBuffer
+
+	a      *api.Server   // its imports spool to t.TempDir(), run by a.ProcessImports
+	nudges *atomic.Int64 // calls of a.JobsNudge: the job runner's wake-ups
 }
 
 type lockedBuffer struct {
@@ -56,7 +98,14 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
+	t.Logf("backend: %s", backend)
+	var db testStore
+	var err error
+	if backend == "postgres" {
+		db, err = postgres.Open(ctx, pgtest.FreshDB(t))
+	} else {
+		db, err = sqlite.Open(filepath.Join(dir, "consentd.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,17 +117,21 @@ func newEnv(t *testing.T) *env {
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := api.New(db, signer, log)
+	a.EnableImports(filepath.Join(dir, "imports"), 0)
+	e := &env{t: t, db: db, a: a, nudges: new(atomic.Int64), keys: map[consentd.Role]string{}, logs: logs}
+	a.JobsNudge = func() { e.nudges.Add(1) }
 	mux := http.NewServeMux()
 	mux.Handle("/", a)
-	console.New(db, a, log).Mount(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	e.con = console.New(db, a, log)
+	e.con.Mount(mux)
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
 
 	w, err := db.CreateWorkspace(ctx, "alpha")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, srv: srv, ws: w.ID, keys: map[consentd.Role]string{}, logs: logs, srvAPI: a}
+	e.ws = w.ID
 	for _, r := range []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite, consentd.RoleCheck, consentd.RoleRead, consentd.RoleAgent} {
 		if _, e.keys[r], err = db.CreateKey(ctx, w.ID, r, string(r), ""); err != nil {
 			t.Fatal(err)
@@ -176,7 +229,7 @@ func (o *operator) do(method, path string, form url.Values, header ...string) pa
 func (o *operator) signIn(role consentd.Role) page {
 	o.e.t.Helper()
 	p := o.do("POST", "/admin/sign-in", url.Values{"key": {o.e.keys[role]}})
-	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/admin/" {
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/admin/overview" {
 		o.e.t.Fatalf("sign in as %s = %d %s", role, p.status, p.body)
 	}
 	return p
@@ -187,10 +240,10 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // csrf is the CSRF token of the forms on a page.
 func (o *operator) csrf() string {
 	o.e.t.Helper()
-	p := o.do("GET", "/admin/", nil)
+	p := o.do("GET", "/admin/person", nil)
 	m := csrfField.FindStringSubmatch(p.body)
 	if m == nil {
-		o.e.t.Fatalf("no csrf field on /admin/ (%d):\n%s", p.status, p.body)
+		o.e.t.Fatalf("no csrf field on /admin/person (%d):\n%s", p.status, p.body)
 	}
 	return m[1]
 }

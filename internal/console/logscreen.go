@@ -19,6 +19,13 @@ type logVerifier interface {
 	VerifyLog(ctx context.Context, wsID string) (ledger.Report, error)
 }
 
+// lastVerifier reads the newest saved verification of a workspace's log,
+// whoever ran it (the API, this console, `consentd log verify`).
+// api.Server has it.
+type lastVerifier interface {
+	LastVerification(ctx context.Context, wsID string) (*ledger.LastVerification, error)
+}
+
 // logPage is the log screen: the log's size, its newest checkpoint, and
 // the result of a verification when one was just run.
 type logPage struct {
@@ -27,6 +34,13 @@ type logPage struct {
 	CanVerify  bool            // a verifier exists and the role may run it
 	CSRF       string
 	Report     *ledger.Report // set after a verification
+	Last       *lastView      // the newest saved verification, when there is one
+}
+
+// lastView is the newest saved verification: when, how long ago, by what.
+type lastView struct {
+	At, Age, By string
+	Report      ledger.Report
 }
 
 type checkpointView struct {
@@ -89,6 +103,19 @@ func (s *Server) logState(ctx context.Context, v *session) (*logPage, error) {
 	var err error
 	if p.Size, err = rs.LogSize(ctx, v.workspace); err != nil {
 		return nil, fmt.Errorf("log size: %w", err)
+	}
+	if lv, ok := s.Receipts.(lastVerifier); ok {
+		last, err := lv.LastVerification(ctx, v.workspace)
+		if err != nil {
+			return nil, err
+		}
+		if last != nil {
+			by := map[string]string{"server": "the API or this console", "cli": "consentd log verify"}[last.By]
+			if by == "" {
+				by = last.By
+			}
+			p.Last = &lastView{At: last.At.UTC().Format(time.RFC3339), Age: age(s.Now().Sub(last.At)), By: by, Report: last.Report}
+		}
 	}
 	_, size, err := rs.LatestCheckpoint(ctx, v.workspace)
 	switch consentd.ErrorCode(err) {

@@ -78,7 +78,7 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.CanAct = hasRole(agents, v.role)
-	p.CanLift = hasRole(lifters, v.role)
+	p.CanLift = hasRole(admins, v.role)
 	p.CanFile = hasRole(writers, v.role)
 	p.CSRF = v.csrf
 	p.Reasons = suppressReasons

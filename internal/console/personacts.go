@@ -34,16 +34,6 @@ type requestReader interface {
 	Request(ctx context.Context, wsID, id string) (*consentd.Request, error)
 }
 
-// The API's role sets of the person page's actions: suppressing is an
-// agent's act ("agents", console.go), lifting a suppression an admin's
-// (DELETE /v1/suppressions/{id}), filing a data-subject request and
-// mailing a preference link a writer's (POST /v1/requests,
-// POST /v1/links:send). The tests compare them with the API's document.
-var (
-	lifters = []consentd.Role{consentd.RoleAdmin}
-	writers = []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite}
-)
-
 // suppressReasons are the reasons the console offers. Erasure is not one:
 // it deletes the address, and is filed as a data-subject request (erase)
 // so that it is tracked, due and reported as one.
@@ -102,7 +92,12 @@ func (s *Server) history(ctx context.Context, acts personActions, wsID, id strin
 
 // mountPersonActions registers the person page's actions beyond opting
 // out: suppress, lift a suppression, file a data-subject request, mail a
-// preference link.
+// preference link. Each has the API route's role set: suppressing is an
+// agent's act ("agents", console.go), lifting a suppression an admin's
+// (DELETE /v1/suppressions/{id}: "admins", queues.go), filing a
+// data-subject request and mailing a preference link a writer's
+// (POST /v1/requests, POST /v1/links:send: "writers", queues.go); the
+// tests compare them with the API's document.
 func (s *Server) mountPersonActions() {
 	s.mux.HandleFunc("POST /admin/suppress", s.suppress)
 	s.mux.HandleFunc("POST /admin/lift-suppression", s.liftSuppression)
@@ -188,7 +183,7 @@ func (s *Server) suppress(w http.ResponseWriter, r *http.Request) {
 // liftSuppression answers POST /admin/lift-suppression: the API's
 // LiftSuppression of the suppression the form names.
 func (s *Server) liftSuppression(w http.ResponseWriter, r *http.Request) {
-	_, op, acts, k, ok := s.act(w, r, lifters, "lift a suppression")
+	_, op, acts, k, ok := s.act(w, r, admins, "lift a suppression")
 	if !ok {
 		return
 	}

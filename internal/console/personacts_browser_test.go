@@ -23,6 +23,8 @@ func TestBrowserPersonActions(t *testing.T) {
 	b.WaitText("API key of the workspace")
 	b.Do(chromedp.SendKeys(chromedp.CSS("#key"), e.keys[consentd.RoleAdmin]), chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)))
 	b.WaitText("Workspace alpha")
+	b.Do(chromedp.Click(chromedp.CSS(`nav a[href="/admin/person"]`)))
+	b.WaitText("E-mail address, phone number")
 	b.Do(chromedp.SendKeys(chromedp.CSS("#q"), "jane@example.com"), chromedp.Click(chromedp.CSS(`form.search button[type=submit]`)))
 	b.WaitText("will send, because they opted in")
 

@@ -304,7 +304,7 @@ func (e *env) linkMail() (*signedlink.Keyring, *mailtest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.srvAPI.EnableLinks(keys, e.srv.URL); err != nil {
+	if err := e.a.EnableLinks(keys, e.srv.URL); err != nil {
 		t.Fatal(err)
 	}
 	relay := mailtest.Start(t, "", "")
@@ -312,14 +312,15 @@ func (e *env) linkMail() (*signedlink.Keyring, *mailtest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srvAPI.EnableLinkMail(sender, "")
-	runner := automation.New(e.db, e.srvAPI, slog.New(slog.DiscardHandler))
+	e.a.EnableLinkMail(sender, "")
+	runner := automation.New(e.db, e.a, slog.New(slog.DiscardHandler))
 	runner.Poll = 10 * time.Millisecond
 	runner.Handlers = map[string]automation.Handler{
-		consentd.JobKindLinkMail: automation.HandlerFunc(e.srvAPI.RunLinkMailJob),
-		consentd.JobKindRequest:  automation.HandlerFunc(e.srvAPI.RunRequestJob),
+		consentd.JobKindLinkMail: automation.HandlerFunc(e.a.RunLinkMailJob),
+		consentd.JobKindRequest:  automation.HandlerFunc(e.a.RunRequestJob),
 	}
-	e.srvAPI.JobsNudge = runner.Nudge
+	counted := e.a.JobsNudge // the env counts the runner's wake-ups
+	e.a.JobsNudge = func() { counted(); runner.Nudge() }
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); runner.Run(ctx) }()

@@ -24,8 +24,8 @@ func queueFixture(t *testing.T, e *env) (failedJob string, lag int64) {
 	t.Helper()
 	ctx := t.Context()
 	for _, wh := range []*consentd.Webhook{
-		{ID: "wh-crm", URL: "https://crm.example.com/hook", Secret: webhook.NewSecret()},
-		{ID: "wh-old", URL: "https://old.example.com/hook", Secret: webhook.NewSecret(), Disabled: true, DisabledReason: "the endpoint answered 410 Gone"},
+		{ID: "wh-crm", URL: "http://127.0.0.1:9/crm", Secret: webhook.NewSecret()},
+		{ID: "wh-old", URL: "http://127.0.0.1:9/old", Secret: webhook.NewSecret(), Disabled: true, DisabledReason: "the endpoint answered 410 Gone"},
 	} {
 		if err := e.db.PutWebhook(ctx, e.ws, wh, true); err != nil {
 			t.Fatal(err)
@@ -94,12 +94,12 @@ func TestQueues(t *testing.T) {
 		"withdraw", "erase", "access", "CCPA",
 		// the jobs: one failed, with its button (disabled for a read key),
 		// one retrying by itself
-		failed, "mail server refused the connection", `class="no">failed`, "1 of ",
+		failed, "mail server refused the connection", `class="no">failed`, "1 of 20 attempts",
 		"timed out", "retrying", "retries by itself",
 		`aria-label="Retry job ` + failed + `"`,
 		// the webhooks
-		"wh-crm", "https://crm.example.com/hook", "enabled", strconv.FormatInt(lag, 10) + " behind",
-		"wh-old", "disabled: the endpoint answered 410 Gone",
+		"wh-crm", "http://127.0.0.1:9/crm", "active", strconv.FormatInt(lag, 10) + " behind",
+		"wh-old", "disabled: the endpoint answered 410 Gone", "none kept",
 	} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("the queues page lacks %q", want)
@@ -161,7 +161,7 @@ func TestRetryJob(t *testing.T) {
 
 	o := e.operator()
 	o.signIn(consentd.RoleWrite)
-	if page := o.do("GET", "/admin/queues", nil); strings.Contains(page.body, " disabled") {
+	if page := o.do("GET", "/admin/queues", nil); strings.Contains(page.body, `disabled aria-label="Retry job`) || !strings.Contains(page.body, `aria-label="Retry job`) {
 		t.Errorf("a write key's Retry button is disabled")
 	}
 	if p := o.do("POST", "/admin/retry-job", url.Values{"job": {failed}}); p.status != http.StatusForbidden {
@@ -174,6 +174,7 @@ func TestRetryJob(t *testing.T) {
 		t.Fatalf("a refused retry changed the job: %s", st)
 	}
 
+	nudges := e.nudges.Load()
 	p := o.do("POST", "/admin/retry-job", form(o.csrf()))
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/admin/queues?done=retried" {
 		t.Fatalf("retry = %d %q %s", p.status, p.header.Get("Location"), p.body)
@@ -181,7 +182,14 @@ func TestRetryJob(t *testing.T) {
 	if st, attempts := e.jobState(failed); st != consentd.JobQueued || attempts != 0 {
 		t.Errorf("after the console's retry the API reads %s with %d attempts; want queued with 0", st, attempts)
 	}
+	// The job runner is woken, as the API's retry wakes it, to run the job now.
+	if n := e.nudges.Load(); n != nudges+1 {
+		t.Errorf("the console's retry woke the job runner %d times; want once", n-nudges)
+	}
 	page := o.do("GET", p.header.Get("Location"), nil)
+	if !strings.Contains(page.body, "queued again by a retry") {
+		t.Errorf("the retried job is not shown queued again by a retry")
+	}
 	if !strings.Contains(page.body, "The job is queued again") || strings.Contains(page.body, `aria-label="Retry job `+failed+`"`) {
 		t.Errorf("the page after the retry:\n%s", page.body)
 	}
@@ -191,5 +199,8 @@ func TestRetryJob(t *testing.T) {
 	}
 	if p := o.do("POST", "/admin/retry-job", url.Values{"csrf": {o.csrf()}, "job": {"job_nope"}}); p.status != http.StatusNotFound {
 		t.Errorf("retry of no job = %d; want 404", p.status)
+	}
+	if p := o.do("POST", "/admin/retry-job", url.Values{"csrf": {o.csrf()}}); p.status != http.StatusBadRequest {
+		t.Errorf("retry without a job = %d; want 400", p.status)
 	}
 }

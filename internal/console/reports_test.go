@@ -132,6 +132,10 @@ func TestLogScreen(t *testing.T) {
 		}
 	}
 
+	if !strings.Contains(p.body, "The log has not been verified yet.") {
+		t.Errorf("before any verification, GET /admin/log does not say so:\n%s", p.body)
+	}
+
 	// Verifying is a form: refused without the session's token, run with it.
 	if p := o.do("POST", "/admin/log/verify", url.Values{}); p.status != http.StatusForbidden {
 		t.Errorf("verify without a token = %d; want 403", p.status)
@@ -140,6 +144,14 @@ func TestLogScreen(t *testing.T) {
 	if p.status != 200 || !strings.Contains(p.body, "The log verifies.") || !strings.Contains(p.body, strconv.FormatInt(size+1, 10)+" entries, 1 checkpoint compared") ||
 		!strings.Contains(p.body, "0 stored rows differ") {
 		t.Errorf("verify = %d:\n%s", p.status, p.body)
+	}
+	// The result is kept: the screen shows it on the next visit.
+	p = o.do("GET", "/admin/log", nil)
+	for _, want := range []string{"Last verified", "(less than a minute ago, by the API or this console)", "the log verified",
+		strconv.FormatInt(size+1, 10) + " entries, 0 stored rows differing"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("after a verification, GET /admin/log lacks %q:\n%s", want, p.body)
+		}
 	}
 }
 

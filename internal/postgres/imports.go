@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/consentd/consentd"
@@ -80,6 +81,47 @@ func (db *DB) Import(ctx context.Context, wsID, id string) (*consentd.Import, er
 		return nil, notFound(err, "import")
 	}
 	return im, nil
+}
+
+// Imports returns a page of the workspace's imports, newest first, and
+// the token of the next page ("" after the last).
+func (db *DB) Imports(ctx context.Context, wsID string, f consentd.ImportFilter) ([]*consentd.Import, string, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	q, args := `SELECT `+importCols+` FROM imports WHERE workspace_id = $1`, []any{wsID}
+	if f.PageToken != "" {
+		at, id, err := parsePageToken(f.PageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		q += ` AND (created_at, id) < ($2, $3)`
+		args = append(args, at, id)
+	}
+	args = append(args, f.Limit+1)
+	rows, err := db.pool.Query(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, "", dbError(err)
+	}
+	defer rows.Close()
+	out := []*consentd.Import{}
+	for rows.Next() {
+		im, err := scanImport(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, im)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", dbError(err)
+	}
+	var next string
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = pageToken(nanos(last.CreatedAt), last.ID)
+	}
+	return out, next, nil
 }
 
 // UnfinishedImports returns the imports of every workspace that are queued

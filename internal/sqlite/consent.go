@@ -117,6 +117,10 @@ const (
 	consentInsertCols = `workspace_id, cp_hash, channel_type, purpose_id, topic_id, channel, status,
 		captured_at, recorded_at, version, source, reason, party_id, jurisdiction, proof, origin, seq`
 	consentInsertRow = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+	consentUpsert    = ` ON CONFLICT (workspace_id, cp_hash, channel_type) DO UPDATE SET purpose_id = excluded.purpose_id,
+		topic_id = excluded.topic_id, channel = excluded.channel, status = excluded.status, captured_at = excluded.captured_at,
+		recorded_at = excluded.recorded_at, version = excluded.version, source = excluded.source, reason = excluded.reason,
+		party_id = excluded.party_id, jurisdiction = excluded.jurisdiction, proof = excluded.proof, origin = excluded.origin, seq = excluded.seq`
 )
 
 func consentArgs(wsID string, hash [32]byte, next *consentd.Consent) []any {
@@ -451,7 +455,9 @@ func (b *consentBatch) flush() error {
 		args = append(args, consentArgs(b.c.ws.ID, st.hash, st.c)...)
 		st.queued = false
 	}
-	if err := b.tx.insertRows(`INSERT OR REPLACE INTO consents (`+consentInsertCols+`) VALUES `, `(`+consentInsertRow+`)`, ``, 17, args); err != nil {
+	// An upsert, not INSERT OR REPLACE: the consent_counts triggers see a
+	// replaced row as the update it is (migration 0013).
+	if err := b.tx.insertRows(`INSERT INTO consents (`+consentInsertCols+`) VALUES `, `(`+consentInsertRow+`)`, consentUpsert, 17, args); err != nil {
 		return fmt.Errorf("upsert consent: %w", err)
 	}
 	b.cpArgs, b.consents = b.cpArgs[:0], b.consents[:0]

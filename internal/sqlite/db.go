@@ -95,7 +95,10 @@ func Open(path string) (*DB, error) {
 	// writer's is writerCacheKiB, each reader's readerCacheKiB (the OS
 	// caches the file too). 64 MiB each made an import peak at ~265 MB RSS.
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "temp_store(MEMORY)", "secure_delete(ON)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "temp_store(MEMORY)", "secure_delete(ON)",
+		// A row that INSERT OR REPLACE deletes fires the delete triggers
+		// that keep consent_counts (migration 0013) only with this on.
+		"recursive_triggers(ON)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")

@@ -89,6 +89,46 @@ func (db *DB) Import(ctx context.Context, wsID, id string) (*consentd.Import, er
 	return im, nil
 }
 
+// Imports returns a page of the workspace's imports, newest first, and
+// the token of the next page ("" after the last).
+func (db *DB) Imports(ctx context.Context, wsID string, f consentd.ImportFilter) ([]*consentd.Import, string, error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	q, args := `SELECT `+importCols+` FROM imports WHERE workspace_id = ?`, []any{wsID}
+	if f.PageToken != "" {
+		at, id, err := parsePageToken(f.PageToken)
+		if err != nil {
+			return nil, "", err
+		}
+		q += ` AND (created_at, id) < (?, ?)`
+		args = append(args, at, id)
+	}
+	rows, err := db.r.QueryContext(ctx, q+` ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, f.Limit+1)...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	out := []*consentd.Import{}
+	for rows.Next() {
+		im, err := scanImport(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, im)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	var next string
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = pageToken(nanos(last.CreatedAt), last.ID)
+	}
+	return out, next, nil
+}
+
 // UnfinishedImports returns the imports of every workspace that are queued
 // or running, oldest first.
 func (db *DB) UnfinishedImports(ctx context.Context) ([]consentd.ImportRef, error) {

@@ -9,7 +9,9 @@ import (
 )
 
 // This file stores decision counts and answers the reports' grouped
-// counts. Days are UTC; a consent's time is captured_at in nanoseconds.
+// counts from the aggregate tables decision_counts and consent_counts
+// (the latter kept by triggers, migration 0013). Days are UTC
+// (YYYY-MM-DD).
 
 // AddDecisionCounts adds counts to the stored ones, in one transaction.
 func (db *DB) AddDecisionCounts(ctx context.Context, counts []consentd.DecisionCount) error {
@@ -45,7 +47,9 @@ func bucketOf(interval, d string) (string, error) {
 
 var (
 	decisionGroups = map[string]string{"purpose": "purpose", "channel": "channel", "reason": "reason"}
-	consentGroups  = map[string]string{"purpose": "purpose_id", "channel": "channel", "source": "json_extract(source, '$.type')", "jurisdiction": "jurisdiction"}
+	// consentGroups maps a grouping to its dim in consent_counts, as an
+	// SQL literal ('' without grouping, ReportColumn's answer).
+	consentGroups = map[string]string{"purpose": "'purpose'", "topic": "'topic'", "channel": "'channel'", "source": "'source'", "jurisdiction": "'jurisdiction'"}
 )
 
 // DecisionReport returns the workspace's decision counts of the days
@@ -79,21 +83,22 @@ func (db *DB) DecisionReport(ctx context.Context, wsID string, q consentd.Report
 }
 
 // ConsentReport returns the workspace's consents whose write in effect was
-// captured on the days q.From..q.To, grouped by the bucket of captured_at,
-// q.GroupBy and status, ordered.
+// captured on the days q.From..q.To, by their current status, grouped by
+// the bucket of captured_at's day, q.GroupBy and status, ordered: the sums
+// of consent_counts' rows of the grouping, leaving out those at zero.
 func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error) {
-	bucket, err := bucketOf(q.Interval, "date(captured_at / 1000000000, 'unixepoch')")
+	bucket, err := bucketOf(q.Interval, "day")
 	if err != nil {
 		return nil, err
 	}
-	group, err := consentd.ReportColumn(q.GroupBy, consentGroups)
+	dim, err := consentd.ReportColumn(q.GroupBy, consentGroups)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS b, `+group+` AS g, status, count(*)
-		FROM consents WHERE workspace_id = ? AND captured_at >= ? AND captured_at < ?
-		GROUP BY b, g, status ORDER BY b, g, status`,
-		wsID, nanos(q.From), nanos(q.To.AddDate(0, 0, 1)))
+	rows, err := db.r.QueryContext(ctx, `SELECT `+bucket+` AS b, value, status, sum(count)
+		FROM consent_counts WHERE workspace_id = ? AND dim = `+dim+` AND day >= ? AND day <= ?
+		GROUP BY b, value, status HAVING sum(count) > 0 ORDER BY b, value, status`,
+		wsID, q.From.UTC().Format(time.DateOnly), q.To.UTC().Format(time.DateOnly))
 	if err != nil {
 		return nil, fmt.Errorf("consent report: %w", err)
 	}

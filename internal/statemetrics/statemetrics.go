@@ -120,7 +120,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(checkpointLagDesc, float64(max(0, ws.logSize-ws.checkpointN)), ws.id)
 		}
 		for _, wh := range ws.webhooks {
-			gauge(webhookLagDesc, float64(max(0, ws.logSize-wh.Position)), ws.id, wh.ID)
+			gauge(webhookLagDesc, float64(wh.Lag(ws.logSize)), ws.id, wh.ID)
 			disabled := 0.0
 			if wh.Disabled {
 				disabled = 1

@@ -42,6 +42,37 @@ func testImports(t *testing.T, s Store) {
 		wantCode(t, "CreateImport(bad hash)", err, consentd.EINVALID)
 	})
 
+	t.Run("list, newest first, by page", func(t *testing.T) {
+		// The workspace has the two imports made above; the other one its own.
+		var ids []string
+		var last time.Time
+		token := ""
+		for page := 0; page < 3; page++ {
+			ims, next, err := s.Imports(e.ctx, e.ws, consentd.ImportFilter{Limit: 1, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, im := range ims {
+				if !last.IsZero() && im.CreatedAt.After(last) {
+					t.Errorf("Imports() lists %s, created %s, after one created %s", im.ID, im.CreatedAt, last)
+				}
+				last = im.CreatedAt
+				ids = append(ids, im.ID)
+			}
+			if token = next; token == "" {
+				break
+			}
+		}
+		if len(ids) != 2 || ids[0] == ids[1] || token != "" {
+			t.Errorf("Imports() by pages of 1 = %v (next %q); want the workspace's two imports", ids, token)
+		}
+		if ims, _, err := s.Imports(other.ctx, other.ws, consentd.ImportFilter{}); err != nil || len(ims) != 1 {
+			t.Errorf("Imports(other workspace) = %d, %v; want its one import", len(ims), err)
+		}
+		_, _, err := s.Imports(e.ctx, e.ws, consentd.ImportFilter{PageToken: "not a token"})
+		wantCode(t, "Imports(bad token)", err, consentd.EINVALID)
+	})
+
 	t.Run("batch", func(t *testing.T) {
 		im, _, err := s.CreateImport(e.ctx, e.ws, spec)
 		if err != nil {

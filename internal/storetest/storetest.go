@@ -104,6 +104,7 @@ var tests = []struct {
 	{"Feeds", testFeeds},                         // feeds.go: provider feeds
 	{"FeedEvents", testFeedEvents},               // feeds.go: provider events act once
 	{"QueueCounts", testQueueCounts},             // queuecount.go: monitoring counts of jobs and requests
+	{"Verifications", testVerifications},         // verification.go: the newest log verification
 }
 
 // env is a store with one workspace holding the standard catalog.
