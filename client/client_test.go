@@ -473,7 +473,7 @@ func TestClientEndToEnd(t *testing.T) {
 		t.Errorf("AllJobs = %d; want 2", len(js))
 	}
 	// A mailed preference link is queued as a job (this server sends no mail).
-	if id := must[string](t, "SendPreferenceLink")(c.SendPreferenceLink(ctx, "jane@example.com")); !strings.HasPrefix(id, "job_") {
+	if id := must[string](t, "SendPreferenceLink")(c.SendPreferenceLink(ctx, "linda@example.com")); !strings.HasPrefix(id, "job_") {
 		t.Errorf("SendPreferenceLink = %q; want a job id", id)
 	}
 	if r := must[*consentd.Rule](t, "GetRule")(c.GetRule(ctx, "signup")); r.ContactPoint != "record.mail" {
