@@ -74,8 +74,10 @@ func ReportColumn(groupBy string, allowed map[string]string) (string, error) {
 	return c, nil
 }
 
-// MaxReportDays bounds a report's From..To, both days included: two years.
-const MaxReportDays = 731
+// MaxReportDays bounds a report's From..To, both days included: five
+// years (with two leap days at most). Reports read aggregates, so a long
+// range costs its buckets, never a scan of the consents.
+const MaxReportDays = 1827
 
 // DefaultReportDays is the span of a report without from: the last 30
 // days, the last day included.

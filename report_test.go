@@ -18,7 +18,8 @@ func TestParseReportQuery(t *testing.T) {
 		{from: "2026-01-01", to: "2026-01-31", interval: "week", groupBy: "channel", want: ReportQuery{From: day("2026-01-01"), To: day("2026-01-31"), Interval: "week", GroupBy: "channel"}},
 		{to: "2026-01-31", want: ReportQuery{From: day("2026-01-02"), To: day("2026-01-31"), Interval: "day"}},
 		{from: "2024-01-01", to: "2025-12-31", want: ReportQuery{From: day("2024-01-01"), To: day("2025-12-31"), Interval: "day"}}, // 731 days
-		{from: "2024-01-01", to: "2026-01-01", field: "from"},                                                                      // 732
+		{from: "2021-01-01", to: "2025-12-31", want: ReportQuery{From: day("2021-01-01"), To: day("2025-12-31"), Interval: "day"}}, // five years
+		{from: "2020-01-01", to: "2025-01-01", field: "from"},                                                                      // over five years
 		{from: "2026-02-01", to: "2026-01-01", field: "to"},
 		{from: "yesterday", field: "from"},
 		{to: "2026-02-30", field: "to"},

@@ -107,7 +107,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	mux := http.NewServeMux()
 	pages := web.New(db, links, log)
 	pages.ClientIP = proxies.IP
-	pages.Mount(mux) // /u/ unsubscribe, /p/ preference center
+	pages.Receipts = apiServer // the record download's receipts
+	pages.Mount(mux)           // /u/ unsubscribe, /p/ preference center
 	confirm := doi.NewHandler(db, links, log)
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)

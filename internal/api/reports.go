@@ -70,7 +70,7 @@ func (s *Server) reportRoutes() []route {
 	query := func(groups []string) []openapi.Param {
 		return []openapi.Param{
 			{Name: "from", Description: "the first day, YYYY-MM-DD (UTC); default 29 days before to"},
-			{Name: "to", Description: "the last day, YYYY-MM-DD (UTC); default today; at most 731 days after from"},
+			{Name: "to", Description: "the last day, YYYY-MM-DD (UTC); default today; at most 1827 days (five years) after from"},
 			{Name: "interval", Enum: consentd.ReportIntervals, Description: "the buckets' size; default day; weeks start on Monday"},
 			{Name: "group_by", Enum: groups, Description: "split each bucket by this; default none"},
 		}

@@ -101,7 +101,6 @@ var groupingTitles = map[string][2]string{
 }
 
 // sourceWords says each source type of a consent's write in words.
-// "sms_keyword" is a reply keyword (STOP, START) read from an SMS.
 var sourceWords = map[string]string{
 	consentd.SourceForm:             "form",
 	consentd.SourcePreferenceCenter: "preference center",
@@ -115,7 +114,7 @@ var sourceWords = map[string]string{
 	consentd.SourceGPC:              "Global Privacy Control",
 	consentd.SourceSync:             "sync",
 	consentd.SourceProviderFeed:     "provider feed",
-	"sms_keyword":                   "SMS keyword",
+	consentd.SourceSMSKeyword:       "SMS keyword",
 }
 
 // groupName says a group's value in words: purposes and topics by their

@@ -206,8 +206,8 @@ func TestOverviewBadInput(t *testing.T) {
 	for _, c := range []struct{ query, want string }{
 		{"period=1y", "The period is one of 7d, 30d, 12m or custom."},
 		{"from=2026-03-01&to=2026-02-01", "to is before from"},
-		{"from=2020-01-01&to=2025-12-31", "a report spans at most 731 days"},
-		{"from=2019-01-01&to=2025-01-02", "a report spans at most 731 days"}, // over five years
+		{"from=2020-01-01&to=2025-12-31", "a report spans at most 1827 days"},
+		{"from=2019-01-01&to=2025-01-02", "a report spans at most 1827 days"}, // over five years
 		{"from=yesterday&to=2026-02-01", "from is a day, YYYY-MM-DD"},
 		{"from=2026-01-01&to=2026-02-30", "to is a day, YYYY-MM-DD"},
 		{"period=custom&from=2026-01-01", "needs both a first and a last day"},
