@@ -152,7 +152,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		consentd.JobKindConfirmationMail: doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log),
 		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: db, Links: links, Sender: sms, PublicURL: publicURL},
 		consentd.JobKindRequest:          automation.HandlerFunc(apiServer.RunRequestJob),
+		consentd.JobKindLinkMail:         automation.HandlerFunc(apiServer.RunLinkMailJob),
 	}
+	apiServer.EnableLinkMail(sender, c.MailFrom) // preference links go by the confirmation mail's path
 	// Decisions are counted in memory and their counts added to the
 	// database every few seconds, and once more at shutdown, after the
 	// last request (internal/tally).

@@ -54,7 +54,8 @@ var descriptions = map[string]string{
 	"GET /v1/log/checkpoints":        "Lists stored signed checkpoints with tree sizes between from and to, by size. Read-only. 422 for a bad range or limit.",
 	"GET /v1/log/proof":              "Returns an RFC 6962 consistency proof between two tree sizes, with the checkpoints stored at them, so that an auditor can check that the log only grew. 422 beyond_log when new is larger than the log.",
 
-	"POST /v1/links": "Makes a signed unsubscribe or preference-center link for a contact point, with the List-Unsubscribe and List-Unsubscribe-Post headers for the mail. Makes nothing durable but the contact point's stored form; safe to repeat. 500 when the server has no link keys.",
+	"POST /v1/links":      "Makes a signed unsubscribe or preference-center link for a contact point, with the List-Unsubscribe and List-Unsubscribe-Post headers for the mail. Makes nothing durable but the contact point's stored form; safe to repeat. 500 when the server has no link keys.",
+	"POST /v1/links:send": "Mails the e-mail address a signed link to its preference page, valid 30 days, through a durable link_mail job (the double opt-in mail's path and retries); answers 202 with the job id. Not idempotent: each call mails once more. 409 conflict when the address is erased or suppressed on e-mail; 422 for no or a bad address; 500 when the server has no link keys.",
 
 	"POST /v1/inbound/sms":              "Takes an SMS reply from a provider's webhook. An opt-out keyword (STOP, STOPALL, QUIT, END, REVOKE, OPT OUT, CANCEL, UNSUBSCRIBE, alone, in any case and punctuation) suppresses the number for SMS and opts its SMS consents out; other text is kept for review. Idempotent by the provider's message id: a repeat answers the stored result with duplicate set.",
 	"GET /v1/inbound/sms":               "Lists stored SMS replies, by default those waiting for review; paged. Read-only.",

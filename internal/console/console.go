@@ -6,7 +6,9 @@
 // sign-in lands (consents captured in a period against the one before,
 // with server-drawn SVG charts and a table per breakdown); "a person" (every
 // consent, decision and suppression of a contact point or party, each
-// consent's receipt, and opting out on the person's behalf); blocked sends
+// consent's receipt and history; opting out on the person's behalf,
+// suppressing and lifting, starting a data-subject request, mailing a
+// preference link); blocked sends
 // (decisions allowed and blocked by reason, against the previous period);
 // the log (size, newest checkpoint, verification); and queues
 // (data-subject requests with their days left, retrying and failed jobs
@@ -103,6 +105,7 @@ func New(db Store, receipts Receipts, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /admin/person", s.person)
 	s.mux.HandleFunc("POST /admin/opt-out", s.optOut)
 	s.mux.HandleFunc("GET /admin/receipt", s.receipt)
+	s.mountPersonActions() // personacts.go
 	s.mountQueues()
 	s.addReportScreens() // blocked.go
 	s.addOverview()      // overview.go

@@ -38,11 +38,15 @@ var backend = "sqlite"
 // or postgres runs one pass only.
 func TestMain(m *testing.M) {
 	code := 0
+	artifacts := os.Getenv("CONSENTD_TEST_ARTIFACTS")
 	for _, b := range []string{"sqlite", "postgres"} {
 		if only := os.Getenv("CONSENTD_CONSOLE_BACKENDS"); only != "" && only != b {
 			continue
 		}
 		backend = b
+		if artifacts != "" { // each pass's screenshots in a folder of its own
+			os.Setenv("CONSENTD_TEST_ARTIFACTS", filepath.Join(artifacts, b))
+		}
 		if c := m.Run(); c != 0 {
 			code = c
 		}

@@ -34,8 +34,11 @@ func TestRolesAreTheAPIs(t *testing.T) {
 	var _ reportStore = db
 	var _ logVerifier = api.New(db, signer, slog.Default())
 	var _ queueActions = api.New(db, signer, slog.Default())
+	var _ personActions = api.New(db, signer, slog.Default())
+	var _ requestReader = db
 	want := map[string][]consentd.Role{
-		"GET /v1/consents": readers, "POST /v1/suppressions": agents,
+		"GET /v1/consents": readers, "POST /v1/suppressions": agents, "GET /v1/consents/{id}/history": readers,
+		"DELETE /v1/suppressions/{id}": admins, "POST /v1/requests": writers, "POST /v1/links:send": writers,
 		"POST /v1/jobs/{id}:retry": writers, "GET /v1/jobs": readers, "GET /v1/requests": readers, "GET /v1/webhooks": readers,
 		"PATCH /v1/webhooks/{id}": admins, "GET /v1/webhooks/{id}/deliveries": readers,
 		"GET /v1/imports": readers, "GET /v1/imports/{id}/rejects": readers,
