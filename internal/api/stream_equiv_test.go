@@ -3,6 +3,7 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -272,3 +273,38 @@ func TestDecisionStreamEndsAsReference(t *testing.T) {
 }
 
 func clip(s string) string { return s[:min(len(s), 200)] }
+
+// TestDecisionStreamClientGoesAway: a client that goes away mid-stream,
+// its body still open, ends the stream's reader, workers and writer: the
+// server's Close, which waits for every handler, returns.
+func TestDecisionStreamClientGoesAway(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	go func() {
+		for i := range 3000 {
+			fmt.Fprintf(pw, "{\"contact_point\":\"user%d@example.com\"}\n", i)
+		}
+		<-ctx.Done() // the body stays open
+		pw.CloseWithError(ctx.Err())
+	}()
+	req, _ := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/v1/decisions:batch?purpose=newsletter&channel=email", pr)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+e.a.key(consentd.RoleCheck))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(res.Body)
+	for i := 0; i < 3000 && sc.Scan(); i++ {
+	}
+	cancel()
+	res.Body.Close()
+	closed := make(chan struct{})
+	go func() { e.srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server's Close did not return 30s after the client went away: the stream's handler still runs")
+	}
+}
