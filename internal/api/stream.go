@@ -120,6 +120,12 @@ func (s *Server) streamDecisions(w http.ResponseWriter, r *http.Request, k *cons
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(200)
 	st.run(w, rc, r.Body, workers)
+	// A stream that ends before its body (a line too long, an internal
+	// error, a client gone) leaves the rest unread; with full duplex, the
+	// server would then start its next read of the connection while its
+	// own read of that rest is pending, and panic (golang/go#68560).
+	// Closing the body here, the reader done, settles it first.
+	r.Body.Close()
 	return nil
 }
 

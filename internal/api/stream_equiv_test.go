@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"strconv"
 	"strings"
@@ -228,7 +229,7 @@ func TestDecisionStreamEndsAsReference(t *testing.T) {
 		fmt.Fprintf(&many, "{\"contact_point\":\"user%d@example.com\"}\n", i)
 	}
 	tooLong := `{"contact_point":"` + strings.Repeat("x", 1<<20) + `"}`
-	for _, tt := range []struct{ name, body string }{
+	cases := []struct{ name, body string }{
 		{"empty", ""},
 		{"unterminated last line", many.String() + `{"contact_point":"last@example.com"}`},
 		{"unterminated last line with CR", many.String() + "{\"contact_point\":\"last@example.com\"}\r"},
@@ -238,14 +239,38 @@ func TestDecisionStreamEndsAsReference(t *testing.T) {
 		{"line of the most bytes", many.String() + `{"contact_point":"` + strings.Repeat("x", 1<<20-21) + "\"}\n" + many.String()},
 		{"line too long first", tooLong + "\n"},
 		{"bad lines only", strings.Repeat("nope\n", 3000)},
-	} {
+	}
+	// A stream that ends before its body, again and again on one
+	// keep-alive connection: the server must not panic reading the next
+	// request (golang/go#68560).
+	for range 10 {
+		cases = append(cases, struct{ name, body string }{"line too long, then a few bytes, again", tooLong + "\n{}\n"},
+			struct{ name, body string }{"a good stream after", many.String()})
+	}
+	// Our requests go on a client of their own, which counts its
+	// connections: one, kept alive, unless the server dropped it.
+	ours := &http.Client{Transport: &http.Transport{}}
+	conns := 0
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if !info.Reused {
+			conns++
+		}
+	}}
+	for _, tt := range cases {
 		post := func(url, key string) string {
 			req, _ := http.NewRequest("POST", url, strings.NewReader(tt.body))
+			if key != "" {
+				req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
+			}
 			req.Header.Set("Content-Type", "application/x-ndjson")
 			if key != "" {
 				req.Header.Set("Authorization", "Bearer "+key)
 			}
-			res, err := http.DefaultClient.Do(req)
+			c := http.DefaultClient
+			if key != "" {
+				c = ours
+			}
+			res, err := c.Do(req)
 			if err != nil {
 				t.Fatalf("%s: %v", tt.name, err)
 			}
@@ -269,6 +294,9 @@ func TestDecisionStreamEndsAsReference(t *testing.T) {
 		if !bytes.HasPrefix([]byte(got), []byte("200")) {
 			t.Errorf("%s: %s", tt.name, clip(got))
 		}
+	}
+	if conns != 1 {
+		t.Errorf("our requests took %d connections; want 1, kept alive (the server panics reading the next request after a stream that ends before its body: golang/go#68560)", conns)
 	}
 }
 

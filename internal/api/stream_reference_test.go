@@ -69,4 +69,5 @@ func (s *Server) ReferenceStream(w http.ResponseWriter, r *http.Request, wsID st
 		errorLine(decisionError{Error: &p})
 		w.Write(out.Bytes())
 	}
+	r.Body.Close() // golang/go#68560, as streamDecisions
 }
