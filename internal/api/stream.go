@@ -161,15 +161,19 @@ func (st *decisionStream) run(w http.ResponseWriter, rc *http.ResponseController
 
 	bw := bufio.NewWriterSize(w, streamBufferSize)
 	stopped := false
-	stop := func() {
+	// stop ends the stream: early (the client went away, an internal
+	// error), or after its last chunk, when the reader has read its last.
+	stop := func(early bool) {
 		if !stopped {
 			stopped = true
 			close(quit)
 			select {
 			case <-readerDone:
 			default:
-				// Unblock a read waiting for the client.
-				rc.SetReadDeadline(time.Now())
+				if early {
+					// Unblock a read waiting for the client.
+					rc.SetReadDeadline(time.Now())
+				}
 			}
 		}
 	}
@@ -184,7 +188,7 @@ func (st *decisionStream) run(w http.ResponseWriter, rc *http.ResponseController
 				}
 			}
 			if err != nil || c.stopped || c.last {
-				stop() // the client went away, or the stream is over
+				stop(err != nil || c.stopped)
 			}
 		}
 		c.reset()
