@@ -1,0 +1,540 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/index"
+)
+
+// The local filter reads the file in big blocks, cuts them at row
+// boundaries into batches, decides the batches' rows on every core (each
+// worker with a decider of its own) and writes the kept rows batch by
+// batch, in order. Rows are read in place: a row that has no quotes and no
+// carriage return inside it is split by its commas without allocating and,
+// when kept, written back as it is (with "\n" for its line ending); any other
+// row is read by encoding/csv and written by its Writer. The output is
+// byte for byte that of reading the file with encoding/csv and writing each
+// kept record with csv.Writer (the rows of a plain file come out as they
+// were), and the counts are the same: filter_test.go checks both against
+// that straightforward loop.
+
+// filterReadSize is the size of filter's reads and of a batch.
+const filterReadSize = 1 << 20
+
+// filterSource is the input of the local filter after its header.
+type filterSource struct {
+	r      io.Reader
+	ndjson bool
+	hdr    []string // CSV header
+	col    int      // CSV: the contact point's column
+	field  string   // NDJSON: --column
+	buf    []byte   // read ahead: starts at a row
+	eof    bool     // r is at its end
+}
+
+// newFilterSource reads the start of in: the format (given, or guessed from
+// the first byte), then for a CSV its BOM and header. Its errors are
+// newRowReader's.
+func newFilterSource(in io.Reader, format, column string) (*filterSource, error) {
+	s := &filterSource{r: in, field: column, buf: make([]byte, 0, filterReadSize)}
+	if err := s.fill(1); err != nil {
+		return nil, err
+	}
+	if format == "" {
+		format = "csv"
+		if len(s.buf) > 0 && s.buf[0] == '{' {
+			format = "ndjson"
+		}
+	}
+	switch format {
+	case "ndjson":
+		s.ndjson = true
+		return s, nil
+	case "csv":
+	default:
+		return nil, fmt.Errorf("--format must be csv or ndjson")
+	}
+	if err := s.fill(3); err != nil {
+		return nil, err
+	}
+	s.buf = bytes.TrimPrefix(s.buf, []byte("\xef\xbb\xbf")) // a BOM
+	// The header is the first record: find its end, then let encoding/csv
+	// read it (with the blank lines before it, for its error's line).
+	var end int
+	for {
+		var ok bool
+		end, ok = csvNextRecord(s.buf, 0, s.eof)
+		if ok {
+			break
+		}
+		if err := s.fill(2 * len(s.buf)); err != nil {
+			return nil, err
+		}
+	}
+	cr := csv.NewReader(bytes.NewReader(s.buf[:end]))
+	cr.FieldsPerRecord = -1
+	hdr, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("reading the CSV header: %w", err)
+	}
+	if s.col, err = csvColumn(hdr, column); err != nil {
+		return nil, err
+	}
+	s.hdr = hdr
+	s.buf = append(s.buf[:0], s.buf[end:]...)
+	return s, nil
+}
+
+// fill reads until buf holds at least n bytes or the input ends.
+func (s *filterSource) fill(n int) error {
+	for len(s.buf) < n && !s.eof {
+		if len(s.buf) == cap(s.buf) {
+			s.buf = append(s.buf, make([]byte, max(n, 2*cap(s.buf))-len(s.buf))...)[:len(s.buf)]
+		}
+		k, err := s.r.Read(s.buf[len(s.buf):cap(s.buf)])
+		s.buf = s.buf[:len(s.buf)+k]
+		if err == io.EOF {
+			s.eof = true
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// csvNextRecord returns the end of the record after any blank lines at
+// data[pos:], as encoding/csv reads records (the end of data when there is
+// none); ok is false when the record may go on past data and data is not the
+// input's end.
+func csvNextRecord(data []byte, pos int, atEOF bool) (int, bool) {
+	pos, ok := csvSkipBlank(data, pos, atEOF)
+	if !ok {
+		return pos, false
+	}
+	if pos == len(data) {
+		return pos, atEOF
+	}
+	return csvRecordEnd(data, pos, atEOF)
+}
+
+// csvSkipBlank skips the lines encoding/csv skips: "\n", "\r\n", and at the
+// input's end "\r".
+func csvSkipBlank(data []byte, pos int, atEOF bool) (int, bool) {
+	for pos < len(data) {
+		switch {
+		case data[pos] == '\n':
+			pos++
+		case data[pos] == '\r' && pos+1 < len(data) && data[pos+1] == '\n':
+			pos += 2
+		case data[pos] == '\r' && pos+1 == len(data):
+			if !atEOF {
+				return pos, false
+			}
+			pos++
+		default:
+			return pos, true
+		}
+	}
+	return pos, true
+}
+
+// csvRecordEnd returns the end of the record starting at data[pos] (not a
+// blank line), as encoding/csv's Reader (FieldsPerRecord -1, strict quotes)
+// reads it: a quoted field may span lines, and a record with a quote error
+// ends with the line the error is on.
+func csvRecordEnd(data []byte, pos int, atEOF bool) (int, bool) {
+	lineEnd := func(from int) (int, bool) {
+		if i := bytes.IndexByte(data[from:], '\n'); i >= 0 {
+			return from + i + 1, true
+		}
+		return len(data), atEOF
+	}
+	for {
+		if pos >= len(data) || data[pos] != '"' {
+			// An unquoted field: up to a comma or the line's end. A quote
+			// in it is an error, which ends the record with the line.
+			i := bytes.IndexAny(data[pos:], ",\n")
+			if i < 0 {
+				if bytes.IndexByte(data[pos:], '"') >= 0 {
+					return lineEnd(pos)
+				}
+				return len(data), atEOF
+			}
+			if bytes.IndexByte(data[pos:pos+i], '"') >= 0 {
+				return lineEnd(pos)
+			}
+			if data[pos+i] == '\n' {
+				return pos + i + 1, true
+			}
+			pos += i + 1
+			continue
+		}
+		pos++ // a quoted field
+	quoted:
+		for {
+			i := bytes.IndexByte(data[pos:], '"')
+			if i < 0 {
+				return len(data), atEOF // runs to the end (an error at EOF)
+			}
+			pos += i + 1
+			if pos == len(data) {
+				return pos, atEOF
+			}
+			switch data[pos] {
+			case '"':
+				pos++
+			case ',':
+				pos++
+				break quoted
+			case '\n':
+				return pos + 1, true
+			case '\r':
+				if pos+1 == len(data) {
+					return len(data), atEOF // a "\r" before EOF is dropped
+				}
+				if data[pos+1] == '\n' {
+					return pos + 2, true
+				}
+				return lineEnd(pos)
+			default:
+				return lineEnd(pos) // a quote error
+			}
+		}
+	}
+}
+
+// filterJob is a batch of whole rows; last when it ends where the input
+// does. err is a read error, after the rows before it.
+type filterJob struct {
+	seq  int
+	data *[]byte
+	last bool
+	err  error
+}
+
+type filterDone struct {
+	seq int
+	out *[]byte
+	st  filterStats
+	err error
+}
+
+var filterBufs = sync.Pool{New: func() any { b := make([]byte, 0, filterReadSize+filterReadSize/4); return &b }}
+
+// batches cuts the input into jobs until its end, an error or ctx is done.
+func (s *filterSource) batches(ctx context.Context, jobs chan<- filterJob) {
+	defer close(jobs)
+	send := func(j filterJob) bool {
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for seq := 0; ; seq++ {
+		want := filterReadSize
+		var cut int
+		for {
+			if err := s.fill(want); err != nil {
+				send(filterJob{seq: seq, err: err})
+				return
+			}
+			if s.eof {
+				cut = len(s.buf)
+				break
+			}
+			if cut = s.cut(); cut > 0 {
+				break
+			}
+			want = 2 * len(s.buf) // a row longer than the block
+		}
+		b := filterBufs.Get().(*[]byte)
+		*b = append((*b)[:0], s.buf[:cut]...)
+		s.buf = append(s.buf[:0], s.buf[cut:]...)
+		last := s.eof && len(s.buf) == 0
+		if !send(filterJob{seq: seq, data: b, last: last}) || last {
+			return
+		}
+	}
+}
+
+// cut returns the end of the last whole row in buf, 0 if there is none.
+func (s *filterSource) cut() int {
+	if s.ndjson || bytes.IndexByte(s.buf, '"') < 0 {
+		return bytes.LastIndexByte(s.buf, '\n') + 1 // rows end at every newline
+	}
+	cut := 0
+	for {
+		end, ok := csvNextRecord(s.buf, cut, false)
+		if !ok {
+			return cut
+		}
+		cut = end
+	}
+}
+
+// filterLocal decides from a decision index warmed from the data folder or
+// database (offline, also while a server runs on it).
+func (m *Main) filterLocal(ctx context.Context, c *config, purpose, topic, channel string, src *filterSource, out io.Writer, st *filterStats) error {
+	db, ws, err := m.openWorkspace(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	idx := index.New(db, slog.New(slog.DiscardHandler))
+	workers := runtime.GOMAXPROCS(0)
+	deciders := make([]*index.Prepared, workers)
+	for i := range deciders {
+		if deciders[i], err = idx.Prepare(ctx, ws.ID, purpose, topic, channel); err != nil {
+			return usageError{consentd.ErrorMessage(err)}
+		}
+	}
+	if src.hdr != nil {
+		cw := csv.NewWriter(out)
+		cw.Write(src.hdr)
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return err
+		}
+	}
+	return runFilter(ctx, src, deciders, out, st)
+}
+
+// runFilter runs the batches through one worker per decider and writes
+// their kept rows in order.
+func runFilter(ctx context.Context, src *filterSource, deciders []*index.Prepared, out io.Writer, st *filterStats) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan filterJob, len(deciders))
+	done := make(chan filterDone, len(deciders))
+	go src.batches(ctx, jobs)
+	var wg sync.WaitGroup
+	for _, p := range deciders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				d := filterDone{seq: j.seq, err: j.err}
+				if j.data != nil {
+					d.out = filterBufs.Get().(*[]byte)
+					if ctx.Err() == nil {
+						*d.out, d.err = src.filterBatch(p, *j.data, j.last, (*d.out)[:0], &d.st)
+					}
+					filterBufs.Put(j.data)
+				}
+				done <- d
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	pending := map[int]filterDone{}
+	next := 0
+	var firstErr error
+	for d := range done {
+		pending[d.seq] = d
+		for firstErr == nil {
+			d, ok := pending[next]
+			if !ok {
+				break
+			}
+			delete(pending, next)
+			next++
+			st.rows, st.kept, st.denied, st.invalid = st.rows+d.st.rows, st.kept+d.st.kept, st.denied+d.st.denied, st.invalid+d.st.invalid
+			if d.out != nil {
+				if _, err := out.Write(*d.out); err != nil && d.err == nil {
+					d.err = err
+				}
+				filterBufs.Put(d.out)
+			}
+			if d.err != nil {
+				firstErr = d.err
+				cancel() // the rest is drained unread
+			}
+		}
+	}
+	return firstErr
+}
+
+// filterBatch decides the rows of data and appends the kept ones to out.
+// It stops at an error that is not the row's (the catalog changed).
+func (s *filterSource) filterBatch(p *index.Prepared, data []byte, last bool, out []byte, st *filterStats) ([]byte, error) {
+	if s.ndjson {
+		return s.filterNDJSON(p, data, out, st)
+	}
+	quoted := bytes.IndexByte(data, '"') >= 0
+	for pos := 0; pos < len(data); {
+		var end int
+		if quoted {
+			start, _ := csvSkipBlank(data, pos, last)
+			if start == len(data) {
+				break
+			}
+			end, _ = csvRecordEnd(data, start, last)
+			pos = start
+		} else if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			end = pos + i + 1
+		} else {
+			end = len(data)
+		}
+		rec := data[pos:end]
+		pos = end
+		line := bytes.TrimSuffix(bytes.TrimSuffix(rec, []byte("\n")), []byte("\r"))
+		if len(line) == 0 {
+			continue // a blank line
+		}
+		st.rows++
+		var err error
+		if bytes.IndexByte(line, '"') < 0 && bytes.IndexByte(line, '\r') < 0 {
+			out, err = s.plainRow(p, line, out, st)
+		} else {
+			out, err = s.csvRow(p, rec, out, st)
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// plainRow decides a row without quotes or carriage returns (line has no
+// line ending): its fields are its bytes between commas.
+func (s *filterSource) plainRow(p *index.Prepared, line []byte, out []byte, st *filterStats) ([]byte, error) {
+	field := line
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(field, ',')
+		if i == s.col {
+			if j >= 0 {
+				field = field[:j]
+			}
+			break
+		}
+		if j < 0 {
+			field = nil // fewer columns
+			break
+		}
+		field = field[j+1:]
+	}
+	// The field is read in place: nothing keeps the string past the call.
+	keep, err := decideRow(p, unsafe.String(unsafe.SliceData(field), len(field)), st)
+	if !keep || err != nil {
+		return out, err
+	}
+	if plainCSV(line) {
+		return append(append(out, line...), '\n'), nil
+	}
+	return appendCSV(out, strings.Split(string(line), ","))
+}
+
+// plainCSV reports whether csv.Writer writes the fields of a row without
+// quotes or carriage returns as they are: unless a field starts with white
+// space or is `\.`.
+func plainCSV(line []byte) bool {
+	for f := range bytes.SplitSeq(line, []byte(",")) {
+		if len(f) == 0 {
+			continue
+		}
+		if c := f[0]; c == ' ' || c == '\t' || c == '\v' || c == '\f' || string(f) == `\.` {
+			return false
+		} else if c >= utf8.RuneSelf {
+			if r, _ := utf8.DecodeRune(f); unicode.IsSpace(r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// csvRow decides a row encoding/csv reads (rec is the record's lines).
+func (s *filterSource) csvRow(p *index.Prepared, rec []byte, out []byte, st *filterStats) ([]byte, error) {
+	cr := csv.NewReader(bytes.NewReader(rec))
+	cr.FieldsPerRecord = -1
+	fields, err := cr.Read()
+	if err != nil {
+		st.invalid++ // a malformed row: never kept
+		return out, nil
+	}
+	var field string
+	if s.col < len(fields) {
+		field = fields[s.col]
+	}
+	keep, err := decideRow(p, field, st)
+	if !keep || err != nil {
+		return out, err
+	}
+	return appendCSV(out, fields)
+}
+
+// appendCSV appends a record as csv.Writer writes it.
+func appendCSV(out []byte, rec []string) ([]byte, error) {
+	w := &appendWriter{out}
+	cw := csv.NewWriter(w)
+	cw.Write(rec)
+	cw.Flush()
+	return w.b, cw.Error()
+}
+
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+// filterNDJSON decides NDJSON lines as ndjsonRows reads them.
+func (s *filterSource) filterNDJSON(p *index.Prepared, data []byte, out []byte, st *filterStats) ([]byte, error) {
+	for pos := 0; pos < len(data); {
+		end := len(data)
+		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			end = pos + i + 1
+		}
+		line := data[pos:end]
+		pos = end
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		st.rows++
+		keep, err := decideRow(p, ndjsonContactPoint(line, s.field), st)
+		if err != nil {
+			return out, err
+		}
+		if keep {
+			out = append(out, line...)
+			if line[len(line)-1] != '\n' {
+				out = append(out, '\n')
+			}
+		}
+	}
+	return out, nil
+}
+
+// decideRow decides a row's contact point and counts it: keep is whether
+// the row is kept. The error is one that is not the row's.
+func decideRow(p *index.Prepared, cp string, st *filterStats) (keep bool, err error) {
+	if cp == "" {
+		st.invalid++
+		return false, nil
+	}
+	d, err := p.Decision(cp)
+	switch {
+	case err != nil && consentd.ErrorCode(err) == consentd.EINVALIDCONTACTPOINT:
+		st.invalid++
+		return false, nil
+	case err != nil:
+		return false, err
+	case !d.Allowed:
+		st.denied++
+		return false, nil
+	}
+	st.kept++
+	return true, nil
+}
