@@ -31,7 +31,7 @@ import (
 // that straightforward loop.
 
 // filterReadSize is the size of filter's reads and of a batch.
-const filterReadSize = 1 << 20
+var filterReadSize = 1 << 20 // a variable for the tests
 
 // filterSource is the input of the local filter after its header.
 type filterSource struct {
