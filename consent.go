@@ -49,13 +49,18 @@ const (
 	// through a feed (internal/feeds): name is the provider, details the
 	// feed and the provider's event id.
 	SourceProviderFeed = "provider_feed"
+	// SourceSMSKeyword is a reply keyword read from an SMS: name sms_stop
+	// (STOP and its synonyms) or sms_start (START, UNSTOP, YES), details
+	// the reply's proof. Earlier releases wrote these as type api with
+	// the same names; StoppedBySMS reads both.
+	SourceSMSKeyword = "sms_keyword"
 )
 
 // ValidSourceType reports whether t is a known source type.
 func ValidSourceType(t string) bool {
 	switch t {
 	case SourceForm, SourcePreferenceCenter, SourceUnsubscribeLink, SourceImport, SourceAPI,
-		SourceAgent, SourceAutomation, SourceDoubleOptIn, SourceDSR, SourceGPC, SourceSync, SourceProviderFeed:
+		SourceAgent, SourceAutomation, SourceDoubleOptIn, SourceDSR, SourceGPC, SourceSync, SourceProviderFeed, SourceSMSKeyword:
 		return true
 	}
 	return false
@@ -63,7 +68,7 @@ func ValidSourceType(t string) bool {
 
 // Source says how a consent was captured.
 type Source struct {
-	Type    string          `json:"type" enum:"form,preference_center,unsubscribe_link,import,api,agent,automation,double_opt_in,dsr,gpc,sync,provider_feed"`
+	Type    string          `json:"type" enum:"form,preference_center,unsubscribe_link,import,api,agent,automation,double_opt_in,dsr,gpc,sync,provider_feed,sms_keyword"`
 	Name    string          `json:"name,omitempty" max:"200"`
 	Details json.RawMessage `json:"details,omitempty" max:"4096"`
 }

@@ -368,8 +368,9 @@ func SMSStartWrites(from string, stopped []ChannelType, at time.Time, src Source
 }
 
 // StoppedBySMS reports whether a stored SMS consent is as a STOP keyword
-// left it: opted_out with source {type: api, name: sms_stop}. START opts
+// left it: opted_out with source {type: sms_keyword, name: sms_stop}, or
+// {type: api, name: sms_stop} as earlier releases wrote it. START opts
 // such consents in again, and no other: a later choice stands.
 func StoppedBySMS(status Status, src Source) bool {
-	return status == OptedOut && src.Type == SourceAPI && src.Name == "sms_stop"
+	return status == OptedOut && (src.Type == SourceSMSKeyword || src.Type == SourceAPI) && src.Name == "sms_stop"
 }

@@ -152,3 +152,24 @@ func TestInboundCommandProviderKind(t *testing.T) {
 		t.Errorf("consentd.InboundReply(confirmed) = %q; want an acknowledgement of the confirmation", r)
 	}
 }
+
+// TestStoppedBySMS: START opts in again only what a STOP keyword left,
+// as this release writes it and as earlier releases wrote it.
+func TestStoppedBySMS(t *testing.T) {
+	for _, c := range []struct {
+		status consentd.Status
+		src    consentd.Source
+		want   bool
+	}{
+		{consentd.OptedOut, consentd.Source{Type: consentd.SourceSMSKeyword, Name: "sms_stop"}, true},
+		{consentd.OptedOut, consentd.Source{Type: consentd.SourceAPI, Name: "sms_stop"}, true}, // earlier releases
+		{consentd.OptedIn, consentd.Source{Type: consentd.SourceSMSKeyword, Name: "sms_stop"}, false},
+		{consentd.OptedOut, consentd.Source{Type: consentd.SourceSMSKeyword, Name: "sms_start"}, false},
+		{consentd.OptedOut, consentd.Source{Type: consentd.SourceForm, Name: "sms_stop"}, false},
+		{consentd.OptedOut, consentd.Source{Type: consentd.SourceAPI, Name: "crm"}, false},
+	} {
+		if got := consentd.StoppedBySMS(c.status, c.src); got != c.want {
+			t.Errorf("consentd.StoppedBySMS(%s, %+v) = %v; want %v", c.status, c.src, got, c.want)
+		}
+	}
+}

@@ -30,10 +30,11 @@ const (
 	JobKindConfirmationMail = "confirmation_mail" // sends a double opt-in confirmation by mail; Ref: the confirmation's nonce
 	JobKindConfirmationSMS  = "confirmation_sms"  // sends a double opt-in confirmation by SMS; Ref: the confirmation's nonce
 	JobKindRequest          = "request"           // carries out a data-subject request; Ref: the request's id
+	JobKindLinkMail         = "link_mail"         // mails a person a signed link to their preferences; Ref: <base64url contact point hash>.<nonce>
 )
 
 // JobKinds lists the job kinds.
-var JobKinds = []string{JobKindRule, JobKindConfirmationMail, JobKindConfirmationSMS, JobKindRequest}
+var JobKinds = []string{JobKindRule, JobKindConfirmationMail, JobKindConfirmationSMS, JobKindRequest, JobKindLinkMail}
 
 // DefaultJobMaxAttempts is how many times a job runs before it is failed.
 const DefaultJobMaxAttempts = 8
@@ -53,8 +54,8 @@ type Job struct {
 	ID          string    `json:"id"`
 	WorkspaceID string    `json:"workspace_id"`
 	RuleID      string    `json:"rule_id,omitempty" doc:"the rule of a rule job"`
-	Kind        string    `json:"kind" enum:"rule,confirmation_mail,confirmation_sms,request"`
-	Ref         string    `json:"ref,omitempty" doc:"what a job of another kind works on: a confirmation's nonce, a request's id"`
+	Kind        string    `json:"kind" enum:"rule,confirmation_mail,confirmation_sms,request,link_mail"`
+	Ref         string    `json:"ref,omitempty" doc:"what a job of another kind works on: a confirmation's nonce, a request's id, a preference link mail's contact point hash and nonce"`
 	State       JobState  `json:"state" enum:"queued,running,succeeded,failed"`
 	Attempts    int       `json:"attempts" doc:"runs started so far; reset by a retry"`
 	MaxAttempts int       `json:"max_attempts"`

@@ -43,6 +43,7 @@ type ChannelSetting struct {
 type Purpose struct {
 	ID          string                    `json:"id" doc:"client-chosen slug, stable across environments"`
 	Name        string                    `json:"name"`
+	Description string                    `json:"description,omitempty" doc:"what the messages are, in a sentence or two for the people who get them: the preference center, the double opt-in mail and page and the person's record show it"`
 	Type        PurposeType               `json:"type" enum:"commercial,transactional,tracking"`
 	Channels    map[string]ChannelSetting `json:"channels"`
 	DoubleOptIn DoubleOptIn               `json:"double_opt_in,omitempty" doc:"\"never\", \"always\" or a list of jurisdictions such as [\"DE\", \"AT\", \"CA\"]"`
@@ -89,6 +90,9 @@ func (p *Purpose) Validate() error {
 		add("name", "name is required")
 	} else if err := CheckText("name", p.Name, MaxNameLen); err != nil {
 		add("name", "%s", ErrorMessage(err))
+	}
+	if err := CheckText("description", p.Description, MaxDescriptionLen); err != nil {
+		add("description", "%s", ErrorMessage(err))
 	}
 	switch p.Type {
 	case Commercial, Transactional, Tracking:

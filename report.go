@@ -1,6 +1,10 @@
 package consentd
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // This file holds the vocabulary of the reports: decision counts as the
 // API flushes them to a backend, and the grouped rows a backend answers
@@ -68,4 +72,55 @@ func ReportColumn(groupBy string, allowed map[string]string) (string, error) {
 		return "", FieldErrorf(EINVALID, "group_by", "cannot group by %q", groupBy)
 	}
 	return c, nil
+}
+
+// MaxReportDays bounds a report's From..To, both days included: five
+// years (with two leap days at most). Reports read aggregates, so a long
+// range costs its buckets, never a scan of the consents.
+const MaxReportDays = 1827
+
+// DefaultReportDays is the span of a report without from: the last 30
+// days, the last day included.
+const DefaultReportDays = 30
+
+// ParseReportQuery reads a report's parameters as the API and the console
+// take them: from and to are UTC days (YYYY-MM-DD; to defaults to today,
+// from to DefaultReportDays days ending at to), interval one of
+// ReportIntervals (default day), groupBy empty or one of groups. A bad
+// date, to before from, a span over MaxReportDays, an unknown interval or
+// grouping is EINVALID naming the parameter.
+func ParseReportQuery(from, to, interval, groupBy string, groups []string, today time.Time) (ReportQuery, error) {
+	today = today.UTC()
+	rq := ReportQuery{To: time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC), Interval: "day", GroupBy: groupBy}
+	if to != "" {
+		t, err := time.Parse(time.DateOnly, to)
+		if err != nil {
+			return rq, FieldErrorf(EINVALID, "to", "to is a day, YYYY-MM-DD")
+		}
+		rq.To = t
+	}
+	rq.From = rq.To.AddDate(0, 0, 1-DefaultReportDays)
+	if from != "" {
+		t, err := time.Parse(time.DateOnly, from)
+		if err != nil {
+			return rq, FieldErrorf(EINVALID, "from", "from is a day, YYYY-MM-DD")
+		}
+		rq.From = t
+	}
+	switch {
+	case rq.To.Before(rq.From):
+		return rq, FieldErrorf(EINVALID, "to", "to is before from")
+	case rq.To.Sub(rq.From) >= MaxReportDays*24*time.Hour:
+		return rq, FieldErrorf(EINVALID, "from", "a report spans at most %d days", MaxReportDays)
+	}
+	if interval != "" {
+		if !slices.Contains(ReportIntervals, interval) {
+			return rq, FieldErrorf(EINVALID, "interval", "interval is one of %s", strings.Join(ReportIntervals, ", "))
+		}
+		rq.Interval = interval
+	}
+	if rq.GroupBy != "" && !slices.Contains(groups, rq.GroupBy) {
+		return rq, FieldErrorf(EINVALID, "group_by", "group_by is one of %s", strings.Join(groups, ", "))
+	}
+	return rq, nil
 }

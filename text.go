@@ -16,6 +16,7 @@ import (
 const (
 	MaxIDLen            = 256      // ids of resources named by clients: record ids, channel type ids, page tokens
 	MaxNameLen          = 200      // names: source.name, import names, key and workspace names
+	MaxDescriptionLen   = 1000     // descriptions of purposes and topics, shown to people on the public pages
 	MaxReasonLen        = 1000     // a consent's reason
 	MaxNoteLen          = 2000     // notes on suppressions and resolutions
 	MaxUserAgentLen     = 512      // proof.user_agent

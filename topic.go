@@ -8,6 +8,7 @@ type Topic struct {
 	ID          string            `json:"id" doc:"slug, unique with purpose ids in a workspace"`
 	Purpose     string            `json:"purpose"`
 	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty" doc:"what the messages are, for the people who get them (see the purpose's description)"`
 	ExternalIDs map[string]string `json:"external_ids,omitempty"`
 	// ChannelExternalIDs maps a channel to a foreign channel type id for the
 	// topic's channel type on it.
@@ -30,6 +31,9 @@ func (t *Topic) Validate() error {
 		fields = append(fields, FieldError{Field: "name", Code: EINVALID, Message: "name is required"})
 	} else if err := CheckText("name", t.Name, MaxNameLen); err != nil {
 		fields = append(fields, FieldError{Field: "name", Code: EINVALID, Message: ErrorMessage(err)})
+	}
+	if err := CheckText("description", t.Description, MaxDescriptionLen); err != nil {
+		fields = append(fields, FieldError{Field: "description", Code: EINVALID, Message: ErrorMessage(err)})
 	}
 	if len(fields) > 0 {
 		return &Error{Code: EINVALID, Message: fields[0].Message, Fields: fields}

@@ -472,6 +472,10 @@ func TestClientEndToEnd(t *testing.T) {
 	if js := collect(t, "AllJobs", c.AllJobs(ctx, client.PageQuery{State: "all", Limit: 1})); len(js) != 2 {
 		t.Errorf("AllJobs = %d; want 2", len(js))
 	}
+	// A mailed preference link is queued as a job (this server sends no mail).
+	if id := must[string](t, "SendPreferenceLink")(c.SendPreferenceLink(ctx, "linda@example.com")); !strings.HasPrefix(id, "job_") {
+		t.Errorf("SendPreferenceLink = %q; want a job id", id)
+	}
 	if r := must[*consentd.Rule](t, "GetRule")(c.GetRule(ctx, "signup")); r.ContactPoint != "record.mail" {
 		t.Errorf("GetRule = %+v", r)
 	}

@@ -52,7 +52,8 @@ var operations = map[string][]string{
 	"GET /v1/log/checkpoints":        {"ListCheckpoints", "AllCheckpoints"},
 	"GET /v1/log/proof":              {"ConsistencyProof"},
 
-	"POST /v1/links": {"CreateLink"},
+	"POST /v1/links":      {"CreateLink"},
+	"POST /v1/links:send": {"SendPreferenceLink"},
 
 	"POST /v1/inbound/sms":              {"ReceiveSMS"},
 	"GET /v1/inbound/sms":               {"ListInboundSMS", "AllInboundSMS"},

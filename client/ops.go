@@ -450,6 +450,17 @@ func (c *Client) CreateLink(ctx context.Context, in LinkInput) (*Link, error) {
 	return ret(&out, err)
 }
 
+// SendPreferenceLink has the server mail the e-mail address a signed link
+// to its preference page (valid 30 days), through a durable link_mail
+// job; it returns the job's id.
+func (c *Client) SendPreferenceLink(ctx context.Context, contactPoint string) (string, error) {
+	var out struct {
+		JobID string `json:"job_id"`
+	}
+	_, err := c.do(ctx, "POST", "/v1/links:send", nil, map[string]string{"contact_point": contactPoint}, &out)
+	return out.JobID, err
+}
+
 // ---- inbound SMS, data-subject requests ----
 
 // ReceiveSMS hands the server an SMS reply from a provider's webhook: an

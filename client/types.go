@@ -14,6 +14,7 @@ import (
 type PurposeInput struct {
 	ID          string                             `json:"id"`
 	Name        string                             `json:"name"`
+	Description string                             `json:"description,omitempty"`
 	Type        consentd.PurposeType               `json:"type"`
 	Channels    map[string]consentd.ChannelSetting `json:"channels"`
 	DoubleOptIn consentd.DoubleOptIn               `json:"double_opt_in,omitempty"`
@@ -26,6 +27,7 @@ type TopicInput struct {
 	ID                 string            `json:"id"`
 	Purpose            string            `json:"purpose"`
 	Name               string            `json:"name"`
+	Description        string            `json:"description,omitempty"`
 	ExternalIDs        map[string]string `json:"external_ids,omitempty"`
 	ChannelExternalIDs map[string]string `json:"channel_external_ids,omitempty"`
 }

@@ -107,7 +107,8 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	mux := http.NewServeMux()
 	pages := web.New(db, links, log)
 	pages.ClientIP = proxies.IP
-	pages.Mount(mux) // /u/ unsubscribe, /p/ preference center
+	pages.Receipts = apiServer // the record download's receipts
+	pages.Mount(mux)           // /u/ unsubscribe, /p/ preference center
 	confirm := doi.NewHandler(db, links, log)
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
@@ -151,7 +152,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 		consentd.JobKindConfirmationMail: doi.NewMailer(db, links, sender, publicURL, c.MailFrom, log),
 		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: db, Links: links, Sender: sms, PublicURL: publicURL},
 		consentd.JobKindRequest:          automation.HandlerFunc(apiServer.RunRequestJob),
+		consentd.JobKindLinkMail:         automation.HandlerFunc(apiServer.RunLinkMailJob),
 	}
+	apiServer.EnableLinkMail(sender, c.MailFrom) // preference links go by the confirmation mail's path
 	// Decisions are counted in memory and their counts added to the
 	// database every few seconds, and once more at shutdown, after the
 	// last request (internal/tally).

@@ -59,10 +59,11 @@ type Server struct {
 	// (--metrics-token); empty: /metrics is open, as /healthz is.
 	MetricsToken string
 
-	mux   *http.ServeMux
-	doc   *openapi.Document
-	links atomic.Pointer[linkMaker] // set by EnableLinks
-	keys  sync.Map                  // key hash -> cachedKey
+	mux      *http.ServeMux
+	doc      *openapi.Document
+	links    atomic.Pointer[linkMaker]  // set by EnableLinks
+	linkMail atomic.Pointer[linkMailer] // set by EnableLinkMail
+	keys     sync.Map                   // key hash -> cachedKey
 
 	imports importsConfig // imports.go: set by EnableImports
 	limits  *limiters     // limits.go: set by SetLimits

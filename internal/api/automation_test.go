@@ -41,6 +41,10 @@ func (e *env) startRunnerWith(m mail.Sender, sms smsout.Sender) *automation.Runn
 		consentd.JobKindConfirmationMail: &doi.Mailer{DB: e.store, Links: e.links, Sender: m, PublicURL: e.srv.URL, Log: log, Now: e.now},
 		consentd.JobKindConfirmationSMS:  &doi.Texter{DB: e.store, Links: e.links, Sender: sms, PublicURL: e.srv.URL, Now: e.now},
 		consentd.JobKindRequest:          automation.HandlerFunc(e.api.RunRequestJob),
+		consentd.JobKindLinkMail:         automation.HandlerFunc(e.api.RunLinkMailJob),
+	}
+	if m != nil {
+		e.api.EnableLinkMail(m, "")
 	}
 	e.api.JobsNudge = r.Nudge
 	e.api.JobMaxAttempts = 3

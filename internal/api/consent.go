@@ -226,15 +226,26 @@ func queryTimes(q url.Values) (consentd.Times, error) {
 }
 
 func (s *Server) consentHistory(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	h, err := s.DB.ConsentHistory(r.Context(), k.WorkspaceID, r.PathValue("id"))
+	h, err := s.History(r.Context(), k.WorkspaceID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	if len(h) == 0 {
-		return consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
-	}
 	writeJSON(w, 200, logPage{Entries: h})
 	return nil
+}
+
+// History returns a consent's log entries, oldest first, as
+// GET /v1/consents/{id}/history answers them; the operator console shows
+// them under each consent. ENOTFOUND when the consent has none.
+func (s *Server) History(ctx context.Context, wsID, id string) ([]consentd.LogRecord, error) {
+	h, err := s.DB.ConsentHistory(ctx, wsID, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) == 0 {
+		return nil, consentd.Errorf(consentd.ENOTFOUND, "no log entries for this consent")
+	}
+	return h, nil
 }
 
 func (s *Server) consentReceipt(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {

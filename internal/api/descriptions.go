@@ -54,7 +54,8 @@ var descriptions = map[string]string{
 	"GET /v1/log/checkpoints":        "Lists stored signed checkpoints with tree sizes between from and to, by size. Read-only. 422 for a bad range or limit.",
 	"GET /v1/log/proof":              "Returns an RFC 6962 consistency proof between two tree sizes, with the checkpoints stored at them, so that an auditor can check that the log only grew. 422 beyond_log when new is larger than the log.",
 
-	"POST /v1/links": "Makes a signed unsubscribe or preference-center link for a contact point, with the List-Unsubscribe and List-Unsubscribe-Post headers for the mail. Makes nothing durable but the contact point's stored form; safe to repeat. 500 when the server has no link keys.",
+	"POST /v1/links":      "Makes a signed unsubscribe or preference-center link for a contact point, with the List-Unsubscribe and List-Unsubscribe-Post headers for the mail. Makes nothing durable but the contact point's stored form; safe to repeat. 500 when the server has no link keys.",
+	"POST /v1/links:send": "Mails the e-mail address a signed link to its preference page, valid 30 days, through a durable link_mail job (the double opt-in mail's path and retries); answers 202 with the job id. Not idempotent: each call mails once more. 409 conflict when the address is erased or suppressed on e-mail; 422 for no or a bad address; 500 when the server has no link keys.",
 
 	"POST /v1/inbound/sms":              "Takes an SMS reply from a provider's webhook. An opt-out keyword (STOP, STOPALL, QUIT, END, REVOKE, OPT OUT, CANCEL, UNSUBSCRIBE, alone, in any case and punctuation) suppresses the number for SMS and opts its SMS consents out; other text is kept for review. Idempotent by the provider's message id: a repeat answers the stored result with duplicate set.",
 	"GET /v1/inbound/sms":               "Lists stored SMS replies, by default those waiting for review; paged. Read-only.",
@@ -93,9 +94,9 @@ var descriptions = map[string]string{
 	"GET /v1/consents:export":      "Streams every consent of the workspace in the native import format, as CSV or NDJSON: now, or each consent in effect at a time (as_of, known_at). An export that fails midway breaks the transfer rather than ending early. Read-only.",
 
 	"GET /v1/reports/decisions": "Counts the decisions this workspace was answered (POST /v1/decisions and each line of POST /v1/decisions:batch) per UTC day, week (from Monday) or month, optionally split by purpose, channel or reason: allowed, blocked, and blocked by reason in percent of the bucket's decisions. " +
-		"Only aggregates are kept, never contact points. The server counts in memory and stores the counts every few seconds, so the last seconds' decisions may be missing. from..to are UTC days, both included, at most 731 days apart; default the last 30 days. JSON, or CSV with Accept: text/csv. Read-only. 422 naming the parameter for a bad date, span, interval or group_by.",
+		"Only aggregates are kept, never contact points. The server counts in memory and stores the counts every few seconds, so the last seconds' decisions may be missing. from..to are UTC days, both included, at most 1827 days (five years) apart; default the last 30 days. JSON, or CSV with Accept: text/csv. Read-only. 422 naming the parameter for a bad date, span, interval or group_by.",
 	"GET /v1/reports/consents": "Counts the workspace's consents by the UTC day, week (from Monday) or month their write in effect was captured (captured_at, not the day it was recorded: an import of old history lands in the days it was captured), optionally split by purpose, channel, source type or jurisdiction: opted in, opted out and pending. " +
-		"Each consent counts once, with its current status, in the bucket of its captured_at. from..to are UTC days, both included, at most 731 days apart; default the last 30 days. JSON, or CSV with Accept: text/csv. Read-only. 422 naming the parameter for a bad date, span, interval or group_by.",
+		"Each consent counts once, with its current status, in the bucket of its captured_at. from..to are UTC days, both included, at most 1827 days (five years) apart; default the last 30 days. JSON, or CSV with Accept: text/csv. Read-only. 422 naming the parameter for a bad date, span, interval or group_by.",
 }
 
 // tagDocs describes the tags that group the operations.

@@ -223,14 +223,30 @@ func (s *Server) postRequest(w http.ResponseWriter, r *http.Request, k *consentd
 	if err := decode(r, maxBody, &in); err != nil {
 		return err
 	}
-	req, err := s.DB.CreateRequest(r.Context(), k.WorkspaceID, in, actor(k))
+	req, err := s.FileRequest(r.Context(), k, in)
 	if err != nil {
 		return err
 	}
-	s.nudge() // its job is queued
 	w.Header().Set("Location", "/v1/requests/"+req.ID)
 	writeJSON(w, 201, req)
 	return nil
+}
+
+// FileRequest files a data-subject request as POST /v1/requests does, for
+// key k: the input's text checked as the API's bodies are, the store's
+// validation (type, regulation, party or contact point) and write, which
+// sets the due date by the regulation (consentd.DueDate) and queues the
+// job that carries it out; the job runner is woken.
+func (s *Server) FileRequest(ctx context.Context, k *consentd.APIKey, in consentd.RequestInput) (*consentd.Request, error) {
+	if err := checkInput(&in); err != nil {
+		return nil, err
+	}
+	req, err := s.DB.CreateRequest(ctx, k.WorkspaceID, in, actor(k))
+	if err != nil {
+		return nil, err
+	}
+	s.nudge() // its job is queued
+	return req, nil
 }
 
 func (s *Server) listRequests(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {

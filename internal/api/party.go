@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/consentd/consentd"
@@ -63,24 +64,47 @@ func (s *Server) postSuppression(w http.ResponseWriter, r *http.Request, k *cons
 	if err := decode(r, maxBody, &in); err != nil {
 		return err
 	}
-	if in.Reason == consentd.SuppressErased && k.Role == consentd.RoleAgent {
-		return consentd.Errorf(consentd.EFORBIDDEN, "erasure is a data-subject request: an agent key may suppress, not erase")
-	}
-	sup, err := s.DB.AddSuppression(r.Context(), k.WorkspaceID, in, actor(k))
+	sup, err := s.Suppress(r.Context(), k, in)
 	if err != nil {
 		return err
-	}
-	if sup.Reason == consentd.SuppressErased {
-		s.afterErasure(r.Context(), k.WorkspaceID)
 	}
 	writeJSON(w, 201, sup)
 	return nil
 }
 
+// Suppress adds a suppression as POST /v1/suppressions does, for key k
+// (the operator console passes its session's key): the input's text
+// checked as the API's bodies are, erasure refused to an agent key (it is
+// a data-subject request), the store's validation and write, and after an
+// erasure the cleanup that follows one.
+func (s *Server) Suppress(ctx context.Context, k *consentd.APIKey, in consentd.SuppressionInput) (*consentd.Suppression, error) {
+	if err := checkInput(&in); err != nil {
+		return nil, err
+	}
+	if in.Reason == consentd.SuppressErased && k.Role == consentd.RoleAgent {
+		return nil, consentd.Errorf(consentd.EFORBIDDEN, "erasure is a data-subject request: an agent key may suppress, not erase")
+	}
+	sup, err := s.DB.AddSuppression(ctx, k.WorkspaceID, in, actor(k))
+	if err != nil {
+		return nil, err
+	}
+	if sup.Reason == consentd.SuppressErased {
+		s.afterErasure(ctx, k.WorkspaceID)
+	}
+	return sup, nil
+}
+
 func (s *Server) deleteSuppression(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {
-	if err := s.DB.DeleteSuppression(r.Context(), k.WorkspaceID, r.PathValue("id"), actor(k)); err != nil {
+	if err := s.LiftSuppression(r.Context(), k, r.PathValue("id")); err != nil {
 		return err
 	}
 	w.WriteHeader(204)
 	return nil
+}
+
+// LiftSuppression lifts (deletes, logging suppression.lifted) the
+// suppression id as DELETE /v1/suppressions/{id} does, for key k.
+// ENOTFOUND when the workspace has no such suppression.
+func (s *Server) LiftSuppression(ctx context.Context, k *consentd.APIKey, id string) error {
+	return s.DB.DeleteSuppression(ctx, k.WorkspaceID, id, actor(k))
 }

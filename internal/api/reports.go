@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -27,13 +26,6 @@ type ReportStore interface {
 	// of their captured_at, q.GroupBy and status.
 	ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error)
 }
-
-// maxReportDays bounds a report's from..to: two years.
-const maxReportDays = 731
-
-// defaultReportDays is the span of a report without from: the last 30
-// days, today included.
-const defaultReportDays = 30
 
 type decisionReport struct {
 	From     string           `json:"from" doc:"the first day, UTC"`
@@ -78,7 +70,7 @@ func (s *Server) reportRoutes() []route {
 	query := func(groups []string) []openapi.Param {
 		return []openapi.Param{
 			{Name: "from", Description: "the first day, YYYY-MM-DD (UTC); default 29 days before to"},
-			{Name: "to", Description: "the last day, YYYY-MM-DD (UTC); default today; at most 731 days after from"},
+			{Name: "to", Description: "the last day, YYYY-MM-DD (UTC); default today; at most 1827 days (five years) after from"},
 			{Name: "interval", Enum: consentd.ReportIntervals, Description: "the buckets' size; default day; weeks start on Monday"},
 			{Name: "group_by", Enum: groups, Description: "split each bucket by this; default none"},
 		}
@@ -94,44 +86,11 @@ func (s *Server) reportRoutes() []route {
 	}
 }
 
-// reportQuery reads and checks a report's parameters: 422 naming the
-// parameter for a bad date, a span over two years or to before from, an
-// unknown interval or grouping.
+// reportQuery reads and checks a report's parameters
+// (consentd.ParseReportQuery): 422 naming the parameter for a bad date, a
+// span over two years or to before from, an unknown interval or grouping.
 func (s *Server) reportQuery(q url.Values, groups []string) (consentd.ReportQuery, error) {
-	now := s.Now().UTC()
-	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	rq := consentd.ReportQuery{To: today, Interval: "day", GroupBy: q.Get("group_by")}
-	if v := q.Get("to"); v != "" {
-		t, err := time.Parse(time.DateOnly, v)
-		if err != nil {
-			return rq, consentd.FieldErrorf(consentd.EINVALID, "to", "to is a day, YYYY-MM-DD")
-		}
-		rq.To = t
-	}
-	rq.From = rq.To.AddDate(0, 0, 1-defaultReportDays)
-	if v := q.Get("from"); v != "" {
-		t, err := time.Parse(time.DateOnly, v)
-		if err != nil {
-			return rq, consentd.FieldErrorf(consentd.EINVALID, "from", "from is a day, YYYY-MM-DD")
-		}
-		rq.From = t
-	}
-	switch {
-	case rq.To.Before(rq.From):
-		return rq, consentd.FieldErrorf(consentd.EINVALID, "to", "to is before from")
-	case rq.To.Sub(rq.From) >= maxReportDays*24*time.Hour:
-		return rq, consentd.FieldErrorf(consentd.EINVALID, "from", "a report spans at most %d days", maxReportDays)
-	}
-	if v := q.Get("interval"); v != "" {
-		if !slices.Contains(consentd.ReportIntervals, v) {
-			return rq, consentd.FieldErrorf(consentd.EINVALID, "interval", "interval is one of %s", strings.Join(consentd.ReportIntervals, ", "))
-		}
-		rq.Interval = v
-	}
-	if rq.GroupBy != "" && !slices.Contains(groups, rq.GroupBy) {
-		return rq, consentd.FieldErrorf(consentd.EINVALID, "group_by", "group_by is one of %s", strings.Join(groups, ", "))
-	}
-	return rq, nil
+	return consentd.ParseReportQuery(q.Get("from"), q.Get("to"), q.Get("interval"), q.Get("group_by"), groups, s.Now())
 }
 
 func (s *Server) reportDecisions(w http.ResponseWriter, r *http.Request, k *consentd.APIKey) error {

@@ -88,6 +88,7 @@ func (s *Server) routes() []route {
 		}), readers, s.logProof},
 	}
 	rs = append(rs, s.linkRoutes()...)       // links.go: signed links
+	rs = append(rs, s.linkSendRoutes()...)   // linkmail.go: mailed preference links
 	rs = append(rs, s.inboundRoutes()...)    // inbound.go: SMS replies, agent opt-out, data-subject requests
 	rs = append(rs, s.automationRoutes()...) // automation.go: records, rules, jobs
 	rs = append(rs, s.eventRoutes()...)      // events.go: webhooks and their deliveries

@@ -60,6 +60,11 @@ type Store interface {
 	// normalized and its plaintext stored, so that the public pages can
 	// show it; the token carries only its hash. Backends: links.go.
 	PutContactPoint(ctx context.Context, wsID string, kind consentd.ContactPointKind, raw string) (string, [32]byte, error)
+	// EnqueueJob queues a job of kind (not a rule job) on ref, due now,
+	// and returns its id: a mailed preference link (linkmail.go) is one.
+	// A (kind, ref) that has a job already gets no second one. Backends:
+	// links.go.
+	EnqueueJob(ctx context.Context, wsID, kind, ref string, maxAttempts int) (string, error)
 
 	// ---- Inbound SMS replies and data-subject requests (inbound.go) ----
 

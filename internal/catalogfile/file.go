@@ -29,6 +29,7 @@ type File struct {
 type Purpose struct {
 	ID          string                             `json:"id"`
 	Name        string                             `json:"name"`
+	Description string                             `json:"description,omitempty"`
 	Type        consentd.PurposeType               `json:"type"`
 	Channels    map[string]consentd.ChannelSetting `json:"channels"`
 	DoubleOptIn consentd.DoubleOptIn               `json:"double_opt_in,omitempty"`
@@ -41,6 +42,7 @@ type Topic struct {
 	ID                 string            `json:"id"`
 	Purpose            string            `json:"purpose"`
 	Name               string            `json:"name"`
+	Description        string            `json:"description,omitempty"`
 	ExternalIDs        map[string]string `json:"external_ids,omitempty"`
 	ChannelExternalIDs map[string]string `json:"channel_external_ids,omitempty"`
 }
@@ -81,21 +83,21 @@ func feedOf(f *consentd.Feed) *Feed {
 }
 
 func (p *Purpose) purpose() *consentd.Purpose {
-	return &consentd.Purpose{ID: p.ID, Name: p.Name, Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn,
+	return &consentd.Purpose{ID: p.ID, Name: p.Name, Description: p.Description, Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn,
 		SaleOrShare: p.SaleOrShare, ExternalIDs: p.ExternalIDs}
 }
 
 func purposeOf(p *consentd.Purpose) *Purpose {
-	return &Purpose{ID: p.ID, Name: p.Name, Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn,
+	return &Purpose{ID: p.ID, Name: p.Name, Description: p.Description, Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn,
 		SaleOrShare: p.SaleOrShare, ExternalIDs: p.ExternalIDs}
 }
 
 func (t *Topic) topic() *consentd.Topic {
-	return &consentd.Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
+	return &consentd.Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, Description: t.Description, ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
 }
 
 func topicOf(t *consentd.Topic) *Topic {
-	return &Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
+	return &Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, Description: t.Description, ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
 }
 
 func webhookOf(w *consentd.Webhook) *Webhook {

@@ -13,12 +13,13 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// reportStore is what the blocked-sends and log screens read beyond Store.
-// Both backends (internal/sqlite, internal/postgres) have these methods;
+// reportStore is what the overview, blocked-sends and log screens read
+// beyond Store. Both backends (internal/sqlite, internal/postgres) have these methods;
 // the screens assert them on the store when they answer, so that Store
 // stays the list the first screens need.
 type reportStore interface {
 	DecisionReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.DecisionReportRow, error)
+	ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error)
 	LogSize(ctx context.Context, wsID string) (int64, error)
 	LatestCheckpoint(ctx context.Context, wsID string) (string, int64, error)
 	CheckpointsBetween(ctx context.Context, wsID string, from, to int64, limit int) ([]consentd.CheckpointRecord, error)
@@ -45,8 +46,8 @@ func (s *Server) reports(w http.ResponseWriter, r *http.Request, op *operator) (
 	return rs, ok
 }
 
-// period is a choice of the blocked-sends screen: its days, the size of
-// its buckets, and how it is named.
+// period is a preset period of the blocked-sends and overview screens:
+// its key (presetSpan has its days) and how it is named.
 type period struct {
 	Key, Name string
 }
@@ -95,7 +96,7 @@ func (s *Server) blocked(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p := &blockedPage{Period: periods[1], Periods: periods, Interval: "day"}
+	p := &blockedPage{Period: periods[1], Periods: periods}
 	if key := r.URL.Query().Get("period"); key != "" {
 		i := slices.IndexFunc(periods, func(x period) bool { return x.Key == key })
 		if i < 0 {
@@ -104,31 +105,9 @@ func (s *Server) blocked(w http.ResponseWriter, r *http.Request) {
 		}
 		p.Period = periods[i]
 	}
-	// The period ends today (UTC); the previous one is as long and ends
-	// the day before it starts.
-	now := s.Now().UTC()
-	to := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	var from, prevFrom time.Time
-	var starts []time.Time
-	switch p.Period.Key {
-	case "7d", "30d":
-		days := 7
-		if p.Period.Key == "30d" {
-			days = 30
-		}
-		from = to.AddDate(0, 0, 1-days)
-		prevFrom = from.AddDate(0, 0, -days)
-		for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-			starts = append(starts, d)
-		}
-	case "12m":
-		p.Interval = "month"
-		from = time.Date(to.Year(), to.Month()-11, 1, 0, 0, 0, 0, time.UTC)
-		prevFrom = from.AddDate(-1, 0, 0)
-		for d := from; !d.After(to); d = d.AddDate(0, 1, 0) {
-			starts = append(starts, d)
-		}
-	}
+	to, from, prevFrom, interval := presetSpan(p.Period.Key, s.Now())
+	p.Interval = interval
+	starts := bucketStarts(from, to, interval)
 	p.From, p.To = from.Format(time.DateOnly), to.Format(time.DateOnly)
 	ctx := r.Context()
 	rows, err := rs.DecisionReport(ctx, v.workspace, consentd.ReportQuery{From: from, To: to, Interval: p.Interval})
@@ -215,11 +194,17 @@ func pct(n, total int64) string {
 // percentage points ("+12.5 points"), or "" when either period had no
 // decisions.
 func change(cur, prev blockedRow) string {
-	ct, pt := cur.Allowed+cur.Blocked, prev.Allowed+prev.Blocked
-	if ct == 0 || pt == 0 {
+	return pointsChange(cur.Blocked, cur.Allowed+cur.Blocked, prev.Blocked, prev.Allowed+prev.Blocked)
+}
+
+// pointsChange says how the share n of total moved from the previous
+// period's pn of ptotal, in percentage points ("+12.5 points", "-3
+// points", "no change"), or "" when either total is 0.
+func pointsChange(n, total, pn, ptotal int64) string {
+	if total == 0 || ptotal == 0 {
 		return ""
 	}
-	d := percent(cur.Blocked, ct) - percent(prev.Blocked, pt)
+	d := percent(n, total) - percent(pn, ptotal)
 	d, _ = strconv.ParseFloat(strconv.FormatFloat(d, 'f', 2, 64), 64)
 	switch {
 	case d > 0:
@@ -228,4 +213,47 @@ func change(cur, prev blockedRow) string {
 		return strconv.FormatFloat(d, 'f', -1, 64) + " points"
 	}
 	return "no change"
+}
+
+// presetSpan returns the days of the period key (7d, 30d or 12m) ending
+// on now's UTC day: its first day, the first day of the previous period
+// (as long, ending the day before from), and the buckets' interval: day
+// for 7 and 30 days, month for 12 months (the current month and the 11
+// before it, whole months but for the current one).
+func presetSpan(key string, now time.Time) (to, from, prevFrom time.Time, interval string) {
+	now = now.UTC()
+	to = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	switch key {
+	case "12m":
+		from = time.Date(to.Year(), to.Month()-11, 1, 0, 0, 0, 0, time.UTC)
+		return to, from, from.AddDate(-1, 0, 0), "month"
+	case "7d":
+		from = to.AddDate(0, 0, -6)
+		return to, from, from.AddDate(0, 0, -7), "day"
+	}
+	from = to.AddDate(0, 0, -29)
+	return to, from, from.AddDate(0, 0, -30), "day"
+}
+
+// bucketStarts returns the first day of every bucket from..to holds, as
+// the reports bucket days: days, weeks starting on Monday, or months
+// starting on the 1st (the first bucket may start before from).
+func bucketStarts(from, to time.Time, interval string) []time.Time {
+	var out []time.Time
+	switch interval {
+	case "week":
+		d := from.AddDate(0, 0, -(int(from.Weekday())+6)%7)
+		for ; !d.After(to); d = d.AddDate(0, 0, 7) {
+			out = append(out, d)
+		}
+	case "month":
+		for d := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC); !d.After(to); d = d.AddDate(0, 1, 0) {
+			out = append(out, d)
+		}
+	default:
+		for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+			out = append(out, d)
+		}
+	}
+	return out
 }

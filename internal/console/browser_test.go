@@ -13,7 +13,7 @@ import (
 	"github.com/consentd/consentd/internal/browsertest"
 )
 
-// TestBrowserConsole signs in, finds a person, opts one consent out on
+// TestBrowserConsole signs in, lands on the overview, finds a person, opts one consent out on
 // their behalf, and sees the decision change; on a phone and a desktop.
 func TestBrowserConsole(t *testing.T) {
 	b := browsertest.New(t) // a 390 px wide phone
@@ -24,7 +24,10 @@ func TestBrowserConsole(t *testing.T) {
 	b.Shot("1-sign-in-390")
 	b.Do(chromedp.SendKeys(chromedp.CSS("#key"), e.keys[consentd.RoleAgent]), chromedp.Click(chromedp.CSS(`form.signin button[type=submit]`)))
 	b.WaitText("Workspace alpha")
+	b.WaitText("Opt-in rate") // the landing screen is the overview
 
+	b.Do(chromedp.Click(chromedp.CSS(`nav a[href="/admin/person"]`)))
+	b.WaitText("E-mail address, phone number")
 	b.Do(chromedp.SendKeys(chromedp.CSS("#q"), "jane@example.com"), chromedp.Click(chromedp.CSS(`form.search button[type=submit]`)))
 	b.WaitText("will send, because they opted in")
 	b.FitsWidth()

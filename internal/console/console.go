@@ -2,9 +2,13 @@
 // rendered pages (html/template, assets embedded, no JavaScript) for the
 // people who run a workspace. An operator signs in with an API key of the
 // workspace (any role but check); the console then keeps a session in a
-// cookie, never the key. Screens today: sign-in; "a person" (every
+// cookie, never the key. Screens today: sign-in; the overview, where
+// sign-in lands (consents captured in a period against the one before,
+// with server-drawn SVG charts and a table per breakdown); "a person" (every
 // consent, decision and suppression of a contact point or party, each
-// consent's receipt, and opting out on the person's behalf); blocked sends
+// consent's receipt and history; opting out on the person's behalf,
+// suppressing and lifting, starting a data-subject request, mailing a
+// preference link); blocked sends
 // (decisions allowed and blocked by reason, against the previous period);
 // the log (size, newest checkpoint, verification); and queues
 // (data-subject requests with their days left, retrying and failed jobs
@@ -101,8 +105,10 @@ func New(db Store, receipts Receipts, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /admin/person", s.person)
 	s.mux.HandleFunc("POST /admin/opt-out", s.optOut)
 	s.mux.HandleFunc("GET /admin/receipt", s.receipt)
+	s.mountPersonActions() // personacts.go
 	s.mountQueues()
 	s.addReportScreens() // blocked.go
+	s.addOverview()      // overview.go
 	s.mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusNotFound, nil, "Not found", "There is no such page in the console.")
 	})

@@ -56,9 +56,18 @@ func TestSignIn(t *testing.T) {
 	if strings.Contains(p.header.Get("Set-Cookie"), e.keys[consentd.RoleRead]) {
 		t.Errorf("the cookie holds the key")
 	}
-	p = o.do("GET", "/admin/", nil)
-	if p.status != 200 || !strings.Contains(p.body, "Workspace <span class=\"ws\">alpha</span>") || !strings.Contains(p.body, `action="/admin/person"`) {
-		t.Errorf("signed in, GET /admin/ = %d:\n%s", p.status, p.body)
+	// Signed in, the console's address leads to the overview, and the
+	// person search is a screen of its own.
+	if p := o.do("GET", "/admin/", nil); p.status != http.StatusSeeOther || p.header.Get("Location") != "/admin/overview" {
+		t.Errorf("signed in, GET /admin/ = %d %q; want a redirect to the overview", p.status, p.header.Get("Location"))
+	}
+	p = o.do("GET", "/admin/overview", nil)
+	if p.status != 200 || !strings.Contains(p.body, "Workspace <span class=\"ws\">alpha</span>") || !strings.Contains(p.body, `<a href="/admin/person">A person</a>`) {
+		t.Errorf("signed in, GET /admin/overview = %d:\n%s", p.status, p.body)
+	}
+	p = o.do("GET", "/admin/person", nil)
+	if p.status != 200 || !strings.Contains(p.body, `action="/admin/person"`) {
+		t.Errorf("signed in, GET /admin/person = %d:\n%s", p.status, p.body)
 	}
 }
 

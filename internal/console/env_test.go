@@ -38,11 +38,15 @@ var backend = "sqlite"
 // or postgres runs one pass only.
 func TestMain(m *testing.M) {
 	code := 0
+	artifacts := os.Getenv("CONSENTD_TEST_ARTIFACTS")
 	for _, b := range []string{"sqlite", "postgres"} {
 		if only := os.Getenv("CONSENTD_CONSOLE_BACKENDS"); only != "" && only != b {
 			continue
 		}
 		backend = b
+		if artifacts != "" { // each pass's screenshots in a folder of its own
+			os.Setenv("CONSENTD_TEST_ARTIFACTS", filepath.Join(artifacts, b))
+		}
 		if c := m.Run(); c != 0 {
 			code = c
 		}
@@ -229,7 +233,7 @@ func (o *operator) do(method, path string, form url.Values, header ...string) pa
 func (o *operator) signIn(role consentd.Role) page {
 	o.e.t.Helper()
 	p := o.do("POST", "/admin/sign-in", url.Values{"key": {o.e.keys[role]}})
-	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/admin/" {
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/admin/overview" {
 		o.e.t.Fatalf("sign in as %s = %d %s", role, p.status, p.body)
 	}
 	return p
@@ -240,10 +244,10 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // csrf is the CSRF token of the forms on a page.
 func (o *operator) csrf() string {
 	o.e.t.Helper()
-	p := o.do("GET", "/admin/", nil)
+	p := o.do("GET", "/admin/person", nil)
 	m := csrfField.FindStringSubmatch(p.body)
 	if m == nil {
-		o.e.t.Fatalf("no csrf field on /admin/ (%d):\n%s", p.status, p.body)
+		o.e.t.Fatalf("no csrf field on /admin/person (%d):\n%s", p.status, p.body)
 	}
 	return m[1]
 }

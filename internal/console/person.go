@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -19,9 +20,15 @@ type personPage struct {
 	Q       string
 	PartyID string // set when the search named a party
 	Points  []pointView
-	CanAct  bool // the role may opt out on the person's behalf
+	CanAct  bool // the role may opt out on the person's behalf, and suppress
+	CanLift bool // the role may lift a suppression
+	CanFile bool // the role may file a data-subject request and mail a preference link
 	CSRF    string
 	Notice  string
+	Filed   *filedRequest // the data-subject request just filed
+
+	Reasons      []consentd.SuppressionReason // what a suppression may be for
+	PartyRequest *requestForm                 // the data-subject request form of the party searched for
 }
 
 type pointView struct {
@@ -31,6 +38,8 @@ type pointView struct {
 	Consents     []consentRow
 	Decisions    []decisionRow
 	Suppressions []*consentd.Suppression
+	Channels     []string     // the catalog's channels of this kind, to suppress one
+	Request      *requestForm // its data-subject request form, when no party was searched for
 }
 
 type consentRow struct {
@@ -42,6 +51,7 @@ type consentRow struct {
 	CapturedAt  string
 	Source      string
 	OptedOut    bool
+	History     []historyRow // its log entries, oldest first
 }
 
 type decisionRow struct {
@@ -68,9 +78,16 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.CanAct = hasRole(agents, v.role)
+	p.CanLift = hasRole(admins, v.role)
+	p.CanFile = hasRole(writers, v.role)
 	p.CSRF = v.csrf
-	if r.URL.Query().Get("done") == "opted-out" {
-		p.Notice = "Opted out. The decisions below are as they are now."
+	p.Reasons = suppressReasons
+	if p.CanFile {
+		p.requestForms()
+	}
+	if err := s.notice(r.Context(), p, r.URL.Query(), op.Workspace.ID); err != nil {
+		s.fail(w, r, op, err)
+		return
 	}
 	status := http.StatusOK
 	if len(p.Points) == 0 {
@@ -127,6 +144,21 @@ func (s *Server) lookUp(r *http.Request, ws *consentd.Workspace, q string) (*per
 	if err != nil {
 		return nil, fmt.Errorf("list suppressions: %w", err)
 	}
+	acts, _ := s.Receipts.(personActions)
+	actors := map[string]string{} // a log entry's actor "key:<id>" -> the key's name and role
+	if acts != nil {
+		keys, err := s.DB.Keys(ctx, ws.ID)
+		if err != nil {
+			return nil, fmt.Errorf("list keys: %w", err)
+		}
+		for _, k := range keys {
+			name := k.Name
+			if name == "" {
+				name = k.ID
+			}
+			actors["key:"+k.ID] = "key " + name + " (" + string(k.Role) + ")"
+		}
+	}
 	seen := map[string]bool{}
 	for _, cp := range cps {
 		if cp.Value == "" || seen[cp.Value] {
@@ -139,8 +171,19 @@ func (s *Server) lookUp(r *http.Request, ws *consentd.Workspace, q string) (*per
 			if c.ContactPoint != cp.Value {
 				continue
 			}
-			pv.Consents = append(pv.Consents, consentRow{ID: c.ID, ChannelType: c.ChannelType, Purpose: subject(cat, c.Purpose, c.Topic), Channel: c.Channel,
-				Status: c.Status, CapturedAt: c.CapturedAt.UTC().Format(time.RFC3339), Source: source(c.Source), OptedOut: c.Status == consentd.OptedOut})
+			row := consentRow{ID: c.ID, ChannelType: c.ChannelType, Purpose: subject(cat, c.Purpose, c.Topic), Channel: c.Channel,
+				Status: c.Status, CapturedAt: c.CapturedAt.UTC().Format(time.RFC3339), Source: source(c.Source), OptedOut: c.Status == consentd.OptedOut}
+			if acts != nil {
+				if row.History, err = s.history(ctx, acts, ws.ID, c.ID); err != nil {
+					return nil, err
+				}
+				for i, h := range row.History {
+					if name, ok := actors[h.Actor]; ok {
+						row.History[i].Actor = name
+					}
+				}
+			}
+			pv.Consents = append(pv.Consents, row)
 			if c.PartyID != "" && !parties[c.PartyID] && c.PartyID != p.PartyID {
 				parties[c.PartyID] = true
 				pv.PartyIDs = append(pv.PartyIDs, c.PartyID)
@@ -149,6 +192,9 @@ func (s *Server) lookUp(r *http.Request, ws *consentd.Workspace, q string) (*per
 		for _, ct := range cat.ChannelTypes() {
 			if consentd.KindOf(ct.Channel) != cp.Kind {
 				continue
+			}
+			if !slices.Contains(pv.Channels, ct.Channel) {
+				pv.Channels = append(pv.Channels, ct.Channel)
 			}
 			d, err := s.DB.Decide(ctx, ws.ID, &consentd.DecisionRequest{ContactPoint: cp.Value, Channel: ct.Channel, Purpose: ct.Purpose, Topic: ct.Topic})
 			if err != nil {

@@ -24,8 +24,8 @@ func queueFixture(t *testing.T, e *env) (failedJob string, lag int64) {
 	t.Helper()
 	ctx := t.Context()
 	for _, wh := range []*consentd.Webhook{
-		{ID: "wh-crm", URL: "https://crm.example.com/hook", Secret: webhook.NewSecret()},
-		{ID: "wh-old", URL: "https://old.example.com/hook", Secret: webhook.NewSecret(), Disabled: true, DisabledReason: "the endpoint answered 410 Gone"},
+		{ID: "wh-crm", URL: "http://127.0.0.1:9/crm", Secret: webhook.NewSecret()},
+		{ID: "wh-old", URL: "http://127.0.0.1:9/old", Secret: webhook.NewSecret(), Disabled: true, DisabledReason: "the endpoint answered 410 Gone"},
 	} {
 		if err := e.db.PutWebhook(ctx, e.ws, wh, true); err != nil {
 			t.Fatal(err)
@@ -98,7 +98,7 @@ func TestQueues(t *testing.T) {
 		"timed out", "retrying", "retries by itself",
 		`aria-label="Retry job ` + failed + `"`,
 		// the webhooks
-		"wh-crm", "https://crm.example.com/hook", "active", strconv.FormatInt(lag, 10) + " behind",
+		"wh-crm", "http://127.0.0.1:9/crm", "active", strconv.FormatInt(lag, 10) + " behind",
 		"wh-old", "disabled: the endpoint answered 410 Gone", "none kept",
 	} {
 		if !strings.Contains(p.body, want) {

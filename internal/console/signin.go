@@ -8,7 +8,12 @@ import (
 
 type signinPage struct{ Error string }
 
-// home is the sign-in form, or once signed in, the person search.
+// landing is where sign-in sends an operator, and /admin/ once signed in:
+// the overview.
+const landing = "/admin/overview"
+
+// home is the sign-in form, or once signed in, a redirect to the landing
+// screen.
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(cookieName)
 	if err != nil {
@@ -19,11 +24,10 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, "signin", nil, signinPage{})
 		return
 	}
-	_, op, ok := s.signedIn(w, r)
-	if !ok {
+	if _, _, ok := s.signedIn(w, r); !ok {
 		return
 	}
-	s.render(w, r, http.StatusOK, "home", op, nil)
+	http.Redirect(w, r, landing, http.StatusSeeOther)
 }
 
 // signIn checks a posted API key the way the API does (the store's
@@ -64,7 +68,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v.id, Path: "/admin/", Expires: v.expires, MaxAge: int(SessionTTL.Seconds()),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+	http.Redirect(w, r, landing, http.StatusSeeOther)
 }
 
 // signOut ends the session and clears its cookie.

@@ -42,6 +42,7 @@ func TestBrowserConfirm(t *testing.T) {
 	b.WaitText("Confirm your subscription")
 	b.WaitText("Product News")
 	b.FitsWidth()
+	b.Axe("confirm")
 	b.Shot("1-confirm")
 	if d := e.decision(cp); d.Allowed || d.Reason != consentd.ReasonPendingConfirmation {
 		t.Fatalf("opening the page changed the decision: %v %s", d.Allowed, d.Reason)
@@ -53,8 +54,18 @@ func TestBrowserConfirm(t *testing.T) {
 
 	b.Do(chromedp.Click(chromedp.CSS("button[type=submit]")))
 	b.WaitText("your subscription is confirmed")
+	b.WaitText("What is new in our products, twice a month.")
 	b.FitsWidth()
+	b.Axe("confirmed")
 	b.Shot("2-confirmed")
+	// The page links to the person's record, which lists the
+	// confirmation.
+	b.Do(chromedp.Click(chromedp.CSS(`a[href*="/record"]`)))
+	b.WaitText("Your record of consents")
+	b.WaitText("Your confirmation (confirmation link)")
+	b.FitsWidth()
+	b.Axe("record from the confirmation")
+	b.Shot("2b-record")
 	if d := e.decision(cp); !d.Allowed || d.Reason != consentd.ReasonOptedIn {
 		t.Errorf("after the button: Decide = %v %s; want allowed opted_in", d.Allowed, d.Reason)
 	}
@@ -69,6 +80,13 @@ func TestBrowserConfirm(t *testing.T) {
 		t.Errorf("a used link shows a form")
 	}
 	b.Shot("3-already-confirmed")
+	b.Do(chromedp.EmulateViewport(1280, 900))
+	b.Do(chromedp.Navigate(link))
+	b.WaitText("Already confirmed")
+	b.FitsWidth()
+	b.Axe("already confirmed, 1280 px")
+	b.Shot("3b-already-confirmed-1280")
+	b.Do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 
 	// An invalid link gets the generic page, then, tried too often, 429.
 	bad := link[:len(link)-3] + "AAA"

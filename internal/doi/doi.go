@@ -51,6 +51,8 @@ type Store interface {
 	// (mail or SMS): sent when sendErr is "". The job queue retries; retry
 	// is 0 here.
 	ConfirmationMailed(ctx context.Context, wsID, nonce, sendErr string, retry time.Duration) error
+	// Workspace names who asks, in the confirmation's mail and page.
+	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
 }
 
 // Actor is the actor of the log entries that confirmations write.

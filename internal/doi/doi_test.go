@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"mime"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +33,7 @@ import (
 	"github.com/consentd/consentd/internal/mail/mailtest"
 	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
+	"github.com/consentd/consentd/internal/web"
 )
 
 // env is consentd as serve wires it, on loopback: the API and /c/ on one
@@ -101,7 +104,12 @@ func newEnv(t *testing.T, outbox string) *env {
 	e.page = doi.NewHandler(db, e.links, log)
 	mux := http.NewServeMux()
 	mux.Handle("/c/", e.page)
-	mux.Handle("/", api.New(db, signer, log))
+	a := api.New(db, signer, log)
+	mux.Handle("/", a)
+	// The person's record, which the page links to after a confirmation.
+	pages := web.New(db, e.links, log)
+	pages.Receipts = a
+	pages.Mount(mux)
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 
@@ -134,7 +142,7 @@ func newEnv(t *testing.T, outbox string) *env {
 	if _, e.key, err = db.CreateKey(e.ctx, e.ws, consentd.RoleAdmin, "admin", ""); err != nil {
 		t.Fatal(err)
 	}
-	e.api("POST", "/v1/purposes", `{"id":"news","name":"Product News","type":"commercial","double_opt_in":["DE"],
+	e.api("POST", "/v1/purposes", `{"id":"news","name":"Product News","description":"What is new in our products, twice a month.","type":"commercial","double_opt_in":["DE"],
 		"channels":{"email":{"enforcement":"restrictive"},"sms":{"enforcement":"restrictive"}}}`, 201)
 	return e
 }
@@ -347,6 +355,19 @@ func TestConfirmationOverSMTP(t *testing.T) {
 	if strings.Contains(link, "jane") || strings.Contains(link, "example.com") {
 		t.Errorf("the link carries the address: %s", link)
 	}
+	// The mail states what the person agrees to, who asks and when.
+	issued, err := e.db.Confirmation(e.ctx, e.ws, e.claims(link).Nonce)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"What:       Product News\n              What is new in our products, twice a month.",
+		"How:        by email", "To:         " + cp, "Asked by:   default",
+		"Requested:  " + issued.IssuedAt.UTC().Format("2 January 2006, 15:04:05 MST"),
+		"The link works until " + issued.ExpiresAt.UTC().Format("2 January 2006, 15:04:05 MST")} {
+		if !strings.Contains(strings.ReplaceAll(body, "\r\n", "\n"), want) {
+			t.Errorf("the mail does not say %q:\n%s", want, body)
+		}
+	}
 
 	// GET shows the button and changes nothing, however often.
 	size := e.logSize()
@@ -374,6 +395,17 @@ func TestConfirmationOverSMTP(t *testing.T) {
 		c.Proof.UserAgent != "SignupForm/1.0" || c.Proof.FormVersion != "signup-v3" || c.Proof.ConfirmedAt == nil {
 		t.Errorf("consent after confirming: %+v proof %+v", c, c.Proof)
 	}
+	// The page after the click states what was agreed, when the log
+	// recorded it as confirmed, that entry, and links to the record.
+	for _, want := range []string{"Product News", "What is new in our products, twice a month.", "j***@e***.com", "<dd>default</dd>",
+		"<dt>Confirmed</dt><dd>" + c.CapturedAt.UTC().Format("2 January 2006, 15:04:05 MST") + "</dd>",
+		"<dt>Requested</dt><dd>" + issued.IssuedAt.UTC().Format("2 January 2006, 15:04:05 MST") + "</dd>",
+		"<dd>number " + strconv.FormatInt(c.Seq, 10) + "</dd>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the confirmed page does not say %q:\n%s", want, page)
+		}
+	}
+	checkRecordLink(t, e, link, page)
 	var details map[string]any
 	json.Unmarshal(c.Source.Details, &details)
 	if details["confirm_ip"] != "127.0.0.1" || details["confirm_user_agent"] != "PhoneBrowser/9.1" {
@@ -386,8 +418,11 @@ func TestConfirmationOverSMTP(t *testing.T) {
 	if status != 200 || !strings.Contains(page, "Already confirmed") || e.logSize() != size {
 		t.Errorf("POST link again = %d, log %d -> %d\n%s", status, size, e.logSize(), page)
 	}
-	if status, page := e.visit("GET", link); status != 200 || !strings.Contains(page, "Already confirmed") || strings.Contains(page, "<form") {
+	if status, page := e.visit("GET", link); status != 200 || !strings.Contains(page, "Already confirmed") || strings.Contains(page, "<form") ||
+		!strings.Contains(page, "<dt>Confirmed</dt><dd>"+c.CapturedAt.UTC().Format("2 January 2006, 15:04:05 MST")+"</dd>") {
 		t.Errorf("GET a used link = %d\n%s", status, page)
+	} else {
+		checkRecordLink(t, e, link, page)
 	}
 	f, err := e.db.Confirmation(e.ctx, e.ws, e.claims(link).Nonce)
 	if err != nil || f.SentAt == nil || f.UsedAt == nil || f.ConfirmIP != "127.0.0.1" {
@@ -395,6 +430,36 @@ func TestConfirmationOverSMTP(t *testing.T) {
 	}
 	if n := len(e.smtp.Messages()); n != 1 {
 		t.Errorf("%d mails sent; want 1", n)
+	}
+}
+
+var recordLinkRE = regexp.MustCompile(`<a href="([^"]+)">See your record of consents`)
+
+// checkRecordLink follows the record link of a confirmation page reached
+// at link: the person's record, listing the confirmed subscription.
+func checkRecordLink(t *testing.T, e *env, link, page string) {
+	t.Helper()
+	m := recordLinkRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no record link on the page:\n%s", page)
+	}
+	base, _ := url.Parse(link)
+	ref, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := base.ResolveReference(ref)
+	if !strings.HasPrefix(u.Path, "/p/") || !strings.HasSuffix(u.Path, "/record") {
+		t.Fatalf("record link %s", u)
+	}
+	status, rec := e.visit("GET", u.String())
+	if status != 200 || !strings.Contains(rec, "Your record of consents") || !strings.Contains(rec, "Product News") ||
+		!strings.Contains(html.UnescapeString(rec), "Your confirmation") {
+		t.Errorf("GET the record link = %d\n%s", status, rec)
+	}
+	// The record token reads the record, not the preference center.
+	if status, _ := e.visit("GET", strings.TrimSuffix(u.String(), "/record")); status != 404 {
+		t.Errorf("the record token opens the preference center: %d", status)
 	}
 }
 
@@ -614,5 +679,28 @@ func TestBadTextLinksRefused(t *testing.T) {
 	}
 	if status, _ := e.visit("POST", link); status != 200 || e.decide("jane@example.com") != consentd.ReasonOptedIn {
 		t.Errorf("POST the valid link = %d", status)
+	}
+}
+
+// TestMailNamesTheTopic: a confirmation for a topic's channel type states
+// the purpose and the topic, each with its description.
+func TestMailNamesTheTopic(t *testing.T) {
+	e := newEnv(t, "")
+	e.api("POST", "/v1/topics", `{"id":"weekly","purpose":"news","name":"Weekly digest","description":"The week's releases, every Monday."}`, 201)
+	e.api("POST", "/v1/consents", `{"contact_point":"max@example.com","channel":"email","purpose":"news","topic":"weekly","status":"opted_in",
+		"captured_at":"`+time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)+`","jurisdiction":"DE","source":{"type":"form"}}`, 201)
+	if n, err := e.sendDue(); n != 1 || err != nil {
+		t.Fatalf("SendDue() = %d, %v", n, err)
+	}
+	h, body, _ := parseMail(t, e.smtp.Messages()[0].Data)
+	body = strings.ReplaceAll(body, "\r\n", "\n")
+	for _, want := range []string{"What:       Product News\n              What is new in our products, twice a month.\n" +
+		"  Topic:      Weekly digest\n              The week's releases, every Monday.\n  How:        by email"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the mail does not say %q:\n%s", want, body)
+		}
+	}
+	if subject, _ := new(mime.WordDecoder).DecodeHeader(h.Get("Subject")); subject != "Please confirm your subscription to Weekly digest" {
+		t.Errorf("Subject = %q", subject)
 	}
 }

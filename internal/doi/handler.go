@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -96,10 +95,15 @@ type page struct {
 	Heading string
 	Message string
 	Note    string
-	Name    string // the subscription: topic or purpose name
-	Channel string
-	Address string // masked
-	Expires string
+	// What the person agrees to (Address masked); Who is "" on pages
+	// that name no confirmation.
+	agreement
+	// After the confirmation: when it was confirmed (the captured time of
+	// the opt-in the log recorded), that log entry's number, and the link
+	// to the person's record.
+	Confirmed string
+	Seq       int64
+	RecordURL string
 }
 
 // verify checks the request's token: signature, kind and expiry. Whatever
@@ -117,22 +121,25 @@ func (h *Handler) verify(r *http.Request) (*signedlink.Claims, bool) {
 // lookup loads the confirmation of a verified token and the catalog; ok
 // is false when the token names no confirmation (or another one). An
 // internal error has been answered when err is set.
-func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, c *signedlink.Claims) (f *consentd.Confirmation, cat *consentd.Catalog, ok bool, err error) {
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, c *signedlink.Claims) (f *consentd.Confirmation, cat *consentd.Catalog, who string, ok bool, err error) {
 	f, err = h.DB.Confirmation(r.Context(), c.Workspace, c.Nonce)
 	if consentd.ErrorCode(err) == consentd.ENOTFOUND {
-		return nil, nil, false, nil
+		return nil, nil, "", false, nil
 	} else if err != nil {
 		h.fail(w, r, err)
-		return nil, nil, false, err
+		return nil, nil, "", false, err
 	}
 	if base64.RawURLEncoding.EncodeToString(f.CPHash[:]) != c.Hash || f.ChannelType != c.ChannelType {
-		return nil, nil, false, nil
+		return nil, nil, "", false, nil
 	}
-	if cat, err = h.DB.Catalog(r.Context(), c.Workspace); err != nil {
+	if cat, err = h.DB.Catalog(r.Context(), c.Workspace); err == nil {
+		who, err = workspaceName(r.Context(), h.DB, c.Workspace)
+	}
+	if err != nil {
 		h.fail(w, r, err)
-		return nil, nil, false, err
+		return nil, nil, "", false, err
 	}
-	return f, cat, true, nil
+	return f, cat, who, true, nil
 }
 
 // get shows the Confirm button. It changes nothing. Every GET counts
@@ -143,7 +150,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	if !h.admit(w, r, ok) {
 		return
 	}
-	f, cat, ok, err := h.lookup(w, r, c)
+	f, cat, who, ok, err := h.lookup(w, r, c)
 	if err != nil {
 		return
 	}
@@ -151,8 +158,12 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		h.invalid(w, r)
 		return
 	}
-	p := h.describe(f, cat)
+	p := h.describe(f, cat, who)
 	if f.UsedAt != nil {
+		if err := h.confirmedAt(r, f, &p, nil); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		h.render(w, http.StatusOK, "result", alreadyConfirmed(p))
 		return
 	}
@@ -169,7 +180,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		h.admit(w, r, false)
 		return
 	}
-	f, cat, ok, err := h.lookup(w, r, c)
+	f, cat, who, ok, err := h.lookup(w, r, c)
 	if err != nil {
 		return
 	}
@@ -182,14 +193,22 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p := h.describe(f, cat)
+	p := h.describe(f, cat, who)
 	switch res.Outcome {
 	case consentd.ConfirmConfirmed:
+		if err := h.confirmedAt(r, res.Confirmation, &p, res.Consent); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		p.Title, p.Heading = "Subscription confirmed", "Thank you: your subscription is confirmed"
 		p.Message = "You will receive " + p.Name + " by " + p.Channel + " at " + p.Address + "."
 		p.Note = "You can unsubscribe at any time."
 		h.render(w, http.StatusOK, "result", p)
 	case consentd.ConfirmUsed:
+		if err := h.confirmedAt(r, res.Confirmation, &p, nil); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		h.render(w, http.StatusOK, "result", alreadyConfirmed(p))
 	case consentd.ConfirmStale:
 		p.Title, p.Heading = "Link no longer valid", "This link can no longer be used"
@@ -222,22 +241,44 @@ func alreadyConfirmed(p page) page {
 	return p
 }
 
-// describe fills what a page says about f.
-func (h *Handler) describe(f *consentd.Confirmation, cat *consentd.Catalog) page {
-	p := page{Title: "Confirm your subscription", Address: consentd.MaskContactPoint(f.ContactPoint),
-		Expires: f.ExpiresAt.UTC().Format("2 January 2006, 15:04 MST")}
-	name, ct, ok := subscriptionName(cat, f.ChannelType)
-	if !ok {
-		name = f.ChannelType
-		if i := strings.LastIndexByte(name, ':'); i > 0 {
-			name, ct.Channel = name[:i], name[i+1:]
-		}
-	}
-	p.Name, p.Channel = name, channelName(ct.Channel)
+// describe fills what a page says about f: the agreement, with the
+// address masked.
+func (h *Handler) describe(f *consentd.Confirmation, cat *consentd.Catalog, who string) page {
+	a, _ := agreementOf(f, cat, who)
+	a.Address = consentd.MaskContactPoint(f.ContactPoint)
 	if f.ContactPoint == "" {
-		p.Address = "an address that was erased"
+		a.Address = "an address that was erased"
 	}
-	return p
+	return page{Title: "Confirm your subscription", agreement: a}
+}
+
+// confirmedAt fills what the page says after f was confirmed: the
+// captured time of the opt-in the confirmation wrote, as the log
+// recorded it, that entry's number, and a link to the person's record.
+// cur is that opt-in when the caller has it; otherwise it is read, and
+// when the consent changed since, the time the confirmation was used
+// stands in for it.
+func (h *Handler) confirmedAt(r *http.Request, f *consentd.Confirmation, p *page, cur *consentd.Consent) error {
+	if f == nil || f.UsedAt == nil {
+		return nil
+	}
+	if cur == nil && f.ContactPoint != "" {
+		c, err := h.DB.Consent(r.Context(), f.WorkspaceID, consentd.ConsentID(f.ContactPoint, f.ChannelType), time.Time{})
+		if err != nil && consentd.ErrorCode(err) != consentd.ENOTFOUND {
+			return err
+		}
+		cur = c
+	}
+	p.Seq, p.Confirmed = f.ConfirmedSeq, showTime(*f.UsedAt)
+	if cur != nil && cur.Seq == f.ConfirmedSeq {
+		p.Confirmed = showTime(cur.CapturedAt)
+	}
+	if f.ContactPoint == "" {
+		return nil // erased: there is no record to show
+	}
+	var err error
+	p.RecordURL, err = h.recordLink(f)
+	return err
 }
 
 func (h *Handler) render(w http.ResponseWriter, status int, name string, p page) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	texttemplate "text/template"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -120,8 +121,9 @@ func due(ctx context.Context, db Store, j *consentd.Job, now time.Time) (f *cons
 }
 
 // Message builds the confirmation mail of f: to its address, with a
-// subject naming the subscription, and a short text with the link and its
-// expiry. No advertising: the person has not agreed to any yet. It
+// subject naming the subscription, and a text (templates/mail.txt) that
+// states what the person agrees to, who asks and when, with the link and
+// its expiry. No advertising: the person has not agreed to any yet. It
 // returns a mail.PermanentError when no mail can be made (the address was
 // erased, the channel is not email, the subscription left the catalog).
 func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Message, error) {
@@ -135,7 +137,11 @@ func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Me
 	if err != nil {
 		return mail.Message{}, err
 	}
-	name, _, ok := subscriptionName(cat, f.ChannelType)
+	who, err := workspaceName(ctx, m.DB, f.WorkspaceID)
+	if err != nil {
+		return mail.Message{}, err
+	}
+	a, ok := agreementOf(f, cat, who)
 	if !ok {
 		return mail.Message{}, &mail.PermanentError{Err: fmt.Errorf("channel type %s is no longer offered", f.ChannelType)}
 	}
@@ -143,20 +149,24 @@ func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Me
 	if err != nil {
 		return mail.Message{}, err
 	}
-	link := strings.TrimRight(m.PublicURL, "/") + "/c/" + token
-	text := fmt.Sprintf(`Hello,
+	v := mailView{agreement: a, Link: strings.TrimRight(m.PublicURL, "/") + "/c/" + token}
+	var subject, text strings.Builder
+	if err := mailText.ExecuteTemplate(&subject, "subject", v); err != nil {
+		return mail.Message{}, err
+	}
+	if err := mailText.ExecuteTemplate(&text, "body", v); err != nil {
+		return mail.Message{}, err
+	}
+	return mail.Message{From: m.From, To: f.ContactPoint, Subject: subject.String(), Text: text.String(), Date: m.now()}, nil
+}
 
-we received a request to send "%s" to %s.
+// mailText is the confirmation mail's subject and body
+// (templates/mail.txt): every sentence of it in one file.
+var mailText = texttemplate.Must(texttemplate.ParseFS(files, "templates/mail.txt"))
 
-Please confirm that this was you by opening the link below and pressing
-the Confirm button:
-
-%s
-
-The link works until %s.
-
-If you did not ask for this, ignore this message: you will not be
-subscribed, and you will not hear from us about it again.
-`, name, f.ContactPoint, link, f.ExpiresAt.UTC().Format("2 January 2006, 15:04 MST"))
-	return mail.Message{From: m.From, To: f.ContactPoint, Subject: "Please confirm your subscription to " + name, Text: text, Date: m.now()}, nil
+// mailView is what mail.txt gets: the agreement, with the whole address,
+// and the confirmation link.
+type mailView struct {
+	agreement
+	Link string
 }

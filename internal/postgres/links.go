@@ -103,3 +103,15 @@ func (db *DB) LinkedContactPoints(ctx context.Context, wsID string, hash [32]byt
 	}
 	return cps, sups, srows.Err()
 }
+
+// EnqueueJob queues a job of kind (not a rule job) on ref, due now, and
+// returns its id; the runners are notified when it commits. A (kind, ref)
+// that has a job already gets no second one, and its id is returned.
+func (db *DB) EnqueueJob(ctx context.Context, wsID, kind, ref string, maxAttempts int) (string, error) {
+	var id string
+	err := db.write(ctx, "", func(tx *Tx) error {
+		tx.enqueue(wsID, kind, ref, maxAttempts, tx.now)
+		return tx.QueryRow(tx.ctx, `SELECT id FROM jobs WHERE workspace_id = $1 AND kind = $2 AND ref = $3`, wsID, kind, ref).Scan(&id)
+	})
+	return id, err
+}

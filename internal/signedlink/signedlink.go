@@ -26,6 +26,9 @@ const (
 	Unsubscribe = "unsubscribe"
 	Preferences = "preferences"
 	Confirm     = "confirm"
+	// Record reads a person's record of consents and nothing else: the
+	// double opt-in page hands it out after a confirmation.
+	Record = "record"
 )
 
 // ErrInvalid is the one error of a token that does not verify: tampered,

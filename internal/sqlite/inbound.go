@@ -130,7 +130,7 @@ func (tx *Tx) smsStop(wsID string, hash [32]byte, m *consentd.InboundMessage, re
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	src := consentd.Source{Type: consentd.SourceAPI, Name: "sms_stop", Details: json.RawMessage(mustJSON(map[string]string{
+	src := consentd.Source{Type: consentd.SourceSMSKeyword, Name: "sms_stop", Details: json.RawMessage(mustJSON(map[string]string{
 		"inbound_id": m.ID, "keyword": m.Keyword, "provider": m.Provider, "message_id": m.MessageID}))}
 	for _, w := range consentd.SMSStopWrites(m.From, existing, m.ReceivedAt, src) {
 		r, err := tx.writeConsent(c, &w, actor)
@@ -202,7 +202,7 @@ func (tx *Tx) smsStart(wsID string, hash [32]byte, m *consentd.InboundMessage, r
 	if len(ids) > 0 {
 		m.SuppressionID = ids[0]
 	}
-	src := consentd.Source{Type: consentd.SourceAPI, Name: "sms_start", Details: json.RawMessage(mustJSON(map[string]string{
+	src := consentd.Source{Type: consentd.SourceSMSKeyword, Name: "sms_start", Details: json.RawMessage(mustJSON(map[string]string{
 		"inbound_id": m.ID, "keyword": m.Keyword, "provider": m.Provider, "message_id": m.MessageID,
 		"received_at": m.ReceivedAt.Format(time.RFC3339Nano)}))}
 	for _, w := range consentd.SMSStartWrites(m.From, stopped, m.ReceivedAt, src) {

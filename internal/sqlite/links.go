@@ -109,3 +109,17 @@ func (db *DB) LinkedContactPoints(ctx context.Context, wsID string, hash [32]byt
 	}
 	return cps, sups, srows.Err()
 }
+
+// EnqueueJob queues a job of kind (not a rule job) on ref, due now, and
+// returns its id. A (kind, ref) that has a job already gets no second one,
+// and its id is returned.
+func (db *DB) EnqueueJob(ctx context.Context, wsID, kind, ref string, maxAttempts int) (string, error) {
+	var id string
+	err := db.write(ctx, func(tx *Tx) error {
+		if err := tx.enqueue(wsID, kind, ref, maxAttempts, tx.now); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(tx.ctx, `SELECT id FROM jobs WHERE workspace_id = ? AND kind = ? AND ref = ?`, wsID, kind, ref).Scan(&id)
+	})
+	return id, err
+}

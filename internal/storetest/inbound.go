@@ -84,7 +84,7 @@ func testSMSStop(t *testing.T, s Store) {
 	for _, c := range res.Consents {
 		ids = append(ids, c.ID)
 		if c.Status != consentd.OptedOut || !c.Applied || c.Outcome != consentd.Changed || !c.CapturedAt.Equal(received) ||
-			c.Source.Type != consentd.SourceAPI || c.Source.Name != "sms_stop" || c.Reason != "sms_stop" {
+			c.Source.Type != consentd.SourceSMSKeyword || c.Source.Name != "sms_stop" || c.Reason != "sms_stop" {
 			t.Errorf("InboundSMS(STOP) consent %+v; want opted_out, changed, captured at the reply, source api/sms_stop", c)
 		}
 	}

@@ -44,7 +44,7 @@ func testSMSStart(t *testing.T, s Store) {
 	c := res.Consents[0]
 	var proof map[string]string
 	if c.ID != phone+"#newsletter:sms" || c.Status != consentd.OptedIn || !c.Applied || !c.CapturedAt.Equal(startAt) ||
-		c.Source.Type != consentd.SourceAPI || c.Source.Name != "sms_start" || json.Unmarshal(c.Source.Details, &proof) != nil ||
+		c.Source.Type != consentd.SourceSMSKeyword || c.Source.Name != "sms_start" || json.Unmarshal(c.Source.Details, &proof) != nil ||
 		proof["provider"] != "twilio" || proof["message_id"] != "SM-start" || proof["inbound_id"] != m.ID || proof["keyword"] != "START" ||
 		proof["received_at"] != startAt.Format(time.RFC3339Nano) {
 		t.Errorf("InboundSMS(START) consent = %+v, details %s; want opted_in at the reply, source api/sms_start with the message", c, c.Source.Details)

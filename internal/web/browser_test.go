@@ -1,10 +1,16 @@
 package web_test
 
 import (
-	"github.com/consentd/consentd/internal/browsertest"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/consentd/consentd/internal/browsertest"
+	"github.com/consentd/consentd/internal/ledger"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/consentd/consentd"
@@ -104,4 +110,78 @@ func TestBrowserGPC(t *testing.T) {
 	if d := e.decide("max@example.com", "email", "newsletter", ""); !d.Allowed {
 		t.Errorf("Decide(newsletter) = %v %s; GPC is not an email opt-out", d.Allowed, d.Reason)
 	}
+}
+
+// TestBrowserRecord: from the preference center, "Download my record"
+// opens the record page, which fits a phone and a desktop screen; its
+// download link saves the JSON file, whose receipts verify.
+func TestBrowserRecord(t *testing.T) {
+	b := browsertest.New(t)
+	e := newEnv(t)
+	withParty(t, e)
+	t0 := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	e.write("jane@example.com", "newsletter:email", consentd.OptedIn, t0)
+	e.write("jane@example.com", "weekly:email", consentd.OptedOut, t0.Add(time.Hour))
+	e.write("+14155550123", "newsletter:sms", consentd.OptedIn, t0.Add(2*time.Hour))
+	l := e.link("preferences", "jane@example.com", "")
+
+	b.Do(chromedp.Navigate(l.URL))
+	b.WaitText("Download my record")
+	b.Do(chromedp.Click(chromedp.CSS(`a[href$="/record"]`)))
+	b.WaitText("Your record of consents")
+	b.WaitText("News about our products, once a month.")
+	b.FitsWidth()
+	b.Axe("record, 390 px")
+	b.Shot("1-record-390")
+	if got := browsertest.Eval[string](b, "location.href"); got != l.URL+"/record" {
+		t.Errorf("the link opened %s; want %s/record", got, l.URL)
+	}
+
+	// The download link saves the file.
+	dir := t.TempDir()
+	if _, err := chromedp.Call(b.Ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir}); err != nil {
+		t.Fatal(err)
+	}
+	b.Do(chromedp.Click(chromedp.CSS(`a[download]`)))
+	path := filepath.Join(dir, "consent-record.json")
+	var raw []byte
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var err error
+		if raw, err = os.ReadFile(path); err == nil && json.Valid(raw) {
+			break
+		}
+		if time.Now().After(deadline) {
+			entries, _ := os.ReadDir(dir)
+			t.Fatalf("no download at %s (the folder has %v)", path, entries)
+		}
+	}
+	var rec recordJSON
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, cp := range rec.ContactPoints {
+		for _, c := range cp.Consents {
+			var rc ledger.Receipt
+			if err := json.Unmarshal(c.Receipt, &rc); err != nil || ledger.VerifyReceipt(&rc, e.signer.PublicKeyRing()) != nil {
+				t.Errorf("%s: the downloaded receipt does not verify: %v", c.ChannelType, err)
+			}
+			n++
+		}
+	}
+	if n != 3 {
+		t.Errorf("the download has %d consents; want 3", n)
+	}
+
+	b.Do(chromedp.EmulateViewport(1280, 900))
+	b.Do(chromedp.Navigate(l.URL + "/record"))
+	b.WaitText("Your record of consents")
+	b.FitsWidth()
+	b.Axe("record, 1280 px")
+	b.Shot("2-record-1280")
+	b.Do(chromedp.Navigate(l.URL))
+	b.WaitText("Download my record")
+	b.Axe("preferences with the record link, 1280 px")
+	b.Shot("3-preferences-1280")
 }

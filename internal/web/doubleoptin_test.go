@@ -4,7 +4,9 @@ import (
 	"context"
 	"html"
 	"log/slog"
+	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,7 @@ var confirmLink = regexp.MustCompile(`http://[^\s]+/c/[A-Za-z0-9_.~-]+`)
 // as serve runs it), and its link confirms: opted_in.
 func TestPreferenceCenterDoubleOptIn(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		e.api201("/v1/purposes", `{"id":"letters","name":"Letters","type":"commercial","double_opt_in":"always","channels":{"email":{"enforcement":"restrictive"}}}`)
+		e.api201("/v1/purposes", `{"id":"letters","name":"Letters","description":"A letter from our founder, now and then.","type":"commercial","double_opt_in":"always","channels":{"email":{"enforcement":"restrictive"}}}`)
 		withParty(t, e)
 		relay := mailtest.Start(t, "", "")
 		sender, err := mail.Open(relay.URL(), "")
@@ -70,8 +72,45 @@ func TestPreferenceCenterDoubleOptIn(t *testing.T) {
 		if link == "" {
 			t.Fatalf("no confirmation link in\n%s", msgs[0].Data)
 		}
-		if p := e.do("POST", link, form, "", "Origin", e.srv.URL, "Sec-Fetch-Site", "same-origin"); p.status != 200 {
+		// The mail states what jane agrees to, who asks and when.
+		text := strings.ReplaceAll(strings.ReplaceAll(string(msgs[0].Data), "=\r\n", ""), "\r\n", "\n")
+		claims, err := e.links.Verify(link[strings.LastIndex(link, "/")+1:], time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		issued, err := e.db.Confirmation(ctx, e.ws, claims.Nonce)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"What:       Letters\n              A letter from our founder, now and then.",
+			"How:        by email", "To:         jane@example.com", "Asked by:   alpha", "Requested:  " + issued.IssuedAt.UTC().Format("2 January 2006, 15:04:05 MST")} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the mail does not say %q:\n%s", want, text)
+			}
+		}
+		p = e.do("POST", link, form, "", "Origin", e.srv.URL, "Sec-Fetch-Site", "same-origin")
+		if p.status != 200 {
 			t.Fatalf("POST the confirmation link = %d\n%s", p.status, p.body)
+		}
+		// The page after the click: what was agreed, when the log recorded
+		// it, and the person's record, which lists it.
+		confirmed := e.consent("jane@example.com", "letters:email")
+		for _, want := range []string{"A letter from our founder, now and then.", "<dd>alpha</dd>",
+			"<dt>Confirmed</dt><dd>" + confirmed.CapturedAt.UTC().Format("2 January 2006, 15:04:05 MST") + "</dd>",
+			"<dd>number " + strconv.FormatInt(confirmed.Seq, 10) + "</dd>"} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("the confirmed page does not say %q:\n%s", want, p.body)
+			}
+		}
+		m := regexp.MustCompile(`<a href="([^"]+)">See your record`).FindStringSubmatch(p.body)
+		if m == nil {
+			t.Fatalf("no record link on the confirmed page:\n%s", p.body)
+		}
+		base, _ := url.Parse(link)
+		ref, _ := url.Parse(html.UnescapeString(m[1]))
+		rec := e.do("GET", base.ResolveReference(ref).String(), "", "")
+		if rec.status != 200 || !strings.Contains(rec.body, "Letters, by Email") || !strings.Contains(rec.body, "Your confirmation") {
+			t.Errorf("GET the record link = %d\n%s", rec.status, rec.body)
 		}
 		if d := e.decide("jane@example.com", "email", "letters", ""); !d.Allowed || d.Reason != consentd.ReasonOptedIn {
 			t.Errorf("Decide after confirming = %v %s; want opted_in", d.Allowed, d.Reason)

@@ -36,6 +36,7 @@ type env struct {
 	api      *api.Server
 	pages    *web.Server
 	links    *signedlink.Keyring
+	signer   *ledger.Signer // the log's checkpoint key
 	srv      *httptest.Server
 	ws       string
 	admin    string // admin key
@@ -88,8 +89,8 @@ func (p *patternLog) all() []string {
 // (commercial, email, sale_or_share); orders (transactional, email
 // disabled).
 var catalog = []struct{ path, body string }{
-	{"/v1/purposes", `{"id":"newsletter","name":"Newsletter","type":"commercial","channels":{"email":{"enforcement":"non_restrictive","external_id":"0eB000000000001"},"sms":{}}}`},
-	{"/v1/topics", `{"id":"weekly","purpose":"newsletter","name":"Weekly digest"}`},
+	{"/v1/purposes", `{"id":"newsletter","name":"Newsletter","description":"News about our products, once a month.","type":"commercial","channels":{"email":{"enforcement":"non_restrictive","external_id":"0eB000000000001"},"sms":{}}}`},
+	{"/v1/topics", `{"id":"weekly","purpose":"newsletter","name":"Weekly digest","description":"The week's best articles."}`},
 	{"/v1/purposes", `{"id":"partners","name":"Partner offers","type":"commercial","sale_or_share":true,"channels":{"email":{}}}`},
 	{"/v1/purposes", `{"id":"orders","name":"Order updates","type":"transactional","channels":{"email":{"enforcement":"disabled"}}}`},
 }
@@ -150,6 +151,7 @@ func newEnvOn(t *testing.T, db envDB) *env {
 	db.SetOnCommit(func(m map[string][]consentd.LogRecord) { idx.Apply(context.Background(), m) })
 	a.Decider = idx
 	pages := web.New(db, keys, log)
+	pages.Receipts = a // as serve has it
 
 	srv := httptest.NewUnstartedServer(nil)
 	if err := a.EnableLinks(keys, "http://"+srv.Listener.Addr().String()); err != nil {
@@ -168,7 +170,7 @@ func newEnvOn(t *testing.T, db envDB) *env {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	e := &env{t: t, db: db, api: a, pages: pages, links: keys, srv: srv, logs: logs, patterns: patterns,
+	e := &env{t: t, db: db, api: a, pages: pages, links: keys, signer: signer, srv: srv, logs: logs, patterns: patterns,
 		client: &http.Client{Transport: apitest.Transport(t, nil)}}
 	w, err := db.CreateWorkspace(ctx, "alpha")
 	if err != nil {

@@ -39,6 +39,9 @@ type preferencesView struct {
 	Error         string
 	GPC           *gpcView // nil unless the request sent Sec-GPC: 1
 	ContactPoints []*cpView
+	// RecordURL is the person's record (record.go), relative to the page:
+	// the same token, so it reaches nothing the page does not.
+	RecordURL string
 }
 
 // gpcView says what a Global Privacy Control signal did.
@@ -53,14 +56,16 @@ type cpView struct {
 }
 
 type purposeView struct {
-	Name   string
-	Rows   []*rowView
-	Topics []*topicView
+	Name        string
+	Description string
+	Rows        []*rowView
+	Topics      []*topicView
 }
 
 type topicView struct {
-	Name string
-	Rows []*rowView
+	Name        string
+	Description string
+	Rows        []*rowView
 }
 
 // rowView is one channel type of one contact point: a checkbox, or a line
@@ -170,7 +175,7 @@ func (s *Server) loadPerson(ctx context.Context, l *link) (*person, error) {
 			if len(channels) == 0 {
 				continue
 			}
-			pv := &purposeView{Name: pu.Name}
+			pv := &purposeView{Name: pu.Name, Description: pu.Description}
 			for _, ch := range channels {
 				ct, err := cat.Resolve(pu.ID, "", ch)
 				if err != nil {
@@ -182,7 +187,7 @@ func (s *Server) loadPerson(ctx context.Context, l *link) (*person, error) {
 				if t.Purpose != pu.ID {
 					continue
 				}
-				tv := &topicView{Name: t.Name}
+				tv := &topicView{Name: t.Name, Description: t.Description}
 				for _, ch := range channels {
 					ct, err := cat.Resolve(pu.ID, t.ID, ch)
 					if err != nil {
@@ -379,6 +384,7 @@ func (s *Server) renderPreferences(w http.ResponseWriter, r *http.Request, statu
 		s.fail(w, r, err)
 		return
 	}
+	p.view.RecordURL = l.token + "/record"
 	s.render(w, r, status, "preferences", p.view)
 }
 

@@ -11,6 +11,9 @@
 //     "unsubscribe from all". Its POST carries a CSRF token bound to the
 //     link token; a Sec-GPC: 1 header is recorded as an opt-out of the
 //     purposes flagged sale_or_share.
+//   - /p/{token}/record and /p/{token}/record.json: the person's record
+//     of consents, to read and to download with a receipt for each
+//     (record.go).
 //
 // Pages are html/template with embed.FS, one template per page, and work
 // without JavaScript. Tokens and addresses never reach the logs: routes
@@ -52,6 +55,8 @@ type Store interface {
 	// CreateConfirmations records double opt-in confirmations and queues
 	// their mail: the page's opt-ins go through doi.Write, as the API's do.
 	CreateConfirmations(ctx context.Context, wsID string, in []consentd.ConfirmationInput) ([]*consentd.Confirmation, error)
+	// Workspace names who keeps the record, on the record page.
+	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
 }
 
 // Server serves the public pages. Set its exported fields, if at all,
@@ -69,6 +74,9 @@ type Server struct {
 	// JobsNudge, when set, wakes the job runner after the page queued a
 	// job (a confirmation mail).
 	JobsNudge func()
+	// Receipts builds the receipts of the record download (record.go);
+	// serve sets it to the API server.
+	Receipts Receipts
 
 	mux     *http.ServeMux
 	pages   map[string]*template.Template
@@ -99,6 +107,8 @@ func New(db Store, links *signedlink.Keyring, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /u/{token}", s.unsubscribe)
 	s.mux.HandleFunc("GET /p/{token}", s.preferencesPage)
 	s.mux.HandleFunc("POST /p/{token}", s.savePreferences)
+	s.mux.HandleFunc("GET /p/{token}/record", s.recordPage)
+	s.mux.HandleFunc("GET /p/{token}/record.json", s.recordJSON)
 	s.mux.HandleFunc("/u/", s.noSuchPage)
 	s.mux.HandleFunc("/p/", s.noSuchPage)
 	return s
@@ -149,7 +159,7 @@ func (s *Server) parseTemplates() {
 	s.style = template.HTML("<style>" + string(css) + "</style>")
 	s.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 	s.pages = map[string]*template.Template{}
-	for _, name := range []string{"unsubscribe", "unsubscribed", "preferences", "invalid", "limited", "crossorigin", "error"} {
+	for _, name := range []string{"unsubscribe", "unsubscribed", "preferences", "record", "invalid", "limited", "crossorigin", "error"} {
 		s.pages[name] = template.Must(template.New("layout.html").ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 }
