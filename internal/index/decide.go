@@ -107,20 +107,26 @@ func (w *workspace) lookup(h hashKey, channelType string) consentd.Status {
 }
 
 // hash is consentd.ContactPointHash, cut to the index key, with a pooled
-// keyed HMAC (its inner and outer key states are computed once, by
-// crypto/hmac) fed one buffer: no allocation.
+// keyed HMAC.
 func (w *workspace) hash(kind consentd.ContactPointKind, cp string) hashKey {
 	hs := w.hashers.Get().(*hasher)
+	k := hs.sum(kind, cp)
+	w.hashers.Put(hs)
+	return k
+}
+
+// sum is consentd.ContactPointHash cut to the index key: the HMAC's inner
+// and outer key states are computed once (crypto/hmac keeps them), and it
+// is fed one buffer, without allocating.
+func (hs *hasher) sum(kind consentd.ContactPointKind, cp string) hashKey {
 	msg := append(hs.msg[:0], kind...)
 	msg = append(msg, ':')
 	msg = append(msg, cp...)
 	hs.msg = msg
 	hs.mac.Reset()
 	hs.mac.Write(msg)
-	sum := hs.mac.Sum(hs.buf[:0])
 	var k hashKey
-	copy(k[:], sum)
-	w.hashers.Put(hs)
+	copy(k[:], hs.mac.Sum(hs.buf[:0]))
 	return k
 }
 
@@ -261,4 +267,69 @@ func (p *Prepared) decide(contactPoint string) (string, consentd.Decision, int64
 	}
 	in.Suppressions = w.suppressions(h)
 	return cp, consentd.Decide(&in), w.seq, nil
+}
+
+// decisionsGroup is how many contact points Decisions hashes before it
+// looks them up.
+const decisionsGroup = 32
+
+// Decisions decides many contact points at once (a batch, or a stream's
+// next lines): ds[i] and errs[i] are what Decision(cps[i]) returns. It
+// takes the workspace's lock once and looks the consents up a group at a
+// time, so that one lookup's cache miss overlaps the next's rather than
+// following it. The lock is held throughout: pass some hundreds at a time.
+func (p *Prepared) Decisions(cps []string, ds []consentd.Decision, errs []error) {
+	w := p.w
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.catalog != p.cat {
+		if err := p.resolve(); err != nil {
+			for i := range cps {
+				ds[i], errs[i] = consentd.Decision{}, err
+			}
+			return
+		}
+	}
+	if len(w.cts) != p.nCts {
+		p.internIDs()
+	}
+	hs := w.hashers.Get().(*hasher)
+	defer w.hashers.Put(hs)
+	var keys [decisionsGroup]hashKey
+	var states [decisionsGroup][2]status
+	for start := 0; start < len(cps); start += decisionsGroup {
+		n := min(decisionsGroup, len(cps)-start)
+		for i := range n {
+			cp, err := consentd.NormalizeStored(p.kind, cps[start+i], w.region)
+			errs[start+i] = err
+			if err == nil {
+				keys[i] = hs.sum(p.kind, cp)
+			}
+		}
+		for i := range n {
+			states[i] = [2]status{}
+			if errs[start+i] != nil {
+				continue
+			}
+			if p.purposeOK {
+				states[i][0] = w.consents.get(keys[i], p.purposeID)
+			}
+			if p.in.Topic != nil && p.topicOK {
+				states[i][1] = w.consents.get(keys[i], p.topicID)
+			}
+		}
+		for i := range n {
+			if errs[start+i] != nil {
+				ds[start+i] = consentd.Decision{}
+				continue
+			}
+			in := p.in
+			in.PurposeState = states[i][0].Status()
+			if in.Topic != nil {
+				in.TopicState = states[i][1].Status()
+			}
+			in.Suppressions = w.suppressions(keys[i])
+			ds[start+i] = consentd.Decide(&in)
+		}
+	}
 }

@@ -31,7 +31,8 @@ type equivStore interface {
 
 // TestFastPathsMatchStore compares, on SQLite and PostgreSQL, the store's
 // own Decide (normalize, consentd.ContactPointHash, SQL) with the index's
-// Decide, Prepared.Decide and Prepared.Decision on random requests: bad
+// Decide, Prepared.Decide, Prepared.Decision and Prepared.Decisions on
+// random requests: bad
 // addresses, odd Unicode, IDN domains, phone numbers in many forms,
 // duplicates, unknown purposes and topics, custom channels, and a catalog
 // change half way. Same answers, same error codes.
@@ -160,6 +161,22 @@ func TestFastPathsMatchStore(t *testing.T) {
 					res.Decision = d // the rest was checked above
 				}
 				check("Prepared.Decision", &res, err)
+			}
+			// Decisions, many at a time (more than a group), agrees with
+			// Decision one at a time.
+			for k, p := range prepared {
+				var cps []string
+				for range 100 {
+					cps = append(cps, pick(emails), pick(phones), pick(customs))
+				}
+				ds, errs := make([]consentd.Decision, len(cps)), make([]error, len(cps))
+				p.Decisions(cps, ds, errs)
+				for i, cp := range cps {
+					d, err := p.Decision(cp)
+					if consentd.ErrorCode(err) != consentd.ErrorCode(errs[i]) || (err == nil) != (errs[i] == nil) || d != ds[i] {
+						t.Fatalf("%+v: Decisions gave %q %+v, %v; Decision %+v, %v", k, cp, ds[i], errs[i], d, err)
+					}
+				}
 			}
 		})
 	}
