@@ -27,7 +27,7 @@ import (
 // row is read by encoding/csv and written by its Writer. The output is
 // byte for byte that of reading the file with encoding/csv and writing each
 // kept record with csv.Writer (the rows of a plain file come out as they
-// were), and the counts are the same: filter_test.go checks both against
+// were), and the counts are the same: filter_local_test.go checks both against
 // that straightforward loop.
 
 // filterReadSize is the size of filter's reads and of a batch.
@@ -326,12 +326,13 @@ func runFilter(ctx context.Context, src *filterSource, deciders []*index.Prepare
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			w := &filterWorker{src: src, p: p}
 			for j := range jobs {
 				d := filterDone{seq: j.seq, err: j.err}
 				if j.data != nil {
 					d.out = filterBufs.Get().(*[]byte)
 					if ctx.Err() == nil {
-						*d.out, d.err = src.filterBatch(p, *j.data, j.last, (*d.out)[:0], &d.st)
+						*d.out, d.err = w.batch(*j.data, j.last, (*d.out)[:0], &d.st)
 					}
 					filterBufs.Put(j.data)
 				}
@@ -368,12 +369,91 @@ func runFilter(ctx context.Context, src *filterSource, deciders []*index.Prepare
 	return firstErr
 }
 
-// filterBatch decides the rows of data and appends the kept ones to out.
-// It stops at an error that is not the row's (the catalog changed).
-func (s *filterSource) filterBatch(p *index.Prepared, data []byte, last bool, out []byte, st *filterStats) ([]byte, error) {
-	if s.ndjson {
-		return s.filterNDJSON(p, data, out, st)
+// filterWorker decides batches with a decider of its own; its slices are
+// reused from batch to batch.
+type filterWorker struct {
+	src  *filterSource
+	p    *index.Prepared
+	rows []filterRow
+	cps  []string
+	ds   []consentd.Decision
+	errs []error
+}
+
+// filterRow is a row of a batch: its contact point ("": none, an invalid
+// row) and what to write if it is kept, one of plain, fields or line.
+type filterRow struct {
+	cp     string
+	plain  []byte   // a CSV row without quotes or carriage returns, without its line ending
+	fields []string // a CSV record encoding/csv read
+	line   []byte   // an NDJSON line
+}
+
+// filterChunk is how many rows a worker decides under one index lock.
+const filterChunk = 256
+
+// batch decides the rows of data and appends the kept ones to out. It
+// stops at an error that is not the row's (the catalog changed).
+func (w *filterWorker) batch(data []byte, last bool, out []byte, st *filterStats) ([]byte, error) {
+	if w.src.ndjson {
+		w.ndjsonRows(data)
+	} else {
+		w.csvRows(data, last)
 	}
+	w.cps = w.cps[:0]
+	for _, r := range w.rows {
+		if r.cp != "" {
+			w.cps = append(w.cps, r.cp)
+		}
+	}
+	if cap(w.ds) < len(w.cps) {
+		w.ds, w.errs = make([]consentd.Decision, len(w.cps)), make([]error, len(w.cps))
+	}
+	ds, errs := w.ds[:len(w.cps)], w.errs[:len(w.cps)]
+	for start := 0; start < len(w.cps); start += filterChunk {
+		end := min(start+filterChunk, len(w.cps))
+		w.p.Decisions(w.cps[start:end], ds[start:end], errs[start:end])
+	}
+	j := 0
+	for _, r := range w.rows {
+		st.rows++
+		if r.cp == "" {
+			st.invalid++
+			continue
+		}
+		d, err := ds[j], errs[j]
+		j++
+		switch {
+		case err != nil && consentd.ErrorCode(err) == consentd.EINVALIDCONTACTPOINT:
+			st.invalid++
+			continue
+		case err != nil:
+			return out, err
+		case !d.Allowed:
+			st.denied++
+			continue
+		}
+		st.kept++
+		switch {
+		case r.line != nil:
+			out = append(out, r.line...)
+			if r.line[len(r.line)-1] != '\n' {
+				out = append(out, '\n')
+			}
+		case r.fields != nil:
+			out = appendCSV(out, r.fields)
+		case plainCSV(r.plain):
+			out = append(append(out, r.plain...), '\n')
+		default:
+			out = appendCSV(out, strings.Split(string(r.plain), ","))
+		}
+	}
+	return out, nil
+}
+
+// csvRows reads the rows of a batch of CSV.
+func (w *filterWorker) csvRows(data []byte, last bool) {
+	w.rows = w.rows[:0]
 	quoted := bytes.IndexByte(data, '"') >= 0
 	for pos := 0; pos < len(data); {
 		var end int
@@ -395,47 +475,42 @@ func (s *filterSource) filterBatch(p *index.Prepared, data []byte, last bool, ou
 		if len(line) == 0 {
 			continue // a blank line
 		}
-		st.rows++
-		var err error
 		if bytes.IndexByte(line, '"') < 0 && bytes.IndexByte(line, '\r') < 0 {
-			out, err = s.plainRow(p, line, out, st)
-		} else {
-			out, err = s.csvRow(p, rec, out, st)
+			// Its fields are its bytes between commas, read in place:
+			// nothing keeps the contact point past the batch.
+			field := csvField(line, w.src.col)
+			w.rows = append(w.rows, filterRow{cp: unsafe.String(unsafe.SliceData(field), len(field)), plain: line})
+			continue
 		}
+		cr := csv.NewReader(bytes.NewReader(rec))
+		cr.FieldsPerRecord = -1
+		fields, err := cr.Read()
 		if err != nil {
-			return out, err
+			w.rows = append(w.rows, filterRow{}) // a malformed row: never kept
+			continue
 		}
+		r := filterRow{fields: fields}
+		if w.src.col < len(fields) {
+			r.cp = fields[w.src.col]
+		}
+		w.rows = append(w.rows, r)
 	}
-	return out, nil
 }
 
-// plainRow decides a row without quotes or carriage returns (line has no
-// line ending): its fields are its bytes between commas.
-func (s *filterSource) plainRow(p *index.Prepared, line []byte, out []byte, st *filterStats) ([]byte, error) {
-	field := line
-	for i := 0; ; i++ {
-		j := bytes.IndexByte(field, ',')
-		if i == s.col {
-			if j >= 0 {
-				field = field[:j]
-			}
-			break
-		}
+// csvField returns field col of a row without quotes, nil when the row has
+// fewer fields.
+func csvField(line []byte, col int) []byte {
+	for range col {
+		j := bytes.IndexByte(line, ',')
 		if j < 0 {
-			field = nil // fewer columns
-			break
+			return nil
 		}
-		field = field[j+1:]
+		line = line[j+1:]
 	}
-	// The field is read in place: nothing keeps the string past the call.
-	keep, err := decideRow(p, unsafe.String(unsafe.SliceData(field), len(field)), st)
-	if !keep || err != nil {
-		return out, err
+	if j := bytes.IndexByte(line, ','); j >= 0 {
+		return line[:j]
 	}
-	if plainCSV(line) {
-		return append(append(out, line...), '\n'), nil
-	}
-	return appendCSV(out, strings.Split(string(line), ","))
+	return line
 }
 
 // plainCSV reports whether csv.Writer writes the fields of a row without
@@ -457,41 +532,22 @@ func plainCSV(line []byte) bool {
 	return true
 }
 
-// csvRow decides a row encoding/csv reads (rec is the record's lines).
-func (s *filterSource) csvRow(p *index.Prepared, rec []byte, out []byte, st *filterStats) ([]byte, error) {
-	cr := csv.NewReader(bytes.NewReader(rec))
-	cr.FieldsPerRecord = -1
-	fields, err := cr.Read()
-	if err != nil {
-		st.invalid++ // a malformed row: never kept
-		return out, nil
-	}
-	var field string
-	if s.col < len(fields) {
-		field = fields[s.col]
-	}
-	keep, err := decideRow(p, field, st)
-	if !keep || err != nil {
-		return out, err
-	}
-	return appendCSV(out, fields)
-}
-
 // appendCSV appends a record as csv.Writer writes it.
-func appendCSV(out []byte, rec []string) ([]byte, error) {
+func appendCSV(out []byte, rec []string) []byte {
 	w := &appendWriter{out}
 	cw := csv.NewWriter(w)
 	cw.Write(rec)
 	cw.Flush()
-	return w.b, cw.Error()
+	return w.b
 }
 
 type appendWriter struct{ b []byte }
 
 func (w *appendWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
 
-// filterNDJSON decides NDJSON lines as ndjsonRows reads them.
-func (s *filterSource) filterNDJSON(p *index.Prepared, data []byte, out []byte, st *filterStats) ([]byte, error) {
+// ndjsonRows reads the lines of a batch of NDJSON as ndjsonRows does.
+func (w *filterWorker) ndjsonRows(data []byte) {
+	w.rows = w.rows[:0]
 	for pos := 0; pos < len(data); {
 		end := len(data)
 		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
@@ -502,39 +558,6 @@ func (s *filterSource) filterNDJSON(p *index.Prepared, data []byte, out []byte, 
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		st.rows++
-		keep, err := decideRow(p, ndjsonContactPoint(line, s.field), st)
-		if err != nil {
-			return out, err
-		}
-		if keep {
-			out = append(out, line...)
-			if line[len(line)-1] != '\n' {
-				out = append(out, '\n')
-			}
-		}
+		w.rows = append(w.rows, filterRow{cp: ndjsonContactPoint(line, w.src.field), line: line})
 	}
-	return out, nil
-}
-
-// decideRow decides a row's contact point and counts it: keep is whether
-// the row is kept. The error is one that is not the row's.
-func decideRow(p *index.Prepared, cp string, st *filterStats) (keep bool, err error) {
-	if cp == "" {
-		st.invalid++
-		return false, nil
-	}
-	d, err := p.Decision(cp)
-	switch {
-	case err != nil && consentd.ErrorCode(err) == consentd.EINVALIDCONTACTPOINT:
-		st.invalid++
-		return false, nil
-	case err != nil:
-		return false, err
-	case !d.Allowed:
-		st.denied++
-		return false, nil
-	}
-	st.kept++
-	return true, nil
 }
