@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -237,5 +238,23 @@ func TestBenchConsole(t *testing.T) {
 			f := figure(t, r, b+" "+page+" p95")
 			checkAgainstReference(t, r, f, f.Reference/f.Value, true)
 		}
+	}
+}
+
+// TestBenchFilter runs the filter scenario on a small list and checks what
+// it filtered: every row read, the opted-out ones denied, the rest kept.
+func TestBenchFilter(t *testing.T) {
+	const rows = 3000
+	r := runBench(t, "", "--filter-rows", fmt.Sprint(rows), "filter")["filter"]
+	if r == nil {
+		t.Fatal("bench printed no filter result")
+	}
+	consents := (rows/3 + 9) / 10
+	want := fmt.Sprintf("consentd filter: kept %d of %d rows (%d denied, 0 invalid addresses)", rows-consents, rows, consents)
+	if r.Notes["counts"] != want || r.Notes["consents"] != float64(consents) {
+		t.Errorf("bench filter notes %v; want the counts %q", r.Notes, want)
+	}
+	if f := figure(t, r, "rows filtered from a local CSV"); f.Value <= 0 || f.Reference <= 0 {
+		t.Errorf("bench filter figure = %+v", f)
 	}
 }
