@@ -455,8 +455,25 @@ func (w *filterWorker) batch(data []byte, last bool, out []byte, st *filterStats
 func (w *filterWorker) csvRows(data []byte, last bool) {
 	w.rows = w.rows[:0]
 	quoted := bytes.IndexByte(data, '"') >= 0
+	plain := !quoted && bytes.IndexByte(data, '\r') < 0 // every row is plain: no need to look
 	for pos := 0; pos < len(data); {
 		var end int
+		if plain {
+			end = len(data)
+			if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+				end = pos + i + 1
+			}
+			line := data[pos : end-1]
+			if end == len(data) && data[end-1] != '\n' {
+				line = data[pos:end]
+			}
+			pos = end
+			if len(line) > 0 {
+				field := csvField(line, w.src.col)
+				w.rows = append(w.rows, filterRow{cp: unsafe.String(unsafe.SliceData(field), len(field)), plain: line})
+			}
+			continue
+		}
 		if quoted {
 			start, _ := csvSkipBlank(data, pos, last)
 			if start == len(data) {
