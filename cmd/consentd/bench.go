@@ -81,7 +81,7 @@ func scenarios() []scenario {
 		{"warm-up", benchWarmup, "warming the decision index from 200k consents in SQLite against a raw scan of the same rows"},
 		{"http-decide", benchHTTPDecide, "single decisions over HTTP against a bare net/http handler returning the same JSON: peak rate (closed loop, 32 clients) and p99 at half the reference's peak (open loop)"},
 		{"batch-filter", benchBatchFilter, "1M contact points streamed through POST /v1/decisions:batch (NDJSON, only=allowed) against a bare NDJSON echo"},
-		{"filter", benchFilter, "consentd filter, offline, on a CSV of --filter-rows rows on local disk (3M: against 100k consents, SQLite), writing the kept rows to a file, against copying the file"},
+		{"filter", benchFilter, "consentd filter, offline, on a CSV of --filter-rows rows on local disk (3M: against 100k consents) on SQLite and PostgreSQL, writing the kept rows to a file, against copying the file"},
 		{"write", benchWrite, "acknowledged single-consent upserts/s on SQLite (durable), 16 writers, against raw durable single-row INSERT transactions"},
 		{"import", benchImport, "consentd import of --rows generated native rows (a child process: rows/s and peak RSS) into SQLite and PostgreSQL, against plain INSERTs in one transaction (SQLite) and COPY (PostgreSQL)"},
 		{"batch-write", benchBatchWrite, "--batches POST /v1/consents:batch of 10,000 new consents over HTTP to serve on SQLite and PostgreSQL, against the import scenario's raw insert of the same rows"},
