@@ -113,7 +113,9 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	confirm.ClientIP = proxies.IP
 	mux.Handle("/c/", confirm)
 	// The operator console: sign-in with an API key, then a session cookie.
-	console.New(db, apiServer, log).Mount(mux) // /admin/
+	con := console.New(db, apiServer, log)
+	con.ClientIP = proxies.IP
+	con.Mount(mux) // /admin/
 	// The ses adapter fetches SNS signing certificates and confirms
 	// subscriptions with its own bounded client; its trust store is the
 	// system's roots (SSL_CERT_FILE and SSL_CERT_DIR change them).

@@ -36,7 +36,9 @@ import (
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/ratelimit"
 	"github.com/consentd/consentd/internal/reqcheck"
+	"golang.org/x/time/rate"
 )
 
 //go:embed templates
@@ -72,6 +74,15 @@ var (
 	agents  = []consentd.Role{consentd.RoleAdmin, consentd.RoleWrite, consentd.RoleAgent}
 )
 
+// Failed sign-ins per client address: signInBurst, then one every 6
+// seconds. A key is too long to guess; the limit keeps a client from
+// trying keys leaked elsewhere by the thousand, and an operator who
+// mistypes a few times never meets it.
+const (
+	signInRate  = rate.Limit(1.0 / 6)
+	signInBurst = 10
+)
+
 // cookieName is the session cookie's name.
 const cookieName = "consentd_console"
 
@@ -82,6 +93,11 @@ type Server struct {
 	Receipts Receipts
 	Log      *slog.Logger
 	Now      func() time.Time
+	// ClientIP returns the client's address, for the sign-in rate limit;
+	// nil: the connection's. serve sets it to honour --trusted-proxies.
+	ClientIP func(r *http.Request) string
+
+	signIns *ratelimit.Limiter // failed sign-ins per client address
 
 	mux      *http.ServeMux
 	pages    map[string]*template.Template
@@ -94,7 +110,8 @@ type Server struct {
 // New returns the console.
 func New(db Store, receipts Receipts, log *slog.Logger) *Server {
 	s := &Server{DB: db, Receipts: receipts, Log: log, Now: time.Now, mux: http.NewServeMux(),
-		cop: http.NewCrossOriginProtection(), sessions: newSessions()}
+		cop: http.NewCrossOriginProtection(), sessions: newSessions(),
+		signIns: ratelimit.New(signInRate, signInBurst, 10000)}
 	s.parseTemplates()
 	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.message(w, r, http.StatusForbidden, nil, "Refused", "This form was sent from another site, so it was refused.")

@@ -277,3 +277,24 @@ func TestExpiredAndTamperedSessions(t *testing.T) {
 		t.Errorf("a refused opt-out changed the consent: %s", c.Status)
 	}
 }
+
+// TestSignInRateLimit: after ten wrong keys from one address, even a good
+// key waits (429 with Retry-After); good keys before that never counted.
+func TestSignInRateLimit(t *testing.T) {
+	e := newEnv(t)
+	o := e.operator()
+	for i := 0; i < 12; i++ {
+		o.signIn(consentd.RoleRead) // good keys use no attempts
+	}
+	for i := 0; i < 10; i++ {
+		if p := o.do("POST", "/admin/sign-in", url.Values{"key": {"cdk_wrong"}}); p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong key %d = %d; want 401", i+1, p.status)
+		}
+	}
+	p := o.do("POST", "/admin/sign-in", url.Values{"key": {e.keys[consentd.RoleAdmin]}})
+	if p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" || !strings.Contains(p.body, "Too many failed sign-ins") || p.header.Get("Set-Cookie") != "" {
+		t.Errorf("after ten wrong keys, a good one = %d %q; want 429 with Retry-After and no session", p.status, p.header.Get("Retry-After"))
+	}
+	e.con.Now = func() time.Time { return time.Now().Add(7 * time.Second) }
+	o.signIn(consentd.RoleAdmin) // one attempt back after 6 s
+}

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"net"
 	"net/http"
+	"strconv"
 
 	"github.com/consentd/consentd"
 )
@@ -39,6 +41,14 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, "signin", nil, signinPage{Error: "The form could not be read."})
 		return
 	}
+	// Failed sign-ins are limited per client address (signInBurst, then
+	// one every few seconds); a good key is never held back by them.
+	ip := s.clientIP(r)
+	if wait := s.signIns.Wait(ip, s.Now()); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		s.render(w, r, http.StatusTooManyRequests, "signin", nil, signinPage{Error: "Too many failed sign-ins from your address. Wait a few seconds and try again."})
+		return
+	}
 	secret := r.PostForm.Get("key")
 	if secret == "" {
 		s.render(w, r, http.StatusUnauthorized, "signin", nil, signinPage{Error: "Enter an API key."})
@@ -48,6 +58,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	switch consentd.ErrorCode(err) {
 	case "":
 	case consentd.EUNAUTHORIZED, consentd.ENOTFOUND:
+		s.signIns.Take(ip, s.Now())
 		s.render(w, r, http.StatusUnauthorized, "signin", nil, signinPage{Error: "That API key is not valid."})
 		return
 	default:
@@ -81,4 +92,17 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/admin/", MaxAge: -1,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+}
+
+// clientIP is the request's client address: ClientIP's answer, else the
+// connection's.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.ClientIP != nil {
+		return s.ClientIP(r)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -73,6 +73,26 @@ func (l *Limiter) Take(key string, now time.Time) (ok bool, wait time.Duration) 
 	return false, time.Duration(need / float64(l.every) * float64(time.Second))
 }
 
+// Wait says how long until key's bucket holds a token at now, taking
+// nothing: 0 when it holds one (or key has no bucket yet). For limits
+// that count failures only: check Wait first, Take on a failure.
+func (l *Limiter) Wait(key string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, found := l.keys[key]
+	if !found {
+		return 0
+	}
+	have := e.Value.(*bucket).lim.TokensAt(now)
+	if have >= 1 {
+		return 0
+	}
+	if l.every <= 0 {
+		return time.Hour // a bucket that never refills
+	}
+	return time.Duration((1 - have) / float64(l.every) * float64(time.Second))
+}
+
 // Len is the number of keys remembered.
 func (l *Limiter) Len() int {
 	l.mu.Lock()

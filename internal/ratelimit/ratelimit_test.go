@@ -68,3 +68,26 @@ func TestTakeSaysHowLongToWait(t *testing.T) {
 		t.Error("Take 10 s later = false; want the refilled token (a refused Take takes nothing)")
 	}
 }
+
+// TestWaitTakesNothing: Wait says when a token is back without taking one.
+func TestWaitTakesNothing(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	l := ratelimit.New(rate.Every(6*time.Second), 2, 10)
+	if w := l.Wait("a", now); w != 0 {
+		t.Fatalf("Wait on a new key = %v; want 0", w)
+	}
+	for i := 0; i < 2; i++ {
+		if l.Wait("a", now) != 0 || !l.Allow("a", now) {
+			t.Fatalf("token %d: not there", i+1)
+		}
+	}
+	if w := l.Wait("a", now); w != 6*time.Second {
+		t.Errorf("Wait with an empty bucket = %v; want 6s", w)
+	}
+	if w := l.Wait("a", now); w != 6*time.Second {
+		t.Errorf("Wait took a token: the second Wait = %v; want 6s", w)
+	}
+	if w := l.Wait("a", now.Add(6*time.Second)); w != 0 || !l.Allow("a", now.Add(6*time.Second)) {
+		t.Errorf("after 6s, Wait = %v; want 0 and a token", w)
+	}
+}
