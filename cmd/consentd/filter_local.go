@@ -79,7 +79,7 @@ func newFilterSource(in io.Reader, format, column string) (*filterSource, error)
 		if ok {
 			break
 		}
-		if err := s.fill(2 * len(s.buf)); err != nil {
+		if err := s.fill(2*len(s.buf) + 1); err != nil {
 			return nil, err
 		}
 	}
@@ -336,17 +336,19 @@ func runFilter(ctx context.Context, src *filterSource, deciders []*index.Prepare
 					}
 					filterBufs.Put(j.data)
 				}
-				done <- d
+				select {
+				case done <- d:
+				case <-ctx.Done(): // runFilter returned
+				}
 			}
 		}()
 	}
 	go func() { wg.Wait(); close(done) }()
 	pending := map[int]filterDone{}
 	next := 0
-	var firstErr error
 	for d := range done {
 		pending[d.seq] = d
-		for firstErr == nil {
+		for {
 			d, ok := pending[next]
 			if !ok {
 				break
@@ -361,12 +363,13 @@ func runFilter(ctx context.Context, src *filterSource, deciders []*index.Prepare
 				filterBufs.Put(d.out)
 			}
 			if d.err != nil {
-				firstErr = d.err
-				cancel() // the rest is drained unread
+				// The deferred cancel stops the reader and the workers,
+				// without waiting for a slow input to end.
+				return d.err
 			}
 		}
 	}
-	return firstErr
+	return nil
 }
 
 // filterWorker decides batches with a decider of its own; its slices are

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -268,3 +269,46 @@ func referenceFilter(ctx context.Context, t *testing.T, args []string, in []byte
 	}
 	return out.String(), fmt.Sprintf("kept %d of %d rows (%d denied, %d invalid addresses)", st.kept, st.rows, st.denied, st.invalid)
 }
+
+// TestFilterStopsOnWriteError gives filter a list whose input then blocks
+// (a pipe nobody writes to any more) and an output that fails: it stops
+// with the error (exit 1) rather than waiting for the input.
+func TestFilterStopsOnWriteError(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	r, err := startReplica(ctx, map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey}, io.Discard, "--data", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	seedFilterStore(ctx, t, "http://"+r.addr)
+	var errb bytes.Buffer
+	unblock := make(chan struct{})
+	defer close(unblock)
+	rows := strings.NewReader("email\n" + strings.Repeat("user1@example.com\n", 200_000))
+	m := &Main{Stdin: io.MultiReader(rows, blockedReader(unblock)), Stdout: failingWriter{}, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code := make(chan int, 1)
+	go func() {
+		code <- m.Run(ctx, []string{"filter", "--data", data, "--purpose", "news", "--channel", "email"})
+	}()
+	select {
+	case c := <-code:
+		if c != 1 || !strings.Contains(errb.String(), "disk full") {
+			t.Errorf("filter with a failing output = %d, %q; want 1 and the error", c, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("filter waited for its input after its output failed")
+	}
+}
+
+// blockedReader blocks until its channel is closed, then ends.
+type blockedReader chan struct{}
+
+func (b blockedReader) Read([]byte) (int, error) {
+	<-b
+	return 0, io.EOF
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
