@@ -286,7 +286,7 @@ func TestFilterStopsOnWriteError(t *testing.T) {
 	unblock := make(chan struct{})
 	defer close(unblock)
 	rows := strings.NewReader("email\n" + strings.Repeat("user1@example.com\n", 200_000))
-	m := &Main{Stdin: io.MultiReader(rows, blockedReader(unblock)), Stdout: failingWriter{}, Stderr: &errb, Getenv: func(string) string { return "" }}
+	m := &Main{Stdin: io.MultiReader(rows, blockedReader(unblock)), Stdout: failingWriter{new(int)}, Stderr: &errb, Getenv: func(string) string { return "" }}
 	code := make(chan int, 1)
 	go func() {
 		code <- m.Run(ctx, []string{"filter", "--data", data, "--purpose", "news", "--channel", "email"})
@@ -296,7 +296,7 @@ func TestFilterStopsOnWriteError(t *testing.T) {
 		if c != 1 || !strings.Contains(errb.String(), "disk full") {
 			t.Errorf("filter with a failing output = %d, %q; want 1 and the error", c, errb.String())
 		}
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second): // a hang, not a speed
 		t.Fatal("filter waited for its input after its output failed")
 	}
 }
@@ -309,6 +309,12 @@ func (b blockedReader) Read([]byte) (int, error) {
 	return 0, io.EOF
 }
 
-type failingWriter struct{}
+// failingWriter takes the header, then fails.
+type failingWriter struct{ n *int }
 
-func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+func (w failingWriter) Write(p []byte) (int, error) {
+	if *w.n += len(p); *w.n > 100 {
+		return 0, errors.New("disk full")
+	}
+	return len(p), nil
+}
