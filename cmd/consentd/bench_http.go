@@ -19,12 +19,13 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// benchServer starts serve on SQLite in the bench folder (or with args,
-// such as a --database) with a purpose "news" (email, non-restrictive)
-// and opt-outs for every 10th of the first optOuts addresses.
-func benchServer(ctx context.Context, e *benchEnv, name string, optOuts int, args ...string) (*replica, string, error) {
-	env := map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey, "CONSENTD_LOG_KEY": filepath.Join(e.dir, name+".key")}
-	r, err := startReplica(ctx, env, io.Discard, append([]string{"--data", filepath.Join(e.dir, name)}, args...)...)
+// benchServer starts serve on SQLite in the bench folder (or on the store
+// extra names, such as --database URL) with a purpose "news" (email,
+// non-restrictive) and opt-outs for every 10th of the first optOuts
+// addresses.
+func benchServer(ctx context.Context, e *benchEnv, name string, optOuts int, extra ...string) (*replica, string, error) {
+	env := map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey}
+	r, err := startReplica(ctx, env, io.Discard, append([]string{"--data", filepath.Join(e.dir, name)}, extra...)...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -140,7 +141,7 @@ func benchBatchFilter(ctx context.Context, e *benchEnv) (*benchResult, error) {
 	if err := measure("postgres", baseA); err != nil {
 		return nil, err
 	}
-	b, err := startReplica(ctx, map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey, "CONSENTD_LOG_KEY": filepath.Join(e.dir, "filter-pg-a.key")},
+	b, err := startReplica(ctx, map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey, "CONSENTD_LOG_KEY": filepath.Join(e.dir, "filter-pg-a", "checkpoint.key")},
 		io.Discard, "--data", filepath.Join(e.dir, "filter-pg-b"), "--database", url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres replica: %w", err)
