@@ -124,3 +124,57 @@ func ParseReportQuery(from, to, interval, groupBy string, groups []string, today
 	}
 	return rq, nil
 }
+
+// ConsentCountRange is a run of days the consent report reads from the
+// consent_counts aggregate: the dim of its rows (a grouping's day rows, or
+// its month rows) and the first and last day of the rows read
+// (YYYY-MM-DD). Month rows are dated the first of their month.
+type ConsentCountRange struct {
+	Dim      string
+	From, To string
+	Months   bool // rows of whole months, each already its month's bucket
+}
+
+// MonthDim is the consent_counts dim of a grouping's month rows (dim ""
+// for every consent, as for its day rows): the same counts as the day
+// rows of the grouping, summed by the month of their day.
+func MonthDim(dim string) string { return "m:" + dim }
+
+// ConsentCountRanges splits q's days into the ranges of consent_counts
+// rows a backend sums for the consent report: a monthly report reads the
+// month rows of the whole months From..To holds and the day rows of the
+// partial months at either end, so a year costs about twelve rows per
+// value and status instead of 365; a daily or weekly report reads day
+// rows. The backends sum the ranges' rows by bucket, value and status.
+func (q ReportQuery) ConsentCountRanges() []ConsentCountRange {
+	from, to := q.From.UTC(), q.To.UTC()
+	days := func(a, b time.Time) ConsentCountRange {
+		return ConsentCountRange{Dim: q.GroupBy, From: a.Format(time.DateOnly), To: b.Format(time.DateOnly)}
+	}
+	if q.Interval != "month" {
+		return []ConsentCountRange{days(from, to)}
+	}
+	// first: the first day of the first whole month; end: the day after
+	// the last whole month.
+	first := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if first.Before(from) {
+		first = first.AddDate(0, 1, 0)
+	}
+	end := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if to.AddDate(0, 0, 1).Day() == 1 {
+		end = to.AddDate(0, 0, 1)
+	}
+	if !first.Before(end) {
+		return []ConsentCountRange{days(from, to)}
+	}
+	var out []ConsentCountRange
+	if from.Before(first) {
+		out = append(out, days(from, first.AddDate(0, 0, -1)))
+	}
+	out = append(out, ConsentCountRange{Dim: MonthDim(q.GroupBy), From: first.Format(time.DateOnly),
+		To: end.AddDate(0, -1, 0).Format(time.DateOnly), Months: true})
+	if !end.After(to) {
+		out = append(out, days(end, to))
+	}
+	return out
+}

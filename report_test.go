@@ -1,6 +1,7 @@
 package consentd
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -37,5 +38,46 @@ func TestParseReportQuery(t *testing.T) {
 		if err != nil || !got.From.Equal(c.want.From) || !got.To.Equal(c.want.To) || got.Interval != c.want.Interval || got.GroupBy != c.want.GroupBy {
 			t.Errorf("%+v = %+v, %v; want %+v", c, got, err, c.want)
 		}
+	}
+}
+
+// TestConsentCountRanges: a monthly report reads month rows for its whole
+// months and day rows for the partial months at its ends; other intervals
+// read day rows.
+func TestConsentCountRanges(t *testing.T) {
+	day := func(s string) time.Time {
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	tests := []struct {
+		name, from, to, interval, group string
+		want                            []ConsentCountRange
+	}{
+		{"daily", "2026-01-15", "2026-12-03", "day", "purpose", []ConsentCountRange{{"purpose", "2026-01-15", "2026-12-03", false}}},
+		{"weekly", "2026-01-01", "2026-12-31", "week", "", []ConsentCountRange{{"", "2026-01-01", "2026-12-31", false}}},
+		{"12 months to today", "2026-01-01", "2026-12-03", "month", "", []ConsentCountRange{
+			{"m:", "2026-01-01", "2026-11-01", true}, {"", "2026-12-01", "2026-12-03", false}}},
+		{"whole months only", "2025-01-01", "2025-12-31", "month", "source", []ConsentCountRange{{"m:source", "2025-01-01", "2025-12-01", true}}},
+		{"partial at both ends", "2025-01-15", "2025-04-02", "month", "channel", []ConsentCountRange{
+			{"channel", "2025-01-15", "2025-01-31", false}, {"m:channel", "2025-02-01", "2025-03-01", true}, {"channel", "2025-04-01", "2025-04-02", false}}},
+		{"one whole February", "2024-02-01", "2024-02-29", "month", "", []ConsentCountRange{{"m:", "2024-02-01", "2024-02-01", true}}},
+		{"ends on the last day", "2024-01-31", "2024-03-31", "month", "", []ConsentCountRange{
+			{"", "2024-01-31", "2024-01-31", false}, {"m:", "2024-02-01", "2024-03-01", true}}},
+		{"within a month", "2025-03-02", "2025-03-30", "month", "topic", []ConsentCountRange{{"topic", "2025-03-02", "2025-03-30", false}}},
+		{"across two partial months", "2025-03-02", "2025-04-30", "month", "", []ConsentCountRange{
+			{"", "2025-03-02", "2025-03-31", false}, {"m:", "2025-04-01", "2025-04-01", true}}},
+		{"two partial months", "2025-03-02", "2025-04-29", "month", "", []ConsentCountRange{{"", "2025-03-02", "2025-04-29", false}}},
+		{"one day", "2025-03-01", "2025-03-01", "month", "", []ConsentCountRange{{"", "2025-03-01", "2025-03-01", false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ReportQuery{From: day(tt.from), To: day(tt.to), Interval: tt.interval, GroupBy: tt.group}.ConsentCountRanges()
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("ConsentCountRanges() = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
