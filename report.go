@@ -125,14 +125,16 @@ func ParseReportQuery(from, to, interval, groupBy string, groups []string, today
 	return rq, nil
 }
 
-// ConsentCountRange is a run of days the consent report reads from the
-// consent_counts aggregate: the dim of its rows (a grouping's day rows, or
-// its month rows) and the first and last day of the rows read
-// (YYYY-MM-DD). Month rows are dated the first of their month.
+// ConsentCountRange is a run of consent_counts rows the consent report
+// sums: the dim of its rows (a grouping's day rows, or its month rows) and
+// the first and last day of the rows read (YYYY-MM-DD). Month rows are
+// dated the first of their month. Minus rows are subtracted: the days of a
+// month row's month that the report leaves out.
 type ConsentCountRange struct {
 	Dim      string
 	From, To string
-	Months   bool // rows of whole months, each already its month's bucket
+	Months   bool // month rows, each already its month's bucket
+	Minus    bool
 }
 
 // MonthDim is the consent_counts dim of a grouping's month rows (dim ""
@@ -141,40 +143,69 @@ type ConsentCountRange struct {
 func MonthDim(dim string) string { return "m:" + dim }
 
 // ConsentCountRanges splits q's days into the ranges of consent_counts
-// rows a backend sums for the consent report: a monthly report reads the
-// month rows of the whole months From..To holds and the day rows of the
-// partial months at either end, so a year costs about twelve rows per
-// value and status instead of 365; a daily or weekly report reads day
-// rows. The backends sum the ranges' rows by bucket, value and status.
+// rows a backend sums for the consent report. A daily or weekly report
+// reads day rows. A monthly report reads, for each month its days touch,
+// the month's row when it holds the whole month, the day rows of the days
+// it holds when they are at most half the month, and otherwise the
+// month's row minus the day rows of the days it leaves out: a year costs
+// about twelve rows per value and status instead of 365, and a partial
+// month at most half its days. Adjacent ranges of one kind are one range.
+// The backends sum the ranges' rows (minus rows negated) by bucket, value
+// and status.
 func (q ReportQuery) ConsentCountRanges() []ConsentCountRange {
 	from, to := q.From.UTC(), q.To.UTC()
-	days := func(a, b time.Time) ConsentCountRange {
-		return ConsentCountRange{Dim: q.GroupBy, From: a.Format(time.DateOnly), To: b.Format(time.DateOnly)}
+	type run struct {
+		from, to      time.Time
+		months, minus bool
+	}
+	var runs []run
+	add := func(r run) {
+		// A run of the same kind that starts the day (or month) after the
+		// previous run's last joins it.
+		if n := len(runs); n > 0 {
+			p := &runs[n-1]
+			next := p.to.AddDate(0, 0, 1)
+			if p.months {
+				next = p.to.AddDate(0, 1, 0)
+			}
+			if p.months == r.months && p.minus == r.minus && next.Equal(r.from) {
+				p.to = r.to
+				return
+			}
+		}
+		runs = append(runs, r)
 	}
 	if q.Interval != "month" {
-		return []ConsentCountRange{days(from, to)}
+		add(run{from: from, to: to})
 	}
-	// first: the first day of the first whole month; end: the day after
-	// the last whole month.
-	first := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if first.Before(from) {
-		first = first.AddDate(0, 1, 0)
+	for m := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC); q.Interval == "month" && !m.After(to); m = m.AddDate(0, 1, 0) {
+		end := m.AddDate(0, 1, -1)
+		a, b := from, to // the month's days the report holds, a..b
+		if a.Before(m) {
+			a = m
+		}
+		if b.After(end) {
+			b = end
+		}
+		held := int(b.Sub(a).Hours()/24) + 1
+		if held*2 <= end.Day() {
+			add(run{from: a, to: b})
+			continue
+		}
+		add(run{from: m, to: m, months: true})
+		if a.After(m) {
+			add(run{from: m, to: a.AddDate(0, 0, -1), minus: true})
+		}
+		if b.Before(end) {
+			add(run{from: b.AddDate(0, 0, 1), to: end, minus: true})
+		}
 	}
-	end := time.Date(to.Year(), to.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if to.AddDate(0, 0, 1).Day() == 1 {
-		end = to.AddDate(0, 0, 1)
-	}
-	if !first.Before(end) {
-		return []ConsentCountRange{days(from, to)}
-	}
-	var out []ConsentCountRange
-	if from.Before(first) {
-		out = append(out, days(from, first.AddDate(0, 0, -1)))
-	}
-	out = append(out, ConsentCountRange{Dim: MonthDim(q.GroupBy), From: first.Format(time.DateOnly),
-		To: end.AddDate(0, -1, 0).Format(time.DateOnly), Months: true})
-	if !end.After(to) {
-		out = append(out, days(end, to))
+	out := make([]ConsentCountRange, len(runs))
+	for i, r := range runs {
+		out[i] = ConsentCountRange{Dim: q.GroupBy, From: r.from.Format(time.DateOnly), To: r.to.Format(time.DateOnly), Months: r.months, Minus: r.minus}
+		if r.months {
+			out[i].Dim = MonthDim(q.GroupBy)
+		}
 	}
 	return out
 }

@@ -89,8 +89,8 @@ func (db *DB) DecisionReport(ctx context.Context, wsID string, q consentd.Report
 // captured on the days q.From..q.To, by their current status, grouped by
 // the bucket of captured_at's day, q.GroupBy and status, ordered: the sums
 // of consent_counts' rows of the grouping over q's ranges (month rows for
-// a monthly report's whole months, day rows elsewhere), leaving out those
-// at zero.
+// a monthly report's months, less the days it leaves out, or day rows),
+// leaving out those at zero.
 func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error) {
 	bucket, err := bucketOf(q.Interval, "day::timestamp")
 	if err != nil {
@@ -106,13 +106,16 @@ func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQ
 	var parts []string
 	args := []any{wsID}
 	for _, r := range q.ConsentCountRanges() {
-		b := bucket
+		b, count := bucket, "count"
 		if r.Months {
 			b = "to_char(day, 'YYYY-MM-DD')" // a month row is dated its month's first day, its bucket
 		}
+		if r.Minus {
+			count = "-count"
+		}
 		n := len(args)
-		parts = append(parts, fmt.Sprintf(`SELECT %s AS b, value, status, count FROM consent_counts
-			WHERE workspace_id = $1 AND dim = $%d AND day >= $%d::date AND day <= $%d::date`, b, n+1, n+2, n+3))
+		parts = append(parts, fmt.Sprintf(`SELECT %s AS b, value, status, %s AS count FROM consent_counts
+			WHERE workspace_id = $1 AND dim = $%d AND day >= $%d::date AND day <= $%d::date`, b, count, n+1, n+2, n+3))
 		args = append(args, r.Dim, r.From, r.To)
 	}
 	rows, err := db.pool.Query(ctx, `SELECT b, value, status, sum(count)::bigint FROM (`+strings.Join(parts, " UNION ALL ")+`) r

@@ -89,8 +89,8 @@ func (db *DB) DecisionReport(ctx context.Context, wsID string, q consentd.Report
 // captured on the days q.From..q.To, by their current status, grouped by
 // the bucket of captured_at's day, q.GroupBy and status, ordered: the sums
 // of consent_counts' rows of the grouping over q's ranges (month rows for
-// a monthly report's whole months, day rows elsewhere), leaving out those
-// at zero.
+// a monthly report's months, less the days it leaves out, or day rows),
+// leaving out those at zero.
 func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error) {
 	bucket, err := bucketOf(q.Interval, "day")
 	if err != nil {
@@ -102,11 +102,14 @@ func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQ
 	var parts []string
 	var args []any
 	for _, r := range q.ConsentCountRanges() {
-		b := bucket
+		b, count := bucket, "count"
 		if r.Months {
 			b = "day" // a month row is dated its month's first day, its bucket
 		}
-		parts = append(parts, `SELECT `+b+` AS b, value, status, count FROM consent_counts
+		if r.Minus {
+			count = "-count"
+		}
+		parts = append(parts, `SELECT `+b+` AS b, value, status, `+count+` AS count FROM consent_counts
 			WHERE workspace_id = ? AND dim = ? AND day >= ? AND day <= ?`)
 		args = append(args, wsID, r.Dim, r.From, r.To)
 	}
