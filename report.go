@@ -176,9 +176,9 @@ func (q ReportQuery) ConsentCountRanges() []ConsentCountRange {
 		runs = append(runs, r)
 	}
 	if q.Interval != "month" {
-		add(run{from: from, to: to})
+		return []ConsentCountRange{{Dim: q.GroupBy, From: from.Format(time.DateOnly), To: to.Format(time.DateOnly)}}
 	}
-	for m := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC); q.Interval == "month" && !m.After(to); m = m.AddDate(0, 1, 0) {
+	for m := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(to); m = m.AddDate(0, 1, 0) {
 		end := m.AddDate(0, 1, -1)
 		a, b := from, to // the month's days the report holds, a..b
 		if a.Before(m) {
