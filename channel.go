@@ -1,7 +1,5 @@
 package consentd
 
-import "regexp"
-
 // Built-in channels. Any other channel id that is a valid slug is a custom
 // channel: its contact points are kept trimmed and exact.
 const (
@@ -50,8 +48,19 @@ func IsBuiltinChannel(channel string) bool {
 	return false
 }
 
-var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-
 // ValidID reports whether s is a valid purpose, topic, channel or rule id:
-// a slug of the form [a-z0-9][a-z0-9_-]{0,63}.
-func ValidID(s string) bool { return slugRE.MatchString(s) }
+// a slug of the form [a-z0-9][a-z0-9_-]{0,63}. It is a loop rather than a
+// regular expression: every decision checks its channel.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 || !slugFirst(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !slugFirst(c) && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func slugFirst(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }

@@ -17,12 +17,13 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// benchServer starts serve on SQLite in the bench folder with a purpose
-// "news" (email, non-restrictive) and opt-outs for every 10th of the first
-// optOuts addresses.
-func benchServer(ctx context.Context, e *benchEnv, name string, optOuts int) (*replica, string, error) {
+// benchServer starts serve on SQLite in the bench folder (or on the store
+// extra names, such as --database URL) with a purpose "news" (email,
+// non-restrictive) and opt-outs for every 10th of the first optOuts
+// addresses.
+func benchServer(ctx context.Context, e *benchEnv, name string, optOuts int, extra ...string) (*replica, string, error) {
 	env := map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey}
-	r, err := startReplica(ctx, env, io.Discard, "--data", filepath.Join(e.dir, name))
+	r, err := startReplica(ctx, env, io.Discard, append([]string{"--data", filepath.Join(e.dir, name)}, extra...)...)
 	if err != nil {
 		return nil, "", err
 	}

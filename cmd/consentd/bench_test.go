@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -237,5 +238,34 @@ func TestBenchConsole(t *testing.T) {
 			f := figure(t, r, b+" "+page+" p95")
 			checkAgainstReference(t, r, f, f.Reference/f.Value, true)
 		}
+	}
+}
+
+// TestBenchFilter runs the filter scenario on a small list and checks what
+// it filtered, on SQLite and, when it answers, PostgreSQL: every row read,
+// the opted-out ones denied, the rest kept.
+func TestBenchFilter(t *testing.T) {
+	const rows = 3000
+	pgURL, pgUp := benchTestPostgres(t)
+	r := runBench(t, pgURL, "--filter-rows", fmt.Sprint(rows), "filter")["filter"]
+	if r == nil {
+		t.Fatal("bench printed no filter result")
+	}
+	consents := (rows/3 + 9) / 10
+	want := fmt.Sprintf("consentd filter: kept %d of %d rows (%d denied, 0 invalid addresses)", rows-consents, rows, consents)
+	figures := map[string]string{"counts": "rows filtered from a local CSV"}
+	if pgUp {
+		figures["counts_postgres"] = "rows filtered from a local CSV (PostgreSQL)"
+	}
+	for note, name := range figures {
+		if r.Notes[note] != want {
+			t.Errorf("bench filter notes %s = %v; want %q", note, r.Notes[note], want)
+		}
+		if f := figure(t, r, name); f.Value <= 0 || f.Reference <= 0 {
+			t.Errorf("bench filter figure = %+v", f)
+		}
+	}
+	if r.Notes["consents"] != float64(consents) || len(r.Figures) != len(figures) {
+		t.Errorf("bench filter = %+v; want %d consents and %d figures", r, consents, len(figures))
 	}
 }

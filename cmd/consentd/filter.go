@@ -10,13 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/client"
-	"github.com/consentd/consentd/internal/index"
 )
 
 // filter reads a recipient list (CSV with a header, or NDJSON) and writes
@@ -49,21 +47,25 @@ func (m *Main) filter(ctx context.Context, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	br := bufio.NewReaderSize(in, 64<<10)
-	rows, err := newRowReader(br, *format, *column)
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	out := bufio.NewWriterSize(m.Stdout, 64<<10)
+	out := bufio.NewWriterSize(m.Stdout, filterReadSize)
 	defer out.Flush()
 	var st filterStats
 	if *server != "" {
-		err = filterRemote(ctx, *server, *key, *purpose, *topic, *channel, rows, out, &st)
+		rows, err := newRowReader(bufio.NewReaderSize(in, 64<<10), *format, *column)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		if err := filterRemote(ctx, *server, *key, *purpose, *topic, *channel, rows, out, &st); err != nil {
+			return err
+		}
 	} else {
-		err = m.filterLocal(ctx, &c, *purpose, *topic, *channel, rows, out, &st)
-	}
-	if err != nil {
-		return err
+		src, err := newFilterSource(in, *format, *column)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		if err := m.filterLocal(ctx, &c, *purpose, *topic, *channel, src, out, &st); err != nil {
+			return err
+		}
 	}
 	if err := out.Flush(); err != nil {
 		return err
@@ -117,17 +119,24 @@ func (r *ndjsonRows) next() (string, error) {
 			continue
 		}
 		r.line = line
-		var obj map[string]any
-		if json.Unmarshal(line, &obj) != nil {
-			return "", nil // not JSON: no contact point, never kept
-		}
-		for _, f := range []string{r.field, "contact_point", "email", "phone"} {
-			if s, ok := obj[f].(string); ok && f != "" {
-				return s, nil
-			}
-		}
-		return "", nil
+		return ndjsonContactPoint(line, r.field), nil
 	}
+}
+
+// ndjsonContactPoint returns the contact point of an NDJSON line: the
+// string in the field named (or else contact_point, email or phone), ""
+// when there is none or the line is not a JSON object.
+func ndjsonContactPoint(line []byte, field string) string {
+	var obj map[string]any
+	if json.Unmarshal(line, &obj) != nil {
+		return "" // not JSON: no contact point, never kept
+	}
+	for _, f := range []string{field, "contact_point", "email", "phone"} {
+		if s, ok := obj[f].(string); ok && f != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 func (r *ndjsonRows) keep(w io.Writer) error {
@@ -161,25 +170,35 @@ func newCSVRows(br *bufio.Reader, column string) (*csvRows, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the CSV header: %w", err)
 	}
-	r := &csvRows{cr: cr, hdr: hdr, col: -1}
+	col, err := csvColumn(hdr, column)
+	if err != nil {
+		return nil, err
+	}
+	return &csvRows{cr: cr, hdr: hdr, col: col}, nil
+}
+
+// csvColumn returns the index of the contact point's column: the one named
+// (case-insensitive), else contact_point, email or phone, else the only one.
+func csvColumn(hdr []string, column string) (int, error) {
+	col := -1
 	for _, name := range []string{column, "contact_point", "email", "phone"} {
 		for i, h := range hdr {
 			if name != "" && strings.EqualFold(strings.TrimSpace(h), name) {
-				r.col = i
+				col = i
 				break
 			}
 		}
-		if r.col >= 0 || column != "" {
+		if col >= 0 || column != "" {
 			break
 		}
 	}
-	if r.col < 0 && len(hdr) == 1 && column == "" {
-		r.col = 0
+	if col < 0 && len(hdr) == 1 && column == "" {
+		col = 0
 	}
-	if r.col < 0 {
-		return nil, fmt.Errorf("no contact point column in the CSV header (name one with --column)")
+	if col < 0 {
+		return -1, fmt.Errorf("no contact point column in the CSV header (name one with --column)")
 	}
-	return r, nil
+	return col, nil
 }
 
 func (r *csvRows) next() (string, error) {
@@ -211,53 +230,6 @@ func (r *csvRows) header(w io.Writer) error {
 	cw.Write(r.hdr)
 	cw.Flush()
 	return cw.Error()
-}
-
-// filterLocal decides from a decision index warmed from the data folder or
-// database (offline, also while a server runs on it).
-func (m *Main) filterLocal(ctx context.Context, c *config, purpose, topic, channel string, rows rowReader, out io.Writer, st *filterStats) error {
-	db, ws, err := m.openWorkspace(ctx, c)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	idx := index.New(db, slog.New(slog.DiscardHandler))
-	p, err := idx.Prepare(ctx, ws.ID, purpose, topic, channel)
-	if err != nil {
-		return usageError{consentd.ErrorMessage(err)}
-	}
-	if err := rows.header(out); err != nil {
-		return err
-	}
-	var res consentd.DecisionResult
-	for {
-		cp, err := rows.next()
-		if err == io.EOF {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		st.rows++
-		if cp == "" {
-			st.invalid++
-			continue
-		}
-		if err := p.Decide(cp, &res); err != nil {
-			if consentd.ErrorCode(err) == consentd.EINVALIDCONTACTPOINT {
-				st.invalid++
-				continue
-			}
-			return err
-		}
-		if !res.Allowed {
-			st.denied++
-			continue
-		}
-		st.kept++
-		if err := rows.keep(out); err != nil {
-			return err
-		}
-	}
 }
 
 // filterRemote streams the contact points to the server's NDJSON batch

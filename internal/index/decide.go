@@ -50,22 +50,50 @@ func (w *workspace) decide(req *consentd.DecisionRequest, res *consentd.Decision
 		return err
 	}
 	h := w.hash(kind, cp)
-	purposeCT := consentd.ChannelTypeID(p.ID, req.Channel)
-	in.PurposeState = w.lookup(h, purposeCT)
-	topicCT := purposeCT
+	// The channel type ids ("purpose:channel") are built on the stack to
+	// look up their interned ids: ids are at most 64 bytes.
+	var buf [2*64 + 1]byte
+	in.PurposeState = w.lookupBytes(h, channelType(buf[:0], p.ID, req.Channel))
 	if in.Topic != nil {
-		topicCT = consentd.ChannelTypeID(subscription, req.Channel)
-		in.TopicState = w.lookup(h, topicCT)
+		in.TopicState = w.lookupBytes(h, channelType(buf[:0], subscription, req.Channel))
 	}
-	if list := w.sups[h]; len(list) > 0 {
-		in.Suppressions = make([]consentd.Suppression, len(list))
-		for i, s := range list {
-			in.Suppressions[i] = consentd.Suppression{Channel: s.channel, Reason: s.reason}
-		}
-	}
+	in.Suppressions = w.suppressions(h)
 	res.Decision = consentd.Decide(&in)
-	res.ContactPoint, res.ConsentID, res.Seq = cp, consentd.ConsentID(cp, topicCT), w.seq
+	res.ContactPoint, res.ConsentID, res.Seq = cp, cp+"#"+subscription+":"+req.Channel, w.seq
 	return nil
+}
+
+// channelType appends consentd.ChannelTypeID(subscription, channel) to b.
+func channelType(b []byte, subscription, channel string) []byte {
+	b = append(b, subscription...)
+	b = append(b, ':')
+	return append(b, channel...)
+}
+
+// lookupBytes is lookup with the channel type id in bytes. w.mu is held.
+func (w *workspace) lookupBytes(h hashKey, channelType []byte) consentd.Status {
+	ct, ok := w.cts[string(channelType)] // no allocation: the compiler reads the bytes in place
+	if !ok {
+		return ""
+	}
+	return w.consents.get(h, ct).Status()
+}
+
+// suppressions returns the suppressions of a contact point hash, nil (no
+// allocation) when there are none. w.mu is held.
+func (w *workspace) suppressions(h hashKey) []consentd.Suppression {
+	if len(w.sups) == 0 {
+		return nil
+	}
+	list := w.sups[h]
+	if len(list) == 0 {
+		return nil
+	}
+	out := make([]consentd.Suppression, len(list))
+	for i, s := range list {
+		out[i] = consentd.Suppression{Channel: s.channel, Reason: s.reason}
+	}
+	return out
 }
 
 // lookup returns the stored status of a consent, "" when there is none.
@@ -82,14 +110,23 @@ func (w *workspace) lookup(h hashKey, channelType string) consentd.Status {
 // keyed HMAC.
 func (w *workspace) hash(kind consentd.ContactPointKind, cp string) hashKey {
 	hs := w.hashers.Get().(*hasher)
-	hs.mac.Reset()
-	hs.mac.Write([]byte(kind))
-	hs.mac.Write([]byte{':'})
-	hs.mac.Write([]byte(cp))
-	sum := hs.mac.Sum(hs.buf[:0])
-	var k hashKey
-	copy(k[:], sum)
+	k := hs.sum(kind, cp)
 	w.hashers.Put(hs)
+	return k
+}
+
+// sum is consentd.ContactPointHash cut to the index key: the HMAC's inner
+// and outer key states are computed once (crypto/hmac keeps them), and it
+// is fed one buffer, without allocating.
+func (hs *hasher) sum(kind consentd.ContactPointKind, cp string) hashKey {
+	msg := append(hs.msg[:0], kind...)
+	msg = append(msg, ':')
+	msg = append(msg, cp...)
+	hs.msg = msg
+	hs.mac.Reset()
+	hs.mac.Write(msg)
+	var k hashKey
+	copy(k[:], hs.mac.Sum(hs.buf[:0]))
 	return k
 }
 
@@ -119,6 +156,13 @@ type Prepared struct {
 	purposeCT  string
 	topicCT    string
 	consentSep string // "#" + topicCT, to build consent ids
+
+	// The interned ids of purposeCT and topicCT (ok false: no consent has
+	// that channel type yet), as of a channel type count of nCts: channel
+	// types are only ever added, so they are looked up again when it grows.
+	purposeID, topicID uint32
+	purposeOK, topicOK bool
+	nCts               int
 }
 
 // Prepare returns a Prepared decider. It returns the errors Decide returns
@@ -163,38 +207,129 @@ func (p *Prepared) resolve() error {
 	p.purposeCT = consentd.ChannelTypeID(pur.ID, p.ch)
 	p.topicCT = consentd.ChannelTypeID(sub, p.ch)
 	p.consentSep = "#" + p.topicCT
+	p.internIDs()
 	return nil
+}
+
+// internIDs looks up the interned ids of the channel types. w.mu is held.
+func (p *Prepared) internIDs() {
+	p.purposeID, p.purposeOK = p.w.cts[p.purposeCT]
+	p.topicID, p.topicOK = p.w.cts[p.topicCT]
+	p.nCts = len(p.w.cts)
 }
 
 // Decide decides one contact point into res. Errors are per contact point
 // (EINVALIDCONTACTPOINT), or the catalog's when it changed under the
-// stream.
+// stream. A Prepared is for one goroutine at a time.
 func (p *Prepared) Decide(contactPoint string, res *consentd.DecisionResult) error {
+	cp, d, seq, err := p.decide(contactPoint)
+	if err != nil {
+		return err
+	}
+	res.Decision = d
+	res.ContactPoint, res.ConsentID, res.Seq = cp, cp+p.consentSep, seq
+	return nil
+}
+
+// Decision is Decide without the answer's contact point, consent id and
+// seq, for callers that need only the decision (consentd filter): it does
+// not allocate for a contact point that is already normalized.
+func (p *Prepared) Decision(contactPoint string) (consentd.Decision, error) {
+	_, d, _, err := p.decide(contactPoint)
+	return d, err
+}
+
+// decide is Decide: the normalized contact point, the decision and the log
+// position it reflects.
+func (p *Prepared) decide(contactPoint string) (string, consentd.Decision, int64, error) {
 	w := p.w
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	if w.catalog != p.cat {
 		if err := p.resolve(); err != nil {
-			return err
+			return "", consentd.Decision{}, 0, err
 		}
+	}
+	if len(w.cts) != p.nCts {
+		p.internIDs()
 	}
 	cp, err := consentd.NormalizeStored(p.kind, contactPoint, w.region)
 	if err != nil {
-		return err
+		return "", consentd.Decision{}, 0, err
 	}
 	h := w.hash(p.kind, cp)
 	in := p.in
-	in.PurposeState = w.lookup(h, p.purposeCT)
-	if in.Topic != nil {
-		in.TopicState = w.lookup(h, p.topicCT)
+	if p.purposeOK {
+		in.PurposeState = w.consents.get(h, p.purposeID).Status()
 	}
-	if list := w.sups[h]; len(list) > 0 {
-		in.Suppressions = make([]consentd.Suppression, len(list))
-		for i, s := range list {
-			in.Suppressions[i] = consentd.Suppression{Channel: s.channel, Reason: s.reason}
+	if in.Topic != nil && p.topicOK {
+		in.TopicState = w.consents.get(h, p.topicID).Status()
+	}
+	in.Suppressions = w.suppressions(h)
+	return cp, consentd.Decide(&in), w.seq, nil
+}
+
+// decisionsGroup is how many contact points Decisions hashes before it
+// looks them up.
+const decisionsGroup = 32
+
+// Decisions decides many contact points at once (a batch, or a stream's
+// next lines): ds[i] and errs[i] are what Decision(cps[i]) returns. It
+// takes the workspace's lock once and looks the consents up a group at a
+// time, so that one lookup's cache miss overlaps the next's rather than
+// following it. The lock is held throughout: pass some hundreds at a time.
+func (p *Prepared) Decisions(cps []string, ds []consentd.Decision, errs []error) {
+	w := p.w
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.catalog != p.cat {
+		if err := p.resolve(); err != nil {
+			for i := range cps {
+				ds[i], errs[i] = consentd.Decision{}, err
+			}
+			return
 		}
 	}
-	res.Decision = consentd.Decide(&in)
-	res.ContactPoint, res.ConsentID, res.Seq = cp, cp+p.consentSep, w.seq
-	return nil
+	if len(w.cts) != p.nCts {
+		p.internIDs()
+	}
+	hs := w.hashers.Get().(*hasher)
+	defer w.hashers.Put(hs)
+	var keys [decisionsGroup]hashKey
+	var states [decisionsGroup][2]status
+	for start := 0; start < len(cps); start += decisionsGroup {
+		n := min(decisionsGroup, len(cps)-start)
+		for i := range n {
+			cp, err := consentd.NormalizeStored(p.kind, cps[start+i], w.region)
+			errs[start+i] = err
+			if err == nil {
+				keys[i] = hs.sum(p.kind, cp)
+			}
+		}
+		for i := range n {
+			states[i] = [2]status{}
+			if errs[start+i] != nil {
+				continue
+			}
+			if p.purposeOK {
+				states[i][0] = w.consents.get(keys[i], p.purposeID)
+			}
+			if p.in.Topic != nil && p.topicOK {
+				states[i][1] = w.consents.get(keys[i], p.topicID)
+			}
+		}
+		for i := range n {
+			if errs[start+i] != nil {
+				ds[start+i] = consentd.Decision{}
+				continue
+			}
+			in := p.in
+			in.PurposeState = states[i][0].Status()
+			if in.Topic != nil {
+				in.TopicState = states[i][1].Status()
+			}
+			in.Suppressions = w.suppressions(keys[i])
+			ds[start+i] = consentd.Decide(&in)
+		}
+	}
 }

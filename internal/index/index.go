@@ -134,6 +134,7 @@ type workspace struct {
 type hasher struct {
 	mac hash.Hash
 	buf [sha256.Size]byte
+	msg []byte // kind ":" contact point
 }
 
 // workspace returns the loaded workspace, loading it on first use.

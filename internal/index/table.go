@@ -68,6 +68,7 @@ func (t *table) put(k hashKey, ct uint32, st status) {
 func (t *table) grow() {
 	old := t.slots
 	t.slots = make([]slot, max(minSlots, 2*len(old)))
+	hugePages(t.slots)
 	t.n = 0
 	for _, s := range old {
 		if s.st != none {
