@@ -124,3 +124,88 @@ func ParseReportQuery(from, to, interval, groupBy string, groups []string, today
 	}
 	return rq, nil
 }
+
+// ConsentCountRange is a run of consent_counts rows the consent report
+// sums: the dim of its rows (a grouping's day rows, or its month rows) and
+// the first and last day of the rows read (YYYY-MM-DD). Month rows are
+// dated the first of their month. Minus rows are subtracted: the days of a
+// month row's month that the report leaves out.
+type ConsentCountRange struct {
+	Dim      string
+	From, To string
+	Months   bool // month rows, each already its month's bucket
+	Minus    bool
+}
+
+// MonthDim is the consent_counts dim of a grouping's month rows (dim ""
+// for every consent, as for its day rows): the same counts as the day
+// rows of the grouping, summed by the month of their day.
+func MonthDim(dim string) string { return "m:" + dim }
+
+// ConsentCountRanges splits q's days into the ranges of consent_counts
+// rows a backend sums for the consent report. A daily or weekly report
+// reads day rows. A monthly report reads, for each month its days touch,
+// the month's row when it holds the whole month, the day rows of the days
+// it holds when they are at most half the month, and otherwise the
+// month's row minus the day rows of the days it leaves out: a year costs
+// about twelve rows per value and status instead of 365, and a partial
+// month at most half its days. Adjacent ranges of one kind are one range.
+// The backends sum the ranges' rows (minus rows negated) by bucket, value
+// and status.
+func (q ReportQuery) ConsentCountRanges() []ConsentCountRange {
+	from, to := q.From.UTC(), q.To.UTC()
+	type run struct {
+		from, to      time.Time
+		months, minus bool
+	}
+	var runs []run
+	add := func(r run) {
+		// A run of the same kind that starts the day (or month) after the
+		// previous run's last joins it.
+		if n := len(runs); n > 0 {
+			p := &runs[n-1]
+			next := p.to.AddDate(0, 0, 1)
+			if p.months {
+				next = p.to.AddDate(0, 1, 0)
+			}
+			if p.months == r.months && p.minus == r.minus && next.Equal(r.from) {
+				p.to = r.to
+				return
+			}
+		}
+		runs = append(runs, r)
+	}
+	if q.Interval != "month" {
+		return []ConsentCountRange{{Dim: q.GroupBy, From: from.Format(time.DateOnly), To: to.Format(time.DateOnly)}}
+	}
+	for m := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC); !m.After(to); m = m.AddDate(0, 1, 0) {
+		end := m.AddDate(0, 1, -1)
+		a, b := from, to // the month's days the report holds, a..b
+		if a.Before(m) {
+			a = m
+		}
+		if b.After(end) {
+			b = end
+		}
+		held := int(b.Sub(a).Hours()/24) + 1
+		if held*2 <= end.Day() {
+			add(run{from: a, to: b})
+			continue
+		}
+		add(run{from: m, to: m, months: true})
+		if a.After(m) {
+			add(run{from: m, to: a.AddDate(0, 0, -1), minus: true})
+		}
+		if b.Before(end) {
+			add(run{from: b.AddDate(0, 0, 1), to: end, minus: true})
+		}
+	}
+	out := make([]ConsentCountRange, len(runs))
+	for i, r := range runs {
+		out[i] = ConsentCountRange{Dim: q.GroupBy, From: r.from.Format(time.DateOnly), To: r.to.Format(time.DateOnly), Months: r.months, Minus: r.minus}
+		if r.months {
+			out[i].Dim = MonthDim(q.GroupBy)
+		}
+	}
+	return out
+}

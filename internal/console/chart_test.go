@@ -41,6 +41,18 @@ func TestNewChart(t *testing.T) {
 			t.Errorf("bar %d leaves the plot: %+v", i, r)
 		}
 	}
+	// The template draws the bars as Bars writes them: one rect each.
+	bars := string(c.Bars())
+	if n := strings.Count(bars, "<rect "); n != 4 {
+		t.Errorf("Bars() has %d rects; want 4:\n%s", n, bars)
+	}
+	r := c.Rects[3]
+	if want := `<rect x="` + r.X + `" y="` + r.Y + `" width="` + r.W + `" height="` + r.H + `" class="k-out"/>`; !strings.Contains(bars, want) {
+		t.Errorf("Bars() = %s; want it to hold %s", bars, want)
+	}
+	if got := string(chart{Rects: []svgRect{{X: "1", Y: "2", W: "3", H: "4", Class: `a"b`}}}.Bars()); strings.Contains(got, `a"b`) {
+		t.Errorf("Bars() does not escape: %s", got)
+	}
 	var labels []string
 	for _, l := range c.Labels {
 		labels = append(labels, l.Text)

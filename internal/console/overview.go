@@ -171,19 +171,21 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	report := func(from, to time.Time, groupBy string) ([]consentd.ConsentReportRow, error) {
-		rows, err := rs.ConsentReport(ctx, v.workspace, consentd.ReportQuery{From: from, To: to, Interval: p.Interval, GroupBy: groupBy})
+	report := func(from, to time.Time, interval, groupBy string) ([]consentd.ConsentReportRow, error) {
+		rows, err := rs.ConsentReport(ctx, v.workspace, consentd.ReportQuery{From: from, To: to, Interval: interval, GroupBy: groupBy})
 		if err != nil {
 			return nil, fmt.Errorf("consent report by %q: %w", groupBy, err)
 		}
 		return rows, nil
 	}
-	rows, err := report(sp.from, sp.to, "")
+	// The previous period is only summed, per group, so it is read by
+	// month: a few buckets, rather than a row per day, value and status.
+	rows, err := report(sp.from, sp.to, p.Interval, "")
 	if err != nil {
 		s.fail(w, r, op, err)
 		return
 	}
-	prev, err := report(sp.prevFrom, sp.prevTo, "")
+	prev, err := report(sp.prevFrom, sp.prevTo, "month", "")
 	if err != nil {
 		s.fail(w, r, op, err)
 		return
@@ -199,12 +201,12 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, g := range consentd.ConsentReportGroupings {
-		rows, err := report(sp.from, sp.to, g)
+		rows, err := report(sp.from, sp.to, p.Interval, g)
 		if err != nil {
 			s.fail(w, r, op, err)
 			return
 		}
-		prev, err := report(sp.prevFrom, sp.prevTo, g)
+		prev, err := report(sp.prevFrom, sp.prevTo, "month", g)
 		if err != nil {
 			s.fail(w, r, op, err)
 			return

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -10,7 +11,7 @@ import (
 
 // This file stores decision counts and answers the reports' grouped
 // counts from the aggregate tables decision_counts and consent_counts
-// (the latter kept by triggers, migration 0013). Days are UTC.
+// (the latter kept by triggers, migrations 0013 and 0015). Days are UTC.
 
 // AddDecisionCounts adds counts to the stored ones, in one transaction.
 func (db *DB) AddDecisionCounts(ctx context.Context, counts []consentd.DecisionCount) error {
@@ -42,9 +43,9 @@ func bucketOf(interval, t string) (string, error) {
 
 var (
 	decisionGroups = map[string]string{"purpose": "purpose", "channel": "channel", "reason": "reason"}
-	// consentGroups maps a grouping to its dim in consent_counts, as an
-	// SQL literal ('' without grouping, ReportColumn's answer).
-	consentGroups = map[string]string{"purpose": "'purpose'", "topic": "'topic'", "channel": "'channel'", "source": "'source'", "jurisdiction": "'jurisdiction'"}
+	// consentGroups are the groupings of consent_counts; a grouping's day
+	// rows have its name as their dim (ConsentCountRanges names them).
+	consentGroups = map[string]string{"purpose": "", "topic": "", "channel": "", "source": "", "jurisdiction": ""}
 	// consentOrder is how the consent report orders a grouping's values:
 	// as the consents table's column collates them (source and
 	// jurisdiction in the database's default collation, the ids bytewise).
@@ -87,24 +88,38 @@ func (db *DB) DecisionReport(ctx context.Context, wsID string, q consentd.Report
 // ConsentReport returns the workspace's consents whose write in effect was
 // captured on the days q.From..q.To, by their current status, grouped by
 // the bucket of captured_at's day, q.GroupBy and status, ordered: the sums
-// of consent_counts' rows of the grouping, leaving out those at zero.
+// of consent_counts' rows of the grouping over q's ranges (month rows for
+// a monthly report's months, less the days it leaves out, or day rows),
+// leaving out those at zero.
 func (db *DB) ConsentReport(ctx context.Context, wsID string, q consentd.ReportQuery) ([]consentd.ConsentReportRow, error) {
 	bucket, err := bucketOf(q.Interval, "day::timestamp")
 	if err != nil {
 		return nil, err
 	}
-	dim, err := consentd.ReportColumn(q.GroupBy, consentGroups)
-	if err != nil {
+	if _, err := consentd.ReportColumn(q.GroupBy, consentGroups); err != nil {
 		return nil, err
 	}
 	order := "value"
 	if o, ok := consentOrder[q.GroupBy]; ok {
 		order = o
 	}
-	rows, err := db.pool.Query(ctx, `SELECT `+bucket+` AS b, value, status, sum(count)::bigint
-		FROM consent_counts WHERE workspace_id = $1 AND dim = `+dim+` AND day >= $2::date AND day <= $3::date
-		GROUP BY b, value, status HAVING sum(count) > 0 ORDER BY b, `+order+`, status`,
-		wsID, q.From.UTC().Format(time.DateOnly), q.To.UTC().Format(time.DateOnly))
+	var parts []string
+	args := []any{wsID}
+	for _, r := range q.ConsentCountRanges() {
+		b, count := bucket, "count"
+		if r.Months {
+			b = "to_char(day, 'YYYY-MM-DD')" // a month row is dated its month's first day, its bucket
+		}
+		if r.Minus {
+			count = "-count"
+		}
+		n := len(args)
+		parts = append(parts, fmt.Sprintf(`SELECT %s AS b, value, status, %s AS count FROM consent_counts
+			WHERE workspace_id = $1 AND dim = $%d AND day >= $%d::date AND day <= $%d::date`, b, count, n+1, n+2, n+3))
+		args = append(args, r.Dim, r.From, r.To)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT b, value, status, sum(count)::bigint FROM (`+strings.Join(parts, " UNION ALL ")+`) r
+		GROUP BY b, value, status HAVING sum(count) > 0 ORDER BY b, `+order+`, status`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("consent report: %w", err)
 	}

@@ -67,8 +67,8 @@ func TestConsentCounts(t *testing.T) {
 	})
 }
 
-// TestConsentCountsUpgrade checks the back-fill of migration 0013 on a
-// database written before it.
+// TestConsentCountsUpgrade checks the back-fill of migrations 0013 (day
+// rows) and 0015 (month rows) on a database written before them.
 func TestConsentCountsUpgrade(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "consentd.db")
 	raw := rawDB(t, path)
@@ -87,6 +87,6 @@ func TestConsentCountsUpgrade(t *testing.T) {
 	}, scanReport(raw), []string{
 		`DROP TRIGGER consent_counts_insert`, `DROP TRIGGER consent_counts_update`, `DROP TRIGGER consent_counts_delete`,
 		`DROP TABLE consent_counts`, `CREATE INDEX consents_captured ON consents (workspace_id, captured_at)`,
-		`DELETE FROM schema_migrations WHERE version = '0013_consent_counts'`,
+		`DELETE FROM schema_migrations WHERE version IN ('0013_consent_counts', '0015_consent_month_counts')`,
 	})
 }

@@ -267,14 +267,20 @@ func (h *countsHistory) erase() {
 
 // check compares ConsentReport with the scan in the history's workspace
 // (and other's, when not nil), for every interval and grouping, over all
-// time and over the 30 days around a random day: the same rows in the
-// same order.
+// time, over the 30 days around a random day, over the 12 whole months
+// before that day's month and over the 400 days before it: the same rows
+// in the same order.
 func (h *countsHistory) check(scan ScanReport, other *env) {
 	e := h.e
 	e.t.Helper()
 	today := time.Date(h.now.Year(), h.now.Month(), h.now.Day(), 0, 0, 0, 0, time.UTC)
 	mid := today.AddDate(0, 0, -h.rnd.IntN(3*365))
-	spans := [][2]time.Time{{today.AddDate(-8, 0, 0), today.AddDate(0, 0, 1)}, {mid.AddDate(0, 0, -15), mid.AddDate(0, 0, 14)}}
+	// Monthly reports read month rows for whole months and day rows for
+	// partial ones: spans of whole months only, of whole months with
+	// partial ends, and the 30 days above (no whole month, or one).
+	month := time.Date(mid.Year(), mid.Month(), 1, 0, 0, 0, 0, time.UTC)
+	spans := [][2]time.Time{{today.AddDate(-8, 0, 0), today.AddDate(0, 0, 1)}, {mid.AddDate(0, 0, -15), mid.AddDate(0, 0, 14)},
+		{month.AddDate(-1, 0, 0), month.AddDate(0, 0, -1)}, {mid.AddDate(0, 0, -400), mid}}
 	wss := []string{e.ws}
 	if other != nil {
 		wss = append(wss, other.ws)
