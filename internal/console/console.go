@@ -261,6 +261,26 @@ func (s *Server) operator(ctx context.Context, v *session) (*operator, bool, err
 	return &operator{Workspace: ws, Role: v.role, CSRF: v.csrf}, true, nil
 }
 
+// allowedForm starts a form's action: signed in, the form read with its
+// CSRF token, and the session's role one of set (the API route's). It
+// answers (401, 403 naming the roles that may, or 400) and returns ok
+// false otherwise. what names the act for the refusal: "retry a job".
+func (s *Server) allowedForm(w http.ResponseWriter, r *http.Request, set []consentd.Role, what string) (*session, *operator, bool) {
+	v, op, ok := s.signedIn(w, r)
+	if !ok || !s.postForm(w, r, v, op) {
+		return nil, nil, false
+	}
+	if !hasRole(set, v.role) {
+		names := make([]string, len(set))
+		for i, r := range set {
+			names[i] = string(r)
+		}
+		s.message(w, r, http.StatusForbidden, op, "Not allowed", aKey(v.role)+" may not "+what+": sign in with a key of role "+strings.Join(names, " or ")+".")
+		return nil, nil, false
+	}
+	return v, op, true
+}
+
 // postForm reads a form body of at most 64 KiB and checks the session's
 // CSRF token in it; false when it answered (400 or 403).
 func (s *Server) postForm(w http.ResponseWriter, r *http.Request, v *session, op *operator) bool {
@@ -283,4 +303,13 @@ func hasRole(set []consentd.Role, r consentd.Role) bool {
 		}
 	}
 	return false
+}
+
+// aKey names a key by its role with its article, for a sentence's start:
+// "A read key", "An agent key".
+func aKey(role consentd.Role) string {
+	if strings.ContainsRune("aeiou", rune(string(role)[0])) {
+		return "An " + string(role) + " key"
+	}
+	return "A " + string(role) + " key"
 }

@@ -3,6 +3,8 @@ package console
 import (
 	"testing"
 	"time"
+
+	"github.com/consentd/consentd"
 )
 
 func TestDueState(t *testing.T) {
@@ -22,6 +24,14 @@ func TestDueState(t *testing.T) {
 	} {
 		if class, words := dueState(received, due, c.now); class != c.class || words != c.words {
 			t.Errorf("at %s: %s %q; want %s %q", c.now, class, words, c.class, c.words)
+		}
+	}
+}
+
+func TestAKey(t *testing.T) {
+	for role, want := range map[consentd.Role]string{consentd.RoleRead: "A read key", consentd.RoleAgent: "An agent key", consentd.RoleAdmin: "An admin key", consentd.RoleWrite: "A write key"} {
+		if got := aKey(role); got != want {
+			t.Errorf("aKey(%s) = %q; want %q", role, got, want)
 		}
 	}
 }

@@ -256,12 +256,8 @@ func source(src consentd.Source) string {
 // API's: source agent, the key as the actor, and OnlyOnChange so that a
 // repeated press logs nothing new.
 func (s *Server) optOut(w http.ResponseWriter, r *http.Request) {
-	v, op, ok := s.signedIn(w, r)
-	if !ok || !s.postForm(w, r, v, op) {
-		return
-	}
-	if !hasRole(agents, v.role) {
-		s.message(w, r, http.StatusForbidden, op, "Not allowed", "A "+string(v.role)+" key may not opt anyone out: sign in with an agent, write or admin key.")
+	v, op, ok := s.allowedForm(w, r, agents, "opt anyone out")
+	if !ok {
 		return
 	}
 	id, q := r.PostForm.Get("consent"), r.PostForm.Get("q")

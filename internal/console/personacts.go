@@ -109,16 +109,8 @@ func (s *Server) mountPersonActions() {
 // its CSRF token, the role one of set, and the API's code at hand. It
 // answers (403, 404 or 400) and returns ok false otherwise.
 func (s *Server) act(w http.ResponseWriter, r *http.Request, set []consentd.Role, what string) (*session, *operator, personActions, *consentd.APIKey, bool) {
-	v, op, ok := s.signedIn(w, r)
-	if !ok || !s.postForm(w, r, v, op) {
-		return nil, nil, nil, nil, false
-	}
-	if !hasRole(set, v.role) {
-		var names []string
-		for _, r := range set {
-			names = append(names, string(r))
-		}
-		s.message(w, r, http.StatusForbidden, op, "Not allowed", "A "+string(v.role)+" key may not "+what+": sign in with a key of role "+strings.Join(names, " or ")+".")
+	v, op, ok := s.allowedForm(w, r, set, what)
+	if !ok {
 		return nil, nil, nil, nil, false
 	}
 	acts, found := s.Receipts.(personActions)

@@ -39,12 +39,8 @@ func (s *Server) formID(w http.ResponseWriter, r *http.Request, op *operator, na
 // API's RetryJob as POST /v1/jobs/{id}:retry does (a request's job makes
 // its request pending again).
 func (s *Server) retryJob(w http.ResponseWriter, r *http.Request) {
-	v, op, ok := s.signedIn(w, r)
-	if !ok || !s.postForm(w, r, v, op) {
-		return
-	}
-	if !hasRole(writers, v.role) {
-		s.message(w, r, http.StatusForbidden, op, "Not allowed", "A "+string(v.role)+" key may not retry a job: sign in with a write or admin key.")
+	v, op, ok := s.allowedForm(w, r, writers, "retry a job")
+	if !ok {
 		return
 	}
 	id, ok := s.formID(w, r, op, "job")
@@ -76,12 +72,8 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request) {
 // UpdateWebhook with disabled false, as PATCH /v1/webhooks/{id} does it
 // (an admin's act). Resuming one that is not disabled changes nothing.
 func (s *Server) resumeWebhook(w http.ResponseWriter, r *http.Request) {
-	v, op, ok := s.signedIn(w, r)
-	if !ok || !s.postForm(w, r, v, op) {
-		return
-	}
-	if !hasRole(admins, v.role) {
-		s.message(w, r, http.StatusForbidden, op, "Not allowed", "A "+string(v.role)+" key may not change a webhook: sign in with an admin key.")
+	v, op, ok := s.allowedForm(w, r, admins, "change a webhook")
+	if !ok {
 		return
 	}
 	id, ok := s.formID(w, r, op, "webhook")
@@ -115,12 +107,8 @@ func (s *Server) resumeWebhook(w http.ResponseWriter, r *http.Request) {
 // does) and an optional note, by the store's ResolveInboundMessage as
 // POST /v1/inbound/sms/{id}:resolve does.
 func (s *Server) resolveSMS(w http.ResponseWriter, r *http.Request) {
-	v, op, ok := s.signedIn(w, r)
-	if !ok || !s.postForm(w, r, v, op) {
-		return
-	}
-	if !hasRole(writers, v.role) {
-		s.message(w, r, http.StatusForbidden, op, "Not allowed", "A "+string(v.role)+" key may not resolve an SMS reply: sign in with a write or admin key.")
+	v, op, ok := s.allowedForm(w, r, writers, "resolve an SMS reply")
+	if !ok {
 		return
 	}
 	id, ok := s.formID(w, r, op, "reply")
@@ -170,7 +158,7 @@ func (s *Server) importRejects(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !hasRole(readers, v.role) {
-		s.message(w, r, http.StatusForbidden, op, "Not allowed", "A "+string(v.role)+" key may not read imports.")
+		s.message(w, r, http.StatusForbidden, op, "Not allowed", aKey(v.role)+" may not read imports.")
 		return
 	}
 	id := r.URL.Query().Get("import")
