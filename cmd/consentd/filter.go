@@ -17,7 +17,9 @@ import (
 
 // filter reads a recipient list (CSV with a header, or NDJSON) and writes
 // the rows whose contact point may be messaged for the purpose, topic and
-// channel, unchanged and in order. Counts go to stderr.
+// channel, in order and byte for byte as they were in the input (the header
+// and a BOM too, quoting and line endings included), so that a pipeline's
+// own columns and format survive. Counts go to stderr.
 func (m *Main) filter(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("filter", flag.ContinueOnError)
 	var c config
