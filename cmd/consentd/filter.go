@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,7 +17,9 @@ import (
 
 // filter reads a recipient list (CSV with a header, or NDJSON) and writes
 // the rows whose contact point may be messaged for the purpose, topic and
-// channel, unchanged and in order. Counts go to stderr.
+// channel, in order and byte for byte as they were in the input (the header
+// and a BOM too, quoting and line endings included), so that a pipeline's
+// own columns and format survive. Counts go to stderr.
 func (m *Main) filter(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("filter", flag.ContinueOnError)
 	var c config
@@ -51,11 +51,11 @@ func (m *Main) filter(ctx context.Context, args []string) error {
 	defer out.Flush()
 	var st filterStats
 	if *server != "" {
-		rows, err := newRowReader(bufio.NewReaderSize(in, 64<<10), *format, *column)
+		src, err := newFilterSource(in, *format, *column)
 		if err != nil {
 			return usageError{err.Error()}
 		}
-		if err := filterRemote(ctx, *server, *key, *purpose, *topic, *channel, rows, out, &st); err != nil {
+		if err := filterRemote(ctx, *server, *key, *purpose, *topic, *channel, &sourceRows{s: src}, out, &st); err != nil {
 			return err
 		}
 	} else {
@@ -76,7 +76,8 @@ func (m *Main) filter(ctx context.Context, args []string) error {
 
 type filterStats struct{ rows, kept, denied, invalid int }
 
-// rowReader yields rows with their contact point and writes kept rows.
+// rowReader yields rows with their contact point and writes kept rows
+// as they were in the input.
 type rowReader interface {
 	// next returns the next row's contact point; io.EOF at the end.
 	next() (string, error)
@@ -86,41 +87,79 @@ type rowReader interface {
 	header(w io.Writer) error
 }
 
-func newRowReader(br *bufio.Reader, format, column string) (rowReader, error) {
-	if format == "" {
-		b, _ := br.Peek(1)
-		format = "csv"
-		if len(b) == 1 && b[0] == '{' {
-			format = "ndjson"
-		}
-	}
-	switch format {
-	case "ndjson":
-		return &ndjsonRows{br: br, field: column}, nil
-	case "csv":
-		return newCSVRows(br, column)
-	}
-	return nil, fmt.Errorf("--format must be csv or ndjson")
+// sourceRows reads the rows of a filterSource one at a time, for the remote
+// mode: each row's contact point, and its bytes as they were in the input
+// (line ending included) to write if it is kept.
+type sourceRows struct {
+	s   *filterSource
+	pos int    // in s.buf: where the next row starts
+	row []byte // the row next last returned, in s.buf
 }
 
-type ndjsonRows struct {
-	br    *bufio.Reader
-	field string
-	line  []byte
-}
-
-func (r *ndjsonRows) next() (string, error) {
+// next returns the next row's contact point ("": none, never kept); io.EOF
+// at the end. The row's bytes stay in r.row until the next call.
+func (r *sourceRows) next() (string, error) {
+	s := r.s
 	for {
-		line, err := r.br.ReadBytes('\n')
-		if len(bytes.TrimSpace(line)) == 0 {
-			if err != nil {
+		start, end, ok := r.span()
+		if !ok {
+			// The row may go on past what was read: read on.
+			s.buf = append(s.buf[:0], s.buf[r.pos:]...)
+			r.pos = 0
+			if err := s.fill(len(s.buf) + 1); err != nil {
 				return "", err
 			}
 			continue
 		}
-		r.line = line
-		return ndjsonContactPoint(line, r.field), nil
+		if start == len(s.buf) {
+			return "", io.EOF
+		}
+		r.pos, r.row = end, s.buf[start:end]
+		if s.ndjson {
+			if len(bytes.TrimSpace(r.row)) == 0 {
+				continue // a blank line is no row
+			}
+			return ndjsonContactPoint(r.row, s.field), nil
+		}
+		cp, ok := csvContactPoint(r.row, s.col)
+		if !ok {
+			continue // a blank line is no row
+		}
+		return strings.Clone(cp), nil // s.buf is reused
 	}
+}
+
+// span returns the bytes of the next row in s.buf (after blank CSV lines;
+// start is len(s.buf) at the input's end); ok is false when the row may go
+// on past s.buf.
+func (r *sourceRows) span() (start, end int, ok bool) {
+	s := r.s
+	if s.ndjson {
+		if i := bytes.IndexByte(s.buf[r.pos:], '\n'); i >= 0 {
+			return r.pos, r.pos + i + 1, true
+		}
+		return r.pos, len(s.buf), s.eof
+	}
+	if start, ok = csvSkipBlank(s.buf, r.pos, s.eof); !ok {
+		return 0, 0, false
+	}
+	if start == len(s.buf) {
+		return start, start, s.eof
+	}
+	end, ok = csvRecordEnd(s.buf, start, s.eof)
+	return start, end, ok
+}
+
+// keep writes the row next last returned, as it was in the input.
+func (r *sourceRows) keep(w io.Writer) error {
+	_, err := w.Write(r.row)
+	return err
+}
+
+// header writes the CSV header as it was in the input (nothing for NDJSON).
+func (r *sourceRows) header(w io.Writer) error {
+	_, err := w.Write(r.s.rawHdr)
+	return err
 }
 
 // ndjsonContactPoint returns the contact point of an NDJSON line: the
@@ -137,44 +176,6 @@ func ndjsonContactPoint(line []byte, field string) string {
 		}
 	}
 	return ""
-}
-
-func (r *ndjsonRows) keep(w io.Writer) error {
-	if _, err := w.Write(r.line); err != nil {
-		return err
-	}
-	if !bytes.HasSuffix(r.line, []byte("\n")) {
-		_, err := w.Write([]byte("\n"))
-		return err
-	}
-	return nil
-}
-
-func (r *ndjsonRows) header(io.Writer) error { return nil }
-
-type csvRows struct {
-	cr  *csv.Reader
-	hdr []string
-	col int
-	rec []string
-}
-
-func newCSVRows(br *bufio.Reader, column string) (*csvRows, error) {
-	if b, _ := br.Peek(3); bytes.Equal(b, []byte("\xef\xbb\xbf")) {
-		br.Discard(3) // a BOM
-	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = false
-	hdr, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("reading the CSV header: %w", err)
-	}
-	col, err := csvColumn(hdr, column)
-	if err != nil {
-		return nil, err
-	}
-	return &csvRows{cr: cr, hdr: hdr, col: col}, nil
 }
 
 // csvColumn returns the index of the contact point's column: the one named
@@ -199,37 +200,6 @@ func csvColumn(hdr []string, column string) (int, error) {
 		return -1, fmt.Errorf("no contact point column in the CSV header (name one with --column)")
 	}
 	return col, nil
-}
-
-func (r *csvRows) next() (string, error) {
-	rec, err := r.cr.Read()
-	if err != nil {
-		var pe *csv.ParseError
-		if errors.As(err, &pe) {
-			r.rec = nil
-			return "", nil // a malformed row: never kept
-		}
-		return "", err
-	}
-	r.rec = rec
-	if r.col >= len(rec) {
-		return "", nil
-	}
-	return rec[r.col], nil
-}
-
-func (r *csvRows) keep(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	cw.Write(r.rec)
-	cw.Flush()
-	return cw.Error()
-}
-
-func (r *csvRows) header(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	cw.Write(r.hdr)
-	cw.Flush()
-	return cw.Error()
 }
 
 // filterRemote streams the contact points to the server's NDJSON batch

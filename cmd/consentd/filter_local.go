@@ -8,10 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
-	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/consentd/consentd"
@@ -21,14 +18,16 @@ import (
 // The local filter reads the file in big blocks, cuts them at row
 // boundaries into batches, decides the batches' rows on every core (each
 // worker with a decider of its own) and writes the kept rows batch by
-// batch, in order. Rows are read in place: a row that has no quotes and no
-// carriage return inside it is split by its commas without allocating and,
-// when kept, written back as it is (with "\n" for its line ending); any other
-// row is read by encoding/csv and written by its Writer. The output is
-// byte for byte that of reading the file with encoding/csv and writing each
-// kept record with csv.Writer (the rows of a plain file come out as they
-// were), and the counts are the same: filter_local_test.go checks both against
-// that straightforward loop.
+// batch, in order. Rows are parsed only to find their contact point, and
+// written as the bytes they were in the input: quoting, line ending (CRLF,
+// LF, or none for a last row without one) and all, the header with its BOM
+// too. A row that has no quotes and no carriage return inside it is split
+// by its commas in place, without allocating; any other row is parsed by
+// encoding/csv. Records are cut as encoding/csv reads them (a quoted field
+// may span lines; a quote error ends the record with its line), so the
+// rows, decisions and counts are those of reading the file with encoding/csv:
+// filter_local_test.go checks the output against the input bytes of the
+// rows that straightforward loop keeps.
 
 // filterReadSize is the size of filter's reads and of a batch.
 var filterReadSize = 1 << 20 // a variable for the tests
@@ -38,6 +37,7 @@ type filterSource struct {
 	r      io.Reader
 	ndjson bool
 	hdr    []string // CSV header
+	rawHdr []byte   // CSV: the header's bytes as in the input, BOM and line ending included
 	col    int      // CSV: the contact point's column
 	field  string   // NDJSON: --column
 	buf    []byte   // read ahead: starts at a row
@@ -69,7 +69,11 @@ func newFilterSource(in io.Reader, format, column string) (*filterSource, error)
 	if err := s.fill(3); err != nil {
 		return nil, err
 	}
-	s.buf = bytes.TrimPrefix(s.buf, []byte("\xef\xbb\xbf")) // a BOM
+	var bom []byte
+	if bytes.HasPrefix(s.buf, []byte("\xef\xbb\xbf")) {
+		bom = []byte("\xef\xbb\xbf")
+		s.buf = s.buf[3:]
+	}
 	// The header is the first record: find its end, then let encoding/csv
 	// read it (with the blank lines before it, for its error's line).
 	var end int
@@ -93,6 +97,8 @@ func newFilterSource(in io.Reader, format, column string) (*filterSource, error)
 		return nil, err
 	}
 	s.hdr = hdr
+	start, _ := csvSkipBlank(s.buf, 0, s.eof) // blank lines before the header are dropped, as between rows
+	s.rawHdr = append(bom, s.buf[start:end]...)
 	s.buf = append(s.buf[:0], s.buf[end:]...)
 	return s, nil
 }
@@ -302,13 +308,8 @@ func (m *Main) filterLocal(ctx context.Context, c *config, purpose, topic, chann
 			return usageError{consentd.ErrorMessage(err)}
 		}
 	}
-	if src.hdr != nil {
-		cw := csv.NewWriter(out)
-		cw.Write(src.hdr)
-		cw.Flush()
-		if err := cw.Error(); err != nil {
-			return err
-		}
+	if _, err := out.Write(src.rawHdr); err != nil {
+		return err
 	}
 	return runFilter(ctx, src, deciders, out, st)
 }
@@ -384,12 +385,11 @@ type filterWorker struct {
 }
 
 // filterRow is a row of a batch: its contact point ("": none, an invalid
-// row) and what to write if it is kept, one of plain, fields or line.
+// row) and its bytes in the input, line ending included, written if it is
+// kept.
 type filterRow struct {
-	cp     string
-	plain  []byte   // a CSV row without quotes or carriage returns, without its line ending
-	fields []string // a CSV record encoding/csv read
-	line   []byte   // an NDJSON line
+	cp  string
+	raw []byte
 }
 
 // filterChunk is how many rows a worker decides under one index lock.
@@ -437,19 +437,7 @@ func (w *filterWorker) batch(data []byte, last bool, out []byte, st *filterStats
 			continue
 		}
 		st.kept++
-		switch {
-		case r.line != nil:
-			out = append(out, r.line...)
-			if r.line[len(r.line)-1] != '\n' {
-				out = append(out, '\n')
-			}
-		case r.fields != nil:
-			out = appendCSV(out, r.fields)
-		case plainCSV(r.plain):
-			out = append(append(out, r.plain...), '\n')
-		default:
-			out = appendCSV(out, strings.Split(string(r.plain), ","))
-		}
+		out = append(out, r.raw...)
 	}
 	return out, nil
 }
@@ -470,11 +458,11 @@ func (w *filterWorker) csvRows(data []byte, last bool) {
 			if end == len(data) && data[end-1] != '\n' {
 				line = data[pos:end]
 			}
-			pos = end
 			if len(line) > 0 {
 				field := csvField(line, w.src.col)
-				w.rows = append(w.rows, filterRow{cp: unsafe.String(unsafe.SliceData(field), len(field)), plain: line})
+				w.rows = append(w.rows, filterRow{cp: unsafe.String(unsafe.SliceData(field), len(field)), raw: data[pos:end]})
 			}
+			pos = end
 			continue
 		}
 		if quoted {
@@ -491,30 +479,33 @@ func (w *filterWorker) csvRows(data []byte, last bool) {
 		}
 		rec := data[pos:end]
 		pos = end
-		line := bytes.TrimSuffix(bytes.TrimSuffix(rec, []byte("\n")), []byte("\r"))
-		if len(line) == 0 {
-			continue // a blank line
+		if cp, ok := csvContactPoint(rec, w.src.col); ok {
+			w.rows = append(w.rows, filterRow{cp: cp, raw: rec})
 		}
-		if bytes.IndexByte(line, '"') < 0 && bytes.IndexByte(line, '\r') < 0 {
-			// Its fields are its bytes between commas, read in place:
-			// nothing keeps the contact point past the batch.
-			field := csvField(line, w.src.col)
-			w.rows = append(w.rows, filterRow{cp: unsafe.String(unsafe.SliceData(field), len(field)), plain: line})
-			continue
-		}
-		cr := csv.NewReader(bytes.NewReader(rec))
-		cr.FieldsPerRecord = -1
-		fields, err := cr.Read()
-		if err != nil {
-			w.rows = append(w.rows, filterRow{}) // a malformed row: never kept
-			continue
-		}
-		r := filterRow{fields: fields}
-		if w.src.col < len(fields) {
-			r.cp = fields[w.src.col]
-		}
-		w.rows = append(w.rows, r)
 	}
+}
+
+// csvContactPoint returns the contact point of a CSV record (its bytes, line
+// ending included): "" when the record is malformed (never kept) or has no
+// such column; ok is false for a blank line, which is no row. A record
+// without quotes or carriage returns is read in place: its contact point
+// shares rec's memory.
+func csvContactPoint(rec []byte, col int) (cp string, ok bool) {
+	line := bytes.TrimSuffix(bytes.TrimSuffix(rec, []byte("\n")), []byte("\r"))
+	if len(line) == 0 {
+		return "", false
+	}
+	if bytes.IndexByte(line, '"') < 0 && bytes.IndexByte(line, '\r') < 0 {
+		field := csvField(line, col)
+		return unsafe.String(unsafe.SliceData(field), len(field)), true
+	}
+	cr := csv.NewReader(bytes.NewReader(rec))
+	cr.FieldsPerRecord = -1
+	fields, err := cr.Read()
+	if err != nil || col >= len(fields) {
+		return "", true
+	}
+	return fields[col], true
 }
 
 // csvField returns field col of a row without quotes, nil when the row has
@@ -533,39 +524,8 @@ func csvField(line []byte, col int) []byte {
 	return line
 }
 
-// plainCSV reports whether csv.Writer writes the fields of a row without
-// quotes or carriage returns as they are: unless a field starts with white
-// space or is `\.`.
-func plainCSV(line []byte) bool {
-	for f := range bytes.SplitSeq(line, []byte(",")) {
-		if len(f) == 0 {
-			continue
-		}
-		if c := f[0]; c == ' ' || c == '\t' || c == '\v' || c == '\f' || string(f) == `\.` {
-			return false
-		} else if c >= utf8.RuneSelf {
-			if r, _ := utf8.DecodeRune(f); unicode.IsSpace(r) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// appendCSV appends a record as csv.Writer writes it.
-func appendCSV(out []byte, rec []string) []byte {
-	w := &appendWriter{out}
-	cw := csv.NewWriter(w)
-	cw.Write(rec)
-	cw.Flush()
-	return w.b
-}
-
-type appendWriter struct{ b []byte }
-
-func (w *appendWriter) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
-
-// ndjsonRows reads the lines of a batch of NDJSON as ndjsonRows does.
+// ndjsonRows reads the lines of a batch of NDJSON: a line of white space
+// only is no row.
 func (w *filterWorker) ndjsonRows(data []byte) {
 	w.rows = w.rows[:0]
 	for pos := 0; pos < len(data); {
@@ -578,6 +538,6 @@ func (w *filterWorker) ndjsonRows(data []byte) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		w.rows = append(w.rows, filterRow{cp: ndjsonContactPoint(line, w.src.field), line: line})
+		w.rows = append(w.rows, filterRow{cp: ndjsonContactPoint(line, w.src.field), raw: line})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,13 +22,14 @@ import (
 	"github.com/consentd/consentd/internal/pgtest"
 )
 
-// TestFilterSameAsReference runs consentd filter, offline, on random
-// recipient lists (CSV with quotes, embedded newlines, CRLF, a BOM, blank
-// lines, malformed rows; NDJSON) and checks that it writes the bytes and
-// counts of the straightforward loop it replaced: encoding/csv (or the
-// NDJSON line reader) and Prepared.Decide row by row, each kept record
-// written with csv.Writer. Blocks of a few bytes cut rows and quoted fields
-// anywhere. On SQLite, then on PostgreSQL.
+// TestFilterSameAsReference runs consentd filter, offline and against the
+// running server, on random recipient lists (CSV with quotes, embedded
+// newlines, CRLF, LF and mixed line endings, a BOM, blank lines, malformed
+// rows, no final newline; NDJSON likewise) and checks that it writes the
+// counts of the straightforward loop (encoding/csv or a line reader, and
+// Prepared.Decide row by row) and, byte for byte, the input's header and
+// the input's rows that loop keeps. Blocks of a few bytes cut rows and
+// quoted fields anywhere. On SQLite, then on PostgreSQL.
 func TestFilterSameAsReference(t *testing.T) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) {
@@ -44,7 +46,7 @@ func TestFilterSameAsReference(t *testing.T) {
 			seedFilterStore(ctx, t, "http://"+r.addr)
 			defer func(n int) { filterReadSize = n }(filterReadSize)
 			rng := rand.New(rand.NewPCG(17, 2))
-			for i := range 12 {
+			for i := range 24 {
 				ndjson := i%4 == 3
 				in := randomRecipients(rng, 400, ndjson)
 				for _, tc := range []struct{ channel, column string }{{"email", ""}, {"sms", "phone"}} {
@@ -61,16 +63,21 @@ func TestFilterSameAsReference(t *testing.T) {
 						if i < 4 && block == 1<<20 {
 							t.Logf("list %d, %s: %s", i, tc.channel, wantCounts)
 						}
-						var out, errb bytes.Buffer
-						m := &Main{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-						if code := m.Run(ctx, append([]string{"filter"}, args...)); code != 0 {
-							t.Fatalf("filter = %d: %s", code, errb.String())
-						}
-						if out.String() != wantOut {
-							t.Fatalf("list %d (%s, blocks of %d): filter wrote\n%q\nthe reference\n%q\ninput\n%q", i, tc.channel, block, out.String(), wantOut, in)
-						}
-						if got := strings.TrimSpace(errb.String()); got != "consentd filter: "+wantCounts {
-							t.Fatalf("list %d (%s, blocks of %d): filter said %q; the reference counts %q", i, tc.channel, block, got, wantCounts)
+						for _, mode := range []struct {
+							name string
+							args []string
+						}{{"local", nil}, {"server", []string{"--server", "http://" + r.addr, "--key", benchAdminKey}}} {
+							var out, errb bytes.Buffer
+							m := &Main{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+							if code := m.Run(ctx, append(append([]string{"filter"}, args...), mode.args...)); code != 0 {
+								t.Fatalf("filter %s = %d: %s", mode.name, code, errb.String())
+							}
+							if out.String() != wantOut {
+								t.Fatalf("list %d (%s, %s, blocks of %d): filter wrote\n%q\nthe reference\n%q\ninput\n%q", i, mode.name, tc.channel, block, out.String(), wantOut, in)
+							}
+							if got := strings.TrimSpace(errb.String()); got != "consentd filter: "+wantCounts {
+								t.Fatalf("list %d (%s, %s, blocks of %d): filter said %q; the reference counts %q", i, mode.name, tc.channel, block, got, wantCounts)
+							}
 						}
 					}
 				}
@@ -141,19 +148,28 @@ func randomRecipients(rng *rand.Rand, n int, ndjson bool) []byte {
 		}
 		return b.Bytes()
 	}
+	// A list has LF, CRLF or mixed line endings; some quote no field that
+	// needs no quotes (their blocks go the unquoted way).
+	eols := [][]string{{"\n"}, {"\r\n"}, {"\n", "\r\n"}}[rng.IntN(3)]
+	quoteSome := rng.IntN(3) > 0
 	cell := func(s string) string {
 		switch rng.IntN(6) {
 		case 0:
+			if !quoteSome {
+				break
+			}
 			return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 		default:
 			if strings.ContainsAny(s, "\",\r\n") {
 				return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 			}
-			return s
 		}
+		return s
 	}
 	notes := []string{"x", "likes, commas", "say \"hi\"", "multi\nline", "multi\r\nline", "", " lead", "lone\rcr", "ü", "\u00a0nbsp", "\\."}
-	eols := []string{"\n", "\r\n"}
+	if !quoteSome {
+		notes = []string{"x", "", " lead", "ü", "\u00a0nbsp", "\\.", "a\tb"}
+	}
 	var b bytes.Buffer
 	if rng.IntN(2) == 0 {
 		b.WriteString("\xef\xbb\xbf")
@@ -164,7 +180,11 @@ func randomRecipients(rng *rand.Rand, n int, ndjson bool) []byte {
 	b.WriteString("name,Email,phone,note" + pick(eols))
 	for range n {
 		eol := pick(eols)
-		switch rng.IntN(40) {
+		k := rng.IntN(40)
+		if !quoteSome && k > 0 && k != 3 {
+			k = 40 // no quotes anywhere
+		}
+		switch k {
 		case 0:
 			b.WriteString(eol) // a blank line
 			continue
@@ -203,9 +223,11 @@ func randomRecipients(rng *rand.Rand, n int, ndjson bool) []byte {
 	return b.Bytes()
 }
 
-// referenceFilter is the filter's local mode as it was: the row readers
-// remote mode still uses, and Prepared.Decide row by row. It returns the
-// output and the counts line.
+// referenceFilter is the straightforward filter: encoding/csv (or a line
+// reader for NDJSON) reads the rows, Prepared.Decide decides them one by
+// one, and the output is the input's bytes of the header (with its BOM) and
+// of each kept row, line ending included. It returns the output and the
+// counts line.
 func referenceFilter(ctx context.Context, t *testing.T, args []string, in []byte) (string, string) {
 	t.Helper()
 	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Getenv: func(string) string { return "" }}
@@ -229,29 +251,89 @@ func referenceFilter(ctx context.Context, t *testing.T, args []string, in []byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := newRowReader(bufio.NewReaderSize(bytes.NewReader(in), 64<<10), *format, *column)
-	if err != nil {
-		t.Fatal(err)
+	// The rows, each with its contact point and its bytes in the input.
+	type row struct {
+		cp  string
+		raw []byte
 	}
+	var rows []row
 	var out bytes.Buffer
-	if err := rows.header(&out); err != nil {
-		t.Fatal(err)
+	if *format == "ndjson" || *format == "" && len(in) > 0 && in[0] == '{' {
+		br := bufio.NewReader(bytes.NewReader(in))
+		for {
+			line, err := br.ReadBytes('\n')
+			if len(bytes.TrimSpace(line)) > 0 {
+				rows = append(rows, row{ndjsonContactPoint(line, *column), line})
+			}
+			if err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+	} else {
+		// encoding/csv reads the records; its InputOffset says where each
+		// ends, and the blank lines it skipped before a record are not
+		// the record's.
+		body := in
+		if bytes.HasPrefix(body, []byte("\xef\xbb\xbf")) {
+			out.WriteString("\xef\xbb\xbf")
+			body = body[3:]
+		}
+		cr := csv.NewReader(bytes.NewReader(body))
+		cr.FieldsPerRecord = -1
+		prev := int64(0)
+		raw := func() []byte {
+			b := body[prev:cr.InputOffset()]
+			prev = cr.InputOffset()
+			for {
+				if bytes.HasPrefix(b, []byte("\n")) {
+					b = b[1:]
+				} else if bytes.HasPrefix(b, []byte("\r\n")) {
+					b = b[2:]
+				} else {
+					return b
+				}
+			}
+		}
+		hdr, err := cr.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		col, err := csvColumn(hdr, *column)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Write(raw())
+		for {
+			rec, err := cr.Read()
+			var pe *csv.ParseError
+			switch {
+			case err == io.EOF:
+			case errors.As(err, &pe):
+				rows = append(rows, row{"", raw()}) // a malformed row: never kept
+				continue
+			case err != nil:
+				t.Fatal(err)
+			case col < len(rec):
+				rows = append(rows, row{rec[col], raw()})
+				continue
+			default:
+				rows = append(rows, row{"", raw()})
+				continue
+			}
+			break
+		}
 	}
 	var st filterStats
 	var res consentd.DecisionResult
-	for {
-		cp, err := rows.next()
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range rows {
 		st.rows++
-		if cp == "" {
+		if r.cp == "" {
 			st.invalid++
 			continue
 		}
-		if err := p.Decide(cp, &res); err != nil {
+		if err := p.Decide(r.cp, &res); err != nil {
 			if consentd.ErrorCode(err) != consentd.EINVALIDCONTACTPOINT {
 				t.Fatal(err)
 			}
@@ -263,9 +345,7 @@ func referenceFilter(ctx context.Context, t *testing.T, args []string, in []byte
 			continue
 		}
 		st.kept++
-		if err := rows.keep(&out); err != nil {
-			t.Fatal(err)
-		}
+		out.Write(r.raw)
 	}
 	return out.String(), fmt.Sprintf("kept %d of %d rows (%d denied, %d invalid addresses)", st.kept, st.rows, st.denied, st.invalid)
 }

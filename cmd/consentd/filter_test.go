@@ -15,7 +15,8 @@ import (
 
 // TestFilter filters a CSV and an NDJSON recipient list, against a running
 // server and offline on its data folder (while it runs): the allowed rows
-// come out unchanged and in order, the others not.
+// come out in order and byte for byte as they were in the input, the
+// others not.
 func TestFilter(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -47,9 +48,14 @@ func TestFilter(t *testing.T) {
 		"Carol,carol@example.com,y\r\n" +
 		"Nobody,not-an-address,z\r\n" +
 		"Dan,dan@example.com,\"multi\nline\"\r\n"
-	csvWant := "name,Email,note\nJane,Jane@Example.com ,\"likes, commas\"\nDan,dan@example.com,\"multi\nline\"\n"
-	ndIn := `{"contact_point":"jane@example.com","first":"Jane"}` + "\n" + `{"contact_point":"bob@example.com"}` + "\n" + `{"email":"dan@example.com"}` + "\n"
-	ndWant := `{"contact_point":"jane@example.com","first":"Jane"}` + "\n" + `{"email":"dan@example.com"}` + "\n"
+	// The kept rows, the header and the BOM come out as their input bytes:
+	// CRLF, quotes and the embedded newline as they were.
+	csvWant := "\xef\xbb\xbfname,Email,note\r\n" +
+		"Jane,Jane@Example.com ,\"likes, commas\"\r\n" +
+		"Dan,dan@example.com,\"multi\nline\"\r\n"
+	// A CRLF line stays CRLF; a last line without a newline stays without.
+	ndIn := `{"contact_point":"jane@example.com","first":"Jane"}` + "\r\n" + `{"contact_point":"bob@example.com"}` + "\n" + `{"email":"dan@example.com"}`
+	ndWant := `{"contact_point":"jane@example.com","first":"Jane"}` + "\r\n" + `{"email":"dan@example.com"}`
 
 	for _, mode := range []struct {
 		name string
