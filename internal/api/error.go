@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -86,9 +87,34 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	e := encoders.Get().(*pooledEncoder)
+	e.enc.Encode(v) // one Write of the whole value, as json.Encoder does
+	w.Write(e.buf.Bytes())
+	e.put()
+}
+
+// pooledEncoder is a JSON encoder (HTML not escaped) with its buffer,
+// reused across answers: an answer costs no encoder and no buffer of its
+// own. A buffer grown past 64 KiB by a large answer is dropped rather
+// than kept.
+type pooledEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &pooledEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+func (e *pooledEncoder) put() {
+	if e.buf.Cap() > 64<<10 {
+		return
+	}
+	e.buf.Reset()
+	encoders.Put(e)
 }
 
 // Body size limits. A batch (10,000 consents, 100,000 contact points) is
@@ -103,11 +129,27 @@ const (
 // returns EMALFORMED, EINVALIDTIME or ETOOLARGE with a message that says what
 // is wrong and, where it can, the field.
 func decode(r *http.Request, limit int64, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
-	if err != nil {
+	b := bodies.Get().(*bytes.Buffer)
+	defer putBody(b)
+	if _, err := b.ReadFrom(http.MaxBytesReader(nil, r.Body, limit)); err != nil {
 		return jsonError(err)
 	}
-	return decodeBytes(body, v)
+	// decodeBytes keeps nothing of the body: encoding/json copies what it
+	// decodes (strings, json.RawMessage) and errors copy what they quote,
+	// so the buffer can serve the next request.
+	return decodeBytes(b.Bytes(), v)
+}
+
+// bodies are the buffers decode reads request bodies into; one grown past
+// 64 KiB by a large body is dropped rather than kept.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBody(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return
+	}
+	b.Reset()
+	bodies.Put(b)
 }
 
 // decodeBytes decodes body into v strictly (see decode) and checks what it

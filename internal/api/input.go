@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -113,7 +114,49 @@ func checkValue(v reflect.Value, path string, l limits) error {
 // checkStruct checks the fields encoding/json decodes into, named by their
 // JSON names; embedded structs without a name are inlined.
 func checkStruct(v reflect.Value, path string) error {
-	t := v.Type()
+	fields, err := structFields(v.Type())
+	if err != nil {
+		return err
+	}
+	for _, f := range fields {
+		fv := v.Field(f.index)
+		if f.inline {
+			if err := checkValue(fv, path, f.limits); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := checkValue(fv, join(path, f.name), f.limits); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkedField is what checkStruct needs of one struct field: its index,
+// its JSON name (or inline: an embedded struct without a name) and its
+// limits.
+type checkedField struct {
+	index  int
+	name   string
+	inline bool
+	limits limits
+}
+
+// fieldCache holds each struct type's checked fields (reflect.Type ->
+// []checkedField), read once per type rather than on every request: the
+// tags of a type never change.
+var fieldCache sync.Map
+
+// structFields returns t's checked fields: the exported ones and the
+// embedded ones, not those tagged json:"-". A bad min or max tag is a
+// programming error (a 500); it is not cached, so it is reported every
+// time.
+func structFields(t reflect.Type) ([]checkedField, error) {
+	if c, ok := fieldCache.Load(t); ok {
+		return c.([]checkedField), nil
+	}
+	var fields []checkedField
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if !sf.IsExported() && !sf.Anonymous {
@@ -125,23 +168,18 @@ func checkStruct(v reflect.Value, path string) error {
 		}
 		l, err := tagLimits(sf.Tag)
 		if err != nil {
-			return fmt.Errorf("%v.%s: %w", t, sf.Name, err) // a programming error: a 500
+			return nil, fmt.Errorf("%v.%s: %w", t, sf.Name, err)
 		}
-		fv := v.Field(i)
+		f := checkedField{index: i, name: name, limits: l}
 		if sf.Anonymous && name == "" {
-			if err := checkValue(fv, path, l); err != nil {
-				return err
-			}
-			continue
+			f.inline = true
+		} else if name == "" {
+			f.name = sf.Name
 		}
-		if name == "" {
-			name = sf.Name
-		}
-		if err := checkValue(fv, join(path, name), l); err != nil {
-			return err
-		}
+		fields = append(fields, f)
 	}
-	return nil
+	fieldCache.Store(t, fields)
+	return fields, nil
 }
 
 func checkString(path, s string, l limits) error {
