@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"sync"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/openapi"
@@ -72,9 +73,33 @@ func (s *Server) postDecision(w http.ResponseWriter, r *http.Request, k *consent
 	if err != nil {
 		return err
 	}
-	writeJSON(w, 200, d)
+	writeDecision(w, d)
 	return nil
 }
+
+// writeDecision writes d as writeJSON(w, 200, d) would, byte for byte.
+// When every string of d is plain ASCII (no control character, quote or
+// backslash: encoding/json writes such a string as it is) the answer is
+// appended by hand into a pooled buffer, without reflection; otherwise
+// encoding/json writes it, escapes and all.
+func writeDecision(w http.ResponseWriter, d *consentd.DecisionResult) {
+	for _, s := range [...]string{d.ContactPoint, d.ConsentID, string(d.Reason), string(d.Enforcement), string(d.Status)} {
+		if plainRun(s) != len(s) {
+			writeJSON(w, 200, d)
+			return
+		}
+	}
+	b := decisionBuffers.Get().(*[]byte)
+	*b = appendDecision((*b)[:0], d)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	w.Write(*b)
+	decisionBuffers.Put(b)
+}
+
+// decisionBuffers are writeDecision's buffers: an answer is a few hundred
+// bytes at most (a contact point is at most 1 KiB, twice).
+var decisionBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // MaxBatchDecisions bounds a JSON batch; NDJSON streams have no bound.
 const MaxBatchDecisions = 100000

@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -36,6 +38,16 @@ func TestAppendDecisionMatchesEncodingJSON(t *testing.T) {
 		got := head.appendDecision([]byte("x"), &d)[1:]
 		if !bytes.Equal(got, want.Bytes()) && !jsonEqual(got, want.Bytes()) {
 			t.Errorf("answerHead.appendDecision(%+v), decision %d =\n%s; want\n%s", d, i, got, want.Bytes())
+		}
+	}
+	for _, d := range decisions {
+		// The single decision's answer: writeDecision writes exactly what
+		// writeJSON writes, headers and bytes, plain or escaped.
+		want, got := httptest.NewRecorder(), httptest.NewRecorder()
+		writeJSON(want, 200, &d)
+		writeDecision(got, &d)
+		if got.Code != want.Code || !reflect.DeepEqual(got.Header(), want.Header()) || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+			t.Errorf("writeDecision(%+v) = %d %v\n%s; want %d %v\n%s", d, got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
 		}
 	}
 	for _, d := range decisions {
