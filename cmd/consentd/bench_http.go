@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -327,14 +326,4 @@ func openLoop(ctx context.Context, url string, perSecond float64, d time.Duratio
 		return 0, err
 	}
 	return percentile(lat, 99), nil
-}
-
-// processCPU is the user and system CPU time this process has used, in
-// nanoseconds (0 where rusage is not available).
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

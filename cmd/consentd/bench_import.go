@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/consentd/consentd"
@@ -210,8 +209,8 @@ func runChild(ctx context.Context, bin string, args ...string) (string, time.Dur
 		return out.String(), d, 0, fmt.Errorf("%w\n%s", err, out.String())
 	}
 	rss := hwm.Load()
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && rss == 0 {
-		rss = ru.Maxrss // KiB on Linux
+	if rss == 0 {
+		rss = maxRSS(cmd.ProcessState)
 	}
 	return out.String(), d, rss, nil
 }

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -52,13 +51,7 @@ var Defaults = Limits{
 // checkpoint mirror, import spools and their sort runs, the mail outbox,
 // webhook and NATS connections. The headroom is a quarter of the limit and
 // at least 256; a limit too low for that leaves half to connections.
-func DefaultMaxConns() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 1024
-	}
-	return maxConnsFor(rl.Cur)
-}
+func DefaultMaxConns() int { return maxConnsFor(openFileLimit()) }
 
 func maxConnsFor(fds uint64) int {
 	const most = 1 << 20 // RLIM_INFINITY and the like
