@@ -293,6 +293,8 @@ func sourceText(src consentd.Source) string {
 		what = "Your browser's Global Privacy Control signal"
 	case consentd.SourceProviderFeed:
 		what = "Our mail or SMS provider"
+	case consentd.SourceSMSKeyword:
+		what = "Your text message reply"
 	default:
 		what = src.Type
 	}
