@@ -80,6 +80,14 @@ type Proof struct {
 	FormVersion string     `json:"form_version,omitempty" max:"100"`
 	TextVersion string     `json:"text_version,omitempty" max:"100"`
 	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
+	// Language is the language the person was addressed in (BCP 47):
+	// the pages, mails and texts to this contact point use it.
+	Language string `json:"language,omitempty" max:"35" doc:"the language the person read (BCP 47); later pages and mails to the contact point use it"`
+	// Text is the exact text the person was shown and agreed to, and
+	// TextSHA256 its SHA-256 (hex): the receipt of the consent proves what
+	// the person read.
+	Text       string `json:"text,omitempty" max:"8192" doc:"the exact text the person was shown"`
+	TextSHA256 string `json:"text_sha256,omitempty" max:"64" doc:"hex SHA-256 of text"`
 }
 
 // Outcome is what a write did.

@@ -16,6 +16,7 @@ type Party struct {
 	ID            string              `json:"id"`
 	ContactPoints []PartyContactPoint `json:"contact_points"`
 	ExternalIDs   map[string]string   `json:"external_ids,omitempty"`
+	Language      string              `json:"language,omitempty" doc:"the person's language (BCP 47): pages, mails and texts use it when a consent records none"`
 	CreatedAt     time.Time           `json:"created_at"`
 	UpdatedAt     time.Time           `json:"updated_at"`
 }

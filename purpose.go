@@ -41,16 +41,21 @@ type ChannelSetting struct {
 
 // Purpose is what a message is for: a newsletter, order updates, tracking.
 type Purpose struct {
-	ID          string                    `json:"id" doc:"client-chosen slug, stable across environments"`
-	Name        string                    `json:"name"`
-	Description string                    `json:"description,omitempty" doc:"what the messages are, in a sentence or two for the people who get them: the preference center, the double opt-in mail and page and the person's record show it"`
-	Type        PurposeType               `json:"type" enum:"commercial,transactional,tracking"`
-	Channels    map[string]ChannelSetting `json:"channels"`
-	DoubleOptIn DoubleOptIn               `json:"double_opt_in,omitempty" doc:"\"never\", \"always\" or a list of jurisdictions such as [\"DE\", \"AT\", \"CA\"]"`
-	SaleOrShare bool                      `json:"sale_or_share,omitempty" doc:"a Global Privacy Control signal opts out of this purpose"`
-	ExternalIDs map[string]string         `json:"external_ids,omitempty"`
-	CreatedAt   time.Time                 `json:"created_at"`
-	UpdatedAt   time.Time                 `json:"updated_at"`
+	ID          string `json:"id" doc:"client-chosen slug, stable across environments"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty" doc:"what the messages are, in a sentence or two for the people who get them: the preference center, the double opt-in mail and page and the person's record show it"`
+	// Names and Descriptions are the name and description in other
+	// languages: language → text. Pages and mails in a language use them,
+	// else Name and Description.
+	Names        map[string]string         `json:"names,omitempty" doc:"the name per language (de, fr, es, ar, en)"`
+	Descriptions map[string]string         `json:"descriptions,omitempty" doc:"the description per language"`
+	Type         PurposeType               `json:"type" enum:"commercial,transactional,tracking"`
+	Channels     map[string]ChannelSetting `json:"channels"`
+	DoubleOptIn  DoubleOptIn               `json:"double_opt_in,omitempty" doc:"\"never\", \"always\" or a list of jurisdictions such as [\"DE\", \"AT\", \"CA\"]"`
+	SaleOrShare  bool                      `json:"sale_or_share,omitempty" doc:"a Global Privacy Control signal opts out of this purpose"`
+	ExternalIDs  map[string]string         `json:"external_ids,omitempty"`
+	CreatedAt    time.Time                 `json:"created_at"`
+	UpdatedAt    time.Time                 `json:"updated_at"`
 }
 
 // DefaultEnforcement is the enforcement a purpose type gets on a channel

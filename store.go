@@ -69,6 +69,14 @@ type WorkspaceUpdate struct {
 	DefaultRegion *string `json:"default_region,omitempty" max:"16"`
 	SMSSenderName *string `json:"sms_sender_name,omitempty" max:"64" doc:"the name texts go out under; empty: the workspace's name"`
 	SMSHelpText   *string `json:"sms_help_text,omitempty" max:"480" doc:"the reply to SMS HELP and INFO; empty: the default"`
+	// The brand (see Brand); an empty string clears a setting.
+	SenderName      *string                       `json:"sender_name,omitempty" max:"200"`
+	DefaultLanguage *string                       `json:"default_language,omitempty" max:"35"`
+	AccentColor     *string                       `json:"accent_color,omitempty" max:"7"`
+	PrivacyURL      *string                       `json:"privacy_url,omitempty" max:"2048"`
+	Footer          *string                       `json:"footer,omitempty" max:"1000"`
+	PublicURL       *string                       `json:"public_url,omitempty" max:"2048"`
+	Texts           *map[string]map[string]string `json:"texts,omitempty" doc:"replaces every override: language → key → text"`
 }
 
 // ValidateSMS checks the SMS settings of an update: storable text within

@@ -5,11 +5,13 @@ import "time"
 // Topic is a finer subscription under a purpose ("weekly digest" under
 // "newsletter"), offered on its purpose's channels.
 type Topic struct {
-	ID          string            `json:"id" doc:"slug, unique with purpose ids in a workspace"`
-	Purpose     string            `json:"purpose"`
-	Name        string            `json:"name"`
-	Description string            `json:"description,omitempty" doc:"what the messages are, for the people who get them (see the purpose's description)"`
-	ExternalIDs map[string]string `json:"external_ids,omitempty"`
+	ID           string            `json:"id" doc:"slug, unique with purpose ids in a workspace"`
+	Purpose      string            `json:"purpose"`
+	Name         string            `json:"name"`
+	Description  string            `json:"description,omitempty" doc:"what the messages are, for the people who get them (see the purpose's description)"`
+	Names        map[string]string `json:"names,omitempty" doc:"the name per language (de, fr, es, ar, en)"`
+	Descriptions map[string]string `json:"descriptions,omitempty" doc:"the description per language"`
+	ExternalIDs  map[string]string `json:"external_ids,omitempty"`
 	// ChannelExternalIDs maps a channel to a foreign channel type id for the
 	// topic's channel type on it.
 	ChannelExternalIDs map[string]string `json:"channel_external_ids,omitempty"`
