@@ -38,3 +38,24 @@ func ValidPartyID(s string) bool {
 	}
 	return true
 }
+
+// RecordedLanguage returns the language recorded for a person: the
+// language of the newest of consents (by captured_at) whose proof records
+// one, else the party's, else "". Pages, mails and texts prefer it to the
+// browser's Accept-Language.
+func RecordedLanguage(consents []*Consent, party *Party) string {
+	var lang string
+	var at time.Time
+	for _, c := range consents {
+		if c == nil || c.Proof == nil || c.Proof.Language == "" {
+			continue
+		}
+		if lang == "" || c.CapturedAt.After(at) {
+			lang, at = c.Proof.Language, c.CapturedAt
+		}
+	}
+	if lang == "" && party != nil {
+		lang = party.Language
+	}
+	return lang
+}
