@@ -33,9 +33,9 @@ var logoDecoders = map[string]struct {
 
 // CheckLogo checks a logo of the declared contentType: at most
 // MaxLogoBytes (ETOOLARGE), a PNG, JPEG, GIF or WebP image
-// (EUNSUPPORTEDMEDIATYPE for any other type, SVG included) whose bytes
-// decode as that type (EINVALID naming "body") and at most MaxLogoSide
-// pixels wide and high. It returns the logo's description without URL.
+// (EUNSUPPORTEDMEDIATYPE for any other type, SVG included, and for bytes
+// that do not decode as the declared type) at most MaxLogoSide pixels
+// wide and high (EINVALID). Each error names the field "body". It returns the logo's description without URL.
 func CheckLogo(contentType string, data []byte) (*Logo, error) {
 	dec, ok := logoDecoders[contentType]
 	switch {
@@ -44,19 +44,19 @@ func CheckLogo(contentType string, data []byte) (*Logo, error) {
 	case len(data) > MaxLogoBytes:
 		return nil, FieldErrorf(ETOOLARGE, "body", "the logo is %d bytes; at most %d (256 KiB)", len(data), MaxLogoBytes)
 	case len(data) == 0:
-		return nil, FieldErrorf(EINVALID, "body", "the logo is empty")
+		return nil, FieldErrorf(EUNSUPPORTEDMEDIATYPE, "body", "the logo is empty")
 	}
 	// The header first, for the size; then the whole image, so that a
 	// truncated or corrupt file is refused now, not shown broken.
 	cfg, err := dec.config(bytes.NewReader(data))
 	if err != nil {
-		return nil, FieldErrorf(EINVALID, "body", "the body is not a %s image", contentType)
+		return nil, FieldErrorf(EUNSUPPORTEDMEDIATYPE, "body", "the body is not a %s image", contentType)
 	}
 	if cfg.Width < 1 || cfg.Height < 1 || cfg.Width > MaxLogoSide || cfg.Height > MaxLogoSide {
 		return nil, FieldErrorf(EINVALID, "body", "the logo is %dx%d pixels; at most %dx%d", cfg.Width, cfg.Height, MaxLogoSide, MaxLogoSide)
 	}
 	if _, err := dec.decode(bytes.NewReader(data)); err != nil {
-		return nil, FieldErrorf(EINVALID, "body", "the body is not a whole %s image: %v", contentType, err)
+		return nil, FieldErrorf(EUNSUPPORTEDMEDIATYPE, "body", "the body is not a whole %s image: %v", contentType, err)
 	}
 	sum := sha256.Sum256(data)
 	return &Logo{ContentType: contentType, Size: len(data), Width: cfg.Width, Height: cfg.Height, SHA256: hex.EncodeToString(sum[:])}, nil

@@ -102,6 +102,8 @@ func New(db Store, signer *ledger.Signer, log *slog.Logger) *Server {
 		s.doc.DescribeTag(name, d)
 	}
 	s.doc.Add(problemOps())
+	s.doc.Add(logoOp())
+	s.mux.HandleFunc("GET "+logoPath, s.serveLogo) // public: pages and mails show it
 	s.mux.HandleFunc("GET "+problemPath+"{code}", s.serveProblem)
 	s.mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })

@@ -6,8 +6,8 @@ package api
 // in one table, apart from the route table, so that the route rows stay
 // one line each; a test fails when a route has none.
 var descriptions = map[string]string{
-	"GET /v1/workspace":   "Returns the settings of the API key's workspace: its name and the default region used to read national phone numbers. Read-only.",
-	"PATCH /v1/workspace": "Changes the workspace's name or default region; fields left out keep their values. Idempotent. 409 when another workspace has the name.",
+	"GET /v1/workspace":   "Returns the settings of the API key's workspace: its name, the default region used to read national phone numbers, its SMS settings and its brand (sender name, default language, accent colour, privacy URL, footer, public URL, text overrides, logo). Read-only.",
+	"PATCH /v1/workspace": "Changes the workspace's settings and brand; fields left out keep their values, an empty string clears one, texts replaces every override. Each value is checked before anything is stored (422 naming the field): default_language a shipped language, accent_color #rrggbb with a contrast of at least 4.5:1 with white, privacy_url and public_url absolute http or https URLs, texts by the keys and placeholders of GET /v1/texts. Idempotent. 409 when another workspace has the name.",
 
 	"GET /v1/purposes":         "Lists the workspace's purposes, ordered by id, with their channels and double opt-in settings. Read-only.",
 	"POST /v1/purposes":        "Creates a purpose, the reason consents are asked for (commercial, transactional or tracking), with the channels it is offered on. Not idempotent: 409 conflict when the id is taken by a purpose or a topic.",

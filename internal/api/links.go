@@ -143,7 +143,14 @@ func (l *linkMaker) post(w http.ResponseWriter, r *http.Request, k *consentd.API
 	if ans.Token, err = l.keys.Sign(c); err != nil {
 		return err
 	}
-	ans.URL = l.url(in.Kind, ans.Token)
+	// A workspace with its own public URL (its own domain) gets links
+	// there; the others the server's.
+	ws, err := l.s.DB.Workspace(ctx, k.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	base := ws.LinkBase(l.base)
+	ans.URL = linkURL(base, in.Kind, ans.Token)
 	oneClick := true
 	switch {
 	case in.Kind == signedlink.Unsubscribe:
@@ -157,7 +164,7 @@ func (l *linkMaker) post(w http.ResponseWriter, r *http.Request, k *consentd.API
 		if err != nil {
 			return err
 		}
-		ans.ListUnsubscribe = "<" + l.url(signedlink.Unsubscribe, u) + ">"
+		ans.ListUnsubscribe = "<" + linkURL(base, signedlink.Unsubscribe, u) + ">"
 		ans.MessageRef = u
 	default:
 		ans.ListUnsubscribe = "<" + ans.URL + ">" // a page, not one-click
@@ -170,11 +177,14 @@ func (l *linkMaker) post(w http.ResponseWriter, r *http.Request, k *consentd.API
 	return nil
 }
 
-// url is the public URL of a token: /u/ for unsubscribe, /p/ for
-// preferences. Tokens are URL-safe base64 and dots.
-func (l *linkMaker) url(kind, token string) string {
+// linkURL is the public URL of a token on base: /u/ for unsubscribe, /p/
+// for preferences. Tokens are URL-safe base64 and dots.
+func linkURL(base, kind, token string) string {
 	if kind == signedlink.Unsubscribe {
-		return l.base + "/u/" + token
+		return base + "/u/" + token
 	}
-	return l.base + "/p/" + token
+	return base + "/p/" + token
 }
+
+// url is the public URL of a token on the server's base URL.
+func (l *linkMaker) url(kind, token string) string { return linkURL(l.base, kind, token) }

@@ -92,6 +92,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.inboundRoutes()...)    // inbound.go: SMS replies, agent opt-out, data-subject requests
 	rs = append(rs, s.automationRoutes()...) // automation.go: records, rules, jobs
 	rs = append(rs, s.eventRoutes()...)      // events.go: webhooks and their deliveries
+	rs = append(rs, s.brandRoutes()...)      // brand.go: texts and logo
 	rs = append(rs, s.importRoutes()...)     // imports.go: bulk imports and export
 	rs = append(rs, s.feedRoutes()...)       // feeds.go: provider feeds
 	rs = append(rs, s.reportRoutes()...)     // reports.go: decision and consent reports

@@ -66,6 +66,11 @@ func init() {
 	for _, ct := range []string{"text/csv", "text/x.tlog-proof", "text/html", "text/markdown"} {
 		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
 	}
+	// Logos (PUT /v1/workspace/logo, GET /brand/...) are bytes, strings
+	// of binary content to the document.
+	for _, ct := range []string{"image/png", "image/jpeg", "image/gif", "image/webp"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.FileBodyDecoder)
+	}
 }
 
 // Invalid is a request header that marks a request as invalid on purpose:

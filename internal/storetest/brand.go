@@ -143,10 +143,11 @@ func testBrand(t *testing.T, s Store) {
 		data        []byte
 		code        string
 	}{
-		{"text as png", "image/png", []byte("hello, this is not an image"), consentd.EINVALID},
+		{"text as png", "image/png", []byte("hello, this is not an image"), consentd.EUNSUPPORTEDMEDIATYPE},
 		{"svg", "image/svg+xml", []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`), consentd.EUNSUPPORTEDMEDIATYPE},
-		{"png as jpeg", "image/jpeg", logo, consentd.EINVALID},
-		{"truncated png", "image/png", logo[:len(logo)-20], consentd.EINVALID},
+		{"png as jpeg", "image/jpeg", logo, consentd.EUNSUPPORTEDMEDIATYPE},
+		{"truncated png", "image/png", logo[:len(logo)-20], consentd.EUNSUPPORTEDMEDIATYPE},
+		{"empty", "image/png", []byte{}, consentd.EUNSUPPORTEDMEDIATYPE},
 		{"too large", "image/png", append(PNG(t, 10, 10), make([]byte, 300<<10)...), consentd.ETOOLARGE},
 		{"too wide", "image/png", PNG(t, 2049, 1), consentd.EINVALID},
 	} {
