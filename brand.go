@@ -192,7 +192,9 @@ func CheckTextOverrides(texts map[string]map[string]string) (map[string]map[stri
 			}
 			m[key] = v
 		}
-		out[canon] = m
+		if len(m) > 0 { // a language without overrides is no override
+			out[canon] = m
+		}
 	}
 	return out, nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/catalogfile"
@@ -68,6 +70,14 @@ func (m *Main) apply(ctx context.Context, args []string) error {
 			checked := p.Rule()
 			return &checked, nil
 		},
+		ReadFile: func(name string) ([]byte, error) {
+			// Relative to the catalog file (the working directory for
+			// standard input).
+			if *file != "-" && !filepath.IsAbs(name) {
+				name = filepath.Join(filepath.Dir(*file), name)
+			}
+			return os.ReadFile(name)
+		},
 		CheckWebhook: func(w *consentd.Webhook) error {
 			if err := w.Validate(); err != nil {
 				return err
@@ -96,7 +106,9 @@ func (m *Main) apply(ctx context.Context, args []string) error {
 }
 
 // exportCatalog is `consentd export-catalog [-o FILE]`: the workspace's
-// purposes, topics, rules and webhooks as a catalog file that apply reads.
+// brand, purposes, topics, rules, webhooks and feeds as a catalog file that
+// apply reads. With -o, the logo is written beside FILE as
+// <FILE without extension>.logo.<png|jpg|gif|webp> and named by logo_file.
 func (m *Main) exportCatalog(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("export-catalog", flag.ContinueOnError)
 	var c config
@@ -115,6 +127,20 @@ func (m *Main) exportCatalog(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The logo: next to the output file, which names it (logo_file);
+	// on standard output only its hash (logo_sha256), and apply leaves
+	// the logo alone.
+	if *out != "" && f.Workspace != nil && f.Workspace.LogoSHA256 != "" {
+		info, data, err := db.Logo(ctx, ws.ID)
+		if err != nil {
+			return fmt.Errorf("logo: %w", err)
+		}
+		name := strings.TrimSuffix(filepath.Base(*out), filepath.Ext(*out)) + ".logo" + logoExt[info.ContentType]
+		if err := os.WriteFile(filepath.Join(filepath.Dir(*out), name), data, 0o644); err != nil {
+			return err
+		}
+		f.Workspace.LogoFile = name
+	}
 	b, err := catalogfile.Marshal(f)
 	if err != nil {
 		return err
@@ -125,6 +151,9 @@ func (m *Main) exportCatalog(ctx context.Context, args []string) error {
 	}
 	return os.WriteFile(*out, b, 0o644)
 }
+
+// logoExt is the file name extension of each logo type.
+var logoExt = map[string]string{"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp"}
 
 // readInput reads a named file, or standard input for "-".
 func (m *Main) readInput(name string) ([]byte, error) {

@@ -105,6 +105,18 @@ func TestBrandOverHTTP(t *testing.T) {
 		}
 		check("after forbidden PATCHes")
 
+		// Names and descriptions of the catalog per language.
+		e.must("POST", "/v1/purposes", admin, `{"id":"surveys","name":"Surveys","names":{"de":"Umfragen"},"descriptions":{"fr":"Nos enquêtes."},"type":"commercial","channels":{"email":{}}}`, 201)
+		e.must("PATCH", "/v1/purposes/surveys", admin, `{"names":{"es":"Encuestas"}}`, 200)
+		var pu consentd.Purpose
+		e.must("GET", "/v1/purposes/surveys", e.a.key(consentd.RoleRead), nil, 200).decode(t, &pu)
+		if pu.Names["de"] != "Umfragen" || pu.Names["es"] != "Encuestas" || pu.Descriptions["fr"] != "Nos enquêtes." {
+			t.Errorf("GET /v1/purposes/surveys = %+v; want the names and descriptions per language", pu)
+		}
+		wantProblem(t, e.do("PATCH", "/v1/purposes/surveys", admin, `{"names":{"xx":"X"}}`), 422, consentd.EINVALID, "names.xx")
+		wantProblem(t, e.do("POST", "/v1/topics", admin, `{"id":"yearly","purpose":"surveys","name":"Yearly","descriptions":{"DE":"x"}}`), 422, consentd.EINVALID, "descriptions.DE")
+		e.must("GET", "/v1/topics/yearly", admin, nil, 404)
+
 		// A party's language, canonical; an unknown subtag refused.
 		var p consentd.Party
 		e.must("PUT", "/v1/parties/p1", e.a.key(consentd.RoleWrite), `{"contact_points":[],"language":"pt-br"}`, 200).decode(t, &p)

@@ -9,18 +9,20 @@ import (
 
 // purposeInput is the writable part of a purpose.
 type purposeInput struct {
-	ID          string                             `json:"id" max:"64"`
-	Name        string                             `json:"name" max:"200"`
-	Description string                             `json:"description,omitempty" max:"1000" doc:"what the messages are, for the people who get them"`
-	Type        consentd.PurposeType               `json:"type" enum:"commercial,transactional,tracking"`
-	Channels    map[string]consentd.ChannelSetting `json:"channels" max:"64"`
-	DoubleOptIn consentd.DoubleOptIn               `json:"double_opt_in,omitempty" max:"16" doc:"\"never\", \"always\" or a list of jurisdictions"`
-	SaleOrShare bool                               `json:"sale_or_share,omitempty"`
-	ExternalIDs map[string]string                  `json:"external_ids,omitempty" max:"256"`
+	ID           string                             `json:"id" max:"64"`
+	Name         string                             `json:"name" max:"200"`
+	Description  string                             `json:"description,omitempty" max:"1000" doc:"what the messages are, for the people who get them"`
+	Names        map[string]string                  `json:"names,omitempty" max:"200" doc:"the name per shipped language (en, de, fr, es, ar): pages and mails in that language show it instead of name"`
+	Descriptions map[string]string                  `json:"descriptions,omitempty" max:"1000" doc:"the description per shipped language"`
+	Type         consentd.PurposeType               `json:"type" enum:"commercial,transactional,tracking"`
+	Channels     map[string]consentd.ChannelSetting `json:"channels" max:"64"`
+	DoubleOptIn  consentd.DoubleOptIn               `json:"double_opt_in,omitempty" max:"16" doc:"\"never\", \"always\" or a list of jurisdictions"`
+	SaleOrShare  bool                               `json:"sale_or_share,omitempty"`
+	ExternalIDs  map[string]string                  `json:"external_ids,omitempty" max:"256"`
 }
 
 func (in *purposeInput) purpose() *consentd.Purpose {
-	return &consentd.Purpose{ID: in.ID, Name: in.Name, Description: in.Description, Type: in.Type, Channels: in.Channels, DoubleOptIn: in.DoubleOptIn, SaleOrShare: in.SaleOrShare, ExternalIDs: in.ExternalIDs}
+	return &consentd.Purpose{ID: in.ID, Name: in.Name, Description: in.Description, Names: in.Names, Descriptions: in.Descriptions, Type: in.Type, Channels: in.Channels, DoubleOptIn: in.DoubleOptIn, SaleOrShare: in.SaleOrShare, ExternalIDs: in.ExternalIDs}
 }
 
 type purposeList struct {
@@ -32,12 +34,14 @@ type topicInput struct {
 	Purpose            string            `json:"purpose" max:"64"`
 	Name               string            `json:"name" max:"200"`
 	Description        string            `json:"description,omitempty" max:"1000" doc:"what the messages are, for the people who get them"`
+	Names              map[string]string `json:"names,omitempty" max:"200" doc:"the name per shipped language (en, de, fr, es, ar)"`
+	Descriptions       map[string]string `json:"descriptions,omitempty" max:"1000" doc:"the description per shipped language"`
 	ExternalIDs        map[string]string `json:"external_ids,omitempty" max:"256"`
 	ChannelExternalIDs map[string]string `json:"channel_external_ids,omitempty" max:"256"`
 }
 
 func (in *topicInput) topic() *consentd.Topic {
-	return &consentd.Topic{ID: in.ID, Purpose: in.Purpose, Name: in.Name, Description: in.Description, ExternalIDs: in.ExternalIDs, ChannelExternalIDs: in.ChannelExternalIDs}
+	return &consentd.Topic{ID: in.ID, Purpose: in.Purpose, Name: in.Name, Description: in.Description, Names: in.Names, Descriptions: in.Descriptions, ExternalIDs: in.ExternalIDs, ChannelExternalIDs: in.ChannelExternalIDs}
 }
 
 type topicList struct {
@@ -121,7 +125,7 @@ func (s *Server) patchPurpose(w http.ResponseWriter, r *http.Request, k *consent
 		return consentd.Errorf(consentd.ENOTFOUND, "purpose not found")
 	}
 	var in purposeInput
-	if err := mergePatch(r, purposeInput{ID: old.ID, Name: old.Name, Description: old.Description, Type: old.Type, Channels: old.Channels, DoubleOptIn: old.DoubleOptIn, SaleOrShare: old.SaleOrShare, ExternalIDs: old.ExternalIDs}, &in); err != nil {
+	if err := mergePatch(r, purposeInput{ID: old.ID, Name: old.Name, Description: old.Description, Names: old.Names, Descriptions: old.Descriptions, Type: old.Type, Channels: old.Channels, DoubleOptIn: old.DoubleOptIn, SaleOrShare: old.SaleOrShare, ExternalIDs: old.ExternalIDs}, &in); err != nil {
 		return err
 	}
 	if in.ID != old.ID {
@@ -235,7 +239,7 @@ func (s *Server) patchTopic(w http.ResponseWriter, r *http.Request, k *consentd.
 		return consentd.Errorf(consentd.ENOTFOUND, "topic not found")
 	}
 	var in topicInput
-	if err := mergePatch(r, topicInput{ID: old.ID, Purpose: old.Purpose, Name: old.Name, Description: old.Description, ExternalIDs: old.ExternalIDs, ChannelExternalIDs: old.ChannelExternalIDs}, &in); err != nil {
+	if err := mergePatch(r, topicInput{ID: old.ID, Purpose: old.Purpose, Name: old.Name, Description: old.Description, Names: old.Names, Descriptions: old.Descriptions, ExternalIDs: old.ExternalIDs, ChannelExternalIDs: old.ChannelExternalIDs}, &in); err != nil {
 		return err
 	}
 	if in.ID != old.ID {

@@ -1,7 +1,7 @@
 // Package catalogfile is configuration as code (docs/architecture.md (automation)): the
 // catalog file that `consentd apply -f catalog.yaml` reads and `consentd
-// export-catalog` writes, with purposes, topics, rules, webhooks and
-// provider feeds by id,
+// export-catalog` writes, with the workspace's brand, and purposes, topics,
+// rules, webhooks and provider feeds by id,
 // and the plan that turns a file into creates and updates.
 package catalogfile
 
@@ -18,23 +18,26 @@ import (
 
 // File is a catalog file. Its YAML keys are the API's JSON names.
 type File struct {
-	Purposes []*Purpose       `json:"purposes,omitempty"`
-	Topics   []*Topic         `json:"topics,omitempty"`
-	Rules    []*consentd.Rule `json:"rules,omitempty"`
-	Webhooks []*Webhook       `json:"webhooks,omitempty"`
-	Feeds    []*Feed          `json:"feeds,omitempty"`
+	Workspace *Workspace       `json:"workspace,omitempty"`
+	Purposes  []*Purpose       `json:"purposes,omitempty"`
+	Topics    []*Topic         `json:"topics,omitempty"`
+	Rules     []*consentd.Rule `json:"rules,omitempty"`
+	Webhooks  []*Webhook       `json:"webhooks,omitempty"`
+	Feeds     []*Feed          `json:"feeds,omitempty"`
 }
 
 // Purpose is the writable part of a consentd.Purpose.
 type Purpose struct {
-	ID          string                             `json:"id"`
-	Name        string                             `json:"name"`
-	Description string                             `json:"description,omitempty"`
-	Type        consentd.PurposeType               `json:"type"`
-	Channels    map[string]consentd.ChannelSetting `json:"channels"`
-	DoubleOptIn consentd.DoubleOptIn               `json:"double_opt_in,omitempty"`
-	SaleOrShare bool                               `json:"sale_or_share,omitempty"`
-	ExternalIDs map[string]string                  `json:"external_ids,omitempty"`
+	ID           string                             `json:"id"`
+	Name         string                             `json:"name"`
+	Description  string                             `json:"description,omitempty"`
+	Names        map[string]string                  `json:"names,omitempty"`
+	Descriptions map[string]string                  `json:"descriptions,omitempty"`
+	Type         consentd.PurposeType               `json:"type"`
+	Channels     map[string]consentd.ChannelSetting `json:"channels"`
+	DoubleOptIn  consentd.DoubleOptIn               `json:"double_opt_in,omitempty"`
+	SaleOrShare  bool                               `json:"sale_or_share,omitempty"`
+	ExternalIDs  map[string]string                  `json:"external_ids,omitempty"`
 }
 
 // Topic is the writable part of a consentd.Topic.
@@ -43,8 +46,55 @@ type Topic struct {
 	Purpose            string            `json:"purpose"`
 	Name               string            `json:"name"`
 	Description        string            `json:"description,omitempty"`
+	Names              map[string]string `json:"names,omitempty"`
+	Descriptions       map[string]string `json:"descriptions,omitempty"`
 	ExternalIDs        map[string]string `json:"external_ids,omitempty"`
 	ChannelExternalIDs map[string]string `json:"channel_external_ids,omitempty"`
+}
+
+// Workspace is the workspace's brand as the file has it (consentd.Brand).
+// A field the file leaves out is left as it is; an empty string clears
+// it. The logo is an image file: logo_file, a path relative to the
+// catalog file, uploaded when its SHA-256 differs from the workspace's
+// logo; logo_sha256 is that hash, written by export-catalog (and checked
+// against logo_file when both are given). A file with logo_sha256 alone
+// leaves the logo as it is.
+type Workspace struct {
+	SenderName      *string                       `json:"sender_name,omitempty"`
+	DefaultLanguage *string                       `json:"default_language,omitempty"`
+	AccentColor     *string                       `json:"accent_color,omitempty"`
+	PrivacyURL      *string                       `json:"privacy_url,omitempty"`
+	Footer          *string                       `json:"footer,omitempty"`
+	PublicURL       *string                       `json:"public_url,omitempty"`
+	Texts           *map[string]map[string]string `json:"texts,omitempty"`
+	LogoFile        string                        `json:"logo_file,omitempty"`
+	LogoSHA256      string                        `json:"logo_sha256,omitempty"`
+}
+
+// workspaceOf is the brand of ws as a file has it: the fields that are set.
+func workspaceOf(ws *consentd.Workspace) *Workspace {
+	set := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	w := &Workspace{SenderName: set(ws.SenderName), DefaultLanguage: set(ws.DefaultLanguage), AccentColor: set(ws.AccentColor),
+		PrivacyURL: set(ws.PrivacyURL), Footer: set(ws.Footer), PublicURL: set(ws.PublicURL)}
+	if len(ws.Texts) > 0 {
+		t := make(map[string]map[string]string, len(ws.Texts))
+		for lang, m := range ws.Texts {
+			t[lang] = cloneMap(m)
+		}
+		w.Texts = &t
+	}
+	if ws.Logo != nil {
+		w.LogoSHA256 = ws.Logo.SHA256
+	}
+	if *w == (Workspace{}) {
+		return nil
+	}
+	return w
 }
 
 // Webhook is a webhook as the file has it: never its secret, only the
@@ -83,21 +133,23 @@ func feedOf(f *consentd.Feed) *Feed {
 }
 
 func (p *Purpose) purpose() *consentd.Purpose {
-	return &consentd.Purpose{ID: p.ID, Name: p.Name, Description: p.Description, Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn,
-		SaleOrShare: p.SaleOrShare, ExternalIDs: p.ExternalIDs}
+	return &consentd.Purpose{ID: p.ID, Name: p.Name, Description: p.Description, Names: cloneMap(p.Names), Descriptions: cloneMap(p.Descriptions),
+		Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn, SaleOrShare: p.SaleOrShare, ExternalIDs: p.ExternalIDs}
 }
 
 func purposeOf(p *consentd.Purpose) *Purpose {
-	return &Purpose{ID: p.ID, Name: p.Name, Description: p.Description, Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn,
-		SaleOrShare: p.SaleOrShare, ExternalIDs: p.ExternalIDs}
+	return &Purpose{ID: p.ID, Name: p.Name, Description: p.Description, Names: cloneMap(p.Names), Descriptions: cloneMap(p.Descriptions),
+		Type: p.Type, Channels: cloneMap(p.Channels), DoubleOptIn: p.DoubleOptIn, SaleOrShare: p.SaleOrShare, ExternalIDs: p.ExternalIDs}
 }
 
 func (t *Topic) topic() *consentd.Topic {
-	return &consentd.Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, Description: t.Description, ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
+	return &consentd.Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, Description: t.Description, Names: cloneMap(t.Names), Descriptions: cloneMap(t.Descriptions),
+		ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
 }
 
 func topicOf(t *consentd.Topic) *Topic {
-	return &Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, Description: t.Description, ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
+	return &Topic{ID: t.ID, Purpose: t.Purpose, Name: t.Name, Description: t.Description, Names: cloneMap(t.Names), Descriptions: cloneMap(t.Descriptions),
+		ExternalIDs: t.ExternalIDs, ChannelExternalIDs: t.ChannelExternalIDs}
 }
 
 func webhookOf(w *consentd.Webhook) *Webhook {
@@ -189,7 +241,7 @@ func (f *File) checkIDs() error {
 // Marshal writes f as YAML, keys in the order of the types' fields, lists
 // sorted by id.
 func Marshal(f *File) ([]byte, error) {
-	g := File{Purposes: slices.Clone(f.Purposes), Topics: slices.Clone(f.Topics), Rules: slices.Clone(f.Rules), Webhooks: slices.Clone(f.Webhooks),
+	g := File{Workspace: f.Workspace, Purposes: slices.Clone(f.Purposes), Topics: slices.Clone(f.Topics), Rules: slices.Clone(f.Rules), Webhooks: slices.Clone(f.Webhooks),
 		Feeds: slices.Clone(f.Feeds)}
 	sortByID(g.Purposes, func(p *Purpose) string { return p.ID })
 	sortByID(g.Topics, func(t *Topic) string { return t.ID })

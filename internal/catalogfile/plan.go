@@ -15,6 +15,9 @@ import (
 
 // Store is what applying and exporting a catalog file need of a backend.
 type Store interface {
+	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
+	UpdateWorkspace(ctx context.Context, id string, u consentd.WorkspaceUpdate, actor string) (*consentd.Workspace, error)
+	SetLogo(ctx context.Context, wsID, contentType string, data []byte, actor string) (*consentd.Workspace, error)
 	Catalog(ctx context.Context, wsID string) (*consentd.Catalog, error)
 	PutPurpose(ctx context.Context, wsID string, p *consentd.Purpose, create bool, actor string) error
 	PutTopic(ctx context.Context, wsID string, t *consentd.Topic, create bool, actor string) error
@@ -39,6 +42,9 @@ type Options struct {
 	// (internal/feeds.Configure); it returns a generated secret, which a
 	// file cannot show, so a plan refuses a feed that needs one.
 	ConfigureFeed func(*consentd.Feed) (string, error)
+	// ReadFile reads a file the catalog file names (the workspace's
+	// logo_file), relative to the catalog file.
+	ReadFile func(name string) ([]byte, error)
 }
 
 // Op is what a change does.
@@ -52,7 +58,7 @@ const (
 
 // Change is one create or update of the plan.
 type Change struct {
-	Kind string   `json:"kind"` // purpose, topic, rule, webhook, feed
+	Kind string   `json:"kind"` // workspace, purpose, topic, rule, webhook, feed
 	ID   string   `json:"id"`
 	Op   Op       `json:"op"`
 	Diff []string `json:"diff,omitempty"` // for updates: "field: old -> new"
@@ -120,6 +126,11 @@ func MakePlan(ctx context.Context, st Store, wsID string, f *File, o Options) (*
 		plan.Unchanged++
 	}
 
+	if f.Workspace != nil {
+		if err := planWorkspace(ctx, st, wsID, f.Workspace, o, plan); err != nil {
+			return nil, err
+		}
+	}
 	inFile := map[string]bool{}
 	for _, fp := range f.Purposes {
 		p := fp.purpose()
@@ -292,14 +303,19 @@ func Apply(ctx context.Context, st Store, wsID string, p *Plan, actor string) er
 	return nil
 }
 
-// Export reads the workspace's catalog, rules, webhooks and feeds back into
-// a file.
+// Export reads the workspace's brand, catalog, rules, webhooks and feeds
+// back into a file. The logo is named by its logo_sha256 only: the caller
+// writes the image where it wants and sets logo_file.
 func Export(ctx context.Context, st Store, wsID string) (*File, error) {
 	cat, err := st.Catalog(ctx, wsID)
 	if err != nil {
 		return nil, err
 	}
-	f := &File{}
+	ws, err := st.Workspace(ctx, wsID)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{Workspace: workspaceOf(ws)}
 	for _, p := range cat.Purposes {
 		f.Purposes = append(f.Purposes, purposeOf(p))
 	}
