@@ -24,6 +24,7 @@ import (
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/signedlink"
 	"github.com/consentd/consentd/internal/sqlite"
+	"github.com/consentd/consentd/internal/storetest"
 )
 
 // checked makes a client's HTTP exchanges checked against the server's
@@ -207,6 +208,22 @@ func TestClientEndToEnd(t *testing.T) {
 	region := "US"
 	if ws = must[*consentd.Workspace](t, "UpdateWorkspace")(c.UpdateWorkspace(ctx, consentd.WorkspaceUpdate{DefaultRegion: &region})); ws.DefaultRegion != "US" {
 		t.Errorf("UpdateWorkspace = %+v", ws)
+	}
+	// The brand: texts, logo.
+	if texts := must[*client.TextList](t, "Texts")(c.Texts(ctx)); len(texts.Texts) == 0 || texts.Languages[0] != "en" {
+		t.Errorf("Texts = %+v", texts)
+	}
+	logo := storetest.PNG(t, 16, 16)
+	if ws = must[*consentd.Workspace](t, "SetLogo")(c.SetLogo(ctx, "image/png", logo)); ws.Logo == nil || ws.Logo.Size != len(logo) {
+		t.Errorf("SetLogo = %+v", ws)
+	}
+	if got, ctype, err := c.GetLogo(ctx, ws.Logo.URL); err != nil || !bytes.Equal(got, logo) || ctype != "image/png" {
+		t.Errorf("GetLogo = %d bytes, %q, %v; want the logo", len(got), ctype, err)
+	}
+	_, svgErr := c.SetLogo(ctx, "image/svg+xml", []byte("<svg/>"))
+	wantError(t, "SetLogo(svg)", svgErr, 415, consentd.EUNSUPPORTEDMEDIATYPE)
+	if ws = must[*consentd.Workspace](t, "DeleteLogo")(c.DeleteLogo(ctx)); ws.Logo != nil {
+		t.Errorf("DeleteLogo = %+v", ws)
 	}
 
 	// Catalog.

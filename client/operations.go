@@ -5,8 +5,13 @@ package client
 // it. A test checks it against the server's route table: a route without
 // a method here, or a method named here that does not exist, fails it.
 var operations = map[string][]string{
-	"GET /v1/workspace":   {"GetWorkspace"},
-	"PATCH /v1/workspace": {"UpdateWorkspace"},
+	"GET /v1/workspace":         {"GetWorkspace"},
+	"PATCH /v1/workspace":       {"UpdateWorkspace"},
+	"GET /v1/texts":             {"Texts"},
+	"PUT /v1/workspace/logo":    {"SetLogo"},
+	"DELETE /v1/workspace/logo": {"DeleteLogo"},
+	// Public, no key: the logo at its Logo.URL.
+	"GET /brand/{workspace_id}/logo/{sha256}": {"GetLogo"},
 
 	"GET /v1/purposes":         {"ListPurposes"},
 	"POST /v1/purposes":        {"CreatePurpose"},

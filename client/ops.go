@@ -1,7 +1,9 @@
 package client
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"iter"
 	"net/http"
@@ -29,6 +31,62 @@ func (c *Client) UpdateWorkspace(ctx context.Context, u consentd.WorkspaceUpdate
 	var out consentd.Workspace
 	_, err := c.do(ctx, "PATCH", "/v1/workspace", nil, u, &out)
 	return ret(&out, err)
+}
+
+// Texts lists every text of the public pages, mails and texts: its key,
+// placeholders, shipped wording per language and the workspace's
+// overrides (GET /v1/texts).
+func (c *Client) Texts(ctx context.Context) (*TextList, error) {
+	var out TextList
+	_, err := c.do(ctx, "GET", "/v1/texts", nil, nil, &out)
+	return ret(&out, err)
+}
+
+// SetLogo uploads the workspace's logo (admin): data is a PNG, JPEG, GIF
+// or WebP image of contentType ("image/png"), at most 256 KiB and
+// 2048x2048 pixels. The answer's Logo.URL is where consentd serves it.
+func (c *Client) SetLogo(ctx context.Context, contentType string, data []byte) (*consentd.Workspace, error) {
+	r := &request{method: "PUT", path: "/v1/workspace/logo", body: bytes.NewReader(data), ctype: contentType, accept: "application/json", size: int64(len(data))}
+	var out consentd.Workspace
+	_, err := c.call(ctx, r, &out)
+	return ret(&out, err)
+}
+
+// DeleteLogo removes the workspace's logo (admin).
+func (c *Client) DeleteLogo(ctx context.Context) (*consentd.Workspace, error) {
+	var out consentd.Workspace
+	_, err := c.do(ctx, "DELETE", "/v1/workspace/logo", nil, nil, &out)
+	return ret(&out, err)
+}
+
+// GetLogo fetches a workspace's logo at its Logo.URL (a path on the
+// server, "/brand/..."; public: the key is not needed). It returns the
+// image and its media type; 404 when the logo was replaced or removed.
+func (c *Client) GetLogo(ctx context.Context, path string) ([]byte, string, error) {
+	resp, err := c.send(ctx, &request{method: "GET", path: path, accept: "image/*"})
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, consentd.MaxLogoBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("GET %s: reading the logo: %w", path, err)
+	}
+	return data, resp.Header.Get("Content-Type"), nil
+}
+
+// TextList is GET /v1/texts's answer.
+type TextList struct {
+	Languages []string `json:"languages"` // the shipped languages, English first
+	Texts     []Text   `json:"texts"`
+}
+
+// Text is one text of the public pages, mails and texts.
+type Text struct {
+	Key          string            `json:"key"`
+	Placeholders []string          `json:"placeholders,omitempty"` // the {names} an override may use
+	Shipped      map[string]string `json:"shipped"`                // language → shipped text
+	Overrides    map[string]string `json:"overrides,omitempty"`    // language → the workspace's override
 }
 
 // ---- catalog ----
@@ -263,6 +321,8 @@ func (c *Client) DecideBatch(ctx context.Context, b DecisionBatch) ([]DecisionIt
 type PartyInput struct {
 	ContactPoints []consentd.PartyContactPoint `json:"contact_points"`
 	ExternalIDs   map[string]string            `json:"external_ids,omitempty"`
+	// Language is the person's language, a BCP 47 tag ("de", "pt-BR").
+	Language string `json:"language,omitempty"`
 }
 
 // PutParty creates or replaces a party.

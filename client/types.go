@@ -12,14 +12,17 @@ import (
 
 // PurposeInput is the writable part of a purpose (POST /v1/purposes).
 type PurposeInput struct {
-	ID          string                             `json:"id"`
-	Name        string                             `json:"name"`
-	Description string                             `json:"description,omitempty"`
-	Type        consentd.PurposeType               `json:"type"`
-	Channels    map[string]consentd.ChannelSetting `json:"channels"`
-	DoubleOptIn consentd.DoubleOptIn               `json:"double_opt_in,omitempty"`
-	SaleOrShare bool                               `json:"sale_or_share,omitempty"`
-	ExternalIDs map[string]string                  `json:"external_ids,omitempty"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Names and Descriptions per shipped language (en, de, fr, es, ar).
+	Names        map[string]string                  `json:"names,omitempty"`
+	Descriptions map[string]string                  `json:"descriptions,omitempty"`
+	Type         consentd.PurposeType               `json:"type"`
+	Channels     map[string]consentd.ChannelSetting `json:"channels"`
+	DoubleOptIn  consentd.DoubleOptIn               `json:"double_opt_in,omitempty"`
+	SaleOrShare  bool                               `json:"sale_or_share,omitempty"`
+	ExternalIDs  map[string]string                  `json:"external_ids,omitempty"`
 }
 
 // TopicInput is the writable part of a topic (POST /v1/topics).
@@ -28,6 +31,8 @@ type TopicInput struct {
 	Purpose            string            `json:"purpose"`
 	Name               string            `json:"name"`
 	Description        string            `json:"description,omitempty"`
+	Names              map[string]string `json:"names,omitempty"`
+	Descriptions       map[string]string `json:"descriptions,omitempty"`
 	ExternalIDs        map[string]string `json:"external_ids,omitempty"`
 	ChannelExternalIDs map[string]string `json:"channel_external_ids,omitempty"`
 }
