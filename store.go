@@ -76,7 +76,7 @@ type WorkspaceUpdate struct {
 	PrivacyURL      *string                       `json:"privacy_url,omitempty" max:"2048"`
 	Footer          *string                       `json:"footer,omitempty" max:"1000"`
 	PublicURL       *string                       `json:"public_url,omitempty" max:"2048"`
-	Texts           *map[string]map[string]string `json:"texts,omitempty" doc:"replaces every override: language → key → text"`
+	Texts           *map[string]map[string]string `json:"texts,omitempty" max:"2000" doc:"replaces every override: language → key → text (keys listed by GET /v1/texts; an override uses only its English text's {placeholders})"`
 }
 
 // ValidateSMS checks the SMS settings of an update: storable text within

@@ -129,7 +129,7 @@ func logoOp() openapi.Operation {
 		ResponseTypes: logoTypes,
 		Query: []openapi.Param{{Name: "workspace_id", In: "path", Description: "the workspace's id"},
 			{Name: "sha256", In: "path", Description: "the logo's SHA-256 in hex, as in the workspace's logo.url"}},
-		Errors: []int{404}}
+		Errors: []int{400, 404}}
 }
 
 // serveLogo answers the public logo route: the exact bytes of the
