@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/storetest"
 )
 
@@ -121,5 +125,38 @@ func TestApplyBrandRoundTrip(t *testing.T) {
 	// On standard output the logo is named by its hash only.
 	if code, stdout, _ := runCLI(t, env, "export-catalog", "--data", data); code != 0 || strings.Contains(stdout, "logo_file") || !strings.Contains(stdout, "logo_sha256") {
 		t.Errorf("export-catalog to standard output = %d\n%s; want logo_sha256 without logo_file", code, stdout)
+	}
+}
+
+// TestServeLogo uploads a logo to `consentd serve` and fetches it at its
+// URL without a key, as the public pages and mails do.
+func TestServeLogo(t *testing.T) {
+	srv := startInProcessServer(t, t.TempDir())
+	logo := storetest.PNG(t, 30, 30)
+	req, err := http.NewRequest("PUT", srv.base+"/v1/workspace/logo", bytes.NewReader(logo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ledgerTestAdminKey)
+	req.Header.Set("Content-Type", "image/png")
+	res, err := ledgerTestClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws consentd.Workspace
+	err = json.NewDecoder(res.Body).Decode(&ws)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || ws.Logo == nil {
+		t.Fatalf("PUT /v1/workspace/logo = %d, %+v, %v", res.StatusCode, ws.Logo, err)
+	}
+	res, err = ledgerTestClient.Get(srv.base + ws.Logo.URL) // no key
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !bytes.Equal(got, logo) || res.Header.Get("Content-Type") != "image/png" ||
+		res.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
+		t.Errorf("GET %s without a key = %d, %d bytes, %v; want the logo, cached for good", ws.Logo.URL, res.StatusCode, len(got), res.Header)
 	}
 }
