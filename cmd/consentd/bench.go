@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -155,9 +157,19 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 			continue
 		}
 		fmt.Fprintf(m.Stderr, "bench %s ...\n", s.name)
+		loadBefore := loadAverage()
 		r, err := s.run(ctx, e)
 		if err != nil {
 			return fmt.Errorf("bench %s: %w", s.name, err)
+		}
+		// The machine's load around the scenario: other work on the cores
+		// weighs on the figures (the references share it, the ratios less).
+		if loadBefore >= 0 {
+			if r.Notes == nil {
+				r.Notes = map[string]any{}
+			}
+			r.Notes["load_1m_before"] = loadBefore
+			r.Notes["load_1m_after"] = loadAverage()
 		}
 		results = append(results, r)
 		if *asJSON {
@@ -168,6 +180,24 @@ func (m *Main) bench(ctx context.Context, args []string) error {
 		printBench(m.Stdout, results)
 	}
 	return nil
+}
+
+// loadAverage is the machine's 1-minute load average (/proc/loadavg), -1
+// where it cannot be read.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
 func knownScenario(name string) bool {

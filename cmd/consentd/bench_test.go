@@ -8,18 +8,13 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
-
-// benchChildEnv, set in the environment, makes the test binary run as
-// consentd (Main.Run with its arguments) instead of running tests: the
-// import and log-verify bench scenarios run consentd as a child process,
-// which under go test is this binary.
-const benchChildEnv = "CONSENTD_BENCH_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(benchChildEnv) == "1" {
@@ -267,5 +262,49 @@ func TestBenchFilter(t *testing.T) {
 	}
 	if r.Notes["consents"] != float64(consents) || len(r.Figures) != len(figures) {
 		t.Errorf("bench filter = %+v; want %d consents and %d figures", r, consents, len(figures))
+	}
+}
+
+// TestBenchHTTPDecide runs the http-decide scenario briefly and checks its
+// shape: serve and the reference in child processes, rounds alternating,
+// the peak the ratio of the rounds' medians, each server's CPU seconds and
+// the load average in the notes. Never how fast anything was.
+func TestBenchHTTPDecide(t *testing.T) {
+	r := runBench(t, "", "--seconds", "0.6", "http-decide")["http-decide"]
+	if r == nil {
+		t.Fatal("bench printed no http-decide result")
+	}
+	peak := figure(t, r, "peak decisions")
+	checkAgainstReference(t, r, peak, peak.Value/peak.Reference, true)
+	if peak.Goal != ">= 0.85 of the reference" {
+		t.Errorf("peak goal = %q", peak.Goal)
+	}
+	p99 := figure(t, r, "p99 at half the reference's peak")
+	checkAgainstReference(t, r, p99, p99.Reference/max(p99.Value, 0.001), true)
+	rounds := r.Notes["rounds"].(float64)
+	for _, k := range []string{"rounds_per_s", "reference_rounds_per_s"} {
+		rs, _ := r.Notes[k].([]any)
+		if float64(len(rs)) != rounds {
+			t.Errorf("notes %s = %v; want %v rounds", k, r.Notes[k], rounds)
+		}
+		var all []float64
+		for _, v := range rs {
+			all = append(all, v.(float64))
+		}
+		want := peak.Value
+		if k != "rounds_per_s" {
+			want = peak.Reference
+		}
+		if m := median(all); math.Abs(m-want) > 1.5 { // the notes' rates are rounded down
+			t.Errorf("median of %s = %v; the figure says %v", k, m, want)
+		}
+	}
+	for _, k := range []string{"server_cpu_s", "reference_cpu_s", "load_1m_before", "load_1m_after"} {
+		if runtime.GOOS != "linux" {
+			break // both are read from /proc
+		}
+		if v, ok := r.Notes[k].(float64); !ok || v < 0 {
+			t.Errorf("notes %s = %v; want a number", k, r.Notes[k])
+		}
 	}
 }
