@@ -28,7 +28,7 @@ func (m *Main) filter(ctx context.Context, args []string) error {
 	channel := fs.String("channel", "", "channel (required)")
 	topic := fs.String("topic", "", "topic id")
 	column := fs.String("column", "", "the CSV column or NDJSON field that holds the contact point (default: contact_point, email or phone)")
-	format := fs.String("format", "", "csv or ndjson (default: guessed from the first byte)")
+	format := fs.String("format", "", "csv or ndjson (default: guessed from the first byte after any BOM: { is NDJSON)")
 	server := fs.String("server", m.Getenv("CONSENTD_SERVER"), "ask a running server instead of the data folder (CONSENTD_SERVER)")
 	key := fs.String("key", m.Getenv("CONSENTD_KEY"), "API key for --server, any role (CONSENTD_KEY)")
 	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name (local mode)")
