@@ -235,7 +235,8 @@ func benchHTTPDecide(ctx context.Context, e *benchEnv) (*benchResult, error) {
 	if err := benchSeed(ctx, "http://"+ours.addr, 10_000); err != nil {
 		return nil, err
 	}
-	ref, err := startChildServer(ctx, bin, map[string]string{benchReferenceEnv: "http-decide"})
+	ref, err := startChildServer(ctx, bin, map[string]string{benchReferenceEnv: "http-decide",
+		"CONSENTD_CPUPROFILE": os.Getenv("CONSENTD_BENCH_REFERENCE_CPUPROFILE")})
 	if err != nil {
 		return nil, fmt.Errorf("reference: %w", err)
 	}

@@ -1,11 +1,17 @@
 package api
 
 import (
+	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/ledger"
+	"github.com/consentd/consentd/internal/sqlite"
 )
 
 // fastDecisionSeeds are request bodies of every kind: the usual ones (which
@@ -95,4 +101,43 @@ func FuzzFastDecisionRequest(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) { checkFastDecision(t, body) })
+}
+
+// TestDecisionRouteWithoutMux checks ServeHTTP's shortcut to the single
+// decision's handler: it takes exactly the requests the mux gives that
+// route, and leaves them the Pattern the mux would set.
+func TestDecisionRouteWithoutMux(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlite.Open(filepath.Join(dir, "consentd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	signer, err := ledger.LoadOrCreateKey(filepath.Join(dir, "checkpoint.key"), "consentd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(db, signer, slog.New(slog.DiscardHandler))
+	if s.decisionRoute == nil {
+		t.Fatal("no decision route: ServeHTTP would always ask the mux")
+	}
+	for i, tt := range []struct{ method, target string }{
+		{"POST", "/v1/decisions"}, {"POST", "/v1/decisions?x=1"}, {"POST", "http://h/v1/decisions"},
+		{"GET", "/v1/decisions"}, {"PUT", "/v1/decisions"}, {"POST", "/v1/decisions/"}, {"POST", "/v1//decisions"},
+		{"POST", "/v1/decision%73"}, {"POST", "/v1%2Fdecisions"}, {"POST", "/v1/decisions:batch"}, {"POST", "/v1/./decisions"},
+	} {
+		// The first three take the shortcut; the others the mux (which
+		// also redirects unclean paths and unescapes %73).
+		r := httptest.NewRequest(tt.method, tt.target, strings.NewReader(`{}`))
+		_, want := s.mux.Handler(r)
+		fast := r.Method == http.MethodPost && r.URL.Path == decisionPath && r.URL.RawPath == ""
+		if fast && want != "POST /v1/decisions" || !fast && i < 3 {
+			t.Errorf("%s %s: shortcut %v; the mux's pattern is %q", tt.method, tt.target, fast, want)
+		}
+		r = httptest.NewRequest(tt.method, tt.target, strings.NewReader(`{}`))
+		s.ServeHTTP(httptest.NewRecorder(), r)
+		if r.Pattern != want && !(want == "/" && r.Pattern == "") {
+			t.Errorf("%s %s: served with pattern %q; the mux's is %q", tt.method, tt.target, r.Pattern, want)
+		}
+	}
 }
