@@ -157,17 +157,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// this clean, unescaped path is one the mux gives that route (the most
 	// specific pattern, no wildcards, no host), so the request gets the
 	// Pattern the mux would set (metrics and the access log read it).
-	if s.decisionRoute != nil && r.Method == http.MethodPost && r.URL.Path == decisionPath && r.URL.RawPath == "" {
-		r.Pattern = http.MethodPost + " " + decisionPath
+	if s.decisionRoute != nil && IsDecision(r) {
+		r.Pattern = http.MethodPost + " " + DecisionPath
 		s.decisionRoute(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
-// decisionPath is the single decision's route, which ServeHTTP serves
+// DecisionPath is the single decision's route, which ServeHTTP serves
 // without the mux.
-const decisionPath = "/v1/decisions"
+const DecisionPath = "/v1/decisions"
+
+// IsDecision reports whether r is a POST to exactly DecisionPath: clean and
+// unescaped, so that the mux would give it that route (or redirect or
+// unescape it otherwise; such requests go through the mux).
+func IsDecision(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == DecisionPath && r.URL.RawPath == ""
+}
 
 // decide answers one decision through the Decider, records its latency
 // and counts it for the reports.
@@ -214,7 +221,7 @@ func (s *Server) handle(rt route) {
 		}
 	}
 	s.mux.HandleFunc(op.Method+" "+muxPath(op.Path), h)
-	if op.Method == http.MethodPost && op.Path == decisionPath {
+	if op.Method == http.MethodPost && op.Path == DecisionPath {
 		s.decisionRoute = h
 	}
 }
