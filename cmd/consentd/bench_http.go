@@ -224,23 +224,49 @@ func benchHTTPDecide(ctx context.Context, e *benchEnv) (*benchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(e.dir, "decide")
-	ours, err := startChildServer(ctx, bin, map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey,
-		"CONSENTD_CPUPROFILE": os.Getenv("CONSENTD_BENCH_SERVE_CPUPROFILE")},
-		"serve", "--addr", "127.0.0.1:0", "--api-key-rate", "0", "--api-ip-rate", "0", "--data", dir)
-	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	defer ours.close()
-	if err := benchSeed(ctx, "http://"+ours.addr, 10_000); err != nil {
-		return nil, err
-	}
 	ref, err := startChildServer(ctx, bin, map[string]string{benchReferenceEnv: "http-decide",
 		"CONSENTD_CPUPROFILE": os.Getenv("CONSENTD_BENCH_REFERENCE_CPUPROFILE")})
 	if err != nil {
 		return nil, fmt.Errorf("reference: %w", err)
 	}
 	defer ref.close()
+	res := &benchResult{Scenario: "http-decide", Notes: map[string]any{
+		"processes": "serve and the reference are child processes; the load client is the bench process"}}
+	// SQLite, then PostgreSQL when it answers: the decisions come from the
+	// index in memory either way, the store is behind the counting and
+	// whatever else serve does meanwhile.
+	if err := measureHTTPDecide(ctx, e, bin, ref, res, "", "--data", filepath.Join(e.dir, "decide")); err != nil {
+		return nil, err
+	}
+	url, drop, err := freshPostgres(ctx, e.pgURL, "consentd_bench_decide_")
+	if err != nil {
+		res.Notes["postgres"] = "skipped: " + err.Error()
+		return res, nil
+	}
+	defer drop()
+	if err := measureHTTPDecide(ctx, e, bin, ref, res, "postgres ", "--data", filepath.Join(e.dir, "decide-pg"), "--database", url); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return res, nil
+}
+
+// measureHTTPDecide starts serve with store (its data folder and
+// database flags) as a child process, seeds it, and measures it against
+// ref, adding the figures and notes to res, their names after prefix.
+func measureHTTPDecide(ctx context.Context, e *benchEnv, bin string, ref *childServer, res *benchResult, prefix string, store ...string) error {
+	profile := ""
+	if prefix == "" { // the first serve's profile
+		profile = os.Getenv("CONSENTD_BENCH_SERVE_CPUPROFILE")
+	}
+	ours, err := startChildServer(ctx, bin, map[string]string{"CONSENTD_ADMIN_KEY": benchAdminKey, "CONSENTD_CPUPROFILE": profile},
+		append([]string{"serve", "--addr", "127.0.0.1:0", "--api-key-rate", "0", "--api-ip-rate", "0"}, store...)...)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer ours.close()
+	if err := benchSeed(ctx, "http://"+ours.addr, 10_000); err != nil {
+		return err
+	}
 	base, bare := "http://"+ours.addr+"/v1/decisions", "http://"+ref.addr+"/"
 
 	d := time.Duration(e.seconds * float64(time.Second))
@@ -250,7 +276,7 @@ func benchHTTPDecide(ctx context.Context, e *benchEnv) (*benchResult, error) {
 	// A warm-up on each: connections opened, the index loaded, code paged in.
 	for _, u := range []string{base, bare} {
 		if _, err := closedLoop(ctx, u, conc, min(round, 300*time.Millisecond)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	var ourRates, refRates []float64
@@ -269,7 +295,7 @@ func benchHTTPDecide(ctx context.Context, e *benchEnv) (*benchResult, error) {
 			cpu0 := c.cpu()
 			r, err := closedLoop(ctx, u, conc, round)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			cpu := c.cpu() - cpu0
 			if mine {
@@ -291,7 +317,7 @@ func benchHTTPDecide(ctx context.Context, e *benchEnv) (*benchResult, error) {
 			}
 			lat, err := openLoop(ctx, u, half, round)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if u == base {
 				ourLat = append(ourLat, lat...)
@@ -310,20 +336,20 @@ func benchHTTPDecide(ctx context.Context, e *benchEnv) (*benchResult, error) {
 		return out
 	}
 	notes := map[string]any{"concurrency": conc, "open_loop_rate": int(half), "rounds": rounds, "round_seconds": round.Seconds(),
-		"rounds_per_s": rounded(ourRates), "reference_rounds_per_s": rounded(refRates),
-		"ratio_of_totals": ourN / refN,
-		"processes":       "serve and the reference are child processes; the load client is the bench process"}
-	if ourCPU >= 0 && refCPU >= 0 {
+		"rounds_per_s": rounded(ourRates), "reference_rounds_per_s": rounded(refRates), "ratio_of_totals": ourN / refN}
+	if ours.cpu() >= 0 && ref.cpu() >= 0 {
 		notes["server_cpu_s"] = ourCPU.Seconds()
 		notes["reference_cpu_s"] = refCPU.Seconds()
 		notes["server_cpu_us_per_request"] = float64(ourCPU.Microseconds()) / ourN
 		notes["reference_cpu_us_per_request"] = float64(refCPU.Microseconds()) / refN
 	}
-	return &benchResult{Scenario: "http-decide", Notes: notes,
-		Figures: []benchFigure{
-			{Name: "peak decisions", Unit: "/s", Value: ourPeak, Reference: refPeak, RefName: "bare net/http handler in its own process, same JSON, same client (median of alternating rounds)", Ratio: ourPeak / refPeak, Goal: ">= 0.85 of the reference", Met: met(ourPeak >= 0.85*refPeak)},
-			{Name: "p99 at half the reference's peak", Unit: "ms", Value: ms(ourP99), Reference: ms(refP99), RefName: "bare handler at the same rate", Ratio: ms(refP99) / max(ms(ourP99), 0.001), Goal: "<= 1.5 x the reference's p99", Met: met(ourP99 <= refP99*3/2)},
-		}}, nil
+	for k, v := range notes {
+		res.Notes[prefix+k] = v
+	}
+	res.Figures = append(res.Figures,
+		benchFigure{Name: prefix + "peak decisions", Unit: "/s", Value: ourPeak, Reference: refPeak, RefName: "bare net/http handler in its own process, same JSON, same client (median of alternating rounds)", Ratio: ourPeak / refPeak, Goal: ">= 0.85 of the reference", Met: met(ourPeak >= 0.85*refPeak)},
+		benchFigure{Name: prefix + "p99 at half the reference's peak", Unit: "ms", Value: ms(ourP99), Reference: ms(refP99), RefName: "bare handler at the same rate", Ratio: ms(refP99) / max(ms(ourP99), 0.001), Goal: "<= 1.5 x the reference's p99", Met: met(ourP99 <= refP99*3/2)})
+	return nil
 }
 
 // median of rates (not empty); the mean of the middle two for an even count.

@@ -266,45 +266,58 @@ func TestBenchFilter(t *testing.T) {
 }
 
 // TestBenchHTTPDecide runs the http-decide scenario briefly and checks its
-// shape: serve and the reference in child processes, rounds alternating,
-// the peak the ratio of the rounds' medians, each server's CPU seconds and
-// the load average in the notes. Never how fast anything was.
+// shape, on SQLite and, when it answers, PostgreSQL: serve and the
+// reference in child processes, rounds alternating, the peak the ratio of
+// the rounds' medians, each server's CPU seconds and the load average in
+// the notes. Never how fast anything was.
 func TestBenchHTTPDecide(t *testing.T) {
-	r := runBench(t, "", "--seconds", "0.6", "http-decide")["http-decide"]
+	pgURL, pgUp := benchTestPostgres(t)
+	r := runBench(t, pgURL, "--seconds", "0.6", "http-decide")["http-decide"]
 	if r == nil {
 		t.Fatal("bench printed no http-decide result")
 	}
-	peak := figure(t, r, "peak decisions")
-	checkAgainstReference(t, r, peak, peak.Value/peak.Reference, true)
-	if peak.Goal != ">= 0.85 of the reference" {
-		t.Errorf("peak goal = %q", peak.Goal)
+	prefixes := []string{""}
+	if pgUp {
+		prefixes = append(prefixes, "postgres ")
+	} else if r.Notes["postgres"] == nil {
+		t.Errorf("PostgreSQL did not answer, and the notes do not say it was skipped: %v", r.Notes)
 	}
-	p99 := figure(t, r, "p99 at half the reference's peak")
-	checkAgainstReference(t, r, p99, p99.Reference/max(p99.Value, 0.001), true)
-	rounds := r.Notes["rounds"].(float64)
-	for _, k := range []string{"rounds_per_s", "reference_rounds_per_s"} {
-		rs, _ := r.Notes[k].([]any)
-		if float64(len(rs)) != rounds {
-			t.Errorf("notes %s = %v; want %v rounds", k, r.Notes[k], rounds)
-		}
-		var all []float64
-		for _, v := range rs {
-			all = append(all, v.(float64))
-		}
-		want := peak.Value
-		if k != "rounds_per_s" {
-			want = peak.Reference
-		}
-		if m := median(all); math.Abs(m-want) > 1.5 { // the notes' rates are rounded down
-			t.Errorf("median of %s = %v; the figure says %v", k, m, want)
-		}
+	if len(r.Figures) != 2*len(prefixes) {
+		t.Errorf("http-decide has %d figures; want %d", len(r.Figures), 2*len(prefixes))
 	}
-	for _, k := range []string{"server_cpu_s", "reference_cpu_s", "load_1m_before", "load_1m_after"} {
-		if runtime.GOOS != "linux" {
-			break // both are read from /proc
+	for _, prefix := range prefixes {
+		peak := figure(t, r, prefix+"peak decisions")
+		checkAgainstReference(t, r, peak, peak.Value/peak.Reference, true)
+		if peak.Goal != ">= 0.85 of the reference" {
+			t.Errorf("peak goal = %q", peak.Goal)
 		}
-		if v, ok := r.Notes[k].(float64); !ok || v < 0 {
-			t.Errorf("notes %s = %v; want a number", k, r.Notes[k])
+		p99 := figure(t, r, prefix+"p99 at half the reference's peak")
+		checkAgainstReference(t, r, p99, p99.Reference/max(p99.Value, 0.001), true)
+		rounds := r.Notes[prefix+"rounds"].(float64)
+		for _, k := range []string{"rounds_per_s", "reference_rounds_per_s"} {
+			rs, _ := r.Notes[prefix+k].([]any)
+			if float64(len(rs)) != rounds {
+				t.Errorf("notes %s%s = %v; want %v rounds", prefix, k, r.Notes[prefix+k], rounds)
+			}
+			var all []float64
+			for _, v := range rs {
+				all = append(all, v.(float64))
+			}
+			want := peak.Value
+			if k != "rounds_per_s" {
+				want = peak.Reference
+			}
+			if m := median(all); math.Abs(m-want) > 1.5 { // the notes' rates are rounded down
+				t.Errorf("median of %s%s = %v; the figure says %v", prefix, k, m, want)
+			}
+		}
+		for _, k := range []string{prefix + "server_cpu_s", prefix + "reference_cpu_s", "load_1m_before", "load_1m_after"} {
+			if runtime.GOOS != "linux" {
+				break // both are read from /proc
+			}
+			if v, ok := r.Notes[k].(float64); !ok || v < 0 {
+				t.Errorf("notes %s = %v; want a number", k, r.Notes[k])
+			}
 		}
 	}
 }
