@@ -8,18 +8,13 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
-
-// benchChildEnv, set in the environment, makes the test binary run as
-// consentd (Main.Run with its arguments) instead of running tests: the
-// import and log-verify bench scenarios run consentd as a child process,
-// which under go test is this binary.
-const benchChildEnv = "CONSENTD_BENCH_TEST_CHILD"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(benchChildEnv) == "1" {
@@ -267,5 +262,62 @@ func TestBenchFilter(t *testing.T) {
 	}
 	if r.Notes["consents"] != float64(consents) || len(r.Figures) != len(figures) {
 		t.Errorf("bench filter = %+v; want %d consents and %d figures", r, consents, len(figures))
+	}
+}
+
+// TestBenchHTTPDecide runs the http-decide scenario briefly and checks its
+// shape, on SQLite and, when it answers, PostgreSQL: serve and the
+// reference in child processes, rounds alternating, the peak the ratio of
+// the rounds' medians, each server's CPU seconds and the load average in
+// the notes. Never how fast anything was.
+func TestBenchHTTPDecide(t *testing.T) {
+	pgURL, pgUp := benchTestPostgres(t)
+	r := runBench(t, pgURL, "--seconds", "0.6", "http-decide")["http-decide"]
+	if r == nil {
+		t.Fatal("bench printed no http-decide result")
+	}
+	prefixes := []string{""}
+	if pgUp {
+		prefixes = append(prefixes, "postgres ")
+	} else if r.Notes["postgres"] == nil {
+		t.Errorf("PostgreSQL did not answer, and the notes do not say it was skipped: %v", r.Notes)
+	}
+	if len(r.Figures) != 2*len(prefixes) {
+		t.Errorf("http-decide has %d figures; want %d", len(r.Figures), 2*len(prefixes))
+	}
+	for _, prefix := range prefixes {
+		peak := figure(t, r, prefix+"peak decisions")
+		checkAgainstReference(t, r, peak, peak.Value/peak.Reference, true)
+		if peak.Goal != ">= 0.85 of the reference" {
+			t.Errorf("peak goal = %q", peak.Goal)
+		}
+		p99 := figure(t, r, prefix+"p99 at half the reference's peak")
+		checkAgainstReference(t, r, p99, p99.Reference/max(p99.Value, 0.001), true)
+		rounds := r.Notes[prefix+"rounds"].(float64)
+		for _, k := range []string{"rounds_per_s", "reference_rounds_per_s"} {
+			rs, _ := r.Notes[prefix+k].([]any)
+			if float64(len(rs)) != rounds {
+				t.Errorf("notes %s%s = %v; want %v rounds", prefix, k, r.Notes[prefix+k], rounds)
+			}
+			var all []float64
+			for _, v := range rs {
+				all = append(all, v.(float64))
+			}
+			want := peak.Value
+			if k != "rounds_per_s" {
+				want = peak.Reference
+			}
+			if m := median(all); math.Abs(m-want) > 1.5 { // the notes' rates are rounded down
+				t.Errorf("median of %s%s = %v; the figure says %v", prefix, k, m, want)
+			}
+		}
+		for _, k := range []string{prefix + "server_cpu_s", prefix + "reference_cpu_s", "load_1m_before", "load_1m_after"} {
+			if runtime.GOOS != "linux" {
+				break // both are read from /proc
+			}
+			if v, ok := r.Notes[k].(float64); !ok || v < 0 {
+				t.Errorf("notes %s = %v; want a number", k, r.Notes[k])
+			}
+		}
 	}
 }

@@ -28,7 +28,7 @@ func (m *Main) filter(ctx context.Context, args []string) error {
 	channel := fs.String("channel", "", "channel (required)")
 	topic := fs.String("topic", "", "topic id")
 	column := fs.String("column", "", "the CSV column or NDJSON field that holds the contact point (default: contact_point, email or phone)")
-	format := fs.String("format", "", "csv or ndjson (default: guessed from the first byte)")
+	format := fs.String("format", "", "csv or ndjson (default: guessed from the first byte after any BOM: { is NDJSON)")
 	server := fs.String("server", m.Getenv("CONSENTD_SERVER"), "ask a running server instead of the data folder (CONSENTD_SERVER)")
 	key := fs.String("key", m.Getenv("CONSENTD_KEY"), "API key for --server, any role (CONSENTD_KEY)")
 	fs.StringVar(&c.Workspace, "workspace", consentd.DefaultWorkspace, "workspace name (local mode)")
@@ -164,10 +164,12 @@ func (r *sourceRows) header(w io.Writer) error {
 
 // ndjsonContactPoint returns the contact point of an NDJSON line: the
 // string in the field named (or else contact_point, email or phone), ""
-// when there is none or the line is not a JSON object.
+// when there is none or the line is not a JSON object. A BOM before the
+// object (the first line of a file that starts with one) is not part of
+// the JSON; a kept line is still written with it, as it was.
 func ndjsonContactPoint(line []byte, field string) string {
 	var obj map[string]any
-	if json.Unmarshal(line, &obj) != nil {
+	if json.Unmarshal(bytes.TrimPrefix(line, utf8BOM), &obj) != nil {
 		return "" // not JSON: no contact point, never kept
 	}
 	for _, f := range []string{field, "contact_point", "email", "phone"} {

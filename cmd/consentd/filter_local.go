@@ -44,17 +44,23 @@ type filterSource struct {
 	eof    bool     // r is at its end
 }
 
+// utf8BOM is the byte order mark some tools write at the start of a UTF-8
+// file.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
 // newFilterSource reads the start of in: the format (given, or guessed from
-// the first byte), then for a CSV its BOM and header. Its errors are
+// the first byte after a BOM), then for a CSV its BOM and header. Its errors are
 // newRowReader's.
 func newFilterSource(in io.Reader, format, column string) (*filterSource, error) {
 	s := &filterSource{r: in, field: column, buf: make([]byte, 0, filterReadSize)}
-	if err := s.fill(1); err != nil {
+	if err := s.fill(len(utf8BOM) + 1); err != nil {
 		return nil, err
 	}
 	if format == "" {
+		// The first byte after a BOM, which editors put at the start of
+		// NDJSON files as well as CSV ones.
 		format = "csv"
-		if len(s.buf) > 0 && s.buf[0] == '{' {
+		if first := bytes.TrimPrefix(s.buf, utf8BOM); len(first) > 0 && first[0] == '{' {
 			format = "ndjson"
 		}
 	}
@@ -66,13 +72,10 @@ func newFilterSource(in io.Reader, format, column string) (*filterSource, error)
 	default:
 		return nil, fmt.Errorf("--format must be csv or ndjson")
 	}
-	if err := s.fill(3); err != nil {
-		return nil, err
-	}
 	var bom []byte
-	if bytes.HasPrefix(s.buf, []byte("\xef\xbb\xbf")) {
-		bom = []byte("\xef\xbb\xbf")
-		s.buf = s.buf[3:]
+	if bytes.HasPrefix(s.buf, utf8BOM) {
+		bom = utf8BOM
+		s.buf = s.buf[len(bom):]
 	}
 	// The header is the first record: find its end, then let encoding/csv
 	// read it (with the blank lines before it, for its error's line).

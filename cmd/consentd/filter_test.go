@@ -57,6 +57,12 @@ func TestFilter(t *testing.T) {
 	ndIn := `{"contact_point":"jane@example.com","first":"Jane"}` + "\r\n" + `{"contact_point":"bob@example.com"}` + "\n" + `{"email":"dan@example.com"}`
 	ndWant := `{"contact_point":"jane@example.com","first":"Jane"}` + "\r\n" + `{"email":"dan@example.com"}`
 
+	// An NDJSON file that starts with a BOM is NDJSON: the BOM stays with
+	// its first line, which comes out as it was when it is kept.
+	bom := "\xef\xbb\xbf"
+	ndBOMDropped := bom + `{"contact_point":"bob@example.com"}` + "\n" + `{"contact_point":"jane@example.com"}` + "\n" + `{"email":"dan@example.com"}` + "\n"
+	ndBOMDroppedWant := `{"contact_point":"jane@example.com"}` + "\n" + `{"email":"dan@example.com"}` + "\n"
+
 	for _, mode := range []struct {
 		name string
 		args []string
@@ -64,7 +70,8 @@ func TestFilter(t *testing.T) {
 		{"server", []string{"--server", base, "--key", benchAdminKey}},
 		{"local", []string{"--data", data}},
 	} {
-		for _, tt := range []struct{ name, in, want string }{{"csv", csvIn, csvWant}, {"ndjson", ndIn, ndWant}} {
+		for _, tt := range []struct{ name, in, want string }{{"csv", csvIn, csvWant}, {"ndjson", ndIn, ndWant},
+			{"ndjson with a BOM", bom + ndIn, bom + ndWant}, {"ndjson with a BOM, first line dropped", ndBOMDropped, ndBOMDroppedWant}} {
 			var out, errb bytes.Buffer
 			m := &Main{Stdin: strings.NewReader(tt.in), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
 			args := append([]string{"filter", "--purpose", "news", "--channel", "email"}, mode.args...)

@@ -126,7 +126,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	mux.Handle("/", apiServer)
 	// Every connection, the public pages' too, is bounded in time and
 	// number (internal/httpbound; README "Limits").
-	srv := httpbound.Server(c.HTTP, accessLog(log, api.Instrument(mux)))
+	srv := httpbound.Server(c.HTTP, accessLog(log, api.Instrument(decisionsFirst(mux, apiServer))))
 	ln = httpbound.Listener(ln, c.HTTP.MaxConns)
 	log.Info("consentd listening", "addr", c.scheme()+"://"+ln.Addr().String(), "data", c.Data, "log_key", signer.KeyID())
 	if m.Ready != nil {
@@ -342,6 +342,25 @@ func signAll(ctx context.Context, db store, st ledger.Store, signer *ledger.Sign
 			log.Error("checkpoint", "workspace", ws.Name, "err", err)
 		}
 	}
+}
+
+// decisionsFirst hands single decisions (api.IsDecision), the most
+// frequent request, to the API without mux's search through the pages'
+// patterns, when mux gives them to the API's catch-all anyway (checked
+// once, here); every other request goes through mux.
+func decisionsFirst(mux *http.ServeMux, apiServer http.Handler) http.Handler {
+	probe, _ := http.NewRequest(http.MethodPost, "http://consentd"+api.DecisionPath, nil)
+	if h, pattern := mux.Handler(probe); pattern != "/" || h != apiServer {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if api.IsDecision(r) {
+			r.Pattern = "/" // as mux sets it; the API's own shortcut sets its route's
+			apiServer.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // accessLog logs each request by its route pattern, never its path or query:

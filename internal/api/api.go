@@ -59,11 +59,14 @@ type Server struct {
 	// (--metrics-token); empty: /metrics is open, as /healthz is.
 	MetricsToken string
 
-	mux      *http.ServeMux
-	doc      *openapi.Document
-	links    atomic.Pointer[linkMaker]  // set by EnableLinks
-	linkMail atomic.Pointer[linkMailer] // set by EnableLinkMail
-	keys     sync.Map                   // key hash -> cachedKey
+	mux *http.ServeMux
+	doc *openapi.Document
+	// decisionRoute is POST /v1/decisions' handler, which ServeHTTP calls
+	// without the mux.
+	decisionRoute http.HandlerFunc
+	links         atomic.Pointer[linkMaker]  // set by EnableLinks
+	linkMail      atomic.Pointer[linkMailer] // set by EnableLinkMail
+	keys          sync.Map                   // key hash -> cachedKey
 
 	imports importsConfig // imports.go: set by EnableImports
 	limits  *limiters     // limits.go: set by SetLimits
@@ -151,7 +154,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	// A single decision, the most frequent request, goes to its handler
+	// without the mux's search through every pattern: a POST to exactly
+	// this clean, unescaped path is one the mux gives that route (the most
+	// specific pattern, no wildcards, no host), so the request gets the
+	// Pattern the mux would set (metrics and the access log read it).
+	if s.decisionRoute != nil && IsDecision(r) {
+		r.Pattern = http.MethodPost + " " + DecisionPath
+		s.decisionRoute(w, r)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// DecisionPath is the single decision's route, which ServeHTTP serves
+// without the mux.
+const DecisionPath = "/v1/decisions"
+
+// IsDecision reports whether r is a POST to exactly DecisionPath: clean and
+// unescaped, so that the mux would give it that route (or redirect or
+// unescape it otherwise; such requests go through the mux).
+func IsDecision(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Path == DecisionPath && r.URL.RawPath == ""
 }
 
 // decide answers one decision through the Decider, records its latency
@@ -183,7 +207,7 @@ func (s *Server) handle(rt route) {
 	s.doc.Add(op)
 	allowed := rt.roles
 	params := wildcards(op.Path)
-	s.mux.HandleFunc(op.Method+" "+muxPath(op.Path), func(w http.ResponseWriter, r *http.Request) {
+	h := func(w http.ResponseWriter, r *http.Request) {
 		k, err := s.admit(w, r)
 		if err == nil && !hasRole(allowed, k.Role) {
 			err = consentd.Errorf(consentd.EFORBIDDEN, "a key with role %s may not do this; allowed: %s", k.Role, strings.Join(roles, ", "))
@@ -197,7 +221,11 @@ func (s *Server) handle(rt route) {
 		if err != nil {
 			s.writeError(w, r, err)
 		}
-	})
+	}
+	s.mux.HandleFunc(op.Method+" "+muxPath(op.Path), h)
+	if op.Method == http.MethodPost && op.Path == DecisionPath {
+		s.decisionRoute = h
+	}
 }
 
 // defaultErrors are the error statuses every operation may answer: 400

@@ -146,8 +146,29 @@ func Instrument(h http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		requestSeconds.WithLabelValues(route, strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
+		requestObserver(route, sw.status).Observe(time.Since(start).Seconds())
 	})
+}
+
+// requestObservers caches requestSeconds' observer per route and status
+// (routeStatus -> prometheus.Observer): a lookup here is cheaper than the
+// vector's hashing of the label values on every request. Both keys come
+// from bounded sets: the route table's patterns and the statuses answered.
+var requestObservers sync.Map
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+func requestObserver(route string, status int) prometheus.Observer {
+	k := routeStatus{route, status}
+	if o, ok := requestObservers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o := requestSeconds.WithLabelValues(route, strconv.Itoa(status))
+	requestObservers.Store(k, o)
+	return o
 }
 
 type statusRecorder struct {

@@ -351,7 +351,8 @@ func (st *decisionStream) answerLine(c *streamChunk, p *index.Prepared, head *an
 		if timed {
 			start = time.Now()
 		}
-		if err := p.Decide(cp, res); err != nil {
+		idRest, err := p.DecideNoID(cp, res)
+		if err != nil {
 			if consentd.ErrorCode(err) == consentd.EINTERNAL {
 				st.s.Log.Error("decision stream", "err", err)
 				return false
@@ -364,7 +365,7 @@ func (st *decisionStream) answerLine(c *streamChunk, p *index.Prepared, head *an
 				observeDecision(start, res.Allowed)
 			}
 			if res.Allowed || !st.onlyAllowed {
-				c.out = head.appendDecision(c.out, res)
+				c.out = head.appendDecision(c.out, res, idRest)
 			}
 		}
 	} else {
@@ -494,19 +495,32 @@ func appendDecisionHead(b []byte, d *consentd.DecisionResult) []byte {
 // (which starts with the contact point, whose escaped text is copied) and
 // the seq.
 func appendDecisionTail(b []byte, d *consentd.DecisionResult) []byte {
-	b = append(b, `,"contact_point":"`...)
-	start := len(b)
-	b = appendStringText(b, d.ContactPoint)
-	end := len(b)
-	b = append(b, `","consent_id":"`...)
 	if rest, ok := strings.CutPrefix(d.ConsentID, d.ContactPoint); ok && (rest == "" || rest[0] < utf8.RuneSelf) {
-		b = append(b, b[start:end]...)
-		b = appendStringText(b, rest)
-	} else {
-		b = appendStringText(b, d.ConsentID)
+		return appendDecisionTailParts(b, d.ContactPoint, rest, d.Seq)
 	}
+	b = append(b, `,"contact_point":"`...)
+	b = appendStringText(b, d.ContactPoint)
+	b = append(b, `","consent_id":"`...)
+	b = appendStringText(b, d.ConsentID)
 	b = append(b, `","seq":`...)
 	b = strconv.AppendInt(b, d.Seq, 10)
+	return append(b, "}\n"...)
+}
+
+// appendDecisionTailParts is appendDecisionTail for a consent id that is
+// the contact point followed by idRest, which starts with an ASCII byte
+// (or is empty): the same bytes as for the whole id, whose escaped
+// contact point is copied rather than escaped twice.
+func appendDecisionTailParts(b []byte, contactPoint, idRest string, seq int64) []byte {
+	b = append(b, `,"contact_point":"`...)
+	start := len(b)
+	b = appendStringText(b, contactPoint)
+	end := len(b)
+	b = append(b, `","consent_id":"`...)
+	b = append(b, b[start:end]...)
+	b = appendStringText(b, idRest)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
 	return append(b, "}\n"...)
 }
 
@@ -521,13 +535,15 @@ type answerHead struct {
 	head        []byte
 }
 
-// appendDecision is appendDecision, the head copied when it is the last one's.
-func (h *answerHead) appendDecision(b []byte, d *consentd.DecisionResult) []byte {
+// appendDecision is appendDecision for a d whose consent id is its
+// contact point followed by idRest (index.Prepared.DecideNoID; idRest
+// starts with "#"), the head copied when it is the last one's.
+func (h *answerHead) appendDecision(b []byte, d *consentd.DecisionResult, idRest string) []byte {
 	if !h.valid || h.allowed != d.Allowed || h.reason != d.Reason || h.enforcement != d.Enforcement || h.status != d.Status {
 		h.valid, h.allowed, h.reason, h.enforcement, h.status = true, d.Allowed, d.Reason, d.Enforcement, d.Status
 		h.head = appendDecisionHead(h.head[:0], d)
 	}
-	return appendDecisionTail(append(b, h.head...), d)
+	return appendDecisionTailParts(append(b, h.head...), d.ContactPoint, idRest, d.Seq)
 }
 
 // jsonPlain marks the bytes a JSON string holds as they are.

@@ -231,6 +231,20 @@ func (p *Prepared) Decide(contactPoint string, res *consentd.DecisionResult) err
 	return nil
 }
 
+// DecideNoID is Decide without building the consent id, which costs an
+// allocation per call: res.ConsentID is left empty, and the id is
+// res.ContactPoint followed by the suffix returned (a "#" and the
+// purpose's and channel's key). The NDJSON stream writes the two parts.
+func (p *Prepared) DecideNoID(contactPoint string, res *consentd.DecisionResult) (idSuffix string, err error) {
+	cp, d, seq, err := p.decide(contactPoint)
+	if err != nil {
+		return "", err
+	}
+	res.Decision = d
+	res.ContactPoint, res.ConsentID, res.Seq = cp, "", seq
+	return p.consentSep, nil
+}
+
 // Decision is Decide without the answer's contact point, consent id and
 // seq, for callers that need only the decision (consentd filter): it does
 // not allocate for a contact point that is already normalized.

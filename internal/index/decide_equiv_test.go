@@ -161,6 +161,15 @@ func TestFastPathsMatchStore(t *testing.T) {
 					res.Decision = d // the rest was checked above
 				}
 				check("Prepared.Decision", &res, err)
+				var noID consentd.DecisionResult
+				suffix, err := p.DecideNoID(r.ContactPoint, &noID)
+				if err == nil {
+					if noID.ConsentID != "" {
+						t.Fatalf("Prepared.DecideNoID(%q) set the consent id %q", r.ContactPoint, noID.ConsentID)
+					}
+					noID.ConsentID = noID.ContactPoint + suffix
+				}
+				check("Prepared.DecideNoID", &noID, err)
 			}
 			// Decisions, many at a time (more than a group), agrees with
 			// Decision one at a time.

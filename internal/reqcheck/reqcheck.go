@@ -28,7 +28,11 @@ const MaxParamLen = 2048
 // Path checks each segment of r's path, percent-decoded, and names the
 // field "path".
 func Path(r *http.Request) error {
-	for seg := range strings.SplitSeq(r.URL.EscapedPath(), "/") {
+	p := r.URL.EscapedPath()
+	if len(p) <= MaxParamLen && plainASCII(p) {
+		return nil // no escapes: every segment is itself, printable and short enough
+	}
+	for seg := range strings.SplitSeq(p, "/") {
 		v, err := url.PathUnescape(seg)
 		if err != nil {
 			return consentd.FieldErrorf(consentd.EMALFORMED, "path", "the path has a malformed %% escape")
@@ -55,6 +59,9 @@ func PathValues(r *http.Request, names ...string) error {
 // value storable text of at most MaxParamLen bytes. An error names the
 // parameter.
 func Query(r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return consentd.FieldErrorf(consentd.EMALFORMED, "query", "the query string is malformed: %s", strings.TrimPrefix(err.Error(), "invalid URL escape "))
@@ -89,6 +96,17 @@ func value(field, what, v string) error {
 		return consentd.FieldErrorf(consentd.EINVALID, field, "%s is longer than %d bytes", what, MaxParamLen)
 	}
 	return nil
+}
+
+// plainASCII reports whether s is printable ASCII (0x20-0x7E) without a
+// percent sign: text that needs no unescaping and that problem accepts.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '%' {
+			return false
+		}
+	}
+	return true
 }
 
 // problem is consentd.TextProblem without its leeway for tab and line
