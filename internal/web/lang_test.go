@@ -286,7 +286,7 @@ func TestProofOfWords(t *testing.T) {
 
 		// Unsubscribe from all records the paragraph that says what it does.
 		ap := e.do("GET", l.URL+"?lang=ar", "", "")
-		all := "إيقاف كل الرسائل من alpha المذكورة أعلاه التي يمكنك إيقافها، وحظر الرسائل التسويقية إلى هذه العناوين، بما في ذلك ما يُضاف لاحقًا."
+		all := "إيقاف كل الرسائل من \u2068alpha\u2069 المذكورة أعلاه التي يمكنك إيقافها، وحظر الرسائل التسويقية إلى هذه العناوين، بما في ذلك ما يُضاف لاحقًا."
 		if !strings.Contains(html.UnescapeString(ap.body), all) {
 			t.Fatalf("the Arabic page has no %q", all)
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/i18n"
@@ -67,8 +68,19 @@ func (pc *pageCtx) view(page any) view {
 	return v
 }
 
-// T is the text of key in the page's language.
-func (pc *pageCtx) T(key string, args ...string) string { return pc.L.T(key, args...) }
+// T is the text of key in the page's language. On a right-to-left page,
+// each value put into the text is isolated (U+2068 ... U+2069), so that a
+// left-to-right name or address inside an Arabic sentence keeps its own
+// order and does not reorder the sentence's punctuation around it; the
+// isolates are part of the text, so a proof's text is what the page
+// shows, character for character.
+func (pc *pageCtx) T(key string, args ...string) string {
+	args = slices.Clone(args)
+	for i := 1; i < len(args); i += 2 {
+		args[i] = isolate(pc.L, args[i])
+	}
+	return pc.L.T(key, args...)
+}
 
 // Lang is the page's language.
 func (pc *pageCtx) Lang() string { return pc.L.Lang }

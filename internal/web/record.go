@@ -288,7 +288,7 @@ func sourceText(l *i18n.Locale, src consentd.Source) string {
 		what = l.T("source." + src.Type)
 	}
 	if src.Name != "" {
-		return l.T("source.named", "source", what, "name", src.Name)
+		return l.T("source.named", "source", what, "name", isolate(l, src.Name))
 	}
 	return what
 }

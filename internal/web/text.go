@@ -74,3 +74,13 @@ func suppressionText(l *i18n.Locale, s *consentd.Suppression) string {
 	}
 	return text
 }
+
+// isolate wraps a value put into a right-to-left text in Unicode
+// isolates (U+2068 ... U+2069), so that a left-to-right name keeps its
+// own order; a left-to-right text gets it as it is.
+func isolate(l *i18n.Locale, s string) string {
+	if l.Dir == "rtl" {
+		return "\u2068" + s + "\u2069"
+	}
+	return s
+}
