@@ -87,6 +87,17 @@ func TestLanguageChoice(t *testing.T) {
 		if lang, _ := pageLang(t, e.do("GET", l.URL, "", "", "Accept-Language", "ja")); lang != "en" {
 			t.Errorf("ja: %s; want en", lang)
 		}
+		// The workspace's default, and its text overrides.
+		if st := e.call("PATCH", "/v1/workspace", `{"default_language":"fr","texts":{"fr":{"page.prefs.save":"Enregistrer"}}}`, nil); st != 200 {
+			t.Fatalf("PATCH /v1/workspace = %d", st)
+		}
+		p = e.do("GET", l.URL, "", "", "Accept-Language", "ja")
+		if lang, _ := pageLang(t, p); lang != "fr" || !strings.Contains(p.body, ">Enregistrer</button>") {
+			t.Errorf("ja with default fr: %s\n%s", lang, p.body)
+		}
+		if lang, _ := pageLang(t, e.do("GET", l.URL, "", "")); lang != "fr" {
+			t.Errorf("no Accept-Language, default fr: %s", lang)
+		}
 
 		// Arabic is written right to left.
 		p = e.do("GET", u.URL, "", "", "Accept-Language", "ar")

@@ -33,6 +33,8 @@ type pageCtx struct {
 type brandView struct {
 	Sender     string // who asks and keeps the record
 	LogoURL    string // "" without a logo
+	LogoWidth  int    // pixels, so that the page does not move as the logo loads
+	LogoHeight int
 	PrivacyURL string // "" without a privacy policy
 	Footer     string
 }
@@ -172,7 +174,7 @@ func brandPage(ws *consentd.Workspace, lang, explicit string) *pageCtx {
 		b.Sender = ws.Name
 	}
 	if ws.Logo != nil {
-		b.LogoURL = ws.Logo.URL
+		b.LogoURL, b.LogoWidth, b.LogoHeight = ws.Logo.URL, ws.Logo.Width, ws.Logo.Height
 	}
 	if accentRE.MatchString(ws.AccentColor) {
 		pc.accent = ws.AccentColor
