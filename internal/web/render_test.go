@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +201,39 @@ func TestOptOutTime(t *testing.T) {
 		if got := optOutTime(c.cur, now); !got.Equal(c.want) {
 			t.Errorf("optOutTime(%+v) = %v; want %v", c.cur, got, c.want)
 		}
+	}
+}
+
+// TestBrandStyle: a workspace's accent colour comes in a second style
+// element that the response's Content-Security-Policy admits by its hash;
+// a malformed colour is never put into CSS; the default accent, like a
+// workspace's, has a contrast of at least 4.5:1 with white (WCAG AA).
+func TestBrandStyle(t *testing.T) {
+	s := New(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ws := &consentd.Workspace{Name: "alpha"}
+	ws.AccentColor = "#0b5394"
+	ws.Logo = &consentd.Logo{URL: "/brand/ws_1/logo/abc", Width: 160, Height: 48}
+	w := httptest.NewRecorder()
+	s.render(w, httptest.NewRequest("GET", "/u/x", nil), 200, "unsubscribe", brandPage(ws, "en", ""), unsub("Newsletter", false))
+	css := accentCSS("#0b5394")
+	sum := sha256.Sum256([]byte(css))
+	csp := w.Header().Get("Content-Security-Policy")
+	if !strings.Contains(w.Body.String(), "<style>"+css+"</style>") || !strings.Contains(csp, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") ||
+		!strings.Contains(csp, "img-src 'self'") {
+		t.Errorf("accent style or its CSP missing: %s\n%s", csp, w.Body.String())
+	}
+	if !strings.Contains(w.Body.String(), `<img src="/brand/ws_1/logo/abc" alt="alpha" width="160" height="48">`) {
+		t.Errorf("no logo:\n%s", w.Body.String())
+	}
+	checkPage(t, w.Body.String())
+
+	ws.AccentColor = "red;}body{display:none"
+	if pc := brandPage(ws, "en", ""); pc.accent != "" {
+		t.Errorf("accent %q was taken", pc.accent)
+	}
+
+	m := regexp.MustCompile(`--accent:(#[0-9a-f]{6})`).FindStringSubmatch(string(s.style))
+	if m == nil || consentd.ContrastWithWhite(m[1]) < consentd.MinAccentContrast {
+		t.Errorf("the default accent %v has too little contrast with white", m)
 	}
 }
