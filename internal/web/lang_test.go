@@ -105,6 +105,17 @@ func TestLanguageChoice(t *testing.T) {
 			t.Errorf("ar: lang %s dir %s", lang, dir)
 		}
 
+		// The party's language, when no consent records one.
+		if st := e.call("PUT", "/v1/parties/p1", `{"language":"fr","contact_points":[{"kind":"email","value":"jane@example.com"},{"kind":"phone","value":"+1 415 555 0123"}]}`, nil); st != 200 {
+			t.Fatalf("PUT party = %d", st)
+		}
+		pw, _ := json.Marshal(consentd.ConsentWrite{ContactPoint: "jane@example.com", ChannelType: "newsletter:email", Status: consentd.OptedIn,
+			CapturedAt: time.Now().Add(-2 * time.Minute), Source: consentd.Source{Type: "api"}, PartyID: "p1"})
+		e.api201("/v1/consents", string(pw))
+		if lang, _ := pageLang(t, e.do("GET", l.URL, "", "", "Accept-Language", "de")); lang != "fr" {
+			t.Errorf("party language fr, browser de: %s", lang)
+		}
+
 		// The recorded language: a consent whose proof says "es" makes the
 		// pages Spanish for an English browser.
 		body2, _ := json.Marshal(consentd.ConsentWrite{ContactPoint: "jane@example.com", ChannelType: "partners:email", Status: consentd.OptedIn,
