@@ -23,17 +23,10 @@ const (
 	csrfLifetime = 12 * time.Hour
 )
 
-// Notices of the preference center.
-const (
-	noticeSaved     = "Your choices are saved."
-	noticeConfirm   = "Your choices are saved. We sent you a message to confirm your subscription: please check your mail and open the link in it to confirm."
-	notePending     = "Waiting for your confirmation: check your mail."
-	noticeAllOut    = "You are unsubscribed from everything listed here, and marketing messages to your addresses are blocked."
-	noticeStaleForm = "Your changes were not saved because this form is out of date. Please check your choices and save again."
-)
-
 // preferencesView is the data of preferences.html.
 type preferencesView struct {
+	Lang          string // the hidden form field: the page's language
+	Heading       string // names the sender
 	CSRF          string
 	Notice        string
 	Error         string
@@ -42,27 +35,36 @@ type preferencesView struct {
 	// RecordURL is the person's record (record.go), relative to the page:
 	// the same token, so it reaches nothing the page does not.
 	RecordURL string
+	// AllText is what "unsubscribe from all" does: the proof's text of its
+	// opt-outs.
+	AllText string
 }
 
 // gpcView says what a Global Privacy Control signal did.
 type gpcView struct {
 	Purposes []string // names of the sale_or_share purposes, now opted out
+	Text     string   // what the signal did: the proof's text of its opt-outs
+	None     string   // that nothing else changed, when no purpose is sale_or_share
 }
 
 type cpView struct {
+	Heading  string // "Messages to j•••@example.com"
 	Masked   string
 	Blocked  []string // why messages to the address are blocked, if they are
 	Purposes []*purposeView
 }
 
 type purposeView struct {
+	ID          string // element id of the description
 	Name        string
 	Description string
 	Rows        []*rowView
+	TopicsNote  string // "Sent only while ... is ticked:"
 	Topics      []*topicView
 }
 
 type topicView struct {
+	ID          string // element id of the description
 	Name        string
 	Description string
 	Rows        []*rowView
@@ -71,14 +73,21 @@ type topicView struct {
 // rowView is one channel type of one contact point: a checkbox, or a line
 // saying it is always sent (disabled enforcement).
 type rowView struct {
-	ID      string // element id
-	Key     string // form value: "<contact point index>/<channel type id>"
-	Label   string
+	ID  string // element id
+	Key string // form value: "<contact point index>/<channel type id>"
+	// Label is the checkbox's label: the statement the person agrees to
+	// by ticking it, which with the description (DescID) is the proof's
+	// text of the choice; for a fixed row, the channel's name.
+	Label  string
+	DescID string // element id of the purpose's or topic's description; "" without one
+	Text   string // the proof's text: Label, and the description on a line of its own
+
 	Checked bool
 	Fixed   bool // disabled enforcement: always sent, no choice
 	GPCOff  bool // off because the browser sends GPC: no choice here
 	Note    string
 
+	pending     string // the note of a pending consent, in the page's language
 	cp          int
 	ct          consentd.ChannelType
 	cur         *consentd.Consent // nil when there is no record
@@ -91,6 +100,7 @@ type person struct {
 	ws   string
 	cps  []consentd.PartyContactPoint
 	sups []*consentd.Suppression
+	pc   *pageCtx
 	view preferencesView
 	rows map[string]*rowView
 }
@@ -116,14 +126,15 @@ func (row *rowView) set(cur *consentd.Consent) {
 	row.Checked = checked(cur, row.ct.Enforcement)
 	switch {
 	case cur != nil && cur.Status == consentd.Pending && row.Note == "":
-		row.Note = notePending
-	case (cur == nil || cur.Status != consentd.Pending) && row.Note == notePending:
+		row.Note = row.pending
+	case (cur == nil || cur.Status != consentd.Pending) && row.Note == row.pending:
 		row.Note = ""
 	}
 }
 
-// loadPerson reads everything the preference center shows for a link.
-func (s *Server) loadPerson(ctx context.Context, l *link) (*person, error) {
+// loadPerson reads everything the preference center shows for a link, in
+// the language chosen for r.
+func (s *Server) loadPerson(ctx context.Context, r *http.Request, l *link) (*person, error) {
 	ws := l.claims.Workspace
 	cps, sups, err := s.DB.LinkedContactPoints(ctx, ws, l.hash)
 	if err != nil {
@@ -133,34 +144,69 @@ func (s *Server) loadPerson(ctx context.Context, l *link) (*person, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &person{ws: ws, cps: cps, sups: sups, rows: map[string]*rowView{}}
+	curs := make([]map[string]*consentd.Consent, len(cps))
+	var all []*consentd.Consent
+	for i, cp := range cps {
+		if curs[i], err = s.consentsOf(ctx, ws, cp); err != nil {
+			return nil, err
+		}
+		all = append(all, values(curs[i])...)
+	}
+	pc, _, err := s.pageFor(ctx, r, ws, all)
+	if err != nil {
+		return nil, err
+	}
+	lang := pc.Lang()
+	p := &person{ws: ws, cps: cps, sups: sups, pc: pc, rows: map[string]*rowView{}}
+	p.view.Lang = lang
+	p.view.Heading = pc.T("page.prefs.heading", "sender", pc.sender())
+	p.view.AllText = pc.T("page.prefs.all.text", "sender", pc.sender())
 	purposes := make([]*consentd.Purpose, 0, len(cat.Purposes))
 	for _, pu := range cat.Purposes {
 		purposes = append(purposes, pu)
 	}
-	slices.SortFunc(purposes, func(a, b *consentd.Purpose) int { return cmpName(a.Name, a.ID, b.Name, b.ID) })
+	slices.SortFunc(purposes, func(a, b *consentd.Purpose) int {
+		return cmpName(purposeName(a, lang), a.ID, purposeName(b, lang), b.ID)
+	})
 	topics := make([]*consentd.Topic, 0, len(cat.Topics))
 	for _, t := range cat.Topics {
 		topics = append(topics, t)
 	}
-	slices.SortFunc(topics, func(a, b *consentd.Topic) int { return cmpName(a.Name, a.ID, b.Name, b.ID) })
-	for i, cp := range cps {
-		cur, err := s.consentsOf(ctx, ws, cp)
-		if err != nil {
-			return nil, err
+	slices.SortFunc(topics, func(a, b *consentd.Topic) int { return cmpName(topicName(a, lang), a.ID, topicName(b, lang), b.ID) })
+	descs := 0
+	descID := func(desc string) string {
+		if desc == "" {
+			return ""
 		}
-		v := &cpView{Masked: mask(cp.Kind, cp.Value)}
+		descs++
+		return fmt.Sprintf("d%d", descs)
+	}
+	for i, cp := range cps {
+		cur := curs[i]
+		masked := mask(cp.Kind, cp.Value)
+		v := &cpView{Masked: masked, Heading: pc.T("page.prefs.messages_to", "address", masked)}
 		for _, sup := range sups {
 			if sup.ContactPoint == cp.Value && sup.Kind == cp.Kind {
-				v.Blocked = append(v.Blocked, suppressionText(sup))
+				v.Blocked = append(v.Blocked, suppressionText(pc.L, sup))
 			}
 		}
-		row := func(ct consentd.ChannelType, saleOrShare bool) *rowView {
-			r := &rowView{ID: fmt.Sprintf("c%d", len(p.rows)), Key: fmt.Sprintf("%d/%s", i, ct.ID), Label: channelLabel(ct.Channel),
-				Fixed: ct.Enforcement == consentd.Disabled, cp: i, ct: ct, saleOrShare: saleOrShare}
+		// row is the checkbox of channel type ct, under the purpose or
+		// topic name with description desc (element id descID).
+		row := func(ct consentd.ChannelType, saleOrShare bool, name, desc, descID string) *rowView {
+			r := &rowView{ID: fmt.Sprintf("c%d", len(p.rows)), Key: fmt.Sprintf("%d/%s", i, ct.ID),
+				Fixed: ct.Enforcement == consentd.Disabled, cp: i, ct: ct, saleOrShare: saleOrShare, pending: pc.T("page.prefs.pending")}
+			if r.Fixed {
+				r.Label = channelLabel(pc.L, ct.Channel)
+			} else {
+				r.Label = pc.T("page.prefs.statement", "sender", pc.sender(), "name", name, "channel", channelBy(pc.L, ct.Channel), "address", masked)
+				r.DescID, r.Text = descID, r.Label
+				if desc != "" {
+					r.Text += "\n" + desc
+				}
+			}
 			r.set(cur[ct.ID])
 			if r.Fixed {
-				r.Note = "Always sent: needed to provide the service."
+				r.Note = pc.T("page.prefs.fixed")
 			}
 			p.rows[r.Key] = r
 			return r
@@ -175,27 +221,32 @@ func (s *Server) loadPerson(ctx context.Context, l *link) (*person, error) {
 			if len(channels) == 0 {
 				continue
 			}
-			pv := &purposeView{Name: pu.Name, Description: pu.Description}
+			pv := &purposeView{Name: purposeName(pu, lang), Description: purposeDesc(pu, lang)}
+			pv.ID = descID(pv.Description)
 			for _, ch := range channels {
 				ct, err := cat.Resolve(pu.ID, "", ch)
 				if err != nil {
 					return nil, err
 				}
-				pv.Rows = append(pv.Rows, row(ct, pu.SaleOrShare))
+				pv.Rows = append(pv.Rows, row(ct, pu.SaleOrShare, pv.Name, pv.Description, pv.ID))
 			}
 			for _, t := range topics {
 				if t.Purpose != pu.ID {
 					continue
 				}
-				tv := &topicView{Name: t.Name, Description: t.Description}
+				tv := &topicView{Name: topicName(t, lang), Description: topicDesc(t, lang)}
+				tv.ID = descID(tv.Description)
 				for _, ch := range channels {
 					ct, err := cat.Resolve(pu.ID, t.ID, ch)
 					if err != nil {
 						return nil, err
 					}
-					tv.Rows = append(tv.Rows, row(ct, false))
+					tv.Rows = append(tv.Rows, row(ct, false, tv.Name, tv.Description, tv.ID))
 				}
 				pv.Topics = append(pv.Topics, tv)
+			}
+			if len(pv.Topics) > 0 {
+				pv.TopicsNote = pc.T("page.prefs.topics_note", "name", pv.Name)
 			}
 			v.Purposes = append(v.Purposes, pv)
 		}
@@ -287,7 +338,7 @@ func (s *Server) preferencesPage(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w, r, ok) {
 		return
 	}
-	p, err := s.loadPerson(r.Context(), l)
+	p, err := s.loadPerson(r.Context(), r, l)
 	if err == nil {
 		err = s.honorGPC(r, p)
 	}
@@ -303,7 +354,7 @@ func (s *Server) preferencesPage(w http.ResponseWriter, r *http.Request) {
 // marketing to every contact point shown.
 func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 	if err := s.cop.Check(r); err != nil {
-		s.render(w, r, http.StatusForbidden, "crossorigin", nil)
+		s.render(w, r, http.StatusForbidden, "crossorigin", nil, nil)
 		return
 	}
 	l, ok := s.verify(r, signedlink.Preferences)
@@ -314,13 +365,13 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	p, err := s.loadPerson(ctx, l)
+	p, err := s.loadPerson(ctx, r, l)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if !s.checkCSRF(l, p, r.PostForm.Get("csrf")) {
-		p.view.Error = noticeStaleForm
+		p.view.Error = p.pc.T("page.prefs.stale")
 		s.renderPreferences(w, r, http.StatusForbidden, l, p)
 		return
 	}
@@ -335,14 +386,14 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		if p, err = s.loadPerson(ctx, l); err == nil {
+		if p, err = s.loadPerson(ctx, r, l); err == nil {
 			err = s.honorGPC(r, p)
 		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		p.view.Notice = noticeAllOut
+		p.view.Notice = p.pc.T("page.prefs.all.done")
 		s.renderPreferences(w, r, http.StatusOK, l, p)
 		return
 	}
@@ -364,16 +415,16 @@ func (s *Server) savePreferences(w http.ResponseWriter, r *http.Request) {
 			status = consentd.OptedIn
 		}
 		rows = append(rows, row)
-		writes = append(writes, p.write(row, status, consentd.SourcePreferenceCenter, "preference_center", s.Now(), s.proof(r, formPreferences)))
+		writes = append(writes, p.write(row, status, consentd.SourcePreferenceCenter, "preference_center", s.Now(), s.proof(r, formPreferences, p.pc.Lang(), row.Text)))
 	}
 	confirm, err := s.writeRowsConfirm(r, p, rows, writes)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	p.view.Notice = noticeSaved
+	p.view.Notice = p.pc.T("page.prefs.saved")
 	if confirm {
-		p.view.Notice = noticeConfirm
+		p.view.Notice = p.pc.T("page.prefs.saved_confirm")
 	}
 	s.renderPreferences(w, r, http.StatusOK, l, p)
 }
@@ -384,8 +435,8 @@ func (s *Server) renderPreferences(w http.ResponseWriter, r *http.Request, statu
 		s.fail(w, r, err)
 		return
 	}
-	p.view.RecordURL = l.token + "/record"
-	s.render(w, r, status, "preferences", p.view)
+	p.view.RecordURL = p.pc.keep(l.token + "/record")
+	s.render(w, r, status, "preferences", p.pc, p.view)
 }
 
 // write is the consent write that sets row to status, captured now, or
@@ -448,7 +499,6 @@ func (s *Server) honorGPC(r *http.Request, p *person) error {
 	}
 	g := &gpcView{}
 	var rows []*rowView
-	var writes []consentd.ConsentWrite
 	for _, cv := range p.view.ContactPoints {
 		for _, pv := range cv.Purposes {
 			for _, row := range pv.Rows {
@@ -459,13 +509,21 @@ func (s *Server) honorGPC(r *http.Request, p *person) error {
 					g.Purposes = append(g.Purposes, pv.Name)
 				}
 				row.GPCOff = true
-				row.Note = "Off: your browser sends Global Privacy Control."
+				row.Note = p.pc.T("page.gpc.row")
 				if row.cur == nil || row.cur.Status != consentd.OptedOut {
 					rows = append(rows, row)
-					writes = append(writes, p.write(row, consentd.OptedOut, consentd.SourceGPC, "global_privacy_control", s.Now(), s.proof(r, formPreferences)))
 				}
 			}
 		}
+	}
+	if len(g.Purposes) > 0 {
+		g.Text = p.pc.T("page.gpc.off", "purposes", strings.Join(g.Purposes, p.pc.T("page.list_separator")))
+	} else {
+		g.Text, g.None = p.pc.T("page.gpc.recorded"), p.pc.T("page.gpc.none")
+	}
+	var writes []consentd.ConsentWrite
+	for _, row := range rows {
+		writes = append(writes, p.write(row, consentd.OptedOut, consentd.SourceGPC, "global_privacy_control", s.Now(), s.proof(r, formPreferences, p.pc.Lang(), g.Text)))
 	}
 	p.view.GPC = g
 	return s.writeRows(r, p, rows, writes)
@@ -485,7 +543,7 @@ func (s *Server) unsubscribeAll(r *http.Request, p *person) error {
 	}
 	slices.SortFunc(rows, func(a, b *rowView) int { return strings.Compare(a.Key, b.Key) })
 	for _, row := range rows {
-		writes = append(writes, p.write(row, consentd.OptedOut, consentd.SourcePreferenceCenter, "unsubscribe_all", s.Now(), s.proof(r, formPreferences)))
+		writes = append(writes, p.write(row, consentd.OptedOut, consentd.SourcePreferenceCenter, "unsubscribe_all", s.Now(), s.proof(r, formPreferences, p.pc.Lang(), p.view.AllText)))
 	}
 	if err := s.writeRows(r, p, rows, writes); err != nil {
 		return err

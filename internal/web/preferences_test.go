@@ -108,7 +108,8 @@ func TestPreferenceCenterSave(t *testing.T) {
 	if _, ok := f.checked["0/orders:email"]; ok {
 		t.Errorf("disabled enforcement has a checkbox")
 	}
-	if f.labels["1/newsletter:sms"] != "Text message (SMS)" {
+	// The label is the statement the person agrees to: who, what, how, where.
+	if f.labels["1/newsletter:sms"] != "alpha may send me “Newsletter” by text message to +14•••••••23." {
 		t.Errorf("label of 1/newsletter:sms = %q", f.labels["1/newsletter:sms"])
 	}
 

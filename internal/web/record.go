@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/i18n"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/signedlink"
 )
@@ -32,21 +33,9 @@ type Receipts interface {
 // RecordFormat names the JSON download's format and version.
 const RecordFormat = "consentd-record/v1"
 
-// Texts of the record, in one place for translation.
-const (
-	// recordVerifyText says how to check a receipt; the page and the JSON
-	// download both carry it.
-	recordVerifyText = "Each consent in the download carries a receipt: its entry in our tamper-evident log, exactly as it was written, " +
-		"with a proof that the entry is in the log and a checkpoint of the log signed by our key. " +
-		"To check one, save the consent's \"receipt\" object to a file and run: consentd receipt verify --public-key KEY receipt.json " +
-		"(consentd is open source; KEY is our log's public key, which we give on request; the receipt also names the key that signed it under \"public_key\"). " +
-		"A receipt that was changed in any way does not verify."
-	recordNoReceipt = "No receipt: the log entry of this consent was erased with its address."
-)
-
 // recordView is the data of record.html.
 type recordView struct {
-	Workspace     string
+	Intro         string // who keeps the record, and when it was made
 	Generated     string
 	JSONURL       string // relative to the page
 	BackURL       string // the preference center, relative; "" for a record token
@@ -55,25 +44,32 @@ type recordView struct {
 }
 
 type recordCPView struct {
+	Heading  string // "Messages to j•••@example.com"
 	Masked   string
 	Consents []*recordRowView
 }
 
 type recordRowView struct {
-	Purpose, PurposeDescription string
-	Topic, TopicDescription     string
-	Channel                     string
-	Status                      string
-	Captured                    string
-	Confirmed                   string // when a double opt-in confirmed it
-	Source                      string
-	Seq                         int64
+	Heading            string // the purpose, topic and channel
+	PurposeDescription string
+	TopicDescription   string
+	Status             string
+	Captured           string
+	Confirmed          string // when a double opt-in confirmed it
+	Source             string
+	Language           string // the language the person read, by its own name; "" when not recorded
+	LanguageTag        string
+	TextSHA256         string // of the text the person read; "" when not recorded
+	Seq                string // the log entry's number
 }
 
 // recordFile is the JSON download.
 type recordFile struct {
-	Format        string          `json:"format"`
-	Workspace     string          `json:"workspace"`
+	Format    string `json:"format"`
+	Workspace string `json:"workspace"`
+	// Language is the language of the download's texts (how_to_verify,
+	// names, descriptions); its values (ids, times) are never translated.
+	Language      string          `json:"language"`
 	GeneratedAt   time.Time       `json:"generated_at"`
 	HowToVerify   string          `json:"how_to_verify"`
 	ContactPoints []*recordFileCP `json:"contact_points"`
@@ -99,6 +95,9 @@ type recordFileConsent struct {
 	RecordedAt         time.Time         `json:"recorded_at"`
 	ConfirmedAt        *time.Time        `json:"confirmed_at,omitempty"`
 	Source             consentd.Source   `json:"source"`
+	Language           string            `json:"language,omitempty"`    // the proof's: the language the person read
+	Text               string            `json:"text,omitempty"`        // the proof's: the exact text the person read
+	TextSHA256         string            `json:"text_sha256,omitempty"` // the proof's: hex SHA-256 of text
 	Seq                int64             `json:"seq"`
 	Receipt            *ledger.Receipt   `json:"receipt,omitempty"`
 	NoReceipt          string            `json:"no_receipt,omitempty"`
@@ -114,15 +113,12 @@ func (s *Server) verifyRecord(r *http.Request) (*link, bool) {
 	return s.verify(r, signedlink.Record)
 }
 
-// loadRecord reads the workspace's name and every consent of the contact
-// points a link reaches (those the preference center shows), sorted by
-// purpose, topic and channel.
-func (s *Server) loadRecord(ctx context.Context, l *link) (*recordFile, *consentd.Catalog, error) {
+// loadRecord reads the workspace's brand and every consent of the
+// contact points a link reaches (those the preference center shows),
+// sorted by purpose, topic and channel, with names and descriptions in
+// the language chosen for r.
+func (s *Server) loadRecord(ctx context.Context, r *http.Request, l *link) (*recordFile, *pageCtx, error) {
 	ws := l.claims.Workspace
-	w, err := s.DB.Workspace(ctx, ws)
-	if err != nil {
-		return nil, nil, err
-	}
 	cps, _, err := s.DB.LinkedContactPoints(ctx, ws, l.hash)
 	if err != nil {
 		return nil, nil, err
@@ -131,25 +127,38 @@ func (s *Server) loadRecord(ctx context.Context, l *link) (*recordFile, *consent
 	if err != nil {
 		return nil, nil, err
 	}
-	f := &recordFile{Format: RecordFormat, Workspace: w.Name, GeneratedAt: s.Now().UTC(), HowToVerify: recordVerifyText, ContactPoints: []*recordFileCP{}}
-	for _, cp := range cps {
-		cur, err := s.consentsOf(ctx, ws, cp)
-		if err != nil {
+	curs := make([]map[string]*consentd.Consent, len(cps))
+	var all []*consentd.Consent
+	for i, cp := range cps {
+		if curs[i], err = s.consentsOf(ctx, ws, cp); err != nil {
 			return nil, nil, err
 		}
+		all = append(all, values(curs[i])...)
+	}
+	pc, w, err := s.pageFor(ctx, r, ws, all)
+	if err != nil {
+		return nil, nil, err
+	}
+	lang := pc.Lang()
+	f := &recordFile{Format: RecordFormat, Workspace: w.Name, Language: lang, GeneratedAt: s.Now().UTC(),
+		HowToVerify: pc.T("page.record.verify"), ContactPoints: []*recordFileCP{}}
+	for i, cp := range cps {
 		fc := &recordFileCP{ContactPoint: mask(cp.Kind, cp.Value), Kind: string(cp.Kind), Consents: []*recordFileConsent{}}
-		for _, c := range cur {
+		for _, c := range curs[i] {
 			rc := &recordFileConsent{ChannelType: c.ChannelType, Purpose: c.Purpose, Topic: c.Topic, Channel: c.Channel, Status: c.Status,
 				CapturedAt: c.CapturedAt.UTC(), RecordedAt: c.RecordedAt.UTC(), Source: c.Source, Seq: c.Seq, consent: c}
 			if p := cat.Purposes[c.Purpose]; p != nil {
-				rc.PurposeName, rc.PurposeDescription = p.Name, p.Description
+				rc.PurposeName, rc.PurposeDescription = purposeName(p, lang), purposeDesc(p, lang)
 			}
 			if t := cat.Topics[c.Topic]; c.Topic != "" && t != nil {
-				rc.TopicName, rc.TopicDescription = t.Name, t.Description
+				rc.TopicName, rc.TopicDescription = topicName(t, lang), topicDesc(t, lang)
 			}
-			if c.Proof != nil && c.Proof.ConfirmedAt != nil {
-				at := c.Proof.ConfirmedAt.UTC()
-				rc.ConfirmedAt = &at
+			if c.Proof != nil {
+				rc.Language, rc.Text, rc.TextSHA256 = c.Proof.Language, c.Proof.Text, c.Proof.TextSHA256
+				if c.Proof.ConfirmedAt != nil {
+					at := c.Proof.ConfirmedAt.UTC()
+					rc.ConfirmedAt = &at
+				}
 			}
 			fc.Consents = append(fc.Consents, rc)
 		}
@@ -164,7 +173,7 @@ func (s *Server) loadRecord(ctx context.Context, l *link) (*recordFile, *consent
 		})
 		f.ContactPoints = append(f.ContactPoints, fc)
 	}
-	return f, cat, nil
+	return f, pc, nil
 }
 
 // recordPage (GET /p/{token}/record) shows the person's record.
@@ -173,32 +182,42 @@ func (s *Server) recordPage(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w, r, ok) {
 		return
 	}
-	f, _, err := s.loadRecord(r.Context(), l)
+	f, pc, err := s.loadRecord(r.Context(), r, l)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	v := recordView{Workspace: f.Workspace, Generated: showTime(f.GeneratedAt), JSONURL: "record.json", VerifyText: recordVerifyText}
+	L := pc.L
+	v := recordView{Intro: pc.T("page.record.intro", "sender", pc.sender(), "time", L.DateTime(f.GeneratedAt)),
+		JSONURL: pc.keep("record.json"), VerifyText: f.HowToVerify}
 	if l.claims.Kind == signedlink.Preferences {
-		v.BackURL = "../" + l.token
+		v.BackURL = pc.keep("../" + l.token)
 	}
 	for _, fc := range f.ContactPoints {
-		cv := &recordCPView{Masked: fc.ContactPoint}
+		cv := &recordCPView{Masked: fc.ContactPoint, Heading: pc.T("page.prefs.messages_to", "address", fc.ContactPoint)}
 		for _, c := range fc.Consents {
-			row := &recordRowView{Purpose: orID(c.PurposeName, c.Purpose), PurposeDescription: c.PurposeDescription,
-				TopicDescription: c.TopicDescription, Channel: channelLabel(c.Channel), Status: statusText(c.Status),
-				Captured: showTime(c.CapturedAt), Source: sourceText(c.Source), Seq: c.Seq}
+			name := orID(c.PurposeName, c.Purpose)
 			if c.Topic != "" {
-				row.Topic = orID(c.TopicName, c.Topic)
+				name = pc.T("page.record.purpose_topic", "purpose", name, "topic", orID(c.TopicName, c.Topic))
+			}
+			row := &recordRowView{Heading: pc.T("page.record.consent_heading", "name", name, "channel", channelLabel(L, c.Channel)),
+				PurposeDescription: c.PurposeDescription, TopicDescription: c.TopicDescription, Status: statusText(L, c.Status),
+				Captured: L.DateTime(c.CapturedAt), Source: sourceText(L, c.Source), TextSHA256: c.TextSHA256,
+				Seq: pc.T("page.record.seq", "seq", L.Number(c.Seq))}
+			if c.Language != "" {
+				row.LanguageTag, row.Language = c.Language, c.Language
+				if tag, ok := i18n.Canonical(c.Language); ok {
+					row.LanguageTag, row.Language = tag, i18n.Get(tag).T("lang.name")
+				}
 			}
 			if c.ConfirmedAt != nil {
-				row.Confirmed = showTime(*c.ConfirmedAt)
+				row.Confirmed = L.DateTime(*c.ConfirmedAt)
 			}
 			cv.Consents = append(cv.Consents, row)
 		}
 		v.ContactPoints = append(v.ContactPoints, cv)
 	}
-	s.render(w, r, http.StatusOK, "record", v)
+	s.render(w, r, http.StatusOK, "record", pc, v)
 }
 
 // recordJSON (GET /p/{token}/record.json) downloads the record with a
@@ -209,7 +228,7 @@ func (s *Server) recordJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	f, _, err := s.loadRecord(ctx, l)
+	f, pc, err := s.loadRecord(ctx, r, l)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -223,7 +242,7 @@ func (s *Server) recordJSON(w http.ResponseWriter, r *http.Request) {
 			rc, err := s.Receipts.Receipt(ctx, l.claims.Workspace, c.consent.ID)
 			switch {
 			case consentd.ErrorCode(err) == consentd.ELEAFERASED:
-				c.NoReceipt = recordNoReceipt
+				c.NoReceipt = pc.T("page.record.no_receipt")
 			case err != nil:
 				s.fail(w, r, err)
 				return
@@ -244,9 +263,6 @@ func (s *Server) recordJSON(w http.ResponseWriter, r *http.Request) {
 	w.Write(append(b, '\n'))
 }
 
-// showTime is a time as the pages show it.
-func showTime(t time.Time) string { return t.UTC().Format("2 January 2006, 15:04:05 UTC") }
-
 func orID(name, id string) string {
 	if name != "" {
 		return name
@@ -255,51 +271,24 @@ func orID(name, id string) string {
 }
 
 // statusText names a consent's status for people.
-func statusText(st consentd.Status) string {
+func statusText(l *i18n.Locale, st consentd.Status) string {
 	switch st {
-	case consentd.OptedIn:
-		return "Yes: you agreed"
-	case consentd.OptedOut:
-		return "No: you declined or unsubscribed"
-	case consentd.Pending:
-		return "Waiting for your confirmation"
+	case consentd.OptedIn, consentd.OptedOut, consentd.Pending:
+		return l.T("page.status." + string(st))
 	}
 	return string(st)
 }
 
-// sourceText says for people where a consent came from.
-func sourceText(src consentd.Source) string {
-	var what string
-	switch src.Type {
-	case consentd.SourceForm:
-		what = "A form"
-	case consentd.SourcePreferenceCenter:
-		what = "The preference center"
-	case consentd.SourceUnsubscribeLink:
-		what = "An unsubscribe link"
-	case consentd.SourceImport:
-		what = "An import from another system"
-	case consentd.SourceAPI, consentd.SourceSync:
-		what = "Our systems"
-	case consentd.SourceAgent:
-		what = "Our staff, on your behalf"
-	case consentd.SourceAutomation:
-		what = "An automatic rule"
-	case consentd.SourceDoubleOptIn:
-		what = "Your confirmation"
-	case consentd.SourceDSR:
-		what = "Your data request"
-	case consentd.SourceGPC:
-		what = "Your browser's Global Privacy Control signal"
-	case consentd.SourceProviderFeed:
-		what = "Our mail or SMS provider"
-	case consentd.SourceSMSKeyword:
-		what = "Your text message reply"
-	default:
-		what = src.Type
+// sourceText says for people where a consent came from: "The preference
+// center (preference_center)". The name in brackets is the source's own,
+// not translated.
+func sourceText(l *i18n.Locale, src consentd.Source) string {
+	what := src.Type
+	if i18n.Has("source." + src.Type) {
+		what = l.T("source." + src.Type)
 	}
 	if src.Name != "" {
-		return what + " (" + src.Name + ")"
+		return l.T("source.named", "source", what, "name", isolate(l, src.Name))
 	}
 	return what
 }

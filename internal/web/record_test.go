@@ -71,7 +71,7 @@ func TestRecord(t *testing.T) {
 		}
 		for _, want := range []string{"Your record of consents", "alpha", "Messages to j•••@example.com", "Messages to +14•••••••23",
 			"Newsletter, by Email", "News about our products, once a month.", "Newsletter: Weekly digest, by Email", "The week's best articles.",
-			"Newsletter, by Text message (SMS)", "Yes: you agreed", "No: you declined or unsubscribed", "14 March 2026, 09:30:00 UTC",
+			"Newsletter, by Text message (SMS)", "Yes: you agreed", "No: you declined or unsubscribed", "14 March 2026, 09:30 UTC",
 			"Our systems", "number " + strconv.FormatInt(news.Seq, 10), "consentd receipt verify"} {
 			if !strings.Contains(body, want) {
 				t.Errorf("record page has no %q", want)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,39 +16,55 @@ import (
 	"golang.org/x/net/html"
 )
 
+// en is an English page of workspace alpha.
+var en = brandPage(&consentd.Workspace{Name: "alpha"}, "en", "")
+
+// unsub is the unsubscribe page's view of the newsletter (or another
+// name) by email.
+func unsub(name string, already bool) unsubscribeView {
+	t := &target{cp: consentd.PartyContactPoint{Kind: consentd.KindEmail, Value: "jane@example.com"},
+		ct: consentd.ChannelType{ID: "newsletter:email", Purpose: "newsletter", Channel: "email"}, name: name, pc: en}
+	if already {
+		t.current = &consentd.Consent{Status: consentd.OptedOut}
+	}
+	return t.view()
+}
+
 // fixed is every page with fixed data.
 var fixed = []struct {
 	name   string
 	status int
+	pc     *pageCtx
 	page   any
 	want   []string
 }{
-	{"unsubscribe", 200, unsubscribeView{Masked: "j•••@example.com", Name: "Newsletter", Channel: "Email"},
-		[]string{"<title>Unsubscribe from Newsletter</title>", "Unsubscribe j•••@example.com from Newsletter", `name="List-Unsubscribe" value="One-Click"`}},
-	{"unsubscribe", 200, unsubscribeView{Masked: "j•••@example.com", Name: "Newsletter", Channel: "Email", Already: true},
+	{"unsubscribe", 200, en, unsub("Newsletter", false),
+		[]string{"<title>Unsubscribe from Newsletter</title>", "Unsubscribe j•••@example.com from Newsletter", `name="List-Unsubscribe" value="One-Click"`,
+			"Stop Newsletter messages from alpha by email to j•••@example.com?", `<input type="hidden" name="lang" value="en">`}},
+	{"unsubscribe", 200, en, unsub("Newsletter", true),
 		[]string{"already unsubscribed"}},
-	{"unsubscribed", 200, unsubscribeView{Masked: "j•••@example.com", Name: "Weekly digest", Channel: "Email"},
-		[]string{"You are unsubscribed", "will no longer get <strong>Weekly digest</strong>"}},
-	{"preferences", 200, preferencesView{
-		CSRF: "kid.payload.mac", Notice: noticeSaved, GPC: &gpcView{Purposes: []string{"Partner offers"}},
+	{"unsubscribed", 200, en, unsub("Weekly digest", false),
+		[]string{"You are unsubscribed", "will no longer get Weekly digest messages from alpha by email"}},
+	{"preferences", 200, en, preferencesView{
+		CSRF: "kid.payload.mac", Notice: en.T("page.prefs.saved"), GPC: &gpcView{Purposes: []string{"Partner offers"}, Text: en.T("page.gpc.off", "purposes", "Partner offers")},
 		ContactPoints: []*cpView{
-			{Masked: "j•••@example.com", Purposes: []*purposeView{
+			{Heading: "Messages to j•••@example.com", Purposes: []*purposeView{
 				{Name: "Newsletter", Rows: []*rowView{{ID: "c0", Key: "0/newsletter:email", Label: "Email", Checked: true}},
 					Topics: []*topicView{{Name: "Weekly digest", Rows: []*rowView{{ID: "c1", Key: "0/weekly:email", Label: "Email"}}}}},
-				{Name: "Partner offers", Rows: []*rowView{{ID: "c2", Key: "0/partners:email", Label: "Email", GPCOff: true, Note: "Off: your browser sends Global Privacy Control."}}},
-				{Name: "Order updates", Rows: []*rowView{{ID: "c3", Key: "0/orders:email", Label: "Email", Fixed: true, Note: "Always sent: needed to provide the service."}}},
+				{Name: "Partner offers", Rows: []*rowView{{ID: "c2", Key: "0/partners:email", Label: "Email", GPCOff: true, Note: en.T("page.gpc.row")}}},
+				{Name: "Order updates", Rows: []*rowView{{ID: "c3", Key: "0/orders:email", Label: "Email", Fixed: true, Note: en.T("page.prefs.fixed")}}},
 			}},
-			{Masked: "+14•••••••23", Blocked: []string{suppressionText(&consentd.Suppression{Reason: consentd.SuppressSMSStop, Channel: "sms"})}},
+			{Heading: "Messages to +14•••••••23", Blocked: []string{suppressionText(en.L, &consentd.Suppression{Reason: consentd.SuppressSMSStop, Channel: "sms"})}},
 		}},
 		[]string{"Your communication preferences", "Your browser sent a Global Privacy Control signal", "turned off: Partner offers",
 			`<input type="hidden" name="csrf" value="kid.payload.mac">`, `<input type="checkbox" id="c0" name="on" value="0/newsletter:email" checked>`,
 			`<label for="c1">Email</label>`, `disabled aria-describedby="c2-note"`, "Always sent", "Messages by text message to this address are blocked because you replied STOP. Reply START to receive them again.",
 			"There is nothing to choose for this address.", `value="unsubscribe_all"`, "Your choices are saved."}},
-	{"preferences", 403, preferencesView{Error: noticeStaleForm}, []string{`role="alert"`, "out of date"}},
-	{"invalid", 404, nil, []string{"This link does not work", "Nothing was changed"}},
-	{"limited", 429, nil, []string{"Too many requests"}},
-	{"crossorigin", 403, nil, []string{"sent from another website"}},
-	{"error", 500, nil, []string{"Something went wrong"}},
+	{"preferences", 403, en, preferencesView{Error: en.T("page.prefs.stale")}, []string{`role="alert"`, "out of date"}},
+	{"invalid", 404, nil, nil, []string{"This link does not work", "Nothing was changed"}},
+	{"limited", 429, nil, nil, []string{"Too many requests"}},
+	{"crossorigin", 403, nil, nil, []string{"sent from another website"}},
+	{"error", 500, nil, nil, []string{"Something went wrong"}},
 }
 
 func TestRenderPages(t *testing.T) {
@@ -56,7 +73,7 @@ func TestRenderPages(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d", c.name, i), func(t *testing.T) {
 			w := httptest.NewRecorder()
 			r := httptest.NewRequest("GET", "/u/x", nil)
-			s.render(w, r, c.status, c.name, c.page)
+			s.render(w, r, c.status, c.name, c.pc, c.page)
 			body := w.Body.String()
 			if w.Code != c.status {
 				t.Errorf("status = %d; want %d", w.Code, c.status)
@@ -115,7 +132,11 @@ func checkPage(t *testing.T, body string) {
 			if n.FirstChild == nil || strings.TrimSpace(n.FirstChild.Data) == "" {
 				t.Errorf("a button without text")
 			}
-		case "script", "img", "iframe", "link":
+		case "img": // the workspace's logo, from this server
+			if a["alt"] == "" {
+				t.Errorf("an image without alt text")
+			}
+		case "script", "iframe", "link":
 			t.Errorf("page has a <%s>: pages work without scripts or outside resources", n.Data)
 		}
 	}
@@ -180,5 +201,39 @@ func TestOptOutTime(t *testing.T) {
 		if got := optOutTime(c.cur, now); !got.Equal(c.want) {
 			t.Errorf("optOutTime(%+v) = %v; want %v", c.cur, got, c.want)
 		}
+	}
+}
+
+// TestBrandStyle: a workspace's accent colour comes in a second style
+// element that the response's Content-Security-Policy admits by its hash;
+// a malformed colour is never put into CSS; the default accent, like a
+// workspace's, has a contrast of at least 4.5:1 with white (WCAG AA).
+func TestBrandStyle(t *testing.T) {
+	s := New(nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ws := &consentd.Workspace{Name: "alpha"}
+	ws.AccentColor = "#0b5394"
+	ws.Logo = &consentd.Logo{URL: "/brand/ws_1/logo/abc", Width: 160, Height: 48}
+	w := httptest.NewRecorder()
+	s.render(w, httptest.NewRequest("GET", "/u/x", nil), 200, "unsubscribe", brandPage(ws, "en", ""), unsub("Newsletter", false))
+	css := accentCSS("#0b5394")
+	sum := sha256.Sum256([]byte(css))
+	csp := w.Header().Get("Content-Security-Policy")
+	if !strings.Contains(w.Body.String(), "<style>"+css+"</style>") || !strings.Contains(csp, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'") ||
+		!strings.Contains(csp, "img-src 'self'") {
+		t.Errorf("accent style or its CSP missing: %s\n%s", csp, w.Body.String())
+	}
+	if !strings.Contains(w.Body.String(), `<img src="/brand/ws_1/logo/abc" alt="alpha" width="160" height="48">`) {
+		t.Errorf("no logo:\n%s", w.Body.String())
+	}
+	checkPage(t, w.Body.String())
+
+	ws.AccentColor = "red;}body{display:none"
+	if pc := brandPage(ws, "en", ""); pc.accent != "" {
+		t.Errorf("accent %q was taken", pc.accent)
+	}
+
+	m := regexp.MustCompile(`--accent:(#[0-9a-f]{6})`).FindStringSubmatch(string(s.style))
+	if m == nil || consentd.ContrastWithWhite(m[1]) < consentd.MinAccentContrast {
+		t.Errorf("the default accent %v has too little contrast with white", m)
 	}
 }

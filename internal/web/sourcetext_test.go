@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/i18n"
 )
 
 // TestSourceTextNamesEveryType: the record says in words where each kind
@@ -15,11 +16,13 @@ func TestSourceTextNamesEveryType(t *testing.T) {
 		if !consentd.ValidSourceType(typ) {
 			t.Fatalf("%s is not a valid source type", typ)
 		}
-		if got := sourceText(consentd.Source{Type: typ}); got == typ || got == "" {
-			t.Errorf("sourceText(%s) = %q; want words", typ, got)
+		for _, lang := range i18n.Supported {
+			if got := sourceText(i18n.Get(lang), consentd.Source{Type: typ}); got == typ || got == "" {
+				t.Errorf("sourceText(%s, %s) = %q; want words", lang, typ, got)
+			}
 		}
 	}
-	if got := sourceText(consentd.Source{Type: consentd.SourceSMSKeyword, Name: "sms_stop"}); got != "Your text message reply (sms_stop)" {
+	if got := sourceText(i18n.Get("en"), consentd.Source{Type: consentd.SourceSMSKeyword, Name: "sms_stop"}); got != "Your text message reply (sms_stop)" {
 		t.Errorf("sourceText(sms_keyword, sms_stop) = %q", got)
 	}
 }

@@ -2,6 +2,8 @@ package web
 
 import (
 	"strings"
+
+	"github.com/consentd/consentd/internal/i18n"
 	"unicode/utf8"
 
 	"github.com/consentd/consentd"
@@ -33,63 +35,52 @@ func mask(kind consentd.ContactPointKind, v string) string {
 	return string([]rune{r1, r2}) + dots
 }
 
-// channelLabel names a channel for people.
-func channelLabel(ch string) string {
-	switch ch {
-	case consentd.ChannelEmail:
-		return "Email"
-	case consentd.ChannelSMS:
-		return "Text message (SMS)"
-	case consentd.ChannelWhatsApp:
-		return "WhatsApp"
-	case consentd.ChannelVoice:
-		return "Phone call"
-	case consentd.ChannelPush:
-		return "Push notification"
+// channelLabel names a channel for people, in the page's language
+// ("Email", "Text message (SMS)"); a channel without a text is named by
+// its id.
+func channelLabel(l *i18n.Locale, ch string) string {
+	if i18n.Has("channel." + ch) {
+		return l.T("channel." + ch)
+	}
+	return ch
+}
+
+// channelBy names a channel in the middle of a sentence: "by email".
+func channelBy(l *i18n.Locale, ch string) string {
+	if i18n.Has("channel.by." + ch) {
+		return l.T("channel.by." + ch)
 	}
 	return ch
 }
 
 // suppressionText says why messages to an address are blocked.
-func suppressionText(s *consentd.Suppression) string {
-	var why string
+func suppressionText(l *i18n.Locale, s *consentd.Suppression) string {
+	why := "page.why.data_request"
 	switch s.Reason {
-	case consentd.SuppressDoNotContact:
-		why = "you asked not to be contacted"
-	case consentd.SuppressHardBounce:
-		why = "messages could not be delivered"
-	case consentd.SuppressComplaint:
-		why = "a message was reported as spam"
-	case consentd.SuppressSMSStop:
-		why = "you replied STOP"
-	default:
-		why = "of a data request"
+	case consentd.SuppressDoNotContact, consentd.SuppressHardBounce, consentd.SuppressComplaint, consentd.SuppressSMSStop:
+		why = "page.why." + string(s.Reason)
 	}
-	if s.Covers(consentd.Transactional, s.Channel) { // service messages too
-		what := "Messages"
-		if s.Channel != "" {
-			what = "Messages by " + channelNoun(s.Channel)
-		}
-		text := what + " to this address are blocked because " + why + "."
-		if s.Reason == consentd.SuppressSMSStop {
-			text += " Reply START to receive them again." // the keyword lifts the block
-		}
-		return text
+	all := s.Covers(consentd.Transactional, s.Channel) // service messages too
+	key := "page.blocked.marketing"
+	if all {
+		key = "page.blocked.all"
 	}
-	what := "Marketing messages"
 	if s.Channel != "" {
-		what = "Marketing messages by " + channelNoun(s.Channel)
+		key += "_by"
 	}
-	return what + " to this address are blocked because " + why + ". Service messages may still be sent."
+	text := l.T(key, "channel", channelBy(l, s.Channel), "why", l.T(why))
+	if all && s.Reason == consentd.SuppressSMSStop {
+		text += " " + l.T("page.blocked.start") // the keyword lifts the block
+	}
+	return text
 }
 
-// channelNoun names a channel in the middle of a sentence.
-func channelNoun(ch string) string {
-	switch ch {
-	case consentd.ChannelEmail, consentd.ChannelPush, consentd.ChannelVoice:
-		return strings.ToLower(channelLabel(ch))
-	case consentd.ChannelSMS:
-		return "text message"
+// isolate wraps a value put into a right-to-left text in Unicode
+// isolates (U+2068 ... U+2069), so that a left-to-right name keeps its
+// own order; a left-to-right text gets it as it is.
+func isolate(l *i18n.Locale, s string) string {
+	if l.Dir == "rtl" {
+		return "\u2068" + s + "\u2069"
 	}
-	return channelLabel(ch)
+	return s
 }

@@ -26,6 +26,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"github.com/consentd/consentd/internal/ratelimit"
 	"html/template"
@@ -55,8 +56,13 @@ type Store interface {
 	// CreateConfirmations records double opt-in confirmations and queues
 	// their mail: the page's opt-ins go through doi.Write, as the API's do.
 	CreateConfirmations(ctx context.Context, wsID string, in []consentd.ConfirmationInput) ([]*consentd.Confirmation, error)
-	// Workspace names who keeps the record, on the record page.
+	// Workspace gives the brand of every page of a workspace: the sender's
+	// name, logo, accent colour, privacy policy, footer, default language
+	// and text overrides.
 	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
+	// Party gives a person's recorded language when none of their consents
+	// records one.
+	Party(ctx context.Context, wsID, id string) (*consentd.Party, error)
 }
 
 // Server serves the public pages. Set its exported fields, if at all,
@@ -78,13 +84,14 @@ type Server struct {
 	// serve sets it to the API server.
 	Receipts Receipts
 
-	mux     *http.ServeMux
-	pages   map[string]*template.Template
-	style   template.HTML
-	csp     string
-	cop     *http.CrossOriginProtection
-	byIP    *ratelimit.Limiter
-	byToken *ratelimit.Limiter
+	mux       *http.ServeMux
+	pages     map[string]*template.Template
+	style     template.HTML
+	styleHash string // the CSP source of style.css: 'sha256-...'
+	csp       string
+	cop       *http.CrossOriginProtection
+	byIP      *ratelimit.Limiter
+	byToken   *ratelimit.Limiter
 }
 
 // Actors of the log entries the pages write.
@@ -99,7 +106,7 @@ func New(db Store, links *signedlink.Keyring, log *slog.Logger) *Server {
 	s.parseTemplates()
 	s.SetLimits(ratelimit.DefaultLimits())
 	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.render(w, r, http.StatusForbidden, "crossorigin", nil)
+		s.render(w, r, http.StatusForbidden, "crossorigin", nil, nil)
 	}))
 	// GET patterns answer HEAD too. The patterns are what the access log
 	// and the metrics name a request by: never the token.
@@ -144,7 +151,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if reqcheck.Query(r) != nil {
-		s.render(w, r, http.StatusBadRequest, "invalid", nil)
+		s.render(w, r, http.StatusBadRequest, "invalid", nil, nil)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
@@ -155,37 +162,59 @@ func (s *Server) parseTemplates() {
 	if err != nil {
 		panic(err)
 	}
-	sum := sha256.Sum256(css)
 	s.style = template.HTML("<style>" + string(css) + "</style>")
-	s.csp = "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	s.styleHash = styleSource(string(css))
+	s.csp = cspWith(s.styleHash)
 	s.pages = map[string]*template.Template{}
 	for _, name := range []string{"unsubscribe", "unsubscribed", "preferences", "record", "invalid", "limited", "crossorigin", "error"} {
 		s.pages[name] = template.Must(template.New("layout.html").ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 }
 
-// view is what the layout gets: the page's own data in Page.
-type view struct {
-	Lang  string
-	Style template.HTML
-	Page  any
-}
-
-// render writes a page. A template error is a bug; it is logged and the
-// client gets a bare 500.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, page any) {
+// render writes a page in the language and brand of pc; a nil pc is a
+// page without a workspace (an invalid link, a refused form), in the
+// language of the browser's Accept-Language. A template error is a bug;
+// it is logged and the client gets a bare 500.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, pc *pageCtx, page any) {
+	if pc == nil {
+		pc = bare(r)
+	}
+	v := pc.view(page)
+	v.Style = s.style
+	csp := s.csp
+	if pc.accent != "" {
+		css := accentCSS(pc.accent)
+		v.Accent = template.HTML("<style>" + css + "</style>")
+		csp = cspWith(s.styleHash + " " + styleSource(css))
+	}
 	var b strings.Builder
-	if err := s.pages[name].Execute(&b, view{Lang: "en", Style: s.style, Page: page}); err != nil {
+	if err := s.pages[name].Execute(&b, v); err != nil {
 		s.Log.Error("render page", "route", r.Pattern, "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	h := w.Header()
+	h.Set("Content-Security-Policy", csp)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", pc.L.Lang)
 	if status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "60")
+		h.Set("Retry-After", "60")
 	}
 	w.WriteHeader(status)
 	w.Write([]byte(b.String()))
+}
+
+// styleSource is the CSP source that admits one inline style element.
+func styleSource(css string) string {
+	sum := sha256.Sum256([]byte(css))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
+// cspWith is the pages' Content-Security-Policy with styles: no script,
+// no frames, images (the workspace's logo) and forms only from this
+// server.
+func cspWith(styles string) string {
+	return "default-src 'none'; style-src " + styles + "; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // fail answers an error of the store: a link whose contact point, channel
@@ -195,14 +224,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch consentd.ErrorCode(err) {
 	case consentd.ENOTFOUND, consentd.EUNKNOWNCHANNELTYPE, consentd.EUNKNOWNPURPOSE, consentd.EUNKNOWNTOPIC,
 		consentd.ECHANNELNOTOFFERED, consentd.EINVALIDCONTACTPOINT:
-		s.render(w, r, http.StatusNotFound, "invalid", nil)
+		s.render(w, r, http.StatusNotFound, "invalid", nil, nil)
 		return
 	}
 	if errors.Is(err, context.Canceled) {
 		return // the client went away
 	}
 	s.Log.Error("public page", "method", r.Method, "route", r.Pattern, "err", err)
-	s.render(w, r, http.StatusInternalServerError, "error", nil)
+	s.render(w, r, http.StatusInternalServerError, "error", nil, nil)
 }
 
 // noSuchPage answers any other path or method under the prefixes like an
@@ -240,7 +269,7 @@ func (s *Server) verify(r *http.Request, kind string) (*link, bool) {
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, ok bool) bool {
 	now := s.Now()
 	if !s.byIP.Allow(s.clientIP(r), now) {
-		s.render(w, r, http.StatusTooManyRequests, "limited", nil)
+		s.render(w, r, http.StatusTooManyRequests, "limited", nil, nil)
 		return false
 	}
 	if ok {
@@ -248,10 +277,10 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, ok bool) bool {
 	}
 	sum := sha256.Sum256([]byte(r.URL.Path))
 	if !s.byToken.Allow(string(sum[:16]), now) {
-		s.render(w, r, http.StatusTooManyRequests, "limited", nil)
+		s.render(w, r, http.StatusTooManyRequests, "limited", nil, nil)
 		return false
 	}
-	s.render(w, r, http.StatusNotFound, "invalid", nil)
+	s.render(w, r, http.StatusNotFound, "invalid", nil, nil)
 	return false
 }
 
@@ -267,9 +296,17 @@ func (s *Server) clientIP(r *http.Request) string {
 }
 
 // proof is the evidence a page records with a consent: the client's
-// address and user agent, and the form that was used.
-func (s *Server) proof(r *http.Request, form string) *consentd.Proof {
-	return consentd.CapturedProof(s.clientIP(r), r.UserAgent(), form)
+// address and user agent, the form that was used, and the words: the
+// page's language and the exact statement shown for the choice, with its
+// SHA-256, so that the receipt of the consent proves what was read.
+func (s *Server) proof(r *http.Request, form, lang, text string) *consentd.Proof {
+	p := consentd.CapturedProof(s.clientIP(r), r.UserAgent(), form)
+	p.Language = lang
+	if text != "" {
+		sum := sha256.Sum256([]byte(text))
+		p.Text, p.TextSHA256 = text, hex.EncodeToString(sum[:])
+	}
+	return p
 }
 
 // parseForm reads a urlencoded or multipart body of at most 64 KiB into
@@ -288,7 +325,7 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) bool {
 		r.PostForm = map[string][]string{}
 	}
 	if reqcheck.Values(r.PostForm, "form field") != nil {
-		s.render(w, r, http.StatusBadRequest, "invalid", nil)
+		s.render(w, r, http.StatusBadRequest, "invalid", nil, nil)
 		return false
 	}
 	return true
