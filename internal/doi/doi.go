@@ -71,22 +71,3 @@ func Token(links *signedlink.Keyring, f *consentd.Confirmation) (string, error) 
 		ExpiresAt:   f.ExpiresAt.Unix(),
 	})
 }
-
-// subscriptionName is what a person subscribes to with a channel type: the
-// topic's name, or the purpose's. ok is false when the catalog no longer
-// offers it.
-func subscriptionName(cat *consentd.Catalog, channelType string) (name string, ct consentd.ChannelType, ok bool) {
-	ct, err := cat.ResolveID(channelType)
-	if err != nil || ct.ID != channelType {
-		return "", ct, false
-	}
-	if ct.Topic != "" {
-		if t := cat.Topics[ct.Topic]; t != nil {
-			return t.Name, ct, true
-		}
-	}
-	if p := cat.Purposes[ct.Purpose]; p != nil {
-		return p.Name, ct, true
-	}
-	return "", ct, false
-}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	texttemplate "text/template"
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/i18n"
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/signedlink"
 )
@@ -120,12 +120,18 @@ func due(ctx context.Context, db Store, j *consentd.Job, now time.Time) (f *cons
 	return nil, why + ": not sent", nil
 }
 
-// Message builds the confirmation mail of f: to its address, with a
-// subject naming the subscription, and a text (templates/mail.txt) that
-// states what the person agrees to, who asks and when, with the link and
-// its expiry. No advertising: the person has not agreed to any yet. It
-// returns a mail.PermanentError when no mail can be made (the address was
-// erased, the channel is not email, the subscription left the catalog).
+// Message builds the confirmation mail of f in the person's language
+// (Language): to its address, from the workspace's sender name at the
+// configured From address, with a subject naming the subscription, and a
+// text and an HTML alternative (one mail.Letter) that state what the
+// person agrees to (who asks, the purpose and topic with their
+// descriptions, the channel, the address, when it was asked), the link
+// and until when it works, and how to say no: ignore the mail;
+// unsubscribe at any time. The HTML has the sender's accent colour on its
+// button; no logo (see linkBase). No advertising: the person has not
+// agreed to any yet. It returns a mail.PermanentError when no mail can be
+// made (the address was erased, the channel is not email, the
+// subscription left the catalog).
 func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Message, error) {
 	if f.CPKind != consentd.KindEmail {
 		return mail.Message{}, &mail.PermanentError{Err: fmt.Errorf("no sender for %s contact points", f.CPKind)}
@@ -137,11 +143,12 @@ func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Me
 	if err != nil {
 		return mail.Message{}, err
 	}
-	who, err := workspaceName(ctx, m.DB, f.WorkspaceID)
+	ws, err := workspaceOf(ctx, m.DB, f.WorkspaceID)
 	if err != nil {
 		return mail.Message{}, err
 	}
-	a, ok := agreementOf(f, cat, who)
+	loc := localeOf(ws, Language(ctx, m.DB, ws, f, "", ""))
+	a, ok := agreementOf(f, cat, senderName(ws), loc)
 	if !ok {
 		return mail.Message{}, &mail.PermanentError{Err: fmt.Errorf("channel type %s is no longer offered", f.ChannelType)}
 	}
@@ -149,24 +156,53 @@ func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Me
 	if err != nil {
 		return mail.Message{}, err
 	}
-	v := mailView{agreement: a, Link: strings.TrimRight(m.PublicURL, "/") + "/c/" + token}
-	var subject, text strings.Builder
-	if err := mailText.ExecuteTemplate(&subject, "subject", v); err != nil {
+	link := LinkBase(ws, m.PublicURL) + "/c/" + token
+	l := confirmationLetter(a, loc, ws, link)
+	html, err := l.HTML()
+	if err != nil {
 		return mail.Message{}, err
 	}
-	if err := mailText.ExecuteTemplate(&text, "body", v); err != nil {
-		return mail.Message{}, err
-	}
-	return mail.Message{From: m.From, To: f.ContactPoint, Subject: subject.String(), Text: text.String(), Date: m.now()}, nil
+	return mail.Message{From: m.From, FromName: a.Who, To: f.ContactPoint, Subject: l.Title, Text: l.Text(), HTML: html,
+		Language: loc.Lang, Date: m.now()}, nil
 }
 
-// mailText is the confirmation mail's subject and body
-// (templates/mail.txt): every sentence of it in one file.
-var mailText = texttemplate.Must(texttemplate.ParseFS(files, "templates/mail.txt"))
+// confirmationLetter is the confirmation mail's content in the language
+// of loc: every sentence from the locale (mail.json; the labels are the
+// page's, confirm.json), with the brand of ws.
+func confirmationLetter(a agreement, loc *i18n.Locale, ws *consentd.Workspace, link string) *mail.Letter {
+	facts := []mail.Fact{{Label: loc.T("confirm.label.what"), Value: a.Purpose, Detail: a.PurposeDescription}}
+	if a.Topic != "" {
+		facts = append(facts, mail.Fact{Label: loc.T("confirm.label.topic"), Value: a.Topic, Detail: a.TopicDescription})
+	}
+	facts = append(facts,
+		mail.Fact{Label: loc.T("confirm.label.how"), Value: loc.T("confirm.by_channel", "channel", a.Channel)},
+		mail.Fact{Label: loc.T("confirm.label.to"), Value: a.Address},
+		mail.Fact{Label: loc.T("confirm.label.who"), Value: a.Who},
+		mail.Fact{Label: loc.T("confirm.label.requested"), Value: a.Requested})
+	return &mail.Letter{
+		Lang: loc.Lang, Dir: loc.Dir,
+		Title:      loc.T("mail.confirm.subject", "name", a.Name),
+		Greeting:   loc.T("mail.greeting"),
+		Before:     []string{loc.T("mail.confirm.intro", "date", a.Requested, "who", a.Who, "address", a.Address)},
+		FactsTitle: loc.T("mail.confirm.agree"),
+		Facts:      facts,
+		Action:     loc.T("mail.confirm.action"),
+		Button:     loc.T("mail.confirm.button"),
+		Link:       link,
+		Fallback:   loc.T("mail.link_fallback"),
+		After: []string{loc.T("mail.confirm.expires", "date", a.Expires) + " " + loc.T("mail.confirm.unsubscribe"),
+			loc.T("mail.confirm.ignore")},
+		Sender: a.Who, Accent: ws.AccentColor,
+		PrivacyLabel: loc.T("mail.privacy"), PrivacyURL: ws.PrivacyURL, Footer: ws.Footer,
+	}
+}
 
-// mailView is what mail.txt gets: the agreement, with the whole address,
-// and the confirmation link.
-type mailView struct {
-	agreement
-	Link string
+// LinkBase is the base URL of the links in ws's mails and texts: the
+// workspace's own public URL when it has one (its own domain), else the
+// server's, without a trailing slash.
+func LinkBase(ws *consentd.Workspace, serverURL string) string {
+	if ws != nil && ws.PublicURL != "" {
+		return strings.TrimRight(ws.PublicURL, "/")
+	}
+	return strings.TrimRight(serverURL, "/")
 }
