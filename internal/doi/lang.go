@@ -20,13 +20,16 @@ type languageStore interface {
 }
 
 // recordedLanguage is the language recorded for the person f asks: the
-// language of the request that made the consent pending (f's proof), else
+// language of the request that made the consent pending (f's proof) when
+// it is near a shipped one, else
 // consentd.RecordedLanguage of the contact point's consents and the
 // pending consent's party, else "". A failure to read them is not an
 // error: the language falls back to the workspace's default.
 func recordedLanguage(ctx context.Context, db Store, f *consentd.Confirmation) string {
-	if f.Proof != nil && f.Proof.Language != "" {
-		return f.Proof.Language
+	if f.Proof != nil {
+		if _, ok := i18n.Match(f.Proof.Language); ok {
+			return f.Proof.Language
+		}
 	}
 	ls, ok := db.(languageStore)
 	if !ok || f.ContactPoint == "" {

@@ -1,0 +1,261 @@
+package doi_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"html"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/doi"
+)
+
+// brandWorkspace gives e's workspace the brand of "Beispiel GmbH" (sender
+// name, accent colour, privacy policy, footer), with default language
+// defaultLang, and German, French, Spanish and Arabic names and
+// descriptions for the purpose news.
+func (e *env) brandWorkspace(defaultLang string) {
+	e.t.Helper()
+	sender, accent, privacy, footer := "Beispiel GmbH", "#6a1b9a", "https://beispiel.example/datenschutz", "Beispiel GmbH, Hauptstraße 1, 10115 Berlin"
+	if _, err := e.db.UpdateWorkspace(e.ctx, e.ws, consentd.WorkspaceUpdate{SenderName: &sender, AccentColor: &accent,
+		PrivacyURL: &privacy, Footer: &footer, DefaultLanguage: &defaultLang}, "admin"); err != nil {
+		e.t.Fatal(err)
+	}
+	cat, err := e.db.Catalog(e.ctx, e.ws)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p := *cat.Purposes["news"]
+	p.Names = map[string]string{"de": "Produktneuigkeiten", "fr": "Nouveautés produits", "es": "Novedades de productos", "ar": "أخبار المنتجات"}
+	p.Descriptions = map[string]string{"de": "Was es Neues in unseren Produkten gibt, zweimal im Monat.",
+		"fr": "Les nouveautés de nos produits, deux fois par mois.", "es": "Las novedades de nuestros productos, dos veces al mes.",
+		"ar": "الجديد في منتجاتنا، مرتين في الشهر."}
+	if err := e.db.PutPurpose(e.ctx, e.ws, &p, false, "admin"); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// optInLang is optIn with the language of the signup page in the proof.
+func (e *env) optInLang(cp, lang string, at time.Time) map[string]any {
+	e.t.Helper()
+	proof := map[string]any{"ip": "203.0.113.7", "user_agent": "SignupForm/1.0", "form_version": "signup-v3"}
+	if lang != "" {
+		proof["language"] = lang
+	}
+	b, _ := json.Marshal(map[string]any{"contact_point": cp, "channel": "email", "purpose": "news", "status": "opted_in",
+		"captured_at": at, "jurisdiction": "DE", "source": map[string]any{"type": "form", "name": "signup"}, "proof": proof})
+	return e.api("POST", "/v1/consents", string(b), 201)
+}
+
+var statementRE = regexp.MustCompile(`<p class="statement">([^<]*)</p>`)
+
+// TestGermanConfirmationOverSMTP: a pending consent asked for on a German
+// page gets a German confirmation mail, received by a real SMTP server: a
+// multipart/alternative of text and HTML, from the sender's name, with the
+// German purpose name and description and the brand's accent colour; its
+// link opens the German page, and confirming there records the language
+// and the statement the page showed in the opt-in's proof.
+func TestGermanConfirmationOverSMTP(t *testing.T) {
+	e := newEnv(t, "")
+	e.brandWorkspace("")
+	e.run()
+	const cp = "erika.mustermann@example.com"
+	e.optInLang(cp, "de", time.Now().Add(-time.Minute))
+	got := e.smtp.Wait(t, 1, 10*time.Second)
+	h, text, htmlPart := parseParts(t, got[0].Data)
+	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt != "multipart/alternative" {
+		t.Errorf("Content-Type %q; want multipart/alternative", h.Get("Content-Type"))
+	}
+	if h.Get("Content-Language") != "de" {
+		t.Errorf("Content-Language %q; want de", h.Get("Content-Language"))
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+	if err != nil || subject != "Bitte bestätigen Sie Ihr Abonnement: Produktneuigkeiten" {
+		t.Errorf("Subject = %q, %v", subject, err)
+	}
+	if from, err := h.AddressList("From"); err != nil || len(from) != 1 || from[0].Name != "Beispiel GmbH" || from[0].Address != "consent@example.org" {
+		t.Errorf("From = %v, %v; want \"Beispiel GmbH\" <consent@example.org>", from, err)
+	}
+	for name, body := range map[string]string{"text": text, "html": html.UnescapeString(htmlPart)} {
+		for _, want := range []string{"Guten Tag", "Bitte bestätigen Sie", "Produktneuigkeiten", "Was es Neues in unseren Produkten gibt, zweimal im Monat.",
+			"Beispiel GmbH", "per E-Mail", cp, "Sie können sich jederzeit abmelden.", "ignorieren Sie diese Nachricht",
+			"Beispiel GmbH, Hauptstraße 1, 10115 Berlin", "https://beispiel.example/datenschutz", "Dezember"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("the %s part does not say %q:\n%s", name, want, body)
+			}
+		}
+		if strings.Contains(body, "Product News") || strings.Contains(body, "Please confirm") {
+			t.Errorf("the %s part has English words:\n%s", name, body)
+		}
+	}
+	if !strings.Contains(htmlPart, "background:#6a1b9a") || !strings.Contains(htmlPart, `<html lang="de" dir="ltr">`) {
+		t.Errorf("the HTML part lacks the accent colour on its button or its language:\n%s", htmlPart)
+	}
+	link := linkRE.FindString(text)
+	if !strings.Contains(htmlPart, `href="`+html.EscapeString(link)+`"`) {
+		t.Errorf("the HTML part does not link to %s", link)
+	}
+
+	// The link opens the German page. Its statement is what the proof
+	// records.
+	status, page := e.visit("GET", link)
+	if status != 200 || !strings.Contains(page, `<html lang="de" dir="ltr">`) || !strings.Contains(page, "Bestätigen Sie Ihr Abonnement") ||
+		!strings.Contains(page, "Produktneuigkeiten") || !strings.Contains(page, ">Bestätigen</button>") {
+		t.Fatalf("GET link = %d; want the German confirmation page:\n%s", status, page)
+	}
+	if !strings.Contains(page, "background:#6a1b9a") || !strings.Contains(page, "Datenschutzerklärung") || !strings.Contains(page, "Beispiel GmbH") {
+		t.Errorf("the page lacks the brand (accent colour, privacy link, sender):\n%s", page)
+	}
+	m := statementRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the page has no statement:\n%s", page)
+	}
+	sentence := html.UnescapeString(m[1])
+	wantText := sentence + "\nWas es Neues in unseren Produkten gibt, zweimal im Monat."
+	if !strings.HasPrefix(sentence, "Beispiel GmbH bittet Sie zu bestätigen, dass Sie Produktneuigkeiten per E-Mail an e***@e***.com erhalten möchten") {
+		t.Errorf("statement %q", sentence)
+	}
+
+	status, page = e.visitForm(link, url.Values{"lang": {"de"}})
+	if status != 200 || !strings.Contains(page, "Vielen Dank: Ihr Abonnement ist bestätigt") || !strings.Contains(page, `lang="de"`) {
+		t.Fatalf("POST link = %d; want the German confirmed page:\n%s", status, page)
+	}
+	c := e.consent(cp)
+	if c.Status != consentd.OptedIn || c.Proof == nil {
+		t.Fatalf("after confirming: %s, proof %+v", c.Status, c.Proof)
+	}
+	sum := sha256.Sum256([]byte(c.Proof.Text))
+	if c.Proof.Language != "de" || c.Proof.Text != wantText || c.Proof.TextSHA256 != hex.EncodeToString(sum[:]) || c.Proof.ConfirmedAt == nil {
+		t.Errorf("proof language %q text %q sha256 %q confirmed_at %v; want de, %q and its SHA-256", c.Proof.Language, c.Proof.Text, c.Proof.TextSHA256, c.Proof.ConfirmedAt, wantText)
+	}
+	// Every line of the recorded text is on the page the person saw.
+	_, shown := e.visit("GET", link+"?lang=de")
+	for _, line := range strings.Split(c.Proof.Text, "\n") {
+		if !strings.Contains(html.UnescapeString(shown), line) {
+			t.Errorf("the recorded line %q is not on the page", line)
+		}
+	}
+}
+
+// visitForm posts form to link as the page's form does.
+func (e *env) visitForm(link string, form url.Values) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", link, strings.NewReader(form.Encode()))
+	req.Header.Set("User-Agent", "PhoneBrowser/9.1")
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestMailLanguage: the confirmation mail's language is the request's
+// (proof.language), else the person's recorded language (their other
+// consents, their party), else the workspace's default, else English.
+func TestMailLanguage(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		request     string // proof.language of the opt-in asking
+		earlier     string // proof.language of an earlier consent of the address
+		party       string // the party's language
+		wsDefault   string
+		wantLang    string
+		wantSubject string
+	}{
+		{"request", "fr", "de", "es", "es", "fr", "Veuillez confirmer votre abonnement : Nouveautés produits"},
+		{"recorded consent", "", "es", "", "de", "es", "Confirme su suscripción: Novedades de productos"},
+		{"party", "", "", "ar", "de", "ar", "يُرجى تأكيد اشتراكك: أخبار المنتجات"},
+		{"workspace default", "", "", "", "de", "de", "Bitte bestätigen Sie Ihr Abonnement: Produktneuigkeiten"},
+		{"unshipped request, default", "ja", "", "", "de", "de", "Bitte bestätigen Sie Ihr Abonnement: Produktneuigkeiten"},
+		{"regional request", "de-AT", "", "", "", "de", "Bitte bestätigen Sie Ihr Abonnement: Produktneuigkeiten"},
+		{"English fallback", "", "", "", "", "en", "Please confirm your subscription to Product News"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, "")
+			e.brandWorkspace(c.wsDefault)
+			const cp = "kim@example.com"
+			if c.party != "" {
+				if err := e.db.PutParty(e.ctx, e.ws, &consentd.Party{ID: "kim", Language: c.party}, "admin"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// An earlier consent of the address, on another purpose.
+			e.api("POST", "/v1/purposes", `{"id":"service","name":"Service","type":"transactional","channels":{"email":{}}}`, 201)
+			proof := map[string]any{}
+			if c.earlier != "" {
+				proof["language"] = c.earlier
+			}
+			b, _ := json.Marshal(map[string]any{"contact_point": cp, "channel": "email", "purpose": "service", "status": "opted_in",
+				"captured_at": time.Now().Add(-time.Hour), "source": map[string]any{"type": "form", "name": "signup"}, "party_id": "kim", "proof": proof})
+			e.api("POST", "/v1/consents", string(b), 201)
+			b, _ = json.Marshal(map[string]any{"contact_point": cp, "channel": "email", "purpose": "news", "status": "opted_in",
+				"captured_at": time.Now().Add(-time.Minute), "jurisdiction": "DE", "source": map[string]any{"type": "form", "name": "signup"},
+				"party_id": "kim", "proof": map[string]any{"language": c.request}})
+			e.api("POST", "/v1/consents", string(b), 201)
+			if n, err := e.sendDue(); n != 1 || err != nil {
+				t.Fatalf("sendDue() = %d, %v", n, err)
+			}
+			h, _, _ := parseParts(t, e.smtp.Messages()[0].Data)
+			subject, _ := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+			if h.Get("Content-Language") != c.wantLang || subject != c.wantSubject {
+				t.Errorf("Content-Language %q, Subject %q; want %s, %q", h.Get("Content-Language"), subject, c.wantLang, c.wantSubject)
+			}
+			f := confirmationOf(t, e, cp)
+			if got := doi.Language(e.ctx, e.db, mustWorkspace(t, e), f, "", ""); got != c.wantLang {
+				t.Errorf("Language() = %s; want %s", got, c.wantLang)
+			}
+			// The page: an explicit ?lang= wins; the browser's language
+			// only when nothing is recorded.
+			if got := doi.Language(e.ctx, e.db, mustWorkspace(t, e), f, "es", "fr"); got != "es" {
+				t.Errorf("Language(explicit es) = %s", got)
+			}
+			want := c.wantLang
+			if c.request == "" && c.earlier == "" && c.party == "" {
+				want = "fr"
+			}
+			if c.request == "ja" {
+				want = "fr" // an unshipped request names no language
+			}
+			if got := doi.Language(e.ctx, e.db, mustWorkspace(t, e), f, "", "fr-CH,fr;q=0.9"); got != want {
+				t.Errorf("Language(Accept-Language fr) = %s; want %s", got, want)
+			}
+		})
+	}
+}
+
+func mustWorkspace(t *testing.T, e *env) *consentd.Workspace {
+	t.Helper()
+	ws, err := e.db.Workspace(e.ctx, e.ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
+}
+
+// confirmationOf is the confirmation the mail to cp links to.
+func confirmationOf(t *testing.T, e *env, cp string) *consentd.Confirmation {
+	t.Helper()
+	for _, m := range e.smtp.Messages() {
+		_, text, _ := parseParts(t, m.Data)
+		if l := linkRE.FindString(text); l != "" && strings.Contains(strings.Join(m.To, ","), cp) {
+			f, err := e.db.Confirmation(e.ctx, e.ws, e.claims(l).Nonce)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no mail to %s", cp)
+	return nil
+}
