@@ -59,3 +59,14 @@ func RecordedLanguage(consents []*Consent, party *Party) string {
 	}
 	return lang
 }
+
+// PartyLogged is what a party.changed log entry records of a party: its
+// id, its contact points as hashed consent ids (logged), its external ids
+// and, when set, its language.
+func PartyLogged(p *Party, logged []string) map[string]any {
+	m := map[string]any{"id": p.ID, "contact_points": logged, "external_ids": p.ExternalIDs}
+	if p.Language != "" {
+		m["language"] = p.Language
+	}
+	return m
+}

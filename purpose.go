@@ -99,6 +99,8 @@ func (p *Purpose) Validate() error {
 	if err := CheckText("description", p.Description, MaxDescriptionLen); err != nil {
 		add("description", "%s", ErrorMessage(err))
 	}
+	fields = append(fields, checkLocalized("names", p.Names, MaxNameLen)...)
+	fields = append(fields, checkLocalized("descriptions", p.Descriptions, MaxDescriptionLen)...)
 	switch p.Type {
 	case Commercial, Transactional, Tracking:
 	default:

@@ -103,7 +103,11 @@ func (s *Source) Validate(prefix string) error {
 }
 
 // Validate checks proof fields at now: ip an IP address, user_agent and
-// the versions bounded text, confirmed_at between 1970 and now+MaxSkew.
+// the versions bounded text, confirmed_at between 1970 and now+MaxSkew,
+// language a BCP 47 tag, text_sha256 64 lower-case hex digits equal to
+// the SHA-256 of text when both are given. It puts the proof in its
+// stored form: the language canonical ("pt-BR" for "pt-br") and
+// text_sha256 computed when only text is given.
 func (p *Proof) Validate(now time.Time) error {
 	if p == nil {
 		return nil
@@ -129,7 +133,7 @@ func (p *Proof) Validate(now time.Time) error {
 			return FieldErrorf(EINVALIDTIME, "proof.confirmed_at", "proof.confirmed_at is before 1970")
 		}
 	}
-	return nil
+	return p.checkLanguageText()
 }
 
 // JSONTextProblem says what is wrong with the text of the JSON document

@@ -37,6 +37,8 @@ func (t *Topic) Validate() error {
 	if err := CheckText("description", t.Description, MaxDescriptionLen); err != nil {
 		fields = append(fields, FieldError{Field: "description", Code: EINVALID, Message: ErrorMessage(err)})
 	}
+	fields = append(fields, checkLocalized("names", t.Names, MaxNameLen)...)
+	fields = append(fields, checkLocalized("descriptions", t.Descriptions, MaxDescriptionLen)...)
 	if len(fields) > 0 {
 		return &Error{Code: EINVALID, Message: fields[0].Message, Fields: fields}
 	}

@@ -10,6 +10,7 @@ import (
 type partyInput struct {
 	ContactPoints []consentd.PartyContactPoint `json:"contact_points"`
 	ExternalIDs   map[string]string            `json:"external_ids,omitempty" max:"256"`
+	Language      string                       `json:"language,omitempty" max:"35" doc:"the person's language, a BCP 47 tag such as de or pt-BR (stored canonical); pages, mails and texts use it when a consent records none"`
 }
 
 type suppressionList struct {
@@ -21,7 +22,7 @@ func (s *Server) putParty(w http.ResponseWriter, r *http.Request, k *consentd.AP
 	if err := decode(r, maxBody, &in); err != nil {
 		return err
 	}
-	p := &consentd.Party{ID: r.PathValue("id"), ContactPoints: in.ContactPoints, ExternalIDs: in.ExternalIDs}
+	p := &consentd.Party{ID: r.PathValue("id"), ContactPoints: in.ContactPoints, ExternalIDs: in.ExternalIDs, Language: in.Language}
 	if p.ContactPoints == nil {
 		p.ContactPoints = []consentd.PartyContactPoint{}
 	}

@@ -25,6 +25,11 @@ type Store interface {
 
 	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
 	UpdateWorkspace(ctx context.Context, id string, u consentd.WorkspaceUpdate, actor string) (*consentd.Workspace, error)
+	// SetLogo replaces the workspace's logo (consentd.CheckLogo checks
+	// it), or removes it when data is nil; Logo returns it, ENOTFOUND
+	// when there is none. Backends: brand.go.
+	SetLogo(ctx context.Context, wsID, contentType string, data []byte, actor string) (*consentd.Workspace, error)
+	Logo(ctx context.Context, wsID string) (*consentd.Logo, []byte, error)
 
 	Catalog(ctx context.Context, wsID string) (*consentd.Catalog, error)
 	PutPurpose(ctx context.Context, wsID string, p *consentd.Purpose, create bool, actor string) error

@@ -13,6 +13,11 @@ func (db *DB) PutParty(ctx context.Context, wsID string, p *consentd.Party, acto
 	if !consentd.ValidPartyID(p.ID) {
 		return consentd.FieldErrorf(consentd.EINVALID, "id", "a party id is 1 to 200 printable characters without /")
 	}
+	lang, err := consentd.CanonicalLanguage("language", p.Language)
+	if err != nil {
+		return err
+	}
+	p.Language = lang
 	c, err := db.currentWS(ctx, wsID)
 	if err != nil {
 		return err
@@ -40,9 +45,10 @@ func (db *DB) PutParty(ctx context.Context, wsID string, p *consentd.Party, acto
 		if created != nil {
 			p.CreatedAt = fromNanos(*created)
 		}
-		tx.queue(`INSERT INTO parties (workspace_id, id, external_ids, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (workspace_id, id) DO UPDATE SET external_ids = excluded.external_ids, created_at = excluded.created_at, updated_at = excluded.updated_at`,
-			wsID, p.ID, mustJSON(p.ExternalIDs), nanos(p.CreatedAt), nanos(p.UpdatedAt))
+		tx.queue(`INSERT INTO parties (workspace_id, id, external_ids, language, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (workspace_id, id) DO UPDATE SET external_ids = excluded.external_ids, language = excluded.language,
+				created_at = excluded.created_at, updated_at = excluded.updated_at`,
+			wsID, p.ID, mustJSON(p.ExternalIDs), p.Language, nanos(p.CreatedAt), nanos(p.UpdatedAt))
 		tx.queue(`DELETE FROM party_contact_points WHERE workspace_id = $1 AND party_id = $2`, wsID, p.ID)
 		logged := make([]string, len(hashes))
 		for i, cp := range p.ContactPoints {
@@ -51,7 +57,7 @@ func (db *DB) PutParty(ctx context.Context, wsID string, p *consentd.Party, acto
 			logged[i] = consentd.HashedConsentID(hashes[i], string(cp.Kind))
 		}
 		_, err := tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogPartyChanged, Subject: consentd.HashedPartyID(c.secret, p.ID),
-			After: map[string]any{"id": p.ID, "contact_points": logged, "external_ids": p.ExternalIDs}, Actor: actor})
+			After: consentd.PartyLogged(p, logged), Actor: actor})
 		return err
 	})
 }
@@ -61,7 +67,7 @@ func (db *DB) Party(ctx context.Context, wsID, id string) (*consentd.Party, erro
 	p := &consentd.Party{ID: id, ContactPoints: []consentd.PartyContactPoint{}}
 	var ext string
 	var created, updated int64
-	err := db.pool.QueryRow(ctx, `SELECT external_ids, created_at, updated_at FROM parties WHERE workspace_id = $1 AND id = $2`, wsID, id).Scan(&ext, &created, &updated)
+	err := db.pool.QueryRow(ctx, `SELECT external_ids, language, created_at, updated_at FROM parties WHERE workspace_id = $1 AND id = $2`, wsID, id).Scan(&ext, &p.Language, &created, &updated)
 	if err != nil {
 		return nil, notFound(err, "party")
 	}

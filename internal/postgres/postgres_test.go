@@ -342,3 +342,20 @@ func TestJobKindsUpgrade(t *testing.T) {
 			return tag.RowsAffected(), err
 		})
 }
+
+// TestBrandUpgrade opens a database written before migration 0016 (the
+// brand columns dropped with a second connection) and checks that its
+// data is kept.
+func TestBrandUpgrade(t *testing.T) {
+	u := freshDB(t)
+	storetest.RunBrandUpgrade(t, func(t *testing.T) storetest.Store { return open(t, u) },
+		func(ctx context.Context, query string, args ...any) (int64, error) {
+			raw, err := pgx.Connect(ctx, u)
+			if err != nil {
+				return 0, err
+			}
+			defer raw.Close(ctx)
+			tag, err := raw.Exec(ctx, query, args...)
+			return tag.RowsAffected(), err
+		})
+}

@@ -57,17 +57,19 @@ func (tx *Tx) changed(wsID string) {
 // changes. Only what the pool read, which is committed, is cached.
 func (db *DB) loadWS(ctx context.Context, q querier, wsID string) (*wsCache, error) {
 	c := &wsCache{}
-	var created int64
 	var purposes, topics []string
-	err := q.QueryRow(ctx, `SELECT w.id, w.name, w.default_region, w.sms_sender_name, w.sms_help_text, w.secret, w.created_at, w.catalog_version,
+	dest, finish := workspaceDest(&c.ws, &c.secret)
+	err := q.QueryRow(ctx, `SELECT `+workspaceColumns+`, w.catalog_version,
 			ARRAY(SELECT body FROM purposes WHERE workspace_id = w.id ORDER BY id),
 			ARRAY(SELECT body FROM topics WHERE workspace_id = w.id ORDER BY id)
 		FROM workspaces w WHERE w.id = $1`, wsID).
-		Scan(&c.ws.ID, &c.ws.Name, &c.ws.DefaultRegion, &c.ws.SMSSenderName, &c.ws.SMSHelpText, &c.secret, &created, &c.version, &purposes, &topics)
+		Scan(append(dest, &c.version, &purposes, &topics)...)
 	if err != nil {
 		return nil, notFound(err, "workspace")
 	}
-	c.ws.CreatedAt = fromNanos(created)
+	if err := finish(); err != nil {
+		return nil, err
+	}
 	ps := make([]*consentd.Purpose, len(purposes))
 	for i, body := range purposes {
 		ps[i] = &consentd.Purpose{}
@@ -177,7 +179,7 @@ func (db *DB) WorkspaceByName(ctx context.Context, name string) (*consentd.Works
 
 // Workspaces lists every workspace, by name.
 func (db *DB) Workspaces(ctx context.Context) ([]*consentd.Workspace, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, name, default_region, sms_sender_name, sms_help_text, created_at FROM workspaces ORDER BY name`)
+	rows, err := db.pool.Query(ctx, `SELECT `+workspaceColumns+` FROM workspaces w ORDER BY w.name`)
 	if err != nil {
 		return nil, err
 	}
@@ -185,11 +187,14 @@ func (db *DB) Workspaces(ctx context.Context) ([]*consentd.Workspace, error) {
 	var out []*consentd.Workspace
 	for rows.Next() {
 		ws := &consentd.Workspace{}
-		var created int64
-		if err := rows.Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &ws.SMSSenderName, &ws.SMSHelpText, &created); err != nil {
+		var secret []byte
+		dest, finish := workspaceDest(ws, &secret)
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		ws.CreatedAt = fromNanos(created)
+		if err := finish(); err != nil {
+			return nil, err
+		}
 		out = append(out, ws)
 	}
 	return out, rows.Err()
@@ -205,6 +210,9 @@ func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.Workspa
 		return nil, consentd.FieldErrorf(consentd.EINVALID, "default_region", "default_region must be an ISO 3166 alpha-2 code such as DE")
 	}
 	if err := u.ValidateSMS(); err != nil {
+		return nil, err
+	}
+	if err := u.ValidateBrand(); err != nil {
 		return nil, err
 	}
 	// Under the log lock: the change is ordered with the writes that
@@ -224,18 +232,8 @@ func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.Workspa
 		if u.SMSHelpText != nil {
 			tx.queue(`UPDATE workspaces SET sms_help_text = $1 WHERE id = $2`, *u.SMSHelpText, id)
 		}
-		var ws consentd.Workspace
-		var created int64
-		if err := tx.QueryRow(tx.ctx, `SELECT id, name, default_region, sms_sender_name, sms_help_text, created_at FROM workspaces WHERE id = $1`, id).
-			Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &ws.SMSSenderName, &ws.SMSHelpText, &created); err != nil {
-			return notFound(err, "workspace")
-		}
-		ws.CreatedAt = fromNanos(created)
-		if _, err := tx.appendLog(id, &consentd.LogEntry{Type: consentd.LogWorkspaceChanged, Subject: id, After: ws, Actor: actor}); err != nil {
-			return err
-		}
-		tx.changed(id)
-		return nil
+		tx.updateBrand(id, &u)
+		return tx.logWorkspace(id, actor)
 	})
 	if err != nil {
 		return nil, err

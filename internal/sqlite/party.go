@@ -13,6 +13,11 @@ func (db *DB) PutParty(ctx context.Context, wsID string, p *consentd.Party, acto
 	if !consentd.ValidPartyID(p.ID) {
 		return consentd.FieldErrorf(consentd.EINVALID, "id", "a party id is 1 to 200 printable characters without /")
 	}
+	lang, err := consentd.CanonicalLanguage("language", p.Language)
+	if err != nil {
+		return err
+	}
+	p.Language = lang
 	c, err := db.loadWS(ctx, db.r, wsID)
 	if err != nil {
 		return err
@@ -37,8 +42,8 @@ func (db *DB) PutParty(ctx context.Context, wsID string, p *consentd.Party, acto
 		if err := tx.QueryRowContext(tx.ctx, `SELECT created_at FROM parties WHERE workspace_id = ? AND id = ?`, wsID, p.ID).Scan(&created); err == nil {
 			p.CreatedAt = fromNanos(created)
 		}
-		if _, err := tx.ExecContext(tx.ctx, `INSERT OR REPLACE INTO parties (workspace_id, id, external_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-			wsID, p.ID, mustJSON(p.ExternalIDs), nanos(p.CreatedAt), nanos(p.UpdatedAt)); err != nil {
+		if _, err := tx.ExecContext(tx.ctx, `INSERT OR REPLACE INTO parties (workspace_id, id, external_ids, language, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			wsID, p.ID, mustJSON(p.ExternalIDs), p.Language, nanos(p.CreatedAt), nanos(p.UpdatedAt)); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(tx.ctx, `DELETE FROM party_contact_points WHERE workspace_id = ? AND party_id = ?`, wsID, p.ID); err != nil {
@@ -55,7 +60,7 @@ func (db *DB) PutParty(ctx context.Context, wsID string, p *consentd.Party, acto
 			logged[i] = consentd.HashedConsentID(hashes[i], string(cp.Kind))
 		}
 		_, err := tx.appendLog(wsID, &consentd.LogEntry{Type: consentd.LogPartyChanged, Subject: consentd.HashedPartyID(c.secret, p.ID),
-			After: map[string]any{"id": p.ID, "contact_points": logged, "external_ids": p.ExternalIDs}, Actor: actor})
+			After: consentd.PartyLogged(p, logged), Actor: actor})
 		return err
 	})
 }
@@ -65,7 +70,7 @@ func (db *DB) Party(ctx context.Context, wsID, id string) (*consentd.Party, erro
 	p := &consentd.Party{ID: id, ContactPoints: []consentd.PartyContactPoint{}}
 	var ext string
 	var created, updated int64
-	err := db.r.QueryRowContext(ctx, `SELECT external_ids, created_at, updated_at FROM parties WHERE workspace_id = ? AND id = ?`, wsID, id).Scan(&ext, &created, &updated)
+	err := db.r.QueryRowContext(ctx, `SELECT external_ids, language, created_at, updated_at FROM parties WHERE workspace_id = ? AND id = ?`, wsID, id).Scan(&ext, &p.Language, &created, &updated)
 	if err != nil {
 		return nil, notFound(err, "party")
 	}

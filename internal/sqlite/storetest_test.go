@@ -99,3 +99,28 @@ func TestJobKindsUpgrade(t *testing.T) {
 		return res.RowsAffected()
 	})
 }
+
+// TestBrandUpgrade opens a database written before migration 0016 (the
+// brand columns dropped with a second connection) and checks that its
+// data is kept.
+func TestBrandUpgrade(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "consentd.db")
+	storetest.RunBrandUpgrade(t, func(t *testing.T) storetest.Store {
+		db, err := sqlite.Open(path)
+		if err != nil {
+			t.Fatalf("Open() = %v", err)
+		}
+		return db
+	}, func(ctx context.Context, query string, args ...any) (int64, error) {
+		raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			return 0, err
+		}
+		defer raw.Close()
+		res, err := raw.ExecContext(ctx, query, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	})
+}

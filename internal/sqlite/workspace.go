@@ -64,13 +64,9 @@ func (db *DB) loadWS(ctx context.Context, q querier, wsID string) (*wsCache, err
 		}
 	}
 	c := &wsCache{}
-	var created int64
-	err := q.QueryRowContext(ctx, `SELECT id, name, default_region, sms_sender_name, sms_help_text, secret, created_at FROM workspaces WHERE id = ?`, wsID).
-		Scan(&c.ws.ID, &c.ws.Name, &c.ws.DefaultRegion, &c.ws.SMSSenderName, &c.ws.SMSHelpText, &c.secret, &created)
-	if err != nil {
+	if err := scanWorkspace(q.QueryRowContext(ctx, `SELECT `+workspaceColumns+` FROM workspaces WHERE id = ?`, wsID), &c.ws, &c.secret); err != nil {
 		return nil, notFound(err, "workspace")
 	}
-	c.ws.CreatedAt = fromNanos(created)
 	purposes, err := loadPurposes(ctx, q, wsID)
 	if err != nil {
 		return nil, err
@@ -177,6 +173,9 @@ func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.Workspa
 	if err := u.ValidateSMS(); err != nil {
 		return nil, err
 	}
+	if err := u.ValidateBrand(); err != nil {
+		return nil, err
+	}
 	err := db.write(ctx, func(tx *Tx) error {
 		if u.Name != nil {
 			var n int
@@ -204,18 +203,10 @@ func (db *DB) UpdateWorkspace(ctx context.Context, id string, u consentd.Workspa
 				return err
 			}
 		}
-		var ws consentd.Workspace
-		var created int64
-		if err := tx.QueryRowContext(tx.ctx, `SELECT id, name, default_region, sms_sender_name, sms_help_text, created_at FROM workspaces WHERE id = ?`, id).
-			Scan(&ws.ID, &ws.Name, &ws.DefaultRegion, &ws.SMSSenderName, &ws.SMSHelpText, &created); err != nil {
-			return notFound(err, "workspace")
-		}
-		ws.CreatedAt = fromNanos(created)
-		if _, err := tx.appendLog(id, &consentd.LogEntry{Type: consentd.LogWorkspaceChanged, Subject: id, After: ws, Actor: actor}); err != nil {
+		if err := tx.updateBrand(id, &u); err != nil {
 			return err
 		}
-		tx.changed(id)
-		return nil
+		return tx.logWorkspace(id, actor)
 	})
 	if err != nil {
 		return nil, err

@@ -63,6 +63,8 @@ var tests = []struct {
 	{"DecisionCounts", testDecisionCounts}, // reports.go
 	{"ConsentReport", testConsentReport},   // reports.go
 	{"UpdateWorkspace", testUpdateWorkspace},
+	{"Brand", testBrand},         // brand.go: a workspace's brand and logo
+	{"Languages", testLanguages}, // brand.go: party, proof and catalog languages
 	{"UnknownWorkspace", testUnknownWorkspace},
 	{"Keys", testKeys},
 	{"Catalog", testCatalog},
