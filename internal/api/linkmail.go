@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
-	"github.com/consentd/consentd/internal/doi"
 	"github.com/consentd/consentd/internal/i18n"
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/openapi"
@@ -149,7 +148,7 @@ func (s *Server) RunLinkMailJob(ctx context.Context, j *consentd.Job) (string, e
 	}
 	lang := i18n.Choose("", s.recordedLanguage(ctx, j.WorkspaceID, cp), "", ws.DefaultLanguage)
 	// The link is at the workspace's own public URL when it has one.
-	link := doi.LinkBase(ws, links.base) + "/p/" + token
+	link := ws.LinkBase(links.base) + "/p/" + token
 	msg, err := preferenceLinkMail(ws, lang, link, time.Unix(now.Add(LinkMailLifetime).Unix(), 0))
 	if err != nil {
 		return "", fmt.Errorf("build the preference link mail: %w", err)

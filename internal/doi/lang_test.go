@@ -107,6 +107,7 @@ func TestGermanConfirmationOverSMTP(t *testing.T) {
 	// The link opens the German page. Its statement is what the proof
 	// records.
 	status, page := e.visit("GET", link)
+	shown := page
 	if status != 200 || !strings.Contains(page, `<html lang="de" dir="ltr">`) || !strings.Contains(page, "Bestätigen Sie Ihr Abonnement") ||
 		!strings.Contains(page, "Produktneuigkeiten") || !strings.Contains(page, ">Bestätigen</button>") {
 		t.Fatalf("GET link = %d; want the German confirmation page:\n%s", status, page)
@@ -137,7 +138,6 @@ func TestGermanConfirmationOverSMTP(t *testing.T) {
 		t.Errorf("proof language %q text %q sha256 %q confirmed_at %v; want de, %q and its SHA-256", c.Proof.Language, c.Proof.Text, c.Proof.TextSHA256, c.Proof.ConfirmedAt, wantText)
 	}
 	// Every line of the recorded text is on the page the person saw.
-	_, shown := e.visit("GET", link+"?lang=de")
 	for _, line := range strings.Split(c.Proof.Text, "\n") {
 		if !strings.Contains(html.UnescapeString(shown), line) {
 			t.Errorf("the recorded line %q is not on the page", line)

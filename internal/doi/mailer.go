@@ -156,7 +156,7 @@ func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Me
 	if err != nil {
 		return mail.Message{}, err
 	}
-	link := LinkBase(ws, m.PublicURL) + "/c/" + token
+	link := ws.LinkBase(m.PublicURL) + "/c/" + token
 	l := confirmationLetter(a, loc, ws, link)
 	html, err := l.HTML()
 	if err != nil {
@@ -195,14 +195,4 @@ func confirmationLetter(a agreement, loc *i18n.Locale, ws *consentd.Workspace, l
 		Sender: a.Who, Accent: ws.AccentColor,
 		PrivacyLabel: loc.T("mail.privacy"), PrivacyURL: ws.PrivacyURL, Footer: ws.Footer,
 	}
-}
-
-// LinkBase is the base URL of the links in ws's mails and texts: the
-// workspace's own public URL when it has one (its own domain), else the
-// server's, without a trailing slash.
-func LinkBase(ws *consentd.Workspace, serverURL string) string {
-	if ws != nil && ws.PublicURL != "" {
-		return strings.TrimRight(ws.PublicURL, "/")
-	}
-	return strings.TrimRight(serverURL, "/")
 }

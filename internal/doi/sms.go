@@ -124,5 +124,5 @@ func (x *Texter) Body(ctx context.Context, f *consentd.Confirmation) (string, er
 		return "", err
 	}
 	return smsout.ConfirmText(smsout.Confirmation{Sender: ws.SMSSender(), Purpose: a.Name,
-		Link: LinkBase(ws, x.PublicURL) + "/c/" + token, Lang: loc.Lang, Texts: ws.Texts[loc.Lang]}), nil
+		Link: ws.LinkBase(x.PublicURL) + "/c/" + token, Lang: loc.Lang, Texts: ws.Texts[loc.Lang]}), nil
 }
