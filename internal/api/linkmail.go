@@ -149,7 +149,14 @@ func (s *Server) RunLinkMailJob(ctx context.Context, j *consentd.Job) (string, e
 	lang := i18n.Choose("", s.recordedLanguage(ctx, j.WorkspaceID, cp), "", ws.DefaultLanguage)
 	// The link is at the workspace's own public URL when it has one.
 	link := ws.LinkBase(links.base) + "/p/" + token
-	msg, err := preferenceLinkMail(ws, lang, link, time.Unix(now.Add(LinkMailLifetime).Unix(), 0))
+	var logo *consentd.Logo
+	var logoData []byte
+	if ws.Logo != nil {
+		if logo, logoData, err = s.DB.Logo(ctx, j.WorkspaceID); err != nil && consentd.ErrorCode(err) != consentd.ENOTFOUND {
+			return "", fmt.Errorf("read the logo: %w", err)
+		}
+	}
+	msg, err := preferenceLinkMail(ws, lang, link, time.Unix(now.Add(LinkMailLifetime).Unix(), 0), logo, logoData)
 	if err != nil {
 		return "", fmt.Errorf("build the preference link mail: %w", err)
 	}
@@ -168,7 +175,9 @@ func (s *Server) RunLinkMailJob(ctx context.Context, j *consentd.Job) (string, e
 // preferenceLinkMail is the mail of a preference link in lang (a shipped
 // language), from the workspace's sender name, with its brand: the text
 // and HTML of one mail.Letter, every sentence from mail.json.
-func preferenceLinkMail(ws *consentd.Workspace, lang, link string, until time.Time) (mail.Message, error) {
+// The logo, when the workspace has one, is carried inline (never
+// hotlinked).
+func preferenceLinkMail(ws *consentd.Workspace, lang, link string, until time.Time, logo *consentd.Logo, logoData []byte) (mail.Message, error) {
 	loc := i18n.Get(lang).With(ws.Texts[lang])
 	sender := ws.SenderName
 	if strings.TrimSpace(sender) == "" {
@@ -186,11 +195,15 @@ func preferenceLinkMail(ws *consentd.Workspace, lang, link string, until time.Ti
 		Sender:   sender, Accent: ws.AccentColor,
 		PrivacyLabel: loc.T("mail.privacy"), PrivacyURL: ws.PrivacyURL, Footer: ws.Footer,
 	}
+	var inline []mail.Inline
+	if logo != nil {
+		inline = append(inline, l.WithLogo(logo.ContentType, logoData, loc.T("confirm.logo_alt", "sender", sender)))
+	}
 	html, err := l.HTML()
 	if err != nil {
 		return mail.Message{}, err
 	}
-	return mail.Message{FromName: sender, Subject: l.Title, Text: l.Text(), HTML: html, Language: loc.Lang}, nil
+	return mail.Message{FromName: sender, Subject: l.Title, Text: l.Text(), HTML: html, Inline: inline, Language: loc.Lang}, nil
 }
 
 // recordedLanguage is the language recorded for the address cp: its

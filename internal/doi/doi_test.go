@@ -3,6 +3,7 @@ package doi_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"html"
 	"io"
@@ -299,10 +300,34 @@ func parseMail(t *testing.T, raw []byte) (netmail.Header, string, string) {
 // text.
 func parseParts(t *testing.T, raw []byte) (h netmail.Header, text, htmlBody string) {
 	t.Helper()
+	p := parseMessage(t, raw)
+	return p.header, p.text, p.html
+}
+
+// parsedMail is a received message taken apart.
+type parsedMail struct {
+	header     netmail.Header
+	text, html string
+	// images are the inline images of a multipart/related HTML part, by
+	// Content-ID: their type and bytes.
+	images map[string]inlineImage
+}
+
+type inlineImage struct {
+	contentType string
+	data        []byte
+}
+
+// parseMessage takes a received message apart: multipart/alternative of
+// text/plain and text/html, or of text/plain and multipart/related (the
+// HTML and its images); or a plain text message.
+func parseMessage(t *testing.T, raw []byte) parsedMail {
+	t.Helper()
 	m, err := netmail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatalf("ReadMessage: %v\n%s", err, raw)
 	}
+	out := parsedMail{header: m.Header, images: map[string]inlineImage{}}
 	mt, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
 	if err != nil {
 		t.Fatalf("Content-Type: %v", err)
@@ -312,34 +337,49 @@ func parseParts(t *testing.T, raw []byte) (h netmail.Header, text, htmlBody stri
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m.Header, string(body), ""
+		out.text = string(body)
+		return out
 	}
-	r := multipart.NewReader(m.Body, params["boundary"])
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("NextPart: %v", err)
-		}
-		// The multipart reader decodes quoted-printable parts itself.
-		b, err := io.ReadAll(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type")); ct {
-		case "text/plain":
-			text = string(b)
-		case "text/html":
-			htmlBody = string(b)
-		default:
-			t.Errorf("unexpected part %s", ct)
+	var walk func(r *multipart.Reader)
+	walk = func(r *multipart.Reader) {
+		for {
+			p, err := r.NextPart()
+			if err == io.EOF {
+				return
+			} else if err != nil {
+				t.Fatalf("NextPart: %v", err)
+			}
+			ct, params, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+			if ct == "multipart/related" {
+				walk(multipart.NewReader(p, params["boundary"]))
+				continue
+			}
+			// The multipart reader decodes quoted-printable parts itself.
+			var src io.Reader = p
+			if p.Header.Get("Content-Transfer-Encoding") == "base64" {
+				src = base64.NewDecoder(base64.StdEncoding, p)
+			}
+			b, err := io.ReadAll(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case ct == "text/plain":
+				out.text = string(b)
+			case ct == "text/html":
+				out.html = string(b)
+			case strings.HasPrefix(ct, "image/"):
+				out.images[strings.Trim(p.Header.Get("Content-ID"), "<>")] = inlineImage{ct, b}
+			default:
+				t.Errorf("unexpected part %s", ct)
+			}
 		}
 	}
-	if text == "" || htmlBody == "" {
+	walk(multipart.NewReader(m.Body, params["boundary"]))
+	if out.text == "" || out.html == "" {
 		t.Fatalf("multipart/alternative without a text and an HTML part:\n%s", raw)
 	}
-	return m.Header, text, htmlBody
+	return out
 }
 
 // claims returns what a link's token says.

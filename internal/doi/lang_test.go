@@ -1,10 +1,14 @@
 package doi_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"html"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"mime"
 	"net/http"
@@ -66,11 +70,28 @@ var statementRE = regexp.MustCompile(`<p class="statement">([^<]*)</p>`)
 func TestGermanConfirmationOverSMTP(t *testing.T) {
 	e := newEnv(t, "")
 	e.brandWorkspace("")
+	logo := testPNG(t)
+	if _, err := e.db.SetLogo(e.ctx, e.ws, "image/png", logo, "admin"); err != nil {
+		t.Fatal(err)
+	}
 	e.run()
 	const cp = "erika.mustermann@example.com"
 	e.optInLang(cp, "de", time.Now().Add(-time.Minute))
 	got := e.smtp.Wait(t, 1, 10*time.Second)
-	h, text, htmlPart := parseParts(t, got[0].Data)
+	parsed := parseMessage(t, got[0].Data)
+	h, text, htmlPart := parsed.header, parsed.text, parsed.html
+	// The logo is carried in the mail, shown by cid:, never fetched.
+	if len(parsed.images) != 1 {
+		t.Errorf("the mail has %d inline images; want the logo", len(parsed.images))
+	}
+	for cid, img := range parsed.images {
+		if img.contentType != "image/png" || !bytes.Equal(img.data, logo) || !strings.Contains(htmlPart, `src="cid:`+cid+`" alt="Logo von Beispiel GmbH"`) {
+			t.Errorf("inline image %s (%s, %d bytes) is not the logo the HTML shows:\n%s", cid, img.contentType, len(img.data), htmlPart)
+		}
+	}
+	if strings.Contains(htmlPart, "/brand/") || strings.Contains(htmlPart, "<img src=\"http") {
+		t.Errorf("the HTML part hotlinks an image:\n%s", htmlPart)
+	}
 	if mt, _, _ := mime.ParseMediaType(h.Get("Content-Type")); mt != "multipart/alternative" {
 		t.Errorf("Content-Type %q; want multipart/alternative", h.Get("Content-Type"))
 	}
@@ -115,6 +136,9 @@ func TestGermanConfirmationOverSMTP(t *testing.T) {
 	if !strings.Contains(page, "background:#6a1b9a") || !strings.Contains(page, "Datenschutzerklärung") || !strings.Contains(page, "Beispiel GmbH") {
 		t.Errorf("the page lacks the brand (accent colour, privacy link, sender):\n%s", page)
 	}
+	if !strings.Contains(page, `<img class="logo" src="/brand/`+e.ws+`/logo/`) || !strings.Contains(page, `alt="Logo von Beispiel GmbH"`) {
+		t.Errorf("the page does not show the logo consentd serves:\n%s", page)
+	}
 	m := statementRE.FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("the page has no statement:\n%s", page)
@@ -143,6 +167,22 @@ func TestGermanConfirmationOverSMTP(t *testing.T) {
 			t.Errorf("the recorded line %q is not on the page", line)
 		}
 	}
+}
+
+// testPNG is a small logo: 40 × 20 px of the accent colour.
+func testPNG(t *testing.T) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 40, 20))
+	for y := 0; y < 20; y++ {
+		for x := 0; x < 40; x++ {
+			img.Set(x, y, color.RGBA{0x6a, 0x1b, 0x9a, 0xff})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // visitForm posts form to link as the page's form does.

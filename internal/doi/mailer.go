@@ -128,7 +128,7 @@ func due(ctx context.Context, db Store, j *consentd.Job, now time.Time) (f *cons
 // descriptions, the channel, the address, when it was asked), the link
 // and until when it works, and how to say no: ignore the mail;
 // unsubscribe at any time. The HTML has the sender's accent colour on its
-// button; no logo (see linkBase). No advertising: the person has not
+// button and its logo, carried inline. No advertising: the person has not
 // agreed to any yet. It returns a mail.PermanentError when no mail can be
 // made (the address was erased, the channel is not email, the
 // subscription left the catalog).
@@ -158,12 +158,40 @@ func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Me
 	}
 	link := ws.LinkBase(m.PublicURL) + "/c/" + token
 	l := confirmationLetter(a, loc, ws, link)
+	inline, err := inlineLogo(ctx, m.DB, ws, l, loc)
+	if err != nil {
+		return mail.Message{}, err
+	}
 	html, err := l.HTML()
 	if err != nil {
 		return mail.Message{}, err
 	}
 	return mail.Message{From: m.From, FromName: a.Who, To: f.ContactPoint, Subject: l.Title, Text: l.Text(), HTML: html,
-		Language: loc.Lang, Date: m.now()}, nil
+		Inline: inline, Language: loc.Lang, Date: m.now()}, nil
+}
+
+// logoStore reads a workspace's logo (both backends: brand.go).
+type logoStore interface {
+	Logo(ctx context.Context, wsID string) (*consentd.Logo, []byte, error)
+}
+
+// inlineLogo puts the workspace's logo into the letter l as an inline
+// image (its bytes read from the store, carried in the mail: never
+// hotlinked, so that opening the mail tells nobody it was read), and
+// returns the image part. None when the workspace has no logo or the store
+// cannot read logos.
+func inlineLogo(ctx context.Context, db Store, ws *consentd.Workspace, l *mail.Letter, loc *i18n.Locale) ([]mail.Inline, error) {
+	ls, ok := db.(logoStore)
+	if ws == nil || ws.Logo == nil || !ok {
+		return nil, nil
+	}
+	logo, data, err := ls.Logo(ctx, ws.ID)
+	if consentd.ErrorCode(err) == consentd.ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read the logo: %w", err)
+	}
+	return []mail.Inline{l.WithLogo(logo.ContentType, data, loc.T("confirm.logo_alt", "sender", l.Sender))}, nil
 }
 
 // confirmationLetter is the confirmation mail's content in the language

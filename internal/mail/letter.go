@@ -2,6 +2,8 @@ package mail
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"html/template"
 	"regexp"
 	"strings"
@@ -40,6 +42,15 @@ type Letter struct {
 	PrivacyLabel string
 	PrivacyURL   string
 	Footer       string
+}
+
+// WithLogo shows the image data (of contentType) as l's logo, with the
+// alternative text alt, and returns the inline part the Message carries
+// it in: its Content-ID is made from the image's hash.
+func (l *Letter) WithLogo(contentType string, data []byte, alt string) Inline {
+	sum := sha256.Sum256(data)
+	l.LogoCID, l.LogoAlt = "logo-"+hex.EncodeToString(sum[:8])+"@consentd", alt
+	return Inline{ContentID: l.LogoCID, ContentType: contentType, Data: data}
 }
 
 // Fact is one line of a Letter's list: a label, a value, and an optional
