@@ -213,7 +213,7 @@ func TestMailLanguage(t *testing.T) {
 		wantLang    string
 		wantSubject string
 	}{
-		{"request", "fr", "de", "es", "es", "fr", "Veuillez confirmer votre abonnement : Nouveautés produits"},
+		{"request", "fr", "de", "es", "es", "fr", "Veuillez confirmer votre abonnement\u00a0: Nouveautés produits"},
 		{"recorded consent", "", "es", "", "de", "es", "Confirme su suscripción: Novedades de productos"},
 		{"party", "", "", "ar", "de", "ar", "يُرجى تأكيد اشتراكك: أخبار المنتجات"},
 		{"workspace default", "", "", "", "de", "de", "Bitte bestätigen Sie Ihr Abonnement: Produktneuigkeiten"},
