@@ -299,3 +299,73 @@ func confirmationOf(t *testing.T, e *env, cp string) *consentd.Confirmation {
 	t.Fatalf("no mail to %s", cp)
 	return nil
 }
+
+// TestSMSConfirmationInGerman: the double opt-in text of a number asked
+// for on a German page is German, names the German purpose name, and
+// links to the workspace's own public URL.
+func TestSMSConfirmationInGerman(t *testing.T) {
+	e := newEnv(t, "")
+	e.brandWorkspace("")
+	public, sender := "https://consent.beispiel.example", "Beispiel"
+	if _, err := e.db.UpdateWorkspace(e.ctx, e.ws, consentd.WorkspaceUpdate{PublicURL: &public, SMSSenderName: &sender}, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]any{"contact_point": "+49 151 12345678", "channel": "sms", "purpose": "news", "status": "opted_in",
+		"captured_at": time.Now().Add(-time.Minute), "jurisdiction": "DE", "source": map[string]any{"type": "form", "name": "signup"},
+		"proof": map[string]any{"language": "de"}})
+	e.api("POST", "/v1/consents", string(b), 201)
+	js, _, err := e.db.Jobs(e.ctx, e.ws, consentd.JobFilter{Limit: 10})
+	if err != nil || len(js) != 1 || js[0].Kind != consentd.JobKindConfirmationSMS {
+		t.Fatalf("jobs = %+v, %v; want the confirmation_sms job", js, err)
+	}
+	f, err := e.db.Confirmation(e.ctx, e.ws, js[0].Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := &doi.Texter{DB: e.db, Links: e.links, PublicURL: e.srv.URL}
+	text, err := x.Body(e.ctx, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(text, "Beispiel: Bitte bestätigen Sie SMS zu Produktneuigkeiten: https://consent.beispiel.example/c/") ||
+		!strings.HasSuffix(text, " Antworten Sie STOP zum Abmelden.") {
+		t.Errorf("Body() = %q; want the German text with the link at the workspace's public URL", text)
+	}
+}
+
+// TestPageLanguageChoice: ?lang= on the page wins over the recorded
+// language and is kept by its form, so that the confirmation records the
+// language the person read; a page that names no confirmation follows
+// Accept-Language.
+func TestPageLanguageChoice(t *testing.T) {
+	e := newEnv(t, "")
+	e.brandWorkspace("")
+	const cp = "jean@example.com"
+	e.optInLang(cp, "de", time.Now().Add(-time.Minute))
+	if n, err := e.sendDue(); n != 1 || err != nil {
+		t.Fatalf("sendDue() = %d, %v", n, err)
+	}
+	_, text, _ := parseParts(t, e.smtp.Messages()[0].Data)
+	link := linkRE.FindString(text)
+	// The browser's language does not override the recorded one.
+	if _, page := e.visit("GET", link, "Accept-Language", "es"); !strings.Contains(page, `<html lang="de"`) {
+		t.Errorf("GET with Accept-Language es: want the recorded German page:\n%s", page)
+	}
+	_, page := e.visit("GET", link+"?lang=fr")
+	if !strings.Contains(page, `<html lang="fr" dir="ltr">`) || !strings.Contains(page, `<input type="hidden" name="lang" value="fr">`) ||
+		!strings.Contains(page, "Nouveautés produits") {
+		t.Fatalf("GET ?lang=fr: want the French page keeping fr in its form:\n%s", page)
+	}
+	sentence := html.UnescapeString(statementRE.FindStringSubmatch(page)[1])
+	if status, page := e.visitForm(link, url.Values{"lang": {"fr"}}); status != 200 || !strings.Contains(page, "Merci\u00a0: votre abonnement est confirmé") {
+		t.Fatalf("POST lang=fr = %d:\n%s", status, page)
+	}
+	if c := e.consent(cp); c.Proof.Language != "fr" || !strings.HasPrefix(c.Proof.Text, sentence+"\n") {
+		t.Errorf("proof language %q text %q; want fr and %q", c.Proof.Language, c.Proof.Text, sentence)
+	}
+	// An invalid link: the browser's language.
+	status, page := e.visit("GET", e.srv.URL+"/c/not-a-token", "Accept-Language", "ar,en;q=0.5")
+	if status != 404 || !strings.Contains(page, `<html lang="ar" dir="rtl">`) || !strings.Contains(page, "هذا الرابط غير صالح") {
+		t.Errorf("invalid link with Accept-Language ar = %d:\n%s", status, page)
+	}
+}
