@@ -24,6 +24,13 @@
 //     as the other public pages are (docs/architecture.md (reliability and security)); a POST of a
 //     valid token never is.
 //
+// The mail, the text and the page speak the person's language (Language:
+// the request's, else the recorded one, else the workspace's default,
+// else English; texts from internal/i18n) and present the workspace's
+// brand (sender name, logo, accent colour, privacy link, footer). A
+// confirmation on the page records its language and the statement it
+// showed in the opt-in's proof.
+//
 // The token is a signedlink token of kind confirm: workspace, contact
 // point hash, channel type, a random nonce naming the stored confirmation,
 // and its expiry. It carries no address.
