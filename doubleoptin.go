@@ -1,6 +1,8 @@
 package consentd
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"time"
@@ -90,7 +92,16 @@ type ConfirmRequest struct {
 	IP        string
 	UserAgent string
 	Reply     *InboundMessage
+	// Language and Text are what the confirmation page showed the person:
+	// its language and the exact statement they confirmed, as plain text.
+	// The opt-in's proof records them, with Text's SHA-256. A confirmation
+	// by SMS reply has none.
+	Language string
+	Text     string
 }
+
+// maxConfirmText is the longest proof text a confirmation records, in bytes (Proof.Text's max).
+const maxConfirmText = 8192
 
 // ConfirmOutcome is what a confirmation did.
 type ConfirmOutcome string
@@ -140,7 +151,9 @@ type confirmationDetails struct {
 // Confirms): opted_in, captured now (just after cur when the clocks
 // disagree, so that it orders after the request it confirms), source
 // double_opt_in, the party and jurisdiction of the request, and as proof
-// the request's ip, user agent, form and text version with confirmed_at;
+// the request's ip, user agent, form and text version with confirmed_at,
+// and the language and text of the page the person confirmed on (with the
+// text's SHA-256);
 // the confirmation's own ip and user agent are in the source details. A
 // confirmation by SMS reply is captured when the provider received the
 // reply, with source name "sms reply" and the reply's id, provider,
@@ -162,6 +175,14 @@ func (f *Confirmation) ConfirmationWrite(cur *Consent, req ConfirmRequest, now t
 		// this write, and so the person's confirmation, fail.
 		p := CapturedProof(f.Proof.IP, f.Proof.UserAgent, f.Proof.FormVersion)
 		proof.IP, proof.UserAgent, proof.FormVersion, proof.TextVersion = p.IP, p.UserAgent, p.FormVersion, f.Proof.TextVersion
+	}
+	if req.Language != "" {
+		proof.Language = truncate(req.Language, 35)
+	}
+	if req.Text != "" {
+		proof.Text = truncate(req.Text, maxConfirmText)
+		sum := sha256.Sum256([]byte(proof.Text))
+		proof.TextSHA256 = hex.EncodeToString(sum[:])
 	}
 	d := confirmationDetails{Confirmation: f.Nonce, RequestedAt: f.IssuedAt.UTC(), RequestSeq: f.ConsentSeq,
 		ConfirmIP: truncate(req.IP, 100), ConfirmUserAgent: truncate(req.UserAgent, 500)}

@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/consentd/consentd/internal/i18n"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -104,27 +105,44 @@ func (w *Workspace) SMSSender() string {
 }
 
 // SMSReply returns the text to answer an SMS keyword with, for a provider
-// that takes a reply; keyword may be the reply as it came (SMSCommand
-// reads it). HELP and INFO are answered with the workspace's sms_help_text,
-// or by default with who sends and how to stop; STOP and START with a
-// confirmation. ok is false for text that is not a keyword. The reply
-// never changes consent: the caller sends it or not.
+// that takes a reply, in the workspace's default language (SMSReplyIn).
 func SMSReply(keyword string, ws Workspace) (text string, ok bool) {
+	return SMSReplyIn(keyword, ws, "")
+}
+
+// SMSReplyIn returns the text to answer an SMS keyword with, for a
+// provider that takes a reply; keyword may be the reply as it came
+// (SMSCommand reads it). HELP and INFO are answered with the workspace's
+// sms_help_text, or by default with who sends and how to stop; STOP and
+// START with a confirmation. The default wordings are in lang, the
+// person's recorded language, else the workspace's default language, else
+// English (locales/<lang>/sms.json, with the workspace's overrides). ok is
+// false for text that is not a keyword. The reply never changes consent:
+// the caller sends it or not.
+func SMSReplyIn(keyword string, ws Workspace, lang string) (text string, ok bool) {
 	_, kind, ok := SMSCommand(keyword)
 	if !ok {
 		return "", false
 	}
+	loc := smsLocale(ws, lang)
 	sender := ws.SMSSender()
 	switch kind {
 	case SMSHelp:
 		if ws.SMSHelpText != "" {
 			return ws.SMSHelpText, true
 		}
-		return sender + " texts: reply STOP to unsubscribe, START to resubscribe. Msg&data rates may apply.", true
+		return loc.T("sms.reply.help", "sender", sender), true
 	case SMSStop:
-		return sender + ": you are unsubscribed and will get no more texts from us. Reply START to resubscribe.", true
+		return loc.T("sms.reply.stop", "sender", sender), true
 	}
-	return sender + ": you are resubscribed to texts. Reply HELP for help, STOP to unsubscribe.", true
+	return loc.T("sms.reply.start", "sender", sender), true
+}
+
+// smsLocale is the locale of a text to a person whose recorded language
+// is lang, with the workspace's overrides.
+func smsLocale(ws Workspace, lang string) *i18n.Locale {
+	l := i18n.Choose("", lang, "", ws.DefaultLanguage)
+	return i18n.Get(l).With(ws.Texts[l])
 }
 
 // SMSConfirmKeyword is the reply that confirms an SMS double opt-in (the
@@ -133,16 +151,23 @@ func SMSReply(keyword string, ws Workspace) (text string, ok bool) {
 // START, its kind.
 const SMSConfirmKeyword = "YES"
 
-// InboundReply returns the reply to a stored SMS reply: SMSReply of its
-// keyword when the keyword acted (opted out, opted in, help), a short
+// InboundReply returns the reply to a stored SMS reply in the workspace's
+// default language (InboundReplyIn).
+func InboundReply(m *InboundMessage, ws Workspace) string {
+	return InboundReplyIn(m, ws, "")
+}
+
+// InboundReplyIn returns the reply to a stored SMS reply, in lang (the
+// sender's recorded language; see SMSReplyIn): SMSReplyIn of its keyword
+// when the keyword acted (opted out, opted in, help), a short
 // acknowledgement when it confirmed a double opt-in, "" for text kept for
 // review.
-func InboundReply(m *InboundMessage, ws Workspace) string {
+func InboundReplyIn(m *InboundMessage, ws Workspace, lang string) string {
 	switch m.Action {
 	case InboundConfirmed:
-		return ws.SMSSender() + ": thanks, your subscription is confirmed. Reply HELP for help, STOP to unsubscribe."
+		return smsLocale(ws, lang).T("sms.reply.confirmed", "sender", ws.SMSSender())
 	case InboundOptedOut, InboundOptedIn, InboundHelp:
-		text, _ := SMSReply(m.Keyword, ws)
+		text, _ := SMSReplyIn(m.Keyword, ws, lang)
 		return text
 	}
 	return ""

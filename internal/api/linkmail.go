@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/i18n"
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/openapi"
 	"github.com/consentd/consentd/internal/signedlink"
@@ -105,7 +106,9 @@ func (s *Server) SendPreferenceLink(ctx context.Context, k *consentd.APIKey, con
 
 // RunLinkMailJob mails the preference link a link_mail job names (its Ref
 // is the address's hash and a nonce): a link signed now, valid for
-// LinkMailLifetime, to the address stored for the hash. An address erased
+// LinkMailLifetime, to the address stored for the hash, in the person's
+// recorded language (else the workspace's default, else English), from
+// the workspace's sender name, with its brand. An address erased
 // since is not mailed (the job succeeds and says so). A relay's refusal of
 // the address fails the job at once; other failures are retried by the
 // runner. Errors mask the address.
@@ -143,19 +146,22 @@ func (s *Server) RunLinkMailJob(ctx context.Context, j *consentd.Job) (string, e
 	if err != nil {
 		return "", fmt.Errorf("sign the link: %w", err)
 	}
-	until := time.Unix(now.Add(LinkMailLifetime).Unix(), 0).UTC().Format("2 January 2006, 15:04 MST")
-	text := fmt.Sprintf(`Hello,
-
-here is the link to your preferences at %s: what you receive from us,
-and by which channel. Open it to see them and change them:
-
-%s
-
-The link works until %s. It is for you alone: please do not pass it on.
-
-If you did not ask for this, you may ignore this message: nothing changes.
-`, ws.Name, links.url(signedlink.Preferences, token), until)
-	err = m.sender.Send(ctx, mail.Message{From: m.from, To: cp, Subject: "Your preferences at " + ws.Name, Text: text, Date: now})
+	lang := i18n.Choose("", s.recordedLanguage(ctx, j.WorkspaceID, cp), "", ws.DefaultLanguage)
+	// The link is at the workspace's own public URL when it has one.
+	link := ws.LinkBase(links.base) + "/p/" + token
+	var logo *consentd.Logo
+	var logoData []byte
+	if ws.Logo != nil {
+		if logo, logoData, err = s.DB.Logo(ctx, j.WorkspaceID); err != nil && consentd.ErrorCode(err) != consentd.ENOTFOUND {
+			return "", fmt.Errorf("read the logo: %w", err)
+		}
+	}
+	msg, err := preferenceLinkMail(ws, lang, link, time.Unix(now.Add(LinkMailLifetime).Unix(), 0), logo, logoData)
+	if err != nil {
+		return "", fmt.Errorf("build the preference link mail: %w", err)
+	}
+	msg.From, msg.To, msg.Date = m.from, cp, now
+	err = m.sender.Send(ctx, msg)
 	if err != nil {
 		masked := strings.ReplaceAll(err.Error(), cp, consentd.MaskContactPoint(cp))
 		if mail.Permanent(err) {
@@ -164,6 +170,61 @@ If you did not ask for this, you may ignore this message: nothing changes.
 		return "", fmt.Errorf("preference link mail not sent: %s", masked)
 	}
 	return "sent", nil
+}
+
+// preferenceLinkMail is the mail of a preference link in lang (a shipped
+// language), from the workspace's sender name, with its brand: the text
+// and HTML of one mail.Letter, every sentence from mail.json.
+// The logo, when the workspace has one, is carried inline (never
+// hotlinked).
+func preferenceLinkMail(ws *consentd.Workspace, lang, link string, until time.Time, logo *consentd.Logo, logoData []byte) (mail.Message, error) {
+	loc := i18n.Get(lang).With(ws.Texts[lang])
+	sender := ws.SenderName
+	if strings.TrimSpace(sender) == "" {
+		sender = ws.Name
+	}
+	l := &mail.Letter{
+		Lang: loc.Lang, Dir: loc.Dir,
+		Title:    loc.T("mail.link.subject", "who", sender),
+		Greeting: loc.T("mail.greeting"),
+		Before:   []string{loc.T("mail.link.intro", "who", sender)},
+		Button:   loc.T("mail.link.button"),
+		Link:     link,
+		Fallback: loc.T("mail.link_fallback"),
+		After:    []string{loc.T("mail.link.expires", "date", loc.DateTime(until)), loc.T("mail.link.ignore")},
+		Sender:   sender, Accent: ws.AccentColor,
+		PrivacyLabel: loc.T("mail.privacy"), PrivacyURL: ws.PrivacyURL, Footer: ws.Footer,
+	}
+	var inline []mail.Inline
+	if logo != nil {
+		inline = append(inline, l.WithLogo(logo.ContentType, logoData, loc.T("confirm.logo_alt", "sender", sender)))
+	}
+	html, err := l.HTML()
+	if err != nil {
+		return mail.Message{}, err
+	}
+	return mail.Message{FromName: sender, Subject: l.Title, Text: l.Text(), HTML: html, Inline: inline, Language: loc.Lang}, nil
+}
+
+// recordedLanguage is the language recorded for the address cp: its
+// newest consent's that records one, else its party's
+// (consentd.RecordedLanguage); "" when none is, or they cannot be read
+// (the mail then goes in the workspace's default language).
+func (s *Server) recordedLanguage(ctx context.Context, wsID, cp string) string {
+	consents, _, err := s.DB.ListConsents(ctx, wsID, consentd.ConsentFilter{ContactPoint: cp, Limit: 100})
+	if err != nil {
+		return ""
+	}
+	var party *consentd.Party
+	for _, c := range consents {
+		if c.PartyID != "" {
+			if p, err := s.DB.Party(ctx, wsID, c.PartyID); err == nil {
+				party = p
+			}
+			break
+		}
+	}
+	return consentd.RecordedLanguage(consents, party)
 }
 
 // mailSuppressed returns a suppression that stops mail to the e-mail

@@ -7,15 +7,17 @@ import (
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/i18n"
 	"github.com/consentd/consentd/internal/signedlink"
 )
 
 // agreement is what a confirmation asks the person to agree to, as the
-// confirmation mail and the confirmation page state it: who asks, for
-// what (the purpose and the topic, with their descriptions), by which
-// channel, to which address, and when it was asked.
+// confirmation mail and the confirmation page state it, in the person's
+// language: who asks, for what (the purpose and the topic, with their
+// descriptions), by which channel, to which address, and when it was
+// asked.
 type agreement struct {
-	Who                string // the workspace's name
+	Who                string // the workspace's sender name (default its name)
 	Purpose            string
 	PurposeDescription string
 	Topic              string // "" for a purpose's own channel type
@@ -27,42 +29,64 @@ type agreement struct {
 	Expires            string // until when the link works
 }
 
-// timeFormat is how the mail and the page write times.
-const timeFormat = "2 January 2006, 15:04:05 MST"
-
-func showTime(t time.Time) string { return t.UTC().Format(timeFormat) }
-
-// agreementOf describes f with the catalog cat and the workspace's name.
-// ok is false when the catalog no longer offers f's channel type: the
-// names are then derived from its id.
-func agreementOf(f *consentd.Confirmation, cat *consentd.Catalog, who string) (a agreement, ok bool) {
-	a = agreement{Who: who, Address: f.ContactPoint, Requested: showTime(f.IssuedAt), Expires: showTime(f.ExpiresAt)}
-	name, ct, ok := subscriptionName(cat, f.ChannelType)
-	if !ok {
-		name = f.ChannelType
+// agreementOf describes f in the language of loc with the catalog cat and
+// the name of who asks. ok is false when the catalog no longer offers f's
+// channel type: the names are then derived from its id.
+func agreementOf(f *consentd.Confirmation, cat *consentd.Catalog, who string, loc *i18n.Locale) (a agreement, ok bool) {
+	a = agreement{Who: who, Address: f.ContactPoint, Requested: loc.DateTime(f.IssuedAt), Expires: loc.DateTime(f.ExpiresAt)}
+	ct, err := cat.ResolveID(f.ChannelType)
+	if err != nil || ct.ID != f.ChannelType {
+		name := f.ChannelType
 		if i := strings.LastIndexByte(name, ':'); i > 0 {
 			name, ct.Channel = name[:i], name[i+1:]
 		}
-		a.Name, a.Purpose, a.Channel = name, name, channelName(ct.Channel)
+		a.Name, a.Purpose, a.Channel = name, name, channelName(loc, ct.Channel)
 		return a, false
 	}
-	a.Name, a.Channel = name, channelName(ct.Channel)
-	if p := cat.Purposes[ct.Purpose]; p != nil {
-		a.Purpose, a.PurposeDescription = p.Name, p.Description
+	a.Channel = channelName(loc, ct.Channel)
+	p := cat.Purposes[ct.Purpose]
+	if p == nil {
+		a.Name, a.Purpose = ct.Purpose, ct.Purpose
+		return a, false
 	}
+	a.Purpose = inLanguage(p.Names, loc.Lang, p.Name)
+	a.PurposeDescription = inLanguage(p.Descriptions, loc.Lang, p.Description)
+	a.Name = a.Purpose
 	if t := cat.Topics[ct.Topic]; ct.Topic != "" && t != nil {
-		a.Topic, a.TopicDescription = t.Name, t.Description
+		a.Topic = inLanguage(t.Names, loc.Lang, t.Name)
+		a.TopicDescription = inLanguage(t.Descriptions, loc.Lang, t.Description)
+		a.Name = a.Topic
 	}
 	return a, true
 }
 
-// workspaceName is the name of who asks, for the mail and the page.
-func workspaceName(ctx context.Context, db Store, wsID string) (string, error) {
-	w, err := db.Workspace(ctx, wsID)
-	if err != nil {
-		return "", err
+// statement is the agreement in words, as the confirmation page shows it
+// and the proof of the confirmation records it (proof.text): the sentence
+// of who asks to send what by which channel to which address, then the
+// descriptions of the purpose and the topic shown with it. Lines are
+// separated by "\n".
+func (a agreement) statement(loc *i18n.Locale) string {
+	lines := []string{a.sentence(loc)}
+	for _, d := range []string{a.PurposeDescription, a.TopicDescription} {
+		if d = strings.TrimSpace(d); d != "" {
+			lines = append(lines, d)
+		}
 	}
-	return w.Name, nil
+	return strings.Join(lines, "\n")
+}
+
+// sentence is the first line of the statement.
+func (a agreement) sentence(loc *i18n.Locale) string {
+	return loc.T("confirm.statement", "who", a.Who, "name", a.Name, "channel", a.Channel, "address", a.Address)
+}
+
+// channelName is a channel as the person's language names it.
+func channelName(loc *i18n.Locale, ch string) string {
+	switch ch {
+	case consentd.ChannelEmail, consentd.ChannelSMS, consentd.ChannelWhatsApp, consentd.ChannelVoice, consentd.ChannelPush:
+		return loc.T("confirm.channel." + ch)
+	}
+	return ch
 }
 
 // RecordLinkLifetime is how long the link to the person's record, which
@@ -82,4 +106,9 @@ func (h *Handler) recordLink(f *consentd.Confirmation) (string, error) {
 		return "", err
 	}
 	return "../p/" + tok + "/record", nil
+}
+
+// workspaceOf reads the workspace f belongs to.
+func workspaceOf(ctx context.Context, db Store, wsID string) (*consentd.Workspace, error) {
+	return db.Workspace(ctx, wsID)
 }

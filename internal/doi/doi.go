@@ -24,6 +24,13 @@
 //     as the other public pages are (docs/architecture.md (reliability and security)); a POST of a
 //     valid token never is.
 //
+// The mail, the text and the page speak the person's language (Language:
+// the request's, else the recorded one, else the workspace's default,
+// else English; texts from internal/i18n) and present the workspace's
+// brand (sender name, logo, accent colour, privacy link, footer). A
+// confirmation on the page records its language and the statement it
+// showed in the opt-in's proof.
+//
 // The token is a signedlink token of kind confirm: workspace, contact
 // point hash, channel type, a random nonce naming the stored confirmation,
 // and its expiry. It carries no address.
@@ -70,23 +77,4 @@ func Token(links *signedlink.Keyring, f *consentd.Confirmation) (string, error) 
 		IssuedAt:    f.IssuedAt.Unix(),
 		ExpiresAt:   f.ExpiresAt.Unix(),
 	})
-}
-
-// subscriptionName is what a person subscribes to with a channel type: the
-// topic's name, or the purpose's. ok is false when the catalog no longer
-// offers it.
-func subscriptionName(cat *consentd.Catalog, channelType string) (name string, ct consentd.ChannelType, ok bool) {
-	ct, err := cat.ResolveID(channelType)
-	if err != nil || ct.ID != channelType {
-		return "", ct, false
-	}
-	if ct.Topic != "" {
-		if t := cat.Topics[ct.Topic]; t != nil {
-			return t.Name, ct, true
-		}
-	}
-	if p := cat.Purposes[ct.Purpose]; p != nil {
-		return p.Name, ct, true
-	}
-	return "", ct, false
 }

@@ -3,11 +3,13 @@ package doi_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"html"
 	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +30,7 @@ import (
 	"github.com/consentd/consentd/internal/apitest"
 	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/i18n"
 	"github.com/consentd/consentd/internal/ledger"
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/mail/mailtest"
@@ -277,23 +280,106 @@ func (e *env) visit(method, link string, header ...string) (int, string) {
 
 var linkRE = regexp.MustCompile(`https?://\S+`)
 
+// en is the English locale, for the times the mail and the pages write.
+var en = i18n.Get("en")
+
 // parseMail parses a received message and returns its header, decoded text
-// and the one link in it.
+// (the text/plain part) and the one link in it.
 func parseMail(t *testing.T, raw []byte) (netmail.Header, string, string) {
+	t.Helper()
+	h, text, _ := parseParts(t, raw)
+	links := linkRE.FindAllString(text, -1)
+	if len(links) != 1 {
+		t.Fatalf("the mail has %d links; want exactly the confirmation link:\n%s", len(links), text)
+	}
+	return h, text, links[0]
+}
+
+// parseParts parses a received message: its header, and its text and HTML
+// decoded. A multipart/alternative message has both, a plain one only the
+// text.
+func parseParts(t *testing.T, raw []byte) (h netmail.Header, text, htmlBody string) {
+	t.Helper()
+	p := parseMessage(t, raw)
+	return p.header, p.text, p.html
+}
+
+// parsedMail is a received message taken apart.
+type parsedMail struct {
+	header     netmail.Header
+	text, html string
+	// images are the inline images of a multipart/related HTML part, by
+	// Content-ID: their type and bytes.
+	images map[string]inlineImage
+}
+
+type inlineImage struct {
+	contentType string
+	data        []byte
+}
+
+// parseMessage takes a received message apart: multipart/alternative of
+// text/plain and text/html, or of text/plain and multipart/related (the
+// HTML and its images); or a plain text message.
+func parseMessage(t *testing.T, raw []byte) parsedMail {
 	t.Helper()
 	m, err := netmail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatalf("ReadMessage: %v\n%s", err, raw)
 	}
-	body, err := io.ReadAll(quotedprintable.NewReader(m.Body))
+	out := parsedMail{header: m.Header, images: map[string]inlineImage{}}
+	mt, params, err := mime.ParseMediaType(m.Header.Get("Content-Type"))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Content-Type: %v", err)
 	}
-	links := linkRE.FindAllString(string(body), -1)
-	if len(links) != 1 {
-		t.Fatalf("the mail has %d links; want exactly the confirmation link:\n%s", len(links), body)
+	if mt != "multipart/alternative" {
+		body, err := io.ReadAll(quotedprintable.NewReader(m.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.text = string(body)
+		return out
 	}
-	return m.Header, string(body), links[0]
+	var walk func(r *multipart.Reader)
+	walk = func(r *multipart.Reader) {
+		for {
+			p, err := r.NextPart()
+			if err == io.EOF {
+				return
+			} else if err != nil {
+				t.Fatalf("NextPart: %v", err)
+			}
+			ct, params, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+			if ct == "multipart/related" {
+				walk(multipart.NewReader(p, params["boundary"]))
+				continue
+			}
+			// The multipart reader decodes quoted-printable parts itself.
+			var src io.Reader = p
+			if p.Header.Get("Content-Transfer-Encoding") == "base64" {
+				src = base64.NewDecoder(base64.StdEncoding, p)
+			}
+			b, err := io.ReadAll(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case ct == "text/plain":
+				out.text = string(b)
+			case ct == "text/html":
+				out.html = string(b)
+			case strings.HasPrefix(ct, "image/"):
+				out.images[strings.Trim(p.Header.Get("Content-ID"), "<>")] = inlineImage{ct, b}
+			default:
+				t.Errorf("unexpected part %s", ct)
+			}
+		}
+	}
+	walk(multipart.NewReader(m.Body, params["boundary"]))
+	if out.text == "" || out.html == "" {
+		t.Fatalf("multipart/alternative without a text and an HTML part:\n%s", raw)
+	}
+	return out
 }
 
 // claims returns what a link's token says.
@@ -362,8 +448,8 @@ func TestConfirmationOverSMTP(t *testing.T) {
 	}
 	for _, want := range []string{"What:       Product News\n              What is new in our products, twice a month.",
 		"How:        by email", "To:         " + cp, "Asked by:   default",
-		"Requested:  " + issued.IssuedAt.UTC().Format("2 January 2006, 15:04:05 MST"),
-		"The link works until " + issued.ExpiresAt.UTC().Format("2 January 2006, 15:04:05 MST")} {
+		"Requested:  " + en.DateTime(issued.IssuedAt),
+		"The link works until " + en.DateTime(issued.ExpiresAt)} {
 		if !strings.Contains(strings.ReplaceAll(body, "\r\n", "\n"), want) {
 			t.Errorf("the mail does not say %q:\n%s", want, body)
 		}
@@ -398,8 +484,8 @@ func TestConfirmationOverSMTP(t *testing.T) {
 	// The page after the click states what was agreed, when the log
 	// recorded it as confirmed, that entry, and links to the record.
 	for _, want := range []string{"Product News", "What is new in our products, twice a month.", "j***@e***.com", "<dd>default</dd>",
-		"<dt>Confirmed</dt><dd>" + c.CapturedAt.UTC().Format("2 January 2006, 15:04:05 MST") + "</dd>",
-		"<dt>Requested</dt><dd>" + issued.IssuedAt.UTC().Format("2 January 2006, 15:04:05 MST") + "</dd>",
+		"<dt>Confirmed</dt><dd>" + en.DateTime(c.CapturedAt) + "</dd>",
+		"<dt>Requested</dt><dd>" + en.DateTime(issued.IssuedAt) + "</dd>",
 		"<dd>number " + strconv.FormatInt(c.Seq, 10) + "</dd>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the confirmed page does not say %q:\n%s", want, page)
@@ -419,7 +505,7 @@ func TestConfirmationOverSMTP(t *testing.T) {
 		t.Errorf("POST link again = %d, log %d -> %d\n%s", status, size, e.logSize(), page)
 	}
 	if status, page := e.visit("GET", link); status != 200 || !strings.Contains(page, "Already confirmed") || strings.Contains(page, "<form") ||
-		!strings.Contains(page, "<dt>Confirmed</dt><dd>"+c.CapturedAt.UTC().Format("2 January 2006, 15:04:05 MST")+"</dd>") {
+		!strings.Contains(page, "<dt>Confirmed</dt><dd>"+en.DateTime(c.CapturedAt)+"</dd>") {
 		t.Errorf("GET a used link = %d\n%s", status, page)
 	} else {
 		checkRecordLink(t, e, link, page)
@@ -632,7 +718,7 @@ func TestPages(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	page := string(b)
-	for _, want := range []string{`<html lang="en">`, `<meta name="viewport" content="width=device-width, initial-scale=1">`, "<main>", "<h1>", "<title>"} {
+	for _, want := range []string{`<html lang="en" dir="ltr">`, `<meta name="viewport" content="width=device-width, initial-scale=1">`, "<main>", "<h1>", "<title>"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %s", want)
 		}

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	texttemplate "text/template"
 	"time"
 
 	"github.com/consentd/consentd"
+	"github.com/consentd/consentd/internal/i18n"
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/signedlink"
 )
@@ -120,12 +120,18 @@ func due(ctx context.Context, db Store, j *consentd.Job, now time.Time) (f *cons
 	return nil, why + ": not sent", nil
 }
 
-// Message builds the confirmation mail of f: to its address, with a
-// subject naming the subscription, and a text (templates/mail.txt) that
-// states what the person agrees to, who asks and when, with the link and
-// its expiry. No advertising: the person has not agreed to any yet. It
-// returns a mail.PermanentError when no mail can be made (the address was
-// erased, the channel is not email, the subscription left the catalog).
+// Message builds the confirmation mail of f in the person's language
+// (Language): to its address, from the workspace's sender name at the
+// configured From address, with a subject naming the subscription, and a
+// text and an HTML alternative (one mail.Letter) that state what the
+// person agrees to (who asks, the purpose and topic with their
+// descriptions, the channel, the address, when it was asked), the link
+// and until when it works, and how to say no: ignore the mail;
+// unsubscribe at any time. The HTML has the sender's accent colour on its
+// button and its logo, carried inline. No advertising: the person has not
+// agreed to any yet. It returns a mail.PermanentError when no mail can be
+// made (the address was erased, the channel is not email, the
+// subscription left the catalog).
 func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Message, error) {
 	if f.CPKind != consentd.KindEmail {
 		return mail.Message{}, &mail.PermanentError{Err: fmt.Errorf("no sender for %s contact points", f.CPKind)}
@@ -137,11 +143,12 @@ func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Me
 	if err != nil {
 		return mail.Message{}, err
 	}
-	who, err := workspaceName(ctx, m.DB, f.WorkspaceID)
+	ws, err := workspaceOf(ctx, m.DB, f.WorkspaceID)
 	if err != nil {
 		return mail.Message{}, err
 	}
-	a, ok := agreementOf(f, cat, who)
+	loc := localeOf(ws, Language(ctx, m.DB, ws, f, "", ""))
+	a, ok := agreementOf(f, cat, senderName(ws), loc)
 	if !ok {
 		return mail.Message{}, &mail.PermanentError{Err: fmt.Errorf("channel type %s is no longer offered", f.ChannelType)}
 	}
@@ -149,24 +156,71 @@ func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Me
 	if err != nil {
 		return mail.Message{}, err
 	}
-	v := mailView{agreement: a, Link: strings.TrimRight(m.PublicURL, "/") + "/c/" + token}
-	var subject, text strings.Builder
-	if err := mailText.ExecuteTemplate(&subject, "subject", v); err != nil {
+	link := ws.LinkBase(m.PublicURL) + "/c/" + token
+	l := confirmationLetter(a, loc, ws, link)
+	inline, err := inlineLogo(ctx, m.DB, ws, l, loc)
+	if err != nil {
 		return mail.Message{}, err
 	}
-	if err := mailText.ExecuteTemplate(&text, "body", v); err != nil {
+	html, err := l.HTML()
+	if err != nil {
 		return mail.Message{}, err
 	}
-	return mail.Message{From: m.From, To: f.ContactPoint, Subject: subject.String(), Text: text.String(), Date: m.now()}, nil
+	return mail.Message{From: m.From, FromName: a.Who, To: f.ContactPoint, Subject: l.Title, Text: l.Text(), HTML: html,
+		Inline: inline, Language: loc.Lang, Date: m.now()}, nil
 }
 
-// mailText is the confirmation mail's subject and body
-// (templates/mail.txt): every sentence of it in one file.
-var mailText = texttemplate.Must(texttemplate.ParseFS(files, "templates/mail.txt"))
+// logoStore reads a workspace's logo (both backends: brand.go).
+type logoStore interface {
+	Logo(ctx context.Context, wsID string) (*consentd.Logo, []byte, error)
+}
 
-// mailView is what mail.txt gets: the agreement, with the whole address,
-// and the confirmation link.
-type mailView struct {
-	agreement
-	Link string
+// inlineLogo puts the workspace's logo into the letter l as an inline
+// image (its bytes read from the store, carried in the mail: never
+// hotlinked, so that opening the mail tells nobody it was read), and
+// returns the image part. None when the workspace has no logo or the store
+// cannot read logos.
+func inlineLogo(ctx context.Context, db Store, ws *consentd.Workspace, l *mail.Letter, loc *i18n.Locale) ([]mail.Inline, error) {
+	ls, ok := db.(logoStore)
+	if ws == nil || ws.Logo == nil || !ok {
+		return nil, nil
+	}
+	logo, data, err := ls.Logo(ctx, ws.ID)
+	if consentd.ErrorCode(err) == consentd.ENOTFOUND {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("read the logo: %w", err)
+	}
+	return []mail.Inline{l.WithLogo(logo.ContentType, data, loc.T("confirm.logo_alt", "sender", l.Sender))}, nil
+}
+
+// confirmationLetter is the confirmation mail's content in the language
+// of loc: every sentence from the locale (mail.json; the labels are the
+// page's, confirm.json), with the brand of ws.
+func confirmationLetter(a agreement, loc *i18n.Locale, ws *consentd.Workspace, link string) *mail.Letter {
+	facts := []mail.Fact{{Label: loc.T("confirm.label.what"), Value: a.Purpose, Detail: a.PurposeDescription}}
+	if a.Topic != "" {
+		facts = append(facts, mail.Fact{Label: loc.T("confirm.label.topic"), Value: a.Topic, Detail: a.TopicDescription})
+	}
+	facts = append(facts,
+		mail.Fact{Label: loc.T("confirm.label.how"), Value: loc.T("confirm.by_channel", "channel", a.Channel)},
+		mail.Fact{Label: loc.T("confirm.label.to"), Value: a.Address},
+		mail.Fact{Label: loc.T("confirm.label.who"), Value: a.Who},
+		mail.Fact{Label: loc.T("confirm.label.requested"), Value: a.Requested})
+	return &mail.Letter{
+		Lang: loc.Lang, Dir: loc.Dir,
+		Title:      loc.T("mail.confirm.subject", "name", a.Name),
+		Greeting:   loc.T("mail.greeting"),
+		Before:     []string{loc.T("mail.confirm.intro", "date", a.Requested, "who", a.Who, "address", a.Address)},
+		FactsTitle: loc.T("mail.confirm.agree"),
+		Facts:      facts,
+		Action:     loc.T("mail.confirm.action"),
+		Button:     loc.T("mail.confirm.button"),
+		Link:       link,
+		Fallback:   loc.T("mail.link_fallback"),
+		After: []string{loc.T("mail.confirm.expires", "date", a.Expires) + " " + loc.T("mail.confirm.unsubscribe"),
+			loc.T("mail.confirm.ignore")},
+		Sender: a.Who, Accent: ws.AccentColor,
+		PrivacyLabel: loc.T("mail.privacy"), PrivacyURL: ws.PrivacyURL, Footer: ws.Footer,
+	}
 }

@@ -19,7 +19,7 @@ const retryAfter = "60"
 // answers, and returns false when the request goes no further.
 func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ok bool) bool {
 	if !h.byIP.Allow(h.clientIP(r), h.Now()) {
-		h.limited(w)
+		h.limited(w, r)
 		return false
 	}
 	if ok {
@@ -36,15 +36,16 @@ func (h *Handler) admit(w http.ResponseWriter, r *http.Request, ok bool) bool {
 func (h *Handler) invalid(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256([]byte(r.URL.Path))
 	if !h.byToken.Allow(string(sum[:16]), h.Now()) {
-		h.limited(w)
+		h.limited(w, r)
 		return
 	}
-	h.render(w, http.StatusNotFound, "invalid", page{})
+	h.render(w, http.StatusNotFound, "invalid", page{loc: requestLocale(r)})
 }
 
 // limited answers 429 with a plain page.
-func (h *Handler) limited(w http.ResponseWriter) {
+func (h *Handler) limited(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", retryAfter)
-	h.render(w, http.StatusTooManyRequests, "result", page{Title: "Too many requests", Heading: "Too many requests",
-		Message: "Please wait a minute, then try again. Nothing was changed."})
+	p := page{loc: requestLocale(r)}
+	p.Title, p.Heading, p.Message = p.T("confirm.limited.title"), p.T("confirm.limited.title"), p.T("confirm.limited.message")
+	h.render(w, http.StatusTooManyRequests, "result", p)
 }

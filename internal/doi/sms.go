@@ -97,8 +97,10 @@ func (x *Texter) RunJob(ctx context.Context, j *consentd.Job) (string, error) {
 	}
 }
 
-// Body is the text of the confirmation SMS of f (smsout.ConfirmText): who
-// sends (the workspace's SMS sender name), what for, the link, and how to
+// Body is the text of the confirmation SMS of f (smsout.ConfirmText), in
+// the person's language (Language): who sends (the workspace's SMS sender
+// name), what for (the topic's or purpose's name in the language), the
+// link (at the workspace's own public URL when it has one), and how to
 // stop. No advertising: the person has agreed to none yet.
 func (x *Texter) Body(ctx context.Context, f *consentd.Confirmation) (string, error) {
 	if f.CPKind != consentd.KindPhone {
@@ -108,7 +110,12 @@ func (x *Texter) Body(ctx context.Context, f *consentd.Confirmation) (string, er
 	if err != nil {
 		return "", err
 	}
-	name, _, ok := subscriptionName(cat, f.ChannelType)
+	ws, err := x.DB.Workspace(ctx, f.WorkspaceID)
+	if err != nil {
+		return "", err
+	}
+	loc := localeOf(ws, Language(ctx, x.DB, ws, f, "", ""))
+	a, ok := agreementOf(f, cat, "", loc)
 	if !ok {
 		return "", permanentError{fmt.Errorf("channel type %s is no longer offered", f.ChannelType)}
 	}
@@ -116,10 +123,6 @@ func (x *Texter) Body(ctx context.Context, f *consentd.Confirmation) (string, er
 	if err != nil {
 		return "", err
 	}
-	ws, err := x.DB.Workspace(ctx, f.WorkspaceID)
-	if err != nil {
-		return "", err
-	}
-	return smsout.ConfirmText(smsout.Confirmation{Sender: ws.SMSSender(), Purpose: name,
-		Link: strings.TrimRight(x.PublicURL, "/") + "/c/" + token}), nil
+	return smsout.ConfirmText(smsout.Confirmation{Sender: ws.SMSSender(), Purpose: a.Name,
+		Link: ws.LinkBase(x.PublicURL) + "/c/" + token, Lang: loc.Lang, Texts: ws.Texts[loc.Lang]}), nil
 }

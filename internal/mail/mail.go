@@ -8,12 +8,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"net/textproto"
 	"strings"
 	"time"
 )
@@ -21,14 +25,36 @@ import (
 // DefaultFrom is the From address when none is configured.
 const DefaultFrom = "consentd@localhost"
 
-// Message is one plain-text message to one recipient.
+// Message is one message to one recipient: plain text, or plain text and
+// HTML as alternatives of each other.
 type Message struct {
-	From      string // an RFC 5322 address, with or without a display name; DefaultFrom when empty
-	To        string // the recipient's address
-	Subject   string
-	Text      string    // the body, plain text; line breaks as \n or \r\n
+	From string // an RFC 5322 address, with or without a display name; DefaultFrom when empty
+	// FromName, when set, is the display name of From in place of the one
+	// From has: the sender people know ("Beispiel GmbH"), at the
+	// configured address. Encoded per RFC 2047 when not ASCII.
+	FromName string
+	To       string // the recipient's address
+	Subject  string
+	Text     string // the body, plain text; line breaks as \n or \r\n
+	// HTML, when set, is the same message as an HTML document: the mail
+	// is multipart/alternative, Text first, so that a reader without HTML
+	// shows the text.
+	HTML string
+	// Inline are images the HTML shows by "cid:" URL (a logo): with them
+	// the HTML part is multipart/related. Ignored without HTML.
+	Inline []Inline
+	// Language is the language of the message (BCP 47), for the
+	// Content-Language header; none when empty.
+	Language  string
 	Date      time.Time // zero: now
 	MessageID string    // without angle brackets; zero: random at From's domain
+}
+
+// Inline is an image part of an HTML message, named by its Content-ID.
+type Inline struct {
+	ContentID   string // without angle brackets; the HTML shows it as "cid:" + ContentID
+	ContentType string // image/png, image/jpeg, ...
+	Data        []byte
 }
 
 // Sender sends messages. Send returns once the message is handed over (to
@@ -55,6 +81,9 @@ func (m *Message) addresses() (from, to *mail.Address, err error) {
 	if from, err = mail.ParseAddress(f); err != nil {
 		return nil, nil, fmt.Errorf("mail: From %q: %w", f, err)
 	}
+	if n := oneLine(m.FromName); strings.TrimSpace(n) != "" {
+		from.Name = strings.TrimSpace(n)
+	}
 	if to, err = mail.ParseAddress(m.To); err != nil {
 		return nil, nil, fmt.Errorf("mail: To: %w", err)
 	}
@@ -62,8 +91,10 @@ func (m *Message) addresses() (from, to *mail.Address, err error) {
 }
 
 // Bytes renders m as an RFC 5322 message with CRLF line endings: Date,
-// Message-ID, From, To, Subject (RFC 2047 encoded when not ASCII), MIME
-// headers, and the text as UTF-8 quoted-printable.
+// Message-ID, From, To, Subject (RFC 2047 encoded when not ASCII),
+// Content-Language, MIME headers, and the body: the text as UTF-8
+// quoted-printable, or with HTML a multipart/alternative of the text and
+// the HTML (multipart/related with its inline images).
 func (m *Message) Bytes() ([]byte, error) {
 	from, to, err := m.addresses()
 	if err != nil {
@@ -89,23 +120,102 @@ func (m *Message) Bytes() ([]byte, error) {
 	header("From", from.String())
 	header("To", to.String())
 	header("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject)))
+	if l := oneLine(m.Language); l != "" {
+		header("Content-Language", l)
+	}
 	header("MIME-Version", "1.0")
-	header("Content-Type", "text/plain; charset=utf-8")
-	header("Content-Transfer-Encoding", "quoted-printable")
 	header("Auto-Submitted", "auto-generated")
+	if m.HTML == "" {
+		header("Content-Type", "text/plain; charset=utf-8")
+		header("Content-Transfer-Encoding", "quoted-printable")
+		b.WriteString("\r\n")
+		if err := writeQP(&b, m.Text); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
+	}
+	alt := multipart.NewWriter(&b)
+	header("Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": alt.Boundary()}))
 	b.WriteString("\r\n")
-	qp := quotedprintable.NewWriter(&b)
-	text := strings.ReplaceAll(m.Text, "\r\n", "\n")
-	if _, err := qp.Write([]byte(text)); err != nil {
+	if err := textPart(alt, "text/plain; charset=utf-8", m.Text); err != nil {
 		return nil, err
 	}
-	if err := qp.Close(); err != nil {
+	if len(m.Inline) == 0 {
+		if err := textPart(alt, "text/html; charset=utf-8", m.HTML); err != nil {
+			return nil, err
+		}
+	} else if err := relatedPart(alt, m.HTML, m.Inline); err != nil {
 		return nil, err
+	}
+	if err := alt.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// partWriter is a multipart writer, or anything that makes parts.
+type partWriter interface {
+	CreatePart(textproto.MIMEHeader) (io.Writer, error)
+}
+
+// textPart adds a quoted-printable UTF-8 text part.
+func textPart(w partWriter, contentType, text string) error {
+	p, err := w.CreatePart(textproto.MIMEHeader{"Content-Type": {contentType}, "Content-Transfer-Encoding": {"quoted-printable"}})
+	if err != nil {
+		return err
+	}
+	return writeQP(p, text)
+}
+
+// relatedPart adds a multipart/related part: the HTML, then each inline
+// image, base64, by Content-ID.
+func relatedPart(w partWriter, html string, inline []Inline) error {
+	var b bytes.Buffer
+	rel := multipart.NewWriter(&b)
+	p, err := w.CreatePart(textproto.MIMEHeader{"Content-Type": {mime.FormatMediaType("multipart/related",
+		map[string]string{"boundary": rel.Boundary(), "type": "text/html"})}})
+	if err != nil {
+		return err
+	}
+	if err := textPart(rel, "text/html; charset=utf-8", html); err != nil {
+		return err
+	}
+	for _, in := range inline {
+		ip, err := rel.CreatePart(textproto.MIMEHeader{"Content-Type": {oneLine(in.ContentType)}, "Content-Transfer-Encoding": {"base64"},
+			"Content-ID": {"<" + oneLine(in.ContentID) + ">"}, "Content-Disposition": {"inline"}})
+		if err != nil {
+			return err
+		}
+		enc := base64.StdEncoding.EncodeToString(in.Data)
+		for len(enc) > 76 {
+			io.WriteString(ip, enc[:76]+"\r\n")
+			enc = enc[76:]
+		}
+		io.WriteString(ip, enc+"\r\n")
+	}
+	if err := rel.Close(); err != nil {
+		return err
+	}
+	_, err = p.Write(b.Bytes())
+	return err
+}
+
+// writeQP writes text as quoted-printable with CRLF line endings, ending
+// in a line break.
+func writeQP(w io.Writer, text string) error {
+	var b bytes.Buffer
+	qp := quotedprintable.NewWriter(&b)
+	if _, err := qp.Write([]byte(strings.ReplaceAll(text, "\r\n", "\n"))); err != nil {
+		return err
+	}
+	if err := qp.Close(); err != nil {
+		return err
 	}
 	if !bytes.HasSuffix(b.Bytes(), []byte("\r\n")) {
 		b.WriteString("\r\n")
 	}
-	return b.Bytes(), nil
+	_, err := w.Write(b.Bytes())
+	return err
 }
 
 // NewMessageID returns a random Message-ID (without angle brackets) at the

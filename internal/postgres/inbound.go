@@ -28,8 +28,9 @@ import (
 // (smsStart); with nothing to lift they are kept for review. HELP and INFO
 // change nothing. Any other text is stored for review. The reply is
 // stored either way, and the result carries the text to answer with
-// (consentd.InboundReply). A provider's message id seen before answers the
-// stored reply with Duplicate set and changes nothing. It returns
+// (consentd.InboundReplyIn, in the number's recorded language). A
+// provider's message id seen before answers the stored reply with
+// Duplicate set and changes nothing. It returns
 // EINVALIDCONTACTPOINT (field from), EINVALID, EINVALIDTIME or
 // EFUTURECAPTUREDAT for bad input.
 func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSMS, actor string) (*consentd.InboundResult, error) {
@@ -46,6 +47,8 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 	}
 	hash := consentd.ContactPointHash(c.secret, consentd.KindPhone, from)
 	keyword, kind := in.Command()
+	// The replies are in the number's recorded language.
+	lang := db.smsLanguage(ctx, wsID, hash)
 	var res *consentd.InboundResult
 	err = db.write(ctx, wsID, func(tx *Tx) error {
 		if in.MessageID != "" {
@@ -53,7 +56,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			} else if err == nil {
-				res = &consentd.InboundResult{Action: m.Action, Duplicate: true, Message: m, Reply: consentd.InboundReply(m, c.ws)}
+				res = &consentd.InboundResult{Action: m.Action, Duplicate: true, Message: m, Reply: consentd.InboundReplyIn(m, c.ws, lang)}
 				return nil
 			}
 		}
@@ -86,7 +89,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 		case consentd.SMSHelp:
 			m.Action, m.State, res.Action = consentd.InboundHelp, consentd.InboundHelp, consentd.InboundHelp
 		}
-		res.Reply = consentd.InboundReply(m, c.ws)
+		res.Reply = consentd.InboundReplyIn(m, c.ws, lang)
 		tx.queue(`INSERT INTO inbound_sms (workspace_id, id, cp_hash, recipient, body, provider, message_id,
 			received_at, recorded_at, action, keyword, state, suppression_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 			wsID, m.ID, hash[:], m.To, m.Text, m.Provider, m.MessageID, nanos(m.ReceivedAt), nanos(m.RecordedAt), m.Action, m.Keyword, m.State, m.SuppressionID)

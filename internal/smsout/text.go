@@ -3,6 +3,8 @@ package smsout
 import (
 	"strings"
 	"unicode/utf16"
+
+	"github.com/consentd/consentd/internal/i18n"
 )
 
 // gsmBasic is the GSM 03.38 default alphabet; gsmExtended are the
@@ -54,33 +56,35 @@ func Segments(text string) int {
 	return (n + part - 1) / part
 }
 
-// Confirmation is what a double opt-in text says.
+// Confirmation is what a double opt-in text says, and in which language.
 type Confirmation struct {
 	Sender  string // who sends: the workspace's SMS sender name
-	Purpose string // what for: the purpose's name
+	Purpose string // what for: the purpose's (or topic's) name in the language
 	Link    string // the confirmation link; empty: confirm by replying YES
+	// Lang is the person's language (a shipped one; English otherwise),
+	// Texts the workspace's overrides of its texts (sms.confirm.*).
+	Lang  string
+	Texts map[string]string
 }
 
-// ConfirmText builds the double opt-in confirmation text: who sends, what
-// for, how to confirm (reply YES, or the link) and how to stop (reply
-// STOP). It fits one GSM-7 segment (160 characters) when it can: when the
-// full wording is longer it drops the polite parts, and when the shorter
-// one is still too long (a long purpose name or link) it returns that
-// one, sent in several parts (Segments says how many).
+// ConfirmText builds the double opt-in confirmation text in c's language
+// (locales/<lang>/sms.json): who sends, what for, how to confirm (reply
+// YES, or the link) and how to stop (reply STOP). The keywords stay
+// YES and STOP in every language: they are the ones consentd and the
+// carriers read. It is as short as it can be: when the full wording takes
+// more parts than the short one (Segments), the short one is sent.
 func ConfirmText(c Confirmation) string {
-	sender, purpose := oneLine(c.Sender), oneLine(c.Purpose)
-	var full, short string
-	if c.Link == "" {
-		full = sender + ": please confirm you want texts about " + purpose + ". Reply YES to confirm. Reply STOP to opt out."
-		short = sender + ": reply YES to get texts about " + purpose + ". STOP to opt out."
-	} else {
-		full = sender + ": please confirm you want texts about " + purpose + ": " + c.Link + " Reply STOP to opt out."
-		short = sender + ": confirm texts about " + purpose + ": " + c.Link + " STOP to opt out."
+	loc := i18n.Get(c.Lang).With(c.Texts)
+	args := []string{"sender", oneLine(c.Sender), "purpose", oneLine(c.Purpose), "link", c.Link}
+	full, short := "sms.confirm.reply", "sms.confirm.reply_short"
+	if c.Link != "" {
+		full, short = "sms.confirm.link", "sms.confirm.link_short"
 	}
-	if Segments(full) == 1 {
-		return full
+	f, s := loc.T(full, args...), loc.T(short, args...)
+	if Segments(f) <= Segments(s) {
+		return f
 	}
-	return short
+	return s
 }
 
 // oneLine folds line breaks and surrounding space out of a name put in a

@@ -25,9 +25,10 @@ import (
 // consents a STOP opted out (smsStart); with nothing to lift they are kept
 // for review. HELP and INFO change nothing. Any other text is stored for
 // review. The reply is stored either way, and the result carries the text
-// to answer with (consentd.InboundReply). A provider's message id seen
-// before answers the stored reply with Duplicate set and changes nothing.
-// It returns EINVALIDCONTACTPOINT (field from), EINVALID, EINVALIDTIME or
+// to answer with (consentd.InboundReplyIn, in the number's recorded
+// language). A provider's message id seen before answers the stored
+// reply with Duplicate set and changes nothing. It returns
+// EINVALIDCONTACTPOINT (field from), EINVALID, EINVALIDTIME or
 // EFUTURECAPTUREDAT for bad input.
 func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSMS, actor string) (*consentd.InboundResult, error) {
 	if err := in.Validate(db.Now().UTC()); err != nil {
@@ -43,6 +44,8 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 	}
 	hash := consentd.ContactPointHash(c.secret, consentd.KindPhone, from)
 	keyword, kind := in.Command()
+	// The replies are in the number's recorded language.
+	lang := db.smsLanguage(ctx, wsID, hash)
 	var res *consentd.InboundResult
 	err = db.write(ctx, func(tx *Tx) error {
 		if in.MessageID != "" {
@@ -50,7 +53,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			} else if err == nil {
-				res = &consentd.InboundResult{Action: m.Action, Duplicate: true, Message: m, Reply: consentd.InboundReply(m, c.ws)}
+				res = &consentd.InboundResult{Action: m.Action, Duplicate: true, Message: m, Reply: consentd.InboundReplyIn(m, c.ws, lang)}
 				return nil
 			}
 		}
@@ -82,7 +85,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 		case consentd.SMSHelp:
 			m.Action, m.State, res.Action = consentd.InboundHelp, consentd.InboundHelp, consentd.InboundHelp
 		}
-		res.Reply = consentd.InboundReply(m, c.ws)
+		res.Reply = consentd.InboundReplyIn(m, c.ws, lang)
 		_, err := tx.ExecContext(tx.ctx, `INSERT INTO inbound_sms (workspace_id, id, cp_hash, recipient, body, provider, message_id,
 			received_at, recorded_at, action, keyword, state, suppression_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			wsID, m.ID, hash[:], m.To, m.Text, m.Provider, m.MessageID, nanos(m.ReceivedAt), nanos(m.RecordedAt), m.Action, m.Keyword, m.State, m.SuppressionID)

@@ -14,6 +14,7 @@ import (
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/automation"
 	"github.com/consentd/consentd/internal/doi"
+	"github.com/consentd/consentd/internal/i18n"
 	"github.com/consentd/consentd/internal/mail"
 	"github.com/consentd/consentd/internal/mail/mailtest"
 )
@@ -83,7 +84,7 @@ func TestPreferenceCenterDoubleOptIn(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"What:       Letters\n              A letter from our founder, now and then.",
-			"How:        by email", "To:         jane@example.com", "Asked by:   alpha", "Requested:  " + issued.IssuedAt.UTC().Format("2 January 2006, 15:04:05 MST")} {
+			"How:        by email", "To:         jane@example.com", "Asked by:   alpha", "Requested:  " + i18n.Get("en").DateTime(issued.IssuedAt)} {
 			if !strings.Contains(text, want) {
 				t.Errorf("the mail does not say %q:\n%s", want, text)
 			}
@@ -96,7 +97,7 @@ func TestPreferenceCenterDoubleOptIn(t *testing.T) {
 		// it, and the person's record, which lists it.
 		confirmed := e.consent("jane@example.com", "letters:email")
 		for _, want := range []string{"A letter from our founder, now and then.", "<dd>alpha</dd>",
-			"<dt>Confirmed</dt><dd>" + confirmed.CapturedAt.UTC().Format("2 January 2006, 15:04:05 MST") + "</dd>",
+			"<dt>Confirmed</dt><dd>" + i18n.Get("en").DateTime(confirmed.CapturedAt) + "</dd>",
 			"<dd>number " + strconv.FormatInt(confirmed.Seq, 10) + "</dd>"} {
 			if !strings.Contains(p.body, want) {
 				t.Errorf("the confirmed page does not say %q:\n%s", want, p.body)

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Isolation", testIsolation},
 		{"MailJob", testMailJob},
 		{"SMSConfirm", testSMSConfirm},
+		{"SMSReplyLanguage", testSMSReplyLanguage},
 		{"ConfirmLiftsHardBounce", testConfirmLiftsHardBounce},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package doitest
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,5 +116,34 @@ func testSMSConfirm(t *testing.T, e *env) {
 	}
 	if f, err := e.s.Confirmation(e.ctx, e.ws, "sms-4"); err != nil || f.UsedAt != nil {
 		t.Errorf("Confirmation(sms-4, expired) = %+v, %v; want unused", f, err)
+	}
+}
+
+// testSMSReplyLanguage: the reply to a keyword is in the number's recorded
+// language: its party's (German), then the newest of its consents whose
+// proof records one (French); the workspace's default, else English,
+// without either.
+func testSMSReplyLanguage(t *testing.T, e *env) {
+	at := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+	if res := e.reply("+4915199999999", "STOP", "SM-en-1", at); !strings.Contains(res.Reply, "you are unsubscribed") {
+		t.Errorf("STOP from an unknown number: reply %q; want English", res.Reply)
+	}
+	if err := e.s.PutParty(e.ctx, e.ws, &consentd.Party{ID: "p-1", Language: "de"}, "test"); err != nil {
+		t.Fatalf("PutParty() = %v", err)
+	}
+	e.pendingSMS(smsNumber, e.t0) // of party p-1
+	res := e.reply(smsNumber, "STOP", "SM-de-1", at)
+	if want := "alpha: Sie sind abgemeldet und erhalten keine SMS mehr von uns. Antworten Sie START, um sich wieder anzumelden."; res.Reply != want {
+		t.Errorf("STOP from a party whose language is de: reply %q; want %q", res.Reply, want)
+	}
+	if dup := e.reply(smsNumber, "STOP", "SM-de-1", at); dup.Reply != res.Reply {
+		t.Errorf("the same STOP again: reply %q; want %q", dup.Reply, res.Reply)
+	}
+	proof := requestProof()
+	proof.Language = "fr"
+	e.write(consentd.ConsentWrite{ContactPoint: smsNumber, Channel: "sms", Purpose: "news", Topic: "weekly", Status: consentd.OptedIn,
+		CapturedAt: at.Add(time.Minute), Source: consentd.Source{Type: consentd.SourceForm, Name: "signup"}, Proof: proof})
+	if res := e.reply(smsNumber, "HELP", "SM-fr-1", at.Add(2*time.Minute)); !strings.HasPrefix(res.Reply, "SMS de alpha :") {
+		t.Errorf("HELP after a French signup: reply %q; want French", res.Reply)
 	}
 }

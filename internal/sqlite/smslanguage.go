@@ -1,0 +1,44 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+
+	"github.com/consentd/consentd"
+)
+
+// smsLanguage is the recorded language of the contact point hash
+// (consentd.RecordedLanguage): the newest of its consents whose proof
+// records one, else the language of a party it belongs to; "" when none
+// is recorded or it cannot be read (the reply then goes in the
+// workspace's default language). It is the language of the keyword
+// replies to the number.
+func (db *DB) smsLanguage(ctx context.Context, wsID string, hash [32]byte) string {
+	rows, err := db.r.QueryContext(ctx, `SELECT captured_at, proof FROM consents
+		WHERE workspace_id = ? AND cp_hash = ? AND proof IS NOT NULL`, wsID, hash[:])
+	if err != nil {
+		return ""
+	}
+	var consents []*consentd.Consent
+	for rows.Next() {
+		var at int64
+		var proof sql.NullString
+		if err := rows.Scan(&at, &proof); err != nil {
+			rows.Close()
+			return ""
+		}
+		c := &consentd.Consent{CapturedAt: fromNanos(at), Proof: &consentd.Proof{}}
+		if json.Unmarshal([]byte(proof.String), c.Proof) == nil {
+			consents = append(consents, c)
+		}
+	}
+	rows.Close()
+	party := &consentd.Party{}
+	if err := db.r.QueryRowContext(ctx, `SELECT p.language FROM parties p JOIN party_contact_points pc
+		ON pc.workspace_id = p.workspace_id AND pc.party_id = p.id
+		WHERE pc.workspace_id = ? AND pc.hash = ? AND p.language != '' ORDER BY p.updated_at DESC LIMIT 1`, wsID, hash[:]).Scan(&party.Language); err != nil {
+		party = nil
+	}
+	return consentd.RecordedLanguage(consents, party)
+}
