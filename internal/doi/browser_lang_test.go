@@ -13,13 +13,16 @@ import (
 
 // TestBrowserConfirmLanguages opens the confirmation page of a branded
 // workspace in each shipped language (the language of the signup, in the
-// pending consent's proof), at 390 and 1280 px, confirms, and shows the
+// pending consent's proof), with its logo, at 390 and 1280 px, confirms, and shows the
 // result page at both widths: each screen checked by axe-core, none
 // scrolling sideways, Arabic right to left.
 func TestBrowserConfirmLanguages(t *testing.T) {
 	b := browsertest.New(t)
 	e := newEnv(t, "")
 	e.brandWorkspace("")
+	if _, err := e.db.SetLogo(e.ctx, e.ws, "image/png", testPNG(t), "admin"); err != nil {
+		t.Fatal(err)
+	}
 	headings := map[string]string{}
 	done := map[string]string{}
 	for _, lang := range i18n.Supported {
@@ -49,6 +52,10 @@ func TestBrowserConfirmLanguages(t *testing.T) {
 		}
 		if got := browsertest.Eval[string](b, "getComputedStyle(document.querySelector('main')).direction"); got != wantDir {
 			t.Errorf("%s: the page's computed direction is %s; want %s", lang, got, wantDir)
+		}
+		// The logo, served by consentd and allowed by the page's CSP, loaded.
+		if w := browsertest.Eval[float64](b, "document.querySelector('header img.logo').naturalWidth"); w != 40 {
+			t.Errorf("%s: the logo's natural width is %v; want 40 (the uploaded image)", lang, w)
 		}
 		if h := browsertest.Eval[float64](b, "document.querySelector('button[type=submit]').getBoundingClientRect().height"); h < 44 {
 			t.Errorf("%s: the Confirm button is %vpx high; want at least 44", lang, h)

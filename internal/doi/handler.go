@@ -140,6 +140,8 @@ func (p page) locale() *i18n.Locale {
 type brand struct {
 	Sender     string
 	LogoURL    string
+	LogoWidth  int // pixels, so that the page does not move as the logo loads
+	LogoHeight int
 	Accent     string // #rrggbb, or "" for the page's own
 	PrivacyURL string
 	Footer     string
@@ -157,7 +159,7 @@ func brandOf(ws *consentd.Workspace) brand {
 		b.Accent = strings.ToLower(ws.AccentColor)
 	}
 	if ws.Logo != nil && strings.HasPrefix(ws.Logo.URL, "/") && !strings.HasPrefix(ws.Logo.URL, "//") {
-		b.LogoURL = ws.Logo.URL
+		b.LogoURL, b.LogoWidth, b.LogoHeight = ws.Logo.URL, ws.Logo.Width, ws.Logo.Height
 	}
 	return b
 }
