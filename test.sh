@@ -7,7 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 echo "PostgreSQL: $(go test -count=1 -run '^TestPostgresReachable$' -v ./internal/postgres 2>&1 |
   grep -E -o 'PostgreSQL (is not reachable|reachable|is required).*' | head -1 || echo 'could not check')"
-go test -count=1 "$@" ./...
+# The integration packages (cmd/consentd, internal/api) start servers,
+# build the static binary and run browsers: on a busy two-core machine
+# they take longer than go test's default 10 minutes per package.
+go test -count=1 -timeout 25m "$@" ./...
 # In CI, also fuzz contact point normalization for a short while: the seed
 # corpus (testdata/fuzz/FuzzNormalize) ran above as a test; this looks for
 # new inputs that break its properties (strictness, idempotence in every

@@ -32,7 +32,7 @@ func TestStaticBinaryRunsAsNobody(t *testing.T) {
 		t.Skipf("no go command to build consentd: %v", err)
 	}
 	built := filepath.Join(t.TempDir(), "consentd")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute) // a cold build on a busy machine
 	defer cancel()
 	build := exec.CommandContext(ctx, gobin, "build", "-o", built, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
