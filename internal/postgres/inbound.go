@@ -48,7 +48,7 @@ func (db *DB) InboundSMS(ctx context.Context, wsID string, in consentd.InboundSM
 	hash := consentd.ContactPointHash(c.secret, consentd.KindPhone, from)
 	keyword, kind := in.Command()
 	// The replies are in the number's recorded language.
-	lang := db.smsLanguage(ctx, wsID, hash)
+	lang := db.ContactPointLanguage(ctx, wsID, hash)
 	var res *consentd.InboundResult
 	err = db.write(ctx, wsID, func(tx *Tx) error {
 		if in.MessageID != "" {

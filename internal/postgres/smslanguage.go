@@ -7,13 +7,14 @@ import (
 	"github.com/consentd/consentd"
 )
 
-// smsLanguage is the recorded language of the contact point hash
+// ContactPointLanguage is the recorded language of the contact point hash
 // (consentd.RecordedLanguage): the newest of its consents whose proof
 // records one, else the language of a party it belongs to; "" when none
-// is recorded or it cannot be read (the reply then goes in the
-// workspace's default language). It is the language of the keyword
-// replies to the number.
-func (db *DB) smsLanguage(ctx context.Context, wsID string, hash [32]byte) string {
+// is recorded or it cannot be read (the caller then uses the browser's
+// or the workspace's default language). It is the language of the keyword
+// replies to a number, and of the public pages when the consents they
+// show record none.
+func (db *DB) ContactPointLanguage(ctx context.Context, wsID string, hash [32]byte) string {
 	rows, err := db.pool.Query(ctx, `SELECT captured_at, proof FROM consents
 		WHERE workspace_id = $1 AND cp_hash = $2 AND proof IS NOT NULL`, wsID, hash[:])
 	if err != nil {

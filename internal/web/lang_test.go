@@ -109,6 +109,11 @@ func TestLanguageChoice(t *testing.T) {
 		if st := e.call("PUT", "/v1/parties/p1", `{"language":"fr","contact_points":[{"kind":"email","value":"jane@example.com"},{"kind":"phone","value":"+1 415 555 0123"}]}`, nil); st != 200 {
 			t.Fatalf("PUT party = %d", st)
 		}
+		// The party alone (no consent names it) gives the language: the
+		// link's contact point belongs to it.
+		if lang, _ := pageLang(t, e.do("GET", l.URL, "", "", "Accept-Language", "de")); lang != "fr" {
+			t.Errorf("party language fr through its contact points only, browser de: %s", lang)
+		}
 		pw, _ := json.Marshal(consentd.ConsentWrite{ContactPoint: "jane@example.com", ChannelType: "newsletter:email", Status: consentd.OptedIn,
 			CapturedAt: time.Now().Add(-2 * time.Minute), Source: consentd.Source{Type: "api"}, PartyID: "p1"})
 		e.api201("/v1/consents", string(pw))

@@ -137,27 +137,17 @@ func accentCSS(c string) string {
 
 // pageFor chooses the language of a request to a workspace's page and
 // applies the workspace's brand. consents are those of the link's contact
-// points, whose newest recorded language is the person's, else their
+// points, whose newest recorded language is the person's; when none
+// records one, the link's own contact point's (hash), which is also its
 // party's.
-func (s *Server) pageFor(ctx context.Context, r *http.Request, wsID string, consents []*consentd.Consent) (*pageCtx, *consentd.Workspace, error) {
+func (s *Server) pageFor(ctx context.Context, r *http.Request, wsID string, hash [32]byte, consents []*consentd.Consent) (*pageCtx, *consentd.Workspace, error) {
 	ws, err := s.DB.Workspace(ctx, wsID)
 	if err != nil {
 		return nil, nil, err
 	}
 	recorded := consentd.RecordedLanguage(consents, nil)
 	if recorded == "" {
-		// The party is read only when no consent records a language.
-		for _, c := range consents {
-			if c == nil || c.PartyID == "" {
-				continue
-			}
-			party, err := s.DB.Party(ctx, wsID, c.PartyID)
-			if err != nil && consentd.ErrorCode(err) != consentd.ENOTFOUND {
-				return nil, nil, err
-			}
-			recorded = consentd.RecordedLanguage(nil, party)
-			break
-		}
+		recorded = s.DB.ContactPointLanguage(ctx, wsID, hash)
 	}
 	explicit := explicitLang(r)
 	lang := i18n.Choose(explicit, recorded, r.Header.Get("Accept-Language"), ws.DefaultLanguage)

@@ -152,7 +152,7 @@ func (s *Server) loadPerson(ctx context.Context, r *http.Request, l *link) (*per
 		}
 		all = append(all, values(curs[i])...)
 	}
-	pc, _, err := s.pageFor(ctx, r, ws, all)
+	pc, _, err := s.pageFor(ctx, r, ws, l.hash, all)
 	if err != nil {
 		return nil, err
 	}

@@ -135,7 +135,7 @@ func (s *Server) loadRecord(ctx context.Context, r *http.Request, l *link) (*rec
 		}
 		all = append(all, values(curs[i])...)
 	}
-	pc, w, err := s.pageFor(ctx, r, ws, all)
+	pc, w, err := s.pageFor(ctx, r, ws, l.hash, all)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -78,7 +78,7 @@ func (s *Server) target(ctx context.Context, r *http.Request, l *link) (*target,
 		return nil, err
 	}
 	t.current = cur[t.ct.ID]
-	if t.pc, _, err = s.pageFor(ctx, r, ws, values(cur)); err != nil {
+	if t.pc, _, err = s.pageFor(ctx, r, ws, l.hash, values(cur)); err != nil {
 		return nil, err
 	}
 	lang := t.pc.Lang()

@@ -60,9 +60,11 @@ type Store interface {
 	// name, logo, accent colour, privacy policy, footer, default language
 	// and text overrides.
 	Workspace(ctx context.Context, id string) (*consentd.Workspace, error)
-	// Party gives a person's recorded language when none of their consents
-	// records one.
-	Party(ctx context.Context, wsID, id string) (*consentd.Party, error)
+	// ContactPointLanguage is the recorded language of a contact point
+	// hash: its newest consent's proof language, else its party's; "" when
+	// none is recorded. Pages use it when the consents they show record
+	// no language.
+	ContactPointLanguage(ctx context.Context, wsID string, hash [32]byte) string
 }
 
 // Server serves the public pages. Set its exported fields, if at all,
