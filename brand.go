@@ -301,3 +301,39 @@ func (w *Workspace) LinkBase(serverDefault string) string {
 // LogoURL is the path a workspace's logo is served at: it changes with the
 // logo's content, so the image may be cached for good.
 func LogoURL(wsID, sha256hex string) string { return "/brand/" + wsID + "/logo/" + sha256hex }
+
+// Sender is who asks and who sends, as pages, mails and texts name it:
+// the brand's sender name, else the workspace's name.
+func (w *Workspace) Sender() string {
+	if s := strings.TrimSpace(w.SenderName); s != "" {
+		return s
+	}
+	return w.Name
+}
+
+// inLanguage returns the text of byLang for lang, else def: a name or
+// description in the person's language.
+func inLanguage(byLang map[string]string, lang, def string) string {
+	if s := strings.TrimSpace(byLang[lang]); s != "" {
+		return s
+	}
+	return def
+}
+
+// NameIn is the purpose's name in lang (Names), else Name.
+func (p *Purpose) NameIn(lang string) string { return inLanguage(p.Names, lang, p.Name) }
+
+// DescriptionIn is the purpose's description in lang (Descriptions), else
+// Description.
+func (p *Purpose) DescriptionIn(lang string) string {
+	return inLanguage(p.Descriptions, lang, p.Description)
+}
+
+// NameIn is the topic's name in lang (Names), else Name.
+func (t *Topic) NameIn(lang string) string { return inLanguage(t.Names, lang, t.Name) }
+
+// DescriptionIn is the topic's description in lang (Descriptions), else
+// Description.
+func (t *Topic) DescriptionIn(lang string) string {
+	return inLanguage(t.Descriptions, lang, t.Description)
+}

@@ -179,10 +179,7 @@ func (s *Server) RunLinkMailJob(ctx context.Context, j *consentd.Job) (string, e
 // hotlinked).
 func preferenceLinkMail(ws *consentd.Workspace, lang, link string, until time.Time, logo *consentd.Logo, logoData []byte) (mail.Message, error) {
 	loc := i18n.Get(lang).With(ws.Texts[lang])
-	sender := ws.SenderName
-	if strings.TrimSpace(sender) == "" {
-		sender = ws.Name
-	}
+	sender := ws.Sender()
 	l := &mail.Letter{
 		Lang: loc.Lang, Dir: loc.Dir,
 		Title:    loc.T("mail.link.subject", "who", sender),

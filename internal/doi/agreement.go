@@ -49,12 +49,12 @@ func agreementOf(f *consentd.Confirmation, cat *consentd.Catalog, who string, lo
 		a.Name, a.Purpose = ct.Purpose, ct.Purpose
 		return a, false
 	}
-	a.Purpose = inLanguage(p.Names, loc.Lang, p.Name)
-	a.PurposeDescription = inLanguage(p.Descriptions, loc.Lang, p.Description)
+	a.Purpose = p.NameIn(loc.Lang)
+	a.PurposeDescription = p.DescriptionIn(loc.Lang)
 	a.Name = a.Purpose
 	if t := cat.Topics[ct.Topic]; ct.Topic != "" && t != nil {
-		a.Topic = inLanguage(t.Names, loc.Lang, t.Name)
-		a.TopicDescription = inLanguage(t.Descriptions, loc.Lang, t.Description)
+		a.Topic = t.NameIn(loc.Lang)
+		a.TopicDescription = t.DescriptionIn(loc.Lang)
 		a.Name = a.Topic
 	}
 	return a, true

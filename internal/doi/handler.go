@@ -154,7 +154,7 @@ func brandOf(ws *consentd.Workspace) brand {
 	if ws == nil {
 		return brand{}
 	}
-	b := brand{Sender: senderName(ws), PrivacyURL: ws.PrivacyURL, Footer: ws.Footer}
+	b := brand{Sender: ws.Sender(), PrivacyURL: ws.PrivacyURL, Footer: ws.Footer}
 	if hexColor.MatchString(ws.AccentColor) {
 		b.Accent = strings.ToLower(ws.AccentColor)
 	}
@@ -318,7 +318,7 @@ func (h *Handler) describe(x found) page {
 	if x.f.ContactPoint == "" {
 		masked.ContactPoint = x.loc.T("confirm.address_erased")
 	}
-	a, _ := agreementOf(&masked, x.cat, senderName(x.ws), x.loc)
+	a, _ := agreementOf(&masked, x.cat, x.ws.Sender(), x.loc)
 	p := page{agreement: a, loc: x.loc, Brand: brandOf(x.ws)}
 	p.Title = p.T("confirm.title")
 	p.Statement = a.sentence(x.loc)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"strings"
 
 	"github.com/consentd/consentd"
 	"github.com/consentd/consentd/internal/i18n"
@@ -73,27 +72,6 @@ func localeOf(ws *consentd.Workspace, lang string) *i18n.Locale {
 		loc = loc.With(ws.Texts[loc.Lang])
 	}
 	return loc
-}
-
-// senderName is who asks and sends: the workspace's sender name, else its
-// name.
-func senderName(ws *consentd.Workspace) string {
-	if ws == nil {
-		return ""
-	}
-	if s := strings.TrimSpace(ws.SenderName); s != "" {
-		return s
-	}
-	return ws.Name
-}
-
-// inLanguage returns the text of names for lang, else def: a purpose's or
-// topic's name or description in the person's language.
-func inLanguage(names map[string]string, lang, def string) string {
-	if s := strings.TrimSpace(names[lang]); s != "" {
-		return s
-	}
-	return def
 }
 
 // textSHA256 is the hex SHA-256 of the text a person agreed to, for the

@@ -148,7 +148,7 @@ func (m *Mailer) Message(ctx context.Context, f *consentd.Confirmation) (mail.Me
 		return mail.Message{}, err
 	}
 	loc := localeOf(ws, Language(ctx, m.DB, ws, f, "", ""))
-	a, ok := agreementOf(f, cat, senderName(ws), loc)
+	a, ok := agreementOf(f, cat, ws.Sender(), loc)
 	if !ok {
 		return mail.Message{}, &mail.PermanentError{Err: fmt.Errorf("channel type %s is no longer offered", f.ChannelType)}
 	}

@@ -159,10 +159,7 @@ func (s *Server) pageFor(ctx context.Context, r *http.Request, wsID string, hash
 // colour, privacy policy and footer.
 func brandPage(ws *consentd.Workspace, lang, explicit string) *pageCtx {
 	pc := &pageCtx{L: i18n.Get(lang).With(ws.Texts[lang]), explicit: explicit}
-	b := &brandView{Sender: ws.SenderName, PrivacyURL: safeURL(ws.PrivacyURL), Footer: ws.Footer}
-	if b.Sender == "" {
-		b.Sender = ws.Name
-	}
+	b := &brandView{Sender: ws.Sender(), PrivacyURL: safeURL(ws.PrivacyURL), Footer: ws.Footer}
 	if ws.Logo != nil {
 		b.LogoURL, b.LogoWidth, b.LogoHeight = ws.Logo.URL, ws.Logo.Width, ws.Logo.Height
 	}
@@ -181,22 +178,4 @@ func safeURL(u string) string {
 		return ""
 	}
 	return u
-}
-
-// purposeName and friends give a purpose's or topic's name and
-// description in lang, else the default ones.
-func inLang(m map[string]string, lang, def string) string {
-	if s := m[lang]; s != "" {
-		return s
-	}
-	return def
-}
-
-func purposeName(p *consentd.Purpose, lang string) string { return inLang(p.Names, lang, p.Name) }
-func purposeDesc(p *consentd.Purpose, lang string) string {
-	return inLang(p.Descriptions, lang, p.Description)
-}
-func topicName(t *consentd.Topic, lang string) string { return inLang(t.Names, lang, t.Name) }
-func topicDesc(t *consentd.Topic, lang string) string {
-	return inLang(t.Descriptions, lang, t.Description)
 }

@@ -166,13 +166,13 @@ func (s *Server) loadPerson(ctx context.Context, r *http.Request, l *link) (*per
 		purposes = append(purposes, pu)
 	}
 	slices.SortFunc(purposes, func(a, b *consentd.Purpose) int {
-		return cmpName(purposeName(a, lang), a.ID, purposeName(b, lang), b.ID)
+		return cmpName(a.NameIn(lang), a.ID, b.NameIn(lang), b.ID)
 	})
 	topics := make([]*consentd.Topic, 0, len(cat.Topics))
 	for _, t := range cat.Topics {
 		topics = append(topics, t)
 	}
-	slices.SortFunc(topics, func(a, b *consentd.Topic) int { return cmpName(topicName(a, lang), a.ID, topicName(b, lang), b.ID) })
+	slices.SortFunc(topics, func(a, b *consentd.Topic) int { return cmpName(a.NameIn(lang), a.ID, b.NameIn(lang), b.ID) })
 	descs := 0
 	descID := func(desc string) string {
 		if desc == "" {
@@ -221,7 +221,7 @@ func (s *Server) loadPerson(ctx context.Context, r *http.Request, l *link) (*per
 			if len(channels) == 0 {
 				continue
 			}
-			pv := &purposeView{Name: purposeName(pu, lang), Description: purposeDesc(pu, lang)}
+			pv := &purposeView{Name: pu.NameIn(lang), Description: pu.DescriptionIn(lang)}
 			pv.ID = descID(pv.Description)
 			for _, ch := range channels {
 				ct, err := cat.Resolve(pu.ID, "", ch)
@@ -234,7 +234,7 @@ func (s *Server) loadPerson(ctx context.Context, r *http.Request, l *link) (*per
 				if t.Purpose != pu.ID {
 					continue
 				}
-				tv := &topicView{Name: topicName(t, lang), Description: topicDesc(t, lang)}
+				tv := &topicView{Name: t.NameIn(lang), Description: t.DescriptionIn(lang)}
 				tv.ID = descID(tv.Description)
 				for _, ch := range channels {
 					ct, err := cat.Resolve(pu.ID, t.ID, ch)

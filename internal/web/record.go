@@ -148,10 +148,10 @@ func (s *Server) loadRecord(ctx context.Context, r *http.Request, l *link) (*rec
 			rc := &recordFileConsent{ChannelType: c.ChannelType, Purpose: c.Purpose, Topic: c.Topic, Channel: c.Channel, Status: c.Status,
 				CapturedAt: c.CapturedAt.UTC(), RecordedAt: c.RecordedAt.UTC(), Source: c.Source, Seq: c.Seq, consent: c}
 			if p := cat.Purposes[c.Purpose]; p != nil {
-				rc.PurposeName, rc.PurposeDescription = purposeName(p, lang), purposeDesc(p, lang)
+				rc.PurposeName, rc.PurposeDescription = p.NameIn(lang), p.DescriptionIn(lang)
 			}
 			if t := cat.Topics[c.Topic]; c.Topic != "" && t != nil {
-				rc.TopicName, rc.TopicDescription = topicName(t, lang), topicDesc(t, lang)
+				rc.TopicName, rc.TopicDescription = t.NameIn(lang), t.DescriptionIn(lang)
 			}
 			if c.Proof != nil {
 				rc.Language, rc.Text, rc.TextSHA256 = c.Proof.Language, c.Proof.Text, c.Proof.TextSHA256

@@ -82,9 +82,9 @@ func (s *Server) target(ctx context.Context, r *http.Request, l *link) (*target,
 		return nil, err
 	}
 	lang := t.pc.Lang()
-	t.name = purposeName(cat.Purposes[t.ct.Purpose], lang)
+	t.name = cat.Purposes[t.ct.Purpose].NameIn(lang)
 	if t.ct.Topic != "" {
-		t.name = topicName(cat.Topics[t.ct.Topic], lang)
+		t.name = cat.Topics[t.ct.Topic].NameIn(lang)
 	}
 	return t, nil
 }
