@@ -321,3 +321,31 @@ func TestBenchHTTPDecide(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchDecideInProc runs decide-inproc on a small index and checks its
+// figures, each against the plain map measured with the same load, and the
+// notes that say what was measured and under what load.
+func TestBenchDecideInProc(t *testing.T) {
+	r := runBench(t, "", "--seconds", "0.3", "--size", "100000", "decide-inproc")["decide-inproc"]
+	if r == nil {
+		t.Fatal("bench printed no decide-inproc result")
+	}
+	if len(r.Figures) != 2 {
+		t.Errorf("decide-inproc has %d figures; want 2", len(r.Figures))
+	}
+	for _, name := range []string{"decision", "index lookup"} {
+		f := figure(t, r, name)
+		checkAgainstReference(t, r, f, f.Reference/f.Value, true)
+	}
+	if v, ok := r.Notes["load_requests_per_s"].(float64); !ok || v <= 0 {
+		t.Errorf("notes load_requests_per_s = %v; want the load client's rate", r.Notes["load_requests_per_s"])
+	}
+	for _, k := range []string{"decision_ns_quiet", "lookup_ns_quiet", "lookup_by_name_ns_quiet", "decision_wall_ns_with_load", "reference_ns_quiet"} {
+		if v, ok := r.Notes[k].(float64); !ok || v <= 0 {
+			t.Errorf("notes %s = %v; want a positive number", k, r.Notes[k])
+		}
+	}
+	if m, _ := r.Notes["measured"].(string); !strings.Contains(m, "with the bench's load running") {
+		t.Errorf("notes measured = %q", m)
+	}
+}

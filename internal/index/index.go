@@ -231,6 +231,8 @@ func key(h []byte) hashKey {
 }
 
 // intern returns the small id of a channel type id. w.mu is held for writing.
+// Ids fit the table's 30 bits (maxCT): a channel type is a purpose or topic
+// and a channel that some consent has, never a billion of them.
 func (w *workspace) intern(ct string) uint32 {
 	id, ok := w.cts[ct]
 	if !ok {

@@ -99,10 +99,64 @@ func TestIndexAgreesWithStore(t *testing.T) {
 			}
 		}
 	}
+	// A Prepared lookup made before any consent on the news purpose's sms
+	// channel type exists finds the ones written later (channel types are
+	// interned as they come).
+	prepSMS, err := idx.Prepare(ctx, ws, "news", "", "sms")
+	if err != nil {
+		t.Fatal(err)
+	}
 	randomWrites(300)
 	compare("after warm-up")
 	randomWrites(300)
 	compare("after writes fed by commits")
+	secret, err := db.WorkspaceSecret(ctx, ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepEmail, err := idx.Prepare(ctx, ws, "news", "", "email")
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := func(i int) string { return fmt.Sprintf("+4915112%06d", i) }
+	for i := range 10 {
+		res, err := db.WriteConsents(ctx, ws, []consentd.ConsentWrite{{ContactPoint: phone(i),
+			Channel: "sms", Purpose: "news", Status: consentd.OptedIn, CapturedAt: t0, Source: consentd.Source{Type: "api"}}}, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+	}
+	found := 0
+	for i, a := range addrs {
+		for _, c := range []struct {
+			p    *index.Prepared
+			kind consentd.ContactPointKind
+			cp   string
+			ct   string
+		}{
+			{prepEmail, consentd.KindEmail, a, "news:email"},
+			{prepSMS, consentd.KindPhone, phone(i), "news:sms"},
+		} {
+			cp, err := consentd.NormalizeStored(c.kind, c.cp, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := consentd.ContactPointHash(secret, c.kind, cp)
+			got, want := c.p.Lookup(h), idx.Lookup(ws, h, c.ct)
+			if got != want {
+				t.Fatalf("Prepared.Lookup(%s, %s) = %q; Index.Lookup says %q", c.cp, c.ct, got, want)
+			}
+			if c.ct == "news:sms" && got == consentd.OptedIn {
+				found++
+			}
+		}
+	}
+	if found != 10 {
+		t.Fatalf("the sms Prepared lookup found %d of the 10 sms consents written after it was made", found)
+	}
 	if err := db.PutPurpose(ctx, ws, &consentd.Purpose{ID: "news", Name: "N", Type: consentd.Commercial, Channels: map[string]consentd.ChannelSetting{"email": {Enforcement: consentd.Restrictive}}}, false, "t"); err != nil {
 		t.Fatal(err)
 	}
