@@ -386,8 +386,7 @@ func benchDecideInProc(ctx context.Context, e *benchEnv) (*benchResult, error) {
 	ns := func(t time.Duration) float64 { return float64(t.Nanoseconds()) }
 	cpu := func(t timing) float64 { return ns(t.cpuOrWall()) }
 	const measured = "CPU time of the deciding thread per call, with the bench's load running"
-	notes := map[string]any{"consents": n, "distinct_addresses": len(addrs), "measured": measured,
-		"load": "http-decide's load client (32 connections, closed loop) against the bare reference handler in a child process",
+	notes := map[string]any{"consents": n, "distinct_addresses": len(addrs), "measured": measured, "load": benchLoadName,
 		"load_requests_per_s": int(load), "reference_load_requests_per_s": int(refLoad), "load_1m_during": loadAverage(),
 		"decision_wall_ns_with_load": ns(loadDecide.wall), "lookup_wall_ns_with_load": ns(loadLookup.wall),
 		"decision_ns_quiet": cpu(quietDecide), "decision_wall_ns_quiet": ns(quietDecide.wall),
@@ -404,6 +403,8 @@ func benchDecideInProc(ctx context.Context, e *benchEnv) (*benchResult, error) {
 			{Name: "index lookup", Unit: "ns", Value: cpu(loadLookup), Reference: cpu(plain), RefName: refName, Ratio: cpu(plain) / cpu(loadLookup), Goal: "<= 150 ns, 0 allocs (go test -bench Lookup ./internal/index)", Met: met(cpu(loadLookup) <= 150)},
 		}}, nil
 }
+
+const benchLoadName = "http-decide's load client (32 connections, closed loop) against the bare reference handler in a child process"
 
 // benchLoad runs the bench's load client, http-decide's (32 connections
 // in a closed loop), against the bare reference handler in a child
