@@ -184,10 +184,16 @@ func (s *Server) decide(r *http.Request, wsID string, req *consentd.DecisionRequ
 	start := time.Now()
 	d, err := s.Decider.Decide(r.Context(), wsID, req)
 	if err == nil {
-		observeDecision(start, d.Allowed)
-		s.Tally.Count(wsID, req.Purpose, req.Channel, d.Allowed, d.Reason, start)
+		s.counted(wsID, req, d, start)
 	}
 	return d, err
+}
+
+// counted records a decision's latency (from start) and counts it for the
+// reports.
+func (s *Server) counted(wsID string, req *consentd.DecisionRequest, d *consentd.DecisionResult, start time.Time) {
+	observeDecision(start, d.Allowed)
+	s.Tally.Count(wsID, req.Purpose, req.Channel, d.Allowed, d.Reason, start)
 }
 
 // Operations lists the API's operations, as documented in /openapi.json.

@@ -26,6 +26,7 @@ func TestAppendDecisionMatchesEncodingJSON(t *testing.T) {
 		{Decision: consentd.Decision{Reason: consentd.ReasonNoConsent}, ContactPoint: "cut\xe2\x80", ConsentID: "cut\xe2\x80\xa8#news:email"},
 		{Decision: consentd.Decision{Allowed: true, Reason: consentd.ReasonOptedIn, Enforcement: consentd.Restrictive, Status: consentd.OptedIn},
 			ContactPoint: "jane@example.com", ConsentID: "jane@example.com", Seq: -1},
+		{Decision: consentd.Decision{Reason: consentd.ReasonNoConsent}, ContactPoint: "a<b>&c@example.com", ConsentID: "a<b>&c@example.com#news.weekly:e-mail", Seq: 7},
 	}
 	// Each decision alone, then through one answerHead, which keeps the
 	// last head: in order, twice over.
@@ -56,6 +57,20 @@ func TestAppendDecisionMatchesEncodingJSON(t *testing.T) {
 		writeDecision(got, &d)
 		if got.Code != want.Code || !reflect.DeepEqual(got.Header(), want.Header()) || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
 			t.Errorf("writeDecision(%+v) = %d %v\n%s; want %d %v\n%s", d, got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+		}
+		// The same with the consent id given in parts (index.DecideParts),
+		// where the id is the contact point, "#" and a channel type id.
+		rest, ok := strings.CutPrefix(d.ConsentID, d.ContactPoint+"#")
+		sub, channel, ok2 := strings.Cut(rest, ":")
+		if !ok || !ok2 {
+			continue
+		}
+		parts := d
+		parts.ConsentID = ""
+		got = httptest.NewRecorder()
+		writeDecisionParts(got, &parts, sub, channel)
+		if got.Code != want.Code || !reflect.DeepEqual(got.Header(), want.Header()) || !bytes.Equal(got.Body.Bytes(), want.Body.Bytes()) {
+			t.Errorf("writeDecisionParts(%+v, %q, %q) = %d %v\n%s; want %d %v\n%s", parts, sub, channel, got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
 		}
 	}
 	for _, d := range decisions {

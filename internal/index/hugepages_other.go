@@ -2,4 +2,4 @@
 
 package index
 
-func hugePages([]slot) {}
+func hugePages([]byte) {}

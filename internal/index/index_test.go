@@ -96,6 +96,18 @@ func TestIndexAgreesWithStore(t *testing.T) {
 				if *got != *want {
 					t.Fatalf("%s: index Decide(%+v) = %+v; want the store's %+v", stage, r, got, want)
 				}
+				var parts consentd.DecisionResult
+				sub, err := idx.DecideParts(ctx, ws, &r, &parts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if parts.ConsentID != "" {
+					t.Fatalf("DecideParts built the consent id %q", parts.ConsentID)
+				}
+				parts.ConsentID = parts.ContactPoint + "#" + consentd.ChannelTypeID(sub, r.Channel)
+				if parts != *want {
+					t.Fatalf("%s: index DecideParts(%+v) = %+v and %q; want the store's %+v", stage, r, parts, sub, want)
+				}
 			}
 		}
 	}

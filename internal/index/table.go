@@ -1,6 +1,18 @@
 package index
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync/atomic"
+)
+
+// mapped is the size of the tables mapped outside the Go heap, in bytes
+// (MappedBytes).
+var mapped atomic.Int64
+
+// MappedBytes is the memory the decision indexes of this process hold
+// outside the Go heap (their consent tables, when big): runtime.MemStats
+// does not count it.
+func MappedBytes() int64 { return mapped.Load() }
 
 // table maps (contact point hash, channel type) to a status: open
 // addressing with linear probing over one flat slice of 16-byte slots. The
@@ -13,7 +25,8 @@ import "encoding/binary"
 // a page).
 type table struct {
 	slots []slot
-	n     int // used slots
+	m     *mapping // where slots live when they are mapped outside the Go heap (slots_unix.go)
+	n     int      // used slots
 }
 
 // slot holds 96 bits of the key (the index key's first 12 bytes: at 10M
@@ -30,6 +43,7 @@ type slot struct {
 
 const (
 	minSlots = 1 << 10
+	mapMin   = 4 << 20 // bytes: bigger slots are mapped outside the Go heap (slots_unix.go)
 	maxCT    = 1 << 30 // channel type ids fit in 30 bits
 )
 
@@ -125,15 +139,15 @@ func (t *table) insert(lo, hi uint64, st status) {
 }
 
 func (t *table) grow() {
-	old := t.slots
-	t.slots = make([]slot, max(minSlots, 2*len(old)))
-	hugePages(t.slots)
+	old, oldM := t.slots, t.m
+	t.slots, t.m = allocSlots(max(minSlots, 2*len(old)))
 	t.n = 0
 	for _, s := range old {
 		if s.hi != 0 {
 			t.insert(s.lo, s.hi&^3, status(s.hi&3))
 		}
 	}
+	oldM.free() // writers hold the workspace's lock, so no reader has the old slots
 }
 
 // len is the number of consents stored.

@@ -2,7 +2,9 @@ package index
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // TestTable checks the flat table against a Go map through growth,
@@ -60,5 +62,42 @@ func TestTable(t *testing.T) {
 	missing[0] = 0xff
 	if got := tb.get(missing, 7); got != none {
 		t.Fatalf("get(missing) = %d; want none", got)
+	}
+}
+
+// TestTableMapping checks that a big table's slots, mapped outside the Go
+// heap, are counted while it lives, unmapped at once when it grows, and
+// unmapped once nothing reaches it.
+func TestTableMapping(t *testing.T) {
+	if !mapsSlots {
+		t.Skip("tables live on the Go heap on this platform")
+	}
+	runtime.GC() // tables earlier tests dropped are unmapped first (no other test here maps one)
+	time.Sleep(50 * time.Millisecond)
+	base := MappedBytes()
+	tb := &table{}
+	var k hashKey
+	rng := rand.New(rand.NewPCG(5, 6))
+	n := 0
+	for ; tb.m == nil || len(tb.slots) < 4*mapMin/16; n++ {
+		for j := range k {
+			k[j] = byte(rng.Uint32())
+		}
+		tb.put(k, 0, optedIn)
+	}
+	if got, want := MappedBytes()-base, int64(len(tb.slots)*16); got != want {
+		t.Fatalf("mapped %d bytes after growing past two mappings; want the table's %d", got, want)
+	}
+	if tb.len() != n || tb.get(k, 0) != optedIn {
+		t.Fatalf("table of %d holds %d, last key %d", n, tb.len(), tb.get(k, 0))
+	}
+	tb = nil
+	deadline := time.Now().Add(10 * time.Second)
+	for MappedBytes() != base {
+		if time.Now().After(deadline) {
+			t.Fatalf("a table nothing reaches is still mapped: %d bytes", MappedBytes()-base)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
 	}
 }
