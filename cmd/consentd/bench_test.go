@@ -256,8 +256,18 @@ func TestBenchFilter(t *testing.T) {
 		if r.Notes[note] != want {
 			t.Errorf("bench filter notes %s = %v; want %q", note, r.Notes[note], want)
 		}
-		if f := figure(t, r, name); f.Value <= 0 || f.Reference <= 0 {
+		f := figure(t, r, name)
+		if f.Value <= 0 || f.Reference <= 0 {
 			t.Errorf("bench filter figure = %+v", f)
+		}
+		// The figure is the median of the runs in the notes.
+		runs, _ := r.Notes["runs_s"+strings.TrimPrefix(note, "counts")].([]any)
+		var secs []float64
+		for _, v := range runs {
+			secs = append(secs, v.(float64))
+		}
+		if len(secs) != filterRuns || math.Abs(f.Value-rows/median(secs)) > 1e-6*f.Value {
+			t.Errorf("bench filter %s = %v; its runs are %v", name, f.Value, runs)
 		}
 	}
 	if r.Notes["consents"] != float64(consents) || len(r.Figures) != len(figures) {
