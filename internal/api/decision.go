@@ -211,11 +211,6 @@ func skipJSONSpaceBytes(b []byte, i int) int {
 	return i
 }
 
-// writeDecision writes d as writeJSON(w, 200, d) would, byte for byte.
-// When every string of d is plain ASCII (no control character, quote or
-// backslash: encoding/json writes such a string as it is) the answer is
-// appended by hand into a pooled buffer, without reflection; otherwise
-// encoding/json writes it, escapes and all.
 // writeDecisionParts is writeDecision for an answer whose consent id is
 // d.ContactPoint, "#" and consentd.ChannelTypeID(subscription, channel),
 // with the same bytes.
@@ -246,6 +241,11 @@ func writeDecisionParts(w http.ResponseWriter, d *consentd.DecisionResult, subsc
 	decisionBuffers.Put(b)
 }
 
+// writeDecision writes d as writeJSON(w, 200, d) would, byte for byte.
+// When every string of d is plain ASCII (no control character, quote or
+// backslash: encoding/json writes such a string as it is) the answer is
+// appended by hand into a pooled buffer, without reflection; otherwise
+// encoding/json writes it, escapes and all.
 func writeDecision(w http.ResponseWriter, d *consentd.DecisionResult) {
 	for _, s := range [...]string{d.ContactPoint, d.ConsentID, string(d.Reason), string(d.Enforcement), string(d.Status)} {
 		if plainRun(s) != len(s) {

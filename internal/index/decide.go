@@ -21,9 +21,8 @@ func (x *Index) Decide(ctx context.Context, wsID string, req *consentd.DecisionR
 }
 
 // DecideParts is Decide into res without building the answer's consent
-// id, whose string costs an allocation (at 10M consents, where the memory
-// it lands in is cold, about a sixth of a decision): res.ConsentID is left
-// empty, and the id is res.ContactPoint, "#" and
+// id, whose string costs an allocation and a copy (at 10M consents some
+// 200 ns of a decision's 800): res.ConsentID is left empty, and the id is res.ContactPoint, "#" and
 // consentd.ChannelTypeID(subscription, req.Channel). POST /v1/decisions
 // writes the id from these parts. It does not allocate for a contact
 // point that is already normalized.
