@@ -52,7 +52,7 @@ func TestMetricsServe(t *testing.T) {
 	if st != 200 {
 		t.Fatalf("GET /metrics with the token = %d", st)
 	}
-	for _, want := range []string{"consentd_state_up 1", "consentd_log_size_entries{workspace_id=", `consentd_webhook_lag_entries{webhook_id="crm"`,
+	for _, want := range []string{"consentd_state_up 1", "consentd_index_mapped_bytes ", "consentd_log_size_entries{workspace_id=", `consentd_webhook_lag_entries{webhook_id="crm"`,
 		`consentd_webhook_disabled{webhook_id="crm"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q:\n%.3000s", want, body)

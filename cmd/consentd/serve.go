@@ -163,7 +163,7 @@ func (m *Main) serve(ctx context.Context, args []string) error {
 	apiServer.Tally = tally.New()
 	work.Add(1)
 	go func() { defer work.Done(); apiServer.Tally.Run(workCtx, 5*time.Second, db.AddDecisionCounts, log) }()
-	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors(), feeds.Collectors())...)
+	api.RegisterCollectors(slices.Concat(automation.Collectors(), webhook.Collectors(), natspub.Collectors(), feeds.Collectors(), index.Collectors())...)
 	// The store's state as gauges, read when /metrics is scraped.
 	state := statemetrics.New(db, log)
 	if c.NATSURL != "" {
