@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -223,22 +222,8 @@ func writeDecisionParts(w http.ResponseWriter, d *consentd.DecisionResult, subsc
 		}
 	}
 	b := decisionBuffers.Get().(*[]byte)
-	*b = appendDecisionHead((*b)[:0], d)
-	*b = append(*b, `,"contact_point":"`...)
-	*b = append(*b, d.ContactPoint...)
-	*b = append(*b, `","consent_id":"`...)
-	*b = append(*b, d.ContactPoint...)
-	*b = append(*b, '#')
-	*b = append(*b, subscription...)
-	*b = append(*b, ':')
-	*b = append(*b, channel...)
-	*b = append(*b, `","seq":`...)
-	*b = strconv.AppendInt(*b, d.Seq, 10)
-	*b = append(*b, "}\n"...)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(200)
-	w.Write(*b)
-	decisionBuffers.Put(b)
+	*b = appendDecisionTailParts(appendDecisionHead((*b)[:0], d), d.ContactPoint, d.Seq, "#", subscription, ":", channel)
+	writeDecisionBuffer(w, b)
 }
 
 // writeDecision writes d as writeJSON(w, 200, d) would, byte for byte.
@@ -255,6 +240,12 @@ func writeDecision(w http.ResponseWriter, d *consentd.DecisionResult) {
 	}
 	b := decisionBuffers.Get().(*[]byte)
 	*b = appendDecision((*b)[:0], d)
+	writeDecisionBuffer(w, b)
+}
+
+// writeDecisionBuffer writes an answer built in one of decisionBuffers,
+// and gives the buffer back.
+func writeDecisionBuffer(w http.ResponseWriter, b *[]byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
 	w.Write(*b)

@@ -496,7 +496,7 @@ func appendDecisionHead(b []byte, d *consentd.DecisionResult) []byte {
 // the seq.
 func appendDecisionTail(b []byte, d *consentd.DecisionResult) []byte {
 	if rest, ok := strings.CutPrefix(d.ConsentID, d.ContactPoint); ok && (rest == "" || rest[0] < utf8.RuneSelf) {
-		return appendDecisionTailParts(b, d.ContactPoint, rest, d.Seq)
+		return appendDecisionTailParts(b, d.ContactPoint, d.Seq, rest)
 	}
 	b = append(b, `,"contact_point":"`...)
 	b = appendStringText(b, d.ContactPoint)
@@ -508,17 +508,19 @@ func appendDecisionTail(b []byte, d *consentd.DecisionResult) []byte {
 }
 
 // appendDecisionTailParts is appendDecisionTail for a consent id that is
-// the contact point followed by idRest, which starts with an ASCII byte
-// (or is empty): the same bytes as for the whole id, whose escaped
-// contact point is copied rather than escaped twice.
-func appendDecisionTailParts(b []byte, contactPoint, idRest string, seq int64) []byte {
+// the contact point followed by the pieces of idRest, the first of which
+// starts with an ASCII byte (or is empty): the same bytes as for the whole
+// id, whose escaped contact point is copied rather than escaped twice.
+func appendDecisionTailParts(b []byte, contactPoint string, seq int64, idRest ...string) []byte {
 	b = append(b, `,"contact_point":"`...)
 	start := len(b)
 	b = appendStringText(b, contactPoint)
 	end := len(b)
 	b = append(b, `","consent_id":"`...)
 	b = append(b, b[start:end]...)
-	b = appendStringText(b, idRest)
+	for _, r := range idRest {
+		b = appendStringText(b, r)
+	}
 	b = append(b, `","seq":`...)
 	b = strconv.AppendInt(b, seq, 10)
 	return append(b, "}\n"...)
@@ -543,7 +545,7 @@ func (h *answerHead) appendDecision(b []byte, d *consentd.DecisionResult, idRest
 		h.valid, h.allowed, h.reason, h.enforcement, h.status = true, d.Allowed, d.Reason, d.Enforcement, d.Status
 		h.head = appendDecisionHead(h.head[:0], d)
 	}
-	return appendDecisionTailParts(append(b, h.head...), d.ContactPoint, idRest, d.Seq)
+	return appendDecisionTailParts(append(b, h.head...), d.ContactPoint, d.Seq, idRest)
 }
 
 // jsonPlain marks the bytes a JSON string holds as they are.
