@@ -242,10 +242,6 @@ func num(v float64) string {
 
 func met(ok bool) *bool { return &ok }
 
-// timed runs f in a loop on one goroutine for about d and returns the
-// average cost of one call.
-func timed(d time.Duration, f func(i int)) time.Duration { return timedCPU(d, f).wall }
-
 // timing is the average cost of one call of a timed loop: the wall time,
 // and the CPU time of the thread that ran it (-1 where that is not read).
 // With other work on the cores the wall time also counts the time the
@@ -260,8 +256,8 @@ func (t timing) cpuOrWall() time.Duration {
 	return t.wall
 }
 
-// timedCPU is timed with the thread's CPU time: f runs locked to one OS
-// thread.
+// timedCPU runs f in a loop on one goroutine, locked to one OS thread, for
+// about d and returns the average cost of one call.
 func timedCPU(d time.Duration, f func(i int)) timing {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
