@@ -52,7 +52,7 @@ func words(k hashKey, ct uint32) (lo, hi uint64) {
 	return binary.LittleEndian.Uint64(k[:8]), uint64(binary.LittleEndian.Uint32(k[8:12]))<<32 | uint64(ct&(maxCT-1))<<2
 }
 
-// home is a key's first bucket before the mask: the key's first 8 bytes,
+// home is a key's home slot before the mask: the key's first 8 bytes,
 // mixed with the channel type so that one contact point's channel types
 // spread over the table.
 func home(lo, hi uint64) uint64 { return lo ^ ((hi>>2)&(maxCT-1))*0x9e3779b97f4a7c15 }
